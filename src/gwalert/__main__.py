@@ -1,0 +1,5 @@
+import sys
+
+from gwalert.cli import main
+
+sys.exit(main())

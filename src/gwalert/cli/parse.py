@@ -1,0 +1,54 @@
+"""gwalert parse: read notice files and report on them as the LVK user guide's script does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "read LVK notice files (Avro, bare Avro or GCN JSON) and print what they say"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Plain output is exactly the LVK Public Alerts User Guide's example report for each\n"
+        "notice; --json prints one JSON object per notice (JSON Lines) for scripts.\n"
+        "The format is detected from the bytes, not the file name. Use - for stdin."
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="notice file, or - for stdin")
+    parser.add_argument("--json", action="store_true", help="one JSON object per notice")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import GwalertError
+    from ..notice import read_notices
+    from . import error
+
+    failed = 0
+    for path in args.paths:
+        name = "<stdin>" if path == "-" else path
+        try:
+            notices = read_notices(path)
+            outputs = [_render(n, path, args.json) for n in notices]
+        except GwalertError as exc:
+            if getattr(args, "debug", False):
+                raise
+            error(f"{name}: {exc}")
+            failed += 1
+            continue
+        for text in outputs:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _render(notice, path: str, as_json: bool) -> str:
+    if as_json:
+        from ..summary import summarize
+
+        facts = summarize(notice)
+        facts["file"] = path
+        return json.dumps(facts) + "\n"
+    from ..report import guide_report
+
+    return guide_report(notice)

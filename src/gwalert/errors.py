@@ -1,0 +1,15 @@
+"""Exceptions that gwalert reports to users as one line."""
+
+from __future__ import annotations
+
+
+class GwalertError(Exception):
+    """Base class: an error whose message is meant for the user, not a traceback."""
+
+
+class NoticeError(GwalertError):
+    """A notice could not be decoded or does not follow the IGWN alert schema."""
+
+
+class SkyMapError(GwalertError):
+    """A sky map could not be read or is not a valid HEALPix probability map."""

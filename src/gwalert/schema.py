@@ -1,0 +1,113 @@
+"""The official IGWN alert schema (PyPI package ``igwn-gwalert-schema``) and checks on the
+schemas senders write with."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_FILE = "igwn.alerts.Alert.avsc"
+# Writer schema names LVK has used: igwn.alerts.v1_0.Alert (2023 samples), igwn.alerts.Alert.
+_ALERT_NAME = re.compile(r"^igwn\.alerts(\.v\d+(_\d+)*)?\.Alert$")
+ALERT_TYPES = ("EARLYWARNING", "PRELIMINARY", "INITIAL", "UPDATE", "RETRACTION")
+
+
+@cache
+def official_schema() -> dict[str, Any]:
+    """The newest IGWN alert schema as a JSON object."""
+    text = resources.files("igwn_gwalert_schema").joinpath(SCHEMA_FILE).read_text()
+    return json.loads(text)
+
+
+@cache
+def parsed_official_schema() -> Any:
+    import fastavro
+
+    return fastavro.parse_schema(official_schema())
+
+
+def _fullname(schema: dict[str, Any], namespace: str | None) -> str:
+    name = str(schema.get("name", ""))
+    if "." in name:
+        return name
+    ns = schema.get("namespace", namespace)
+    return f"{ns}.{name}" if ns else name
+
+
+def check_writer_schema(schema: Any) -> str | None:
+    """Return why ``schema`` is not an IGWN alert writer schema, or None if it is one.
+
+    The schema of an Avro container is chosen by whoever wrote it. Besides the record name and
+    its required fields, this refuses arrays whose items take no bytes (``null``, empty records
+    or zero-size fixed): a block of such an array can claim 2**31 items that cost nothing to
+    "read", which makes the decoder spin and exhaust memory.
+    """
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return "writer schema is not an IGWN alert record"
+    fullname = _fullname(schema, None)
+    if not _ALERT_NAME.match(fullname):
+        return f"writer schema {fullname!r} is not an IGWN alert schema"
+    fields = {f.get("name") for f in schema.get("fields", []) if isinstance(f, dict)}
+    missing = {"superevent_id", "alert_type", "time_created"} - fields
+    if missing:
+        return f"writer schema lacks required field(s) {', '.join(sorted(missing))}"
+    try:
+        _check_no_empty_items(schema, {}, None, 0)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _zero_size(schema: Any, named: dict[str, Any], namespace: str | None, depth: int) -> bool:
+    if depth > 32:
+        raise ValueError("writer schema nests too deeply")
+    if isinstance(schema, str):
+        if schema == "null":
+            return True
+        target = named.get(schema) or named.get(f"{namespace}.{schema}")
+        return bool(target) and _zero_size(target, named, namespace, depth + 1)
+    if isinstance(schema, list):
+        return False  # a union index takes at least one byte
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "record":
+            return all(_zero_size(f.get("type"), named, namespace, depth + 1)
+                       for f in schema.get("fields", []))
+        if kind == "fixed":
+            return schema.get("size") == 0
+        if kind in ("array", "map", "enum"):
+            return False
+        return _zero_size(kind, named, namespace, depth + 1)
+    return False
+
+
+def _check_no_empty_items(schema: Any, named: dict[str, Any], namespace: str | None,
+                          depth: int) -> None:
+    if depth > 32:
+        raise ValueError("writer schema nests too deeply")
+    if isinstance(schema, list):
+        for branch in schema:
+            _check_no_empty_items(branch, named, namespace, depth + 1)
+        return
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    if kind in ("record", "enum", "fixed"):
+        named[_fullname(schema, namespace)] = schema
+        namespace = schema.get("namespace", namespace)
+    if kind == "record":
+        for f in schema.get("fields", []):
+            if isinstance(f, dict):
+                _check_no_empty_items(f.get("type"), named, namespace, depth + 1)
+    elif kind == "array":
+        items = schema.get("items")
+        if _zero_size(items, named, namespace, depth + 1):
+            raise ValueError("writer schema has an array of items that take no bytes")
+        _check_no_empty_items(items, named, namespace, depth + 1)
+    elif kind == "map":
+        _check_no_empty_items(schema.get("values"), named, namespace, depth + 1)
+    elif isinstance(kind, dict | list):
+        _check_no_empty_items(kind, named, namespace, depth + 1)

@@ -1,0 +1,244 @@
+"""The SkyMap object: a multi-order HEALPix probability map, with or without distance."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+from ..errors import GwalertError, SkyMapError
+from ..limits import MAX_SKYMAP_BYTES
+from . import fitsio
+from .healpix import MAX_LEVEL, level_ipix_to_uniq, pixel_area_sr, pixel_center, uniq_to_level_ipix
+
+SkyMapSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
+
+_DISTANCE_COLUMNS = ("DISTMU", "DISTSIGMA", "DISTNORM")
+
+
+@dataclass(frozen=True, eq=False)
+class SkyMap:
+    """A sky map in multi-order (NUNIQ) form.
+
+    ``uniq`` holds the NUNIQ index of every pixel, ``probdensity`` the probability per steradian.
+    3-D maps also carry ``distmu``, ``distsigma`` (Mpc) and ``distnorm`` (Mpc^-2) of the
+    per-pixel distance ansatz. Single-resolution maps are converted to this form on reading
+    (with every pixel at the map's one order), so every method works on both.
+    """
+
+    uniq: np.ndarray
+    probdensity: np.ndarray
+    distmu: np.ndarray | None = None
+    distsigma: np.ndarray | None = None
+    distnorm: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------------- reading
+    @classmethod
+    def read(cls, source: SkyMapSource) -> SkyMap:
+        """Read a multi-order, single-resolution or gzip-compressed HEALPix FITS sky map."""
+        data = _read_bytes(source)
+        try:
+            table = fitsio.read_bintable(data)
+        except SkyMapError:
+            raise
+        except GwalertError as exc:
+            raise SkyMapError(str(exc)) from None
+        return cls.from_table(table.columns, table.header)
+
+    @classmethod
+    def from_table(cls, columns: dict[str, np.ndarray], header: dict[str, Any]) -> SkyMap:
+        cols = {k.upper(): v for k, v in columns.items()}
+        ordering = str(header.get("ORDERING", "")).strip().upper()
+        if "UNIQ" in cols:
+            uniq = np.asarray(cols["UNIQ"], dtype=np.int64).ravel()
+            if "PROBDENSITY" not in cols:
+                raise SkyMapError("multi-order sky map has no PROBDENSITY column")
+            if uniq.size and (uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL)):
+                raise SkyMapError("UNIQ column holds indices outside the HEALPix range")
+            dens = _float_column(cols, "PROBDENSITY", uniq.size)
+            dist = [_float_column(cols, c, uniq.size) if c in cols else None
+                    for c in _DISTANCE_COLUMNS]
+        elif ordering in ("NESTED", "RING") or "PROB" in cols:
+            uniq, dens, dist = _from_flat(cols, header, ordering)
+        else:
+            raise SkyMapError(
+                f"unknown pixel ordering {ordering or '(none)'}: expected NUNIQ, NESTED or RING"
+            )
+        if uniq.size == 0:
+            raise SkyMapError("sky map has no pixels")
+        _check_probability(uniq, dens)
+        has_dist = all(d is not None for d in dist)
+        meta = {k: v for k, v in header.items()
+                if not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO"))}
+        return cls(uniq=uniq, probdensity=dens,
+                   distmu=dist[0] if has_dist else None,
+                   distsigma=dist[1] if has_dist else None,
+                   distnorm=dist[2] if has_dist else None,
+                   meta=meta)
+
+    # ------------------------------------------------------------------------ basic facts
+    @property
+    def has_distance(self) -> bool:
+        """True for 3-D maps (CBC); Burst maps have no distance columns."""
+        return self.distmu is not None
+
+    @property
+    def level(self) -> np.ndarray:
+        return uniq_to_level_ipix(self.uniq)[0]
+
+    @property
+    def pixel_area(self) -> np.ndarray:
+        """Solid angle of each row's pixel in steradians."""
+        return pixel_area_sr(self.level)
+
+    @property
+    def prob(self) -> np.ndarray:
+        """Probability contained in each row's pixel."""
+        return self.probdensity * self.pixel_area
+
+    def __len__(self) -> int:
+        return int(self.uniq.size)
+
+    def most_probable(self) -> tuple[float, float]:
+        """(RA, Dec) in degrees of the centre of the pixel with the highest probability density.
+
+        The same pixel and the same numbers as the LVK user guide's recipe
+        (``argmax(PROBDENSITY)``, then astropy-healpix's ``healpix_to_lonlat``).
+        """
+        i = int(np.argmax(self.probdensity))
+        level, ipix = uniq_to_level_ipix(self.uniq[i])
+        return pixel_center(int(level), int(ipix))
+
+    @property
+    def distmean(self) -> float | None:
+        """Posterior mean distance (Mpc) from the header's DISTMEAN; None without distance."""
+        return _number(self.meta.get("DISTMEAN"))
+
+    @property
+    def diststd(self) -> float | None:
+        """Posterior standard deviation of distance (Mpc) from the header's DISTSTD."""
+        return _number(self.meta.get("DISTSTD"))
+
+    @property
+    def object(self) -> str | None:
+        return _text(self.meta.get("OBJECT"))
+
+    @property
+    def date_obs(self) -> str | None:
+        return _text(self.meta.get("DATE-OBS"))
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        text = _text(self.meta.get("INSTRUME")) or ""
+        return tuple(s.strip() for s in text.split(",") if s.strip())
+
+    @property
+    def creator(self) -> str | None:
+        return _text(self.meta.get("CREATOR"))
+
+    @property
+    def mocorder(self) -> int:
+        value = self.meta.get("MOCORDER")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return int(self.level.max())
+
+    def summary(self) -> dict[str, Any]:
+        """The basic facts as plain JSON-ready values."""
+        ra, dec = self.most_probable()
+        return {
+            "object": self.object,
+            "date_obs": self.date_obs,
+            "instruments": list(self.instruments),
+            "creator": self.creator,
+            "mocorder": self.mocorder,
+            "npix": len(self),
+            "has_distance": self.has_distance,
+            "ra": ra,
+            "dec": dec,
+            "distmean": self.distmean,
+            "diststd": self.diststd,
+        }
+
+
+def _read_bytes(source: SkyMapSource) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, str | os.PathLike):
+        try:
+            size = os.path.getsize(source)
+        except OSError as exc:
+            raise SkyMapError(f"cannot read sky map: {exc.strerror}") from None
+        if size > MAX_SKYMAP_BYTES:
+            raise SkyMapError(f"sky map file of {size} bytes is larger than the bound")
+        with open(source, "rb") as fh:
+            return fh.read()
+    if isinstance(source, io.IOBase) or hasattr(source, "read"):
+        data = source.read(MAX_SKYMAP_BYTES + 1)
+        if len(data) > MAX_SKYMAP_BYTES:
+            raise SkyMapError("sky map is larger than the bound")
+        return bytes(data)
+    raise TypeError(f"cannot read a sky map from {type(source).__name__}")
+
+
+def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
+    col = np.asarray(cols[name])
+    if col.dtype.kind not in "fiu":
+        raise SkyMapError(f"column {name} is not numeric")
+    col = col.astype(np.float64, copy=False).ravel()
+    if col.size != n:
+        raise SkyMapError(f"column {name} has {col.size} values for {n} pixels")
+    return col
+
+
+def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any], ordering: str):
+    name = "PROB" if "PROB" in cols else "PROBDENSITY" if "PROBDENSITY" in cols else None
+    if name is None:
+        # healpy writes the first column unnamed-ish (e.g. T or I_STOKES): take the first one.
+        name = next(iter(cols))
+    values = np.asarray(cols[name]).astype(np.float64).ravel()
+    npix = values.size
+    nside = int(round((npix / 12) ** 0.5))
+    if 12 * nside * nside != npix or nside & (nside - 1):
+        raise SkyMapError(f"{npix} pixels is not a HEALPix map with a power-of-two NSIDE")
+    if isinstance(header.get("NSIDE"), int) and header["NSIDE"] != nside:
+        raise SkyMapError(f"header NSIDE {header['NSIDE']} disagrees with {npix} pixels")
+    if ordering not in ("NESTED", "RING"):
+        raise SkyMapError(f"unknown pixel ordering {ordering or '(none)'} in a flat sky map")
+    level = nside.bit_length() - 1
+    area = float(pixel_area_sr(level))
+    dens = values / area if name == "PROB" else values
+    dist = [np.asarray(cols[c]).astype(np.float64).ravel() if c in cols else None
+            for c in _DISTANCE_COLUMNS]
+    if ordering == "RING":
+        import astropy_healpix as ah
+
+        order = ah.nested_to_ring(np.arange(npix), nside)  # ring index of each nested pixel
+        dens = dens[order]
+        dist = [d[order] if d is not None else None for d in dist]
+    uniq = level_ipix_to_uniq(level, np.arange(npix, dtype=np.int64))
+    return uniq, dens, dist
+
+
+def _check_probability(uniq: np.ndarray, dens: np.ndarray) -> None:
+    if not np.all(np.isfinite(dens)):
+        raise SkyMapError("probability density has NaN or infinite values")
+    if np.any(dens < 0):
+        raise SkyMapError("probability density has negative values")
+    total = float(np.sum(dens * pixel_area_sr(uniq_to_level_ipix(uniq)[0])))
+    if not 0.98 <= total <= 1.02:
+        raise SkyMapError(f"probabilities sum to {total:.6g}, not 1")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

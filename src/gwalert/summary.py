@@ -1,0 +1,72 @@
+"""A notice's facts as one flat, JSON-ready dict: what ``parse --json``, the store and actions
+share. Sky-map bytes never appear here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SkyMapError
+from .notice import Notice
+
+
+def _iso(dt: Any) -> str | None:
+    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+
+
+def summarize(notice: Notice) -> dict[str, Any]:
+    """Identity, event facts, most probable position and distance of one notice."""
+    ev = notice.event
+    out: dict[str, Any] = {
+        "superevent_id": notice.superevent_id,
+        "alert_type": str(notice.alert_type),
+        "time_created": _iso(notice.time_created),
+        "is_mock": notice.is_mock,
+        "is_real": notice.is_real,
+        "is_test": notice.is_test,
+        "is_retraction": notice.is_retraction,
+        "format": str(notice.format),
+        "event_time": _iso(ev.time) if ev else None,
+        "group": ev.group if ev else None,
+        "pipeline": ev.pipeline if ev else None,
+        "search": ev.search if ev else None,
+        "far": ev.far if ev else None,
+        "significant": ev.significant if ev else None,
+        "instruments": list(ev.instruments) if ev else [],
+        "classification": dict(ev.classification) if ev else {},
+        "properties": dict(ev.properties) if ev else {},
+        "mchirp_source": (
+            {"bin_edges": list(ev.mchirp_source.bin_edges),
+             "probabilities": list(ev.mchirp_source.probabilities)}
+            if ev and ev.mchirp_source else None),
+        "duration": ev.duration if ev else None,
+        "central_frequency": ev.central_frequency if ev else None,
+        "ra": None,
+        "dec": None,
+        "distmean": None,
+        "diststd": None,
+        "skymap_error": None,
+        "external_coinc": None,
+        "urls": dict(notice.urls),
+    }
+    try:
+        skymap = notice.skymap
+    except SkyMapError as exc:
+        skymap = None
+        out["skymap_error"] = str(exc)
+    if skymap is not None:
+        out["ra"], out["dec"] = skymap.most_probable()
+        out["distmean"] = skymap.distmean if skymap.has_distance else None
+        out["diststd"] = skymap.diststd if skymap.has_distance else None
+    ext = notice.external_coinc
+    if ext is not None:
+        out["external_coinc"] = {
+            "gcn_notice_id": ext.gcn_notice_id,
+            "ivorn": ext.ivorn,
+            "observatory": ext.observatory,
+            "search": ext.search,
+            "time_difference": ext.time_difference,
+            "time_coincidence_far": ext.time_coincidence_far,
+            "time_sky_position_coincidence_far": ext.time_sky_position_coincidence_far,
+            "combined_skymap_bytes": len(ext.combined_skymap_bytes or b""),
+        }
+    return out
