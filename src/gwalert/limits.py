@@ -26,12 +26,12 @@ def _env_bytes(name: str, default: int) -> int:
 #: Largest notice (Avro container, bare datum or JSON) accepted, in bytes.
 MAX_NOTICE_BYTES = _env_bytes("GWALERT_MAX_NOTICE_BYTES", 64 << 20)
 #: Largest decompressed sky-map FITS file accepted, in bytes.
-MAX_SKYMAP_BYTES = _env_bytes("GWALERT_MAX_SKYMAP_BYTES", 512 << 20)
+MAX_SKYMAP_BYTES = _env_bytes("GWALERT_MAX_SKYMAP_BYTES", 256 << 20)
 
 _CHUNK = 1 << 20
 
 
-def gunzip_bounded(data: bytes, limit: int, what: str = "gzip data") -> bytes:
+def gunzip_bounded(data: bytes, limit: int, what: str = "gzip data") -> bytearray:
     """Inflate gzip ``data`` (all members) but never past ``limit`` bytes.
 
     Raises :class:`GwalertError` when the output would be larger, when the stream is corrupt,
@@ -65,4 +65,4 @@ def gunzip_bounded(data: bytes, limit: int, what: str = "gzip data") -> bytes:
             if pending.strip(b"\x00"):
                 raise GwalertError(f"corrupt {what}: trailing garbage after gzip member")
             break
-    return bytes(out)
+    return out  # no final copy: at most ``limit`` bytes are ever held

@@ -127,13 +127,13 @@ def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
-def decompress_if_needed(data: bytes) -> bytes:
+def decompress_if_needed(data: bytes) -> bytes | bytearray:
     if data[:2] == b"\x1f\x8b":
         return gunzip_bounded(data, MAX_SKYMAP_BYTES, "gzip-compressed sky map")
     return data
 
 
-def read_bintable(data: bytes) -> Table:
+def read_bintable(data: bytes | bytearray) -> Table:
     """Read the first binary-table extension of a FITS file held in ``data``."""
     data = decompress_if_needed(data)
     if len(data) > MAX_SKYMAP_BYTES:

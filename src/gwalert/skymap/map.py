@@ -215,9 +215,9 @@ def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any], ordering: st
     dist = [np.asarray(cols[c]).astype(np.float64).ravel() if c in cols else None
             for c in _DISTANCE_COLUMNS]
     if ordering == "RING":
-        import astropy_healpix as ah
+        from astropy_healpix.core import nested_to_ring
 
-        order = ah.nested_to_ring(np.arange(npix), nside)  # ring index of each nested pixel
+        order = nested_to_ring(np.arange(npix), nside)  # ring index of each nested pixel
         dens = dens[order]
         dist = [d[order] if d is not None else None for d in dist]
     uniq = level_ipix_to_uniq(level, np.arange(npix, dtype=np.int64))

@@ -1,0 +1,204 @@
+"""Decoding, validation and the Notice model (issue: offline core)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+import gwalert
+from conftest import shared_file
+from gwalert.errors import NoticeError
+from gwalert.notice import AlertType, Format, decode, detect_format, read_notice
+from gwalert.report import guide_report, printable_record
+from gwalert.samples import encode, gaussian_skymap, make_record
+
+GOLDEN = """\
+Most probable sky location (RA, Dec) = (194.30419921874997, -17.856895095545468)
+Distance = 39.76999609489013 +/- 8.308435058808886
+Record:
+{'alert_type': 'PRELIMINARY',
+ 'event': {'central_frequency': None,
+           'classification': {'BBH': 0.03,
+                              'BNS': 0.95,
+                              'NSBH': 0.01,
+                              'Terrestrial': 0.01},
+           'duration': None,
+           'far': 9.11069936486e-14,
+           'group': 'CBC',
+           'instruments': ['H1', 'L1', 'V1'],
+           'pipeline': 'gstlal',
+           'properties': {'HasMassGap': 0.01,
+                          'HasNS': 0.95,
+                          'HasRemnant': 0.91},
+           'search': 'MDC',
+           'significant': True,
+           'time': '2018-11-01T22:22:46.654Z'},
+ 'external_coinc': None,
+ 'superevent_id': 'MS181101ab',
+ 'time_created': '2018-11-01T22:34:49Z',
+ 'urls': {'gracedb': 'https://example.org/superevents/MS181101ab/view/'}}
+"""
+
+KINDS = ["earlywarning", "preliminary", "initial", "update", "ext-update", "retraction"]
+FORMATS = ["avro", "avro-datum", "json"]
+
+
+@pytest.fixture(scope="module")
+def cbc_map() -> bytes:
+    return gaussian_skymap(30.0, 20.0, 4.0, distance=(80.0, 15.0), max_level=5)
+
+
+@pytest.fixture(scope="module")
+def burst_map() -> bytes:
+    return gaussian_skymap(250.0, -10.0, 10.0, distance=None, max_level=4)
+
+
+def test_golden_report_of_the_user_guide():
+    notice = read_notice(shared_file("notices", "MS181101ab-preliminary.avro"))
+    assert guide_report(notice) == GOLDEN
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("ext", ["avro", "json"])
+def test_user_guide_samples_first_lines(kind, ext):
+    notice = read_notice(shared_file("notices", f"MS181101ab-{kind}.{ext}"))
+    lines = guide_report(notice).splitlines()
+    if kind == "retraction":
+        assert lines == ["MS181101ab was retracted"]
+        assert notice.event is None and notice.is_retraction
+    else:
+        assert lines[:2] == GOLDEN.splitlines()[:2]
+        assert notice.alert_type == kind.split("-")[-1].upper()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_avro_and_json_samples_are_the_same_notice(kind):
+    a = read_notice(shared_file("notices", f"MS181101ab-{kind}.avro"))
+    j = read_notice(shared_file("notices", f"MS181101ab-{kind}.json"))
+    assert (a.format, j.format) == (Format.AVRO, Format.JSON)
+    assert a.record == j.record
+    assert a.content_hash == j.content_hash
+    assert guide_report(a) == guide_report(j)
+    assert dataclasses.replace(a, format=j.format, raw=j.raw) == j
+
+
+def test_mock_gcn_json_with_external_coincidence():
+    notice = read_notice(shared_file("notices", "MS230425l-preliminary.json"))
+    assert notice.external_coinc.observatory == "Fermi"
+    assert notice.combined_skymap is not None
+    text = guide_report(notice)
+    assert "'combined_skymap': <combined sky map: " in text
+    assert "\\x" not in text  # no sky-map bytes dumped
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_newest_schema_fields_in_every_format(fmt, cbc_map):
+    record = make_record("S260101ab", "EARLYWARNING", skymap=cbc_map, search="EarlyWarning",
+                         mchirp_source={"bin_edges": [0.0, 1.2, 3.0],
+                                        "probabilities": [0.9, 0.1]},
+                         external_coinc={"gcn_notice_id": "GRB-42", "ivorn": "ivo://x",
+                                         "observatory": "Swift", "search": "GRB",
+                                         "time_difference": -1.0, "time_coincidence_far": None,
+                                         "time_sky_position_coincidence_far": None,
+                                         "combined_skymap": None})
+    data = encode(record, fmt)
+    assert detect_format(data) == fmt
+    notice = read_notice(data)
+    assert notice.is_real and not notice.is_mock and not notice.is_test
+    assert notice.alert_type is AlertType.EARLYWARNING
+    assert notice.event.mchirp_source.bin_edges == (0.0, 1.2, 3.0)
+    assert notice.external_coinc.gcn_notice_id == "GRB-42"
+    assert notice.skymap.has_distance
+    assert notice.skymap.distmean == 80.0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_formats_decode_to_equal_notices(fmt, cbc_map):
+    record = make_record("MS260101x", "UPDATE", skymap=cbc_map)
+    ref = read_notice(encode(record, "avro"))
+    notice = read_notice(encode(record, fmt))
+    assert notice.content_hash == ref.content_hash
+    assert dataclasses.replace(notice, format=ref.format, raw=ref.raw) == ref
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_retraction(fmt):
+    notice = read_notice(encode(make_record("S260101ab", "RETRACTION"), fmt))
+    assert notice.is_retraction and notice.event is None and notice.skymap is None
+    assert guide_report(notice) == "S260101ab was retracted\n"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_burst_without_distance(fmt, burst_map):
+    record = make_record("TS260101c", group="Burst", pipeline="CWB", skymap=burst_map)
+    notice = read_notice(encode(record, fmt))
+    assert notice.is_test
+    assert notice.event.classification == {} and notice.event.duration == 0.1
+    assert not notice.skymap.has_distance
+    assert notice.skymap.distmean is None
+    lines = guide_report(notice).splitlines()
+    assert lines[0].startswith("Most probable sky location (RA, Dec) = (")
+    assert lines[1] == "Distance = unknown (the sky map has no distance information)"
+
+
+def test_subsolar_search_with_empty_classification(cbc_map):
+    record = make_record("S260101d", search="SSM", classification={}, properties={},
+                         skymap=cbc_map)
+    notice = read_notice(encode(record, "json"))
+    assert dict(notice.event.classification) == {}
+    assert gwalert.summarize(notice)["classification"] == {}
+
+
+def test_notice_is_immutable(cbc_map):
+    notice = read_notice(encode(make_record(skymap=cbc_map)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        notice.superevent_id = "S1"
+    with pytest.raises(TypeError):
+        notice.event.classification["BNS"] = 0.0
+    record = notice.record
+    record["superevent_id"] = "changed"
+    assert notice.record["superevent_id"] == "MS260101a"
+
+
+def test_read_from_bytes_file_and_path(tmp_path, cbc_map):
+    data = encode(make_record(skymap=cbc_map), "avro")
+    path = tmp_path / "notice.bin"  # the name says nothing about the format
+    path.write_bytes(data)
+    for source in (data, io.BytesIO(data), path, str(path)):
+        assert read_notice(source).superevent_id == "MS260101a"
+
+
+def test_container_with_two_records(cbc_map):
+    import fastavro
+
+    from gwalert.schema import parsed_official_schema
+
+    buf = io.BytesIO()
+    fastavro.writer(buf, parsed_official_schema(),
+                    [make_record("MS1", "RETRACTION"), make_record("MS2", "RETRACTION")])
+    assert [n.superevent_id for n in decode(buf.getvalue())] == ["MS1", "MS2"]
+
+
+def test_printable_record_drops_only_skymap_bytes(cbc_map):
+    notice = read_notice(encode(make_record(skymap=cbc_map)))
+    printed = printable_record(notice)
+    assert "skymap" not in printed["event"]
+    assert printed["event"]["group"] == "CBC"
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda r: r.update(alert_type="SOMETHING"), "alert_type"),
+    (lambda r: r.update(time_created="yesterday"), "time_created is not an ISO 8601 time"),
+    (lambda r: r.update(superevent_id="S 1; rm -rf"), "not a GraceDB superevent id"),
+    (lambda r: r["event"].update(far="high"), "event.far"),
+    (lambda r: r.pop("superevent_id"), "missing field superevent_id"),
+])
+def test_invalid_records_are_refused_with_the_field_named(change, reason):
+    record = make_record(skymap=None)
+    change(record)
+    import json
+
+    with pytest.raises(NoticeError, match=reason.replace(" ", ".")):
+        read_notice(json.dumps(record).encode())
