@@ -35,7 +35,7 @@ _TFORM = {
 
 @dataclass(frozen=True)
 class Table:
-    """Columns (native-endian numpy arrays, one row per table row) and the table's header."""
+    """Columns (numpy views into the file's bytes, big-endian) and the table's header."""
 
     columns: dict[str, np.ndarray]
     header: dict[str, Any]
@@ -195,13 +195,10 @@ def _bintable(view: memoryview, header: dict[str, Any], start: int) -> Table:
     rows = np.frombuffer(view, dtype=dtype, count=nrows, offset=start)
     columns: dict[str, np.ndarray] = {}
     for name in names:
+        # Views into ``data``, in the file's byte order: no copy, no new memory to fault in.
         col = rows[name]
-        if col.dtype.kind == "S":
-            columns[name] = col
-            continue
-        native = col.astype(col.dtype.newbyteorder("="), copy=True)
         if name in scaled:
             tscal, tzero = scaled[name]
-            native = native * tscal + tzero
-        columns[name] = native
+            col = col * tscal + tzero
+        columns[name] = col
     return Table(columns=columns, header=header, units=units)

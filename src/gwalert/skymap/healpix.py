@@ -30,7 +30,10 @@ def uniq_to_level_ipix(uniq: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bit_length(u: np.ndarray) -> np.ndarray:
-    # frexp is exact for integers below 2**53; NUNIQ indices reach 2**62, so split them.
+    # frexp is exact for integers below 2**53 (levels up to 25, all real sky maps); NUNIQ
+    # indices reach 2**62, so split larger ones in two.
+    if u.size and u.max() < 2**53:
+        return np.frexp(u.astype(np.float64))[1].astype(np.int64)
     hi = (u >> 31).astype(np.float64)
     lo = (u & ((1 << 31) - 1)).astype(np.float64)
     _, e_hi = np.frexp(hi)

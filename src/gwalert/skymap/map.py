@@ -54,7 +54,7 @@ class SkyMap:
         cols = {k.upper(): v for k, v in columns.items()}
         ordering = str(header.get("ORDERING", "")).strip().upper()
         if "UNIQ" in cols:
-            uniq = np.asarray(cols["UNIQ"], dtype=np.int64).ravel()
+            uniq = _int_column(cols, "UNIQ")
             if "PROBDENSITY" not in cols:
                 raise SkyMapError("multi-order sky map has no PROBDENSITY column")
             if uniq.size and (uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL)):
@@ -185,11 +185,24 @@ def _read_bytes(source: SkyMapSource) -> bytes:
     raise TypeError(f"cannot read a sky map from {type(source).__name__}")
 
 
+def _int_column(cols: dict[str, np.ndarray], name: str) -> np.ndarray:
+    col = np.asarray(cols[name])
+    if col.dtype.kind not in "iu" or col.ndim != 1:
+        raise SkyMapError(f"column {name} is not an integer column")
+    if col.dtype.itemsize != 8:
+        col = col.astype(np.int64)
+    return col
+
+
 def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
+    # 64-bit columns stay views into the file's bytes (either byte order): copying a
+    # 19,200-row map's five columns costs more than the rest of reading it.
     col = np.asarray(cols[name])
     if col.dtype.kind not in "fiu":
         raise SkyMapError(f"column {name} is not numeric")
-    col = col.astype(np.float64, copy=False).ravel()
+    if col.dtype.kind != "f" or col.dtype.itemsize != 8:
+        col = col.astype(np.float64)
+    col = col.ravel()
     if col.size != n:
         raise SkyMapError(f"column {name} has {col.size} values for {n} pixels")
     return col
@@ -225,11 +238,14 @@ def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any], ordering: st
 
 
 def _check_probability(uniq: np.ndarray, dens: np.ndarray) -> None:
-    if not np.all(np.isfinite(dens)):
+    lowest, highest = dens.min(), dens.max()
+    if np.isnan(lowest) or np.isnan(highest) or np.isinf(highest):
         raise SkyMapError("probability density has NaN or infinite values")
-    if np.any(dens < 0):
+    if lowest < 0:
         raise SkyMapError("probability density has negative values")
-    total = float(np.sum(dens * pixel_area_sr(uniq_to_level_ipix(uniq)[0])))
+    # sum of density * pixel area, with area = 4 pi / (12 * 4**level)
+    level = uniq_to_level_ipix(uniq)[0]
+    total = float(np.sum(np.ldexp(dens, -2 * level))) * (4 * np.pi / 12)
     if not 0.98 <= total <= 1.02:
         raise SkyMapError(f"probabilities sum to {total:.6g}, not 1")
 
