@@ -1,0 +1,273 @@
+"""What every action type shares: the context an action runs with, option checking, secrets.
+
+An action type is a module (or any object) with::
+
+    SECRET_KEYS: tuple[str, ...]          # option names never shown in logs or --json output
+    DEFAULT_TIMEOUT: float                # seconds
+    def validate(options: dict, *, base: Path, resolve: bool) -> dict: ...   # raise OptionError
+    def run(context: ActionContext, options: dict) -> None: ...              # raise ActionError
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import GwalertError
+
+if TYPE_CHECKING:
+    from ..notice import Notice
+
+
+class OptionError(GwalertError):
+    """An action option is wrong; ``key`` names it (raised by action types' ``validate``)."""
+
+    def __init__(self, key: str | None, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+        self.message = message
+
+
+class ActionError(GwalertError):
+    """An action failed; the message (secrets removed) is recorded in the ledger."""
+
+
+@dataclass
+class ActionContext:
+    """Everything one run of one action gets."""
+
+    #: Stable idempotency key of this (notice, rule, action): the same on every retry and after
+    #: a restart, so an action can recognise work it already did (env ``GWALERT_ACTION_ID``).
+    action_id: str
+    attempt: int
+    rule: str
+    action: str
+    notice: Notice
+    #: :func:`gwalert.summary.summarize` plus ``rule``, ``action``, ``action_id``, ``files``.
+    summary: dict[str, Any]
+    timeout: float
+    #: Secret values of this action, removed from any error text before it is recorded.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def summary_json(self) -> str:
+        return json.dumps(self.summary, default=_json_default, sort_keys=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value and len(value) >= 3:
+            text = text.replace(value, "***")
+    return text
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, bytes | bytearray):
+        return {"bytes": len(value)}
+    return str(value)
+
+
+# ------------------------------------------------------------------------- option checks
+def check_keys(options: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    for key in options:
+        if key not in allowed:
+            raise OptionError(key, f"unknown key (expected {', '.join(sorted(allowed))})")
+
+
+def opt_str(options: Mapping[str, Any], key: str, default: Any = ..., *,
+            required: bool = False) -> Any:
+    if key not in options:
+        if required or default is ...:
+            raise OptionError(key, "missing")
+        return default
+    value = options[key]
+    if not isinstance(value, str) or not value:
+        raise OptionError(key, "must be a non-empty string")
+    return value
+
+
+def opt_strs(options: Mapping[str, Any], key: str, *, required: bool = True,
+             allow_one: bool = True) -> list[str] | None:
+    if key not in options:
+        if required:
+            raise OptionError(key, "missing")
+        return None
+    value = options[key]
+    if allow_one and isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise OptionError(key, "must be a non-empty array of strings")
+    return list(value)
+
+
+def opt_number(options: Mapping[str, Any], key: str, default: float, *,
+               minimum: float = 0.0) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise OptionError(key, "must be a number")
+    if value < minimum:
+        raise OptionError(key, f"must be at least {minimum:g}")
+    return float(value)
+
+
+def opt_int(options: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise OptionError(key, f"must be an integer between {lo} and {hi}")
+    return value
+
+
+def opt_bool(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        raise OptionError(key, "must be true or false")
+    return value
+
+
+def opt_table(options: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = options.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise OptionError(key, "must be a table of strings")
+    return dict(value)
+
+
+def opt_path(options: Mapping[str, Any], key: str, base: Path, default: Any = ...) -> Any:
+    value = opt_str(options, key, default)
+    if value is default and default is not ...:
+        return default
+    path = Path(os.path.expandvars(value)).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def secret(options: Mapping[str, Any], key: str, *, env_default: str | None = None) -> str | None:
+    """A secret option's value: ``key`` in the config, else the environment variable named by
+    ``key_env``, else ``env_default``'s variable. Read when the action runs, never logged."""
+    if options.get(key):
+        return str(options[key])
+    env_name = options.get(f"{key}_env") or env_default
+    if env_name:
+        return os.environ.get(str(env_name)) or None
+    return None
+
+
+def check_secret(options: Mapping[str, Any], key: str) -> None:
+    if key in options and (not isinstance(options[key], str) or not options[key]):
+        raise OptionError(key, "must be a non-empty string")
+    env_key = f"{key}_env"
+    if env_key in options and (not isinstance(options[env_key], str) or not options[env_key]):
+        raise OptionError(env_key, "must be the name of an environment variable")
+
+
+# ----------------------------------------------------------------------- facts for actions
+def flat_env(summary: Mapping[str, Any]) -> dict[str, str]:
+    """The summary as ``GWALERT_*`` environment variables (tables as JSON)."""
+    env: dict[str, str] = {}
+    for key, value in summary.items():
+        name = "GWALERT_" + "".join(c if c.isalnum() else "_" for c in key).upper()
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "1" if value else "0"
+        elif isinstance(value, str):
+            text = value
+        elif isinstance(value, int | float):
+            text = repr(value)
+        else:
+            text = json.dumps(value, default=_json_default, sort_keys=True)
+        if "\x00" not in text:
+            env[name] = text
+    return env
+
+
+# --------------------------------------------------------------------------- templates
+def check_template(options: Mapping[str, Any], key: str) -> str | None:
+    """A ``{field}`` template (summary keys only: no attribute or index access)."""
+    if key not in options:
+        return None
+    value = options[key]
+    if not isinstance(value, str):
+        raise OptionError(key, "must be a string")
+    import string
+
+    try:
+        for _text, name, spec, _conv in string.Formatter().parse(value):
+            if name is not None and (not name.isidentifier() or "{" in (spec or "")):
+                raise OptionError(key, f"field {{{name}}} must be a plain summary key")
+    except ValueError as exc:
+        raise OptionError(key, f"invalid template: {exc}") from None
+    return value
+
+
+def render(template: str, summary: Mapping[str, Any]) -> str:
+    """Fill a template checked by :func:`check_template`; unknown keys become empty."""
+    import string
+
+    class _Facts(dict):
+        def __missing__(self, key: str) -> str:
+            return ""
+
+    facts = _Facts({k: ("" if v is None else v) for k, v in summary.items()})
+    try:
+        return string.Formatter().vformat(template, (), facts)
+    except (ValueError, TypeError):  # a format spec that does not fit the value
+        return template
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """One human line about a notice, for chat messages and e-mail subjects."""
+    sid = summary.get("superevent_id", "?")
+    kind = ("mock " if summary.get("is_mock") else "test " if summary.get("is_test") else "")
+    text = f"{sid} {summary.get('alert_type', '?')} ({kind}rule {summary.get('rule', '?')})"
+    if summary.get("alert_type") == "RETRACTION":
+        return f"{sid} was retracted ({kind}rule {summary.get('rule', '?')})"
+    parts = [text]
+    if summary.get("group"):
+        parts.append(f"{summary['group']}/{summary.get('pipeline')}")
+    if isinstance(summary.get("far"), int | float) and summary["far"] > 0:
+        years = 1 / summary["far"] / 3.15576e7
+        parts.append(f"FAR {summary['far']:.3g} Hz (1 per {years:.3g} yr)")
+    cls = summary.get("classification") or {}
+    if cls:
+        best = max(cls, key=lambda k: cls[k])
+        parts.append(f"{best} {cls[best]:.2f}")
+    if isinstance(summary.get("area_90"), int | float):
+        parts.append(f"90% area {summary['area_90']:.0f} deg2")
+    if isinstance(summary.get("distmean"), int | float):
+        std = summary.get("diststd")
+        parts.append(f"{summary['distmean']:.0f} ± {std:.0f} Mpc"
+                     if isinstance(std, int | float) else f"{summary['distmean']:.0f} Mpc")
+    url = (summary.get("urls") or {}).get("gracedb")
+    if url:
+        parts.append(url)
+    return " — ".join(parts)
+
+
+def collect_secrets(options: Mapping[str, Any], secret_keys: Iterable[str]) -> tuple[str, ...]:
+    """The secret values of one action: its secret options (tables: their values) and the
+    environment variables its ``*_env`` options name."""
+    found: list[str] = []
+    for key in secret_keys:
+        value = options.get(key)
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, Mapping):
+            found.extend(str(v) for v in value.values())
+        env_name = options.get(f"{key}_env")
+        if isinstance(env_name, str) and os.environ.get(env_name):
+            found.append(os.environ[env_name])
+    for key, value in options.items():  # default variables (e.g. GWALERT_SMTP_PASSWORD)
+        if key.endswith("_env_default") and isinstance(value, str) and os.environ.get(value):
+            found.append(os.environ[value])
+    return tuple(sorted(set(found), key=len, reverse=True))

@@ -1,0 +1,126 @@
+"""``command``: run a program (no shell) with the notice summary as JSON on stdin and as
+``GWALERT_*`` environment variables.
+
+Options: ``argv`` (array, required), ``env`` (table of extra variables), ``cwd``, ``timeout``
+(seconds, default 60; the whole process group is killed when it expires). The files the program
+may read (the raw notice, the sky-map FITS) are written to a temporary directory removed after
+the run; their paths are in the summary's ``files`` and in ``GWALERT_NOTICE_FILE`` /
+``GWALERT_SKYMAP_FILE``. ``GWALERT_ACTION_ID`` is the idempotency key: the same on a retry or
+after a restart, so the program can skip work it already did.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .base import (
+    ActionContext,
+    ActionError,
+    OptionError,
+    check_keys,
+    flat_env,
+    opt_path,
+    opt_strs,
+    opt_table,
+)
+
+SECRET_KEYS = ("env",)
+DEFAULT_TIMEOUT = 60.0
+_TAIL = 400
+
+
+def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
+    check_keys(options, {"argv", "env", "cwd"})
+    argv = opt_strs(options, "argv", allow_one=False)
+    assert argv is not None
+    out: dict[str, Any] = {"argv": argv, "env": opt_table(options, "env")}
+    if "cwd" in options:
+        out["cwd"] = opt_path(options, "cwd", base)
+    if resolve and shutil.which(argv[0]) is None:
+        raise OptionError("argv", f"program {argv[0]!r} not found (or not executable)")
+    return out
+
+
+def run(ctx: ActionContext, options: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory(prefix="gwalert-") as tmp:
+        files = _write_files(ctx, Path(tmp))
+        summary = dict(ctx.summary)
+        summary["files"] = {**summary.get("files", {}), **files}
+        payload = _json(summary)
+        env = dict(os.environ)
+        env.update(flat_env(summary))
+        env["GWALERT_ACTION_ID"] = ctx.action_id
+        env["GWALERT_ATTEMPT"] = str(ctx.attempt)
+        env["GWALERT_NOTICE_FILE"] = files.get("notice", "")
+        env["GWALERT_SKYMAP_FILE"] = files.get("skymap") or ""
+        env.update(options.get("env", {}))
+        stdin_path = Path(tmp) / "summary.json"
+        stdin_path.write_text(payload)
+        err_path = Path(tmp) / "stderr"
+        with open(stdin_path, "rb") as fin, open(err_path, "w+b") as ferr:
+            try:
+                proc = subprocess.Popen(options["argv"], stdin=fin, stdout=subprocess.DEVNULL,
+                                        stderr=ferr, env=env, cwd=options.get("cwd"),
+                                        start_new_session=True, close_fds=True)
+            except OSError as exc:
+                raise ActionError(f"cannot run {options['argv'][0]!r}: "
+                                  f"{exc.strerror or exc}") from None
+            try:
+                status = proc.wait(timeout=ctx.timeout)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+                raise ActionError(f"{options['argv'][0]!r} timed out after "
+                                  f"{ctx.timeout:g} s (killed)") from None
+            finally:
+                if proc.poll() is None:  # interrupted (e.g. KeyboardInterrupt): no orphans
+                    _kill(proc)
+            if status != 0:
+                tail = _tail(ferr)
+                why = (f"killed by signal {-status}" if status < 0 else f"exit status {status}")
+                raise ActionError(f"{options['argv'][0]!r} failed ({why})"
+                                  + (f": {tail}" if tail else ""))
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _tail(fh: Any) -> str:
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    fh.seek(max(0, size - _TAIL))
+    text = fh.read().decode("utf-8", "replace").strip()
+    return text.splitlines()[-1] if text else ""
+
+
+def _write_files(ctx: ActionContext, tmp: Path) -> dict[str, str]:
+    notice = ctx.notice
+    ext = "json" if str(notice.format) == "json" else "avro"
+    files: dict[str, str] = {}
+    path = tmp / f"notice.{ext}"
+    path.write_bytes(notice.raw)
+    files["notice"] = str(path)
+    skymap = notice.event.skymap_bytes if notice.event else None
+    if skymap:
+        path = tmp / "skymap.multiorder.fits"
+        path.write_bytes(skymap)
+        files["skymap"] = str(path)
+    return files
+
+
+def _json(summary: dict[str, Any]) -> str:
+    import json
+
+    from .base import _json_default
+
+    return json.dumps(summary, default=_json_default, sort_keys=True)

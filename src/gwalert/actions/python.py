@@ -1,0 +1,83 @@
+"""``python``: call a Python function with the notice.
+
+Options: ``callable`` (``"package.module:function"`` or ``"package.module.function"``),
+``kwargs`` (a table passed as keyword arguments), ``timeout`` (default 60 s: after it the
+attempt counts as failed; the thread cannot be killed, so it is left to finish on its own and its
+result is ignored). The function is called as ``function(notice, **kwargs)``, or
+``function(notice, context, **kwargs)`` when it has a parameter named ``context``
+(an :class:`~gwalert.actions.base.ActionContext`). Raising fails the attempt (retried).
+In the Python API (:mod:`gwalert.handlers`) ``callable`` may be the function itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .base import ActionContext, ActionError, OptionError, check_keys
+
+SECRET_KEYS = ("kwargs",)
+DEFAULT_TIMEOUT = 60.0
+
+
+def resolve_callable(path: str) -> Callable[..., Any]:
+    """Import ``module:attr`` or ``module.attr``; raise :class:`OptionError` if impossible."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise OptionError("callable", f"{path!r} is not a dotted path like 'pkg.module:func'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is a config error
+        raise OptionError("callable", f"cannot import {module_name!r}: "
+                          f"{type(exc).__name__}: {exc}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise OptionError("callable", f"{module_name!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise OptionError("callable", f"{path!r} is not callable")
+    return obj
+
+
+def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
+    check_keys(options, {"callable", "kwargs"})
+    target = options.get("callable")
+    if target is None:
+        raise OptionError("callable", "missing")
+    if not callable(target):
+        if not isinstance(target, str):
+            raise OptionError("callable", "must be a dotted path like 'pkg.module:func'")
+        if resolve:
+            resolve_callable(target)
+    kwargs = options.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise OptionError("kwargs", "must be a table")
+    return {"callable": target, "kwargs": dict(kwargs)}
+
+
+def run(ctx: ActionContext, options: dict[str, Any]) -> None:
+    target = options["callable"]
+    try:
+        func = target if callable(target) else resolve_callable(target)
+    except OptionError as exc:
+        raise ActionError(exc.message) from None
+    kwargs = dict(options.get("kwargs", {}))
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "context" in params:
+        kwargs["context"] = ctx
+    try:
+        func(ctx.notice, **kwargs)
+    except ActionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's code: record why, then retry
+        raise ActionError(f"{getattr(func, '__qualname__', target)} raised "
+                          f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,126 @@
+"""``save``: a directory per notice holding the raw notice, the sky-map FITS, a PNG plot and
+the summary JSON.
+
+Options: ``dir`` (default ``<user data dir>/gwalert/saved``; relative to the config file),
+``plot`` (default true). The notice's directory is
+``DIR/<superevent_id>/<time_created>-<ALERT_TYPE>-<hash>/``; every file is written to a
+temporary name and renamed, so a retried or repeated run leaves the same complete files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .base import ActionContext, ActionError, check_keys, opt_bool, opt_path
+
+SECRET_KEYS: tuple[str, ...] = ()
+DEFAULT_TIMEOUT = 120.0
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def default_dir() -> str:
+    from platformdirs import user_data_dir
+
+    return str(Path(user_data_dir("gwalert", appauthor=False)) / "saved")
+
+
+def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
+    check_keys(options, {"dir", "plot"})
+    return {"dir": opt_path(options, "dir", base, None) or default_dir(),
+            "plot": opt_bool(options, "plot", True)}
+
+
+def notice_dir(root: str | os.PathLike, summary: dict[str, Any], content_hash: str) -> Path:
+    sid = _SAFE.sub("_", str(summary.get("superevent_id", "unknown"))).lstrip(".") or "unknown"
+    created = re.sub(r"[^0-9TZ]", "", str(summary.get("time_created", "")))[:20]
+    alert = _SAFE.sub("_", str(summary.get("alert_type", "")))
+    return Path(root) / sid / f"{created}-{alert}-{content_hash[:8]}"
+
+
+def run(ctx: ActionContext, options: dict[str, Any]) -> None:
+    notice = ctx.notice
+    where = notice_dir(options["dir"], ctx.summary, notice.content_hash)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        ext = "json" if str(notice.format) == "json" else "avro"
+        files = {"notice": str(_write(where / f"notice.{ext}", notice.raw))}
+        skymap = notice.event.skymap_bytes if notice.event else None
+        if skymap:
+            files["skymap"] = str(_write(where / "skymap.multiorder.fits", skymap))
+            if options.get("plot", True):
+                png = where / "skymap.png"
+                tmp = png.with_name(png.name + ".tmp.png")
+                try:
+                    plot(notice.skymap, tmp, title=f"{notice.superevent_id} "
+                                                   f"{notice.alert_type}")
+                    os.replace(tmp, png)
+                    files["plot"] = str(png)
+                except Exception as exc:  # noqa: BLE001 - a plot must not lose the rest
+                    tmp.unlink(missing_ok=True)
+                    files["plot_error"] = f"{type(exc).__name__}: {exc}"
+        summary = dict(ctx.summary, files=files, directory=str(where))
+        _write(where / "summary.json",
+               json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
+    except OSError as exc:
+        raise ActionError(f"cannot save into {where}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def plot(sky: Any, path: Path, *, title: str = "") -> None:
+    """The sky-map engine's plot when it has one, else a plain Mollweide map of the density."""
+    engine_plot = getattr(sky, "plot", None)
+    if callable(engine_plot):
+        engine_plot(path)
+        return
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from ..skymap.healpix import uniq_to_level_ipix
+
+    lon = np.linspace(-np.pi, np.pi, 361)
+    lat = np.linspace(-np.pi / 2, np.pi / 2, 181)
+    glon, glat = np.meshgrid(0.5 * (lon[1:] + lon[:-1]), 0.5 * (lat[1:] + lat[:-1]))
+    ra = np.mod(-glon, 2 * np.pi)  # east to the left, as astronomers draw the sky
+    order = np.argsort(sky.uniq)
+    uniq = sky.uniq[order]
+    dens = sky.probdensity[order]
+    values = np.zeros(glon.shape)
+    for level in np.unique(uniq_to_level_ipix(uniq)[0]):
+        ipix = _lonlat_to_nested(ra, glat, int(level))
+        want = 4 * 4 ** int(level) + ipix
+        idx = np.clip(np.searchsorted(uniq, want), 0, uniq.size - 1)
+        hit = uniq[idx] == want
+        values[hit] = dens[idx[hit]]
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.add_subplot(projection="mollweide")
+    ax.pcolormesh(lon, lat, values, cmap="cylon" if "cylon" in matplotlib.colormaps
+                  else "viridis", shading="flat", rasterized=True)
+    ax.grid(True, alpha=0.4)
+    ax.set_xticklabels([f"{int(d)}°" for d in (150, 120, 90, 60, 30, 0, 330, 300, 270, 240,
+                                                 210)], fontsize=7)
+    if title:
+        ax.set_title(title)
+    fig.savefig(path, format="png", dpi=100)
+
+
+def _lonlat_to_nested(ra: Any, dec: Any, level: int) -> Any:
+    import astropy.units as u
+    import astropy_healpix as ah
+
+    return ah.lonlat_to_healpix(ra * u.rad, dec * u.rad, 2 ** level, order="nested")

@@ -1,0 +1,247 @@
+"""The action ledger: one row per (notice, rule, action) in the store's database.
+
+A row is written in the same transaction that stores the notice (so it exists before the
+broker offset is committed) and moves ``due → running → done`` (or ``failed`` after its last
+attempt; ``skipped`` when the notice was older than the rule's ``max_age``). The unique
+constraint on (notice_id, rule, action) means a duplicate or a replay can never schedule an
+action twice. A ``running`` row carries a lease (owner, expiry) that its runner renews; a row
+whose owner died (its lease expired, or its process is gone on this host) is due again.
+
+The tables live in this module's own :class:`~sqlalchemy.MetaData` on the store's engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+DUE, RUNNING, DONE, FAILED, SKIPPED = "due", "running", "done", "failed", "skipped"
+STATES = (DUE, RUNNING, DONE, FAILED, SKIPPED)
+
+metadata = sa.MetaData()
+
+actions = sa.Table(
+    "gwalert_actions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notice_id", sa.Integer, nullable=False, index=True),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("action_type", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),  # Unix time
+    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("lease_until", sa.Float),  # Unix time
+    sa.Column("last_error", sa.Text),
+    sa.Column("details", sa.Text),  # JSON: what the rule matched on (e.g. targets)
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("started_at", sa.String(40)),
+    sa.Column("finished_at", sa.String(40)),
+    sa.UniqueConstraint("notice_id", "rule", "action", name="uq_gwalert_actions_once"),
+    sa.Index("ix_gwalert_actions_state_next", "state", "next_attempt_at"),
+)
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create(engine: Engine) -> None:
+    """Create the ledger's tables if they do not exist."""
+    metadata.create_all(engine)
+
+
+def new_owner() -> str:
+    """A runner's identity: host, process id and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+# ---------------------------------------------------------------------------- writing
+def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows, silently keeping any (notice_id, rule, action) that already exists.
+
+    Safe inside someone else's transaction (no failed statement on PostgreSQL). Returns how
+    many rows were inserted.
+    """
+    if not rows:
+        return 0
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(actions).on_conflict_do_nothing(
+            index_elements=["notice_id", "rule", "action"])
+        return sum(conn.execute(stmt, [row]).rowcount or 0 for row in rows)
+    inserted = 0
+    for row in rows:
+        c = actions.c
+        exists = conn.execute(sa.select(c.id).where(
+            c.notice_id == row["notice_id"], c.rule == row["rule"], c.action == row["action"])
+        ).first()
+        if exists is None:
+            conn.execute(actions.insert().values(**row))
+            inserted += 1
+    return inserted
+
+
+def row(notice_id: int, rule: str, action: str, action_type: str, *, max_attempts: int,
+        state: str = DUE, error: str | None = None, details: Any = None,
+        now: float | None = None) -> dict[str, Any]:
+    """A new ledger row (for :func:`insert_new`)."""
+    return {"notice_id": notice_id, "rule": rule, "action": action, "action_type": action_type,
+            "state": state, "attempts": 0, "max_attempts": max_attempts,
+            "next_attempt_at": time.time() if now is None else now, "last_error": error,
+            "details": json.dumps(details, default=str) if details else None,
+            "created_at": utcnow(),
+            "finished_at": utcnow() if state in (FAILED, SKIPPED) else None}
+
+
+def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
+    """Make ``skipped`` actions of these notices due (the user asked for old notices)."""
+    ids = list(notice_ids)
+    if not ids:
+        return 0
+    c = actions.c
+    result = conn.execute(actions.update().where(c.notice_id.in_(ids), c.state == SKIPPED)
+                          .values(state=DUE, next_attempt_at=time.time(), finished_at=None,
+                                  last_error=None))
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this runner now holds (``attempt`` is this run's number, from 1)."""
+
+    id: int
+    notice_id: int
+    rule: str
+    action: str
+    action_type: str
+    attempt: int
+    max_attempts: int
+    details: Any
+
+    @property
+    def key(self) -> str:
+        """The idempotency key actions get (``GWALERT_ACTION_ID``)."""
+        return f"{self.notice_id}/{self.rule}/{self.action}"
+
+
+def claim(conn: Connection, owner: str, limit: int, lease: float,
+          now: float | None = None) -> list[Claim]:
+    """Take up to ``limit`` rows that are due, or running under an expired lease."""
+    now = time.time() if now is None else now
+    c = actions.c
+    ready = sa.or_(sa.and_(c.state == DUE, c.next_attempt_at <= now),
+                   sa.and_(c.state == RUNNING, c.lease_until < now))
+    query = (sa.select(c.id, c.notice_id, c.rule, c.action, c.action_type, c.state, c.attempts,
+                       c.max_attempts, c.lease_owner, c.details)
+             .where(ready).order_by(c.next_attempt_at, c.id).limit(limit))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claims: list[Claim] = []
+    for r in conn.execute(query).mappings().all():
+        guard = [c.id == r["id"], c.state == r["state"], c.attempts == r["attempts"]]
+        if r["state"] == RUNNING and r["attempts"] >= r["max_attempts"]:
+            # Its runner died during the last attempt: that attempt is used up.
+            conn.execute(actions.update().where(*guard).values(
+                state=FAILED, lease_owner=None, lease_until=None, finished_at=utcnow(),
+                last_error="interrupted: the runner stopped during the last attempt"))
+            continue
+        result = conn.execute(actions.update().where(*guard).values(
+            state=RUNNING, attempts=r["attempts"] + 1, lease_owner=owner,
+            lease_until=now + lease, started_at=utcnow()))
+        if result.rowcount == 1:
+            claims.append(Claim(r["id"], r["notice_id"], r["rule"], r["action"],
+                                r["action_type"], r["attempts"] + 1, r["max_attempts"],
+                                json.loads(r["details"]) if r["details"] else None))
+    return claims
+
+
+def renew(conn: Connection, owner: str, ids: Iterable[int], until: float) -> None:
+    ids = list(ids)
+    if ids:
+        c = actions.c
+        conn.execute(actions.update().where(c.id.in_(ids), c.state == RUNNING,
+                                            c.lease_owner == owner).values(lease_until=until))
+
+
+def finish(conn: Connection, claim: Claim, owner: str, *, error: str | None = None,
+           retry_at: float | None = None) -> bool:
+    """Record the end of an attempt: done (``error`` None), due again at ``retry_at``, or
+    failed. Returns False if this runner no longer held the row (nothing is changed)."""
+    c = actions.c
+    guard = [c.id == claim.id, c.state == RUNNING, c.lease_owner == owner,
+             c.attempts == claim.attempt]
+    if error is None:
+        values: dict[str, Any] = {"state": DONE, "last_error": None, "finished_at": utcnow()}
+    elif retry_at is not None:
+        values = {"state": DUE, "last_error": error, "next_attempt_at": retry_at}
+    else:
+        values = {"state": FAILED, "last_error": error, "finished_at": utcnow()}
+    values.update(lease_owner=None, lease_until=None)
+    return (conn.execute(actions.update().where(*guard).values(**values)).rowcount or 0) == 1
+
+
+def expire_dead_owners(conn: Connection, host: str | None = None) -> int:
+    """Expire the leases of running rows whose owner process on this host has gone (a kill -9),
+    so they are picked up at once instead of after the lease."""
+    host = host or socket.gethostname()
+    c = actions.c
+    owners = conn.execute(sa.select(c.lease_owner).where(c.state == RUNNING)
+                          .distinct()).scalars().all()
+    dead = [o for o in owners if o and _dead_local(o, host)]
+    if not dead:
+        return 0
+    result = conn.execute(actions.update().where(c.state == RUNNING, c.lease_owner.in_(dead))
+                          .values(lease_until=0.0))
+    return result.rowcount or 0
+
+
+def _dead_local(owner: str, host: str) -> bool:
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# ---------------------------------------------------------------------------- reading
+def iter_rows(conn: Connection, notice_ids: Iterable[int] | None = None) -> Iterator[Any]:
+    c = actions.c
+    query = sa.select(actions).order_by(c.notice_id, c.id)
+    if notice_ids is not None:
+        query = query.where(c.notice_id.in_(list(notice_ids)))
+    yield from conn.execute(query).mappings()
+
+
+def pending(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
+    """How many rows are still due or running."""
+    c = actions.c
+    query = sa.select(sa.func.count()).select_from(actions).where(c.state.in_([DUE, RUNNING]))
+    if notice_ids is not None:
+        query = query.where(c.notice_id.in_(list(notice_ids)))
+    return int(conn.execute(query).scalar() or 0)
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    c = actions.c
+    found = dict(conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all())
+    return {state: int(found.get(state, 0)) for state in STATES}

@@ -1,0 +1,383 @@
+"""The responder: decides which actions a new notice triggers (inside the store transaction) and
+runs them from the ledger, away from the consumer loop.
+
+Wiring into a listener::
+
+    responder = Responder(store, load_config(path))
+    pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
+    responder.start()
+    try:
+        ...  # the consumer loop
+    finally:
+        responder.stop()
+
+Guarantees (from the ledger's point of view):
+
+* every (notice, rule, action) is recorded in the transaction that stores the notice, so it
+  exists before the broker offset is committed, and at most once (unique constraint);
+* a runner thread claims due rows under a renewed lease and runs each action in its own thread,
+  at most ``workers`` at a time, so a slow, hanging or failing action never blocks the others or
+  the stream; a failed attempt is retried with exponential backoff, then recorded as ``failed``
+  with its error;
+* ``done`` is recorded right after the action returns. If the process dies between the two, the
+  action runs again after the restart (at-least-once): actions get a stable idempotency key
+  (``GWALERT_ACTION_ID`` for commands, ``Idempotency-Key`` for webhooks, the e-mail
+  ``Message-ID``, ``context.action_id`` for Python) to recognise a repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import ledger
+from .actions import get_action_type
+from .actions.base import ActionContext, ActionError, collect_secrets, redact
+from .notice import Notice
+from .rules import ActionSpec, Config, Rule, match_all
+
+log = logging.getLogger("gwalert.responder")
+
+
+@dataclass
+class _Running:
+    claim: ledger.Claim
+    thread: threading.Thread
+    deadline: float  # after this (the action's timeout plus grace) the attempt is abandoned
+
+
+class Responder:
+    """Schedules actions for new notices and runs them.
+
+    ``store`` is a :class:`gwalert.store.Store` (anything with ``engine`` and
+    ``get_notice(id)``). ``ignore_age`` schedules actions even for notices older than their
+    rule's ``max_age`` (for a replay the user asked for).
+    """
+
+    def __init__(self, store: Any, config: Config, *, workers: int | None = None,
+                 poll_interval: float = 0.5, lease: float = 30.0, grace: float = 5.0,
+                 ignore_age: bool = False) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.config = config
+        self.workers = workers or config.responder.workers
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.grace = grace
+        self.ignore_age = ignore_age
+        self.owner = ledger.new_owner()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running: dict[int, _Running] = {}
+        self._lock = threading.Lock()
+        self._db_ok = True
+        ledger.create(self.engine)
+
+    # ---------------------------------------------------------------- scheduling (hook)
+    def schedule(self, conn: Connection, notice_id: int, notice: Notice,
+                 summary: Mapping[str, Any] | None = None) -> None:
+        """The store hook: record the actions ``notice`` triggers, in the caller's transaction.
+
+        Never raises for a rule that cannot be evaluated (that would keep the notice out of the
+        store): its actions are recorded as ``failed`` with the reason instead.
+        """
+        rows = self.plan(notice_id, notice, summary)
+        ledger.insert_new(conn, rows)
+        if self.ignore_age:
+            ledger.unskip(conn, [notice_id])
+        self._wake.set()
+
+    def plan(self, notice_id: int, notice: Notice,
+             summary: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The ledger rows for one notice (what :meth:`schedule` inserts)."""
+        rules = self.config.rules
+        try:
+            matches = match_all(rules, notice, summary)
+        except Exception:  # noqa: BLE001 - one bad rule must not stop the others
+            matches = None
+        if matches is None:  # evaluate rule by rule to find which one failed
+            matches = []
+            for rule in rules:
+                try:
+                    matches.extend(match_all([rule], notice, summary))
+                except Exception as exc:  # noqa: BLE001
+                    error = f"rule could not be evaluated: {type(exc).__name__}: {exc}"
+                    log.error("%s %s: rule %s: %s", notice.superevent_id, notice.alert_type,
+                              rule.name, error)
+                    matches.append(_Failed(rule, error))
+        rows: list[dict[str, Any]] = []
+        now = datetime.now(UTC)
+        for m in matches:
+            if isinstance(m, _Failed):
+                rows += [self._row(notice_id, m.rule, a, state=ledger.FAILED, error=m.error)
+                         for a in m.rule.actions]
+                continue
+            if not m.matched:
+                continue
+            if not self.ignore_age and m.rule.too_old(notice, now):
+                age = m.rule.max_age
+                log.info("%s %s: rule %s matches but the notice is older than max_age %s: "
+                         "no action", notice.superevent_id, notice.alert_type, m.rule.name, age)
+                rows += [self._row(notice_id, m.rule, a, state=ledger.SKIPPED,
+                                   error=f"older than max_age {age}") for a in m.rule.actions]
+                continue
+            log.info("%s %s: rule %s: %s", notice.superevent_id, notice.alert_type, m.rule.name,
+                     ", ".join(a.name for a in m.rule.actions))
+            rows += [self._row(notice_id, m.rule, a, details=dict(m.details) or None)
+                     for a in m.rule.actions]
+        return rows
+
+    def _row(self, notice_id: int, rule: Rule, action: ActionSpec, **kw: Any) -> dict[str, Any]:
+        attempts = action.attempts or self.config.responder.attempts
+        return ledger.row(notice_id, rule.name, action.name, action.type,
+                          max_attempts=attempts, **kw)
+
+    def wake(self, *_: Any) -> None:
+        """Look for due actions now (e.g. from the pipeline's ``after_commit``)."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------------ running
+    def start(self) -> None:
+        """Start the runner thread (returns at once)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="gwalert-responder",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; wait up to ``timeout`` s for running actions to finish and be
+        recorded. Any still running stay ``running`` in the ledger and are run again after
+        their lease expires (or at once by the next runner on this host)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        end = time.monotonic() + timeout
+        for item in list(self._running.values()):
+            item.thread.join(max(0.0, end - time.monotonic()))
+        left = [r.claim for r in self._running.values() if r.thread.is_alive()]
+        if left:
+            log.warning("stopping with %d action(s) still running: %s", len(left),
+                        ", ".join(f"{c.rule}/{c.action}" for c in left))
+
+    def __enter__(self) -> Responder:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_idle(self, timeout: float = 60.0, notice_ids: Iterable[int] | None = None) -> bool:
+        """Wait until no action (of ``notice_ids``, or at all) is due or running; True if so.
+        Actions waiting for a retry count as pending."""
+        ids = None if notice_ids is None else list(notice_ids)
+        end = time.monotonic() + timeout
+        while True:
+            with self.engine.connect() as conn:
+                if ledger.pending(conn, ids) == 0:
+                    return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(min(0.1, self.poll_interval))
+
+    def _loop(self) -> None:
+        last_reap = 0.0
+        last_renew = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now - last_reap >= 5.0:
+                    with _write(self.engine) as conn:
+                        n = ledger.expire_dead_owners(conn)
+                    if n:
+                        log.warning("%d action(s) of a runner that died are due again", n)
+                    last_reap = now
+                if now - last_renew >= self.lease / 3:
+                    self._renew()
+                    last_renew = now
+                self._watchdog()
+                self._dispatch()
+                if not self._db_ok:
+                    log.warning("action ledger reachable again")
+                    self._db_ok = True
+            except sa.exc.SQLAlchemyError as exc:
+                if self._db_ok:
+                    log.warning("action ledger unavailable, retrying: %s", _first_line(exc))
+                    self._db_ok = False
+                self._stop.wait(1.0)
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+
+    def _renew(self) -> None:
+        with self._lock:
+            ids = list(self._running)
+        if ids:
+            with _write(self.engine) as conn:
+                ledger.renew(conn, self.owner, ids, time.time() + self.lease)
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            items = list(self._running.items())
+        for ident, item in items:
+            if item.thread.is_alive() and now > item.deadline:
+                log.error("%s/%s (notice %d): still running %.0f s past its timeout; "
+                          "abandoned", item.claim.rule, item.claim.action, item.claim.notice_id,
+                          self.grace)
+                with self._lock:
+                    self._running.pop(ident, None)
+                self._record(item.claim, "abandoned: still running after its timeout")
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            free = self.workers - len(self._running)
+        if free <= 0 or self._stop.is_set():
+            return
+        with _write(self.engine) as conn:
+            claims = ledger.claim(conn, self.owner, free, self.lease)
+        for claim in claims:
+            spec = self._spec(claim)
+            timeout = _timeout(spec)
+            thread = threading.Thread(target=self._execute, args=(claim, spec, timeout),
+                                      name=f"gwalert-action-{claim.id}", daemon=True)
+            with self._lock:
+                self._running[claim.id] = _Running(claim, thread,
+                                                   time.monotonic() + timeout + self.grace)
+            thread.start()
+
+    def _spec(self, claim: ledger.Claim) -> ActionSpec | None:
+        rule = self.config.rule(claim.rule)
+        if rule is None:
+            return None
+        return next((a for a in rule.actions if a.name == claim.action), None)
+
+    def _execute(self, claim: ledger.Claim, spec: ActionSpec | None, timeout: float) -> None:
+        label = f"{claim.rule}/{claim.action}"
+        secrets: tuple[str, ...] = ()
+        error: str | None
+        try:
+            if spec is None:
+                raise ActionError(f"rule {claim.rule!r} has no action {claim.action!r} in the "
+                                  "current config")
+            secrets = collect_secrets(spec.options, spec.secret_keys)
+            notice, summary = self._load(claim)
+            summary.update(rule=claim.rule, action=claim.action, action_id=claim.key,
+                           attempt=claim.attempt)
+            if claim.details:
+                summary["match"] = claim.details
+            ctx = ActionContext(action_id=claim.key, attempt=claim.attempt, rule=claim.rule,
+                                action=claim.action, notice=notice, summary=summary,
+                                timeout=timeout, secrets=secrets)
+            log.info("%s %s: %s attempt %d", notice.superevent_id, notice.alert_type, label,
+                     claim.attempt)
+            get_action_type(spec.type).run(ctx, dict(spec.options))
+            error = None
+        except ActionError as exc:
+            error = redact(str(exc), secrets)
+        except Exception as exc:  # noqa: BLE001 - record any failure, never kill the runner
+            error = redact(f"{type(exc).__name__}: {exc}", secrets)
+        with self._lock:
+            mine = self._running.pop(claim.id, None) is not None
+        if mine:
+            self._record(claim, error)
+
+    def _record(self, claim: ledger.Claim, error: str | None) -> None:
+        label = f"{claim.rule}/{claim.action} (notice {claim.notice_id})"
+        retry_at = None
+        if error is not None and claim.attempt < claim.max_attempts:
+            settings = self.config.responder
+            delay = min(settings.backoff * 2 ** (claim.attempt - 1), settings.backoff_max)
+            retry_at = time.time() + delay
+        delay = 0.5
+        while True:  # the result must reach the ledger; retry while the database is away
+            try:
+                with _write(self.engine) as conn:
+                    held = ledger.finish(conn, claim, self.owner, error=error, retry_at=retry_at)
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                if self._stop.is_set() and delay > 8:
+                    log.error("%s: could not record the result: %s", label, _first_line(exc))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if not held:
+            log.warning("%s: lost its lease before finishing; result not recorded", label)
+        elif error is None:
+            log.info("%s: done", label)
+        elif retry_at is not None:
+            log.warning("%s: attempt %d/%d failed, retry in %.0f s: %s", label, claim.attempt,
+                        claim.max_attempts, retry_at - time.time(), error)
+        else:
+            log.error("%s: failed after %d attempt(s): %s", label, claim.attempt, error)
+        self._wake.set()
+
+    def _load(self, claim: ledger.Claim) -> tuple[Notice, dict[str, Any]]:
+        from .notice import decode
+
+        row = self.store.get_notice(claim.notice_id)
+        if row is None:
+            raise ActionError(f"notice {claim.notice_id} is not in the store")
+        m = row._mapping
+        notices = decode(bytes(m["raw"]))
+        notice = next((n for n in notices if n.content_hash == m.get("content_hash")),
+                      notices[0])
+        summary = dict(m.get("summary") or {})
+        if not summary:
+            from .store import safe_summary
+
+            summary = safe_summary(notice)
+        _add_areas(notice, summary)
+        return notice, summary
+
+
+@dataclass(frozen=True)
+class _Failed:
+    rule: Rule
+    error: str
+    matched = False
+
+
+def _add_areas(notice: Notice, summary: dict[str, Any]) -> None:
+    """``area_50``/``area_90`` from the sky-map engine when the summary lacks them."""
+    if "area_50" in summary and "area_90" in summary:
+        return
+    summary.setdefault("area_50", None)
+    summary.setdefault("area_90", None)
+    try:
+        sky = notice.skymap
+        area = getattr(sky, "credible_area", None)
+        if sky is not None and area is not None:
+            summary["area_50"] = float(area(0.5))
+            summary["area_90"] = float(area(0.9))
+    except Exception:  # noqa: BLE001 - the facts are optional, the action is not
+        pass
+
+
+def _timeout(spec: ActionSpec | None) -> float:
+    if spec is None:
+        return 1.0
+    if spec.timeout is not None:
+        return spec.timeout
+    return float(getattr(get_action_type(spec.type), "DEFAULT_TIMEOUT", 60.0))
+
+
+def _write(engine: sa.Engine) -> Any:
+    from .store import write_transaction
+
+    return write_transaction(engine)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
