@@ -122,8 +122,7 @@ def default_url() -> str:
 
 def normalize_url(url: str | None) -> str:
     """Accept a SQLAlchemy URL, ``postgresql://…`` (psycopg 3) or a plain file path."""
-    if not url:
-        return default_url()
+    url = url or default_url()
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if "://" not in url:

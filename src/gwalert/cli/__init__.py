@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
-VERBS = ["parse", "sample"]
+VERBS = ["parse", "sample", "listen", "publish", "notices", "events", "show", "doctor"]
 
 EPILOG = """\
 Run 'gwalert VERB --help' for the options of one verb.

@@ -1,0 +1,143 @@
+"""gwalert doctor: check the store, the credentials and the broker, one line per check."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+HELP = "check store, credentials, broker and topic access; one line per problem"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..sources.url import DEFAULT_URL
+
+    parser.add_argument("url", nargs="?", default=DEFAULT_URL, metavar="URL",
+                        help="broker URL to check (default: %(default)s)")
+    parser.add_argument("--no-auth", action="store_true", help="connect without credentials")
+    parser.add_argument("--group-id", metavar="ID", help="consumer group to check")
+    parser.add_argument("--store", metavar="URL", help="store URL or SQLite path")
+    parser.add_argument("--config", metavar="FILE", help="gwalert config file")
+    parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                        help="how long to wait for the broker (default: %(default)s)")
+
+
+class Report:
+    def __init__(self) -> None:
+        self.problems = 0
+
+    def ok(self, what: str, detail: str) -> None:
+        print(f"ok      {what}: {detail}", flush=True)
+
+    def fail(self, what: str, detail: str) -> None:
+        self.problems += 1
+        print(f"PROBLEM {what}: {detail}", flush=True)
+
+    def note(self, what: str, detail: str) -> None:
+        print(f"note    {what}: {detail}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import GwalertError
+    from ..sources.config import load_config, store_url
+    from ..store import Store
+
+    report = Report()
+    try:
+        config = load_config(args.config)
+    except GwalertError as exc:
+        report.fail("config", str(exc))
+        config = {}
+    store = None
+    try:
+        store = Store.open(store_url(config, args.store))
+        store.check()
+        counts = store.counts()
+        report.ok("store", f"{store.url} ({counts['notices']} notices, "
+                           f"{counts['dead_letters']} dead letters)")
+    except GwalertError as exc:
+        report.fail("store", str(exc))
+    if args.url.startswith(("kafka://", "gcn://")):
+        _check_broker(args, config, str(store.engine.url) if store else "", report)
+    if store is not None:
+        store.close()
+    if report.problems:
+        print(f"{report.problems} problem(s)", flush=True)
+        return 1
+    return 0
+
+
+def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: str,
+                  report: Report) -> None:
+    import confluent_kafka
+
+    from ..errors import GwalertError
+    from ..sources.config import client_config
+    from ..sources.kafka import AUTH_ERRORS, default_group_id, heartbeat_topic_for
+    from ..sources.url import parse_url
+
+    try:
+        url = parse_url(args.url)
+        conf, username = client_config(url, "consumer", no_auth=args.no_auth, config=config)
+    except GwalertError as exc:
+        report.fail("credentials", str(exc))
+        return
+    report.ok("credentials", f"user {username}" if username else "none (--no-auth)")
+    group = args.group_id or default_group_id(store_url, username)
+    errors: list[Any] = []
+    conf.update({"group.id": group, "enable.auto.commit": False,
+                 "error_cb": errors.append})
+    consumer = confluent_kafka.Consumer(conf)
+    try:
+        deadline = time.monotonic() + args.timeout
+        meta = None
+        while time.monotonic() < deadline:
+            try:
+                meta = consumer.list_topics(timeout=1.0)
+                break
+            except confluent_kafka.KafkaException:
+                if any(e.name() in AUTH_ERRORS for e in errors):
+                    break
+        if meta is None:
+            auth = [e for e in errors if e.name() in AUTH_ERRORS]
+            if auth:
+                report.fail("broker", f"{url.bootstrap}: credentials rejected: {auth[0].str()}")
+            else:
+                why = errors[-1].str() if errors else "no answer"
+                report.fail("broker", f"cannot reach {url.bootstrap} within "
+                                      f"{args.timeout:.0f} s: {why}")
+            return
+        report.ok("broker", f"{url.bootstrap} answered ({len(meta.brokers)} broker(s))")
+        for topic in url.topics:
+            tmeta = meta.topics.get(topic)
+            if tmeta is None:
+                report.fail(f"topic {topic}", "does not exist or is not readable")
+                continue
+            if tmeta.error is not None:
+                report.fail(f"topic {topic}", f"{tmeta.error.str()} ({tmeta.error.name()})")
+                continue
+            parts = [confluent_kafka.TopicPartition(topic, p) for p in tmeta.partitions]
+            try:
+                committed = consumer.committed(parts, timeout=max(1.0, deadline -
+                                                                   time.monotonic()))
+            except confluent_kafka.KafkaException as exc:
+                report.fail(f"topic {topic}", f"group {group}: {exc.args[0].str()}")
+                continue
+            done = [p for p in committed if p.offset >= 0]
+            report.ok(f"topic {topic}", f"{len(parts)} partition(s); group {group} has "
+                                        f"committed offsets on {len(done)}")
+        hb = heartbeat_topic_for(url)
+        if hb is not None:
+            if hb in meta.topics:
+                report.ok("heartbeat", f"{hb} readable")
+            else:
+                report.note("heartbeat", f"{hb} not visible; liveness falls back on broker "
+                                         "contact")
+    finally:
+        thread_close(consumer)
+
+
+def thread_close(consumer: Any) -> None:
+    from ..sources.kafka import _close_within
+
+    _close_within(consumer, 5.0)

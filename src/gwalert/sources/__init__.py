@@ -1,0 +1,34 @@
+"""Where notices come from: Kafka (SCiMMA/hop), NASA GCN Kafka, or files, all yielding
+:class:`gwalert.pipeline.Message` objects to the same pipeline."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..pipeline import Source
+from .url import DEFAULT_URL, BrokerURL, is_broker_url, parse_url
+
+__all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_url"]
+
+
+def open_source(target: str, *, store_url: str, no_auth: bool = False,
+                group_id: str | None = None, start_at: str = "latest",
+                until_eos: bool = False, config: dict[str, Any] | None = None,
+                silence_warning: float = 120.0, connect_timeout: float = 30.0,
+                heartbeat: bool = True) -> Source:
+    """A source for a ``kafka://`` or ``gcn://`` URL, or a file/directory path."""
+    if not is_broker_url(target):
+        from .files import FileSource
+
+        return FileSource(os.path.expanduser(target))
+    from .config import client_config
+    from .kafka import KafkaSource, default_group_id, heartbeat_topic_for, parse_start_at
+
+    url = parse_url(target)
+    when = parse_start_at(start_at)
+    conf, username = client_config(url, "consumer", no_auth=no_auth, config=config)
+    return KafkaSource(url, conf, group_id=group_id or default_group_id(store_url, username),
+                       start_at=when, until_eos=until_eos,
+                       heartbeat_topic=heartbeat_topic_for(url) if heartbeat else None,
+                       silence_warning=silence_warning, connect_timeout=connect_timeout)
