@@ -194,20 +194,27 @@ class Match:
 
 # ---------------------------------------------------------------------------- loading
 def default_config_path() -> Path:
-    """``gwalert.toml`` in the user's config directory."""
-    from platformdirs import user_config_dir
+    """gwalert's one config file (shared with the listener's ``[gcn]``/``[kafka]`` tables)."""
+    try:
+        from .sources.config import default_config_path as listener_default
+    except ImportError:  # the listener is not installed: the issue's documented default
+        from platformdirs import user_config_dir
 
-    return Path(user_config_dir("gwalert", appauthor=False)) / "gwalert.toml"
+        return Path(user_config_dir("gwalert", appauthor=False)) / "gwalert.toml"
+    return listener_default()
 
 
 def load_config(path: str | os.PathLike | None = None, *, resolve: bool = True) -> Config:
-    """Read and validate a config file (default :func:`default_config_path`).
+    """Read and validate a config file (default :func:`default_config_path`; when that file
+    does not exist the config has no rules).
 
     ``resolve`` also imports ``python`` action callables and checks that the sky-map analysis
     the rules use is available, so a mistake shows at start, not at the first alert.
     """
-    p = Path(path) if path is not None else default_config_path()
+    p = Path(path).expanduser() if path is not None else default_config_path()
     name = str(path) if path is not None else str(p)
+    if path is None and not p.exists():
+        return Config((), ResponderSettings(), None)
     try:
         text = p.read_bytes()
     except OSError as exc:
@@ -603,7 +610,8 @@ class Facts:
         if key not in self._cache:
             sky = self.skymap()
             self._cache[key] = (None if sky is None else
-                                float(_method(sky, "probability_in_circle")(ra, dec, radius)))
+                                _probability(_method(sky, "probability_in_circle")(ra, dec,
+                                                                                   radius)))
         return self._cache[key]
 
     def searched_prob(self, targets: Targets) -> list[float] | None:
@@ -627,6 +635,11 @@ def _method(sky: Any, name: str) -> Any:
     if fn is None:
         raise RuleError(f"this gwalert's sky-map engine has no SkyMap.{name}")
     return fn
+
+
+def _probability(result: Any) -> float:
+    """A probability from ``probability_in_circle`` (a number, or an object with one)."""
+    return float(getattr(result, "probability", result))
 
 
 def _get(result: Any, name: str) -> Any:

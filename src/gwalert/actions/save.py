@@ -83,8 +83,11 @@ def plot(sky: Any, path: Path, *, title: str = "") -> None:
     """The sky-map engine's plot when it has one, else a plain Mollweide map of the density."""
     engine_plot = getattr(sky, "plot", None)
     if callable(engine_plot):
-        engine_plot(path)
-        return
+        try:
+            engine_plot(path)
+            return
+        except ImportError:  # the engine's plotting module is not installed
+            pass
     import matplotlib
 
     matplotlib.use("Agg", force=False)

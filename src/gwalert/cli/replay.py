@@ -1,0 +1,240 @@
+"""gwalert replay: run stored or sample notices through the rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HELP = "run stored notices (or notice files) through the rules; --dry-run shows what would fire"
+
+EPILOG = """\
+Without PATH, every notice of the store is replayed; with PATHs (files or directories), those
+notices are added to the store first. Actions already recorded for a notice are never run again
+(the ledger keeps one row per notice, rule and action). Notices older than a rule's max_age fire
+nothing unless --ignore-age is given. --dry-run changes nothing and runs nothing."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="notice files or directories (default: the store's notices)")
+    parser.add_argument("--store", metavar="URL",
+                        help="store URL or SQLite path (default: the listener's store)")
+    parser.add_argument("--config", metavar="FILE", required=True, help="rules config file")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only show which rules and actions would fire")
+    parser.add_argument("--ignore-age", action="store_true",
+                        help="fire for notices older than the rules' max_age too")
+    parser.add_argument("--json", action="store_true", help="one JSON object per notice")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="how long to wait for the actions (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..rules import load_config
+
+    config = load_config(args.config)
+    if args.dry_run:
+        return _dry_run(args, config)
+    return _replay(args, config)
+
+
+# ------------------------------------------------------------------------ notices
+def _files(paths: list[str]) -> list[Path]:
+    from ..errors import GwalertError
+
+    out: list[Path] = []
+    for text in paths:
+        p = Path(text).expanduser()
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise GwalertError(f"{p}: no such file or directory")
+    return out
+
+
+def _from_files(paths: list[Path]) -> Iterator[tuple[str, int | None, Any, dict | None]]:
+    from ..errors import GwalertError
+    from ..notice import read_notices
+    from . import error
+
+    for path in paths:
+        try:
+            notices = read_notices(path)
+        except GwalertError as exc:
+            error(f"{path}: {exc}")
+            continue
+        for notice in notices:
+            yield str(path), None, notice, None
+
+
+def _from_store(store: Any) -> Iterator[tuple[str, int | None, Any, dict | None]]:
+    from ..errors import GwalertError
+    from ..notice import decode
+
+    for row in store.iter_notices():
+        try:
+            notices = decode(bytes(row.raw))
+        except GwalertError:
+            continue
+        notice = next((n for n in notices if n.content_hash == row.content_hash), notices[0])
+        yield row.source, int(row.id), notice, dict(row.summary or {})
+
+
+def _progress(iterable: Any, total: int | None, args: argparse.Namespace, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=" notice", file=sys.stderr,
+                disable=True if args.no_progress else None, leave=False)
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    from ..sources.config import load_config as load_listener_config
+    from ..sources.config import store_url
+    from ..store import Store
+
+    return Store.open(store_url(load_listener_config(args.config), args.store))
+
+
+# ------------------------------------------------------------------------ dry run
+def _dry_run(args: argparse.Namespace, config: Any) -> int:
+    from datetime import UTC, datetime
+
+    from ..rules import match_all
+    from ..store import safe_summary
+
+    store = None
+    if args.paths:
+        files = _files(args.paths)
+        items: Any = _from_files(files)
+        total: int | None = len(files)
+    else:
+        store = _open_store(args)
+        items = _from_store(store)
+        total = store.counts()["notices"]
+    now = datetime.now(UTC)
+    fired = 0
+    try:
+        for where, nid, notice, summary in _progress(items, total, args, "rules"):
+            summary = summary or safe_summary(notice)
+            report: dict[str, Any] = {
+                "superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type),
+                "time_created": summary.get("time_created"), "source": where, "notice_id": nid,
+                "fire": [], "too_old": [], "no_match": {}}
+            for m in match_all(config.rules, notice, summary):
+                if not m.matched:
+                    report["no_match"][m.rule.name] = m.reason
+                    continue
+                entry = {"rule": m.rule.name, "actions": [a.name for a in m.rule.actions]}
+                if m.details:
+                    entry["details"] = dict(m.details)
+                if not args.ignore_age and m.rule.too_old(notice, now):
+                    report["too_old"].append(entry)
+                else:
+                    report["fire"].append(entry)
+                    fired += len(entry["actions"])
+            _print_dry(report, args)
+    finally:
+        if store is not None:
+            store.close()
+    if not args.json:
+        print(f"{fired} action(s) would fire", file=sys.stderr)
+    return 0
+
+
+def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    if args.json:
+        text = json.dumps(report, default=str)
+    else:
+        head = f"{report['superevent_id']} {report['alert_type']} {report['time_created']}"
+        parts = [f"{e['rule']} -> {', '.join(e['actions'])}" for e in report["fire"]]
+        parts += [f"({e['rule']}: older than max_age, would not fire)"
+                  for e in report["too_old"]]
+        text = f"{head}: {'; '.join(parts) if parts else 'no rule'}"
+        if getattr(args, "verbose", 0):
+            text += "".join(f"\n    {rule}: {why}" for rule, why in report["no_match"].items())
+    tqdm.write(text, file=sys.stdout)
+
+
+# ------------------------------------------------------------------------ replay
+def _replay(args: argparse.Namespace, config: Any) -> int:
+    from ..errors import GwalertError
+    from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending
+    from ..responder import Responder
+    from ..store import write_transaction
+
+    store = _open_store(args)
+    responder = Responder(store, config, ignore_age=args.ignore_age)
+    ids: list[int] = []
+    labels: dict[int, str] = {}
+    try:
+        responder.start()
+        if args.paths:
+            files = _files(args.paths)
+            items: Any = _from_files(files)
+            total: int | None = len(files)
+        else:
+            items = list(_from_store(store))
+            total = len(items)
+        for where, nid, notice, summary in _progress(items, total, args, "scheduling"):
+            if nid is None:
+                nid, new = store.add(notice, source=f"replay:{where}",
+                                     hooks=[responder.schedule])
+                if not new:
+                    summary = None
+            else:
+                new = False
+            if not new:
+                with write_transaction(store.engine) as conn:
+                    responder.schedule(conn, nid, notice, summary)
+            ids.append(nid)
+            labels[nid] = f"{notice.superevent_id} {notice.alert_type}"
+        with store.engine.connect() as conn:
+            todo = pending(conn, ids)
+        bar = _progress(None, todo, args, "actions")
+        done_before = 0
+        import time
+
+        end = time.monotonic() + args.timeout
+        while True:
+            with store.engine.connect() as conn:
+                left = pending(conn, ids)
+            bar.update(max(0, todo - left - done_before))
+            done_before = todo - left
+            if left == 0 or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        bar.close()
+        responder.stop()
+        failed = 0
+        with store.engine.connect() as conn:
+            rows = list(iter_rows(conn, ids))
+        for row in rows:
+            state = row["state"]
+            failed += state == FAILED
+            if args.json:
+                print(json.dumps({"notice_id": row["notice_id"], "notice": labels.get(
+                    row["notice_id"]), "rule": row["rule"], "action": row["action"],
+                    "state": state, "attempts": row["attempts"], "error": row["last_error"]}))
+            elif state != SKIPPED or getattr(args, "verbose", 0):
+                why = f": {row['last_error']}" if row["last_error"] and state != DONE else ""
+                print(f"{labels.get(row['notice_id'], row['notice_id'])} "
+                      f"{row['rule']}/{row['action']}: {state}{why}")
+        if left:
+            raise GwalertError(f"{left} action(s) still pending after {args.timeout:g} s "
+                               "(they stay due in the ledger and run at the next start)")
+        print(f"{len(ids)} notice(s), {len(rows)} action record(s), {failed} failed",
+              file=sys.stderr)
+        return 1 if failed else 0
+    finally:
+        responder.stop(timeout=5)
+        store.close()
