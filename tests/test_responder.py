@@ -1,0 +1,420 @@
+"""The responder end to end: real stores (SQLite, PostgreSQL), real actions and servers, retries,
+slow and hanging actions, old notices, and a kill -9 in the middle of a stream."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from servers import http_server
+
+from gwalert import ledger, samples
+from gwalert.notice import decode
+from gwalert.responder import Responder
+from gwalert.rules import parse_config
+from gwalert.store import Store, normalize_url
+
+PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def recent(minutes_ago: float = 5) -> str:
+    t = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture(scope="module")
+def maps() -> dict[str, bytes]:
+    return {"small": samples.gaussian_skymap(120.0, -30.0, 5.0, max_level=5),
+            "big": samples.gaussian_skymap(200.0, 10.0, 30.0, max_level=4)}
+
+
+def make(sid: str, alert_type: str = "PRELIMINARY", *, skymap: bytes | None = None,
+         created: str | None = None, fmt: str = "avro", **kw):
+    rec = samples.make_record(sid, alert_type, time_created=created or recent(), skymap=skymap,
+                              **kw)
+    return decode(samples.encode(rec, fmt))[0]
+
+
+BBH = {"BNS": 0.0, "NSBH": 0.0, "BBH": 0.99, "Terrestrial": 0.01}
+
+
+def issue_rules(tmp_path: Path, hook_url: str, *, extra: str = "") -> str:
+    """The issue's three rules: real CBC with BNS >= 0.5 and 90% area <= 1000 deg2 -> command;
+    any RETRACTION -> webhook; mock PRELIMINARY -> save."""
+    act = tmp_path / "act.py"
+    act.write_text(textwrap.dedent("""
+        import fcntl, os, sys, time
+        out = sys.argv[1]
+        aid = os.environ["GWALERT_ACTION_ID"]
+        sid = os.environ["GWALERT_SUPEREVENT_ID"]
+        with open(os.path.join(out, "starts.log"), "a") as f:
+            f.write(f"{aid} {sid}\\n")
+        time.sleep(float(os.environ.get("ACT_SLEEP", "0")))
+        # idempotent by GWALERT_ACTION_ID: what a user's script does to survive the
+        # at-least-once window between finishing and the ledger recording "done"
+        with open(os.path.join(out, "done.log"), "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            if aid not in [line.split()[0] for line in f.read().splitlines()]:
+                f.write(f"{aid} {sid}\\n")
+    """))
+    return textwrap.dedent(f"""
+        [responder]
+        backoff = 0.1
+        backoff_max = 0.5
+
+        [[rule]]
+        name = "bns"
+        real = true
+        group = "CBC"
+        classification_min = {{ BNS = 0.5 }}
+        area_90_max = 1000
+
+        [[rule.action]]
+        type = "command"
+        argv = [{json.dumps(sys.executable)}, {json.dumps(str(act))},
+                {json.dumps(str(tmp_path))}]
+        env = {{ ACT_SLEEP = "{'0.4' if extra == 'slow' else '0'}" }}
+
+        [[rule]]
+        name = "retraction"
+        alert_type = "RETRACTION"
+
+        [[rule.action]]
+        type = "webhook"
+        url = "{hook_url}/hook/SECRET-TOKEN"
+
+        [[rule]]
+        name = "mock-preliminary"
+        mock = true
+        alert_type = "PRELIMINARY"
+
+        [[rule.action]]
+        type = "save"
+        dir = "{tmp_path / 'saved'}"
+    """)
+
+
+def config_from(text: str, base: Path):
+    import tomllib
+
+    return parse_config(tomllib.loads(text), base=base)
+
+
+# ------------------------------------------------------------------------------ stores
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[Store]:
+    store = Store.open(str(tmp_path / "s.sqlite"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgres_store() -> Iterator[Store]:
+    try:
+        admin = sa.create_engine(normalize_url(PG_BASE), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            schema = f"gwalert_resp_{uuid.uuid4().hex[:12]}"
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception:  # noqa: BLE001
+        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
+    store = Store.open(f"{PG_BASE}?options=-csearch_path%3D{schema}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request) -> Store:
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+def rows(store: Store) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [dict(r) for r in ledger.iter_rows(conn)]
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+# -------------------------------------------------------------------------- end to end
+def test_issue_rules_fire_exactly_once(store, tmp_path, maps, caplog):
+    caplog.set_level(logging.INFO, logger="gwalert")
+    with http_server() as hook:
+        config = config_from(issue_rules(tmp_path, hook.url), tmp_path)
+        responder = Responder(store, config, poll_interval=0.05)
+        stream = [
+            make("S260101a", skymap=maps["small"]),                        # bns
+            make("S260101b", skymap=maps["big"]),                          # area too large
+            make("S260101c", skymap=maps["small"], classification=BBH),    # not BNS
+            make("S260101d", skymap=maps["small"], group="Burst", pipeline="CWB",
+                 classification={}, properties={}),                        # not CBC
+            make("MS260101e", skymap=maps["small"]),                       # mock prelim: save
+            make("MS260101e", "INITIAL", skymap=maps["small"]),            # nothing
+            make("S260101a", "RETRACTION"),                                # webhook
+            make("MS260101e", "RETRACTION"),                               # webhook
+            make("S260101f", skymap=maps["small"], created="2026-01-01T00:00:00Z"),  # too old
+        ]
+        responder.start()
+        try:
+            ids = []
+            for n in stream:
+                ids.append(store.add(n, source="test", hooks=[responder.schedule])[0])
+            # duplicates (the same notice again, or via GCN JSON) schedule nothing more
+            for n in stream:
+                again = decode(samples.encode(n.record, "json"))[0]
+                assert store.add(again, source="gcn", hooks=[responder.schedule]) == (
+                    ids[stream.index(n)], False)
+            assert responder.wait_idle(30)
+        finally:
+            responder.stop()
+        got = {(r["notice_id"], r["rule"], r["action"]): r for r in rows(store)}
+        expected = {(ids[0], "bns", "command"): "done",
+                    (ids[4], "mock-preliminary", "save"): "done",
+                    (ids[6], "retraction", "webhook"): "done",
+                    (ids[7], "retraction", "webhook"): "done",
+                    (ids[8], "bns", "command"): "skipped"}
+        assert {k: r["state"] for k, r in got.items()} == expected
+        assert all(r["attempts"] == (r["state"] == "done") for r in got.values())
+        assert lines(tmp_path / "done.log") == [f"{ids[0]}/bns/command S260101a"]
+        assert sorted(r.json()["superevent_id"] for r in hook.requests) == [
+            "MS260101e", "S260101a"]
+        assert {r.headers["Idempotency-Key"] for r in hook.requests} == {
+            f"{ids[6]}/retraction/webhook", f"{ids[7]}/retraction/webhook"}
+        (saved,) = (tmp_path / "saved" / "MS260101e").iterdir()
+        assert (saved / "skymap.png").exists()
+        assert got[(ids[8], "bns", "command")]["last_error"] == "older than max_age 1 day, 0:00:00"
+        # a later runner (a restart, a replay) finds nothing to do
+        again = Responder(store, config, poll_interval=0.05)
+        again.start()
+        time.sleep(0.3)
+        again.stop()
+        assert lines(tmp_path / "done.log") == [f"{ids[0]}/bns/command S260101a"]
+        assert len(hook.requests) == 2
+    assert "SECRET-TOKEN" not in caplog.text
+
+
+def test_retry_with_backoff_then_failed(sqlite_store, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="gwalert")
+    with http_server() as hook:
+        config = parse_config({"responder": {"backoff": 0.2, "backoff_max": 1},
+                               "rule": [{"name": "r", "action": [
+                                   {"type": "webhook", "url": hook.url + "/ok/SECRET-TOKEN",
+                                    "name": "flaky"},
+                                   {"type": "webhook", "url": hook.url + "/no/SECRET-TOKEN",
+                                    "name": "broken", "attempts": 2}]}]})
+        hook.statuses = [500, 503, 500, 500]  # first three answers are errors
+        responder = Responder(sqlite_store, config, poll_interval=0.05)
+        with responder:
+            start = time.monotonic()
+            sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
+            assert responder.wait_idle(20)
+            took = time.monotonic() - start
+        by_name = {r["action"]: r for r in rows(sqlite_store)}
+        assert by_name["flaky"]["state"] == "done"
+        assert by_name["broken"]["state"] == "failed"
+        assert by_name["broken"]["attempts"] == 2
+        assert by_name["broken"]["last_error"].startswith("webhook on 127.0.0.1 answered HTTP 5")
+        assert by_name["flaky"]["attempts"] + by_name["broken"]["attempts"] == 5
+        assert took >= 0.2 + 0.4 - 0.05  # backoff 0.2 s then 0.4 s for the third attempt
+    assert "SECRET-TOKEN" not in caplog.text
+    assert all("SECRET" not in (r["last_error"] or "") for r in rows(sqlite_store))
+
+
+def test_slow_and_hanging_actions_block_nothing(sqlite_store, tmp_path):
+    with http_server() as hook:
+        config = parse_config({"rule": [{"name": "r", "action": [
+            {"type": "command", "argv": ["sleep", "3"], "name": "slow"},
+            {"type": "python", "callable": lambda n: time.sleep(5), "name": "hang", "timeout": 0.3,
+             "attempts": 1},
+            {"type": "webhook", "url": hook.url, "name": "fast"}]}]})
+        responder = Responder(sqlite_store, config, poll_interval=0.05, grace=0.2)
+        with responder:
+            t0 = time.monotonic()
+            for i in range(3):
+                sqlite_store.add(make(f"S{i}"), source="t", hooks=[responder.schedule])
+            stored = time.monotonic() - t0
+            deadline = time.monotonic() + 2.0
+            while len(hook.requests) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            fast_done = time.monotonic() - t0
+            assert responder.wait_idle(15)
+    assert stored < 1.0  # the hook only writes the ledger
+    assert len(hook.requests) == 3 and fast_done < 2.0  # not behind the 3 s commands
+    states = {(r["notice_id"], r["action"]): (r["state"], r["last_error"])
+              for r in rows(sqlite_store)}
+    assert [v for (_, a), v in states.items() if a == "fast"] == [("done", None)] * 3
+    assert [v for (_, a), v in states.items() if a == "slow"] == [("done", None)] * 3
+    assert [v for (_, a), v in states.items() if a == "hang"] == [
+        ("failed", "abandoned: still running after its timeout")] * 3
+
+
+def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, monkeypatch):
+    seen = []
+    config = parse_config({"rule": [
+        {"name": "area", "area_90_max": 100000, "action": [
+            {"type": "python", "callable": lambda n: seen.append(("area", n.superevent_id))}]},
+        {"name": "all", "action": [
+            {"type": "python", "callable": lambda n: seen.append(("all", n.superevent_id))}]}]})
+    from gwalert.skymap import SkyMap
+
+    def broken(self, p=0.9):
+        raise ValueError("bad map")
+
+    monkeypatch.setattr(SkyMap, "credible_area", broken)
+    responder = Responder(sqlite_store, config, poll_interval=0.05)
+    with responder:
+        nid, new = sqlite_store.add(make("S9", skymap=samples.gaussian_skymap(max_level=4)),
+                                    source="t", hooks=[responder.schedule])
+        assert new  # a rule that cannot be evaluated never keeps a notice out of the store
+        assert responder.wait_idle(10)
+    assert seen == [("all", "S9")]
+    states = {r["rule"]: (r["state"], r["last_error"]) for r in rows(sqlite_store)}
+    assert states["all"] == ("done", None)
+    assert states["area"][0] == "failed"
+    assert "rule could not be evaluated: ValueError: bad map" in states["area"][1]
+
+
+def test_old_notices_fire_only_when_asked(sqlite_store, tmp_path):
+    seen = []
+    config = parse_config({"rule": [{"name": "r", "action": [
+        {"type": "python", "callable": lambda n: seen.append(n.superevent_id)}]}]})
+    old = make("S1", created="2026-01-01T00:00:00Z")
+    with Responder(sqlite_store, config, poll_interval=0.05) as responder:
+        nid, _ = sqlite_store.add(old, source="t", hooks=[responder.schedule])
+        assert responder.wait_idle(5)
+    assert seen == [] and rows(sqlite_store)[0]["state"] == "skipped"
+    from gwalert.store import write_transaction
+
+    with Responder(sqlite_store, config, poll_interval=0.05, ignore_age=True) as responder:
+        with write_transaction(sqlite_store.engine) as conn:
+            responder.schedule(conn, nid, old, None)
+        assert responder.wait_idle(5)
+    assert seen == ["S1"] and rows(sqlite_store)[0]["state"] == "done"
+
+
+# ------------------------------------------------------------------------------ kill -9
+LISTENER = """
+import logging, sys, time
+from gwalert.pipeline import Pipeline, run
+from gwalert.responder import Responder
+from gwalert.rules import load_config
+from gwalert.sources.files import FileSource
+from gwalert.store import Store
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+
+class Trickle(FileSource):  # a live stream: one message every 0.1 s
+    def messages(self, stop):
+        for message in super().messages(stop):
+            time.sleep(0.1)
+            yield message
+
+
+store = Store.open(sys.argv[1])
+responder = Responder(store, load_config(sys.argv[2]), poll_interval=0.05, lease=5)
+pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
+responder.start()
+run(Trickle(sys.argv[3]), pipeline)
+ok = responder.wait_idle(60)
+responder.stop()
+print("IDLE" if ok else "BUSY", flush=True)
+"""
+
+
+def test_kill_9_mid_stream_then_restart(tmp_path, maps):
+    stream_dir = tmp_path / "stream"
+    stream_dir.mkdir()
+    expect_cmd, expect_hook, expect_save = [], [], []
+    k = 0
+
+    def put(n) -> None:
+        nonlocal k
+        (stream_dir / f"{k:03d}.avro").write_bytes(n.raw)
+        k += 1
+
+    for i in range(6):
+        put(make(f"S26020{i}a", skymap=maps["small"]))
+        expect_cmd.append(f"S26020{i}a")
+        put(make(f"MS26020{i}b", skymap=maps["small"]))
+        expect_save.append(f"MS26020{i}b")
+        put(make(f"S26020{i}c", skymap=maps["big"]))  # nothing
+        put(make(f"S26020{i}a", "RETRACTION"))
+        expect_hook.append(f"S26020{i}a")
+    db = tmp_path / "store.sqlite"
+    script = tmp_path / "listener.py"
+    script.write_text(LISTENER)
+    with http_server() as hook:
+        hook.delay = 0.2
+        cfg = tmp_path / "gwalert.toml"
+        cfg.write_text(issue_rules(tmp_path, hook.url, extra="slow"))
+        argv = [sys.executable, str(script), str(db), str(cfg), str(stream_dir)]
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+        log1 = open(tmp_path / "run1.log", "w")
+        first = subprocess.Popen(argv, stdout=log1, stderr=subprocess.STDOUT, env=env)
+        stored_at_kill = None
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and first.poll() is None:
+            starts = {x.split()[0] for x in lines(tmp_path / "starts.log")}
+            done = {x.split()[0] for x in lines(tmp_path / "done.log")}
+            stored = _count(db, "gwalert_notices")
+            if stored >= 8 and starts - done:  # mid-stream, with a command in flight
+                os.kill(first.pid, signal.SIGKILL)
+                stored_at_kill = stored
+                break
+            time.sleep(0.02)
+        first.wait(10)
+        log1.close()
+        assert stored_at_kill is not None, (tmp_path / "run1.log").read_text()[-2000:]
+        assert first.returncode == -signal.SIGKILL
+        assert stored_at_kill < k  # killed mid-stream
+        second = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=90)
+        assert second.returncode == 0 and "IDLE" in second.stdout, second.stderr[-2000:]
+
+        # every notice stored once, every expected action recorded done once
+        assert _count(db, "gwalert_notices") == k
+        with sqlite3.connect(db) as conn:
+            states = conn.execute("SELECT rule, state, COUNT(*) FROM gwalert_actions "
+                                  "GROUP BY rule, state").fetchall()
+        assert sorted(states) == [("bns", "done", 6), ("mock-preliminary", "done", 6),
+                                  ("retraction", "done", 6)]
+        done = lines(tmp_path / "done.log")
+        assert sorted(x.split()[1] for x in done) == sorted(expect_cmd)
+        assert len({x.split()[0] for x in done}) == 6
+        # the interrupted command really was cut short and run again after the restart
+        starts = lines(tmp_path / "starts.log")
+        assert len(starts) > len(done)
+        keys = [r.headers["Idempotency-Key"] for r in hook.requests]
+        assert sorted({r.json()["superevent_id"] for r in hook.requests}) == sorted(expect_hook)
+        assert len(set(keys)) == 6 and len(keys) <= 7  # at most one in the at-least-once window
+        assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == sorted(expect_save)
+
+
+def _count(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
