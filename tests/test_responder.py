@@ -418,3 +418,81 @@ def _count(db: Path, table: str) -> int:
             return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+# ------------------------------------------------------------------ Python API, CLI replay
+def test_handler_api_user_guide_parse_notice(tmp_path):
+    from gwalert.handlers import Handlers
+
+    for name, data in samples.sample_set().items():
+        (tmp_path / name).write_bytes(data)
+    api = Handlers()
+    printed = []
+
+    @api.handler(mock=True)
+    def parse_notice(notice):  # the user guide's function, as a handler
+        if notice.is_retraction:
+            printed.append(f"{notice.superevent_id} was retracted")
+            return
+        ra, dec = notice.skymap.most_probable()
+        printed.append(f"{notice.superevent_id} {notice.alert_type} {ra:.1f} {dec:.1f}")
+
+    @api.handler(alert_type="RETRACTION", real=True)
+    def never(notice):
+        printed.append("real retraction?")
+
+    with pytest.raises(Exception, match="key 'far_mx': unknown key"):
+        api.handler(far_mx=1)(lambda n: None)
+    store_path = tmp_path / "s.sqlite"
+    assert api.replay(tmp_path, store=str(store_path)) == 10  # 5 notices, Avro and JSON
+    assert sorted(printed) == sorted([
+        "MS260101a INITIAL 120.1 -30.0", "MS260101a PRELIMINARY 120.1 -30.0",
+        "MS260101a UPDATE 120.1 -30.0", "MS260101a was retracted",
+        "MS260102b PRELIMINARY 199.9 40.1"]) or printed
+    assert api.replay(tmp_path, store=str(store_path)) == 10
+    assert len(printed) == 5  # the same store: nothing runs twice
+
+
+def test_cli_replay_runs_actions_once(tmp_path, capsys):
+    from gwalert.cli import main
+
+    stream = tmp_path / "notices"
+    stream.mkdir()
+    for name, data in samples.sample_set().items():
+        (stream / name).write_bytes(data)
+    with http_server() as hook:
+        cfg = tmp_path / "gwalert.toml"
+        cfg.write_text(issue_rules(tmp_path, hook.url))
+        store = str(tmp_path / "s.sqlite")
+        args = ["replay", str(stream), "--config", str(cfg), "--store", store, "--no-progress"]
+        assert main(args + ["--json"]) == 0  # the samples are older than max_age
+        records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert sorted((r["rule"], r["state"]) for r in records) == [
+            ("mock-preliminary", "skipped"), ("mock-preliminary", "skipped"),
+            ("retraction", "skipped")]
+        assert hook.requests == [] and not (tmp_path / "saved").exists()
+        assert main(args + ["--ignore-age"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert sorted(out) == ["MS260101a PRELIMINARY mock-preliminary/save: done",
+                               "MS260101a RETRACTION retraction/webhook: done",
+                               "MS260102b PRELIMINARY mock-preliminary/save: done"]
+        assert len(hook.requests) == 1
+        assert main(args[:1] + ["--config", str(cfg), "--store", store, "--ignore-age",
+                                "--no-progress"]) == 0  # from the store: nothing new runs
+        assert len(hook.requests) == 1
+
+
+def test_two_runners_share_one_ledger(store, tmp_path):
+    """Two responders (two listeners on one store) never run the same action twice."""
+    seen: list[tuple[str, str]] = []
+    config = parse_config({"rule": [{"name": "r", "action": [
+        {"type": "python", "callable": lambda n: (seen.append((n.superevent_id, "a")),
+                                                  time.sleep(0.02))}]}]})
+    a = Responder(store, config, poll_interval=0.01, workers=3)
+    b = Responder(store, config, poll_interval=0.01, workers=3)
+    with a, b:
+        for i in range(30):
+            store.add(make(f"S{i:03d}"), source="t", hooks=[(a, b)[i % 2].schedule])
+        assert a.wait_idle(30)
+    assert sorted(seen) == sorted((f"S{i:03d}", "a") for i in range(30))
+    assert {r["state"] for r in rows(store)} == {"done"}
