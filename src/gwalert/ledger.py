@@ -139,16 +139,31 @@ class Claim:
         return f"{self.notice_id}/{self.rule}/{self.action}"
 
 
+def _ready(now: float) -> Any:
+    c = actions.c
+    return sa.or_(sa.and_(c.state == DUE, c.next_attempt_at <= now),
+                  sa.and_(c.state == RUNNING, c.lease_until < now))
+
+
+def has_ready(conn: Connection, now: float | None = None) -> bool:
+    """Whether any row could be claimed (a read: no write lock when there is nothing to do)."""
+    now = time.time() if now is None else now
+    return conn.execute(sa.select(actions.c.id).where(_ready(now)).limit(1)).first() is not None
+
+
+def has_running(conn: Connection) -> bool:
+    return conn.execute(sa.select(actions.c.id).where(actions.c.state == RUNNING).limit(1)
+                        ).first() is not None
+
+
 def claim(conn: Connection, owner: str, limit: int, lease: float,
           now: float | None = None) -> list[Claim]:
     """Take up to ``limit`` rows that are due, or running under an expired lease."""
     now = time.time() if now is None else now
     c = actions.c
-    ready = sa.or_(sa.and_(c.state == DUE, c.next_attempt_at <= now),
-                   sa.and_(c.state == RUNNING, c.lease_until < now))
     query = (sa.select(c.id, c.notice_id, c.rule, c.action, c.action_type, c.state, c.attempts,
                        c.max_attempts, c.lease_owner, c.details)
-             .where(ready).order_by(c.next_attempt_at, c.id).limit(limit))
+             .where(_ready(now)).order_by(c.next_attempt_at, c.id).limit(limit))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claims: list[Claim] = []

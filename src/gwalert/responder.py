@@ -82,6 +82,14 @@ class Responder:
         self._db_ok = True
         ledger.create(self.engine)
 
+    @classmethod
+    def from_file(cls, store: Any, path: str | None = None, **kwargs: Any) -> Responder:
+        """A responder for the rules in ``path`` (default: gwalert's config file; when that
+        does not exist, no rules: actions already due in the ledger still run)."""
+        from .rules import load_config
+
+        return cls(store, load_config(path), **kwargs)
+
     # ---------------------------------------------------------------- scheduling (hook)
     def schedule(self, conn: Connection, notice_id: int, notice: Notice,
                  summary: Mapping[str, Any] | None = None) -> None:
@@ -198,8 +206,12 @@ class Responder:
             try:
                 now = time.monotonic()
                 if now - last_reap >= 5.0:
-                    with _write(self.engine) as conn:
-                        n = ledger.expire_dead_owners(conn)
+                    n = 0
+                    with self.engine.connect() as conn:
+                        running = ledger.has_running(conn)
+                    if running:
+                        with _write(self.engine) as conn:
+                            n = ledger.expire_dead_owners(conn)
                     if n:
                         log.warning("%d action(s) of a runner that died are due again", n)
                     last_reap = now
@@ -244,6 +256,9 @@ class Responder:
             free = self.workers - len(self._running)
         if free <= 0 or self._stop.is_set():
             return
+        with self.engine.connect() as conn:  # a read first: no write lock when idle
+            if not ledger.has_ready(conn):
+                return
         with _write(self.engine) as conn:
             claims = ledger.claim(conn, self.owner, free, self.lease)
         for claim in claims:
