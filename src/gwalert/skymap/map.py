@@ -35,6 +35,8 @@ class SkyMap:
     distsigma: np.ndarray | None = None
     distnorm: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Derived arrays (ranking, look-up tables) built on first use by ``analysis``.
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     # ----------------------------------------------------------------------------- reading
     @classmethod
@@ -163,6 +165,82 @@ class SkyMap:
             "distmean": self.distmean,
             "diststd": self.diststd,
         }
+
+
+    # --------------------------------------------------------------------- analysis
+    # Thin wrappers: the numerics live in ``gwalert.skymap.analysis`` (and ``plot``).
+    def credible_area(self, p: Any = 0.9) -> Any:
+        """Area (deg²) of the smallest region holding probability ``p`` (float or array)."""
+        from . import analysis
+
+        return analysis.credible_area(self, p)
+
+    def credible_volume(self, p: Any = 0.9) -> Any:
+        """Volume (Mpc³) of the smallest 3-D region holding probability ``p`` (3-D maps)."""
+        from . import analysis
+
+        return analysis.credible_volume(self, p)
+
+    def crossmatch(self, ra: Any, dec: Any, distance: Any = None) -> Any:
+        """Per-target credible levels, areas, densities and (with distances) volumes, with
+        ligo.skymap's field names: see :class:`gwalert.skymap.analysis.CrossmatchResult`."""
+        from . import analysis
+
+        return analysis.crossmatch(self, ra, dec, distance)
+
+    def probability_in_circle(self, ra: float, dec: float, radius: float) -> Any:
+        """Probability and area (deg²) inside a circle of ``radius`` degrees."""
+        from . import analysis
+
+        return analysis.probability_in_circle(self, ra, dec, radius)
+
+    def probability_in_polygon(self, ra: Any, dec: Any) -> Any:
+        """Probability and area (deg²) inside a polygon with great-circle edges."""
+        from . import analysis
+
+        return analysis.probability_in_polygon(self, ra, dec)
+
+    def contains(self, ra: Any, dec: Any, p: float = 0.9) -> Any:
+        """True where (RA, Dec) lies inside the ``p`` credible region."""
+        from . import analysis
+
+        return analysis.contains(self, ra, dec, p)
+
+    def searched_prob(self, ra: Any, dec: Any) -> Any:
+        """Credible level of each position (smallest region's probability containing it)."""
+        from . import analysis
+
+        return analysis.searched_prob(self, ra, dec)
+
+    def distance_along(self, ra: Any, dec: Any) -> Any:
+        """Conditional distance (mean, std) in Mpc along the line of sight (3-D maps)."""
+        from . import analysis
+
+        return analysis.distance_along(self, ra, dec)
+
+    def distance_posterior(self, r: Any) -> Any:
+        """Marginal posterior density of distance (per Mpc) at ``r`` Mpc (3-D maps)."""
+        from . import analysis
+
+        return analysis.distance_posterior(self, r)
+
+    def distance_moments(self) -> tuple[float, float]:
+        """Marginal distance mean and std (Mpc) computed from the map's rows (3-D maps)."""
+        from . import analysis
+
+        return analysis.marginal_moments(self)
+
+    def moc(self, p: float = 0.9) -> Any:
+        """The ``p`` credible region as a :class:`gwalert.skymap.analysis.Moc`."""
+        from . import analysis
+
+        return analysis.moc(self, p)
+
+    def plot(self, path: Any, **kwargs: Any) -> None:
+        """Draw an all-sky Mollweide PNG with 50/90% contours: see ``skymap.plot.plot``."""
+        from . import plot
+
+        plot.plot(self, path, **kwargs)
 
 
 def _read_bytes(source: SkyMapSource) -> bytes:

@@ -1,0 +1,923 @@
+"""What follow-up teams ask of a sky map, computed on the multi-order rows (never flattened).
+
+Everything here matches ``ligo.skymap.postprocess.crossmatch`` (the reference) and is checked
+against it in ``tests/test_skymap_analysis.py``:
+
+2-D (sky) quantities
+    Rows are ranked by descending probability density, ties broken by descending NUNIQ index
+    (ligo.skymap sorts the table by PROBDENSITY and then UNIQ and reverses it). The credible
+    area for probability ``p`` interpolates linearly in the cumulative (probability, area)
+    curve, starting from (0, 0), exactly as ligo.skymap's ``contour_areas``. A position's
+    ``searched_prob`` / ``searched_area`` are the cumulative probability / area up to and
+    including its row. Probabilities are not renormalised: the reader already refuses maps whose
+    total is not within 2% of 1, and ligo.skymap does not renormalise either.
+
+3-D (volume) quantities: the method
+    Within one pixel of solid angle A and density D (per sr) the distance ansatz gives the
+    probability density per unit volume ``rho(r) = D * DISTNORM * N(r; DISTMU, DISTSIGMA)``.
+    The ``p`` credible volume is the region ``rho >= rho*`` holding probability ``p``. In each
+    pixel that region is one distance interval ``[max(0, mu - sigma s), mu + sigma s]`` with
+    ``s = sqrt(2 ln(c / rho*))``, ``c = D * DISTNORM / (sigma sqrt(2 pi))``, whose probability
+    (``D A DISTNORM`` times a closed form in erf) and volume (``A (b^3 - a^3) / 3``) are exact.
+    gwalert solves ``P(rho*) = p`` by safeguarded Newton iteration on ``ln rho*`` (the
+    derivative is exact too: ``dP = rho* dV``), touching only the pixels whose peak density
+    exceeds ``rho*`` (the pixels are kept sorted by peak density).
+
+    ligo.skymap instead discretises distance into 999 shells of width ``6 * distmean / 1000``,
+    evaluates the density at each shell's centre, sorts the 19 million (pixel, shell) cells and
+    interpolates; it also ignores probability beyond ``6 * distmean`` and does not renormalise
+    the truncated grid. Its volumes are therefore a few tenths of a percent away from the exact
+    ones on real maps (the tests require 1%); where they differ, gwalert's are the exact
+    integral of the ansatz. For a target at distance ``r``, ligo.skymap reads the cell whose
+    shell centre is the largest one below ``r``, so its ``searched_prob_vol``,
+    ``searched_vol`` and ``probdensity_vol`` are those of a point up to one shell nearer.
+
+    For many targets, ``P`` and ``V`` as functions of ``ln rho*`` are tabulated exactly on a
+    geometric grid of ``ln c_max - ln rho*`` (about 20 points per decade) and interpolated
+    linearly in log-log space, accurate to about 1e-4 relative.
+
+    The marginal distance distribution is the probability-weighted sum of the per-pixel ansatz
+    (ligo.skymap's ``marginal_pdf`` / ``marginal_cdf``); for many targets its CDF is tabulated
+    exactly and interpolated with cubic Hermite polynomials using the exact density.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import SkyMapError
+from .healpix import level_ipix_to_uniq, pixel_area_sr, pixel_center, uniq_to_level_ipix
+from .special import ang2pix_nested, erf, mills_ratio, norm_cdf, norm_pdf
+
+if TYPE_CHECKING:
+    from .map import SkyMap
+
+SQDEG_PER_SR = (180.0 / math.pi) ** 2
+FULL_SKY_DEG2 = 4 * math.pi * SQDEG_PER_SR
+_INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
+_LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_SQRT1_2 = math.sqrt(0.5)
+
+
+def _cached(sm: SkyMap, key: str, build):
+    cache = sm._cache
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = build(sm)
+    return value
+
+
+# ------------------------------------------------------------------------------ 2-D ranking
+@dataclass(frozen=True)
+class _Ranking:
+    order: np.ndarray  # row indices, most probable first
+    cum_prob: np.ndarray  # cumulative probability along ``order``
+    cum_area: np.ndarray  # cumulative area (sr) along ``order``
+    searched_prob: np.ndarray  # per row (original order)
+    searched_area: np.ndarray  # per row, sr
+
+
+def _build_ranking(sm: SkyMap) -> _Ranking:
+    dens = sm.probdensity
+    uniq = sm.uniq
+    if uniq.size < 2 or np.all(uniq[1:] > uniq[:-1]):
+        # Stable ascending sort keeps ties in ascending-UNIQ order; reversed: descending UNIQ.
+        order = np.argsort(dens, kind="stable")[::-1]
+    else:
+        order = np.lexsort((uniq, dens))[::-1]
+    area = sm.pixel_area[order]
+    cum_prob = np.cumsum(dens[order] * area)
+    cum_area = np.cumsum(area)
+    searched_prob = np.empty_like(cum_prob)
+    searched_prob[order] = cum_prob
+    searched_area = np.empty_like(cum_area)
+    searched_area[order] = cum_area
+    return _Ranking(order, cum_prob, cum_area, searched_prob, searched_area)
+
+
+def _ranking(sm: SkyMap) -> _Ranking:
+    return _cached(sm, "ranking", _build_ranking)
+
+
+def _levels(p: float | Sequence[float] | np.ndarray) -> np.ndarray:
+    levels = np.asarray(p, dtype=np.float64)
+    if np.any(~np.isfinite(levels)) or np.any(levels < 0) or np.any(levels > 1):
+        raise SkyMapError("credible levels must be probabilities between 0 and 1")
+    return levels
+
+
+def credible_area(sm: SkyMap, p: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
+    """Area in deg² of the smallest region holding probability ``p`` (ligo.skymap's
+    ``contour_areas``)."""
+    levels = _levels(p)
+    rk = _ranking(sm)
+    out = np.interp(levels, np.pad(rk.cum_prob, (1, 0)), np.pad(rk.cum_area, (1, 0)),
+                    right=4 * math.pi) * SQDEG_PER_SR
+    return float(out) if out.ndim == 0 else out
+
+
+# ------------------------------------------------------------------------------ look-up
+@dataclass(frozen=True)
+class _Lookup:
+    level: int  # deepest level of the map
+    starts: np.ndarray  # first nested index at ``level`` of each row, sorted
+    ends: np.ndarray  # one past the last, same order
+    rows: np.ndarray  # row index of each entry
+
+
+def _build_lookup(sm: SkyMap) -> _Lookup:
+    level, ipix = uniq_to_level_ipix(sm.uniq)
+    top = int(level.max())
+    shift = 2 * (top - level)
+    starts = ipix << shift
+    ends = (ipix + 1) << shift
+    rows = np.argsort(starts, kind="stable")
+    return _Lookup(top, starts[rows], ends[rows], rows)
+
+
+def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
+    """Row index holding each position (-1 where the map does not cover it)."""
+    lk = _cached(sm, "lookup", _build_lookup)
+    ra, dec = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float))
+    if np.any(~np.isfinite(dec)) or np.any(np.abs(dec) > 90) or np.any(~np.isfinite(ra)):
+        raise SkyMapError("coordinates must be finite, with declinations within ±90°")
+    pix = ang2pix_nested(lk.level, ra, dec)
+    j = np.searchsorted(lk.starts, pix, side="right") - 1
+    jc = np.clip(j, 0, None)
+    ok = (j >= 0) & (pix < lk.ends[jc])
+    return np.where(ok, lk.rows[jc], -1)
+
+
+def searched_prob(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
+    """Credible level of each position: the probability of the smallest region containing it."""
+    rows = rows_at(sm, ra_deg, dec_deg)
+    rk = _ranking(sm)
+    return np.where(rows >= 0, rk.searched_prob[rows], 1.0)
+
+
+def contains(sm: SkyMap, ra_deg: Any, dec_deg: Any, p: float = 0.9) -> bool | np.ndarray:
+    """True where the position lies in the ``p`` credible region (its credible level <= p),
+    the membership test of the LVK user guide (``credible_levels <= 0.9``)."""
+    level = float(_levels(p))
+    inside = searched_prob(sm, ra_deg, dec_deg) <= level
+    return bool(inside) if inside.ndim == 0 else inside
+
+
+def mode(sm: SkyMap) -> tuple[float, float]:
+    """Centre (RA, Dec) of the first row in ligo.skymap's ranking (highest density; among
+    equal densities, the highest NUNIQ)."""
+    i = int(_ranking(sm).order[0])
+    level, ipix = uniq_to_level_ipix(sm.uniq[i])
+    return pixel_center(int(level), int(ipix))
+
+
+def angular_separation(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> np.ndarray:
+    """Angle in degrees between positions (haversine formula: accurate to ~1e-12 rad except
+    within a few microradians of antipodal points)."""
+    b1 = np.radians(np.asarray(dec1, float))
+    b2 = np.radians(np.asarray(dec2, float))
+    sdb = np.sin(0.5 * (b2 - b1))
+    sdl = np.sin(np.radians(0.5 * (np.asarray(ra2, float) - np.asarray(ra1, float))))
+    hav = sdb * sdb + np.cos(b1) * np.cos(b2) * sdl * sdl
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
+
+
+# ------------------------------------------------------------------------------ distance
+def _require_distance(sm: SkyMap) -> None:
+    if not sm.has_distance:
+        raise SkyMapError("this sky map has no distance information (a 2-D map)")
+
+
+def conditional_moments(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (Mpc) of the ansatz ``r^2 N(r; mu, sigma)``, ``r > 0``
+    (ligo.skymap's ``parameters_to_moments``)."""
+    mu = np.asarray(mu, float)
+    sigma = np.asarray(sigma, float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = mu / sigma
+        # Partial moments scaled by 1/phi(x) where x < 0 (they underflow and cancel there).
+        neg = x < 0
+        cdf = np.where(neg, mills_ratio(np.where(neg, -x, 0.0)), norm_cdf(x))
+        pdf = np.where(neg, 1.0, norm_pdf(x))
+        # Truncated standard-normal partial moments M_k = int_{-x}^inf t^k phi(t) dt.
+        m0 = cdf
+        m1 = pdf
+        m2 = cdf - x * pdf
+        m3 = (x * x + 2) * pdf
+        m4 = 3 * m2 - x ** 3 * pdf
+        # T_k = int (x + t)^2 t^k phi dt: moments about mu, weighted by r^2.
+        t0 = x * x * m0 + 2 * x * m1 + m2
+        t1 = x * x * m1 + 2 * x * m2 + m3
+        t2 = x * x * m2 + 2 * x * m3 + m4
+        mean = mu + sigma * t1 / t0
+        var = sigma * sigma * (t2 / t0 - (t1 / t0) ** 2)
+        std = np.sqrt(np.maximum(var, 0.0))
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if np.any(bad):
+        mean = np.where(bad, np.inf, mean)
+        std = np.where(bad, 1.0, std)
+    return mean, std
+
+
+def distance_along(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> tuple[Any, Any]:
+    """Conditional distance (mean, std) in Mpc along the line of sight to each position."""
+    _require_distance(sm)
+    rows = rows_at(sm, ra_deg, dec_deg)
+    mean, std = conditional_moments(sm.distmu[rows], sm.distsigma[rows])
+    mean = np.where(rows >= 0, mean, np.nan)
+    std = np.where(rows >= 0, std, np.nan)
+    if mean.ndim == 0:
+        return float(mean), float(std)
+    return mean, std
+
+
+@dataclass(frozen=True)
+class _Dist:
+    """Rows with usable distance parameters, most probable first."""
+
+    prob: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    norm: np.ndarray
+    cdf0: np.ndarray  # F(-mu/sigma) of each row, see _partial (used where mu >= 0)
+    total: np.ndarray  # each row's P(r > 0) under its DISTNORM (1 if consistent)
+    neg: np.ndarray  # rows with mu < 0, whose CDF needs the tail form (_neg_cdf)
+
+
+def _build_dist(sm: SkyMap) -> _Dist:
+    _require_distance(sm)
+    prob = sm.prob
+    good = (np.isfinite(sm.distmu) & np.isfinite(sm.distsigma) & (sm.distsigma > 0)
+            & np.isfinite(sm.distnorm) & (sm.distnorm > 0) & (prob > 0))
+    idx = np.flatnonzero(good)
+    idx = idx[np.argsort(prob[idx])[::-1]]
+    mu, sigma, norm = sm.distmu[idx], sm.distsigma[idx], sm.distnorm[idx]
+    cdf0 = _partial(-mu / sigma, mu, sigma)
+    total = norm * ((mu * mu + sigma * sigma) - cdf0)
+    neg = mu < 0
+    if np.any(neg):
+        total[neg] = np.exp(_neg_log_total(mu[neg], sigma[neg], norm[neg]))
+    return _Dist(prob[idx], mu, sigma, norm, cdf0, total, np.flatnonzero(neg))
+
+
+def _partial(t: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """F(t) with dF/dt = (mu + sigma t)^2 phi(t): the unnormalised ansatz CDF below
+    r = mu + sigma t is F(t) - F(-mu/sigma). Well conditioned for mu >= 0 only."""
+    return (mu * mu + sigma * sigma) * norm_cdf(t) - sigma * (2 * mu + sigma * t) * norm_pdf(t)
+
+
+# For mu < 0 the closed form above cancels catastrophically (its terms are ~mu^2 while the
+# integral is ~sigma^2 phi(x) / |x|^3). The upper-tail form, with Mills' ratio R = Q / phi,
+# keeps every term at the scale of the result: with x = mu/sigma < 0, z = -x and t >= z,
+#   int_r^inf r'^2 N dr' = sigma^2 phi(t) [(x^2 + 1) R(t) + 2x + t].
+def _neg_bracket(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return (x * x + 1) * mills_ratio(t) + 2 * x + t
+
+
+def _neg_log_total(mu: np.ndarray, sigma: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """ln of DISTNORM * int_0^inf r^2 N(r; mu, sigma) dr for mu < 0."""
+    x = mu / sigma
+    return (np.log(norm) + 2 * np.log(sigma) - 0.5 * x * x - _LN_SQRT_2PI
+            + np.log(_neg_bracket(x, -x)))
+
+
+def _neg_fraction_above(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """For mu < 0: the share of a row's distance probability beyond r = mu + sigma t."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.exp(0.5 * (x * x - t * t)) * _neg_bracket(x, t) / _neg_bracket(x, -x)
+    return np.where(t <= -x, 1.0, np.minimum(out, 1.0))
+
+
+def _dist(sm: SkyMap) -> _Dist:
+    return _cached(sm, "dist", _build_dist)
+
+
+def marginal_moments(sm: SkyMap) -> tuple[float, float]:
+    """Mean and standard deviation (Mpc) of distance marginalised over the sky
+    (ligo.skymap's ``parameters_to_marginal_moments``)."""
+    d = _dist(sm)
+    mean, std = conditional_moments(d.mu, d.sigma)
+    rbar = float(np.sum(d.prob * mean))
+    r2bar = float(np.sum(d.prob * (std * std + mean * mean)))
+    return rbar, math.sqrt(max(r2bar - rbar * rbar, 0.0))
+
+
+def distance_posterior(sm: SkyMap, r: Any) -> np.ndarray | float:
+    """Marginal posterior density of luminosity distance (per Mpc) at ``r`` (Mpc)."""
+    d = _dist(sm)
+    r = np.asarray(r, dtype=np.float64)
+    out = np.zeros(r.shape)
+    flat = out.reshape(-1)
+    for j, rv in enumerate(r.reshape(-1)):
+        if rv > 0:
+            t = (rv - d.mu) / d.sigma
+            flat[j] = rv * rv * np.sum(d.prob * d.norm * norm_pdf(t) / d.sigma)
+    return float(out) if out.ndim == 0 else out
+
+
+def _cdf_rows(d: _Dist, r: float) -> np.ndarray:
+    """Each row's conditional distance CDF at ``r`` > 0 (times its DISTNORM total)."""
+    t = (r - d.mu) / d.sigma
+    out = d.norm * (_partial(t, d.mu, d.sigma) - d.cdf0)
+    if d.neg.size:
+        n = d.neg
+        x = d.mu[n] / d.sigma[n]
+        out[n] = d.total[n] * (1 - _neg_fraction_above(x, np.maximum(t[n], -x)))
+    return out
+
+
+def distance_cdf(sm: SkyMap, r: Any) -> np.ndarray | float:
+    """Marginal cumulative distribution of luminosity distance at ``r`` (Mpc)."""
+    d = _dist(sm)
+    r = np.asarray(r, dtype=np.float64)
+    out = np.zeros(r.shape)
+    flat = out.reshape(-1)
+    for j, rv in enumerate(r.reshape(-1)):
+        if rv == np.inf:
+            flat[j] = float(d.prob @ d.total)
+        elif rv > 0:
+            flat[j] = float(d.prob @ _cdf_rows(d, float(rv)))
+    return float(out) if out.ndim == 0 else out
+
+
+def _distance_cdf_many(sm: SkyMap, r: np.ndarray) -> np.ndarray:
+    """Marginal CDF at many distances: exact at the nodes of a grid, cubic Hermite (with the
+    exact density as derivative) in between; absolute error about 1e-4 on BAYESTAR maps."""
+    r = np.asarray(r, dtype=np.float64)
+    finite = np.isfinite(r) & (r > 0)
+    if np.count_nonzero(finite) <= 48:
+        return distance_cdf(sm, r)
+    d = _dist(sm)
+    out = np.zeros(r.shape)
+    out[r == np.inf] = float(d.prob @ d.total)
+    n = 41
+    grid = np.linspace(0.0, float(np.max(r[finite])), n)
+    cdf = np.empty(n)
+    pdf = np.empty(n)
+    pos = np.ones(d.mu.size, bool)
+    pos[d.neg] = False
+    mu, sig, w = d.mu[pos], d.sigma[pos], (d.prob * d.norm)[pos]
+    # Per row: cdf(r) = w [(mu^2 + s^2) Phi(t) - s (2 mu + s t) phi(t) - F0], t = (r - mu)/s.
+    inv_s = 1.0 / sig
+    mu_inv_s = mu * inv_s
+    c_erf = 0.5 * w * (mu ** 2 + sig ** 2)
+    c_const = float(np.sum(c_erf) - np.sum(w * d.cdf0[pos]))
+    c_phi = -2 * w * mu * sig
+    c_tphi = -w * sig ** 2
+    c_pdf = w * inv_s
+    negd = _Dist(d.prob[d.neg], d.mu[d.neg], d.sigma[d.neg], d.norm[d.neg], d.cdf0[d.neg],
+                 d.total[d.neg], np.arange(d.neg.size))
+    c_pdf_neg = negd.prob * negd.norm / negd.sigma
+    for j, rv in enumerate(grid):
+        t = rv * inv_s - mu_inv_s
+        ph = norm_pdf(t)
+        cdf[j] = (c_const + c_erf @ erf(t * _SQRT1_2) + c_phi @ ph + c_tphi @ (t * ph))
+        pdf[j] = rv * rv * (c_pdf @ ph)
+        if negd.mu.size and rv > 0:
+            cdf[j] += negd.prob @ _cdf_rows(negd, float(rv))
+            pdf[j] += rv * rv * (c_pdf_neg @ norm_pdf((rv - negd.mu) / negd.sigma))
+    h = grid[1] - grid[0]
+    rr = r[finite] / h
+    k = np.clip(rr.astype(np.intp), 0, n - 2)
+    u = rr - k
+    h00 = (1 + 2 * u) * (1 - u) ** 2
+    h10 = u * (1 - u) ** 2
+    h01 = u * u * (3 - 2 * u)
+    h11 = u * u * (u - 1)
+    out[finite] = h00 * cdf[k] + h10 * h * pdf[k] + h01 * cdf[k + 1] + h11 * h * pdf[k + 1]
+    return out
+
+
+# ------------------------------------------------------------------------------ volumes
+class _Volume:
+    """Exact probability and volume of the 3-D region ``rho >= rho*`` (see module docstring).
+
+    Rows are sorted by peak density (at ``r = mu``, or ``r = 0`` when ``mu < 0``); at
+    ``u = ln rho*`` only the prefix of rows whose peak exceeds ``rho*`` takes part. Rows with
+    ``mu < 0`` form a second, small group that uses the upper-tail form (see ``_neg_bracket``).
+    """
+
+    def __init__(self, sm: SkyMap) -> None:
+        _require_distance(sm)
+        area = sm.pixel_area
+        dens, mu, sigma, norm = sm.probdensity, sm.distmu, sm.distsigma, sm.distnorm
+        good = (np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0) & np.isfinite(norm)
+                & (norm > 0) & (dens > 0))
+        self.main = self._group(good & (mu >= 0), dens, mu, sigma, norm, area)
+        self.neg = self._group(good & (mu < 0), dens, mu, sigma, norm, area)
+        m, n = self.main, self.neg
+        x = n["mu"] / n["sigma"]
+        n["x"] = x
+        n["bracket0"] = _neg_bracket(x, -x)
+        n["total"] = np.exp(np.log(n["weight"]) + 2 * np.log(n["sigma"]) - 0.5 * x * x
+                            - _LN_SQRT_2PI + np.log(n["bracket0"]))
+        m["cdf_neg_x"] = norm_cdf(-m["mu"] / m["sigma"])
+        m["sig_mu_pdf_x"] = m["sigma"] * m["mu"] * norm_pdf(m["mu"] / m["sigma"])
+        m["mu2s2"] = m["mu"] ** 2 + m["sigma"] ** 2
+        self.total = float(np.sum(m["weight"] * (m["mu2s2"] * (1 - m["cdf_neg_x"])
+                                                 + m["sig_mu_pdf_x"])) + np.sum(n["total"]))
+        peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
+        self.lnc_max = -float(min(peaks)) if peaks else -np.inf
+
+    @staticmethod
+    def _group(sel, dens, mu, sigma, norm, area) -> dict[str, np.ndarray]:
+        idx = np.flatnonzero(sel)
+        lnc = np.log(dens[idx]) + np.log(norm[idx]) - np.log(sigma[idx]) - _LN_SQRT_2PI
+        x = mu[idx] / sigma[idx]
+        peak = lnc - 0.5 * np.where(x < 0, x * x, 0.0)
+        order = np.argsort(peak)[::-1]
+        idx = idx[order]
+        return {"lnc": lnc[order], "neg_peak": -peak[order], "mu": mu[idx],
+                "sigma": sigma[idx], "area": area[idx],
+                "weight": dens[idx] * area[idx] * norm[idx]}
+
+    def active(self, u: float) -> int:
+        return sum(int(np.searchsorted(g["neg_peak"], -u, side="left"))
+                   for g in (self.main, self.neg))
+
+    def evaluate(self, u: float, derivative: bool = False) -> tuple[float, float, float]:
+        """(P, V, dV/du) of the region ``ln rho >= u``; ``dP/du = exp(u) dV/du``."""
+        P = V = dV = 0.0
+        g = self.main
+        k = int(np.searchsorted(g["neg_peak"], -u, side="left"))
+        if k:
+            q = g["lnc"][:k] - u
+            mu, sig = g["mu"][:k], g["sigma"][:k]
+            s = np.sqrt(2 * q)
+            e = erf(np.sqrt(q))
+            ph = _INV_SQRT_2PI * np.exp(-q)
+            ss = sig * s
+            b = mu + ss
+            a = mu - ss
+            mu2s2 = g["mu2s2"][:k]
+            unclipped = mu2s2 * e - 2 * ss * sig * ph
+            clipped = (mu2s2 * (0.5 * (1 + e) - g["cdf_neg_x"][:k])
+                       - sig * (2 * mu + ss) * ph + g["sig_mu_pdf_x"][:k])
+            a_pos = np.maximum(a, 0.0)
+            prob = np.where(a >= 0, unclipped, clipped)
+            area = g["area"][:k]
+            P += float(np.dot(g["weight"][:k], prob))
+            V += float(np.dot(area, b ** 3 - a_pos ** 3)) / 3
+            if derivative:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dv = area * sig * (b * b + a_pos * a_pos) / s
+                dV -= float(np.sum(dv[np.isfinite(dv)]))
+        g = self.neg
+        k = int(np.searchsorted(g["neg_peak"], -u, side="left"))
+        if k:
+            q = g["lnc"][:k] - u
+            x, sig = g["x"][:k], g["sigma"][:k]
+            s = np.sqrt(2 * q)
+            inside = s > -x  # the interval [0, mu + sigma s] is not empty
+            t = np.where(inside, s, -x)
+            with np.errstate(over="ignore", invalid="ignore"):
+                above = np.exp(0.5 * x * x - q) * _neg_bracket(x, t) / g["bracket0"][:k]
+            prob = g["total"][:k] * (1 - np.where(inside, np.minimum(above, 1.0), 1.0))
+            b = np.maximum(g["mu"][:k] + sig * s, 0.0)
+            P += float(np.sum(prob))
+            V += float(np.dot(g["area"][:k], b ** 3)) / 3
+            if derivative:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dv = g["area"][:k] * sig * b * b / s
+                dV -= float(np.sum(dv[np.isfinite(dv)]))
+        return P, V, dV
+
+    def solve(self, levels: Sequence[float]) -> list[tuple[float, float]]:
+        """(u, V) with P(u) = p for each p in ``levels`` (to 1e-10 relative in P)."""
+        # Bracket on one geometric grid of delta = ln c_max - u, then safeguarded Newton.
+        grid: list[tuple[float, float]] = [(self.lnc_max, 0.0)]
+        top = max((p for p in levels if p < self.total), default=0.0)
+        delta = 0.5
+        while grid[-1][1] < top:
+            u = self.lnc_max - delta
+            grid.append((u, self.evaluate(u)[0]))
+            delta *= 2
+        return [self._solve_one(p, grid) for p in levels]
+
+    def _solve_one(self, p: float, grid: list[tuple[float, float]]) -> tuple[float, float]:
+        if p <= 0:
+            return self.lnc_max, 0.0
+        if p >= self.total:
+            return -np.inf, np.inf
+        j = next(i for i, (_, P) in enumerate(grid) if P >= p)
+        (hi, P_hi), (lo, P_lo) = grid[j - 1], grid[j]
+        # First guess: P ~ delta^k between the bracket ends.
+        d_lo, d_hi = self.lnc_max - lo, self.lnc_max - hi
+        if P_hi > 0:
+            k = math.log(P_lo / P_hi) / math.log(d_lo / d_hi)
+            u = self.lnc_max - d_hi * (p / P_hi) ** (1 / k)
+        else:
+            u = 0.5 * (lo + hi)
+        V = math.nan
+        for _ in range(200):
+            P, V, dV = self.evaluate(u, True)
+            f = P - p
+            if abs(f) <= 1e-10 * p:
+                break
+            if f > 0:
+                lo = u
+            else:
+                hi = u
+            dP = math.exp(u) * dV
+            new = u - f / dP if dP < 0 else math.nan
+            if not (lo < new < hi):
+                new = 0.5 * (lo + hi)
+            if hi - lo <= 1e-14 * max(1.0, abs(u)):
+                break
+            u = new
+        return u, V
+
+    def interpolate(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P, V) at each ``delta = ln c_max - u`` (all > 0).
+
+        Near the peak, where few rows take part, P and V have a square-root kink wherever a
+        row's peak is crossed: targets there are evaluated exactly (cheap: few rows). Elsewhere
+        both are interpolated linearly in (ln delta, ln P) and (ln delta, ln V) between exact
+        nodes, 40 per decade of delta up to delta = 10 (P < 0.9998 on BAYESTAR maps) and 12
+        per decade beyond; the relative error is below about 0.5% near the peak and 0.1% for
+        targets outside the 50% volume.
+        """
+        P = np.empty(delta.shape)
+        V = np.empty(delta.shape)
+        exact = delta <= self.sparse_delta
+        for j in np.flatnonzero(exact):
+            P[j], V[j], _ = self.evaluate(self.lnc_max - float(delta[j]))
+        rest = ~exact
+        if np.any(rest):
+            x = np.log(delta[rest])
+            lo, hi = float(x.min()), float(x.max())
+            knee = math.log(10.0)
+            nodes = []
+            if lo < knee:
+                n = int(math.ceil((min(hi, knee) - lo) / math.log(10) * 24)) + 1
+                nodes.append(np.linspace(lo, min(hi, knee), max(n, 2)))
+            if hi > knee:
+                start = max(lo, knee)
+                n = int(math.ceil((hi - start) / math.log(10) * 6)) + 1
+                nodes.append(np.linspace(start, hi, max(n, 2)))
+            grid = np.unique(np.concatenate(nodes))
+            lp = np.empty(grid.size)
+            lv = np.empty(grid.size)
+            for i, xn in enumerate(grid):
+                lp[i], lv[i] = self._log_pv(float(xn))
+            P[rest] = np.exp(np.interp(x, grid, lp))
+            V[rest] = np.exp(np.interp(x, grid, lv))
+        return P, V
+
+    def _log_pv(self, x: float) -> tuple[float, float]:
+        P, V, _ = self.evaluate(self.lnc_max - math.exp(x))
+        return math.log(max(P, 1e-300)), math.log(max(V, 1e-300))
+
+    @property
+    def sparse_delta(self) -> float:
+        """delta below which at most 64 rows take part (exact evaluation is cheap)."""
+        peaks = np.sort(np.concatenate([-self.main["neg_peak"][:65], -self.neg["neg_peak"][:65]]))
+        peaks = peaks[::-1]
+        return float(self.lnc_max - peaks[min(64, peaks.size - 1)]) if peaks.size else 0.0
+
+def _volume(sm: SkyMap) -> _Volume:
+    return _cached(sm, "volume", _Volume)
+
+
+def credible_volume(sm: SkyMap, p: float | Sequence[float] | np.ndarray) -> float | np.ndarray:
+    """Volume in Mpc³ of the smallest 3-D region holding probability ``p`` (exact per-pixel
+    integral of the distance ansatz; see the module docstring)."""
+    levels = _levels(p)
+    vol = _volume(sm)
+    out = np.array([v for _, v in vol.solve([float(x) for x in levels.reshape(-1)])])
+    out = out.reshape(levels.shape)
+    return float(out) if out.ndim == 0 else out
+
+
+def probdensity_vol(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Probability per Mpc³ at distance ``r`` in each row."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mu, sig = sm.distmu[rows], sm.distsigma[rows]
+        rho = sm.probdensity[rows] * sm.distnorm[rows] * norm_pdf((r - mu) / sig) / sig
+    return np.where((rows >= 0) & (r > 0) & np.isfinite(rho), rho, 0.0)
+
+
+# ------------------------------------------------------------------------------ crossmatch
+@dataclass(frozen=True)
+class CrossmatchResult:
+    """Per-position results with ligo.skymap's ``CrossmatchResult`` field names and meanings.
+
+    Areas in deg², angles in degrees, distances in Mpc, volumes in Mpc³ (Euclidean, in
+    luminosity distance). The 3-D fields are NaN when no distances were given or the map is
+    2-D. ``searched_vol`` is infinite for a target where the density is zero (a row without
+    distance information, or ``r <= 0``).
+    """
+
+    searched_area: np.ndarray
+    searched_prob: np.ndarray
+    offset: np.ndarray
+    probdensity: np.ndarray
+    searched_prob_vol: np.ndarray
+    searched_vol: np.ndarray
+    probdensity_vol: np.ndarray
+    searched_prob_dist: np.ndarray
+
+    def __len__(self) -> int:
+        return int(np.size(self.searched_prob))
+
+
+def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
+               distance: Any | None = None) -> CrossmatchResult:
+    """Where each target (RA, Dec in degrees, optional luminosity distance in Mpc) falls in
+    the map: ligo.skymap's ``crossmatch(sky_map, coordinates)`` per-target fields."""
+    ra, dec = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float))
+    rows = rows_at(sm, ra, dec)
+    covered = rows >= 0
+    safe = np.where(covered, rows, 0)
+    rk = _ranking(sm)
+    searched_area = np.where(covered, rk.searched_area[safe] * SQDEG_PER_SR, np.nan)
+    searched_p = np.where(covered, rk.searched_prob[safe], np.nan)
+    density = np.where(covered, sm.probdensity[safe], np.nan)
+    mra, mdec = mode(sm)
+    offset = angular_separation(ra, dec, mra, mdec)
+    nan = np.full(ra.shape, np.nan)
+    spv = sv = pdv = spd = nan
+    if distance is not None and sm.has_distance:
+        r = np.broadcast_to(np.asarray(distance, float), ra.shape)
+        pdv = np.where(covered, probdensity_vol(sm, safe, r), np.nan)
+        spv, sv = _searched_volume(sm, safe, r)
+        spv = np.where(covered, spv, np.nan)
+        sv = np.where(covered, sv, np.nan)
+        spd = _distance_cdf_many(sm, r)
+    return CrossmatchResult(searched_area, searched_p, offset, density, spv, sv, pdv, spd)
+
+
+def _searched_volume(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
+    vol = _volume(sm)
+    mu, sig = sm.distmu[rows], sm.distsigma[rows]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lnc_row = (np.log(sm.probdensity[rows]) + np.log(sm.distnorm[rows]) - np.log(sig)
+                   - _LN_SQRT_2PI)
+        t = (r - mu) / sig
+        u = lnc_row - 0.5 * t * t
+    ok = np.isfinite(u) & (r > 0)
+    P = np.full(r.shape, vol.total)
+    V = np.full(r.shape, np.inf)
+    if np.any(ok):
+        # delta = ln c_max - u >= 0; a target exactly at the peak has P = V = 0.
+        delta = np.maximum(vol.lnc_max - u[ok], 0.0)
+        pos = delta > 0
+        p_ok = np.zeros(delta.shape)
+        v_ok = np.zeros(delta.shape)
+        if np.any(pos):
+            p_ok[pos], v_ok[pos] = vol.interpolate(delta[pos])
+        P[ok] = p_ok
+        V[ok] = v_ok
+    return P, V
+
+
+# ------------------------------------------------------------------------------ fields
+@dataclass(frozen=True)
+class FieldProbability:
+    """Probability and area (deg²) of the sky inside a field of view."""
+
+    probability: float
+    area: float
+
+
+def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    cd = np.cos(dec)
+    return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+def _pixel_geometry(level: np.ndarray, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of pixel centres and a safe bound (rad) on their centre-to-edge angle."""
+    import astropy_healpix as ah
+
+    nside = np.left_shift(1, level)
+    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
+    center = _unit_vectors(lon.deg, lat.deg)
+    radius = np.zeros(level.shape)
+    # Corners and edge midpoints; HEALPix edges bulge little between them, hence the margin.
+    for dx, dy in ((0, 0), (0, 1), (1, 0), (1, 1), (0.5, 0), (0, 0.5), (1, 0.5), (0.5, 1)):
+        lon, lat = ah.healpix_to_lonlat(ipix, nside, dx=dx, dy=dy, order="nested")
+        cos = np.einsum("ij,ij->i", _unit_vectors(lon.deg, lat.deg), center)
+        radius = np.maximum(radius, np.arccos(np.clip(cos, -1, 1)))
+    return center, 1.1 * radius + 1e-12
+
+
+def _field_sum(sm: SkyMap, classify, max_level: int) -> FieldProbability:
+    """Sum probability and area over the rows (and, on the boundary, their sub-pixels) that
+    ``classify`` puts inside. ``classify(xyz, radius)`` returns +1 inside, -1 outside,
+    0 undecided for each pixel; undecided pixels are split until ``max_level``, where their
+    centres decide."""
+    level, ipix = uniq_to_level_ipix(sm.uniq)
+    dens = sm.probdensity
+    prob = 0.0
+    area = 0.0
+    lv, ip, dn = level, ipix, dens
+    while lv.size:
+        xyz, rad = _pixel_geometry(lv, ip)
+        final = lv >= max_level
+        cls = classify(xyz, np.where(final, 0.0, rad))
+        inside = cls > 0
+        a = pixel_area_sr(lv[inside])
+        prob += float(np.sum(dn[inside] * a))
+        area += float(np.sum(a))
+        split = (cls == 0) & ~final
+        lv = np.repeat(lv[split] + 1, 4)
+        ip = (4 * ip[split][:, None] + np.arange(4)).reshape(-1)
+        dn = np.repeat(dn[split], 4)
+    return FieldProbability(prob, area * SQDEG_PER_SR)
+
+
+def _detail_level(sm: SkyMap, size_rad: float) -> int:
+    """Deepest level to split boundary pixels to: the map's own, and fine enough that the
+    boundary's pixels are small beside the field (at most level 16)."""
+    want = 0
+    while want < 16 and math.sqrt(float(pixel_area_sr(want))) > size_rad / 64:
+        want += 1
+    return max(int(sm.level.max()), want)
+
+
+def probability_in_circle(sm: SkyMap, ra_deg: float, dec_deg: float,
+                          radius_deg: float) -> FieldProbability:
+    """Probability and area inside a circular field of view of ``radius_deg``."""
+    if not 0 < radius_deg <= 180:
+        raise SkyMapError("the radius must be between 0 and 180 degrees")
+    center = _unit_vectors(np.float64(ra_deg), np.float64(dec_deg))
+    radius = math.radians(radius_deg)
+
+    def classify(xyz: np.ndarray, rad: np.ndarray) -> np.ndarray:
+        ang = np.arccos(np.clip(xyz @ center, -1, 1))
+        return np.where(ang + rad <= radius, 1, np.where(ang - rad > radius, -1, 0))
+
+    return _field_sum(sm, classify, _detail_level(sm, radius))
+
+
+def probability_in_polygon(sm: SkyMap, ra_deg: Sequence[float],
+                           dec_deg: Sequence[float]) -> FieldProbability:
+    """Probability and area inside a polygon whose vertices (degrees, in order) are joined by
+    great-circle arcs. The polygon must fit in a hemisphere (as any telescope field does)."""
+    ra = np.asarray(ra_deg, float)
+    dec = np.asarray(dec_deg, float)
+    if ra.shape != dec.shape or ra.ndim != 1 or ra.size < 3:
+        raise SkyMapError("a polygon needs at least three (RA, Dec) vertices")
+    verts = _unit_vectors(ra, dec)
+    center = verts.sum(axis=0)
+    norm = np.linalg.norm(center)
+    if norm < 1e-9:
+        raise SkyMapError("the polygon does not fit in a hemisphere")
+    center /= norm
+    if np.any(verts @ center <= 1e-9):
+        raise SkyMapError("the polygon does not fit in a hemisphere")
+    # Gnomonic projection about the centre maps great circles to straight lines.
+    e1 = np.cross([0.0, 0.0, 1.0], center)
+    if np.linalg.norm(e1) < 1e-9:
+        e1 = np.cross([1.0, 0.0, 0.0], center)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(center, e1)
+    vx = (verts @ e1) / (verts @ center)
+    vy = (verts @ e2) / (verts @ center)
+    a_vec = verts
+    b_vec = np.roll(verts, -1, axis=0)
+    normals = np.cross(a_vec, b_vec)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    extent = float(np.max(np.arccos(np.clip(verts @ center, -1, 1))))
+
+    def point_inside(xyz: np.ndarray) -> np.ndarray:
+        w = xyz @ center
+        front = w > 1e-12
+        wsafe = np.where(front, w, 1.0)
+        px = (xyz @ e1) / wsafe
+        py = (xyz @ e2) / wsafe
+        inside = np.zeros(xyz.shape[0], bool)
+        x0, y0 = vx, vy
+        x1, y1 = np.roll(vx, -1), np.roll(vy, -1)
+        for i in range(vx.size):  # even-odd rule, one edge at a time
+            cond = (y0[i] > py) != (y1[i] > py)
+            xcross = x0[i] + (py - y0[i]) * (x1[i] - x0[i]) / (y1[i] - y0[i] or 1e-300)
+            inside ^= cond & (px < xcross)
+        return inside & front
+
+    def edge_distance(xyz: np.ndarray) -> np.ndarray:
+        best = np.full(xyz.shape[0], np.inf)
+        for i in range(normals.shape[0]):
+            n = normals[i]
+            sin_d = xyz @ n
+            d_line = np.arcsin(np.clip(np.abs(sin_d), 0, 1))
+            # Foot of the perpendicular within the arc?
+            proj = xyz - sin_d[:, None] * n
+            within = ((np.cross(a_vec[i], proj) @ n) >= 0) & ((np.cross(proj, b_vec[i]) @ n) >= 0)
+            d_a = np.arccos(np.clip(xyz @ a_vec[i], -1, 1))
+            d_b = np.arccos(np.clip(xyz @ b_vec[i], -1, 1))
+            best = np.minimum(best, np.where(within, d_line, np.minimum(d_a, d_b)))
+        return best
+
+    def classify(xyz: np.ndarray, rad: np.ndarray) -> np.ndarray:
+        inside = point_inside(xyz)
+        near = edge_distance(xyz) <= rad
+        return np.where(near, 0, np.where(inside, 1, -1))
+
+    return _field_sum(sm, classify, _detail_level(sm, extent))
+
+
+# ------------------------------------------------------------------------------ MOC
+@dataclass(frozen=True)
+class Moc:
+    """A HEALPix Multi-Order Coverage map (IVOA MOC 1.1/2.0): the NUNIQ indices of its cells,
+    with complete sibling groups merged into their parent."""
+
+    uniq: np.ndarray
+
+    @property
+    def order(self) -> int:
+        return int(uniq_to_level_ipix(self.uniq)[0].max()) if self.uniq.size else 0
+
+    @property
+    def area(self) -> float:
+        """Area in deg²."""
+        return float(np.sum(pixel_area_sr(uniq_to_level_ipix(self.uniq)[0]))) * SQDEG_PER_SR
+
+    def cells(self) -> dict[int, list[int]]:
+        """Order -> sorted nested indices."""
+        level, ipix = uniq_to_level_ipix(self.uniq)
+        out: dict[int, list[int]] = {}
+        for lv in np.unique(level):
+            out[int(lv)] = sorted(int(i) for i in ipix[level == lv])
+        return out
+
+    def to_json(self) -> dict[str, list[int]]:
+        """The MOC JSON serialisation (``{"order": [ipix, ...]}``) that Aladin reads."""
+        return {str(k): v for k, v in self.cells().items()}
+
+    def to_string(self) -> str:
+        """The MOC ASCII serialisation (``order/ipix-ipix,ipix order/...``)."""
+        parts = []
+        for order, pix in self.cells().items():
+            ranges = []
+            start = prev = pix[0]
+            for p in pix[1:] + [None]:
+                if p is not None and p == prev + 1:
+                    prev = p
+                    continue
+                ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
+                if p is not None:
+                    start = prev = p
+            parts.append(f"{order}/" + ",".join(ranges))
+        return " ".join(parts)
+
+    def to_fits(self) -> bytes:
+        """A MOC FITS file (binary table of NUNIQ indices) for Aladin and mocpy."""
+        import io
+
+        from astropy.io import fits
+
+        col = fits.Column("UNIQ", "K", array=np.sort(self.uniq))
+        hdu = fits.BinTableHDU.from_columns([col])
+        for key, value in (("PIXTYPE", "HEALPIX"), ("ORDERING", "NUNIQ"),
+                           ("COORDSYS", "C"), ("MOCORDER", self.order), ("MOCDIM", "SPACE"),
+                           ("MOCVERS", "2.0"), ("MOCTOOL", "gwalert")):
+            hdu.header[key] = value
+        buf = io.BytesIO()
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
+        return buf.getvalue()
+
+    def write(self, path: str) -> None:
+        """Write as FITS (``.fits``), JSON (``.json``) or ASCII (anything else)."""
+        import json
+
+        if path.endswith((".fits", ".fits.gz")):
+            data = self.to_fits()
+        elif path.endswith(".json"):
+            data = json.dumps(self.to_json()).encode()
+        else:
+            data = (self.to_string() + "\n").encode()
+        with open(path, "wb") as fh:
+            fh.write(data)
+
+
+def normalize_uniq(uniq: np.ndarray) -> np.ndarray:
+    """Merge every complete group of four siblings into its parent, repeatedly."""
+    uniq = np.unique(np.asarray(uniq, np.int64))
+    while uniq.size >= 4:
+        level, ipix = uniq_to_level_ipix(uniq)
+        parent = np.where(level > 0, level_ipix_to_uniq(np.maximum(level - 1, 0), ipix >> 2), -1)
+        # Groups of four consecutive entries with the same parent at level > 0.
+        same = (parent[:-3] == parent[3:]) & (parent[:-3] >= 0) & ((ipix[:-3] & 3) == 0)
+        starts = np.flatnonzero(same)
+        if starts.size == 0:
+            break
+        drop = np.zeros(uniq.size, bool)
+        for k in range(4):
+            drop[starts + k] = True
+        uniq = np.unique(np.concatenate([uniq[~drop], parent[starts]]))
+    return uniq
+
+
+def moc(sm: SkyMap, p: float = 0.9) -> Moc:
+    """The ``p`` credible region as a MOC: the rows whose credible level is at most ``p``."""
+    level = float(_levels(p))
+    rk = _ranking(sm)
+    return Moc(normalize_uniq(sm.uniq[rk.searched_prob <= level]))
