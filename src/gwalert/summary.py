@@ -13,6 +13,13 @@ def _iso(dt: Any) -> str | None:
     return None if dt is None else dt.isoformat().replace("+00:00", "Z")
 
 
+def _credible_regions(skymap: Any) -> dict[str, float | None]:
+    """50%/90% credible areas (deg²) and, for 3-D maps, the 90% volume (Mpc³); numpy only."""
+    area_50, area_90 = (float(a) for a in skymap.credible_area([0.5, 0.9]))
+    vol_90 = float(skymap.credible_volume(0.9)) if skymap.has_distance else None
+    return {"area_50": area_50, "area_90": area_90, "vol_90": vol_90}
+
+
 def summarize(notice: Notice) -> dict[str, Any]:
     """Identity, event facts, most probable position and distance of one notice."""
     ev = notice.event
@@ -44,6 +51,9 @@ def summarize(notice: Notice) -> dict[str, Any]:
         "dec": None,
         "distmean": None,
         "diststd": None,
+        "area_50": None,
+        "area_90": None,
+        "vol_90": None,
         "skymap_error": None,
         "external_coinc": None,
         "urls": dict(notice.urls),
@@ -57,6 +67,7 @@ def summarize(notice: Notice) -> dict[str, Any]:
         out["ra"], out["dec"] = skymap.most_probable()
         out["distmean"] = skymap.distmean if skymap.has_distance else None
         out["diststd"] = skymap.diststd if skymap.has_distance else None
+        out.update(_credible_regions(skymap))
     ext = notice.external_coinc
     if ext is not None:
         out["external_coinc"] = {
