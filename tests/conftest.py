@@ -26,3 +26,26 @@ def shared_notices() -> Path:
     if not NOTICES.is_dir():
         pytest.skip("../shared/data/notices not available")
     return NOTICES
+
+
+# ----------------------------------------------------------------- a real Kafka-protocol broker
+@pytest.fixture(scope="module")
+def kafka_broker(tmp_path_factory):
+    """A tansu broker on 127.0.0.1 (in-memory log), started and stopped by the fixture."""
+    from kafka_broker import Broker
+
+    broker = Broker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def s3_kafka_broker(tmp_path):
+    """A tansu broker whose log lives in a local S3 (moto) so it survives a restart."""
+    from kafka_broker import Broker, MotoS3
+
+    s3 = MotoS3()
+    broker = Broker(storage=f"s3://{s3.bucket}/", env=s3.env, log_path=tmp_path / "tansu.log")
+    yield broker
+    broker.kill()
+    s3.stop()

@@ -73,7 +73,13 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
 
     from ..errors import GwalertError
     from ..sources.config import client_config
-    from ..sources.kafka import AUTH_ERRORS, default_group_id, heartbeat_topic_for
+    from ..sources.kafka import (
+        BrokerState,
+        default_group_id,
+        heartbeat_topic_for,
+        rdkafka_logger,
+        wait_for_broker,
+    )
     from ..sources.url import parse_url
 
     try:
@@ -84,28 +90,16 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
         return
     report.ok("credentials", f"user {username}" if username else "none (--no-auth)")
     group = args.group_id or default_group_id(store_url, username)
-    errors: list[Any] = []
-    conf.update({"group.id": group, "enable.auto.commit": False,
-                 "error_cb": errors.append})
+    state = BrokerState(log_changes=False)
+    conf.update({"group.id": group, "enable.auto.commit": False, "error_cb": state.error,
+                 "logger": rdkafka_logger()})
     consumer = confluent_kafka.Consumer(conf)
     try:
         deadline = time.monotonic() + args.timeout
-        meta = None
-        while time.monotonic() < deadline:
-            try:
-                meta = consumer.list_topics(timeout=1.0)
-                break
-            except confluent_kafka.KafkaException:
-                if any(e.name() in AUTH_ERRORS for e in errors):
-                    break
-        if meta is None:
-            auth = [e for e in errors if e.name() in AUTH_ERRORS]
-            if auth:
-                report.fail("broker", f"{url.bootstrap}: credentials rejected: {auth[0].str()}")
-            else:
-                why = errors[-1].str() if errors else "no answer"
-                report.fail("broker", f"cannot reach {url.bootstrap} within "
-                                      f"{args.timeout:.0f} s: {why}")
+        try:
+            meta = wait_for_broker(consumer, state, url, args.timeout)
+        except GwalertError as exc:
+            report.fail("broker", str(exc))
             return
         report.ok("broker", f"{url.bootstrap} answered ({len(meta.brokers)} broker(s))")
         for topic in url.topics:

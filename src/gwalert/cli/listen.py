@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fetch-external", action="store_true",
                         help="accept hop-client large-message offload (off: such a message "
                              "becomes a dead letter instead of fetching an unbounded URL)")
+    parser.add_argument("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra librdkafka setting, e.g. session.timeout.ms=6000 "
+                             "(repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="do not print a line per message")
 
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                              until_eos=args.until_eos, config=config,
                              silence_warning=args.silence_warning,
                              connect_timeout=args.connect_timeout,
-                             heartbeat=not args.no_heartbeat)
+                             heartbeat=not args.no_heartbeat,
+                             options=kafka_options(args.kafka_option))
         pipeline = Pipeline(store, hooks=_hooks(store, config))
         try:
             stats = run_pipeline(source, pipeline, stop,
@@ -88,6 +92,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
           f"{stats.dead_letters} dead letter(s)", file=sys.stderr, flush=True)
     return 0
+
+
+def kafka_options(items: list[str]) -> dict[str, str]:
+    """``--kafka-option KEY=VALUE`` pairs as a dict."""
+    from ..errors import GwalertError
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GwalertError(f"--kafka-option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
 
 
 def _hooks(store: Any, config: dict[str, Any]) -> list[Any]:

@@ -16,8 +16,11 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                 group_id: str | None = None, start_at: str = "latest",
                 until_eos: bool = False, config: dict[str, Any] | None = None,
                 silence_warning: float = 120.0, connect_timeout: float = 30.0,
-                heartbeat: bool = True) -> Source:
-    """A source for a ``kafka://`` or ``gcn://`` URL, or a file/directory path."""
+                heartbeat: bool = True, options: dict[str, str] | None = None) -> Source:
+    """A source for a ``kafka://`` or ``gcn://`` URL, or a file/directory path.
+
+    ``options``: librdkafka settings applied last (``--kafka-option``), e.g. a shorter
+    ``session.timeout.ms`` for a local broker."""
     if not is_broker_url(target):
         from .files import FileSource
 
@@ -28,6 +31,7 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
     url = parse_url(target)
     when = parse_start_at(start_at)
     conf, username = client_config(url, "consumer", no_auth=no_auth, config=config)
+    conf.update(options or {})
     return KafkaSource(url, conf, group_id=group_id or default_group_id(store_url, username),
                        start_at=when, until_eos=until_eos,
                        heartbeat_topic=heartbeat_topic_for(url) if heartbeat else None,

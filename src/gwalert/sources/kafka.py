@@ -31,6 +31,15 @@ AUTH_ERRORS = ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "TOPIC_AUTHORIZA
                "GROUP_AUTHORIZATION_FAILED", "_SSL", "ILLEGAL_SASL_STATE")
 
 
+def rdkafka_logger() -> logging.Logger:
+    """librdkafka's own log lines, kept to errors unless debugging: broker state changes are
+    logged once each by :class:`BrokerState` instead."""
+    logger = logging.getLogger("gwalert.rdkafka")
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logger.setLevel(logging.CRITICAL)
+    return logger
+
+
 def default_group_id(store_url: str, username: str | None = None) -> str:
     """Stable group id from the user, the host and the store: a restart resumes. SCiMMA wants
     group ids prefixed with the credential's user name, as hop-client does."""
@@ -60,26 +69,57 @@ def heartbeat_topic_for(url: BrokerURL) -> str | None:
 
 
 class BrokerState:
-    """Logs one line per change of the broker's state, not one per error."""
+    """Logs one line per change of the broker's state, not one per error: each kind of problem
+    once until the broker is reachable again."""
 
-    def __init__(self) -> None:
-        self.problem: str | None = None
+    def __init__(self, log_changes: bool = True) -> None:
+        self.log_changes = log_changes
+        self.reported: set[str] = set()
         self.last_error: Any = None
         self.connected_once = False
 
+    @property
+    def problem(self) -> str | None:
+        return self.last_error.name() if self.reported and self.last_error is not None else None
+
     def error(self, err: Any) -> None:
         self.last_error = err
-        name = err.name() if hasattr(err, "name") else str(err)
-        if name != self.problem:
-            self.problem = name
-            log.warning("broker: %s (%s); retrying", err.str() if hasattr(err, "str") else err,
-                        name)
+        name = err.name()
+        if name not in self.reported:
+            self.reported.add(name)
+            if self.log_changes:
+                log.warning("broker: %s (%s); retrying", err.str(), name)
 
     def ok(self) -> None:
-        if self.problem is not None:
+        if self.reported and self.log_changes:
             log.warning("broker: reachable again")
-            self.problem = None
+            self.reported.clear()
         self.connected_once = True
+
+
+def wait_for_broker(consumer: Any, state: BrokerState, url: BrokerURL, timeout: float,
+                    stop: threading.Event | None = None) -> Any:
+    """The cluster metadata, once the broker answers; :class:`GwalertError` when it rejects
+    the credentials (as soon as it says so) or has not answered within ``timeout`` seconds
+    (0: wait for ever)."""
+    import confluent_kafka
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.list_topics(timeout=1.0)
+        except confluent_kafka.KafkaException:
+            pass
+        consumer.poll(0)  # serves error_cb
+        err = state.last_error
+        if err is not None and err.name() in AUTH_ERRORS:
+            raise GwalertError(f"{url.bootstrap}: authentication failed: {err.str()}")
+        if stop is not None and stop.is_set():
+            raise GwalertError("stopped before the broker answered")
+        if timeout and time.monotonic() > deadline:
+            why = err.str() if err is not None else "no answer"
+            raise GwalertError(f"cannot reach broker {url.bootstrap} within {timeout:.0f} s: "
+                               f"{why}")
 
 
 class KafkaSource:
@@ -117,6 +157,7 @@ class KafkaSource:
             "topic.metadata.refresh.interval.ms": 10000,
             "socket.keepalive.enable": True,
             "error_cb": self._on_error,
+            "logger": rdkafka_logger(),
             "stats_cb": self._on_stats,
         })
         self.config = conf
@@ -135,25 +176,12 @@ class KafkaSource:
             self.consumer = confluent_kafka.Consumer(self.config)
         except confluent_kafka.KafkaException as exc:
             raise GwalertError(f"{self.url}: invalid client configuration: {exc}") from None
-        deadline = time.monotonic() + self.connect_timeout
-        while True:
-            try:
-                meta = self.consumer.list_topics(timeout=1.0)
-                break
-            except confluent_kafka.KafkaException:
-                pass
-            err = self.state.last_error
-            if err is not None and err.name() in AUTH_ERRORS:
-                self._abandon()
-                raise GwalertError(f"{self.url.bootstrap}: authentication failed: {err.str()}")
-            if stop is not None and stop.is_set():
-                self._abandon()
-                raise GwalertError("stopped before the broker answered")
-            if self.connect_timeout and time.monotonic() > deadline:
-                why = err.str() if err is not None else "no answer"
-                self._abandon()
-                raise GwalertError(f"cannot reach broker {self.url.bootstrap} within "
-                                   f"{self.connect_timeout:.0f} s: {why}")
+        try:
+            meta = wait_for_broker(self.consumer, self.state, self.url, self.connect_timeout,
+                                   stop)
+        except GwalertError:
+            self._abandon()
+            raise
         self.state.ok()
         self.liveness.contact()
         missing = [t for t in self.url.topics if t not in meta.topics]
@@ -204,10 +232,13 @@ class KafkaSource:
         fresh = [p for p in committed if p.offset < 0]
         start: dict[tuple[str, int], int] = {}
         for p in fresh:
-            if p.topic == self.heartbeat_topic or self.start_at == "latest":
-                start[(p.topic, p.partition)] = confluent_kafka.OFFSET_END
+            key = (p.topic, p.partition)
+            if p.topic == self.heartbeat_topic:
+                start[key] = confluent_kafka.OFFSET_END
+            elif self.start_at == "latest":
+                start[key] = self._high_watermark(consumer, p)
             elif self.start_at == "earliest":
-                start[(p.topic, p.partition)] = confluent_kafka.OFFSET_BEGINNING
+                start[key] = confluent_kafka.OFFSET_BEGINNING
         if isinstance(self.start_at, datetime):
             ms = int(self.start_at.timestamp() * 1000)
             query = [confluent_kafka.TopicPartition(p.topic, p.partition, ms) for p in fresh
@@ -220,12 +251,37 @@ class KafkaSource:
             for p in found:
                 # -1: no message at or after that time -> the end of the partition.
                 start[(p.topic, p.partition)] = (p.offset if p.offset >= 0
-                                                 else confluent_kafka.OFFSET_END)
+                                                 else self._high_watermark(consumer, p))
         if start:
             for p in partitions:
                 p.offset = start.get((p.topic, p.partition), p.offset)
             consumer.assign(partitions)
+            # Record the starting position at once: otherwise a partition that gets no
+            # message before the next restart would start at "latest" again and skip what
+            # arrived while we were down.
+            pin = [confluent_kafka.TopicPartition(t, n, off) for (t, n), off in start.items()
+                   if off >= 0 and t != self.heartbeat_topic]
+            if pin:
+                try:
+                    consumer.commit(offsets=pin, asynchronous=False)
+                    for tp in pin:
+                        self._committed[(tp.topic, tp.partition)] = tp.offset
+                except confluent_kafka.KafkaException as exc:
+                    log.warning("could not commit the starting offsets: %s", exc)
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    @staticmethod
+    def _high_watermark(consumer: Any, tp: Any) -> int:
+        """The partition's end offset now, or OFFSET_END when the broker does not say."""
+        import confluent_kafka
+
+        try:
+            _low, high = consumer.get_watermark_offsets(
+                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=10)
+            return high
+        except confluent_kafka.KafkaException as exc:
+            log.warning("could not read the end of %s[%d]: %s", tp.topic, tp.partition, exc)
+            return confluent_kafka.OFFSET_END
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         for p in partitions:
