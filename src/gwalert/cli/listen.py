@@ -81,12 +81,18 @@ def run(args: argparse.Namespace) -> int:
                              connect_timeout=args.connect_timeout,
                              heartbeat=not args.no_heartbeat,
                              options=kafka_options(args.kafka_option))
-        pipeline = Pipeline(store, hooks=_hooks(store, config))
+        responder = _responder(store, args.config)
+        pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
+        responder.start()
         try:
             stats = run_pipeline(source, pipeline, stop,
                                  on_outcome=None if args.quiet else _print_outcome)
+            if not stop.is_set() and not responder.wait_idle(60.0):
+                print("gwalert: actions still running; they stay due and run at the next "
+                      "start", file=sys.stderr, flush=True)
         finally:
             source.close()
+            responder.stop()
     finally:
         store.close()
     print(f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
@@ -107,10 +113,15 @@ def kafka_options(items: list[str]) -> dict[str, str]:
     return options
 
 
-def _hooks(store: Any, config: dict[str, Any]) -> list[Any]:
-    """Callbacks run inside each new notice's store transaction (the rules engine plugs in
-    here)."""
-    return []
+def _responder(store: Any, config_file: str | None) -> Any:
+    """The rules engine: its ``schedule`` hook records due actions in each new notice's store
+    transaction; its runner thread performs them outside the consumer loop."""
+    from ..responder import Responder
+    from ..rules import default_config_path, parse_config
+
+    if config_file is None and not default_config_path().exists():
+        return Responder(store, parse_config({}))  # no rules; actions already due still run
+    return Responder.from_file(store, config_file)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
