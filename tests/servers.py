@@ -50,10 +50,13 @@ def http_server() -> Iterator[HTTPRecorder]:
                 status = recorder.statuses.pop(0) if recorder.statuses else 200
             if recorder.delay:
                 threading.Event().wait(recorder.delay)
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except OSError:  # the client went away (e.g. killed with -9)
+                pass
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -496,3 +496,108 @@ def test_two_runners_share_one_ledger(store, tmp_path):
         assert a.wait_idle(30)
     assert sorted(seen) == sorted((f"S{i:03d}", "a") for i in range(30))
     assert {r["state"] for r in rows(store)} == {"done"}
+
+
+BROKER_LISTENER = """
+import logging, signal, sys, threading
+from gwalert.pipeline import Pipeline, run
+from gwalert.responder import Responder
+from gwalert.sources import open_source
+from gwalert.store import Store
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+store = Store.open(sys.argv[1])
+# what 'gwalert listen --config FILE' does once wired to the responder
+responder = Responder.from_file(store, sys.argv[2], poll_interval=0.05, lease=5)
+source = open_source(sys.argv[3], store_url=str(store.engine.url), no_auth=True,
+                     group_id="responder-test", start_at="earliest",
+                     until_eos=sys.argv[4] == "eos", heartbeat=False,
+                     options={"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"})
+pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+responder.start()
+try:
+    run(source, pipeline, stop)
+finally:
+    source.close()
+ok = responder.wait_idle(60)
+responder.stop()
+print("IDLE" if ok else "BUSY", flush=True)
+"""
+
+
+@pytest.mark.broker
+def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
+    """The issue's drill: three rules, a stream of mixed notices through a Kafka-protocol
+    broker, kill -9 of the listener mid-stream, restart: every action ran exactly once."""
+    import threading
+
+    import confluent_kafka
+
+    topic = f"igwn.gwalert-{uuid.uuid4().hex[:8]}"
+    values, expect_cmd, expect_hook, expect_save = [], [], [], []
+    for i in range(5):
+        values.append(make(f"S26030{i}a", skymap=maps["small"]).raw)
+        expect_cmd.append(f"S26030{i}a")
+        values.append(make(f"MS26030{i}b", skymap=maps["small"]).raw)
+        expect_save.append(f"MS26030{i}b")
+        values.append(make(f"S26030{i}c", skymap=maps["big"], classification=BBH).raw)
+        values.append(make(f"S26030{i}a", "RETRACTION", fmt="json").raw)
+        expect_hook.append(f"S26030{i}a")
+    db = tmp_path / "store.sqlite"
+    script = tmp_path / "listener.py"
+    script.write_text(BROKER_LISTENER)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap,
+                                         "linger.ms": 0})
+
+    def publish(batch: list[bytes]) -> None:
+        for value in batch:  # one message per request (tansu's watermark quirk)
+            producer.produce(topic, value=value)
+            assert producer.flush(15) == 0
+            time.sleep(0.1)
+
+    publish(values[:2])  # the topic exists before the listener subscribes
+    with http_server() as hook:
+        hook.delay = 0.2
+        cfg = tmp_path / "gwalert.toml"
+        cfg.write_text(issue_rules(tmp_path, hook.url, extra="slow"))
+        url = kafka_broker.url(topic)
+        argv = [sys.executable, str(script), str(db), str(cfg), url]
+        log1 = open(tmp_path / "run1.log", "w")
+        first = subprocess.Popen(argv + ["live"], stdout=log1, stderr=subprocess.STDOUT,
+                                 env=env)
+        rest = threading.Thread(target=publish, args=(values[2:],))
+        rest.start()
+        killed_at = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and first.poll() is None:
+            starts = {x.split()[0] for x in lines(tmp_path / "starts.log")}
+            done = {x.split()[0] for x in lines(tmp_path / "done.log")}
+            if _count(db, "gwalert_notices") >= 6 and starts - done:
+                os.kill(first.pid, signal.SIGKILL)
+                killed_at = _count(db, "gwalert_notices")
+                break
+            time.sleep(0.02)
+        first.wait(10)
+        log1.close()
+        rest.join(60)
+        assert killed_at is not None, (tmp_path / "run1.log").read_text()[-3000:]
+        assert killed_at < len(values)
+        second = subprocess.run(argv + ["eos"], capture_output=True, text=True, env=env,
+                                timeout=120)
+        assert second.returncode == 0 and "IDLE" in second.stdout, second.stdout[-3000:]
+        assert _count(db, "gwalert_notices") == len(values)
+        with sqlite3.connect(db) as conn:
+            states = conn.execute("SELECT rule, state, COUNT(*) FROM gwalert_actions "
+                                  "GROUP BY rule, state").fetchall()
+        assert sorted(states) == [("bns", "done", 5), ("mock-preliminary", "done", 5),
+                                  ("retraction", "done", 5)]
+        done = lines(tmp_path / "done.log")
+        assert sorted(x.split()[1] for x in done) == sorted(expect_cmd)
+        assert len(lines(tmp_path / "starts.log")) > len(done)  # one was cut short, re-run
+        keys = [r.headers["Idempotency-Key"] for r in hook.requests]
+        assert sorted({r.json()["superevent_id"] for r in hook.requests}) == sorted(expect_hook)
+        assert len(set(keys)) == 5 and len(keys) <= 6
+        assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == sorted(expect_save)

@@ -158,6 +158,7 @@ class Responder:
         """Start the runner thread (returns at once)."""
         if self._thread is not None and self._thread.is_alive():
             return
+        _warm_imports(self.config)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="gwalert-responder",
                                         daemon=True)
@@ -377,6 +378,25 @@ def _add_areas(notice: Notice, summary: dict[str, Any]) -> None:
             summary["area_90"] = float(area(0.9))
     except Exception:  # noqa: BLE001 - the facts are optional, the action is not
         pass
+
+
+def _warm_imports(config: Config) -> None:
+    """Import in the starting thread what action threads would otherwise import concurrently
+    with the consumer (two threads importing fastavro or matplotlib at once can see a partially
+    initialised module)."""
+    import importlib
+
+    modules = ["fastavro", "numpy", "gwalert.summary", "gwalert.skymap", "gwalert.skymap.analysis"]
+    types = {a.type for r in config.rules for a in r.actions}
+    if "save" in types:
+        modules += ["matplotlib", "matplotlib.figure", "astropy.units", "astropy_healpix"]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    for kind in types:
+        get_action_type(kind)
 
 
 def _timeout(spec: ActionSpec | None) -> float:
