@@ -601,3 +601,42 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
         assert sorted({r.json()["superevent_id"] for r in hook.requests}) == sorted(expect_hook)
         assert len(set(keys)) == 5 and len(keys) <= 6
         assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == sorted(expect_save)
+
+
+def test_status_retry_failed_and_vanished_action(tmp_path, capsys):
+    from gwalert.cli import main
+
+    with http_server() as hook:
+        hook.statuses = [500]
+        cfg = tmp_path / "gwalert.toml"
+        cfg.write_text(f'[[rule]]\nname = "r"\nmax_age = false\n[[rule.action]]\n'
+                       f'type = "webhook"\nurl = "{hook.url}/x/SECRET-TOKEN"\nattempts = 1\n')
+        (tmp_path / "n.avro").write_bytes(make("S1").raw)
+        store = str(tmp_path / "s.sqlite")
+        common = ["--config", str(cfg), "--store", store, "--no-progress"]
+        assert main(["replay", str(tmp_path / "n.avro"), *common]) == 1
+        capsys.readouterr()
+        assert main(["rules", "status", "--store", store, "--state", "failed"]) == 0
+        out = capsys.readouterr().out
+        assert out == ("S1 PRELIMINARY r/webhook: failed (1 attempt(s)): webhook on 127.0.0.1 "
+                       "answered HTTP 500 Internal Server Error\n")
+        assert main(["replay", *common]) == 1  # failed stays failed without --retry-failed
+        assert main(["replay", *common, "--retry-failed"]) == 0
+        assert len(hook.requests) == 2
+        capsys.readouterr()
+        assert main(["rules", "status", "--store", store, "--json"]) == 0
+        (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert row["state"] == "done" and "SECRET" not in json.dumps(row)
+    # a due action whose rule was removed from the config fails at once, not retried
+    s = Store.open(store)
+    try:
+        with s.engine.begin() as conn:
+            ledger.insert_new(conn, [ledger.row(1, "gone", "webhook", "webhook",
+                                                max_attempts=4)])
+        with Responder(s, parse_config({}), poll_interval=0.05) as responder:
+            assert responder.wait_idle(5)
+        gone = [r for r in rows(s) if r["rule"] == "gone"][0]
+        assert (gone["state"], gone["attempts"]) == ("failed", 1)
+        assert "no action 'webhook' in the current config" in gone["last_error"]
+    finally:
+        s.close()

@@ -120,6 +120,17 @@ def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
     return result.rowcount or 0
 
 
+def retry_failed(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
+    """Make ``failed`` actions (of these notices, or all) due again with fresh attempts."""
+    c = actions.c
+    query = actions.update().where(c.state == FAILED)
+    if notice_ids is not None:
+        query = query.where(c.notice_id.in_(list(notice_ids)))
+    result = conn.execute(query.values(state=DUE, attempts=0, next_attempt_at=time.time(),
+                                       finished_at=None))
+    return result.rowcount or 0
+
+
 @dataclass(frozen=True)
 class Claim:
     """A row this runner now holds (``attempt`` is this run's number, from 1)."""

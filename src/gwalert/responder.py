@@ -282,8 +282,10 @@ class Responder:
         label = f"{claim.rule}/{claim.action}"
         secrets: tuple[str, ...] = ()
         error: str | None
+        final = False
         try:
             if spec is None:
+                final = True  # retrying cannot help: the config no longer has it
                 raise ActionError(f"rule {claim.rule!r} has no action {claim.action!r} in the "
                                   "current config")
             secrets = collect_secrets(spec.options, spec.secret_keys)
@@ -306,12 +308,12 @@ class Responder:
         with self._lock:
             mine = self._running.pop(claim.id, None) is not None
         if mine:
-            self._record(claim, error)
+            self._record(claim, error, final=final)
 
-    def _record(self, claim: ledger.Claim, error: str | None) -> None:
+    def _record(self, claim: ledger.Claim, error: str | None, *, final: bool = False) -> None:
         label = f"{claim.rule}/{claim.action} (notice {claim.notice_id})"
         retry_at = None
-        if error is not None and claim.attempt < claim.max_attempts:
+        if error is not None and claim.attempt < claim.max_attempts and not final:
             settings = self.config.responder
             delay = min(settings.backoff * 2 ** (claim.attempt - 1), settings.backoff_max)
             retry_at = time.time() + delay

@@ -34,7 +34,7 @@ from .base import (
     secret,
 )
 
-SECRET_KEYS = ("password",)
+SECRET_KEYS = ("password", "username")
 DEFAULT_TIMEOUT = 30.0
 USERNAME_ENV = "GWALERT_SMTP_USERNAME"
 PASSWORD_ENV = "GWALERT_SMTP_PASSWORD"

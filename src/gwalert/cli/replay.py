@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only show which rules and actions would fire")
     parser.add_argument("--ignore-age", action="store_true",
                         help="fire for notices older than the rules' max_age too")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="run actions recorded as failed again (with fresh attempts)")
     parser.add_argument("--json", action="store_true", help="one JSON object per notice")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for the actions (default: %(default)s)")
@@ -168,7 +170,7 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------ replay
 def _replay(args: argparse.Namespace, config: Any) -> int:
     from ..errors import GwalertError
-    from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending
+    from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed
     from ..responder import Responder
     from ..store import write_transaction
 
@@ -183,8 +185,8 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
             items: Any = _from_files(files)
             total: int | None = len(files)
         else:
-            items = list(_from_store(store))
-            total = len(items)
+            items = _from_store(store)
+            total = store.counts()["notices"]
         for where, nid, notice, summary in _progress(items, total, args, "scheduling"):
             if nid is None:
                 nid, new = store.add(notice, source=f"replay:{where}",
@@ -193,9 +195,12 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
                     summary = None
             else:
                 new = False
-            if not new:
+            if not new or args.retry_failed:
                 with write_transaction(store.engine) as conn:
-                    responder.schedule(conn, nid, notice, summary)
+                    if not new:
+                        responder.schedule(conn, nid, notice, summary)
+                    if args.retry_failed:
+                        retry_failed(conn, [nid])
             ids.append(nid)
             labels[nid] = f"{notice.superevent_id} {notice.alert_type}"
         with store.engine.connect() as conn:

@@ -17,9 +17,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("file", metavar="FILE", help="the TOML config file")
     check.add_argument("--json", action="store_true",
                        help="print the validated config as JSON (secrets hidden)")
+    status = sub.add_parser("status", help="list the actions recorded in the store's ledger",
+                            description="List recorded actions: due, running, done, failed "
+                                        "(with the error) or skipped (older than max_age).")
+    status.add_argument("--store", metavar="URL", help="store URL or SQLite path")
+    status.add_argument("--config", metavar="FILE", help="config file naming the store")
+    status.add_argument("--state", choices=["due", "running", "done", "failed", "skipped"],
+                        help="only actions in this state")
+    status.add_argument("--json", action="store_true", help="one JSON object per action")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rules_command == "status":
+        return _status(args)
     from ..rules import load_config
 
     config = load_config(args.file)
@@ -35,4 +45,39 @@ def run(args: argparse.Namespace) -> int:
         actions = ", ".join(f"{a.name} ({a.type})" if a.name != a.type else a.type
                             for a in rule.actions)
         print(f"  {rule.name}: {' '.join(filters) or 'every notice'}; {age} -> {actions}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from .. import ledger
+    from ..sources.config import load_config, store_url
+    from ..store import Store, notices
+
+    store = Store.open(store_url(load_config(args.config), args.store))
+    try:
+        ledger.create(store.engine)
+        a, n = ledger.actions.c, notices.c
+        query = (sa.select(a.id, a.notice_id, n.superevent_id, n.alert_type, a.rule, a.action,
+                           a.action_type, a.state, a.attempts, a.last_error, a.created_at,
+                           a.finished_at)
+                 .select_from(ledger.actions.outerjoin(notices, n.id == a.notice_id))
+                 .order_by(a.id))
+        if args.state:
+            query = query.where(a.state == args.state)
+        with store.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            totals = ledger.counts(conn)
+    finally:
+        store.close()
+    for r in rows:
+        if args.json:
+            print(json.dumps(r, default=str))
+        else:
+            why = f": {r['last_error']}" if r["last_error"] and r["state"] != "done" else ""
+            print(f"{r['superevent_id']} {r['alert_type']} {r['rule']}/{r['action']}: "
+                  f"{r['state']} ({r['attempts']} attempt(s)){why}")
+    if not args.json:
+        print(", ".join(f"{v} {k}" for k, v in totals.items()), file=sys.stderr)
     return 0
