@@ -162,7 +162,11 @@ def searched_prob(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
 
 def contains(sm: SkyMap, ra_deg: Any, dec_deg: Any, p: float = 0.9) -> bool | np.ndarray:
     """True where the position lies in the ``p`` credible region (its credible level <= p),
-    the membership test of the LVK user guide (``credible_levels <= 0.9``)."""
+    the membership test of the LVK user guide (``credible_levels <= 0.9``) and of ligo.skymap.
+
+    A row's credible level is the cumulative probability up to and including it, so the row
+    that crosses ``p`` is outside: on a map whose probability sits in one pixel, that pixel has
+    level 1 and is inside only the 100% region."""
     level = float(_levels(p))
     inside = searched_prob(sm, ra_deg, dec_deg) <= level
     return bool(inside) if inside.ndim == 0 else inside
@@ -217,6 +221,21 @@ def conditional_moments(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
         mean = mu + sigma * t1 / t0
         var = sigma * sigma * (t2 / t0 - (t1 / t0) ** 2)
         std = np.sqrt(np.maximum(var, 0.0))
+    far = x < -12
+    if np.any(far):
+        # mu << 0: asymptotic series of J_k = int_0^inf v^k exp(-v^2/2 - z v) dv (z = -x),
+        # whose terms fall off like (k + 2m)^2 / (2 m z^2); mean = sigma J3/J2 and so on.
+        z = -x[far]
+        j = {k: np.zeros(z.shape) for k in (2, 3, 4)}
+        for k in j:
+            for m in range(40):
+                j[k] += ((-1) ** m * math.factorial(k + 2 * m)
+                         / (math.factorial(m) * 2.0 ** m) / z ** (k + 2 * m + 1))
+        sig_far = np.broadcast_to(sigma, x.shape)[far]
+        mean = np.array(mean, dtype=float, copy=True)
+        std = np.array(std, dtype=float, copy=True)
+        mean[far] = sig_far * j[3] / j[2]
+        std[far] = sig_far * np.sqrt(np.maximum(j[4] / j[2] - (j[3] / j[2]) ** 2, 0.0))
     bad = ~(np.isfinite(mean) & np.isfinite(std))
     if np.any(bad):
         mean = np.where(bad, np.inf, mean)
