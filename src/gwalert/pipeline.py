@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from .errors import GwalertError, NoticeError
 from .notice import Notice, decode
-from .store import Hook, Store, safe_summary
+from .store import Hook, Store
 
 log = logging.getLogger("gwalert.pipeline")
 
@@ -102,10 +102,11 @@ class Pipeline:
                 log.warning("dead letter %d from %s: %s", dl_id, _where(message), reason)
         else:
             for notice in notices:
-                summary = safe_summary(notice)
-                nid, new = self._retrying(lambda n=notice, s=summary: self.store.add(
+                # The summary (sky-map analysis) is computed by the store only for a notice
+                # that is not already there: duplicates cost a lookup.
+                nid, new = self._retrying(lambda n=notice: self.store.add(
                     n, source=message.source, partition=message.partition,
-                    offset=message.offset, hooks=self.hooks, summary=s), stop)
+                    offset=message.offset, hooks=self.hooks), stop)
                 outcome.notices.append((nid, new, notice))
                 if new:
                     log.info("stored %s %s as notice %d (from %s)", notice.superevent_id,

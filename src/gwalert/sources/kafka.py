@@ -143,6 +143,7 @@ class KafkaSource:
         self._eof: set[tuple[str, int]] = set()
         self._committed: dict[tuple[str, int], int] = {}
         self._seen: set[tuple[str, int]] = set()
+        self._pending: dict[tuple[str, int], int] = {}
         conf = dict(config)
         conf.update({
             "group.id": group_id,
@@ -156,7 +157,9 @@ class KafkaSource:
             "statistics.interval.ms": 5000,
             "topic.metadata.refresh.interval.ms": 10000,
             "socket.keepalive.enable": True,
+            "fetch.wait.max.ms": 100,  # brokers that do not wake a waiting fetch (tansu)
             "error_cb": self._on_error,
+            "on_commit": self._on_commit,
             "logger": rdkafka_logger(),
             "stats_cb": self._on_stats,
         })
@@ -337,7 +340,12 @@ class KafkaSource:
                       "messages in between may be missing", key[0], key[1], offset, committed)
 
     def commit(self, message: Message) -> None:
-        self._commit(message.handle, asynchronous=False)
+        """Acknowledge a stored message. The commit is sent at once but not waited for (in
+        order, per partition): a commit lost in a crash only means the message comes again
+        and is recognised as a duplicate. :meth:`close` commits synchronously what is left."""
+        msg = message.handle
+        self._pending[(msg.topic(), msg.partition())] = msg.offset() + 1
+        self._commit(msg, asynchronous=True)
 
     def _commit(self, msg: Any, asynchronous: bool) -> None:
         import confluent_kafka
@@ -352,7 +360,23 @@ class KafkaSource:
                         msg.topic(), msg.partition(), msg.offset(), exc.args[0].str()
                         if exc.args and hasattr(exc.args[0], "str") else exc)
 
+    def _on_commit(self, err: Any, partitions: list[Any]) -> None:
+        if err is not None:
+            log.warning("commit failed (those messages may be delivered again): %s", err)
+
     def close(self) -> None:
+        """Commit (synchronously) the last stored offsets, then leave the group."""
+        import confluent_kafka
+
+        if self.consumer is not None and self._pending:
+            offsets = [confluent_kafka.TopicPartition(t, p, off)
+                       for (t, p), off in self._pending.items()]
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except confluent_kafka.KafkaException as exc:
+                log.warning("final commit failed (the last messages may be delivered "
+                            "again): %s", exc)
+            self._pending.clear()
         self._abandon()
 
 
