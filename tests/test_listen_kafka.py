@@ -332,3 +332,33 @@ def test_rejected_credentials_reported_fast(kafka_broker, tmp_path) -> None:
     assert listen.returncode == 1
     assert "authentication failed" in listen.stderr.splitlines()[-1]
     assert time.monotonic() - t0 < 30
+
+
+def test_silent_broker_warns_once_and_listener_waits(tmp_path) -> None:
+    from kafka_broker import Broker
+
+    broker = Broker(log_path=tmp_path / "tansu.log")
+    name = topic()
+    try:
+        produce(broker.bootstrap, name, [notice(1)])
+        out = tmp_path / "listen.out"
+        listener = start_listener(broker.url(name), tmp_path / "s.sqlite", out,
+                                  "--start-at", "earliest", "--silence-warning", "3")
+        try:
+            wait_until(lambda: "new " in out.read_text(), 40, "the notice")
+            broker.kill()
+            wait_until(lambda: "no heartbeat and no broker contact" in out.read_text(), 20,
+                       "the silence warning")
+            broker.start()  # same port, empty (memory) log
+            wait_until(lambda: "stream alive again" in out.read_text(), 30, "recovery")
+            assert listener.poll() is None
+            listener.send_signal(signal.SIGTERM)
+            assert listener.wait(15) == 0
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+    finally:
+        broker.kill()
+    text = out.read_text()
+    assert text.count("no heartbeat and no broker contact") == 1
+    assert text.count("broker: reachable again") == 1

@@ -144,6 +144,7 @@ class KafkaSource:
         self._committed: dict[tuple[str, int], int] = {}
         self._seen: set[tuple[str, int]] = set()
         self._pending: dict[tuple[str, int], int] = {}
+        self._closing = False
         conf = dict(config)
         conf.update({
             "group.id": group_id,
@@ -154,7 +155,8 @@ class KafkaSource:
             # from the earliest message kept: duplicates are recognised, losses are not.
             "auto.offset.reset": "earliest",
             "enable.partition.eof": until_eos,
-            "statistics.interval.ms": 5000,
+            # Broker contact is read from the statistics: often enough for the silence check.
+            "statistics.interval.ms": int(min(5000, max(500, silence_warning * 1000 / 4))),
             "topic.metadata.refresh.interval.ms": 10000,
             "socket.keepalive.enable": True,
             "fetch.wait.max.ms": 100,  # brokers that do not wake a waiting fetch (tansu)
@@ -222,6 +224,9 @@ class KafkaSource:
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         import confluent_kafka
 
+        if self._closing:
+            return
+
         for p in partitions:
             self._assigned.add((p.topic, p.partition))
         try:
@@ -287,9 +292,21 @@ class KafkaSource:
             return confluent_kafka.OFFSET_END
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        """Before giving partitions up, commit what was stored from them (synchronously)."""
+        import confluent_kafka
+
+        done = [confluent_kafka.TopicPartition(p.topic, p.partition, off) for p in partitions
+                if (off := self._pending.pop((p.topic, p.partition), None)) is not None]
+        if done and not self._closing:
+            try:
+                consumer.commit(offsets=done, asynchronous=False)
+            except confluent_kafka.KafkaException as exc:
+                log.warning("commit before rebalance failed (those messages may be delivered "
+                            "again): %s", exc)
         for p in partitions:
             self._assigned.discard((p.topic, p.partition))
             self._eof.discard((p.topic, p.partition))
+            self._seen.discard((p.topic, p.partition))
 
     # ------------------------------------------------------------------ the loop
     def messages(self, stop: threading.Event) -> Iterator[Message]:
@@ -377,6 +394,7 @@ class KafkaSource:
                 log.warning("final commit failed (the last messages may be delivered "
                             "again): %s", exc)
             self._pending.clear()
+        self._closing = True
         self._abandon()
 
 
