@@ -90,7 +90,7 @@ def _build_ranking(sm: SkyMap) -> _Ranking:
         order = np.argsort(dens, kind="stable")[::-1]
     else:
         order = np.lexsort((uniq, dens))[::-1]
-    area = sm.pixel_area[order]
+    area = _pixel_area(sm)[order]
     cum_prob = np.cumsum(dens[order] * area)
     cum_area = np.cumsum(area)
     searched_prob = np.empty_like(cum_prob)
@@ -122,22 +122,52 @@ def credible_area(sm: SkyMap, p: float | Sequence[float] | np.ndarray) -> float 
 
 
 # ------------------------------------------------------------------------------ look-up
+_COARSE_LEVEL = 8  # dense index: 786,432 cells, 3 MB
+
+
 @dataclass(frozen=True)
 class _Lookup:
     level: int  # deepest level of the map
     starts: np.ndarray  # first nested index at ``level`` of each row, sorted
     ends: np.ndarray  # one past the last, same order
     rows: np.ndarray  # row index of each entry
+    coarse: int  # level of the dense index
+    index: np.ndarray  # per cell at ``coarse``: its row, -2 if split finer, -1 if uncovered
 
 
 def _build_lookup(sm: SkyMap) -> _Lookup:
     level, ipix = uniq_to_level_ipix(sm.uniq)
     top = int(level.max())
-    shift = 2 * (top - level)
-    starts = ipix << shift
-    ends = (ipix + 1) << shift
-    rows = np.argsort(starts, kind="stable")
-    return _Lookup(top, starts[rows], ends[rows], rows)
+    coarse = min(top, _COARSE_LEVEL)
+    ncells = 12 << (2 * coarse)
+    shallow = np.flatnonzero(level <= coarse)
+    deep = np.flatnonzero(level > coarse)
+    first = ipix[shallow] << (2 * (coarse - level[shallow]))
+    count = np.left_shift(1, 2 * (coarse - level[shallow]))
+    deep_cells = np.unique(ipix[deep] >> (2 * (level[deep] - coarse)))
+    # Shallow rows and split cells, in sky order; when they tile the sky exactly (as every
+    # valid map does) the dense index is one np.repeat.
+    cell_first = np.concatenate([first, deep_cells])
+    cell_count = np.concatenate([count, np.ones(deep_cells.size, np.int64)])
+    cell_row = np.concatenate([shallow, np.full(deep_cells.size, -2)]).astype(np.int32)
+    order = np.argsort(cell_first, kind="stable")
+    cell_first, cell_count, cell_row = cell_first[order], cell_count[order], cell_row[order]
+    ends_c = cell_first + cell_count
+    if (cell_first.size and cell_first[0] == 0 and ends_c[-1] == ncells
+            and np.all(cell_first[1:] == ends_c[:-1])):
+        index = np.repeat(cell_row, cell_count)
+    else:  # gaps or overlaps: fill cell by cell (overlaps resolve to the later row)
+        index = np.full(ncells, -1, dtype=np.int32)
+        total = int(count.sum())
+        offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        index[np.repeat(first, count) + offsets] = np.repeat(shallow, count)
+        index[deep_cells] = -2
+    # Rows finer than the dense index, sorted by their first pixel at the deepest level.
+    shift = 2 * (top - level[deep])
+    starts = ipix[deep] << shift
+    by_start = np.argsort(starts, kind="stable")
+    return _Lookup(top, starts[by_start], ((ipix[deep] + 1) << shift)[by_start],
+                   deep[by_start], coarse, index)
 
 
 def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
@@ -147,10 +177,19 @@ def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
     if np.any(~np.isfinite(dec)) or np.any(np.abs(dec) > 90) or np.any(~np.isfinite(ra)):
         raise SkyMapError("coordinates must be finite, with declinations within ±90°")
     pix = ang2pix_nested(lk.level, ra, dec)
-    j = np.searchsorted(lk.starts, pix, side="right") - 1
-    jc = np.clip(j, 0, None)
-    ok = (j >= 0) & (pix < lk.ends[jc])
-    return np.where(ok, lk.rows[jc], -1)
+    out = lk.index[pix >> (2 * (lk.level - lk.coarse))].astype(np.int64)
+    fine = np.flatnonzero(out == -2)
+    if fine.size:
+        p = pix.reshape(-1)[fine]
+        j = np.searchsorted(lk.starts, p, side="right") - 1
+        jc = np.clip(j, 0, None)
+        ok = (j >= 0) & (p < lk.ends[jc])
+        out.reshape(-1)[fine] = np.where(ok, lk.rows[jc], -1)
+    return out
+
+
+def _pixel_area(sm: SkyMap) -> np.ndarray:
+    return _cached(sm, "pixel_area", lambda m: m.pixel_area)
 
 
 def searched_prob(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
@@ -374,7 +413,7 @@ def _distance_cdf_many(sm: SkyMap, r: np.ndarray) -> np.ndarray:
     d = _dist(sm)
     out = np.zeros(r.shape)
     out[r == np.inf] = float(d.prob @ d.total)
-    n = 41
+    n = 33
     grid = np.linspace(0.0, float(np.max(r[finite])), n)
     cdf = np.empty(n)
     pdf = np.empty(n)
@@ -423,7 +462,7 @@ class _Volume:
 
     def __init__(self, sm: SkyMap) -> None:
         _require_distance(sm)
-        area = sm.pixel_area
+        area = _pixel_area(sm)
         dens, mu, sigma, norm = sm.probdensity, sm.distmu, sm.distsigma, sm.distnorm
         good = (np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0) & np.isfinite(norm)
                 & (norm > 0) & (dens > 0))
@@ -438,6 +477,8 @@ class _Volume:
         m["cdf_neg_x"] = norm_cdf(-m["mu"] / m["sigma"])
         m["sig_mu_pdf_x"] = m["sigma"] * m["mu"] * norm_pdf(m["mu"] / m["sigma"])
         m["mu2s2"] = m["mu"] ** 2 + m["sigma"] ** 2
+        m["w_mu2s2"] = m["weight"] * m["mu2s2"]
+        m["w_2s2"] = m["weight"] * 2 * m["sigma"] ** 2 * _INV_SQRT_2PI
         self.total = float(np.sum(m["weight"] * (m["mu2s2"] * (1 - m["cdf_neg_x"])
                                                  + m["sig_mu_pdf_x"])) + np.sum(n["total"]))
         peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
@@ -467,21 +508,30 @@ class _Volume:
         if k:
             q = g["lnc"][:k] - u
             mu, sig = g["mu"][:k], g["sigma"][:k]
-            s = np.sqrt(2 * q)
-            e = erf(np.sqrt(q))
-            ph = _INV_SQRT_2PI * np.exp(-q)
+            rq = np.sqrt(q)
+            s = rq * math.sqrt(2.0)
+            e = erf(rq)  # erf(s / sqrt 2)
+            ph = np.exp(-q)  # sqrt(2 pi) phi(s)
             ss = sig * s
             b = mu + ss
             a = mu - ss
-            mu2s2 = g["mu2s2"][:k]
-            unclipped = mu2s2 * e - 2 * ss * sig * ph
-            clipped = (mu2s2 * (0.5 * (1 + e) - g["cdf_neg_x"][:k])
-                       - sig * (2 * mu + ss) * ph + g["sig_mu_pdf_x"][:k])
+            # Unclipped rows (a >= 0): w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)].
+            P += float(g["w_mu2s2"][:k] @ e) - float(g["w_2s2"][:k] @ (s * ph))
+            clip = np.flatnonzero(a < 0)
+            if clip.size:
+                # Interval [0, b]: replace by w [(mu^2 + sigma^2)(Phi(s) - Phi(-x))
+                #   - sigma (2 mu + sigma s) phi(s) + sigma mu phi(x)].
+                ec, phc, ssc, sigc, muc = e[clip], ph[clip], ss[clip], sig[clip], mu[clip]
+                wc = g["weight"][:k][clip]
+                m2 = g["mu2s2"][:k][clip]
+                clipped = (m2 * (0.5 * (1 + ec) - g["cdf_neg_x"][:k][clip])
+                           - sigc * (2 * muc + ssc) * phc * _INV_SQRT_2PI
+                           + g["sig_mu_pdf_x"][:k][clip])
+                unclipped = m2 * ec - 2 * ssc * sigc * phc * _INV_SQRT_2PI
+                P += float(wc @ (clipped - unclipped))
             a_pos = np.maximum(a, 0.0)
-            prob = np.where(a >= 0, unclipped, clipped)
             area = g["area"][:k]
-            P += float(np.dot(g["weight"][:k], prob))
-            V += float(np.dot(area, b ** 3 - a_pos ** 3)) / 3
+            V += float(area @ (b * b * b - a_pos * a_pos * a_pos)) / 3
             if derivative:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     dv = area * sig * (b * b + a_pos * a_pos) / s
@@ -663,23 +713,41 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     spv = sv = pdv = spd = nan
     if distance is not None and sm.has_distance:
         r = np.broadcast_to(np.asarray(distance, float), ra.shape)
-        pdv = np.where(covered, probdensity_vol(sm, safe, r), np.nan)
-        spv, sv = _searched_volume(sm, safe, r)
+        u = _log_density_vol(sm, safe, r)
+        with np.errstate(under="ignore"):
+            pdv = np.where(covered, np.exp(u), np.nan)
+        spv, sv = _searched_volume(sm, u, r)
         spv = np.where(covered, spv, np.nan)
         sv = np.where(covered, sv, np.nan)
         spd = _distance_cdf_many(sm, r)
     return CrossmatchResult(searched_area, searched_p, offset, density, spv, sv, pdv, spd)
 
 
-def _searched_volume(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
-    vol = _volume(sm)
-    mu, sig = sm.distmu[rows], sm.distsigma[rows]
+def _row_constants(sm: SkyMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: ln(D DISTNORM / (sigma sqrt(2 pi))) (-inf without distance), 1/sigma,
+    mu/sigma."""
+    mu, sig = sm.distmu, sm.distsigma
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        lnc_row = (np.log(sm.probdensity[rows]) + np.log(sm.distnorm[rows]) - np.log(sig)
-                   - _LN_SQRT_2PI)
-        t = (r - mu) / sig
-        u = lnc_row - 0.5 * t * t
-    ok = np.isfinite(u) & (r > 0)
+        lnc = np.log(sm.probdensity) + np.log(sm.distnorm) - np.log(sig) - _LN_SQRT_2PI
+        good = np.isfinite(lnc) & np.isfinite(mu) & (sig > 0) & np.isfinite(sig)
+        lnc = np.where(good, lnc, -np.inf)
+        inv = np.where(good, 1.0 / sig, 0.0)
+        mu_inv = np.where(good, mu * inv, 0.0)
+    return lnc, inv, mu_inv
+
+
+def _log_density_vol(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """ln of the probability per Mpc³ at distance ``r`` in each row (-inf where it is 0)."""
+    lnc, inv, mu_inv = _cached(sm, "row_constants", _row_constants)
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = r * inv[rows] - mu_inv[rows]
+        u = lnc[rows] - 0.5 * t * t
+    return np.where((r > 0) & np.isfinite(u), u, -np.inf)
+
+
+def _searched_volume(sm: SkyMap, u: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
+    vol = _volume(sm)
+    ok = np.isfinite(u)
     P = np.full(r.shape, vol.total)
     V = np.full(r.shape, np.inf)
     if np.any(ok):
