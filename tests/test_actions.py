@@ -267,3 +267,17 @@ def test_plugin_action_type(tmp_path, notice, monkeypatch):
             parse_config({"rule": [{"name": "r", "action": [{"type": "boop"}]}]})
     finally:
         actions._plugins.cache_clear()
+
+
+def test_command_output_file(tmp_path, notice):
+    log = tmp_path / "logs" / "scheduler.log"
+    log.parent.mkdir()
+    opts = options("command", base=tmp_path, argv=["sh", "-c", "echo out; echo err >&2"],
+                   output="logs/scheduler.log")
+    run("command", context(notice), opts)
+    opts = options("command", base=tmp_path, argv=["sh", "-c", "echo oops >&2; exit 1"],
+                   output="logs/scheduler.log")
+    with pytest.raises(ActionError, match="exit status 1.*oops"):
+        run("command", context(notice), opts)
+    assert log.read_text() == ("--- 7/bns/a attempt 1\nout\nerr\n"
+                               "--- 7/bns/a attempt 1\noops\n")

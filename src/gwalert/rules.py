@@ -330,7 +330,7 @@ def _rule(ctx: _Ctx, raw: Any, index: int, default_age: timedelta | None,
             raise ctx.error(name, key, "unknown key")
     kw: dict[str, Any] = {"name": name}
     if "alert_type" in raw:
-        types = _strings(ctx, name, "alert_type", raw["alert_type"])
+        types = [t.upper() for t in _strings(ctx, name, "alert_type", raw["alert_type"])]
         bad = [t for t in types if t not in AlertType.__members__]
         if bad:
             raise ctx.error(name, "alert_type", f"unknown alert type {bad[0]!r} (expected "

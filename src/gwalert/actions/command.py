@@ -1,8 +1,10 @@
 """``command``: run a program (no shell) with the notice summary as JSON on stdin and as
 ``GWALERT_*`` environment variables.
 
-Options: ``argv`` (array, required), ``env`` (table of extra variables), ``cwd``, ``timeout``
-(seconds, default 60; the whole process group is killed when it expires). The files the program
+Options: ``argv`` (array, required), ``env`` (table of extra variables), ``cwd``, ``output``
+(a file the program's stdout and stderr are appended to; default: discarded, the last stderr
+line goes into the error of a failed run), ``timeout`` (seconds, default 60; the whole process
+group is killed when it expires). The files the program
 may read (the raw notice, the sky-map FITS) are written to a temporary directory removed after
 the run; their paths are in the summary's ``files`` and in ``GWALERT_NOTICE_FILE`` /
 ``GWALERT_SKYMAP_FILE``. ``GWALERT_ACTION_ID`` is the idempotency key: the same on a retry or
@@ -36,12 +38,14 @@ _TAIL = 400
 
 
 def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
-    check_keys(options, {"argv", "env", "cwd"})
+    check_keys(options, {"argv", "env", "cwd", "output"})
     argv = opt_strs(options, "argv", allow_one=False)
     assert argv is not None
     out: dict[str, Any] = {"argv": argv, "env": opt_table(options, "env")}
     if "cwd" in options:
         out["cwd"] = opt_path(options, "cwd", base)
+    if "output" in options:
+        out["output"] = opt_path(options, "output", base)
     if resolve and shutil.which(argv[0]) is None:
         raise OptionError("argv", f"program {argv[0]!r} not found (or not executable)")
     return out
@@ -63,9 +67,14 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         stdin_path = Path(tmp) / "summary.json"
         stdin_path.write_text(payload)
         err_path = Path(tmp) / "stderr"
-        with open(stdin_path, "rb") as fin, open(err_path, "w+b") as ferr:
+        output = options.get("output")
+        with open(stdin_path, "rb") as fin, open(err_path, "w+b") as ferr, \
+                (open(output, "ab") if output else open(os.devnull, "wb")) as fout:
+            if output:
+                fout.write(f"--- {ctx.action_id} attempt {ctx.attempt}\n".encode())
+                fout.flush()
             try:
-                proc = subprocess.Popen(options["argv"], stdin=fin, stdout=subprocess.DEVNULL,
+                proc = subprocess.Popen(options["argv"], stdin=fin, stdout=fout,
                                         stderr=ferr, env=env, cwd=options.get("cwd"),
                                         start_new_session=True, close_fds=True)
             except OSError as exc:
@@ -80,6 +89,9 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
             finally:
                 if proc.poll() is None:  # interrupted (e.g. KeyboardInterrupt): no orphans
                     _kill(proc)
+                if output:
+                    ferr.seek(0)
+                    shutil.copyfileobj(ferr, fout)
             if status != 0:
                 tail = _tail(ferr)
                 why = (f"killed by signal {-status}" if status < 0 else f"exit status {status}")
