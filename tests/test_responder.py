@@ -292,6 +292,18 @@ def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, mo
     assert states["all"] == ("done", None)
     assert states["area"][0] == "failed"
     assert "rule could not be evaluated: ValueError: bad map" in states["area"][1]
+    # once the map can be analysed, a retry evaluates the rule again (it matches now)
+    monkeypatch.undo()
+    from gwalert.store import write_transaction
+
+    notice = decode(sqlite_store.get_notice(nid).raw)[0]
+    with Responder(sqlite_store, config, poll_interval=0.05) as responder:
+        with write_transaction(sqlite_store.engine) as conn:
+            assert ledger.retry_failed(conn, [nid]) == 1
+            responder.schedule(conn, nid, notice, None)
+        assert responder.wait_idle(10)
+    assert sorted(seen) == [("all", "S9"), ("area", "S9")]
+    assert {r["state"] for r in rows(sqlite_store)} == {"done"}
 
 
 def test_old_notices_fire_only_when_asked(sqlite_store, tmp_path):

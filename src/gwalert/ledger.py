@@ -121,14 +121,19 @@ def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
 
 
 def retry_failed(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
-    """Make ``failed`` actions (of these notices, or all) due again with fresh attempts."""
+    """Make ``failed`` actions (of these notices, or all) due again with fresh attempts.
+
+    A failed row never attempted (its rule could not be evaluated) is deleted instead, so that
+    scheduling the notice again evaluates the rule afresh rather than running the action
+    blindly. Returns how many rows were reset or deleted."""
     c = actions.c
-    query = actions.update().where(c.state == FAILED)
+    where = [c.state == FAILED]
     if notice_ids is not None:
-        query = query.where(c.notice_id.in_(list(notice_ids)))
-    result = conn.execute(query.values(state=DUE, attempts=0, next_attempt_at=time.time(),
-                                       finished_at=None))
-    return result.rowcount or 0
+        where.append(c.notice_id.in_(list(notice_ids)))
+    deleted = conn.execute(actions.delete().where(*where, c.attempts == 0)).rowcount or 0
+    reset = conn.execute(actions.update().where(*where).values(
+        state=DUE, attempts=0, next_attempt_at=time.time(), finished_at=None)).rowcount or 0
+    return deleted + reset
 
 
 @dataclass(frozen=True)

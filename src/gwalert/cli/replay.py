@@ -197,10 +197,9 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
                 new = False
             if not new or args.retry_failed:
                 with write_transaction(store.engine) as conn:
-                    if not new:
-                        responder.schedule(conn, nid, notice, summary)
                     if args.retry_failed:
                         retry_failed(conn, [nid])
+                    responder.schedule(conn, nid, notice, summary)
             ids.append(nid)
             labels[nid] = f"{notice.superevent_id} {notice.alert_type}"
         with store.engine.connect() as conn:
