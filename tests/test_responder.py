@@ -640,3 +640,20 @@ def test_status_retry_failed_and_vanished_action(tmp_path, capsys):
         assert "no action 'webhook' in the current config" in gone["last_error"]
     finally:
         s.close()
+
+
+def test_own_running_action_is_never_claimed_twice(sqlite_store):
+    """Even when its lease has expired (a stalled renewal), a runner never starts a second copy
+    of an action it is still running."""
+    seen = []
+    config = parse_config({"rule": [{"name": "r", "action": [
+        {"type": "python", "callable": lambda n: (seen.append(n.superevent_id),
+                                                  time.sleep(1.0))}]}]})
+    responder = Responder(sqlite_store, config, poll_interval=0.02, lease=0.1)
+    responder._renew = lambda: None  # renewal stalls: the lease expires while it runs
+    with responder:
+        sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
+        assert responder.wait_idle(10)
+    assert seen == ["S1"]
+    (row,) = rows(sqlite_store)
+    assert (row["state"], row["attempts"]) == ("done", 1)

@@ -173,13 +173,16 @@ def has_running(conn: Connection) -> bool:
 
 
 def claim(conn: Connection, owner: str, limit: int, lease: float,
-          now: float | None = None) -> list[Claim]:
-    """Take up to ``limit`` rows that are due, or running under an expired lease."""
+          now: float | None = None, exclude: Iterable[int] = ()) -> list[Claim]:
+    """Take up to ``limit`` rows that are due, or running under an expired lease (never the
+    ``exclude`` rows: the caller's own actions still running, whatever their lease says)."""
     now = time.time() if now is None else now
     c = actions.c
+    exclude = list(exclude)
     query = (sa.select(c.id, c.notice_id, c.rule, c.action, c.action_type, c.state, c.attempts,
                        c.max_attempts, c.lease_owner, c.details)
-             .where(_ready(now)).order_by(c.next_attempt_at, c.id).limit(limit))
+             .where(_ready(now), *([c.id.not_in(exclude)] if exclude else []))
+             .order_by(c.next_attempt_at, c.id).limit(limit))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claims: list[Claim] = []

@@ -63,7 +63,7 @@ class Responder:
     """
 
     def __init__(self, store: Any, config: Config, *, workers: int | None = None,
-                 poll_interval: float = 0.5, lease: float = 30.0, grace: float = 5.0,
+                 poll_interval: float = 0.5, lease: float = 120.0, grace: float = 5.0,
                  ignore_age: bool = False) -> None:
         self.store = store
         self.engine = store.engine
@@ -229,6 +229,9 @@ class Responder:
                     log.warning("action ledger unavailable, retrying: %s", _first_line(exc))
                     self._db_ok = False
                 self._stop.wait(1.0)
+            except Exception:  # noqa: BLE001 - the runner must outlive any surprise
+                log.exception("responder loop error (continuing)")
+                self._stop.wait(1.0)
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 
@@ -260,8 +263,10 @@ class Responder:
         with self.engine.connect() as conn:  # a read first: no write lock when idle
             if not ledger.has_ready(conn):
                 return
+        with self._lock:
+            mine = list(self._running)
         with _write(self.engine) as conn:
-            claims = ledger.claim(conn, self.owner, free, self.lease)
+            claims = ledger.claim(conn, self.owner, free, self.lease, exclude=mine)
         for claim in claims:
             spec = self._spec(claim)
             timeout = _timeout(spec)
