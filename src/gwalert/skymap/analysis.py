@@ -123,6 +123,7 @@ def credible_area(sm: SkyMap, p: float | Sequence[float] | np.ndarray) -> float 
 
 # ------------------------------------------------------------------------------ look-up
 _COARSE_LEVEL = 8  # dense index: 786,432 cells, 3 MB
+_CHUNK = 1 << 15  # rows or targets per block of vector work (bounds temporaries)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,11 @@ def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
     ra, dec = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float))
     if np.any(~np.isfinite(dec)) or np.any(np.abs(dec) > 90) or np.any(~np.isfinite(ra)):
         raise SkyMapError("coordinates must be finite, with declinations within ±90°")
+    if ra.size > 4 * _CHUNK:  # bounded temporaries for big grids
+        ra_f, dec_f = ra.reshape(-1), dec.reshape(-1)
+        parts = [rows_at(sm, ra_f[i:i + 4 * _CHUNK], dec_f[i:i + 4 * _CHUNK])
+                 for i in range(0, ra_f.size, 4 * _CHUNK)]
+        return np.concatenate(parts).reshape(ra.shape)
     pix = ang2pix_nested(lk.level, ra, dec)
     out = lk.index[pix >> (2 * (lk.level - lk.coarse))].astype(np.int64)
     fine = np.flatnonzero(out == -2)
@@ -432,10 +438,14 @@ def _distance_cdf_many(sm: SkyMap, r: np.ndarray) -> np.ndarray:
                  d.total[d.neg], np.arange(d.neg.size))
     c_pdf_neg = negd.prob * negd.norm / negd.sigma
     for j, rv in enumerate(grid):
-        t = rv * inv_s - mu_inv_s
-        ph = norm_pdf(t)
-        cdf[j] = (c_const + c_erf @ erf(t * _SQRT1_2) + c_phi @ ph + c_tphi @ (t * ph))
-        pdf[j] = rv * rv * (c_pdf @ ph)
+        cdf[j] = c_const
+        pdf[j] = 0.0
+        for lo in range(0, inv_s.size, _CHUNK):
+            sl = slice(lo, lo + _CHUNK)
+            t = rv * inv_s[sl] - mu_inv_s[sl]
+            ph = norm_pdf(t)
+            cdf[j] += c_erf[sl] @ erf(t * _SQRT1_2) + c_phi[sl] @ ph + c_tphi[sl] @ (t * ph)
+            pdf[j] += rv * rv * (c_pdf[sl] @ ph)
         if negd.mu.size and rv > 0:
             cdf[j] += negd.prob @ _cdf_rows(negd, float(rv))
             pdf[j] += rv * rv * (c_pdf_neg @ norm_pdf((rv - negd.mu) / negd.sigma))
@@ -505,37 +515,11 @@ class _Volume:
         P = V = dV = 0.0
         g = self.main
         k = int(np.searchsorted(g["neg_peak"], -u, side="left"))
-        if k:
-            q = g["lnc"][:k] - u
-            mu, sig = g["mu"][:k], g["sigma"][:k]
-            rq = np.sqrt(q)
-            s = rq * math.sqrt(2.0)
-            e = erf(rq)  # erf(s / sqrt 2)
-            ph = np.exp(-q)  # sqrt(2 pi) phi(s)
-            ss = sig * s
-            b = mu + ss
-            a = mu - ss
-            # Unclipped rows (a >= 0): w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)].
-            P += float(g["w_mu2s2"][:k] @ e) - float(g["w_2s2"][:k] @ (s * ph))
-            clip = np.flatnonzero(a < 0)
-            if clip.size:
-                # Interval [0, b]: replace by w [(mu^2 + sigma^2)(Phi(s) - Phi(-x))
-                #   - sigma (2 mu + sigma s) phi(s) + sigma mu phi(x)].
-                ec, phc, ssc, sigc, muc = e[clip], ph[clip], ss[clip], sig[clip], mu[clip]
-                wc = g["weight"][:k][clip]
-                m2 = g["mu2s2"][:k][clip]
-                clipped = (m2 * (0.5 * (1 + ec) - g["cdf_neg_x"][:k][clip])
-                           - sigc * (2 * muc + ssc) * phc * _INV_SQRT_2PI
-                           + g["sig_mu_pdf_x"][:k][clip])
-                unclipped = m2 * ec - 2 * ssc * sigc * phc * _INV_SQRT_2PI
-                P += float(wc @ (clipped - unclipped))
-            a_pos = np.maximum(a, 0.0)
-            area = g["area"][:k]
-            V += float(area @ (b * b * b - a_pos * a_pos * a_pos)) / 3
-            if derivative:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    dv = area * sig * (b * b + a_pos * a_pos) / s
-                dV -= float(np.sum(dv[np.isfinite(dv)]))
+        for lo in range(0, k, _CHUNK):  # bounded temporaries on large maps
+            p_, v_, d_ = self._main_part(u, lo, min(k, lo + _CHUNK), derivative)
+            P += p_
+            V += v_
+            dV += d_
         g = self.neg
         k = int(np.searchsorted(g["neg_peak"], -u, side="left"))
         if k:
@@ -554,6 +538,43 @@ class _Volume:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     dv = g["area"][:k] * sig * b * b / s
                 dV -= float(np.sum(dv[np.isfinite(dv)]))
+        return P, V, dV
+
+    def _main_part(self, u: float, lo: int, hi: int,
+                   derivative: bool) -> tuple[float, float, float]:
+        """evaluate() over main-group rows lo:hi."""
+        g = self.main
+        P = V = dV = 0.0
+        q = g["lnc"][lo:hi] - u
+        mu, sig = g["mu"][lo:hi], g["sigma"][lo:hi]
+        rq = np.sqrt(q)
+        s = rq * math.sqrt(2.0)
+        e = erf(rq)  # erf(s / sqrt 2)
+        ph = np.exp(-q)  # sqrt(2 pi) phi(s)
+        ss = sig * s
+        b = mu + ss
+        a = mu - ss
+        # Unclipped rows (a >= 0): w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)].
+        P += float(g["w_mu2s2"][lo:hi] @ e) - float(g["w_2s2"][lo:hi] @ (s * ph))
+        clip = np.flatnonzero(a < 0)
+        if clip.size:
+            # Interval [0, b]: replace by w [(mu^2 + sigma^2)(Phi(s) - Phi(-x))
+            #   - sigma (2 mu + sigma s) phi(s) + sigma mu phi(x)].
+            ec, phc, ssc, sigc, muc = e[clip], ph[clip], ss[clip], sig[clip], mu[clip]
+            wc = g["weight"][lo:hi][clip]
+            m2 = g["mu2s2"][lo:hi][clip]
+            clipped = (m2 * (0.5 * (1 + ec) - g["cdf_neg_x"][lo:hi][clip])
+                       - sigc * (2 * muc + ssc) * phc * _INV_SQRT_2PI
+                       + g["sig_mu_pdf_x"][lo:hi][clip])
+            unclipped = m2 * ec - 2 * ssc * sigc * phc * _INV_SQRT_2PI
+            P += float(wc @ (clipped - unclipped))
+        a_pos = np.maximum(a, 0.0)
+        area = g["area"][lo:hi]
+        V += float(area @ (b * b * b - a_pos * a_pos * a_pos)) / 3
+        if derivative:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dv = area * sig * (b * b + a_pos * a_pos) / s
+            dV -= float(np.sum(dv[np.isfinite(dv)]))
         return P, V, dV
 
     def solve(self, levels: Sequence[float]) -> list[tuple[float, float]]:

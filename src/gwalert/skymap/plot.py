@@ -72,7 +72,7 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     FigureCanvasAgg(fig)
     main_box = (0.07, 0.17, 0.68, 0.70) if zoom else (0.08, 0.17, 0.84, 0.70)
     ax = fig.add_axes(main_box, projection="mollweide")
-    ra, dec, rac, decc, density, level = _grid(sm, (0.0, 360.0), (-90.0, 90.0), 1440, 720)
+    ra, dec, rac, decc, density, level = _grid(sm, (0.0, 360.0), (-90.0, 90.0), 960, 480)
     # pcolormesh wants increasing x: reverse the RA axis (x = 180° - RA).
     x_edges = _x(ra)[::-1]
     mesh = ax.pcolormesh(x_edges, np.radians(dec), density[:, ::-1], cmap="cividis",

@@ -1,0 +1,247 @@
+"""Sky-map analysis benchmark: gwalert against ligo.skymap, measured in one run.
+
+    .venv/bin/python benchmarks/bench_skymap.py [--quick]
+
+1. Full summary of a 19,200-row 3-D BAYESTAR map (../shared's bayestar.multiorder.fits, or a
+   generated map of the same size): most probable position, 50/90% areas and volumes, distance.
+   gwalert: ``SkyMap.read`` + ``most_probable`` + ``credible_area`` + ``credible_volume``;
+   ligo.skymap: ``read_sky_map(moc=True)`` + ``crossmatch(contours=(0.5, 0.9))``.
+2. 3-D crossmatch of 100,000 random galaxies (RA, Dec, distance) on that map, cold (a freshly
+   read map: every table built inside the timed call) and warm (tables reused); ligo.skymap's
+   ``crossmatch(sky_map, coords, contours=(0.5, 0.9))``.
+3. 2-D crossmatch of 100,000 positions + 50/90% areas on a generated ~320,000-row 2-D map
+   (orders 7 to 11).
+4. Peak memory (max RSS of a fresh process) reading and analysing a ~320,000-row order-11 3-D
+   map: summary, 100,000-galaxy crossmatch, and the Mollweide plot. Flattening that map to
+   order 11 would take 50 million pixels x 4 columns x 8 bytes = 1.6 GB.
+
+Times are the best of several runs (ligo.skymap: of fewer, it is slow); ratios are
+ligo.skymap / gwalert from the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MAP = REPO.parent / "shared" / "data" / "skymaps" / "bayestar.multiorder.fits"
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def targets(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ra = rng.uniform(0, 360, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    dist = rng.uniform(1, 500, n)
+    return ra, dec, dist
+
+
+def big_map(path: Path, distance: bool) -> int:
+    """A ~320,000-row map: all sky at order 7, a Gaussian region refined to order 11."""
+    import astropy_healpix as ah
+    from astropy import units as u
+
+    from gwalert.samples import write_skymap
+    from gwalert.skymap.healpix import level_ipix_to_uniq, pixel_area_sr, uniq_to_level_ipix
+
+    ra0, dec0, sigma = 150.0, 20.0, 6.0
+    uniq = level_ipix_to_uniq(7, np.arange(12 * 4**7))
+    for level, radius in ((7, 30.0), (8, 14.0), (9, 6.0), (10, 2.5)):
+        lv, ip = uniq_to_level_ipix(uniq)
+        lon, lat = ah.healpix_to_lonlat(ip, 2**lv, order="nested")
+        sep = np.degrees(np.arccos(np.clip(
+            np.sin(lat.rad) * math.sin(math.radians(dec0))
+            + np.cos(lat.rad) * math.cos(math.radians(dec0))
+            * np.cos(lon.rad - math.radians(ra0)), -1, 1)))
+        split = (lv == level) & (sep < radius)
+        uniq = np.concatenate([uniq[~split], (4 * uniq[split][:, None] + np.arange(4)).ravel()])
+    uniq = np.sort(uniq)
+    lv, ip = uniq_to_level_ipix(uniq)
+    lon, lat = ah.healpix_to_lonlat(ip, 2**lv, order="nested")
+    sep = np.degrees(np.arccos(np.clip(
+        np.sin(lat.rad) * math.sin(math.radians(dec0))
+        + np.cos(lat.rad) * math.cos(math.radians(dec0)) * np.cos(lon.rad - math.radians(ra0)),
+        -1, 1)))
+    dens = np.exp(-0.5 * (sep / sigma) ** 2) + 1e-9
+    dens /= np.sum(dens * pixel_area_sr(lv))
+    kwargs = {}
+    if distance:
+        rng = np.random.default_rng(5)
+        mu = 300.0 + 40 * rng.standard_normal(uniq.size)
+        sd = np.full(uniq.size, 80.0)
+        x = mu / sd
+        from math import erf
+
+        cdf = 0.5 * (1 + np.vectorize(erf)(x / math.sqrt(2)))
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        norm = 1 / ((mu * mu + sd * sd) * cdf + mu * sd * pdf)
+        kwargs = {"distmu": mu, "distsigma": sd, "distnorm": norm}
+    del u
+    path.write_bytes(write_skymap(uniq, dens, meta={"MOCORDER": 11, "OBJECT": "BENCH"},
+                                  **kwargs))
+    return int(uniq.size)
+
+
+# Peak RSS from /proc/self/status's VmHWM: getrusage's ru_maxrss would carry over the
+# benchmark process's own peak (ligo.skymap's 19-million-cell arrays) across fork + exec.
+MEMORY_SCRIPT = """
+import sys, numpy as np
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1])
+from gwalert.skymap import SkyMap
+sm = SkyMap.read(sys.argv[1])
+sm.most_probable(); sm.credible_area([0.5, 0.9]); sm.credible_volume([0.5, 0.9])
+rng = np.random.default_rng(0); n = 100000
+sm.crossmatch(rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+              rng.uniform(1, 500, n))
+before_plot = hwm()
+sm.plot(sys.argv[2])
+print(before_plot, hwm())
+"""
+
+BASELINE_SCRIPT = """
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1])
+import numpy as np
+from gwalert.skymap import SkyMap, analysis
+a = hwm()
+import matplotlib.figure, matplotlib.backends.backend_agg
+print(a, hwm())
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    reps, lreps = (3, 1) if args.quick else (7, 2)
+
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from ligo.skymap.io import read_sky_map
+    from ligo.skymap.postprocess.crossmatch import crossmatch as ligo_crossmatch
+
+    from gwalert.skymap import SkyMap
+
+    tmp = Path(tempfile.mkdtemp(prefix="gwalert-bench-"))
+    if SHARED_MAP.exists():
+        map3d = SHARED_MAP
+    else:
+        from gwalert.samples import gaussian_skymap
+
+        map3d = tmp / "gauss.fits"
+        map3d.write_bytes(gaussian_skymap(max_level=9, sigma=3.0))
+    data = map3d.read_bytes()
+    rows = len(SkyMap.read(data))
+    results = []
+
+    # 1. full summary ------------------------------------------------------------------------
+    def gw_summary():
+        sm = SkyMap.read(data)
+        sm.most_probable()
+        sm.credible_area([0.5, 0.9])
+        sm.credible_volume([0.5, 0.9])
+        return sm.distmean, sm.diststd
+
+    def ligo_summary():
+        table = read_sky_map(str(map3d), moc=True)
+        res = ligo_crossmatch(table, contours=(0.5, 0.9))
+        return table.meta.get("distmean"), res
+
+    gw_summary()
+    t_gw = best(gw_summary, 30)
+    t_li = best(ligo_summary, lreps)
+    results.append((f"full summary, {rows}-row 3-D map", t_gw, t_li, "<= 10 ms"))
+
+    # 2. 3-D crossmatch of 100,000 galaxies ---------------------------------------------------
+    ra, dec, dist = targets(100_000)
+    coords = SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
+    table = read_sky_map(str(map3d), moc=True)
+    maps = iter([SkyMap.read(data) for _ in range(reps)])
+    t_cold = best(lambda: next(maps).crossmatch(ra, dec, dist), reps)
+    warm = SkyMap.read(data)
+    warm.crossmatch(ra, dec, dist)
+    t_warm = best(lambda: warm.crossmatch(ra, dec, dist), reps)
+    t_li = best(lambda: ligo_crossmatch(table, coords, contours=(0.5, 0.9)), lreps)
+    results.append(("3-D crossmatch, 100,000 galaxies (cold map)", t_cold, t_li, ">= 100x"))
+    results.append(("3-D crossmatch, 100,000 galaxies (warm map)", t_warm, t_li, ""))
+
+    # 3. 2-D map of ~320,000 rows ------------------------------------------------------------
+    path2d = tmp / "big2d.fits"
+    rows2d = big_map(path2d, distance=False)
+    data2d = path2d.read_bytes()
+    table2d = read_sky_map(str(path2d), moc=True)
+    coords2d = SkyCoord(ra * u.deg, dec * u.deg)
+    maps2d = iter([SkyMap.read(data2d) for _ in range(reps)])
+
+    def gw_2d():
+        sm = next(maps2d)
+        sm.credible_area([0.5, 0.9])
+        return sm.crossmatch(ra, dec)
+
+    t_gw = best(gw_2d, reps)
+    t_li = best(lambda: ligo_crossmatch(table2d, coords2d, contours=(0.5, 0.9)), lreps)
+    results.append((f"2-D crossmatch + areas, {rows2d}-row map", t_gw, t_li, ">= 4x"))
+    t_gw_read = best(lambda: gw_2d_with_read(data2d, ra, dec), reps)
+    t_li_read = best(lambda: ligo_crossmatch(read_sky_map(str(path2d), moc=True), coords2d,
+                                             contours=(0.5, 0.9)), lreps)
+    results.append(("  the same, including reading the file", t_gw_read, t_li_read, ""))
+
+    # 4. memory ---------------------------------------------------------------------------------
+    path3d = tmp / "big3d.fits"
+    rows3d = big_map(path3d, distance=True)
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path3d), str(tmp / "m.png")],
+                         capture_output=True, text=True, check=True, env=env).stdout.split()
+    base = subprocess.run([sys.executable, "-c", BASELINE_SCRIPT], capture_output=True,
+                          text=True, check=True, env=env).stdout.split()
+
+    print(f"gwalert sky-map benchmark (numpy {np.__version__}; best of {reps}, "
+          f"ligo.skymap best of {lreps})")
+    print(f"{'':52} {'gwalert':>11} {'ligo.skymap':>12} {'ratio':>8}  target")
+    for name, g, li, target in results:
+        print(f"{name:52} {g * 1e3:9.2f} ms {li * 1e3:9.1f} ms {li / g:7.1f}x  {target}")
+    before_plot, peak = (int(v) / 1024 for v in out)
+    base_np, base_mpl = (int(v) / 1024 for v in base)
+    print(f"peak memory (VmHWM), {rows3d}-row order-11 3-D map, {path3d.stat().st_size >> 20} "
+          f"MB file: read + summary + 100,000-galaxy crossmatch {before_plot:.0f} MB; "
+          f"with the Mollweide plot {peak:.0f} MB (target <= 150 MB). Imports alone: "
+          f"{base_np:.0f} MB (python + numpy + gwalert), {base_mpl:.0f} MB with matplotlib.")
+    return 0
+
+
+def gw_2d_with_read(data: bytes, ra: np.ndarray, dec: np.ndarray):
+    from gwalert.skymap import SkyMap
+
+    sm = SkyMap.read(data)
+    sm.credible_area([0.5, 0.9])
+    return sm.crossmatch(ra, dec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
