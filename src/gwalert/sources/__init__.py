@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..pipeline import Source
 from .url import DEFAULT_URL, BrokerURL, is_broker_url, parse_url
+
+if TYPE_CHECKING:
+    from ..pipeline import Source
 
 __all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_url"]
 
