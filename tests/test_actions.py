@@ -281,3 +281,26 @@ def test_command_output_file(tmp_path, notice):
         run("command", context(notice), opts)
     assert log.read_text() == ("--- 7/bns/a attempt 1\nout\nerr\n"
                                "--- 7/bns/a attempt 1\noops\n")
+
+
+def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice):
+    """After a kill -9 of the runner its command may still run (it has its own session); the
+    next attempt kills it before starting again, so two copies never run at once."""
+    import dataclasses
+    import subprocess
+
+    env = dict(os.environ, GWALERT_RUN_KEY="abc123-7")
+    orphan = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], env=env,
+                              start_new_session=True)
+    other = subprocess.Popen(["sleep", "30"], env=dict(os.environ, GWALERT_RUN_KEY="abc123-8"),
+                             start_new_session=True)
+    try:
+        ctx = dataclasses.replace(context(notice), attempt=2, run_key="abc123-7")
+        run("command", ctx, options("command", argv=["true"]))
+        assert orphan.wait(5) == -9
+        assert other.poll() is None  # another action's program is left alone
+    finally:
+        for p in (orphan, other):
+            if p.poll() is None:
+                p.kill()
+            p.wait()

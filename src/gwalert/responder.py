@@ -74,6 +74,10 @@ class Responder:
         self.grace = grace
         self.ignore_age = ignore_age
         self.owner = ledger.new_owner()
+        import hashlib
+
+        self._store_key = hashlib.sha256(
+            self.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -301,7 +305,8 @@ class Responder:
                 summary["match"] = claim.details
             ctx = ActionContext(action_id=claim.key, attempt=claim.attempt, rule=claim.rule,
                                 action=claim.action, notice=notice, summary=summary,
-                                timeout=timeout, secrets=secrets)
+                                timeout=timeout, secrets=secrets,
+                                run_key=f"{self._store_key}-{claim.id}")
             log.info("%s %s: %s attempt %d", notice.superevent_id, notice.alert_type, label,
                      claim.attempt)
             get_action_type(spec.type).run(ctx, dict(spec.options))

@@ -53,6 +53,9 @@ class ActionContext:
     timeout: float
     #: Secret values of this action, removed from any error text before it is recorded.
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: Unique on this machine for this ledger row (store + row id): lets a new attempt find
+    #: processes a previous attempt left running (e.g. its runner was killed with -9).
+    run_key: str = ""
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)

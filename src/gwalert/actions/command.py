@@ -61,6 +61,10 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         env.update(flat_env(summary))
         env["GWALERT_ACTION_ID"] = ctx.action_id
         env["GWALERT_ATTEMPT"] = str(ctx.attempt)
+        if ctx.run_key:
+            env["GWALERT_RUN_KEY"] = ctx.run_key
+            if ctx.attempt > 1:  # a runner killed mid-run may have left its program running
+                kill_leftovers(ctx.run_key)
         env["GWALERT_NOTICE_FILE"] = files.get("notice", "")
         env["GWALERT_SKYMAP_FILE"] = files.get("skymap") or ""
         env.update(options.get("env", {}))
@@ -97,6 +101,38 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 why = (f"killed by signal {-status}" if status < 0 else f"exit status {status}")
                 raise ActionError(f"{options['argv'][0]!r} failed ({why})"
                                   + (f": {tail}" if tail else ""))
+
+
+def kill_leftovers(run_key: str) -> int:
+    """Kill the process groups of programs an earlier attempt of this action left running
+    (found by ``GWALERT_RUN_KEY`` in their environment; Linux ``/proc``). Returns how many."""
+    needle = f"\0GWALERT_RUN_KEY={run_key}\0".encode()
+    mine = os.getpgid(0)
+    killed = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                environ = b"\0" + fh.read() + b"\0"
+            if needle not in environ:
+                continue
+            group = os.getpgid(int(entry))
+            if group != mine:
+                os.killpg(group, signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError):
+            continue
+    if killed:
+        import logging
+
+        logging.getLogger("gwalert.actions").warning(
+            "killed %d program(s) left running by an interrupted earlier attempt", killed)
+    return killed
 
 
 def _kill(proc: subprocess.Popen) -> None:
