@@ -657,3 +657,30 @@ def test_own_running_action_is_never_claimed_twice(sqlite_store):
     assert seen == ["S1"]
     (row,) = rows(sqlite_store)
     assert (row["state"], row["attempts"]) == ("done", 1)
+
+
+@pytest.mark.broker
+def test_handler_api_listen_on_a_real_broker(kafka_broker, tmp_path):
+    import confluent_kafka
+
+    from gwalert.handlers import Handlers
+
+    topic = f"igwn.gwalert-{uuid.uuid4().hex[:8]}"
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap,
+                                         "linger.ms": 0})
+    for n in (make("MS260401a"), make("S260401b"), make("MS260401a", "RETRACTION")):
+        producer.produce(topic, value=n.raw)
+        assert producer.flush(15) == 0
+    api = Handlers()
+    got = []
+
+    @api.handler(mock=True)
+    def parse_notice(notice):
+        got.append((notice.superevent_id, str(notice.alert_type)))
+
+    stats = api.listen(kafka_broker.url(topic), store=str(tmp_path / "s.sqlite"), no_auth=True,
+                       start_at="earliest", until_eos=True, heartbeat=False,
+                       group_id="handler-test",
+                       options={"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"})
+    assert stats.new == 3
+    assert sorted(got) == [("MS260401a", "PRELIMINARY"), ("MS260401a", "RETRACTION")]
