@@ -19,10 +19,13 @@ Guarantees (from the ledger's point of view):
   at most ``workers`` at a time, so a slow, hanging or failing action never blocks the others or
   the stream; a failed attempt is retried with exponential backoff, then recorded as ``failed``
   with its error;
-* ``done`` is recorded right after the action returns. If the process dies between the two, the
-  action runs again after the restart (at-least-once): actions get a stable idempotency key
+* ``done`` is recorded right after the action returns. If the process dies while the action
+  runs or before that record, the action runs again after the restart (at-least-once; a command
+  left running by the dead runner is killed first): actions get a stable idempotency key
   (``GWALERT_ACTION_ID`` for commands, ``Idempotency-Key`` for webhooks, the e-mail
-  ``Message-ID``, ``context.action_id`` for Python) to recognise a repeat.
+  ``Message-ID``, ``context.action_id`` for Python) to recognise a repeat;
+* a running row's lease is renewed by its runner; a runner on this host that died (kill -9) is
+  detected by its process id at once, one elsewhere when its lease (120 s) expires.
 """
 
 from __future__ import annotations
