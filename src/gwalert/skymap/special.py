@@ -134,15 +134,22 @@ def norm_pdf(t: np.ndarray | float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ HEALPix
-def _spread_bits(v: np.ndarray) -> np.ndarray:
-    """Put bit i of ``v`` (< 2**32) at bit 2i."""
-    v = v.astype(np.uint64)
-    v = (v | (v << np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
-    v = (v | (v << np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
-    v = (v | (v << np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    v = (v | (v << np.uint64(2))) & np.uint64(0x3333333333333333)
-    v = (v | (v << np.uint64(1))) & np.uint64(0x5555555555555555)
-    return v
+def _spread_byte_table() -> np.ndarray:
+    out = np.zeros(256, np.int64)
+    for v in range(256):
+        out[v] = sum(((v >> i) & 1) << (2 * i) for i in range(8))
+    return out
+
+
+_SPREAD = _spread_byte_table()
+
+
+def _spread_bits(v: np.ndarray, nbits: int) -> np.ndarray:
+    """Put bit i of ``v`` (below 2**nbits, nbits <= 32) at bit 2i, a byte at a time."""
+    out = _SPREAD.take(v & 255)
+    for shift in range(8, nbits, 8):
+        out |= _SPREAD.take((v >> shift) & 255) << (2 * shift)
+    return out
 
 
 def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
@@ -187,5 +194,5 @@ def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.nd
         ix[pol] = np.where(north, nside - jm - 1, jp)
         iy[pol] = np.where(north, nside - jp - 1, jm)
 
-    xy = (_spread_bits(ix) | (_spread_bits(iy) << np.uint64(1))).astype(np.int64)
+    xy = _spread_bits(ix, level) | (_spread_bits(iy, level) << 1)
     return ((face << (2 * level)) + xy).reshape(shape)
