@@ -323,3 +323,15 @@ def test_replay_dry_run(tmp_path, capsys):
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert reports[2]["fire"] == [{"rule": "retraction", "actions": ["webhook"]}]
     assert "SECRETTOKEN" not in json.dumps(reports)
+
+
+def test_replay_dry_run_bad_file_exit_1(tmp_path, capsys):
+    (tmp_path / "bad.avro").write_bytes(b"junk")
+    (tmp_path / "good.json").write_bytes(samples.encode(samples.make_record(), "json"))
+    config = tmp_path / "gwalert.toml"
+    config.write_text(ISSUE_CONFIG)
+    assert main(["replay", str(tmp_path / "bad.avro"), str(tmp_path / "good.json"),
+                 "--config", str(config), "--dry-run", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "bad.avro: not an Avro container" in captured.err
+    assert captured.out.startswith("MS260101a PRELIMINARY")

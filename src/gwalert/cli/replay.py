@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from ..rules import load_config
 
     config = load_config(args.config)
-    if args.dry_run:
-        return _dry_run(args, config)
-    return _replay(args, config)
+    _unreadable.clear()
+    status = _dry_run(args, config) if args.dry_run else _replay(args, config)
+    return 1 if _unreadable else status
 
 
 # ------------------------------------------------------------------------ notices
@@ -62,6 +62,10 @@ def _files(paths: list[str]) -> list[Path]:
     return out
 
 
+#: Files that could not be read as notices in this run (they make the exit status 1).
+_unreadable: list[str] = []
+
+
 def _from_files(paths: list[Path]) -> Iterator[tuple[str, int | None, Any, dict | None]]:
     from ..errors import GwalertError
     from ..notice import read_notices
@@ -72,6 +76,7 @@ def _from_files(paths: list[Path]) -> Iterator[tuple[str, int | None, Any, dict 
             notices = read_notices(path)
         except GwalertError as exc:
             error(f"{path}: {exc}")
+            _unreadable.append(str(path))
             continue
         for notice in notices:
             yield str(path), None, notice, None
