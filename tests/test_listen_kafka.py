@@ -362,3 +362,36 @@ def test_silent_broker_warns_once_and_listener_waits(tmp_path) -> None:
     text = out.read_text()
     assert text.count("no heartbeat and no broker contact") == 1
     assert text.count("broker: reachable again") == 1
+
+
+def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
+    """The issue's drill: start listening (default --start-at latest) on a topic that does not
+    exist yet, then publish at once: nothing sent after the start may be skipped, even though
+    the group gets its partitions only seconds later."""
+    name = topic()
+    out = tmp_path / "listen.out"
+    listener = start_listener(kafka_broker.url(name), tmp_path / "s.sqlite", out)
+    try:
+        time.sleep(1.0)
+        produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6)])
+        wait_until(lambda: out.read_text().count("new ") == 6, 40, "all six notices")
+        listener.send_signal(signal.SIGTERM)
+        assert listener.wait(15) == 0
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    # Existing topic, messages present before the start: a new group skips those only.
+    out2 = tmp_path / "listen2.out"
+    listener = start_listener(kafka_broker.url(name), tmp_path / "s2.sqlite", out2,
+                              "--group-id", "fresh")
+    try:
+        time.sleep(1.0)
+        produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6, 9)])
+        wait_until(lambda: out2.read_text().count("new ") == 3, 40, "the three new notices")
+        time.sleep(1.0)
+        listener.send_signal(signal.SIGTERM)
+        assert listener.wait(15) == 0
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    assert out2.read_text().count("new ") == 3

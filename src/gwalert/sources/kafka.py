@@ -145,6 +145,8 @@ class KafkaSource:
         self._seen: set[tuple[str, int]] = set()
         self._pending: dict[tuple[str, int], int] = {}
         self._closing = False
+        self._start_marks: dict[tuple[str, int], int] = {}
+        self._known_at_start: set[tuple[str, int]] = set()
         conf = dict(config)
         conf.update({
             "group.id": group_id,
@@ -189,6 +191,8 @@ class KafkaSource:
             raise
         self.state.ok()
         self.liveness.contact()
+        if self.start_at == "latest":
+            self._mark_start(meta)
         missing = [t for t in self.url.topics if t not in meta.topics]
         if missing:
             log.warning("topic(s) %s not on %s yet; waiting for them", ", ".join(missing),
@@ -199,6 +203,28 @@ class KafkaSource:
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_revoke)
         log.info("listening to %s as group %s", ", ".join(topics), self.group_id)
+
+    def _mark_start(self, meta: Any) -> None:
+        """"latest" means: from the moment the listener started, not from the moment the
+        group assigned the partitions (seconds later, or much later for a topic created after
+        the start): remember each existing partition's end now. A partition that did not exist
+        yet holds only messages sent after the start, so it is read from its beginning."""
+        import confluent_kafka
+
+        for topic in self.url.topics:
+            tmeta = meta.topics.get(topic)
+            if tmeta is None or tmeta.error is not None:
+                continue
+            for n in tmeta.partitions:
+                try:
+                    _low, high = self.consumer.get_watermark_offsets(
+                        confluent_kafka.TopicPartition(topic, n), timeout=10)
+                except confluent_kafka.KafkaException as exc:
+                    log.warning("could not read the end of %s[%d]: %s", topic, n, exc)
+                    continue
+                self._start_marks[(topic, n)] = high
+        self._known_at_start = {(t, n) for t in self.url.topics if t in meta.topics
+                                for n in meta.topics[t].partitions}
 
     def _abandon(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -244,7 +270,12 @@ class KafkaSource:
             if p.topic == self.heartbeat_topic:
                 start[key] = confluent_kafka.OFFSET_END
             elif self.start_at == "latest":
-                start[key] = self._high_watermark(consumer, p)
+                if key in self._start_marks:
+                    start[key] = self._start_marks[key]
+                elif key in self._known_at_start:
+                    start[key] = self._high_watermark(consumer, p)
+                else:  # created after the listener started: all of it is new
+                    start[key] = self._high_watermark(consumer, p, low=True)
             elif self.start_at == "earliest":
                 start[key] = confluent_kafka.OFFSET_BEGINNING
         if isinstance(self.start_at, datetime):
@@ -279,17 +310,18 @@ class KafkaSource:
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
     @staticmethod
-    def _high_watermark(consumer: Any, tp: Any) -> int:
-        """The partition's end offset now, or OFFSET_END when the broker does not say."""
+    def _high_watermark(consumer: Any, tp: Any, low: bool = False) -> int:
+        """The partition's end offset now (its first offset with ``low``), or OFFSET_END
+        (OFFSET_BEGINNING) when the broker does not say."""
         import confluent_kafka
 
         try:
-            _low, high = consumer.get_watermark_offsets(
+            first, end = consumer.get_watermark_offsets(
                 confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=10)
-            return high
+            return first if low else end
         except confluent_kafka.KafkaException as exc:
-            log.warning("could not read the end of %s[%d]: %s", tp.topic, tp.partition, exc)
-            return confluent_kafka.OFFSET_END
+            log.warning("could not read the offsets of %s[%d]: %s", tp.topic, tp.partition, exc)
+            return confluent_kafka.OFFSET_BEGINNING if low else confluent_kafka.OFFSET_END
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         """Before giving partitions up, commit what was stored from them (synchronously)."""
