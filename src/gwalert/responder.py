@@ -404,7 +404,9 @@ def _warm_imports(config: Config) -> None:
     modules = ["fastavro", "numpy", "gwalert.summary", "gwalert.skymap", "gwalert.skymap.analysis"]
     types = {a.type for r in config.rules for a in r.actions}
     if "save" in types:
-        modules += ["matplotlib", "matplotlib.figure", "astropy.units", "astropy_healpix"]
+        modules += ["matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",
+                    "matplotlib.lines", "matplotlib.patches", "gwalert.skymap.plot",
+                    "astropy.units", "astropy_healpix"]
     for name in modules:
         try:
             importlib.import_module(name)

@@ -55,8 +55,8 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 png = where / "skymap.png"
                 tmp = png.with_name(png.name + ".tmp.png")
                 try:
-                    plot(notice.skymap, tmp, title=f"{notice.superevent_id} "
-                                                   f"{notice.alert_type}")
+                    plot(notice.skymap, tmp, event=notice.superevent_id,
+                         alert_type=str(notice.alert_type))
                     os.replace(tmp, png)
                     files["plot"] = str(png)
                 except Exception as exc:  # noqa: BLE001 - a plot must not lose the rest
@@ -79,15 +79,16 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def plot(sky: Any, path: Path, *, title: str = "") -> None:
+def plot(sky: Any, path: Path, *, event: str = "", alert_type: str = "") -> None:
     """The sky-map engine's plot when it has one, else a plain Mollweide map of the density."""
     engine_plot = getattr(sky, "plot", None)
     if callable(engine_plot):
         try:
-            engine_plot(path)
+            engine_plot(path, event=event or None, alert_type=alert_type or None)
             return
         except ImportError:  # the engine's plotting module is not installed
             pass
+    title = f"{event} {alert_type}".strip()
     import matplotlib
 
     matplotlib.use("Agg", force=False)
