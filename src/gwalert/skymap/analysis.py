@@ -66,7 +66,7 @@ import numpy as np
 
 from ..errors import SkyMapError
 from .healpix import level_ipix_to_uniq, pixel_area_sr, pixel_center, uniq_to_level_ipix
-from .special import ang2pix_nested, erf, mills_ratio, norm_cdf, norm_pdf
+from .special import ang2pix_nested, erf, mills_ratio, norm_cdf, norm_pdf, pixel_vectors
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -852,16 +852,11 @@ def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
 
 def _pixel_geometry(level: np.ndarray, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors of pixel centres and a safe bound (rad) on their centre-to-edge angle."""
-    import astropy_healpix as ah
-
-    nside = np.left_shift(1, level)
-    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
-    center = _unit_vectors(lon.deg, lat.deg)
+    center = pixel_vectors(level, ipix)
     radius = np.zeros(level.shape)
     # Corners and edge midpoints; HEALPix edges bulge little between them, hence the margin.
     for dx, dy in ((0, 0), (0, 1), (1, 0), (1, 1), (0.5, 0), (0, 0.5), (1, 0.5), (0.5, 1)):
-        lon, lat = ah.healpix_to_lonlat(ipix, nside, dx=dx, dy=dy, order="nested")
-        cos = np.einsum("ij,ij->i", _unit_vectors(lon.deg, lat.deg), center)
+        cos = np.einsum("ij,ij->i", pixel_vectors(level, ipix, dx, dy), center)
         radius = np.maximum(radius, np.arccos(np.clip(cos, -1, 1)))
     return center, 1.1 * radius + 1e-12
 

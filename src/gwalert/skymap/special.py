@@ -196,3 +196,62 @@ def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.nd
 
     xy = _spread_bits(ix, level) | (_spread_bits(iy, level) << 1)
     return ((face << (2 * level)) + xy).reshape(shape)
+
+
+def _compact_bits(v: np.ndarray) -> np.ndarray:
+    """Inverse of bit spreading: bit 2i of ``v`` goes to bit i."""
+    v = v & 0x5555555555555555
+    v = (v | (v >> 1)) & 0x3333333333333333
+    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
+    v = (v | (v >> 16)) & 0x00000000FFFFFFFF
+    return v
+
+
+def pixel_vectors(level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5,
+                  dy: float = 0.5) -> np.ndarray:
+    """Unit vectors (n, 3) of the points at fractional position (dx, dy) inside nested pixels
+    (0.5, 0.5 is the centre; corners at 0 or 1): astropy-healpix's ``healpix_to_xyz`` with
+    offsets, vectorised over pixels of mixed levels, in numpy."""
+    ipix = np.asarray(ipix, dtype=np.int64)
+    level = np.broadcast_to(np.asarray(level, dtype=np.int64), ipix.shape)
+    n = np.left_shift(1, level).astype(np.float64)
+    face = ipix >> (2 * level)
+    sub = ipix - (face << (2 * level))
+    x = _compact_bits(sub).astype(np.float64) + dx
+    y = _compact_bits(sub >> 1).astype(np.float64) + dy
+    polar = ((face <= 3) & (x + y > n)) | ((face >= 8) & (x + y < n))
+
+    # Equatorial zone and the equatorial parts of the polar faces.
+    xe, ye = x / n, y / n
+    f = face % 4
+    phioff = np.where((face >= 4) & (face <= 7), 0.0, 1.0)
+    zoff = np.where(face <= 3, 0.0, np.where(face <= 7, -1.0, -2.0))
+    z = 2.0 / 3.0 * (xe + ye + zoff)
+    phi = np.pi / 4 * (xe - ye + phioff + 2 * f)
+    rad = np.sqrt(np.maximum(1.0 - z * z, 0.0))
+
+    if np.any(polar):
+        p = np.flatnonzero(polar)
+        south = face[p] >= 8
+        xp, yp, npix = x[p], y[p], n[p]
+        xs = np.where(south, npix - yp, xp)
+        ys = np.where(south, npix - xp, yp)
+        denom = 2.0 * ((npix - xs) + (npix - ys))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi_t = np.where(denom > 0, np.pi * (npix - ys) / np.where(denom > 0, denom, 1.0),
+                             0.0)
+            vv_lo = np.abs(np.pi * (npix - xs) / ((2.0 * phi_t - np.pi) * npix) / _SQRT3)
+            vv_hi = np.abs(np.pi * (npix - ys) / (2.0 * phi_t * npix) / _SQRT3)
+        vv = np.where(phi_t < np.pi / 4, vv_lo, vv_hi)
+        vv = np.where(np.isfinite(vv), vv, 0.0)
+        zp = (1 - vv) * (1 + vv)
+        radp = np.sqrt(1.0 + zp) * vv
+        z[p] = np.where(south, -zp, zp)
+        rad[p] = radp
+        phi[p] = np.where(south, np.pi / 2 * (face[p] - 8), np.pi / 2 * face[p]) + phi_t
+    return np.stack([rad * np.cos(phi), rad * np.sin(phi), z], axis=-1)
+
+
+_SQRT3 = math.sqrt(3.0)
