@@ -6,6 +6,11 @@ The public API::
     notice = gwalert.read_notice("MS181101ab-preliminary.avro")
     ra, dec = notice.skymap.most_probable()
 
+    @gwalert.handler(real=True, alert_type=["PRELIMINARY", "INITIAL"])
+    def respond(notice): ...
+
+    gwalert.listen()            # kafka://kafka.scimma.org/igwn.gwalert, credentials from hop
+
 Names are imported lazily so that ``import gwalert`` stays cheap.
 """
 
@@ -25,6 +30,9 @@ _EXPORTS = {
     "AlertType": "gwalert.notice",
     "SkyMap": "gwalert.skymap",
     "summarize": "gwalert.summary",
+    "handler": "gwalert.handlers",
+    "listen": "gwalert.handlers",
+    "replay": "gwalert.handlers",
     "GwalertError": "gwalert.errors",
     "NoticeError": "gwalert.errors",
     "SkyMapError": "gwalert.errors",
@@ -32,11 +40,13 @@ _EXPORTS = {
 
 __all__ = [
     "AlertType", "Event", "ExternalCoinc", "GwalertError", "Notice", "NoticeError", "SkyMap",
-    "SkyMapError", "decode", "read_notice", "read_notices", "summarize",
+    "SkyMapError", "decode", "handler", "listen", "read_notice", "read_notices", "replay",
+    "summarize",
 ]
 
 if TYPE_CHECKING:
     from .errors import GwalertError, NoticeError, SkyMapError
+    from .handlers import handler, listen, replay
     from .notice import AlertType, Event, ExternalCoinc, Notice, decode, read_notice, read_notices
     from .skymap import SkyMap
     from .summary import summarize
