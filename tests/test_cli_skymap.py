@@ -111,6 +111,7 @@ def test_notices_in(capsys, sample_files):
     rc, out, _ = _run(capsys, str(sample_files / "update.avro"), "--combined", "--json")
     assert rc == 0
     combined = json.loads(out)
+    assert combined["combined_with"] == "Fermi"
     rc, out, _ = _run(capsys, str(sample_files / "update.avro"), "--json")
     assert combined["area_90"] < json.loads(out)["area_90"]  # the GRB sharpens the map
 

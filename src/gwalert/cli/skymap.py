@@ -56,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
         if args.catalog:
             report["catalog"] = _rank_catalog(skymap, args.catalog, args.top)
         if args.plot:
-            skymap.plot(args.plot, event=context.get("superevent_id"),
-                        alert_type=context.get("alert_type"), contours=levels)
+            alert_type = context.get("alert_type")
+            if alert_type and context.get("combined_with"):
+                alert_type = f"{alert_type} (combined with {context['combined_with']})"
+            skymap.plot(args.plot, event=context.get("superevent_id"), alert_type=alert_type,
+                        contours=levels)
             report["plot"] = args.plot
         if args.moc:
             moc = skymap.moc(levels[-1])
@@ -124,6 +127,8 @@ def _load(path: str, combined: bool) -> tuple[Any, dict[str, Any]]:
         skymap = notice.combined_skymap
         if skymap is None:
             raise SkyMapError("the notice has no external_coinc combined sky map")
+        observatory = notice.external_coinc.observatory if notice.external_coinc else None
+        context["combined_with"] = observatory or "external"
     else:
         skymap = notice.skymap
         if skymap is None:
@@ -285,6 +290,8 @@ def _text(r: dict[str, Any]) -> str:
     head = r.get("superevent_id") or r.get("object") or "sky map"
     if r.get("alert_type"):
         head += f" {r['alert_type']}"
+    if r.get("combined_with"):
+        head += f", combined sky map with {r['combined_with']}"
     kind = "3-D (with distance)" if r["has_distance"] else "2-D (no distance)"
     lines.append(f"{r['file']}: {head} — {r['npix']} pixels, order ≤ {r['mocorder']}, {kind}")
     if r.get("instruments"):

@@ -40,7 +40,8 @@ def _grid(sm: SkyMap, ra_range: tuple[float, float], dec_range: tuple[float, flo
 def default_title(sm: SkyMap, event: str | None = None, alert_type: str | None = None) -> str:
     parts = [event or sm.object or "sky map"]
     if alert_type:
-        parts.append(str(alert_type).upper())
+        text = str(alert_type)
+        parts.append(text if "(" in text else text.upper())
     if sm.has_distance and sm.distmean is not None:
         std = f" ± {sm.diststd:.0f}" if sm.diststd is not None else ""
         parts.append(f"distance {sm.distmean:.0f}{std} Mpc")
