@@ -159,14 +159,19 @@ class KafkaSource:
             "enable.partition.eof": until_eos,
             # Broker contact is read from the statistics: often enough for the silence check.
             "statistics.interval.ms": int(min(5000, max(500, silence_warning * 1000 / 4))),
-            "topic.metadata.refresh.interval.ms": 10000,
-            "socket.keepalive.enable": True,
-            "fetch.wait.max.ms": 100,  # brokers that do not wake a waiting fetch (tansu)
             "error_cb": self._on_error,
             "on_commit": self._on_commit,
             "logger": rdkafka_logger(),
             "stats_cb": self._on_stats,
         })
+        # Tunables (a --kafka-option wins): a new topic is seen within 10 s; a listener that
+        # was killed is replaced within ~10 s instead of librdkafka's 45 s session timeout
+        # (being evicted by a long network cut only means redelivery, and dedupe); brokers
+        # that do not wake a waiting fetch (tansu) still deliver within 100 ms.
+        for key, value in (("topic.metadata.refresh.interval.ms", 10000),
+                           ("session.timeout.ms", 10000), ("heartbeat.interval.ms", 2000),
+                           ("socket.keepalive.enable", True), ("fetch.wait.max.ms", 100)):
+            conf.setdefault(key, value)
         self.config = conf
         self.consumer: Any = None
 
