@@ -395,3 +395,41 @@ def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
         if listener.poll() is None:
             listener.kill()
     assert out2.read_text().count("new ") == 3
+
+
+def test_two_listeners_in_one_group_share_the_stream(kafka_broker, tmp_path, skymap) -> None:
+    """A second listener joins (rebalance: the first commits before giving partitions up),
+    then the first is killed (its partitions move): every notice stored exactly once."""
+    name = topic()
+    url = kafka_broker.url(name)
+    total = 40
+    values = [notice(i, skymap) for i in range(total)]
+    produce(kafka_broker.bootstrap, name, values[:1])
+    store = tmp_path / "s.sqlite"
+    group = ["--group-id", "shared", "--start-at", "earliest"]
+    a = start_listener(url, store, tmp_path / "a.out", *group)
+    b = None
+    try:
+        wait_until(lambda: count(store)["notices"] >= 1, 40, "the first notice")
+        feeder = threading.Thread(target=produce,
+                                  args=(kafka_broker.bootstrap, name, values[1:], 0.1))
+        feeder.start()
+        b = start_listener(url, store, tmp_path / "b.out", *group)
+        wait_until(lambda: "new " in (tmp_path / "b.out").read_text(), 40,
+                   "the second listener to take partitions")
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        feeder.join(60)
+        wait_until(lambda: count(store)["notices"] == total, 60, "every notice")
+        b.send_signal(signal.SIGTERM)
+        assert b.wait(15) == 0
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    s = Store.open(str(store))
+    try:
+        times = [r.time_created for r in s.iter_notices(with_raw=False)]
+    finally:
+        s.close()
+    assert len(times) == len(set(times)) == total

@@ -292,3 +292,33 @@ def test_publish_converts_for_gcn(tmp_path) -> None:
     assert decode(value)[0].content_hash == decode(path.read_bytes())[0].content_hash
     value, _, fmt = _message(str(path), "kafka", raw=False)
     assert fmt == "avro" and value == path.read_bytes()
+
+
+def test_offset_jump_is_logged_as_incident(caplog) -> None:
+    from gwalert.sources.kafka import KafkaSource
+
+    src = KafkaSource(parse_url("kafka://127.0.0.1:1/t"), {}, group_id="g")
+    src._committed[("t", 0)] = 120
+    caplog.set_level(logging.ERROR, "gwalert.kafka")
+    src._check_offset(("t", 0), 120)  # resumed where it stopped: fine
+    assert not caplog.records
+    src._seen.clear()
+    src._check_offset(("t", 0), 0)  # the broker lost its log or retention expired
+    src._check_offset(("t", 0), 1)
+    assert len(caplog.records) == 1 and "INCIDENT" in caplog.records[0].message
+
+
+def test_doctor_reports_missing_gcn_credentials(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("GCN_CLIENT_ID", raising=False)
+    monkeypatch.delenv("GCN_CLIENT_SECRET", raising=False)
+    res = _cli("doctor", "gcn://igwn.gwalert", "--store", str(tmp_path / "s.sqlite"),
+               "--config", str(_empty_config(tmp_path)))
+    assert res.returncode == 1
+    assert "ok      store" in res.stdout
+    assert "PROBLEM credentials: no GCN credentials" in res.stdout
+
+
+def _empty_config(tmp_path):
+    path = tmp_path / "gwalert.toml"
+    path.write_text("")
+    return path
