@@ -49,3 +49,26 @@ def s3_kafka_broker(tmp_path):
     yield broker
     broker.kill()
     s3.stop()
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway schema in the ``test`` database on 127.0.0.1:5432 (dropped afterwards), as
+    a store URL; skips when PostgreSQL is not there."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    try:
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT",
+                                 connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            schema = f"gwalert_test_{uuid.uuid4().hex[:12]}"
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
+    yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.dispose()

@@ -322,3 +322,20 @@ def _empty_config(tmp_path):
     path = tmp_path / "gwalert.toml"
     path.write_text("")
     return path
+
+
+@pytest.mark.postgres
+def test_cli_listen_into_postgresql(tmp_path, postgres_url) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, data in samples.sample_set().items():
+        (d / name).write_bytes(data)
+    res = _cli("listen", str(d), "--store", postgres_url)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("new ") == 5
+    again = _cli("listen", str(d), "--store", postgres_url)
+    assert again.stdout.count("duplicate ") == 10
+    listed = _cli("notices", "--store", postgres_url, "--json")
+    assert len(listed.stdout.splitlines()) == 5
+    doc = _cli("doctor", "not-a-url", "--store", postgres_url)
+    assert doc.returncode == 0 and "ok      store: postgresql+psycopg://" in doc.stdout
