@@ -137,7 +137,11 @@ def credible_area(sm: SkyMap, p: float | Sequence[float] | np.ndarray) -> float 
 
 # ------------------------------------------------------------------------------ look-up
 _COARSE_LEVEL = 8  # dense index: 786,432 cells, 3 MB
-_CHUNK = 1 << 15  # rows or targets per block of vector work (bounds temporaries)
+_CHUNK = 16384  # rows per block of vector work (bounds temporaries; see _TARGETS)
+# Targets per block in position look-ups. numpy temporaries above glibc's mmap threshold
+# (128 kB by default) are mapped and unmapped on every operation, and the page faults cost
+# more than the arithmetic: 12,288 float64 values (96 kB) stay below it.
+_TARGETS = 12288
 
 
 @dataclass(frozen=True)
@@ -191,10 +195,10 @@ def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
     ra, dec = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float))
     if np.any(~np.isfinite(dec)) or np.any(np.abs(dec) > 90) or np.any(~np.isfinite(ra)):
         raise SkyMapError("coordinates must be finite, with declinations within ±90°")
-    if ra.size > 4 * _CHUNK:  # bounded temporaries for big grids
+    if ra.size > _TARGETS:  # blocks: small temporaries are much cheaper (see _TARGETS)
         ra_f, dec_f = ra.reshape(-1), dec.reshape(-1)
-        parts = [rows_at(sm, ra_f[i:i + 4 * _CHUNK], dec_f[i:i + 4 * _CHUNK])
-                 for i in range(0, ra_f.size, 4 * _CHUNK)]
+        parts = [rows_at(sm, ra_f[i:i + _TARGETS], dec_f[i:i + _TARGETS])
+                 for i in range(0, ra_f.size, _TARGETS)]
         return np.concatenate(parts).reshape(ra.shape)
     pix = ang2pix_nested(lk.level, ra, dec)
     out = lk.index[pix >> (2 * (lk.level - lk.coarse))].astype(np.int64)
@@ -426,16 +430,19 @@ def distance_cdf(sm: SkyMap, r: Any) -> np.ndarray | float:
 def _distance_cdf_many(sm: SkyMap, r: np.ndarray) -> np.ndarray:
     """Marginal CDF at many distances: exact at 17 nodes, quintic Hermite in between (the
     exact density and its derivative give the node slopes and curvatures); absolute error
-    about 1e-4 on BAYESTAR maps (``tests/test_skymap_analysis.py`` bounds it by 5e-4)."""
+    about 1e-5 on BAYESTAR maps (``tests/test_skymap_analysis.py`` bounds it by 5e-4)."""
     r = np.asarray(r, dtype=np.float64)
     finite = np.isfinite(r) & (r > 0)
     if np.count_nonzero(finite) <= 48:
         return distance_cdf(sm, r)
+    return _cdf_apply(sm, _cdf_table(sm, float(np.max(r[finite]))), r)
+
+
+def _cdf_table(sm: SkyMap, rmax: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """(node spacing, CDF, pdf, pdf') at 17 nodes from 0 to ``rmax``."""
     d = _dist(sm)
-    out = np.zeros(r.shape)
-    out[r == np.inf] = float(d.prob @ d.total)
     n = 17
-    grid = np.linspace(0.0, float(np.max(r[finite])), n)
+    grid = np.linspace(0.0, rmax, n)
     cdf = np.empty(n)
     g = np.zeros(n)  # pdf / r^2
     dg = np.zeros(n)  # its derivative
@@ -472,8 +479,21 @@ def _distance_cdf_many(sm: SkyMap, r: np.ndarray) -> np.ndarray:
             dg[j] -= (c_pdf_neg / negd.sigma) @ (tn * phn)
     pdf = grid * grid * g
     dpdf = 2 * grid * g + grid * grid * dg
-    h = grid[1] - grid[0]
+    return float(grid[1] - grid[0]), cdf, pdf, dpdf
+
+
+def _cdf_apply(sm: SkyMap, table: tuple[float, np.ndarray, np.ndarray, np.ndarray],
+               r: np.ndarray) -> np.ndarray:
+    h, cdf, pdf, dpdf = table
+    n = cdf.size
+    finite = np.isfinite(r) & (r > 0)
+    out = np.zeros(r.shape)
+    if np.any(r == np.inf):
+        d = _dist(sm)
+        out[r == np.inf] = float(d.prob @ d.total)
     rr = r[finite] / h
+    if np.any(rr > n - 1 + 1e-9):
+        raise ValueError("distance beyond the CDF table")
     k = np.clip(rr.astype(np.intp), 0, n - 2)
     x = rr - k
     x2 = x * x
@@ -662,6 +682,41 @@ class _Volume:
         with 0.01 < P < 0.999 (``tests/test_skymap_analysis.py``); V of the outermost targets
         (P > 0.9997) is within a few percent.
         """
+        table = self.table(delta)
+        return self.lookup(delta, table)
+
+    def table(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Nodes (ln delta) and exact (ln P, ln V) covering the non-sparse ``delta``."""
+        rest = delta[delta > self.sparse_delta]
+        if rest.size == 0:
+            return None
+        lo, hi = math.log(float(rest.min())), math.log(float(rest.max()))
+        knee = math.log(10.0)
+        nodes = []
+        for a_, b_, per_decade in ((lo, min(hi, 0.0), 24), (max(lo, 0.0), min(hi, knee), 16)):
+            if a_ < b_:
+                n = int(math.ceil((b_ - a_) / math.log(10) * per_decade)) + 1
+                nodes.append(np.linspace(a_, b_, max(n, 2)))
+        if hi > knee:
+            start = max(lo, knee)
+            n = int(math.ceil((hi - start) / math.log(10) * 4)) + 1
+            nodes.append(np.linspace(start, hi, max(n, 2)))
+        grid = np.unique(np.concatenate(nodes + [np.array([lo, hi])]))
+        lp = np.empty(grid.size)
+        lv = np.empty(grid.size)
+        saturated = None
+        for i, xn in enumerate(grid):  # ascending delta: P grows towards the total
+            if saturated is None:
+                lp[i], lv[i] = self._log_pv(float(xn))
+                if self.total - math.exp(lp[i]) <= 1e-9 * self.total:
+                    saturated = lp[i]
+            else:  # P is within 1e-9 of its limit: only V still changes
+                lp[i] = saturated
+                lv[i] = math.log(max(self.volume_only(self.lnc_max - math.exp(xn)), 1e-300))
+        return grid, lp, lv
+
+    def lookup(self, delta: np.ndarray, table: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(P, V) at ``delta`` (all > 0): exact near the peak, else from ``table``."""
         P = np.empty(delta.shape)
         V = np.empty(delta.shape)
         exact = delta <= self.sparse_delta
@@ -669,30 +724,8 @@ class _Volume:
             P[j], V[j], _ = self.evaluate(self.lnc_max - float(delta[j]))
         rest = ~exact
         if np.any(rest):
+            grid, lp, lv = table
             x = np.log(delta[rest])
-            lo, hi = float(x.min()), float(x.max())
-            knee = math.log(10.0)
-            nodes = []
-            for a_, b_, per_decade in ((lo, min(hi, 0.0), 24), (max(lo, 0.0), min(hi, knee), 16)):
-                if a_ < b_:
-                    n = int(math.ceil((b_ - a_) / math.log(10) * per_decade)) + 1
-                    nodes.append(np.linspace(a_, b_, max(n, 2)))
-            if hi > knee:
-                start = max(lo, knee)
-                n = int(math.ceil((hi - start) / math.log(10) * 4)) + 1
-                nodes.append(np.linspace(start, hi, max(n, 2)))
-            grid = np.unique(np.concatenate(nodes + [np.array([lo, hi])]))
-            lp = np.empty(grid.size)
-            lv = np.empty(grid.size)
-            saturated = None
-            for i, xn in enumerate(grid):  # ascending delta: P grows towards the total
-                if saturated is None:
-                    lp[i], lv[i] = self._log_pv(float(xn))
-                    if self.total - math.exp(lp[i]) <= 1e-9 * self.total:
-                        saturated = lp[i]
-                else:  # P is within 1e-9 of its limit: only V still changes
-                    lp[i] = saturated
-                    lv[i] = math.log(max(self.volume_only(self.lnc_max - math.exp(xn)), 1e-300))
             P[rest] = np.exp(np.interp(x, grid, lp))
             V[rest] = np.exp(np.interp(x, grid, lv))
         return P, V
@@ -772,27 +805,49 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     """Where each target (RA, Dec in degrees, optional luminosity distance in Mpc) falls in
     the map: ligo.skymap's ``crossmatch(sky_map, coordinates)`` per-target fields."""
     ra, dec = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float))
+    shape = ra.shape
+    ra, dec = ra.reshape(-1), dec.reshape(-1)
     rows = rows_at(sm, ra, dec)
-    covered = rows >= 0
-    safe = np.where(covered, rows, 0)
+    n = rows.size
     rk = _ranking(sm)
-    searched_area = np.where(covered, rk.searched_area[safe] * SQDEG_PER_SR, np.nan)
-    searched_p = np.where(covered, rk.searched_prob[safe], np.nan)
-    density = np.where(covered, sm.probdensity[safe], np.nan)
     mra, mdec = mode(sm)
-    offset = angular_separation(ra, dec, mra, mdec)
-    nan = np.full(ra.shape, np.nan)
-    spv = sv = pdv = spd = nan
-    if distance is not None and sm.has_distance:
-        r = np.broadcast_to(np.asarray(distance, float), ra.shape)
-        u = _log_density_vol(sm, safe, r)
-        with np.errstate(under="ignore"):
-            pdv = np.where(covered, np.exp(u), np.nan)
-        spv, sv = _searched_volume(sm, u, r)
-        spv = np.where(covered, spv, np.nan)
-        sv = np.where(covered, sv, np.nan)
-        spd = _distance_cdf_many(sm, r)
-    return CrossmatchResult(searched_area, searched_p, offset, density, spv, sv, pdv, spd)
+    fields = {k: np.full(n, np.nan) for k in CrossmatchResult.__dataclass_fields__}
+    three_d = distance is not None and sm.has_distance
+    if three_d:
+        r = np.broadcast_to(np.asarray(distance, float), shape).reshape(-1)
+        vol = _volume(sm)
+        u = np.empty(n)
+        for lo in range(0, n, _TARGETS):
+            sl = slice(lo, lo + _TARGETS)
+            u[sl] = _log_density_vol(sm, np.maximum(rows[sl], 0), r[sl])
+        finite_u = u[np.isfinite(u) & (rows >= 0)]
+        delta_all = np.maximum(vol.lnc_max - finite_u, 0.0)
+        table = vol.table(delta_all[delta_all > 0])
+        finite_r = np.isfinite(r) & (r > 0)
+        cdf_table = (_cdf_table(sm, float(np.max(r[finite_r])))
+                     if np.count_nonzero(finite_r) > 48 else None)
+    # Per-target work in blocks: small temporaries avoid mmap churn (see _TARGETS).
+    for lo in range(0, n, _TARGETS):
+        sl = slice(lo, lo + _TARGETS)
+        rows_b = rows[sl]
+        covered = rows_b >= 0
+        safe = np.where(covered, rows_b, 0)
+        fields["searched_area"][sl] = np.where(covered, rk.searched_area[safe] * SQDEG_PER_SR,
+                                               np.nan)
+        fields["searched_prob"][sl] = np.where(covered, rk.searched_prob[safe], np.nan)
+        fields["probdensity"][sl] = np.where(covered, sm.probdensity[safe], np.nan)
+        fields["offset"][sl] = angular_separation(ra[sl], dec[sl], mra, mdec)
+        if three_d:
+            u_b = u[sl]
+            with np.errstate(under="ignore"):
+                fields["probdensity_vol"][sl] = np.where(covered, np.exp(u_b), np.nan)
+            P, V = _searched_volume(vol, u_b, table)
+            fields["searched_prob_vol"][sl] = np.where(covered, P, np.nan)
+            fields["searched_vol"][sl] = np.where(covered, V, np.nan)
+            fields["searched_prob_dist"][sl] = (_cdf_apply(sm, cdf_table, r[sl])
+                                                if cdf_table is not None
+                                                else distance_cdf(sm, r[sl]))
+    return CrossmatchResult(**{k: v.reshape(shape) for k, v in fields.items()})
 
 
 def _row_constants(sm: SkyMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -817,11 +872,10 @@ def _log_density_vol(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.where((r > 0) & np.isfinite(u), u, -np.inf)
 
 
-def _searched_volume(sm: SkyMap, u: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, ...]:
-    vol = _volume(sm)
+def _searched_volume(vol: _Volume, u: np.ndarray, table: Any) -> tuple[np.ndarray, ...]:
     ok = np.isfinite(u)
-    P = np.full(r.shape, vol.total)
-    V = np.full(r.shape, np.inf)
+    P = np.full(u.shape, vol.total)
+    V = np.full(u.shape, np.inf)
     if np.any(ok):
         # delta = ln c_max - u >= 0; a target exactly at the peak has P = V = 0.
         delta = np.maximum(vol.lnc_max - u[ok], 0.0)
@@ -829,7 +883,7 @@ def _searched_volume(sm: SkyMap, u: np.ndarray, r: np.ndarray) -> tuple[np.ndarr
         p_ok = np.zeros(delta.shape)
         v_ok = np.zeros(delta.shape)
         if np.any(pos):
-            p_ok[pos], v_ok[pos] = vol.interpolate(delta[pos])
+            p_ok[pos], v_ok[pos] = vol.lookup(delta[pos], table)
         P[ok] = p_ok
         V[ok] = v_ok
     return P, V
