@@ -35,7 +35,7 @@ against it in ``tests/test_skymap_analysis.py``:
     A target's ``searched_prob_vol`` / ``searched_vol`` are ``P`` and ``V`` at the density
     where it sits. For many targets these come from exact values at nodes spaced
     geometrically in ``ln c_max - ln rho*``, interpolated linearly in log-log space (see
-    ``_Volume.interpolate``): within 2e-3 in probability and about 0.5% in volume of the
+    ``_Volume.table``): within 2e-3 in probability and about 0.5% in volume of the
     exact values (one target, or a few near the peak, are evaluated exactly).
 
     ``mu < 0`` rows (BAYESTAR writes some where the distance is unconstrained) use the
@@ -427,19 +427,11 @@ def distance_cdf(sm: SkyMap, r: Any) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def _distance_cdf_many(sm: SkyMap, r: np.ndarray) -> np.ndarray:
-    """Marginal CDF at many distances: exact at 17 nodes, quintic Hermite in between (the
-    exact density and its derivative give the node slopes and curvatures); absolute error
-    about 1e-5 on BAYESTAR maps (``tests/test_skymap_analysis.py`` bounds it by 5e-4)."""
-    r = np.asarray(r, dtype=np.float64)
-    finite = np.isfinite(r) & (r > 0)
-    if np.count_nonzero(finite) <= 48:
-        return distance_cdf(sm, r)
-    return _cdf_apply(sm, _cdf_table(sm, float(np.max(r[finite]))), r)
-
-
 def _cdf_table(sm: SkyMap, rmax: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """(node spacing, CDF, pdf, pdf') at 17 nodes from 0 to ``rmax``."""
+    """(node spacing, CDF, pdf, pdf') at 17 nodes from 0 to ``rmax``: exact values for the
+    marginal CDF, interpolated by ``_cdf_apply`` with quintic Hermite polynomials (the exact
+    density and its derivative give the node slopes and curvatures); absolute error about
+    1e-5 on BAYESTAR maps (``tests/test_skymap_analysis.py`` bounds it by 5e-4)."""
     d = _dist(sm)
     n = 17
     grid = np.linspace(0.0, rmax, n)
@@ -670,8 +662,8 @@ class _Volume:
             u = new
         return u, V
 
-    def interpolate(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(P, V) at each ``delta = ln c_max - u`` (all > 0).
+    def table(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Nodes (ln delta) and exact (ln P, ln V) for ``lookup`` at ``delta = ln c_max - u``.
 
         Near the peak, where few rows take part, P and V have a square-root kink wherever a
         row's peak is crossed: targets there are evaluated exactly (cheap: few rows). Elsewhere
@@ -682,11 +674,6 @@ class _Volume:
         with 0.01 < P < 0.999 (``tests/test_skymap_analysis.py``); V of the outermost targets
         (P > 0.9997) is within a few percent.
         """
-        table = self.table(delta)
-        return self.lookup(delta, table)
-
-    def table(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Nodes (ln delta) and exact (ln P, ln V) covering the non-sparse ``delta``."""
         rest = delta[delta > self.sparse_delta]
         if rest.size == 0:
             return None
@@ -766,14 +753,6 @@ def credible_volume(sm: SkyMap, p: float | Sequence[float] | np.ndarray) -> floa
     out = np.array([v for _, v in vol.solve([float(x) for x in levels.reshape(-1)])])
     out = out.reshape(levels.shape)
     return float(out) if out.ndim == 0 else out
-
-
-def probdensity_vol(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Probability per Mpc³ at distance ``r`` in each row."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mu, sig = sm.distmu[rows], sm.distsigma[rows]
-        rho = sm.probdensity[rows] * sm.distnorm[rows] * norm_pdf((r - mu) / sig) / sig
-    return np.where((rows >= 0) & (r > 0) & np.isfinite(rho), rho, 0.0)
 
 
 # ------------------------------------------------------------------------------ crossmatch
