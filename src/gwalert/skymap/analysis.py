@@ -488,16 +488,19 @@ def _cdf_apply(sm: SkyMap, table: tuple[float, np.ndarray, np.ndarray, np.ndarra
         raise ValueError("distance beyond the CDF table")
     k = np.clip(rr.astype(np.intp), 0, n - 2)
     x = rr - k
-    x2 = x * x
-    x3 = x2 * x
-    x4 = x3 * x
-    x5 = x4 * x
-    out[finite] = ((1 - 10 * x3 + 15 * x4 - 6 * x5) * cdf[k]
-                   + (x - 6 * x3 + 8 * x4 - 3 * x5) * h * pdf[k]
-                   + 0.5 * (x2 - 3 * x3 + 3 * x4 - x5) * h * h * dpdf[k]
-                   + 0.5 * (x3 - 2 * x4 + x5) * h * h * dpdf[k + 1]
-                   + (-4 * x3 + 7 * x4 - 3 * x5) * h * pdf[k + 1]
-                   + (10 * x3 - 15 * x4 + 6 * x5) * cdf[k + 1])
+    # The quintic Hermite interpolant of each interval, as power-series coefficients.
+    dF = cdf[1:] - cdf[:-1]
+    f0, f1 = h * pdf[:-1], h * pdf[1:]
+    d0, d1 = h * h * dpdf[:-1], h * h * dpdf[1:]
+    coef = (cdf[:-1], f0, 0.5 * d0,
+            10 * dF - 6 * f0 - 4 * f1 - 0.5 * (3 * d0 - d1),
+            -15 * dF + 8 * f0 + 7 * f1 + 0.5 * (3 * d0 - 2 * d1),
+            6 * dF - 3 * (f0 + f1) - 0.5 * (d0 - d1))
+    acc = coef[5].take(k)
+    for c in coef[4::-1]:
+        acc *= x
+        acc += c.take(k)
+    out[finite] = acc
     return out
 
 
