@@ -66,13 +66,20 @@ import numpy as np
 
 from ..errors import SkyMapError
 from .healpix import level_ipix_to_uniq, pixel_area_sr, pixel_center, uniq_to_level_ipix
-from .special import ang2pix_nested, erf, mills_ratio, norm_cdf, norm_pdf, pixel_vectors
+from .special import (
+    ang2pix_nested,
+    ang2pix_nested_rad,
+    erf,
+    mills_ratio,
+    norm_cdf,
+    norm_pdf,
+    pixel_vectors,
+)
 
 if TYPE_CHECKING:
     from .map import SkyMap
 
 SQDEG_PER_SR = (180.0 / math.pi) ** 2
-FULL_SKY_DEG2 = 4 * math.pi * SQDEG_PER_SR
 _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT1_2 = math.sqrt(0.5)
@@ -200,7 +207,11 @@ def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
         parts = [rows_at(sm, ra_f[i:i + _TARGETS], dec_f[i:i + _TARGETS])
                  for i in range(0, ra_f.size, _TARGETS)]
         return np.concatenate(parts).reshape(ra.shape)
-    pix = ang2pix_nested(lk.level, ra, dec)
+    return _rows_of_pixels(lk, ang2pix_nested(lk.level, ra, dec))
+
+
+def _rows_of_pixels(lk: _Lookup, pix: np.ndarray) -> np.ndarray:
+    """Row of each nested pixel index at the map's deepest level (-1 if not covered)."""
     out = lk.index[pix >> (2 * (lk.level - lk.coarse))].astype(np.int64)
     fine = np.flatnonzero(out == -2)
     if fine.size:
@@ -241,17 +252,6 @@ def mode(sm: SkyMap) -> tuple[float, float]:
     i = int(_ranking(sm).order[0])
     level, ipix = uniq_to_level_ipix(sm.uniq[i])
     return pixel_center(int(level), int(ipix))
-
-
-def angular_separation(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> np.ndarray:
-    """Angle in degrees between positions (haversine formula: accurate to ~1e-12 rad except
-    within a few microradians of antipodal points)."""
-    b1 = np.radians(np.asarray(dec1, float))
-    b2 = np.radians(np.asarray(dec2, float))
-    sdb = np.sin(0.5 * (b2 - b1))
-    sdl = np.sin(np.radians(0.5 * (np.asarray(ra2, float) - np.asarray(ra1, float))))
-    hav = sdb * sdb + np.cos(b1) * np.cos(b2) * sdl * sdl
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
 
 
 # ------------------------------------------------------------------------------ distance
@@ -789,11 +789,30 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     ra, dec = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float))
     shape = ra.shape
     ra, dec = ra.reshape(-1), dec.reshape(-1)
-    rows = rows_at(sm, ra, dec)
-    n = rows.size
+    if np.any(~np.isfinite(dec)) or np.any(np.abs(dec) > 90) or np.any(~np.isfinite(ra)):
+        raise SkyMapError("coordinates must be finite, with declinations within ±90°")
+    n = ra.size
     rk = _ranking(sm)
-    mra, mdec = mode(sm)
+    lk = _cached(sm, "lookup", _build_lookup)
     fields = {k: np.full(n, np.nan) for k in CrossmatchResult.__dataclass_fields__}
+    # Positions: pixel look-up and offset from the mode share their trigonometry.
+    mode_vec = _unit_vectors(*(np.float64(v) for v in mode(sm)))
+    rows = np.empty(n, np.int64)
+    for lo in range(0, n, _TARGETS):
+        sl = slice(lo, lo + _TARGETS)
+        ra_r = np.radians(ra[sl])
+        dec_r = np.radians(dec[sl])
+        z = np.sin(dec_r)
+        cd = np.cos(dec_r)
+        rows[sl] = _rows_of_pixels(lk, ang2pix_nested_rad(lk.level, ra_r, z, cos_dec=cd))
+        x = cd * np.cos(ra_r)
+        y = cd * np.sin(ra_r)
+        cx = y * mode_vec[2] - z * mode_vec[1]
+        cy = z * mode_vec[0] - x * mode_vec[2]
+        cz = x * mode_vec[1] - y * mode_vec[0]
+        dot = x * mode_vec[0] + y * mode_vec[1] + z * mode_vec[2]
+        fields["offset"][sl] = np.degrees(np.arctan2(np.sqrt(cx * cx + cy * cy + cz * cz),
+                                                     dot))
     three_d = distance is not None and sm.has_distance
     if three_d:
         r = np.broadcast_to(np.asarray(distance, float), shape).reshape(-1)
@@ -818,7 +837,6 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
                                                np.nan)
         fields["searched_prob"][sl] = np.where(covered, rk.searched_prob[safe], np.nan)
         fields["probdensity"][sl] = np.where(covered, sm.probdensity[safe], np.nan)
-        fields["offset"][sl] = angular_separation(ra[sl], dec[sl], mra, mdec)
         if three_d:
             u_b = u[sl]
             with np.errstate(under="ignore"):

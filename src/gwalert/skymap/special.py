@@ -154,13 +154,21 @@ def _spread_bits(v: np.ndarray, nbits: int) -> np.ndarray:
 
 def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     """Nested pixel index at ``level`` (NSIDE = 2**level) of each (RA, Dec) in degrees."""
-    nside = 1 << int(level)
     ra = np.radians(np.asarray(ra_deg, dtype=np.float64))
     dec = np.radians(np.asarray(dec_deg, dtype=np.float64))
     shape = np.broadcast_shapes(ra.shape, dec.shape)
     ra = np.broadcast_to(ra, shape).ravel()
     dec = np.broadcast_to(dec, shape).ravel()
-    z = np.sin(dec)
+    return ang2pix_nested_rad(level, ra, np.sin(dec), dec=dec).reshape(shape)
+
+
+def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray, *,
+                       cos_dec: np.ndarray | None = None,
+                       dec: np.ndarray | None = None) -> np.ndarray:
+    """``ang2pix_nested`` from RA in radians and z = sin(Dec) (1-D arrays), with cos(Dec)
+    given, or Dec in radians to compute it where needed: callers that already hold these
+    trigonometric values do not pay for them twice."""
+    nside = 1 << int(level)
     tt = np.mod(ra, 2 * np.pi) * (2 / np.pi)  # in [0, 4]
     tt[tt >= 4.0] = 0.0
     face = np.empty(z.shape, np.int64)
@@ -186,7 +194,8 @@ def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.nd
         ntt = np.minimum(tp_all.astype(np.int64), 3)
         tp = tp_all - ntt
         # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.
-        tmp = nside * np.cos(dec[pol]) * np.sqrt(3.0 / (1.0 + np.abs(zp)))
+        cd = cos_dec[pol] if cos_dec is not None else np.cos(dec[pol])
+        tmp = nside * cd * np.sqrt(3.0 / (1.0 + np.abs(zp)))
         jp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
         jm = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
         north = zp >= 0
@@ -195,7 +204,7 @@ def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.nd
         iy[pol] = np.where(north, nside - jp - 1, jm)
 
     xy = _spread_bits(ix, level) | (_spread_bits(iy, level) << 1)
-    return ((face << (2 * level)) + xy).reshape(shape)
+    return (face << (2 * level)) + xy
 
 
 def _compact_bits(v: np.ndarray) -> np.ndarray:
