@@ -433,3 +433,27 @@ def test_two_listeners_in_one_group_share_the_stream(kafka_broker, tmp_path, sky
     finally:
         s.close()
     assert len(times) == len(set(times)) == total
+
+
+def test_heartbeat_topic_is_followed_not_stored(kafka_broker, tmp_path) -> None:
+    name, beat = topic(), f"hb-{uuid.uuid4().hex[:6]}"
+    produce(kafka_broker.bootstrap, beat, [b'{"timestamp": 1}'])
+    produce(kafka_broker.bootstrap, name, [notice(1)])
+    out = tmp_path / "listen.out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gwalert", "-v", "listen", kafka_broker.url(name), "--no-auth",
+         "--store", str(tmp_path / "s.sqlite"), "--start-at", "earliest",
+         "--heartbeat-topic", beat, *FAST_GROUP],
+        stdout=open(out, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    try:
+        wait_until(lambda: "new " in out.read_text(), 40, "the notice")
+        produce(kafka_broker.bootstrap, beat, [b'{"timestamp": 2}', b'{"timestamp": 3}'])
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.read_text()
+    assert f"listening to {name}, {beat}" in text
+    assert count(tmp_path / "s.sqlite") == {"notices": 1, "dead_letters": 0, "superevents": 1}

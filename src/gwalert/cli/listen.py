@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "%(default)s)")
     parser.add_argument("--no-heartbeat", action="store_true",
                         help="do not follow the broker's heartbeat topic")
+    parser.add_argument("--heartbeat-topic", metavar="TOPIC",
+                        help="heartbeat topic to follow (default: sys.heartbeat on SCiMMA, "
+                             "gcn.heartbeat on GCN, none elsewhere)")
     parser.add_argument("--fetch-external", action="store_true",
                         help="accept hop-client large-message offload (off: such a message "
                              "becomes a dead letter instead of fetching an unbounded URL)")
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                              until_eos=args.until_eos, config=config,
                              silence_warning=args.silence_warning,
                              connect_timeout=args.connect_timeout,
-                             heartbeat=not args.no_heartbeat,
+                             heartbeat=(False if args.no_heartbeat else
+                                        args.heartbeat_topic or True),
                              options=kafka_options(args.kafka_option))
         responder = _responder(store, args.config)
         pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])

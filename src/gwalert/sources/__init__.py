@@ -18,9 +18,12 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                 group_id: str | None = None, start_at: str = "latest",
                 until_eos: bool = False, config: dict[str, Any] | None = None,
                 silence_warning: float = 120.0, connect_timeout: float = 30.0,
-                heartbeat: bool = True, options: dict[str, str] | None = None) -> Source:
+                heartbeat: bool | str = True,
+                options: dict[str, str] | None = None) -> Source:
     """A source for a ``kafka://`` or ``gcn://`` URL, or a file/directory path.
 
+    ``heartbeat``: True follows the broker's known heartbeat topic (``sys.heartbeat`` on
+    SCiMMA, ``gcn.heartbeat`` on GCN), a string names the topic, False follows none.
     ``options``: librdkafka settings applied last (``--kafka-option``), e.g. a shorter
     ``session.timeout.ms`` for a local broker."""
     if not is_broker_url(target):
@@ -36,5 +39,6 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
     conf.update(options or {})
     return KafkaSource(url, conf, group_id=group_id or default_group_id(store_url, username),
                        start_at=when, until_eos=until_eos,
-                       heartbeat_topic=heartbeat_topic_for(url) if heartbeat else None,
+                       heartbeat_topic=(heartbeat if isinstance(heartbeat, str) else
+                                        heartbeat_topic_for(url) if heartbeat else None),
                        silence_warning=silence_warning, connect_timeout=connect_timeout)
