@@ -274,6 +274,12 @@ def test_unreachable_broker_is_a_clear_error(tmp_path) -> None:
                   "--timeout", "5")
     assert doc.returncode == 1
     assert "PROBLEM broker: cannot reach broker 127.0.0.1" in doc.stdout
+    sample = tmp_path / "n.avro"
+    sample.write_bytes(notice(1))
+    pub = gwalert("publish", str(sample), "--to", url, "--no-auth", "--timeout", "3")
+    assert pub.returncode == 1
+    assert pub.stderr.startswith("gwalert: ") and "not delivered" in pub.stderr
+    assert len(pub.stderr.splitlines()) == 1
     assert time.monotonic() - t0 < 30
 
 

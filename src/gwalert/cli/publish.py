@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import GwalertError
     from ..sources.config import client_config, load_config
+    from ..sources.kafka import rdkafka_logger
     from ..sources.url import parse_url
     from . import error
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
                                    config=load_config(args.config))
     problems: list[str] = []
     conf["error_cb"] = lambda err: problems.append(f"{err.str()} ({err.name()})")
+    conf["logger"] = rdkafka_logger()  # the reason is in the one error line instead
     conf["message.timeout.ms"] = int(args.timeout * 1000)
     producer = confluent_kafka.Producer(conf)
     failed = 0
