@@ -7,7 +7,8 @@
    gwalert: ``SkyMap.read`` + ``most_probable`` + ``credible_area`` + ``credible_volume``;
    ligo.skymap: ``read_sky_map(moc=True)`` + ``crossmatch(contours=(0.5, 0.9))``.
 2. 3-D crossmatch of 100,000 random galaxies (RA, Dec, distance) on that map, cold (a freshly
-   read map: every table built inside the timed call) and warm (tables reused); ligo.skymap's
+   read map: every table built inside the timed call) and warm (the map's per-row tables
+   reused; the tables that depend on the targets rebuilt); ligo.skymap's
    ``crossmatch(sky_map, coords, contours=(0.5, 0.9))``.
 3. 2-D crossmatch of 100,000 positions + 50/90% areas on a generated ~320,000-row 2-D map
    (orders 7 to 11).
