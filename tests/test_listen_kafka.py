@@ -155,8 +155,9 @@ def test_kill9_midstream_loses_nothing_stores_nothing_twice(kafka_broker, tmp_pa
     times = sorted(r.time_created for r in rows)
     assert len(rows) == total
     assert len(set(times)) == total
-    # The restart did not replay what was committed before the kill.
-    assert again.stdout.count("duplicate ") <= 1
+    # The restart did not replay what was committed before the kill (commits are sent
+    # without waiting: the few in flight at the kill come again, as duplicates).
+    assert again.stdout.count("duplicate ") <= 5
 
 
 def test_poison_message_goes_to_dead_letters_and_stream_goes_on(kafka_broker, tmp_path) -> None:
@@ -463,3 +464,31 @@ def test_heartbeat_topic_is_followed_not_stored(kafka_broker, tmp_path) -> None:
     text = out.read_text()
     assert f"listening to {name}, {beat}" in text
     assert count(tmp_path / "s.sqlite") == {"notices": 1, "dead_letters": 0, "superevents": 1}
+
+
+def test_restart_after_kill_before_any_commit(kafka_broker, tmp_path) -> None:
+    """Killed after the partitions were assigned but before anything was committed: the
+    restart (default --start-at latest) must still read what arrived in between, because the
+    starting position was committed at assignment."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = topic()
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+    for future in admin.create_topics([NewTopic(name, 4)]).values():
+        future.result(15)
+    store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
+    listener = start_listener(kafka_broker.url(name), store, out, "--start-at", "earliest",
+                              "-v")
+    try:
+        wait_until(lambda: "assigned " in out.read_text(), 40, "the assignment")
+        time.sleep(0.5)
+        listener.send_signal(signal.SIGKILL)
+        listener.wait(10)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    produce(kafka_broker.bootstrap, name, [notice(i) for i in range(8)])
+    again = gwalert("listen", kafka_broker.url(name), "--no-auth", "--store", str(store),
+                    "--until-eos", "--no-heartbeat", *FAST_GROUP)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("new ") == 8

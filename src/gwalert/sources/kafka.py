@@ -282,7 +282,7 @@ class KafkaSource:
                 else:  # created after the listener started: all of it is new
                     start[key] = self._high_watermark(consumer, p, low=True)
             elif self.start_at == "earliest":
-                start[key] = confluent_kafka.OFFSET_BEGINNING
+                start[key] = self._high_watermark(consumer, p, low=True)
         if isinstance(self.start_at, datetime):
             ms = int(self.start_at.timestamp() * 1000)
             query = [confluent_kafka.TopicPartition(p.topic, p.partition, ms) for p in fresh
@@ -300,9 +300,9 @@ class KafkaSource:
             for p in partitions:
                 p.offset = start.get((p.topic, p.partition), p.offset)
             consumer.assign(partitions)
-            # Record the starting position at once: otherwise a partition that gets no
-            # message before the next restart would start at "latest" again and skip what
-            # arrived while we were down.
+            # Record the starting position at once: otherwise a partition with nothing
+            # committed yet (no message, or a commit lost in a kill -9) would start at
+            # "latest" after a restart and skip what arrived while we were down.
             pin = [confluent_kafka.TopicPartition(t, n, off) for (t, n), off in start.items()
                    if off >= 0 and t != self.heartbeat_topic]
             if pin:
