@@ -9,6 +9,7 @@ with a clear reason. ``tests/test_fitsio.py`` proves it against astropy on every
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,25 +43,18 @@ class Table:
     units: dict[str, str]
 
 
+_STRING = re.compile(r"'((?:[^']|'')*)'")
+
+
 def _parse_value(text: str) -> Any:
     text = text.strip()
     if not text:
         return None
     if text.startswith("'"):
         # A string: '' is an escaped quote; a comment may follow the closing quote.
-        out = []
-        i = 1
-        while i < len(text):
-            ch = text[i]
-            if ch == "'":
-                if i + 1 < len(text) and text[i + 1] == "'":
-                    out.append("'")
-                    i += 2
-                    continue
-                break
-            out.append(ch)
-            i += 1
-        return "".join(out).rstrip()
+        match = _STRING.match(text)
+        body = match.group(1) if match else text[1:]
+        return body.replace("''", "'").rstrip()
     value = text.split("/", 1)[0].strip()
     if value == "T":
         return True

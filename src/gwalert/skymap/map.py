@@ -280,7 +280,8 @@ def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
         raise SkyMapError(f"column {name} is not numeric")
     if col.dtype.kind != "f" or col.dtype.itemsize != 8:
         col = col.astype(np.float64)
-    col = col.ravel()
+    if col.ndim != 1:
+        col = col.ravel()  # a strided 1-D view stays a view (ravel would copy it)
     if col.size != n:
         raise SkyMapError(f"column {name} has {col.size} values for {n} pixels")
     return col
@@ -315,15 +316,22 @@ def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any], ordering: st
     return uniq, dens, dist
 
 
+_BLOCK = 4096
+
+
 def _check_probability(uniq: np.ndarray, dens: np.ndarray) -> None:
     lowest, highest = dens.min(), dens.max()
     if np.isnan(lowest) or np.isnan(highest) or np.isinf(highest):
         raise SkyMapError("probability density has NaN or infinite values")
     if lowest < 0:
         raise SkyMapError("probability density has negative values")
-    # sum of density * pixel area, with area = 4 pi / (12 * 4**level)
-    level = uniq_to_level_ipix(uniq)[0]
-    total = float(np.sum(np.ldexp(dens, -2 * level))) * (4 * np.pi / 12)
+    # sum of density * pixel area, with area = 4 pi / (12 * 4**level); in blocks, so that
+    # the temporaries stay below glibc's mmap threshold (no fresh pages to fault in)
+    total = 0.0
+    for start in range(0, uniq.size, _BLOCK):
+        level = uniq_to_level_ipix(uniq[start:start + _BLOCK])[0]
+        total += float(np.sum(np.ldexp(dens[start:start + _BLOCK], -2 * level)))
+    total *= 4 * np.pi / 12
     if not 0.98 <= total <= 1.02:
         raise SkyMapError(f"probabilities sum to {total:.6g}, not 1")
 
