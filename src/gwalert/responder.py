@@ -405,8 +405,8 @@ def _warm_imports(config: Config) -> None:
     types = {a.type for r in config.rules for a in r.actions}
     if "save" in types:
         modules += ["matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",
-                    "matplotlib.lines", "matplotlib.patches", "gwalert.skymap.plot",
-                    "astropy.units", "astropy_healpix"]
+                    "matplotlib.lines", "matplotlib.patches", "matplotlib.cm",
+                    "matplotlib.colors", "matplotlib.ticker", "gwalert.skymap.plot"]
     for name in modules:
         try:
             importlib.import_module(name)
