@@ -72,3 +72,29 @@ def postgres_url():
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     admin.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    """A gwalert store in a fresh SQLite file."""
+    from gwalert.store import Store
+
+    store = Store.open(str(tmp_path / "store.sqlite"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgres_store(postgres_url):
+    """A gwalert store in a throwaway PostgreSQL schema."""
+    from gwalert.store import Store
+
+    store = Store.open(postgres_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request):
+    """Each test that takes ``store`` runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_store")

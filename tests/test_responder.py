@@ -13,21 +13,18 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from servers import http_server
 
 from gwalert import ledger, samples
 from gwalert.notice import decode
 from gwalert.responder import Responder
 from gwalert.rules import parse_config
-from gwalert.store import Store, normalize_url
+from gwalert.store import Store
 
-PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -116,37 +113,6 @@ def config_from(text: str, base: Path):
 
 
 # ------------------------------------------------------------------------------ stores
-@pytest.fixture
-def sqlite_store(tmp_path) -> Iterator[Store]:
-    store = Store.open(str(tmp_path / "s.sqlite"))
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgres_store() -> Iterator[Store]:
-    try:
-        admin = sa.create_engine(normalize_url(PG_BASE), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            schema = f"gwalert_resp_{uuid.uuid4().hex[:12]}"
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except Exception:  # noqa: BLE001
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    store = Store.open(f"{PG_BASE}?options=-csearch_path%3D{schema}")
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request) -> Store:
-    return request.getfixturevalue(f"{request.param}_store")
-
-
 def rows(store: Store) -> list[dict]:
     with store.engine.connect() as conn:
         return [dict(r) for r in ledger.iter_rows(conn)]

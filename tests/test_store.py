@@ -4,8 +4,6 @@ timeline, dead letters."""
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -13,9 +11,7 @@ import sqlalchemy as sa
 from gwalert import samples
 from gwalert.errors import GwalertError
 from gwalert.notice import decode
-from gwalert.store import Store, normalize_url
-
-PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
+from gwalert.store import Store
 
 
 def _notice(alert_type: str = "PRELIMINARY", minute: int = 1, fmt: str = "avro",
@@ -28,47 +24,6 @@ def _notice(alert_type: str = "PRELIMINARY", minute: int = 1, fmt: str = "avro",
 @pytest.fixture(scope="module")
 def skymap() -> bytes:
     return samples.gaussian_skymap(max_level=5)
-
-
-@pytest.fixture
-def sqlite_store(tmp_path) -> Iterator[Store]:
-    store = Store.open(str(tmp_path / "s.sqlite"))
-    yield store
-    store.close()
-
-
-def _pg_available() -> bool:
-    try:
-        engine = sa.create_engine(normalize_url(PG_BASE))
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-@pytest.fixture
-def postgres_store() -> Iterator[Store]:
-    if not _pg_available():
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    schema = f"gwalert_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalize_url(PG_BASE), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    store = Store.open(f"{PG_BASE}?options=-csearch_path%3D{schema}")
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request) -> Store:
-    return request.getfixturevalue(f"{request.param}_store")
 
 
 def test_add_then_duplicate_is_recognised(store: Store, skymap: bytes) -> None:
