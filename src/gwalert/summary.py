@@ -10,7 +10,12 @@ from .notice import Notice
 
 
 def _iso(dt: Any) -> str | None:
-    return None if dt is None else dt.isoformat().replace("+00:00", "Z")
+    """ISO 8601 as LVK writes it: '2018-11-01T22:22:46.654Z', '2018-11-01T22:34:49Z'."""
+    if dt is None:
+        return None
+    spec = ("seconds" if not dt.microsecond
+            else "milliseconds" if dt.microsecond % 1000 == 0 else "microseconds")
+    return dt.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _credible_regions(skymap: Any) -> dict[str, float | None]:
