@@ -492,3 +492,36 @@ def test_restart_after_kill_before_any_commit(kafka_broker, tmp_path) -> None:
                     "--until-eos", "--no-heartbeat", *FAST_GROUP)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("new ") == 8
+
+
+@pytest.mark.parametrize("topic_exists", [True, False])
+def test_restart_after_kill_before_assignment(kafka_broker, tmp_path, topic_exists) -> None:
+    """A brand-new group killed before the broker ever assigned it a partition (so nothing is
+    committed anywhere): the restart, with the default --start-at latest, still reads what
+    arrived after the first start, and not what was there before it, because the store kept
+    where the partitions ended at that first start."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = topic()
+    if topic_exists:
+        admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+        for future in admin.create_topics([NewTopic(name, 4)]).values():
+            future.result(15)
+        produce(kafka_broker.bootstrap, name, [notice(i, sid="MS260101z") for i in range(3)])
+    store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
+    listener = start_listener(kafka_broker.url(name), store, out, "-v")
+    try:
+        wait_until(lambda: "listening to " in out.read_text(), 40, "the subscription")
+        assert "assigned " not in out.read_text()
+        listener.send_signal(signal.SIGKILL)  # before any assignment
+        listener.wait(10)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    assert "assigned " not in out.read_text()
+    produce(kafka_broker.bootstrap, name, [notice(i) for i in range(5)])
+    again = gwalert("listen", kafka_broker.url(name), "--no-auth", "--store", str(store),
+                    "--until-eos", "--no-heartbeat", *FAST_GROUP)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("new ") == 5
+    assert "MS260101z" not in again.stdout  # what was there before the first start

@@ -87,7 +87,8 @@ class Handlers:
         try:
             source = open_source(url or DEFAULT_URL, store_url=str(opened.engine.url),
                                  no_auth=no_auth, group_id=group_id, start_at=start_at,
-                                 until_eos=until_eos, config=listener_config, **source_options)
+                                 until_eos=until_eos, config=listener_config, store=opened,
+                                 **source_options)
             return _run(opened, self.config(), source, stop, ignore_age=False)
         finally:
             opened.close()

@@ -94,6 +94,17 @@ superevents = sa.Table(
     sa.Column("n_notices", sa.Integer, nullable=False, default=0),
 )
 
+#: Where each partition of a topic ended when a consumer group first started with
+#: ``--start-at latest``: kept so that "latest" keeps meaning "since this group first listened"
+#: even if that first run was killed before the broker held any committed offset for it.
+start_marks = sa.Table(
+    "gwalert_start_marks", metadata,
+    sa.Column("group_id", sa.String(255), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("partitions", sa.JSON, nullable=False),  # {"0": end offset, ...}; {} = no topic
+    sa.Column("marked_at", sa.String(40), nullable=False),
+)
+
 _SUMMARY_COLUMNS = ("event_time", "group", "pipeline", "search", "far", "significant", "ra",
                     "dec", "distmean", "diststd", "area_50", "area_90")
 
@@ -316,6 +327,23 @@ class Store:
             found = conn.execute(_identity_query(superevent_id, alert_type, time_created,
                                                  content_hash)).scalar()
         return None if found is None else int(found)
+
+    def get_start_marks(self, group_id: str, topic: str) -> dict[int, int] | None:
+        """The partition ends recorded when ``group_id`` first started on ``topic``, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(start_marks.c.partitions).where(
+                start_marks.c.group_id == group_id, start_marks.c.topic == topic)).first()
+        return None if row is None else {int(k): int(v) for k, v in row[0].items()}
+
+    def save_start_marks(self, group_id: str, topic: str, partitions: dict[int, int]) -> None:
+        """Record the first start's partition ends (a later call never overwrites them)."""
+        with write_transaction(self.engine) as conn:
+            exists = conn.execute(sa.select(start_marks.c.topic).where(
+                start_marks.c.group_id == group_id, start_marks.c.topic == topic)).first()
+            if exists is None:
+                conn.execute(start_marks.insert().values(
+                    group_id=group_id, topic=topic, marked_at=utcnow(),
+                    partitions={str(k): v for k, v in partitions.items()}))
 
     def iter_notices(self, superevent_id: str | None = None, *,
                      with_raw: bool = True) -> Iterator[Row]:

@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                              connect_timeout=args.connect_timeout,
                              heartbeat=(False if args.no_heartbeat else
                                         args.heartbeat_topic or True),
-                             options=kafka_options(args.kafka_option))
+                             options=kafka_options(args.kafka_option),
+                             store=store)
         responder = _responder(store, args.config)
         pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
         responder.start()

@@ -19,13 +19,14 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                 until_eos: bool = False, config: dict[str, Any] | None = None,
                 silence_warning: float = 120.0, connect_timeout: float = 30.0,
                 heartbeat: bool | str = True,
-                options: dict[str, str] | None = None) -> Source:
+                options: dict[str, str] | None = None, store: Any = None) -> Source:
     """A source for a ``kafka://`` or ``gcn://`` URL, or a file/directory path.
 
     ``heartbeat``: True follows the broker's known heartbeat topic (``sys.heartbeat`` on
     SCiMMA, ``gcn.heartbeat`` on GCN), a string names the topic, False follows none.
     ``options``: librdkafka settings applied last (``--kafka-option``), e.g. a shorter
-    ``session.timeout.ms`` for a local broker."""
+    ``session.timeout.ms`` for a local broker. ``store``: the :class:`~gwalert.store.Store`
+    that keeps where a new group started (see :class:`~gwalert.sources.kafka.KafkaSource`)."""
     if not is_broker_url(target):
         from .files import FileSource
 
@@ -41,4 +42,5 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                        start_at=when, until_eos=until_eos,
                        heartbeat_topic=(heartbeat if isinstance(heartbeat, str) else
                                         heartbeat_topic_for(url) if heartbeat else None),
-                       silence_warning=silence_warning, connect_timeout=connect_timeout)
+                       silence_warning=silence_warning, connect_timeout=connect_timeout,
+                       marks=store)

@@ -128,7 +128,8 @@ class KafkaSource:
     def __init__(self, url: BrokerURL, config: dict[str, Any], *, group_id: str,
                  start_at: str | datetime = "latest", until_eos: bool = False,
                  heartbeat_topic: str | None = None, silence_warning: float = 120.0,
-                 connect_timeout: float = 30.0, poll_interval: float = 0.5) -> None:
+                 connect_timeout: float = 30.0, poll_interval: float = 0.5,
+                 marks: Any = None) -> None:
         self.url = url
         self.name = str(url)
         self.group_id = group_id
@@ -145,6 +146,7 @@ class KafkaSource:
         self._seen: set[tuple[str, int]] = set()
         self._pending: dict[tuple[str, int], int] = {}
         self._closing = False
+        self.marks = marks  # where the group first started (a Store), or None
         self._start_marks: dict[tuple[str, int], int] = {}
         self._known_at_start: set[tuple[str, int]] = set()
         conf = dict(config)
@@ -210,26 +212,40 @@ class KafkaSource:
         log.info("listening to %s as group %s", ", ".join(topics), self.group_id)
 
     def _mark_start(self, meta: Any) -> None:
-        """"latest" means: from the moment the listener started, not from the moment the
-        group assigned the partitions (seconds later, or much later for a topic created after
-        the start): remember each existing partition's end now. A partition that did not exist
-        yet holds only messages sent after the start, so it is read from its beginning."""
+        """"latest" means: from the moment the group first started listening, not from the
+        moment the group assigned the partitions (seconds later, or much later for a topic
+        created after the start): remember each existing partition's end now. A partition that
+        did not exist yet holds only messages sent after the start, so it is read from its
+        beginning.
+
+        With a store, the first start's marks are kept there before subscribing and reused by
+        every later start of the same group: a first run killed before the broker held any
+        committed offset then loses nothing that arrived after it started."""
         import confluent_kafka
 
         for topic in self.url.topics:
-            tmeta = meta.topics.get(topic)
-            if tmeta is None or tmeta.error is not None:
+            saved = self.marks.get_start_marks(self.group_id, topic) if self.marks else None
+            if saved is not None:
+                for n, high in saved.items():
+                    self._start_marks[(topic, n)] = high
+                    self._known_at_start.add((topic, n))
                 continue
-            for n in tmeta.partitions:
-                try:
-                    _low, high = self.consumer.get_watermark_offsets(
-                        confluent_kafka.TopicPartition(topic, n), timeout=10)
-                except confluent_kafka.KafkaException as exc:
-                    log.warning("could not read the end of %s[%d]: %s", topic, n, exc)
-                    continue
-                self._start_marks[(topic, n)] = high
-        self._known_at_start = {(t, n) for t in self.url.topics if t in meta.topics
-                                for n in meta.topics[t].partitions}
+            tmeta = meta.topics.get(topic)
+            ends: dict[int, int] = {}
+            if tmeta is not None and tmeta.error is None:
+                for n in tmeta.partitions:
+                    self._known_at_start.add((topic, n))
+                    try:
+                        _low, high = self.consumer.get_watermark_offsets(
+                            confluent_kafka.TopicPartition(topic, n), timeout=10)
+                    except confluent_kafka.KafkaException as exc:
+                        log.warning("could not read the end of %s[%d]: %s", topic, n, exc)
+                        continue
+                    ends[n] = self._start_marks[(topic, n)] = high
+                if len(ends) < len(tmeta.partitions):
+                    continue  # not all ends known: do not record an incomplete first start
+            if self.marks is not None:
+                self.marks.save_start_marks(self.group_id, topic, ends)
 
     def _abandon(self) -> None:
         consumer, self.consumer = self.consumer, None
