@@ -74,6 +74,8 @@ from .special import (
     norm_cdf,
     norm_pdf,
     pixel_vectors,
+    sin_cos,
+    sin_cos_lat,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ SQDEG_PER_SR = (180.0 / math.pi) ** 2
 _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT1_2 = math.sqrt(0.5)
+_RAD = math.pi / 180  # np.radians and np.degrees multiply by these
+_DEG = 180 / math.pi
 
 
 def _cached(sm: SkyMap, key: str, build):
@@ -797,23 +801,21 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     lk = _cached(sm, "lookup", _build_lookup)
     fields = {k: np.full(n, np.nan) for k in CrossmatchResult.__dataclass_fields__}
     # Positions: pixel look-up and offset from the mode share their trigonometry.
-    mode_vec = _unit_vectors(*(np.float64(v) for v in mode(sm)))
+    ra0, dec0 = (math.radians(v) for v in mode(sm))
+    z0, c0 = math.sin(dec0), math.cos(dec0)
     rows = np.empty(n, np.int64)
     for lo in range(0, n, _TARGETS):
         sl = slice(lo, lo + _TARGETS)
-        ra_r = np.radians(ra[sl])
-        dec_r = np.radians(dec[sl])
-        z = np.sin(dec_r)
-        cd = np.cos(dec_r)
-        rows[sl] = _rows_of_pixels(lk, ang2pix_nested_rad(lk.level, ra_r, z, cos_dec=cd))
-        x = cd * np.cos(ra_r)
-        y = cd * np.sin(ra_r)
-        cx = y * mode_vec[2] - z * mode_vec[1]
-        cy = z * mode_vec[0] - x * mode_vec[2]
-        cz = x * mode_vec[1] - y * mode_vec[0]
-        dot = x * mode_vec[0] + y * mode_vec[1] + z * mode_vec[2]
-        fields["offset"][sl] = np.degrees(np.arctan2(np.sqrt(cx * cx + cy * cy + cz * cz),
-                                                     dot))
+        ra_r = ra[sl] * _RAD
+        z, cd = sin_cos_lat(dec[sl] * _RAD)
+        rows[sl] = _rows_of_pixels(lk, ang2pix_nested_rad(lk.level, ra_r, z, cd))
+        # Angular distance (Vincenty's formula, as astropy's separation).
+        sin_d, cos_d = sin_cos(ra_r - ra0)
+        cd_cos_d = cd * cos_d
+        across = cd * sin_d
+        along = c0 * z - z0 * cd_cos_d
+        fields["offset"][sl] = np.arctan2(np.sqrt(across * across + along * along),
+                                          z0 * z + c0 * cd_cos_d) * _DEG
     three_d = distance is not None and sm.has_distance
     if three_d:
         r = np.broadcast_to(np.asarray(distance, float), shape).reshape(-1)
