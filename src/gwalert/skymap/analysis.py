@@ -541,6 +541,7 @@ class _Volume:
                                                  + m["sig_mu_pdf_x"])) + np.sum(n["total"]))
         peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
         self.lnc_max = -float(min(peaks)) if peaks else -np.inf
+        self.sparse_delta = self._sparse_delta()
 
     @staticmethod
     def _group(sel, dens, mu, sigma, norm, area) -> dict[str, np.ndarray]:
@@ -670,8 +671,9 @@ class _Volume:
             u = new
         return u, V
 
-    def table(self, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Nodes (ln delta) and exact (ln P, ln V) for ``lookup`` at ``delta = ln c_max - u``.
+    def table(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nodes (ln delta) and exact (ln P, ln V) for ``lookup`` at ``delta = ln c_max - u``,
+        for targets whose delta lies in [lo, hi] (beyond ``sparse_delta``).
 
         Near the peak, where few rows take part, P and V have a square-root kink wherever a
         row's peak is crossed: targets there are evaluated exactly (cheap: few rows). Elsewhere
@@ -682,10 +684,7 @@ class _Volume:
         with 0.01 < P < 0.999 (``tests/test_skymap_analysis.py``); V of the outermost targets
         (P > 0.9997) is within a few percent.
         """
-        rest = delta[delta > self.sparse_delta]
-        if rest.size == 0:
-            return None
-        lo, hi = math.log(float(rest.min())), math.log(float(rest.max()))
+        lo, hi = math.log(lo), math.log(hi)
         knee = math.log(10.0)
         nodes = []
         for a_, b_, per_decade in ((lo, min(hi, 0.0), 24), (max(lo, 0.0), min(hi, knee), 16)):
@@ -711,18 +710,26 @@ class _Volume:
         return grid, lp, lv
 
     def lookup(self, delta: np.ndarray, table: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(P, V) at ``delta`` (all > 0): exact near the peak, else from ``table``."""
-        P = np.empty(delta.shape)
-        V = np.empty(delta.shape)
-        exact = delta <= self.sparse_delta
-        for j in np.flatnonzero(exact):
-            P[j], V[j], _ = self.evaluate(self.lnc_max - float(delta[j]))
-        rest = ~exact
-        if np.any(rest):
+        """(P, V) at ``delta`` (NaN-free): exact up to ``sparse_delta`` (P = V = 0 at or above
+        the peak), from ``table`` beyond, and (total, inf) where delta is infinite (the
+        density is 0)."""
+        if table is None:
+            P = np.empty(delta.shape)
+            V = np.empty(delta.shape)
+        else:
             grid, lp, lv = table
-            x = np.log(delta[rest])
-            P[rest] = np.exp(np.interp(x, grid, lp))
-            V[rest] = np.exp(np.interp(x, grid, lv))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log(delta)
+            P = np.exp(np.interp(x, grid, lp))
+            V = np.exp(np.interp(x, grid, lv))
+        exact = delta <= self.sparse_delta
+        if table is None or np.any(exact):
+            for j in np.flatnonzero(exact):
+                P[j], V[j], _ = self.evaluate(self.lnc_max - max(float(delta[j]), 0.0))
+        zero = np.isinf(delta)
+        if np.any(zero):
+            P[zero] = self.total
+            V[zero] = np.inf
         return P, V
 
     def volume_only(self, u: float) -> float:
@@ -742,8 +749,7 @@ class _Volume:
         P, V, _ = self.evaluate(self.lnc_max - math.exp(x))
         return math.log(max(P, 1e-300)), math.log(max(V, 1e-300))
 
-    @property
-    def sparse_delta(self) -> float:
+    def _sparse_delta(self) -> float:
         """delta below which at most 64 rows take part (exact evaluation is cheap)."""
         peaks = np.sort(np.concatenate([-self.main["neg_peak"][:65], -self.neg["neg_peak"][:65]]))
         peaks = peaks[::-1]
@@ -799,7 +805,7 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     n = ra.size
     rk = _ranking(sm)
     lk = _cached(sm, "lookup", _build_lookup)
-    fields = {k: np.full(n, np.nan) for k in CrossmatchResult.__dataclass_fields__}
+    fields = {k: np.empty(n) for k in CrossmatchResult.__dataclass_fields__}
     # Positions: pixel look-up and offset from the mode share their trigonometry.
     ra0, dec0 = (math.radians(v) for v in mode(sm))
     z0, c0 = math.sin(dec0), math.cos(dec0)
@@ -816,41 +822,56 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
         along = c0 * z - z0 * cd_cos_d
         fields["offset"][sl] = np.arctan2(np.sqrt(across * across + along * along),
                                           z0 * z + c0 * cd_cos_d) * _DEG
-    three_d = distance is not None and sm.has_distance
-    if three_d:
-        r = np.broadcast_to(np.asarray(distance, float), shape).reshape(-1)
-        vol = _volume(sm)
-        u = np.empty(n)
-        for lo in range(0, n, _TARGETS):
-            sl = slice(lo, lo + _TARGETS)
-            u[sl] = _log_density_vol(sm, np.maximum(rows[sl], 0), r[sl])
-        finite_u = u[np.isfinite(u) & (rows >= 0)]
-        delta_all = np.maximum(vol.lnc_max - finite_u, 0.0)
-        table = vol.table(delta_all[delta_all > 0])
-        finite_r = np.isfinite(r) & (r > 0)
-        cdf_table = (_cdf_table(sm, float(np.max(r[finite_r])))
-                     if np.count_nonzero(finite_r) > 48 else None)
-    # Per-target work in blocks: small temporaries avoid mmap churn (see _TARGETS).
+    # Per-target work in blocks: small temporaries avoid mmap churn (see _TARGETS). Targets
+    # outside the map (row -1) read the last row here and are set to NaN at the end.
     for lo in range(0, n, _TARGETS):
         sl = slice(lo, lo + _TARGETS)
         rows_b = rows[sl]
-        covered = rows_b >= 0
-        safe = np.where(covered, rows_b, 0)
-        fields["searched_area"][sl] = np.where(covered, rk.searched_area[safe] * SQDEG_PER_SR,
-                                               np.nan)
-        fields["searched_prob"][sl] = np.where(covered, rk.searched_prob[safe], np.nan)
-        fields["probdensity"][sl] = np.where(covered, sm.probdensity[safe], np.nan)
-        if three_d:
-            u_b = u[sl]
-            with np.errstate(under="ignore"):
-                fields["probdensity_vol"][sl] = np.where(covered, np.exp(u_b), np.nan)
-            P, V = _searched_volume(vol, u_b, table)
-            fields["searched_prob_vol"][sl] = np.where(covered, P, np.nan)
-            fields["searched_vol"][sl] = np.where(covered, V, np.nan)
-            fields["searched_prob_dist"][sl] = (_cdf_apply(sm, cdf_table, r[sl])
-                                                if cdf_table is not None
-                                                else distance_cdf(sm, r[sl]))
+        fields["searched_area"][sl] = rk.searched_area[rows_b] * SQDEG_PER_SR
+        fields["searched_prob"][sl] = rk.searched_prob[rows_b]
+        fields["probdensity"][sl] = sm.probdensity[rows_b]
+    three_d = distance is not None and sm.has_distance
+    if three_d:
+        _crossmatch_3d(sm, rows, np.broadcast_to(np.asarray(distance, float), shape).reshape(-1),
+                       fields)
+    else:
+        for key in ("searched_prob_vol", "searched_vol", "probdensity_vol", "searched_prob_dist"):
+            fields[key].fill(np.nan)
+    outside = rows < 0
+    if np.any(outside):
+        for key, values in fields.items():
+            if key not in ("offset", "searched_prob_dist"):
+                values[outside] = np.nan
     return CrossmatchResult(**{k: v.reshape(shape) for k, v in fields.items()})
+
+
+def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
+                   fields: dict[str, np.ndarray]) -> None:
+    """The 3-D fields of ``crossmatch`` for targets in ``rows`` at distances ``r``."""
+    n = rows.size
+    vol = _volume(sm)
+    u = np.empty(n)
+    for lo in range(0, n, _TARGETS):
+        sl = slice(lo, lo + _TARGETS)
+        u[sl] = _log_density_vol(sm, rows[sl], r[sl])
+    u[rows < 0] = -np.inf  # outside the map: kept out of the table's range
+    # The (P, V) table spans the targets beyond the sparse core (see _Volume.lookup).
+    delta = vol.lnc_max - u
+    lo = float(np.min(np.where(delta > vol.sparse_delta, delta, np.inf)))
+    hi = float(np.max(np.where(delta < np.inf, delta, -np.inf)))
+    table = vol.table(lo, hi) if lo <= hi else None
+    finite_r = np.isfinite(r) & (r > 0)
+    cdf_table = (_cdf_table(sm, float(np.max(r, where=finite_r, initial=0.0)))
+                 if np.count_nonzero(finite_r) > 48 else None)
+    for lo_ in range(0, n, _TARGETS):
+        sl = slice(lo_, lo_ + _TARGETS)
+        with np.errstate(under="ignore"):
+            fields["probdensity_vol"][sl] = np.exp(u[sl])
+        fields["searched_prob_vol"][sl], fields["searched_vol"][sl] = vol.lookup(delta[sl],
+                                                                                 table)
+        fields["searched_prob_dist"][sl] = (_cdf_apply(sm, cdf_table, r[sl])
+                                            if cdf_table is not None
+                                            else distance_cdf(sm, r[sl]))
 
 
 def _row_constants(sm: SkyMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -874,22 +895,6 @@ def _log_density_vol(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> np.ndarray:
         u = lnc[rows] - 0.5 * t * t
     return np.where((r > 0) & np.isfinite(u), u, -np.inf)
 
-
-def _searched_volume(vol: _Volume, u: np.ndarray, table: Any) -> tuple[np.ndarray, ...]:
-    ok = np.isfinite(u)
-    P = np.full(u.shape, vol.total)
-    V = np.full(u.shape, np.inf)
-    if np.any(ok):
-        # delta = ln c_max - u >= 0; a target exactly at the peak has P = V = 0.
-        delta = np.maximum(vol.lnc_max - u[ok], 0.0)
-        pos = delta > 0
-        p_ok = np.zeros(delta.shape)
-        v_ok = np.zeros(delta.shape)
-        if np.any(pos):
-            p_ok[pos], v_ok[pos] = vol.lookup(delta[pos], table)
-        P[ok] = p_ok
-        V[ok] = v_ok
-    return P, V
 
 
 # ------------------------------------------------------------------------------ fields
