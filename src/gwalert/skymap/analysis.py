@@ -532,13 +532,19 @@ class _Volume:
         n["bracket0"] = _neg_bracket(x, -x)
         n["total"] = np.exp(np.log(n["weight"]) + 2 * np.log(n["sigma"]) - 0.5 * x * x
                             - _LN_SQRT_2PI + np.log(n["bracket0"]))
-        m["cdf_neg_x"] = norm_cdf(-m["mu"] / m["sigma"])
-        m["sig_mu_pdf_x"] = m["sigma"] * m["mu"] * norm_pdf(m["mu"] / m["sigma"])
-        m["mu2s2"] = m["mu"] ** 2 + m["sigma"] ** 2
-        m["w_mu2s2"] = m["weight"] * m["mu2s2"]
-        m["w_2s2"] = m["weight"] * 2 * m["sigma"] ** 2 * _INV_SQRT_2PI
-        self.total = float(np.sum(m["weight"] * (m["mu2s2"] * (1 - m["cdf_neg_x"])
-                                                 + m["sig_mu_pdf_x"])) + np.sum(n["total"]))
+        w, mu, sigma = m["weight"], m["mu"], m["sigma"]
+        cdf_neg_x = norm_cdf(-mu / sigma)  # Phi(-x)
+        sig_mu_pdf_x = sigma * mu * norm_pdf(mu / sigma)
+        w_mu2s2 = w * (mu * mu + sigma * sigma)
+        m["w_mu2s2"] = w_mu2s2
+        m["w_2s2"] = w * 2 * sigma ** 2 * _INV_SQRT_2PI
+        # w [F(-s) - F(-x)] = clip0 - w_mu2s2 erf(s/sqrt2) / 2 - (clip_ph - clip_ss_ph sigma s) ph
+        # with ph = exp(-s^2/2) (see _main_part).
+        m["clip0"] = w_mu2s2 * (0.5 - cdf_neg_x) + w * sig_mu_pdf_x
+        m["clip_ss_ph"] = w * sigma * _INV_SQRT_2PI
+        m["clip_ph"] = 2 * mu * m["clip_ss_ph"]
+        self.total = float(np.sum(w_mu2s2 * (1 - cdf_neg_x) + w * sig_mu_pdf_x)
+                           + np.sum(n["total"]))
         peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
         self.lnc_max = -float(min(peaks)) if peaks else -np.inf
         self.sparse_delta = self._sparse_delta()
@@ -603,20 +609,16 @@ class _Volume:
         ss = sig * s
         b = mu + ss
         a = mu - ss
-        # Unclipped rows (a >= 0): w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)].
+        # Interval [a, b] = [mu - sigma s, mu + sigma s]: with F(t) = (mu^2 + sigma^2) Phi(t)
+        # - sigma (2 mu + sigma t) phi(t), the antiderivative of (mu + sigma t)^2 phi(t),
+        # w [F(s) - F(-s)] = w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)].
         P += float(g["w_mu2s2"][lo:hi] @ e) - float(g["w_2s2"][lo:hi] @ (s * ph))
-        clip = np.flatnonzero(a < 0)
-        if clip.size:
-            # Interval [0, b]: replace by w [(mu^2 + sigma^2)(Phi(s) - Phi(-x))
-            #   - sigma (2 mu + sigma s) phi(s) + sigma mu phi(x)].
-            ec, phc, ssc, sigc, muc = e[clip], ph[clip], ss[clip], sig[clip], mu[clip]
-            wc = g["weight"][lo:hi][clip]
-            m2 = g["mu2s2"][lo:hi][clip]
-            clipped = (m2 * (0.5 * (1 + ec) - g["cdf_neg_x"][lo:hi][clip])
-                       - sigc * (2 * muc + ssc) * phc * _INV_SQRT_2PI
-                       + g["sig_mu_pdf_x"][lo:hi][clip])
-            unclipped = m2 * ec - 2 * ssc * sigc * phc * _INV_SQRT_2PI
-            P += float(wc @ (clipped - unclipped))
+        clipped = a < 0
+        if np.any(clipped):
+            # Clipped at r = 0 (t = -x): add w [F(-s) - F(-x)], in per-row coefficients.
+            corr = (g["clip0"][lo:hi] - 0.5 * g["w_mu2s2"][lo:hi] * e
+                    - (g["clip_ph"][lo:hi] - g["clip_ss_ph"][lo:hi] * ss) * ph)
+            P += float(np.sum(corr, where=clipped))
         a_pos = np.maximum(a, 0.0)
         area = g["area"][lo:hi]
         V += float(area @ (b * b * b - a_pos * a_pos * a_pos)) / 3
