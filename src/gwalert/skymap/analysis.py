@@ -373,10 +373,14 @@ def _neg_log_total(mu: np.ndarray, sigma: np.ndarray, norm: np.ndarray) -> np.nd
             + np.log(_neg_bracket(x, -x)))
 
 
-def _neg_fraction_above(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """For mu < 0: the share of a row's distance probability beyond r = mu + sigma t."""
+def _neg_fraction_above(x: np.ndarray, t: np.ndarray,
+                        bracket0: np.ndarray | None = None) -> np.ndarray:
+    """For mu < 0: the share of a row's distance probability beyond r = mu + sigma t
+    (``bracket0``: ``_neg_bracket(x, -x)`` if the caller holds it)."""
+    if bracket0 is None:
+        bracket0 = _neg_bracket(x, -x)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.exp(0.5 * (x * x - t * t)) * _neg_bracket(x, t) / _neg_bracket(x, -x)
+        out = np.exp(0.5 * (x * x - t * t)) * _neg_bracket(x, t) / bracket0
     return np.where(t <= -x, 1.0, np.minimum(out, 1.0))
 
 
@@ -440,40 +444,47 @@ def _cdf_table(sm: SkyMap, rmax: float) -> tuple[float, np.ndarray, np.ndarray, 
     d = _dist(sm)
     n = 17
     grid = np.linspace(0.0, rmax, n)
-    cdf = np.empty(n)
+    cdf = np.zeros(n)  # node 0 (r = 0): CDF, pdf and pdf' are 0
     g = np.zeros(n)  # pdf / r^2
     dg = np.zeros(n)  # its derivative
     pos = np.ones(d.mu.size, bool)
     pos[d.neg] = False
     mu, sig, w = d.mu[pos], d.sigma[pos], (d.prob * d.norm)[pos]
-    # Per row: cdf(r) = w [(mu^2 + s^2) Phi(t) - s (2 mu + s t) phi(t) - F0], t = (r - mu)/s.
-    inv_s = 1.0 / sig
-    mu_inv_s = mu * inv_s
+    # Per row: cdf(r) = w [(mu^2 + s^2) Phi(t) - s (2 mu + s t) phi(t) - F0], t = (r - mu)/s,
+    # evaluated in v = t / sqrt(2): Phi(t) = (1 + erf(v)) / 2, phi(t) = exp(-v^2) / sqrt(2 pi),
+    # with the constant factors folded into per-row coefficients.
+    v_per_r = _SQRT1_2 / sig
+    v_at_0 = mu * v_per_r
     c_erf = 0.5 * w * (mu ** 2 + sig ** 2)
     c_const = float(np.sum(c_erf) - np.sum(w * d.cdf0[pos]))
-    c_phi = -2 * w * mu * sig
-    c_tphi = -w * sig ** 2
-    c_pdf = w * inv_s
-    c_dpdf = -c_pdf * inv_s
-    negd = _Dist(d.prob[d.neg], d.mu[d.neg], d.sigma[d.neg], d.norm[d.neg], d.cdf0[d.neg],
-                 d.total[d.neg], np.arange(d.neg.size))
-    c_pdf_neg = negd.prob * negd.norm / negd.sigma
-    for j, rv in enumerate(grid):
+    c_phi = -2 * _INV_SQRT_2PI * w * mu * sig
+    c_vphi = -math.sqrt(2) * _INV_SQRT_2PI * w * sig ** 2  # t phi(t) = sqrt(2) v phi
+    c_pdf = _INV_SQRT_2PI * w / sig
+    c_dpdf = -math.sqrt(2) * c_pdf / sig
+    # mu < 0 rows: the upper-tail form (see _neg_bracket).
+    neg = d.neg
+    mu_n, sig_n = d.mu[neg], d.sigma[neg]
+    x_n = mu_n / sig_n
+    bracket0 = _neg_bracket(x_n, -x_n)
+    w_n = d.prob[neg] * d.total[neg]
+    c_pdf_n = d.prob[neg] * d.norm[neg] / sig_n
+    for j in range(1, n):
+        rv = float(grid[j])
         cdf[j] = c_const
-        for lo in range(0, inv_s.size, _CHUNK):
+        for lo in range(0, v_at_0.size, _CHUNK):
             sl = slice(lo, lo + _CHUNK)
-            t = rv * inv_s[sl] - mu_inv_s[sl]
-            ph = norm_pdf(t)
-            tph = t * ph
-            cdf[j] += c_erf[sl] @ erf(t * _SQRT1_2) + c_phi[sl] @ ph + c_tphi[sl] @ tph
+            v = rv * v_per_r[sl] - v_at_0[sl]
+            ph = np.exp(-v * v)
+            vph = v * ph
+            cdf[j] += c_erf[sl] @ erf(v) + c_phi[sl] @ ph + c_vphi[sl] @ vph
             g[j] += c_pdf[sl] @ ph
-            dg[j] += c_dpdf[sl] @ tph
-        if negd.mu.size and rv > 0:
-            tn = (rv - negd.mu) / negd.sigma
+            dg[j] += c_dpdf[sl] @ vph
+        if neg.size:
+            tn = (rv - mu_n) / sig_n
             phn = norm_pdf(tn)
-            cdf[j] += negd.prob @ _cdf_rows(negd, float(rv))
-            g[j] += c_pdf_neg @ phn
-            dg[j] -= (c_pdf_neg / negd.sigma) @ (tn * phn)
+            cdf[j] += w_n @ (1 - _neg_fraction_above(x_n, np.maximum(tn, -x_n), bracket0))
+            g[j] += c_pdf_n @ phn
+            dg[j] -= (c_pdf_n / sig_n) @ (tn * phn)
     pdf = grid * grid * g
     dpdf = 2 * grid * g + grid * grid * dg
     return float(grid[1] - grid[0]), cdf, pdf, dpdf
