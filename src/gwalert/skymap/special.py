@@ -54,8 +54,9 @@ def erf(x: np.ndarray | float) -> np.ndarray:
     """The error function, elementwise (absolute error below 1e-15)."""
     x = np.asarray(x, dtype=np.float64)
     ax = np.fmin(np.abs(x), _XMAX)  # erf(6.5) is 1 to double precision; NaN -> 6.5
-    idx = np.rint(ax * _STEP).astype(np.intp)
-    d = ax - idx * (1.0 / _STEP)
+    node = np.rint(ax * _STEP)
+    d = ax - node * (1.0 / _STEP)
+    idx = node.astype(np.intp)
     acc = _TABLE[_DEGREE].take(idx)
     for k in range(_DEGREE - 1, -1, -1):
         acc *= d
