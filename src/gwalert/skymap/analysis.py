@@ -869,23 +869,26 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
     """The 3-D fields of ``crossmatch`` for targets in ``rows`` at distances ``r``."""
     n = rows.size
     vol = _volume(sm)
-    u = np.empty(n)
-    for lo in range(0, n, _TARGETS):
-        sl = slice(lo, lo + _TARGETS)
-        u[sl] = _log_density_vol(sm, rows[sl], r[sl])
-    u[rows < 0] = -np.inf  # outside the map: kept out of the table's range
-    # The (P, V) table spans the targets beyond the sparse core (see _Volume.lookup).
-    delta = vol.lnc_max - u
-    lo = float(np.min(np.where(delta > vol.sparse_delta, delta, np.inf)))
-    hi = float(np.max(np.where(delta < np.inf, delta, -np.inf)))
+    # delta = ln c_max - u, u the log density at each target; the (P, V) table spans the
+    # targets' delta beyond the sparse core (see _Volume.lookup).
+    delta = np.empty(n)
+    lo, hi = math.inf, -math.inf
+    for start in range(0, n, _TARGETS):
+        sl = slice(start, start + _TARGETS)
+        u = _log_density_vol(sm, rows[sl], r[sl])
+        with np.errstate(under="ignore"):
+            fields["probdensity_vol"][sl] = np.exp(u)
+        d = vol.lnc_max - u
+        d[rows[sl] < 0] = np.inf  # outside the map (NaN in the end): out of the table
+        delta[sl] = d
+        lo = min(lo, float(np.min(d, where=d > vol.sparse_delta, initial=np.inf)))
+        hi = max(hi, float(np.max(d, where=d < np.inf, initial=-np.inf)))
     table = vol.table(lo, hi) if lo <= hi else None
     finite_r = np.isfinite(r) & (r > 0)
     cdf_table = (_cdf_table(sm, float(np.max(r, where=finite_r, initial=0.0)))
                  if np.count_nonzero(finite_r) > 48 else None)
-    for lo_ in range(0, n, _TARGETS):
-        sl = slice(lo_, lo_ + _TARGETS)
-        with np.errstate(under="ignore"):
-            fields["probdensity_vol"][sl] = np.exp(u[sl])
+    for start in range(0, n, _TARGETS):
+        sl = slice(start, start + _TARGETS)
         fields["searched_prob_vol"][sl], fields["searched_vol"][sl] = vol.lookup(delta[sl],
                                                                                  table)
         fields["searched_prob_dist"][sl] = (_cdf_apply(sm, cdf_table, r[sl])
