@@ -70,6 +70,7 @@ from .special import (
     ang2pix_nested,
     ang2pix_nested_rad,
     erf,
+    erf_nonneg,
     mills_ratio,
     norm_cdf,
     norm_pdf,
@@ -549,12 +550,13 @@ class _Volume:
         n["bracket0"] = _neg_bracket(x, -x)
         n["total"] = np.exp(np.log(n["weight"]) + 2 * np.log(n["sigma"]) - 0.5 * x * x
                             - _LN_SQRT_2PI + np.log(n["bracket0"]))
-        w, mu, sigma = m["weight"], m["mu"], m["sigma"]
+        w, mu, sigma = m.pop("weight"), m["mu"], m["sigma"]  # w: folded in below
         cdf_neg_x = norm_cdf(-mu / sigma)  # Phi(-x)
         sig_mu_pdf_x = sigma * mu * norm_pdf(mu / sigma)
         w_mu2s2 = w * (mu * mu + sigma * sigma)
         m["w_mu2s2"] = w_mu2s2
-        m["w_2s2"] = w * 2 * sigma ** 2 * _INV_SQRT_2PI
+        m["w_2s2"] = w * 2 * sigma ** 2 * _INV_SQRT_2PI * math.sqrt(2)  # per s / sqrt(2)
+        m["sigma_sqrt2"] = sigma * math.sqrt(2)
         # w [F(-s) - F(-x)] = clip0 - w_mu2s2 erf(s/sqrt2) / 2 - (clip_ph - clip_ss_ph sigma s) ph
         # with ph = exp(-s^2/2) (see _main_part).
         m["clip0"] = w_mu2s2 * (0.5 - cdf_neg_x) + w * sig_mu_pdf_x
@@ -618,18 +620,17 @@ class _Volume:
         g = self.main
         P = V = dV = 0.0
         q = g["lnc"][lo:hi] - u
-        mu, sig = g["mu"][lo:hi], g["sigma"][lo:hi]
-        rq = np.sqrt(q)
-        s = rq * math.sqrt(2.0)
-        e = erf(rq)  # erf(s / sqrt 2)
+        mu = g["mu"][lo:hi]
+        rq = np.sqrt(q)  # s / sqrt(2)
+        e = erf_nonneg(rq)  # erf(s / sqrt 2)
         ph = np.exp(-q)  # sqrt(2 pi) phi(s)
-        ss = sig * s
+        ss = g["sigma_sqrt2"][lo:hi] * rq  # sigma s
         b = mu + ss
         a = mu - ss
         # Interval [a, b] = [mu - sigma s, mu + sigma s]: with F(t) = (mu^2 + sigma^2) Phi(t)
         # - sigma (2 mu + sigma t) phi(t), the antiderivative of (mu + sigma t)^2 phi(t),
         # w [F(s) - F(-s)] = w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)].
-        P += float(g["w_mu2s2"][lo:hi] @ e) - float(g["w_2s2"][lo:hi] @ (s * ph))
+        P += float(g["w_mu2s2"][lo:hi] @ e) - float(g["w_2s2"][lo:hi] @ (rq * ph))
         clipped = a < 0
         if np.any(clipped):
             # Clipped at r = 0 (t = -x): add w [F(-s) - F(-x)], in per-row coefficients.
@@ -641,7 +642,7 @@ class _Volume:
         V += float(area @ (b * b * b - a_pos * a_pos * a_pos)) / 3
         if derivative:
             with np.errstate(divide="ignore", invalid="ignore"):
-                dv = area * sig * (b * b + a_pos * a_pos) / s
+                dv = area * g["sigma"][lo:hi] * (b * b + a_pos * a_pos) / (rq * math.sqrt(2))
             dV -= float(np.sum(dv[np.isfinite(dv)]))
         return P, V, dV
 

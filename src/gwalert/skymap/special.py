@@ -53,7 +53,22 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 def erf(x: np.ndarray | float) -> np.ndarray:
     """The error function, elementwise (absolute error below 1e-15)."""
     x = np.asarray(x, dtype=np.float64)
-    ax = np.fmin(np.abs(x), _XMAX)  # erf(6.5) is 1 to double precision; NaN -> 6.5
+    out = np.copysign(_erf_of_abs(np.fmin(np.abs(x), _XMAX)), x)  # NaN -> erf(6.5)
+    with np.errstate(invalid="ignore"):
+        has_nan = np.isnan(np.sum(x))  # NaN in (or +inf and -inf: harmless)
+    if has_nan:
+        out = np.where(np.isnan(x), np.nan, out)
+    return out
+
+
+def erf_nonneg(x: np.ndarray) -> np.ndarray:
+    """``erf`` of a float64 array of values >= 0 without NaN (no sign or NaN handling)."""
+    return _erf_of_abs(np.fmin(x, _XMAX))
+
+
+def _erf_of_abs(ax: np.ndarray) -> np.ndarray:
+    """erf on [0, _XMAX] (erf(6.5) is 1 to double precision): Taylor series about the
+    nearest node."""
     node = np.rint(ax * _STEP)
     d = ax - node * (1.0 / _STEP)
     idx = node.astype(np.intp)
@@ -61,12 +76,7 @@ def erf(x: np.ndarray | float) -> np.ndarray:
     for k in range(_DEGREE - 1, -1, -1):
         acc *= d
         acc += _TABLE[k].take(idx)
-    out = np.copysign(acc, x)
-    with np.errstate(invalid="ignore"):
-        has_nan = np.isnan(np.sum(x))  # NaN in (or +inf and -inf: harmless)
-    if has_nan:
-        out = np.where(np.isnan(x), np.nan, out)
-    return out
+    return acc
 
 
 _CX_STEP = 128
