@@ -691,61 +691,81 @@ class _Volume:
             u = new
         return u, V
 
-    def table(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Nodes (ln delta) and exact (ln P, ln V) for ``lookup`` at ``delta = ln c_max - u``,
-        for targets whose delta lies in [lo, hi] (beyond ``sparse_delta``).
+    # Table nodes: a fixed lattice in x = ln delta, 24 nodes per decade of delta up to 1, 16 up
+    # to 10 and 4 beyond. A node's lattice coordinate is the smallest of three affine functions
+    # of x (the lattice is concave), so a target finds its interval without a search.
+    _PER_DECADE = (24, 16, 4)
+
+    @classmethod
+    def _lattice_coordinate(cls, x: np.ndarray | float) -> np.ndarray | float:
+        """Lattice coordinate of ln delta ``x``: node k sits at coordinate k."""
+        a, b, c = (n / math.log(10) for n in cls._PER_DECADE)
+        ten = cls._PER_DECADE[1]  # coordinate of delta = 10
+        return np.minimum(np.minimum(a * x, b * x), ten + c * (x - math.log(10)))
+
+    @classmethod
+    def _lattice_node(cls, k: int) -> float:
+        """ln delta of lattice node ``k`` (the inverse of ``_lattice_coordinate``)."""
+        a, b, c = (math.log(10) / n for n in cls._PER_DECADE)
+        return max(k * a, k * b, math.log(10) + (k - cls._PER_DECADE[1]) * c)
+
+    def table(self, lo: float, hi: float,
+              count: int) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """(first node, ln P, ln V) at the lattice nodes around delta in [lo, hi], where
+        ``count`` targets lie beyond ``sparse_delta``, for ``lookup`` at ``delta = ln c_max - u``;
+        None if there are no more targets than nodes (``lookup`` then evaluates them exactly).
 
         Near the peak, where few rows take part, P and V have a square-root kink wherever a
         row's peak is crossed: targets there are evaluated exactly (cheap: few rows). Elsewhere
         both are interpolated linearly in (ln delta, ln P) and (ln delta, ln V) between exact
-        nodes, 24 per decade of delta up to 1, 16 up to 10 (P > 0.9997 beyond, on BAYESTAR maps)
-        and 4 per decade further out, where only V is still computed once P is within 1e-9 of
-        its limit. Against exact evaluation: |dP| < 2e-3 and V within about 1% for targets
-        with 0.01 < P < 0.999 (``tests/test_skymap_analysis.py``); V of the outermost targets
-        (P > 0.9997) is within a few percent.
+        values at the nodes, 24 per decade of delta up to 1, 16 up to 10 (P > 0.9997 beyond,
+        on BAYESTAR maps) and 4 per decade further out, where only V is still computed once P
+        is within 1e-9 of its limit. Against exact evaluation: |dP| < 2e-3 and V within
+        about 2% for targets with 0.01 < P < 0.999 (``tests/test_skymap_analysis.py``); V of
+        the outermost targets (P within 1e-4 of its limit) can be 35% off.
         """
-        lo, hi = math.log(lo), math.log(hi)
-        knee = math.log(10.0)
-        nodes = []
-        for a_, b_, per_decade in ((lo, min(hi, 0.0), 24), (max(lo, 0.0), min(hi, knee), 16)):
-            if a_ < b_:
-                n = int(math.ceil((b_ - a_) / math.log(10) * per_decade)) + 1
-                nodes.append(np.linspace(a_, b_, max(n, 2)))
-        if hi > knee:
-            start = max(lo, knee)
-            n = int(math.ceil((hi - start) / math.log(10) * 4)) + 1
-            nodes.append(np.linspace(start, hi, max(n, 2)))
-        grid = np.unique(np.concatenate(nodes + [np.array([lo, hi])]))
-        lp = np.empty(grid.size)
-        lv = np.empty(grid.size)
+        first = math.floor(float(self._lattice_coordinate(math.log(lo))))
+        last = max(math.ceil(float(self._lattice_coordinate(math.log(hi)))), first + 1)
+        if count <= last - first + 1:
+            return None
+        lp = np.empty(last - first + 1)
+        lv = np.empty(last - first + 1)
         saturated = None
-        for i, xn in enumerate(grid):  # ascending delta: P grows towards the total
+        for i in range(lp.size):  # ascending delta: P grows towards the total
+            u = self.lnc_max - math.exp(self._lattice_node(first + i))
             if saturated is None:
-                lp[i], lv[i] = self._log_pv(float(xn))
-                if self.total - math.exp(lp[i]) <= 1e-9 * self.total:
+                P, V, _ = self.evaluate(u)
+                lp[i] = math.log(max(P, 1e-300))
+                if self.total - P <= 1e-9 * self.total:
                     saturated = lp[i]
             else:  # P is within 1e-9 of its limit: only V still changes
                 lp[i] = saturated
-                lv[i] = math.log(max(self.volume_only(self.lnc_max - math.exp(xn)), 1e-300))
-        return grid, lp, lv
+                V = self.volume_only(u)
+            lv[i] = math.log(max(V, 1e-300))
+        return first, lp, lv
 
     def lookup(self, delta: np.ndarray, table: Any) -> tuple[np.ndarray, np.ndarray]:
         """(P, V) at ``delta`` (NaN-free): exact up to ``sparse_delta`` (P = V = 0 at or above
-        the peak), from ``table`` beyond, and (total, inf) where delta is infinite (the
-        density is 0)."""
+        the peak), from ``table`` beyond (exact without one), and (total, inf) where delta is
+        infinite (the density is 0)."""
         if table is None:
             P = np.empty(delta.shape)
             V = np.empty(delta.shape)
+            exact = delta < np.inf
         else:
-            grid, lp, lv = table
+            first, lp, lv = table
             with np.errstate(divide="ignore", invalid="ignore"):
-                x = np.log(delta)
-            P = np.exp(np.interp(x, grid, lp))
-            V = np.exp(np.interp(x, grid, lv))
-        exact = delta <= self.sparse_delta
-        if table is None or np.any(exact):
-            for j in np.flatnonzero(exact):
-                P[j], V[j], _ = self.evaluate(self.lnc_max - max(float(delta[j]), 0.0))
+                k = self._lattice_coordinate(np.log(delta)) - first
+            k = np.fmin(np.fmax(k, 0.0), lp.size - 1)  # NaN (delta < 0), -inf and inf too
+            j = np.minimum(k.astype(np.intp), lp.size - 2)
+            w = k - j
+            lp0, lv0 = lp.take(j), lv.take(j)
+            P = np.exp(lp0 + w * (lp.take(j + 1) - lp0))
+            V = np.exp(lv0 + w * (lv.take(j + 1) - lv0))
+            exact = delta <= self.sparse_delta
+        if np.any(exact):
+            for j_ in np.flatnonzero(exact):
+                P[j_], V[j_], _ = self.evaluate(self.lnc_max - max(float(delta[j_]), 0.0))
         zero = np.isinf(delta)
         if np.any(zero):
             P[zero] = self.total
@@ -764,10 +784,6 @@ class _Volume:
                 a = np.maximum(g["mu"][sl] - ss, 0.0)
                 V += float(g["area"][sl] @ (b * b * b - a * a * a)) / 3
         return V
-
-    def _log_pv(self, x: float) -> tuple[float, float]:
-        P, V, _ = self.evaluate(self.lnc_max - math.exp(x))
-        return math.log(max(P, 1e-300)), math.log(max(V, 1e-300))
 
     def _sparse_delta(self) -> float:
         """delta below which at most 64 rows take part (exact evaluation is cheap)."""
@@ -873,7 +889,7 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
     # delta = ln c_max - u, u the log density at each target; the (P, V) table spans the
     # targets' delta beyond the sparse core (see _Volume.lookup).
     delta = np.empty(n)
-    lo, hi = math.inf, -math.inf
+    lo, hi, count = math.inf, -math.inf, 0
     for start in range(0, n, _TARGETS):
         sl = slice(start, start + _TARGETS)
         u = _log_density_vol(sm, rows[sl], r[sl])
@@ -882,9 +898,11 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
         d = vol.lnc_max - u
         d[rows[sl] < 0] = np.inf  # outside the map (NaN in the end): out of the table
         delta[sl] = d
-        lo = min(lo, float(np.min(d, where=d > vol.sparse_delta, initial=np.inf)))
-        hi = max(hi, float(np.max(d, where=d < np.inf, initial=-np.inf)))
-    table = vol.table(lo, hi) if lo <= hi else None
+        beyond = (d > vol.sparse_delta) & (d < np.inf)
+        lo = min(lo, float(np.min(d, where=beyond, initial=np.inf)))
+        hi = max(hi, float(np.max(d, where=beyond, initial=-np.inf)))
+        count += int(np.count_nonzero(beyond))
+    table = vol.table(lo, hi, count) if count else None
     finite_r = np.isfinite(r) & (r > 0)
     cdf_table = (_cdf_table(sm, float(np.max(r, where=finite_r, initial=0.0)))
                  if np.count_nonzero(finite_r) > 48 else None)
