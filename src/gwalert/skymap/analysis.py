@@ -112,14 +112,8 @@ def _build_ranking(sm: SkyMap) -> _Ranking:
     dens = sm.probdensity
     uniq = sm.uniq
     if uniq.size < 2 or np.all(uniq[1:] > uniq[:-1]):
-        # A stable ascending sort keeps ties in ascending-UNIQ order; reversed: descending
-        # UNIQ. numpy's default sort is several times faster and gives the same order when
-        # there are no ties, as on most real maps.
-        order = np.argsort(dens)
-        ranked = dens[order]
-        if np.any(ranked[1:] == ranked[:-1]):
-            order = np.argsort(dens, kind="stable")
-        order = order[::-1]
+        # Stable ascending sort keeps ties in ascending-UNIQ order; reversed: descending UNIQ.
+        order = np.argsort(dens, kind="stable")[::-1]
     else:
         order = np.lexsort((uniq, dens))[::-1]
     area = _pixel_area(sm)[order]
@@ -188,7 +182,7 @@ def _build_lookup(sm: SkyMap) -> _Lookup:
     cell_first = np.concatenate([first, deep_cells])
     cell_count = np.concatenate([count, np.ones(deep_cells.size, np.int64)])
     cell_row = np.concatenate([shallow, np.full(deep_cells.size, -2)]).astype(np.int32)
-    order = np.argsort(cell_first)  # distinct wherever the rows tile the sky (the fast path)
+    order = np.argsort(cell_first, kind="stable")  # fast on the nearly sorted starts
     cell_first, cell_count, cell_row = cell_first[order], cell_count[order], cell_row[order]
     ends_c = cell_first + cell_count
     if (cell_first.size and cell_first[0] == 0 and ends_c[-1] == ncells
