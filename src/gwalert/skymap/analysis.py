@@ -326,7 +326,7 @@ def distance_along(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> tuple[Any, Any]:
 
 @dataclass(frozen=True)
 class _Dist:
-    """Rows with usable distance parameters, most probable first."""
+    """Rows with usable distance parameters, in map order."""
 
     prob: np.ndarray
     mu: np.ndarray
@@ -343,7 +343,6 @@ def _build_dist(sm: SkyMap) -> _Dist:
     good = (np.isfinite(sm.distmu) & np.isfinite(sm.distsigma) & (sm.distsigma > 0)
             & np.isfinite(sm.distnorm) & (sm.distnorm > 0) & (prob > 0))
     idx = np.flatnonzero(good)
-    idx = idx[np.argsort(prob[idx])[::-1]]
     mu, sigma, norm = sm.distmu[idx], sm.distsigma[idx], sm.distnorm[idx]
     cdf0 = _partial(-mu / sigma, mu, sigma)
     total = norm * ((mu * mu + sigma * sigma) - cdf0)
@@ -773,7 +772,7 @@ class _Volume:
             k = int(np.searchsorted(g["neg_peak"], -u, side="left"))
             for lo in range(0, k, _CHUNK):
                 sl = slice(lo, min(k, lo + _CHUNK))
-                ss = g["sigma"][sl] * np.sqrt(2 * (g["lnc"][sl] - u))
+                ss = g["sigma"][sl] * np.sqrt(2.0 * (g["lnc"][sl] - u))
                 b = np.maximum(g["mu"][sl] + ss, 0.0)
                 a = np.maximum(g["mu"][sl] - ss, 0.0)
                 V += float(g["area"][sl] @ (b * b * b - a * a * a)) / 3
