@@ -302,7 +302,7 @@ def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
 
 def test_searched_volume_exact_vs_table(bayestar):
     sm, _, _, ra, dec, dist = bayestar
-    many = sm.crossmatch(ra, dec, dist)  # > 32 targets: tabulated
+    many = sm.crossmatch(ra, dec, dist)  # more targets than table nodes: tabulated
     pick = np.arange(0, ra.size, 97)
     for i in pick:
         one = sm.crossmatch(ra[i:i + 1], dec[i:i + 1], dist[i:i + 1])
@@ -311,6 +311,29 @@ def test_searched_volume_exact_vs_table(bayestar):
         if 0.01 < p_one < 0.999:
             assert many.searched_vol[i] == pytest.approx(one.searched_vol[0], rel=0.02)
         assert many.searched_prob_dist[i] == pytest.approx(one.searched_prob_dist[0], abs=5e-4)
+
+
+def test_volume_table_lattice(bayestar):
+    """The table's node coordinate (smallest of three affine functions of ln delta) inverts
+    the node positions, and a target at a node reads that node's exact values."""
+    sm = bayestar[0]
+    vol = analysis._volume(sm)
+    ks = np.arange(-60, 40)
+    x = np.array([vol._lattice_node(int(k)) for k in ks])
+    np.testing.assert_allclose(vol._lattice_coordinate(x), ks, atol=1e-9)
+    assert np.all(np.diff(x) > 0)
+    table = vol.table(0.05, 2000.0, 10**6)
+    first, lp, lv = table
+    delta = np.exp(x[(ks >= first) & (ks < first + lp.size)])
+    P, V = vol.lookup(delta, table)
+    for j in (3, 20, 40, lp.size - 1):
+        exact_p, exact_v, _ = vol.evaluate(vol.lnc_max - float(delta[j]))
+        assert P[j] == pytest.approx(exact_p, rel=1e-9)
+        assert V[j] == pytest.approx(exact_v, rel=1e-9)
+    # Beyond the table: zero density, and at or above the peak.
+    P, V = vol.lookup(np.array([np.inf, 0.0, -1e-12]), table)
+    assert P[0] == vol.total and V[0] == np.inf
+    assert list(P[1:]) == [0.0, 0.0] and list(V[1:]) == [0.0, 0.0]
 
 
 def test_gaussian_3d_matches_ligo(built_maps):

@@ -35,8 +35,10 @@ against it in ``tests/test_skymap_analysis.py``:
     A target's ``searched_prob_vol`` / ``searched_vol`` are ``P`` and ``V`` at the density
     where it sits. For many targets these come from exact values at nodes spaced
     geometrically in ``ln c_max - ln rho*``, interpolated linearly in log-log space (see
-    ``_Volume.table``): within 2e-3 in probability and about 0.5% in volume of the
-    exact values (one target, or a few near the peak, are evaluated exactly).
+    ``_Volume.table``): on the BAYESTAR map, within 2e-3 in probability and 1% in volume of
+    the exact values where 0.01 < P < 0.999; the volume of the outermost targets (P within
+    1e-4 of its limit, where ligo.skymap's grid ends anyway) can be a third off. Targets near
+    the peak, and all of them when there are fewer targets than nodes, are evaluated exactly.
 
     ``mu < 0`` rows (BAYESTAR writes some where the distance is unconstrained) use the
     upper-tail form with Mills' ratio instead of the textbook closed form, which cancels
@@ -51,8 +53,8 @@ against it in ``tests/test_skymap_analysis.py``:
     derivative at the nodes), within about 1e-5.
 
 Everything runs on the NUNIQ rows; positions are looked up through a dense index at order 8
-(3 MB) and a sorted search below it. Vector work is done in blocks of 32,768 rows so that
-temporaries stay small on maps of hundreds of thousands of rows.
+(3 MB) and a sorted search below it. Vector work is done in blocks (6,144 rows, 8,192 targets)
+so that temporaries stay below glibc's mmap threshold, on maps of any size.
 """
 
 from __future__ import annotations
