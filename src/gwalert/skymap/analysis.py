@@ -631,7 +631,7 @@ class _Volume:
             # Clipped at r = 0 (t = -x): add w [F(-s) - F(-x)], in per-row coefficients.
             corr = (g["clip0"][lo:hi] - 0.5 * g["w_mu2s2"][lo:hi] * e
                     - (g["clip_ph"][lo:hi] - g["clip_ss_ph"][lo:hi] * ss) * ph)
-            P += float(np.sum(corr, where=clipped))
+            P += float(np.where(clipped, corr, 0.0).sum())  # faster than sum(where=)
         a_pos = np.maximum(a, 0.0)
         area = g["area"][lo:hi]
         V += float(area @ (b * b * b - a_pos * a_pos * a_pos)) / 3
@@ -894,12 +894,13 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
         d[rows[sl] < 0] = np.inf  # outside the map (NaN in the end): out of the table
         delta[sl] = d
         beyond = (d > vol.sparse_delta) & (d < np.inf)
-        lo = min(lo, float(np.min(d, where=beyond, initial=np.inf)))
-        hi = max(hi, float(np.max(d, where=beyond, initial=-np.inf)))
+        # (np.where then min: numpy's reductions with where= are several times slower)
+        lo = min(lo, float(np.where(beyond, d, np.inf).min()))
+        hi = max(hi, float(np.where(beyond, d, -np.inf).max()))
         count += int(np.count_nonzero(beyond))
     table = vol.table(lo, hi, count) if count else None
     finite_r = np.isfinite(r) & (r > 0)
-    cdf_table = (_cdf_table(sm, float(np.max(r, where=finite_r, initial=0.0)))
+    cdf_table = (_cdf_table(sm, float(np.where(finite_r, r, 0.0).max()))
                  if np.count_nonzero(finite_r) > 48 else None)
     for start in range(0, n, _TARGETS):
         sl = slice(start, start + _TARGETS)
