@@ -438,11 +438,12 @@ def distance_cdf(sm: SkyMap, r: Any) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def _cdf_table(sm: SkyMap, rmax: float) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """(node spacing, CDF, pdf, pdf') at 17 nodes from 0 to ``rmax``: exact values for the
-    marginal CDF, interpolated by ``_cdf_apply`` with quintic Hermite polynomials (the exact
-    density and its derivative give the node slopes and curvatures); absolute error about
-    1e-5 on BAYESTAR maps (``tests/test_skymap_analysis.py`` bounds it by 5e-4)."""
+def _cdf_table(sm: SkyMap, rmax: float) -> tuple[float, tuple[np.ndarray, ...], float]:
+    """(node spacing, power-series coefficients per interval, CDF at infinity) for
+    ``_cdf_apply`` on [0, ``rmax``]: exact values of the marginal CDF at 17 nodes, interpolated
+    with quintic Hermite polynomials (the exact density and its derivative give the node
+    slopes and curvatures); absolute error about 1e-5 on BAYESTAR maps
+    (``tests/test_skymap_analysis.py`` bounds it by 5e-4)."""
     d = _dist(sm)
     n = 17
     grid = np.linspace(0.0, rmax, n)
@@ -489,24 +490,9 @@ def _cdf_table(sm: SkyMap, rmax: float) -> tuple[float, np.ndarray, np.ndarray, 
             dg[j] -= (c_pdf_n / sig_n) @ (tn * phn)
     pdf = grid * grid * g
     dpdf = 2 * grid * g + grid * grid * dg
-    return float(grid[1] - grid[0]), cdf, pdf, dpdf
-
-
-def _cdf_apply(sm: SkyMap, table: tuple[float, np.ndarray, np.ndarray, np.ndarray],
-               r: np.ndarray) -> np.ndarray:
-    h, cdf, pdf, dpdf = table
-    n = cdf.size
-    finite = np.isfinite(r) & (r > 0)
-    out = np.zeros(r.shape)
-    if np.any(r == np.inf):
-        d = _dist(sm)
-        out[r == np.inf] = float(d.prob @ d.total)
-    rr = r[finite] / h
-    if np.any(rr > n - 1 + 1e-9):
-        raise ValueError("distance beyond the CDF table")
-    k = np.clip(rr.astype(np.intp), 0, n - 2)
-    x = rr - k
-    # The quintic Hermite interpolant of each interval, as power-series coefficients.
+    h = float(grid[1] - grid[0])
+    # The quintic Hermite interpolant of each interval, as power-series coefficients in the
+    # position within the interval (0 to 1).
     dF = cdf[1:] - cdf[:-1]
     f0, f1 = h * pdf[:-1], h * pdf[1:]
     d0, d1 = h * h * dpdf[:-1], h * h * dpdf[1:]
@@ -514,11 +500,24 @@ def _cdf_apply(sm: SkyMap, table: tuple[float, np.ndarray, np.ndarray, np.ndarra
             10 * dF - 6 * f0 - 4 * f1 - 0.5 * (3 * d0 - d1),
             -15 * dF + 8 * f0 + 7 * f1 + 0.5 * (3 * d0 - 2 * d1),
             6 * dF - 3 * (f0 + f1) - 0.5 * (d0 - d1))
+    return h, coef, float(d.prob @ d.total)
+
+
+def _cdf_apply(table: tuple[float, tuple[np.ndarray, ...], float], r: np.ndarray) -> np.ndarray:
+    """The marginal CDF at distances ``r`` up to the table's ``rmax`` (0 for r <= 0 or NaN)."""
+    h, coef, total = table
+    n = coef[0].size  # intervals
+    rr = np.fmin(np.fmax(r * (1.0 / h), 0.0), n)  # NaN -> 0, inf -> n
+    k = np.minimum(rr.astype(np.intp), n - 1)
+    x = rr - k
     acc = coef[5].take(k)
     for c in coef[4::-1]:
         acc *= x
         acc += c.take(k)
-    out[finite] = acc
+    out = np.where(r > 0, acc, 0.0)
+    infinite = r == np.inf
+    if np.any(infinite):
+        out[infinite] = total
     return out
 
 
@@ -906,7 +905,7 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
         sl = slice(start, start + _TARGETS)
         fields["searched_prob_vol"][sl], fields["searched_vol"][sl] = vol.lookup(delta[sl],
                                                                                  table)
-        fields["searched_prob_dist"][sl] = (_cdf_apply(sm, cdf_table, r[sl])
+        fields["searched_prob_dist"][sl] = (_cdf_apply(cdf_table, r[sl])
                                             if cdf_table is not None
                                             else distance_cdf(sm, r[sl]))
 
