@@ -206,11 +206,10 @@ def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray,
     tt = ra * (2 / np.pi)
     tt -= 4.0 * np.floor(0.25 * tt)  # in [0, 4] (HEALPix's fmodulo(phi / (pi/2), 4))
     tt[tt >= 4.0] = 0.0
-    face = np.empty(z.shape, np.int64)
-    ix = np.empty(z.shape, np.int64)
-    iy = np.empty(z.shape, np.int64)
+    pix = np.empty(z.shape, np.int64)
+    polar = np.abs(z) > 2.0 / 3.0
 
-    eq = np.flatnonzero(np.abs(z) <= 2.0 / 3.0)  # equatorial belt
+    eq = np.flatnonzero(~polar)  # equatorial belt
     if eq.size:
         temp1 = nside * (0.5 + tt[eq])
         temp2 = nside * (z[eq] * 0.75)
@@ -218,11 +217,10 @@ def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray,
         jm = (temp1 + temp2).astype(np.int64)  # descending edge line
         ifp = jp >> level
         ifm = jm >> level
-        face[eq] = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
-        ix[eq] = jm & (nside - 1)
-        iy[eq] = nside - (jp & (nside - 1)) - 1
+        face = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
+        pix[eq] = _nested(level, face, jm & (nside - 1), nside - (jp & (nside - 1)) - 1)
 
-    pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0)  # polar caps
+    pol = np.flatnonzero(polar)  # polar caps
     if pol.size:
         zp = z[pol]
         tp_all = tt[pol]
@@ -233,12 +231,15 @@ def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray,
         jp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
         jm = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
         north = zp >= 0
-        face[pol] = np.where(north, ntt, ntt + 8)
-        ix[pol] = np.where(north, nside - jm - 1, jp)
-        iy[pol] = np.where(north, nside - jp - 1, jm)
+        pix[pol] = _nested(level, np.where(north, ntt, ntt + 8),
+                           np.where(north, nside - jm - 1, jp),
+                           np.where(north, nside - jp - 1, jm))
+    return pix
 
-    xy = _spread_bits(ix, level) | (_spread_bits(iy, level) << 1)
-    return (face << (2 * level)) + xy
+
+def _nested(level: int, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Nested index of the pixel at (ix, iy) in base pixel ``face``."""
+    return (face << (2 * level)) + (_spread_bits(ix, level) | (_spread_bits(iy, level) << 1))
 
 
 def _compact_bits(v: np.ndarray) -> np.ndarray:
