@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -595,20 +593,3 @@ def test_summary_2d_has_no_volume():
     facts = summarize(decode(encode(make_record(group="Burst", pipeline="CWB", skymap=sky)))[0])
     assert facts["area_90"] > facts["area_50"] > 0
     assert facts["vol_90"] is None
-
-
-def test_parse_json_imports_no_astropy(tmp_path):
-    from gwalert.samples import encode, make_record
-
-    path = tmp_path / "n.avro"
-    path.write_bytes(encode(make_record(skymap=gaussian_skymap(max_level=5))))
-    code = ("import sys, json\nfrom gwalert.cli import main\n"
-            "rc = main(['parse', '--json', sys.argv[1]])\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('astropy', 'astropy_healpix', 'matplotlib', 'scipy'))\n"
-            "print('HEAVY', heavy)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                         text=True, check=True).stdout
-    assert "HEAVY []" in out
-    facts = json.loads(out.splitlines()[0])
-    assert facts["area_90"] > 0 and facts["vol_90"] > 0
