@@ -202,3 +202,28 @@ def test_invalid_records_are_refused_with_the_field_named(change, reason):
 
     with pytest.raises(NoticeError, match=reason.replace(" ", ".")):
         read_notice(json.dumps(record).encode())
+
+
+def test_writer_schemas_of_official_layout_are_recognised():
+    import json
+
+    import fastavro
+
+    from gwalert.notice import _legacy_schema
+    from gwalert.schema import official_schema, writer_schema_verdict
+
+    renamed = _legacy_schema()
+    renamed["namespace"] = "igwn.alerts.v1_0"
+    for schema in (official_schema(), renamed):
+        assert writer_schema_verdict(json.dumps(schema)) == (None, True)
+    # Another layout is accepted only after validation against the official schema.
+    odd = json.loads(json.dumps(official_schema()))
+    event = next(f for f in odd["fields"] if f["name"] == "event")["type"][1]
+    next(f for f in event["fields"] if f["name"] == "far")["type"] = "string"
+    assert writer_schema_verdict(json.dumps(odd)) == (None, False)
+    record = make_record(skymap=None)
+    record["event"]["far"] = "very low"
+    buf = io.BytesIO()
+    fastavro.writer(buf, fastavro.parse_schema(odd), [record])
+    with pytest.raises(NoticeError, match="event.far has an invalid value 'very low'"):
+        read_notice(buf.getvalue())

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import NoticeError, SkyMapError
 from .limits import MAX_NOTICE_BYTES
-from .schema import ALERT_TYPES, check_writer_schema, official_schema, parsed_official_schema
+from .schema import ALERT_TYPES, official_schema, parsed_official_schema, writer_schema_verdict
 
 if TYPE_CHECKING:
     from .skymap import SkyMap
@@ -213,12 +213,13 @@ def decode(data: bytes) -> list[Notice]:
         raise NoticeError(f"larger than {MAX_NOTICE_BYTES} bytes")
     fmt = detect_format(data)
     if fmt is Format.AVRO:
-        records = _decode_container(data)
+        records, typed = _decode_container(data)
     elif fmt is Format.JSON:
-        records = [_decode_json(data)]
+        records, typed = [_decode_json(data)], False
     else:
-        records = [_decode_datum(data)]
-    return [_build(rec, fmt, data) for rec in records]
+        # decoded with an official schema: the decoder has already enforced every type
+        records, typed = [_decode_datum(data)], True
+    return [_build(rec, fmt, data, typed=typed) for rec in records]
 
 
 # Exceptions fastavro raises on malformed input (it has no common base class for them).
@@ -227,16 +228,20 @@ _AVRO_ERRORS = (EOFError, ValueError, TypeError, KeyError, IndexError, UnicodeDe
                 RecursionError)
 
 
-def _decode_container(data: bytes) -> list[dict[str, Any]]:
+def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
+    """The container's records, and whether its writer schema has an official layout (then
+    the decoder has already enforced every type the schema names)."""
     import fastavro
 
     try:
         reader = fastavro.reader(io.BytesIO(data))
-        schema = reader.writer_schema
+        schema_json = reader.metadata.get("avro.schema", "")
         codec = reader.codec
     except _AVRO_ERRORS as exc:
         raise NoticeError(f"corrupt Avro container header: {_why(exc)}") from None
-    problem = check_writer_schema(schema)
+    if isinstance(schema_json, bytes):
+        schema_json = schema_json.decode("utf-8", "replace")
+    problem, official_layout = writer_schema_verdict(schema_json)
     if problem:
         raise NoticeError(problem)
     if codec != "null":
@@ -257,7 +262,7 @@ def _decode_container(data: bytes) -> list[dict[str, Any]]:
         raise NoticeError(f"corrupt Avro data: {_why(exc)}") from None
     if not records:
         raise NoticeError("Avro container holds no record")
-    return records
+    return records, official_layout
 
 
 def _legacy_schema() -> dict[str, Any]:
@@ -351,10 +356,14 @@ def _without_map_bytes(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _validate(record: dict[str, Any]) -> dict[str, Any]:
+def _validate(record: dict[str, Any], typed: bool = False) -> dict[str, Any]:
+    """The record with schema defaults filled, checked against the official schema unless
+    ``typed`` (decoded by fastavro with an official layout, which enforced the same types)."""
     from fastavro.validation import ValidationError, validate
 
     full = _with_defaults(record, official_schema())
+    if typed:
+        return full
     try:
         validate(_without_map_bytes(full), parsed_official_schema(), raise_errors=True)
     except ValidationError:
@@ -417,8 +426,8 @@ def _time(value: str, where: str) -> datetime:
         raise NoticeError(f"{where} is not an ISO 8601 time: {_short(value)}") from None
 
 
-def _build(record: dict[str, Any], fmt: Format, raw: bytes) -> Notice:
-    full = _validate(record)
+def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = False) -> Notice:
+    full = _validate(record, typed)
     sid = full["superevent_id"]
     if not _ID.match(sid):
         raise NoticeError(f"superevent_id {_short(sid)} is not a GraceDB superevent id")

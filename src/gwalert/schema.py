@@ -29,6 +29,54 @@ def parsed_official_schema() -> Any:
     return fastavro.parse_schema(official_schema())
 
 
+_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+def _shape(schema: Any) -> Any:
+    """The type structure of a schema, without names, namespaces, docs or defaults."""
+    if isinstance(schema, str):
+        return schema if schema in _PRIMITIVES else ("ref", schema.rsplit(".", 1)[-1])
+    if isinstance(schema, list):
+        return ("union", *(_shape(b) for b in schema))
+    kind = schema.get("type")
+    if kind == "record":
+        return ("record", *((f["name"], _shape(f["type"])) for f in schema["fields"]))
+    if kind == "enum":
+        return ("enum", *schema["symbols"])
+    if kind == "array":
+        return ("array", _shape(schema["items"]))
+    if kind == "map":
+        return ("map", _shape(schema["values"]))
+    if kind == "fixed":
+        return ("fixed", schema["size"])
+    return _shape(kind)
+
+
+@cache
+def _known_shapes() -> tuple[Any, ...]:
+    from .notice import _legacy_schema
+
+    return (_shape(official_schema()), _shape(_legacy_schema()))
+
+
+@cache
+def writer_schema_verdict(schema_json: str) -> tuple[str | None, bool]:
+    """For the writer schema text of an Avro container: (why it is refused or None, whether
+    it has exactly the layout of an official schema version). Cached: LVK sends one schema."""
+    try:
+        schema = json.loads(schema_json)
+    except ValueError:
+        return "writer schema is not valid JSON", False
+    problem = check_writer_schema(schema)
+    if problem:
+        return problem, False
+    try:
+        known = _shape(schema) in _known_shapes()
+    except (KeyError, TypeError, AttributeError):
+        known = False
+    return None, known
+
+
 def _fullname(schema: dict[str, Any], namespace: str | None) -> str:
     name = str(schema.get("name", ""))
     if "." in name:

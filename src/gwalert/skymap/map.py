@@ -56,12 +56,14 @@ class SkyMap:
         cols = {k.upper(): v for k, v in columns.items()}
         ordering = str(header.get("ORDERING", "")).strip().upper()
         if "UNIQ" in cols:
-            uniq = _int_column(cols, "UNIQ")
+            # UNIQ and PROBDENSITY are used by everything: native, contiguous copies.
+            uniq = np.ascontiguousarray(_int_column(cols, "UNIQ"), dtype=np.int64)
             if "PROBDENSITY" not in cols:
                 raise SkyMapError("multi-order sky map has no PROBDENSITY column")
             if uniq.size and (uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL)):
                 raise SkyMapError("UNIQ column holds indices outside the HEALPix range")
-            dens = _float_column(cols, "PROBDENSITY", uniq.size)
+            dens = np.ascontiguousarray(_float_column(cols, "PROBDENSITY", uniq.size),
+                                        dtype=np.float64)
             dist = [_float_column(cols, c, uniq.size) if c in cols else None
                     for c in _DISTANCE_COLUMNS]
         elif ordering in ("NESTED", "RING") or "PROB" in cols:
@@ -329,8 +331,15 @@ def _check_probability(uniq: np.ndarray, dens: np.ndarray) -> None:
     # the temporaries stay below glibc's mmap threshold (no fresh pages to fault in)
     total = 0.0
     for start in range(0, uniq.size, _BLOCK):
-        level = uniq_to_level_ipix(uniq[start:start + _BLOCK])[0]
-        total += float(np.sum(np.ldexp(dens[start:start + _BLOCK], -2 * level)))
+        u = uniq[start:start + _BLOCK]
+        if u.max() < 2**53:
+            # floor(log2(uniq)) read off the float's exponent bits (exact below 2**53), and
+            # 4**-level written straight into a float's exponent bits
+            log2 = (u.astype(np.float64).view(np.int64) >> 52) - 1023
+            weight = ((1023 - ((log2 - 2) >> 1) * 2) << 52).view(np.float64)
+        else:
+            weight = np.ldexp(1.0, -2 * uniq_to_level_ipix(u)[0])
+        total += float(np.dot(dens[start:start + _BLOCK], weight))
     total *= 4 * np.pi / 12
     if not 0.98 <= total <= 1.02:
         raise SkyMapError(f"probabilities sum to {total:.6g}, not 1")
