@@ -209,10 +209,9 @@ def test_writer_schemas_of_official_layout_are_recognised():
 
     import fastavro
 
-    from gwalert.notice import _legacy_schema
-    from gwalert.schema import official_schema, writer_schema_verdict
+    from gwalert.schema import legacy_schema, official_schema, writer_schema_verdict
 
-    renamed = _legacy_schema()
+    renamed = legacy_schema()
     renamed["namespace"] = "igwn.alerts.v1_0"
     for schema in (official_schema(), renamed):
         assert writer_schema_verdict(json.dumps(schema)) == (None, True)

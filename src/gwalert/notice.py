@@ -22,7 +22,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .errors import NoticeError, SkyMapError
 from .limits import MAX_NOTICE_BYTES
-from .schema import ALERT_TYPES, official_schema, parsed_official_schema, writer_schema_verdict
+from .schema import (
+    ALERT_TYPES,
+    legacy_schema,
+    official_schema,
+    parsed_official_schema,
+    writer_schema_verdict,
+)
 
 if TYPE_CHECKING:
     from .skymap import SkyMap
@@ -265,25 +271,11 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
     return records, official_layout
 
 
-def _legacy_schema() -> dict[str, Any]:
-    """Schema 1.0 as the 2023 samples were written: no mchirp_source, int gcn_notice_id."""
-    schema = copy.deepcopy(official_schema())
-    for f in schema["fields"]:
-        if f["name"] == "event":
-            rec = f["type"][1]
-            rec["fields"] = [x for x in rec["fields"] if x["name"] != "mchirp_source"]
-        if f["name"] == "external_coinc":
-            for x in f["type"][1]["fields"]:
-                if x["name"] == "gcn_notice_id":
-                    x["type"] = "int"
-    return schema
-
-
 def _decode_datum(data: bytes) -> dict[str, Any]:
     import fastavro
 
     last = "not an Avro container, JSON or bare Avro alert"
-    for schema in (parsed_official_schema(), fastavro.parse_schema(_legacy_schema())):
+    for schema in (parsed_official_schema(), fastavro.parse_schema(legacy_schema())):
         buf = io.BytesIO(data)
         try:
             record = fastavro.schemaless_reader(buf, schema, None)

@@ -3,6 +3,7 @@ schemas senders write with."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from functools import cache
@@ -52,11 +53,23 @@ def _shape(schema: Any) -> Any:
     return _shape(kind)
 
 
+def legacy_schema() -> dict[str, Any]:
+    """Schema 1.0 as the 2023 samples were written: no mchirp_source, int gcn_notice_id."""
+    schema = copy.deepcopy(official_schema())
+    for f in schema["fields"]:
+        if f["name"] == "event":
+            rec = f["type"][1]
+            rec["fields"] = [x for x in rec["fields"] if x["name"] != "mchirp_source"]
+        if f["name"] == "external_coinc":
+            for x in f["type"][1]["fields"]:
+                if x["name"] == "gcn_notice_id":
+                    x["type"] = "int"
+    return schema
+
+
 @cache
 def _known_shapes() -> tuple[Any, ...]:
-    from .notice import _legacy_schema
-
-    return (_shape(official_schema()), _shape(_legacy_schema()))
+    return (_shape(official_schema()), _shape(legacy_schema()))
 
 
 @cache
