@@ -6,6 +6,8 @@ import argparse
 import time
 from typing import Any
 
+from ._store import add_store_arguments
+
 HELP = "check store, credentials, broker and topic access; one line per problem"
 
 
@@ -16,8 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="broker URL to check (default: %(default)s)")
     parser.add_argument("--no-auth", action="store_true", help="connect without credentials")
     parser.add_argument("--group-id", metavar="ID", help="consumer group to check")
-    parser.add_argument("--store", metavar="URL", help="store URL or SQLite path")
-    parser.add_argument("--config", metavar="FILE", help="gwalert config file")
+    add_store_arguments(parser)
     parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
                         help="how long to wait for the broker (default: %(default)s)")
 

@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 
+from ._store import add_store_arguments, open_store
+
 HELP = "list the notices in the store"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", metavar="URL", help="store URL or SQLite path")
-    parser.add_argument("--config", metavar="FILE", help="gwalert config file")
+    add_store_arguments(parser)
     parser.add_argument("--superevent", metavar="ID", help="only this superevent's notices")
     parser.add_argument("--json", action="store_true", help="one JSON object per notice")
     parser.add_argument("--dead-letters", action="store_true",
@@ -19,8 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._store import open_store
-
     store = open_store(args)
     try:
         if args.dead_letters:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._store import add_store_arguments, open_store, superevent_facts
+
 HELP = "show one superevent's history (every notice stored for it)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("superevent_id", metavar="ID", help="superevent id, e.g. S230518h")
-    parser.add_argument("--store", metavar="URL", help="store URL or SQLite path")
-    parser.add_argument("--config", metavar="FILE", help="gwalert config file")
+    add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import GwalertError
-    from ._store import open_store
 
     store = open_store(args)
     try:
@@ -29,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
             history = [{"id": r.id, "alert_type": r.alert_type, "time_created": r.time_created,
                         "received_at": r.received_at, "source": r.source,
                         "summary": r.summary} for r in rows]
-            facts = dict(event._mapping)
-            facts["retracted"] = bool(facts["retracted"])
+            facts = superevent_facts(event)
             print(json.dumps({**facts, "notices": history}))
             return 0
         state = "RETRACTED" if event.retracted else f"latest {event.latest_alert_type}"
