@@ -71,6 +71,15 @@ def count(store_path: Path) -> dict[str, int]:
         store.close()
 
 
+def stored(store_path: Path, *, with_raw: bool = False) -> list:
+    """Every notice row in the store at ``store_path``."""
+    store = Store.open(str(store_path))
+    try:
+        return list(store.iter_notices(with_raw=with_raw))
+    finally:
+        store.close()
+
+
 def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,11 +156,7 @@ def test_kill9_midstream_loses_nothing_stores_nothing_twice(kafka_broker, tmp_pa
     again = gwalert("listen", url, "--no-auth", "--store", str(store), "--until-eos",
                     "--no-heartbeat", *FAST_GROUP)
     assert again.returncode == 0, again.stderr
-    s = Store.open(str(store))
-    try:
-        rows = list(s.iter_notices(with_raw=False))
-    finally:
-        s.close()
+    rows = stored(store)
     times = sorted(r.time_created for r in rows)
     assert len(rows) == total
     assert len(set(times)) == total
@@ -192,11 +197,7 @@ def test_gcn_json_through_local_broker(kafka_broker, tmp_path) -> None:
     res = gwalert("listen", gcn_url, "--no-auth", "--store", str(store), "--start-at",
                   "earliest", "--until-eos", *FAST_GROUP)
     assert res.returncode == 0, res.stderr
-    s = Store.open(str(store))
-    try:
-        (row,) = list(s.iter_notices())
-    finally:
-        s.close()
+    (row,) = stored(store, with_raw=True)
     assert row.format == "json" and row.raw.startswith(b"{")
     assert row.source == f"gcn://{kafka_broker.bootstrap}/{name}"
     assert row.ra is not None
@@ -211,11 +212,7 @@ def test_four_mib_message(kafka_broker, tmp_path) -> None:
     res = gwalert("listen", kafka_broker.url(name), "--no-auth", "--store", str(store),
                   "--start-at", "earliest", "--until-eos", "--no-heartbeat", *FAST_GROUP)
     assert res.returncode == 0, res.stderr
-    s = Store.open(str(store))
-    try:
-        (row,) = list(s.iter_notices())
-    finally:
-        s.close()
+    (row,) = stored(store, with_raw=True)
     assert len(row.raw) > 4 << 20
     assert row.summary["skymap_error"]  # random bytes are no sky map, yet the notice is kept
 
@@ -434,11 +431,7 @@ def test_two_listeners_in_one_group_share_the_stream(kafka_broker, tmp_path, sky
         for proc in (a, b):
             if proc is not None and proc.poll() is None:
                 proc.kill()
-    s = Store.open(str(store))
-    try:
-        times = [r.time_created for r in s.iter_notices(with_raw=False)]
-    finally:
-        s.close()
+    times = [r.time_created for r in stored(store)]
     assert len(times) == len(set(times)) == total
 
 
