@@ -161,6 +161,60 @@ def test_webhook_errors_hide_the_url(notice, monkeypatch):
     assert "SECRET" not in str(info.value)
 
 
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_webhook_never_follows_a_redirect_by_default(notice, code):
+    """The issue's case: a 3xx to another host must not get the Authorization header, and
+    the POST is not delivered (a failure, retried), whatever the redirect code."""
+    with http_server() as hook, http_server() as other:
+        hook.statuses = [(code, other.url + "/steal")]
+        opts = options("webhook", url=hook.url + "/hook",
+                       headers={"Authorization": "Bearer tok-123"})
+        with pytest.raises(ActionError, match=f"HTTP {code}.*not followed") as info:
+            run("webhook", context(notice), opts)
+        assert "tok-123" not in str(info.value)
+        # Opting in does not allow another server either (another port = another origin).
+        hook.statuses = [(code, other.url + "/steal")]
+        opts = options("webhook", url=hook.url + "/hook", follow_redirects=True,
+                       headers={"Authorization": "Bearer tok-123"})
+        with pytest.raises(ActionError, match="another server"):
+            run("webhook", context(notice), opts)
+        # Same server, opted in: the same POST (body, credentials) goes to the new path.
+        hook.statuses = [(code, "/moved"), (code, hook.url + "/final")]
+        run("webhook", context(notice), opts)
+        # ... and the last answer must be 2xx.
+        hook.statuses = [(code, "/moved"), 500]
+        with pytest.raises(ActionError, match="HTTP 500"):
+            run("webhook", context(notice), opts)
+    assert other.requests == []
+    paths = [r.path for r in hook.requests]
+    assert paths == ["/hook", "/hook", "/hook", "/moved", "/final", "/hook", "/moved"]
+    final = hook.requests[4]
+    assert final.json()["superevent_id"] == "S260101x"
+    assert final.headers["Authorization"] == "Bearer tok-123"
+
+
+def test_webhook_redirect_loop_and_same_origin_rules(notice):
+    from gwalert.actions.webhook import same_origin
+
+    assert same_origin("http://h:8080/a", "http://H:8080/b")
+    assert same_origin("http://h/a", "https://h/b")
+    assert not same_origin("https://h/a", "http://h/b")  # never downgrade
+    assert not same_origin("http://h:1/a", "http://h:2/a")
+    assert not same_origin("http://h/a", "http://h.evil/a")
+    assert not same_origin("http://h/a", "http://u:p@h/a")
+    with http_server() as hook:
+        hook.statuses = [(307, "/loop")] * 10
+        opts = options("webhook", url=hook.url + "/hook", follow_redirects=True)
+        with pytest.raises(ActionError, match="more than 5 redirects"):
+            run("webhook", context(notice), opts)
+        hook.statuses = [302]
+        with pytest.raises(ActionError, match="without a Location"):
+            run("webhook", context(notice), opts)
+    with pytest.raises(ConfigError, match="follow_redirects"):
+        parse_config({"rule": [{"name": "r", "action": [
+            {"type": "webhook", "url": "http://x/", "follow_redirects": "yes"}]}]})
+
+
 # ------------------------------------------------------------------------------ email
 def test_email_starttls_and_login(tmp_path, notice, monkeypatch):
     with smtp_server(tmp_path) as smtp:

@@ -518,3 +518,56 @@ def test_restart_after_kill_before_assignment(kafka_broker, tmp_path, topic_exis
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("new ") == 5
     assert "MS260101z" not in again.stdout  # what was there before the first start
+
+
+def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
+    """An in-memory broker killed and restarted on the same port has lost its log and the
+    group's offsets: the committed offsets, start marks and fetch positions the listener holds
+    lie beyond the new log's end. Whether the listener ran through the loss or was restarted
+    after it, every notice of the new log is stored and an INCIDENT is logged."""
+    from kafka_broker import Broker
+
+    broker = Broker(log_path=tmp_path / "tansu.log")
+    name = topic()
+    url = broker.url(name)
+    store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
+    sid = iter(f"MS2601{d:02d}a" for d in range(1, 40))
+    try:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        for future in admin.create_topics([NewTopic(name, 4)]).values():
+            future.result(15)
+        listener = start_listener(url, store, out, "-v")  # default: --start-at latest
+        try:
+            wait_until(lambda: "assigned " in out.read_text(), 40, "the assignment")
+            produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(10)])
+            wait_until(lambda: count(store)["notices"] == 10, 40, "the first ten")
+            # (a) the broker loses its log while the listener runs
+            broker.restart()
+            time.sleep(1.0)
+            for future in AdminClient({"bootstrap.servers": broker.bootstrap}).create_topics(
+                    [NewTopic(name, 4)]).values():
+                future.result(15)
+            produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(6)])
+            wait_until(lambda: count(store)["notices"] == 16, 60, "the six of the new log")
+            listener.send_signal(signal.SIGTERM)
+            assert listener.wait(15) == 0
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+        assert "INCIDENT" in out.read_text()
+        # (b) the broker loses its log while the listener is stopped
+        broker.restart()
+        for future in AdminClient({"bootstrap.servers": broker.bootstrap}).create_topics(
+                [NewTopic(name, 4)]).values():
+            future.result(15)
+        produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(7)])
+        again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
+                        "--no-heartbeat", *FAST_GROUP)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.count("new ") == 7, again.stdout + again.stderr
+        assert "INCIDENT" in again.stderr
+    finally:
+        broker.kill()
+    assert count(store)["notices"] == 23
