@@ -82,6 +82,37 @@ def test_command_gets_summary_on_stdin_and_env(tmp_path, notice):
     assert not Path(env["GWALERT_SKYMAP_FILE"]).exists()  # temporary: removed after the run
 
 
+def test_command_sees_a_minimal_environment_not_the_listeners_secrets(tmp_path, notice,
+                                                                     monkeypatch):
+    """The issue's case: a command printed GCN_CLIENT_SECRET, the SMTP password and another
+    action's webhook URL. A real program prints its whole environment here."""
+    secrets = {"GCN_CLIENT_SECRET": "gcn-s3cret", "GWALERT_SMTP_PASSWORD": "smtp-s3cret",
+               "SLACK_HOOK": "https://hooks.example/T0/SECRET", "AWS_SECRET_ACCESS_KEY": "aws",
+               "PYTHONPATH": "/nowhere"}
+    for key, value in {**secrets, "TZ": "Europe/Paris", "LC_TIME": "C.UTF-8",
+                       "LANG": "C.UTF-8", "MY_TOOL_HOME": "/opt/tool"}.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "env.txt"
+    opts = options("command", argv=["sh", "-c", f"env > {out}"], env={"EXTRA": "1"},
+                   pass_env=["MY_TOOL_HOME"])
+    run("command", context(notice), opts)
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    text = out.read_text()
+    for key, value in secrets.items():
+        assert key not in env and value not in text, key
+    assert env["PATH"] == os.environ["PATH"] and env["HOME"] == os.environ["HOME"]
+    assert env["TZ"] == "Europe/Paris" and env["LC_TIME"] == "C.UTF-8"
+    assert env["LANG"] == "C.UTF-8"
+    assert env["MY_TOOL_HOME"] == "/opt/tool" and env["EXTRA"] == "1"
+    assert env["GWALERT_ACTION_ID"] == "7/bns/a" and env["GWALERT_SUPEREVENT_ID"] == "S260101x"
+    allowed = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+               "MY_TOOL_HOME", "EXTRA", "PWD", "SHLVL", "_"}
+    extra = {k for k in env if k not in allowed and not k.startswith(("LC_", "GWALERT_"))}
+    assert extra == set()  # (PWD, SHLVL and _ are the shell's own)
+    with pytest.raises(Exception, match="pass_env"):
+        options("command", argv=["true"], pass_env=["A=B"])
+
+
 def test_command_no_shell(tmp_path, notice):
     marker = tmp_path / "pwned"
     opts = options("command", argv=["echo", f"; touch {marker}"])

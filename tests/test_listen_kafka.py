@@ -520,6 +520,14 @@ def test_restart_after_kill_before_assignment(kafka_broker, tmp_path, topic_exis
     assert "MS260101z" not in again.stdout  # what was there before the first start
 
 
+def create_topic(bootstrap: str, name: str) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(name, 4)]).values():
+        future.result(15)
+
+
 def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
     """An in-memory broker killed and restarted on the same port has lost its log and the
     group's offsets: the committed offsets, start marks and fetch positions the listener holds
@@ -533,11 +541,7 @@ def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
     store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
     sid = iter(f"MS2601{d:02d}a" for d in range(1, 40))
     try:
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-        for future in admin.create_topics([NewTopic(name, 4)]).values():
-            future.result(15)
+        create_topic(broker.bootstrap, name)
         listener = start_listener(url, store, out, "-v")  # default: --start-at latest
         try:
             wait_until(lambda: "assigned " in out.read_text(), 40, "the assignment")
@@ -546,9 +550,7 @@ def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
             # (a) the broker loses its log while the listener runs
             broker.restart()
             time.sleep(1.0)
-            for future in AdminClient({"bootstrap.servers": broker.bootstrap}).create_topics(
-                    [NewTopic(name, 4)]).values():
-                future.result(15)
+            create_topic(broker.bootstrap, name)
             produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(6)])
             wait_until(lambda: count(store)["notices"] == 16, 60, "the six of the new log")
             listener.send_signal(signal.SIGTERM)
@@ -559,9 +561,7 @@ def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
         assert "INCIDENT" in out.read_text()
         # (b) the broker loses its log while the listener is stopped
         broker.restart()
-        for future in AdminClient({"bootstrap.servers": broker.bootstrap}).create_topics(
-                [NewTopic(name, 4)]).values():
-            future.result(15)
+        create_topic(broker.bootstrap, name)
         produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(7)])
         again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
                         "--no-heartbeat", *FAST_GROUP)

@@ -1,7 +1,8 @@
 """``command``: run a program (no shell) with the notice summary as JSON on stdin and as
 ``GWALERT_*`` environment variables.
 
-Options: ``argv`` (array, required), ``env`` (table of extra variables), ``cwd``, ``output``
+Options: ``argv`` (array, required), ``env`` (table of extra variables), ``pass_env`` (names
+of the listener's environment variables the program may see), ``cwd``, ``output``
 (a file the program's stdout and stderr are appended to; default: discarded, the last stderr
 line goes into the error of a failed run), ``timeout`` (seconds, default 60; the whole process
 group is killed when it expires). The files the program
@@ -9,6 +10,13 @@ may read (the raw notice, the sky-map FITS) are written to a temporary directory
 the run; their paths are in the summary's ``files`` and in ``GWALERT_NOTICE_FILE`` /
 ``GWALERT_SKYMAP_FILE``. ``GWALERT_ACTION_ID`` is the idempotency key: the same on a retry or
 after a restart, so the program can skip work it already did.
+
+The program gets a minimal environment, never the listener's: ``PATH``, ``HOME``, ``USER``,
+``LOGNAME``, ``SHELL``, ``TMPDIR``, ``TZ``, ``LANG`` and ``LC_*`` from the listener, the
+``GWALERT_*`` variables gwalert sets for this run (not those of the listener, such as
+``GWALERT_SMTP_PASSWORD``), the variables ``pass_env`` names, and ``env``. Credentials the
+listener holds (``GCN_CLIENT_SECRET``, the SMTP password, another action's webhook URL) are not
+visible to it.
 """
 
 from __future__ import annotations
@@ -38,10 +46,17 @@ _TAIL = 400
 
 
 def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
-    check_keys(options, {"argv", "env", "cwd", "output"})
+    check_keys(options, {"argv", "env", "pass_env", "cwd", "output"})
     argv = opt_strs(options, "argv", allow_one=False)
     assert argv is not None
     out: dict[str, Any] = {"argv": argv, "env": opt_table(options, "env")}
+    if "pass_env" in options:
+        names = opt_strs(options, "pass_env")
+        assert names is not None
+        bad = [n for n in names if not n or "=" in n or "\0" in n]
+        if bad:
+            raise OptionError("pass_env", f"not a variable name: {bad[0]!r}")
+        out["pass_env"] = names
     if "cwd" in options:
         out["cwd"] = opt_path(options, "cwd", base)
     if "output" in options:
@@ -57,7 +72,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         summary = dict(ctx.summary)
         summary["files"] = {**summary.get("files", {}), **files}
         payload = _json(summary)
-        env = dict(os.environ)
+        env = base_env(options.get("pass_env", ()))
         env.update(flat_env(summary))
         env["GWALERT_ACTION_ID"] = ctx.action_id
         env["GWALERT_ATTEMPT"] = str(ctx.attempt)
@@ -101,6 +116,19 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 why = (f"killed by signal {-status}" if status < 0 else f"exit status {status}")
                 raise ActionError(f"{options['argv'][0]!r} failed ({why})"
                                   + (f": {tail}" if tail else ""))
+
+
+#: Variables of the listener every program gets (locale, time zone, where things are).
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG", "LANGUAGE")
+
+
+def base_env(pass_env: Any = ()) -> dict[str, str]:
+    """The listener's variables a program may see: :data:`BASE_ENV`, ``LC_*`` and the names in
+    ``pass_env``; nothing else (no credential, no ``GWALERT_*`` of the listener's own)."""
+    keep = set(BASE_ENV) | set(pass_env)
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
+    env.setdefault("PATH", os.defpath)
+    return env
 
 
 def kill_leftovers(run_key: str) -> int:
