@@ -115,6 +115,8 @@ class SMTPRecorder:
     cafile: str
     messages: list[Any] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    #: Replies to DATA, in order ("250 OK" once they run out), e.g. "451 try later".
+    replies: list[str] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -138,7 +140,7 @@ def smtp_server(directory: Path, user: str = "alerts", password: str = "s3cret-p
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             recorder.messages.append(envelope)
-            return "250 OK"
+            return recorder.replies.pop(0) if recorder.replies else "250 OK"
 
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
                       auth_data: Any) -> AuthResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import json
 import os
 import sys
@@ -280,6 +281,30 @@ def test_email_starttls_and_login(tmp_path, notice, monkeypatch):
                        **{"from": "a@example.org"}, to="b@example.org")
         with pytest.raises(ActionError, match="SMTP 127.0.0.1"):
             run("email", context(notice, timeout=3), opts)
+
+
+def test_email_message_id_is_stable_across_attempts(tmp_path, notice):
+    """The first attempt is refused (451 at DATA), the retry succeeds: both carry the same
+    Message-ID, made from the action id, at the domain of the from address."""
+    from dataclasses import replace
+
+    with smtp_server(tmp_path) as smtp:
+        smtp.replies = ["451 4.3.0 try again later"]
+        opts = options("email", host=smtp.host, port=smtp.port, cafile=smtp.cafile,
+                       username="alerts", password="s3cret-pw",
+                       **{"from": "GW Alerts <gwalert@Obs.Example.org>"}, to="b@example.org")
+        first = context(notice)
+        with pytest.raises(ActionError, match="451"):
+            run("email", first, opts)
+        run("email", replace(first, attempt=2), opts)
+        other = context(notice)
+        other.action_id = "7/bns/b"
+        run("email", other, opts)
+    ids = [email.message_from_bytes(m.content, policy=email.policy.default)["Message-ID"]
+           for m in smtp.messages]
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("<gwalert.7.bns.a.") and ids[0].endswith("@obs.example.org>")
+    assert email.utils.parseaddr(ids[0])[1]  # a well-formed msg-id
 
 
 # ------------------------------------------------------------------------------- save
