@@ -542,6 +542,9 @@ def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
     sid = iter(f"MS2601{d:02d}a" for d in range(1, 40))
     try:
         create_topic(broker.bootstrap, name)
+        # Before the first start: not stored (--start-at latest), but the start marks lie
+        # beyond offset 0.
+        produce(broker.bootstrap, name, [notice(i, sid="MS260199z") for i in range(12)])
         listener = start_listener(url, store, out, "-v")  # default: --start-at latest
         try:
             wait_until(lambda: "assigned " in out.read_text(), 40, "the assignment")
