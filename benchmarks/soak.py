@@ -130,12 +130,12 @@ def storm(notices: int = 200, kills: int = 20, *, pace: float = 0.25,
             out = work / f"listen-{k:02d}.out"
             outs.append(out)
             proc = _listener(url, str(db), config, out, "-v")
-            # Kill 0-2 s after this run became active (stored a notice or started an action),
-            # or after 10 s: every kill hits a working listener.
-            deadline = time.monotonic() + 10
+            # Kill 0-2 s after this run got its partitions (or after 15 s): every kill hits
+            # a listener that is reading the stream and running actions.
+            deadline = time.monotonic() + 15
             while time.monotonic() < deadline and proc.poll() is None:
                 text = out.read_text(errors="replace") if out.exists() else ""
-                if "new " in text or "duplicate " in text or "attempt " in text:
+                if "assigned " in text:
                     break
                 time.sleep(0.05)
             time.sleep(rng.uniform(0.0, 2.0))
