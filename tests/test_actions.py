@@ -395,7 +395,8 @@ def test_command_output_file(tmp_path, notice):
 
 def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice):
     """After a kill -9 of the runner its command may still run (it has its own session); the
-    next attempt kills it before starting again, so two copies never run at once."""
+    next attempt waits for it up to the action's timeout, then kills it before starting again,
+    so two copies never run at once."""
     import dataclasses
     import subprocess
 
@@ -405,9 +406,11 @@ def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice
     other = subprocess.Popen(["sleep", "30"], env=dict(os.environ, GWALERT_RUN_KEY="abc123-8"),
                              start_new_session=True)
     try:
-        ctx = dataclasses.replace(context(notice), attempt=2, run_key="abc123-7")
+        ctx = dataclasses.replace(context(notice, timeout=1.0), attempt=2, run_key="abc123-7")
+        t0 = time.monotonic()
         run("command", ctx, options("command", argv=["true"]))
         assert orphan.wait(5) == -9
+        assert 0.9 < time.monotonic() - t0 < 5
         assert other.poll() is None  # another action's program is left alone
     finally:
         for p in (orphan, other):

@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,21 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     return out
 
 
+#: Runs the program, then records its exit status in the exit marker (``$GWALERT_EXIT_MARKER``,
+#: written to a temporary name and renamed): a record that survives the listener, so that a
+#: runner that was killed while the program ran can tell afterwards that it completed.
+_WRAPPER = ('"$@"; s=$?; printf "%s %s\\n" "$s" "$GWALERT_MARKER_TAG" '
+            '> "$GWALERT_EXIT_MARKER.tmp" && mv -f "$GWALERT_EXIT_MARKER.tmp" '
+            '"$GWALERT_EXIT_MARKER"; exit $s')
+
+
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
+    program = options["argv"][0]
+    marker = _marker(ctx)
+    if ctx.run_key and ctx.attempt > 1 and recover(ctx, options):
+        return  # an earlier attempt ran to completion: not run again
+    if marker is not None:
+        marker.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="gwalert-") as tmp:
         files = _write_files(ctx, Path(tmp))
         summary = dict(ctx.summary)
@@ -78,11 +93,17 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         env["GWALERT_ATTEMPT"] = str(ctx.attempt)
         if ctx.run_key:
             env["GWALERT_RUN_KEY"] = ctx.run_key
-            if ctx.attempt > 1:  # a runner killed mid-run may have left its program running
-                kill_leftovers(ctx.run_key)
         env["GWALERT_NOTICE_FILE"] = files.get("notice", "")
         env["GWALERT_SKYMAP_FILE"] = files.get("skymap") or ""
         env.update(options.get("env", {}))
+        argv = list(options["argv"])
+        if marker is not None:
+            if shutil.which(program, path=env.get("PATH")) is None and not (
+                    os.sep in program and os.access(program, os.X_OK)):
+                raise ActionError(f"cannot run {program!r}: No such file or directory")
+            env["GWALERT_EXIT_MARKER"] = str(marker)
+            env["GWALERT_MARKER_TAG"] = _tag(ctx)
+            argv = ["/bin/sh", "-c", _WRAPPER, "gwalert-command", *argv]
         stdin_path = Path(tmp) / "summary.json"
         stdin_path.write_text(payload)
         err_path = Path(tmp) / "stderr"
@@ -92,30 +113,107 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
             if output:
                 fout.write(f"--- {ctx.action_id} attempt {ctx.attempt}\n".encode())
                 fout.flush()
+            started = time.monotonic()
             try:
-                proc = subprocess.Popen(options["argv"], stdin=fin, stdout=fout,
+                proc = subprocess.Popen(argv, stdin=fin, stdout=fout,
                                         stderr=ferr, env=env, cwd=options.get("cwd"),
                                         start_new_session=True, close_fds=True)
             except OSError as exc:
-                raise ActionError(f"cannot run {options['argv'][0]!r}: "
+                raise ActionError(f"cannot run {program!r}: "
                                   f"{exc.strerror or exc}") from None
             try:
                 status = proc.wait(timeout=ctx.timeout)
             except subprocess.TimeoutExpired:
                 _kill(proc)
-                raise ActionError(f"{options['argv'][0]!r} timed out after "
-                                  f"{ctx.timeout:g} s (killed)") from None
+                raise ActionError(f"{program!r} ran {time.monotonic() - started:.1f} s and was "
+                                  f"killed: timed out after {ctx.timeout:g} s",
+                                  ran=True, killed=True) from None
             finally:
                 if proc.poll() is None:  # interrupted (e.g. KeyboardInterrupt): no orphans
                     _kill(proc)
                 if output:
                     ferr.seek(0)
                     shutil.copyfileobj(ferr, fout)
+            if marker is not None:
+                status = _wrapped_status(status)
             if status != 0:
                 tail = _tail(ferr)
-                why = (f"killed by signal {-status}" if status < 0 else f"exit status {status}")
-                raise ActionError(f"{options['argv'][0]!r} failed ({why})"
-                                  + (f": {tail}" if tail else ""))
+                if status < 0:
+                    raise ActionError(f"{program!r} ran {time.monotonic() - started:.1f} s and "
+                                      f"was killed by {_signame(-status)} (not by gwalert)"
+                                      + (f": {tail}" if tail else ""), ran=True, killed=True)
+                raise ActionError(f"{program!r} failed (exit status {status})"
+                                  + (f": {tail}" if tail else ""), ran=True)
+
+
+def recover(ctx: ActionContext, options: dict[str, Any] | None = None) -> bool:
+    """After a runner died during an earlier attempt: wait (up to the action's timeout) for
+    the program that attempt left running, then kill what is left; True when its exit marker
+    says it completed (exit status 0), so the action is done without running again."""
+    if not ctx.run_key:
+        return False
+    deadline = time.monotonic() + ctx.timeout
+    waited = False
+    while find_leftovers(ctx.run_key) and time.monotonic() < deadline:
+        waited = True
+        time.sleep(0.1)
+    if kill_leftovers(ctx.run_key):
+        return False
+    marker = _marker(ctx)
+    if marker is None:
+        return False
+    try:
+        status, _, tag = marker.read_text().strip().partition(" ")
+    except OSError:
+        return False
+    if status == "0" and tag == _tag(ctx):
+        import logging
+
+        logging.getLogger("gwalert.actions").info(
+            "%s: the program an interrupted attempt started %s completed (exit status 0): "
+            "not run again", ctx.action_id, "had" if not waited else "has now")
+        return True
+    return False
+
+
+def forget(ctx: ActionContext) -> None:
+    """The ledger has recorded the outcome: the exit marker is no longer needed."""
+    marker = _marker(ctx)
+    if marker is not None:
+        marker.unlink(missing_ok=True)
+
+
+def _marker(ctx: ActionContext) -> Path | None:
+    if not ctx.run_key or not ctx.state_dir:
+        return None
+    directory = Path(ctx.state_dir)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory / f"{ctx.run_key}.exit"
+
+
+def _tag(ctx: ActionContext) -> str:
+    """Ties a marker to this action of this notice (a rebuilt store reuses row ids)."""
+    import hashlib
+
+    content = getattr(ctx.notice, "content_hash", "") or ""
+    return hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:16]
+
+
+def _wrapped_status(status: int) -> int:
+    """The program's status through the shell wrapper: 128+N means killed by signal N."""
+    if 128 < status < 128 + 65:
+        return -(status - 128)
+    return status
+
+
+def _signame(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 #: Variables of the listener every program gets (locale, time zone, where things are).
@@ -131,16 +229,16 @@ def base_env(pass_env: Any = ()) -> dict[str, str]:
     return env
 
 
-def kill_leftovers(run_key: str) -> int:
-    """Kill the process groups of programs an earlier attempt of this action left running
-    (found by ``GWALERT_RUN_KEY`` in their environment; Linux ``/proc``). Returns how many."""
+def find_leftovers(run_key: str) -> list[int]:
+    """Process groups of programs an earlier attempt of this action left running (found by
+    ``GWALERT_RUN_KEY`` in their environment; Linux ``/proc``); zombies do not count."""
     needle = f"\0GWALERT_RUN_KEY={run_key}\0".encode()
     mine = os.getpgid(0)
-    killed = 0
+    groups: set[int] = set()
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return 0
+        return []
     for entry in entries:
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
@@ -149,11 +247,26 @@ def kill_leftovers(run_key: str) -> int:
                 environ = b"\0" + fh.read() + b"\0"
             if needle not in environ:
                 continue
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                    continue
             group = os.getpgid(int(entry))
             if group != mine:
-                os.killpg(group, signal.SIGKILL)
-                killed += 1
-        except (OSError, ValueError):
+                groups.add(group)
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(groups)
+
+
+def kill_leftovers(run_key: str) -> int:
+    """Kill the process groups of programs an earlier attempt of this action left running.
+    Returns how many."""
+    killed = 0
+    for group in find_leftovers(run_key):
+        try:
+            os.killpg(group, signal.SIGKILL)
+            killed += 1
+        except OSError:
             continue
     if killed:
         import logging
