@@ -19,9 +19,12 @@ Guarantees (from the ledger's point of view):
   at most ``workers`` at a time, so a slow, hanging or failing action never blocks the others or
   the stream; a failed attempt is retried with exponential backoff, then recorded as ``failed``
   with its error;
-* ``done`` is recorded right after the action returns. If the process dies while the action
-  runs or before that record, the action runs again after the restart (at-least-once; a command
-  left running by the dead runner is killed first): actions get a stable idempotency key
+* ``done`` is recorded right after the action returns (a small transaction of its own). If the
+  process dies while the action runs or before that record, the action is at-least-once: a
+  command outlives its runner and writes an exit marker (``state_dir``), so the next attempt
+  waits for it (up to its timeout, then kills it: never two copies at once) and records it done
+  without running it again when the marker says it completed; other actions run again. The
+  last attempt interrupted is only recovered, never run again. Actions get a stable idempotency key
   (``GWALERT_ACTION_ID`` for commands, ``Idempotency-Key`` for webhooks, the e-mail
   ``Message-ID``, ``context.action_id`` for Python) to recognise a repeat;
 * a running row's lease is renewed by its runner; a runner on this host that died (kill -9) is
