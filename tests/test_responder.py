@@ -682,3 +682,40 @@ def test_command_killed_on_every_attempt_is_recorded_as_such(sqlite_store, tmp_p
     exits = by_name["exits"]
     assert exits["state"] == "failed" and exits["attempts"] == 2
     assert "exit status 4" in exits["last_error"] and "never completed" not in exits["last_error"]
+
+
+def test_last_attempt_interrupted_is_recovered_not_rerun(sqlite_store, tmp_path):
+    """A runner killed -9 during an action's last attempt: the command's exit marker decides
+    (done when it completed, failed when there is none); the command is never run again."""
+    import hashlib
+    import socket
+
+    import sqlalchemy as sa
+
+    ran = tmp_path / "ran"
+    config = parse_config({"rule": [{"name": "r", "action": [
+        {"type": "command", "name": c, "argv": ["sh", "-c", f"echo {c} >> {ran}"],
+         "attempts": 2} for c in ("completed", "cut")]}]})
+    responder = Responder(sqlite_store, config, poll_interval=0.05)
+    notice = make("S1")
+    nid, _ = sqlite_store.add(notice, source="t", hooks=[responder.schedule])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    c = ledger.actions.c
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(ledger.actions.update().values(
+            state="running", attempts=2, lease_until=time.time() + 600,
+            lease_owner=f"{socket.gethostname()}:{dead.pid}:dead"))
+        ids = dict(conn.execute(sa.select(c.action, c.id)).all())
+    marker_dir = Path(responder.state_dir)
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(f"{nid}/r/completed\0{notice.content_hash}".encode()).hexdigest()[:16]
+    (marker_dir / f"{responder._store_key}-{ids['completed']}.exit").write_text(f"0 {tag}\n")
+    with responder:
+        assert responder.wait_idle(20)
+    by_name = {r["action"]: r for r in rows(sqlite_store)}
+    assert (by_name["completed"]["state"], by_name["completed"]["attempts"]) == ("done", 2)
+    assert by_name["cut"]["state"] == "failed" and by_name["cut"]["attempts"] == 2
+    assert "did not complete" in by_name["cut"]["last_error"]
+    assert not ran.exists()  # neither was run again
+    assert list(marker_dir.iterdir()) == []  # the marker is removed once recorded
