@@ -574,3 +574,34 @@ def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
     finally:
         broker.kill()
     assert count(store)["notices"] == 23
+
+
+def test_out_of_range_offsets_never_jump_to_latest() -> None:
+    """librdkafka's own reset for an offset out of range goes to the earliest message kept,
+    whatever the client configuration or --kafka-option says; and the position checks send
+    any position outside the log to its start, with an INCIDENT."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gwalert.sources.kafka import KafkaSource
+    from gwalert.sources.offsets import check_position
+    from gwalert.sources.url import parse_url
+
+    source = KafkaSource(parse_url("kafka://127.0.0.1:1/t"),
+                         {"bootstrap.servers": "127.0.0.1:1", "auto.offset.reset": "latest"},
+                         group_id="g")
+    assert source.config["auto.offset.reset"] == "earliest"
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.integers(0, 2**40), st.integers(0, 2**20), st.integers(-1, 2**41))
+    def check(low: int, size: int, position: int) -> None:
+        high = low + size
+        verdict = check_position("t", 0, position, low, high, "committed offset")
+        inside = low <= position <= high
+        assert (verdict.incident is None) == inside
+        assert verdict.offset == (position if inside else low)
+        if verdict.incident:
+            assert verdict.incident.startswith("INCIDENT: t[0]: ") and str(position) in \
+                verdict.incident
+
+    check()
