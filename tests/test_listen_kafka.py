@@ -374,9 +374,11 @@ def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
     the group gets its partitions only seconds later."""
     name = topic()
     out = tmp_path / "listen.out"
-    listener = start_listener(kafka_broker.url(name), tmp_path / "s.sqlite", out)
+    listener = start_listener(kafka_broker.url(name), tmp_path / "s.sqlite", out, "-v")
     try:
-        time.sleep(1.0)
+        # "the start": the listener has asked the broker for the topic (a loaded machine can
+        # take seconds to get there)
+        wait_until(lambda: "listening to " in out.read_text(), 40, "the start")
         produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6)])
         wait_until(lambda: out.read_text().count("new ") == 6, 40, "all six notices")
         listener.send_signal(signal.SIGTERM)
@@ -387,9 +389,9 @@ def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
     # Existing topic, messages present before the start: a new group skips those only.
     out2 = tmp_path / "listen2.out"
     listener = start_listener(kafka_broker.url(name), tmp_path / "s2.sqlite", out2,
-                              "--group-id", "fresh")
+                              "--group-id", "fresh", "-v")
     try:
-        time.sleep(1.0)
+        wait_until(lambda: "listening to " in out2.read_text(), 40, "the start")
         produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6, 9)])
         wait_until(lambda: out2.read_text().count("new ") == 3, 40, "the three new notices")
         time.sleep(1.0)
