@@ -98,8 +98,11 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         env.update(options.get("env", {}))
         argv = list(options["argv"])
         if marker is not None:
-            if shutil.which(program, path=env.get("PATH")) is None and not (
-                    os.sep in program and os.access(program, os.X_OK)):
+            if os.sep in program:  # relative to cwd, as Popen would look for it
+                found = os.access(os.path.join(options.get("cwd") or ".", program), os.X_OK)
+            else:
+                found = shutil.which(program, path=env.get("PATH")) is not None
+            if not found:  # (the shell would only say "not found" with status 127)
                 raise ActionError(f"cannot run {program!r}: No such file or directory")
             env["GWALERT_EXIT_MARKER"] = str(marker)
             env["GWALERT_MARKER_TAG"] = _tag(ctx)
