@@ -607,3 +607,39 @@ def test_out_of_range_offsets_never_jump_to_latest() -> None:
                 verdict.incident
 
     check()
+
+
+def test_start_marks_beyond_a_lost_log_are_an_incident(tmp_path) -> None:
+    """A first run (--start-at latest) killed before any assignment left only its start marks
+    (no committed offset anywhere); the broker then lost its log: the marks lie beyond the new
+    log's end, so the new log is read from its beginning instead of from the marks."""
+    from kafka_broker import Broker
+
+    broker = Broker(log_path=tmp_path / "tansu.log")
+    name = topic()
+    url = broker.url(name)
+    store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
+    try:
+        create_topic(broker.bootstrap, name)
+        # ~10 per partition: every mark lies beyond the new log's end (5 notices in all)
+        produce(broker.bootstrap, name, [notice(i, sid="MS260199z") for i in range(40)])
+        listener = start_listener(url, store, out, "-v")
+        try:
+            wait_until(lambda: "listening to " in out.read_text(), 40, "the subscription")
+            listener.send_signal(signal.SIGKILL)
+            listener.wait(10)
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+        assert "assigned " not in out.read_text()
+        broker.restart()
+        create_topic(broker.bootstrap, name)
+        produce(broker.bootstrap, name, [notice(i) for i in range(5)])
+        again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
+                        "--no-heartbeat", *FAST_GROUP)
+    finally:
+        broker.kill()
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("new ") == 5, again.stdout + again.stderr
+    assert "MS260199z" not in again.stdout
+    assert "INCIDENT" in again.stderr and "start mark" in again.stderr
