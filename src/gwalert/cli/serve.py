@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         config_ = uvicorn.Config(app, log_level="warning", access_log=False,
                                  lifespan="on", server_header=False)
-        server = uvicorn.Server(config_)
+        server = _server_class(uvicorn)(config_)
         try:
             server.run(sockets=[sock])
         finally:
@@ -103,6 +103,28 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _server_class(uvicorn: object) -> type:
+    """uvicorn's server, stopping on SIGINT/SIGTERM with exit status 0 (uvicorn itself
+    re-raises the signal after shutting down, which ends the process with -15)."""
+    import contextlib
+    import signal
+
+    class Server(uvicorn.Server):  # type: ignore[attr-defined, name-defined, misc]
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[override]
+            def handler(signum: int, frame: object) -> None:
+                self.handle_exit(signum, frame)
+
+            old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, previous in old.items():
+                    signal.signal(sig, previous)
+
+    return Server
 
 
 def _bind(host: str, port: int) -> socket.socket:
