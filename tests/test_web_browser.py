@@ -85,9 +85,33 @@ def serving(store_path: Path, cache: Path, *extra: str) -> Iterator[str]:
         assert proc.wait(20) == 0
 
 
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory) -> dict:
+    """A store with the drill set, a hostile notice and a hostile dead letter, and one map
+    cache for the module (a second server over the same notices reuses its pictures)."""
+    root = tmp_path_factory.mktemp("drill")
+    store = Store.open(str(root / "s.sqlite"))
+    ids = fill_samples(store)
+    store_bytes(store, hostile_notice())
+    store.add_dead_letter(b"<img src=z onerror=alert(9)>", "<script>alert(10)</script>",
+                          "file:/x")
+    store.close()
+    return {"path": root / "s.sqlite", "cache": root / "cache", "ids": ids}
+
+
+@pytest.fixture(scope="module")
+def drill_server(drill, browser) -> Iterator[str]:
+    with serving(drill["path"], drill["cache"]) as base:
+        yield base
+
+
 def rows(page) -> list[str]:
     return page.eval_on_selector_all("[data-superevent]",
                                      "els => els.map(e => e.dataset.superevent)")
+
+
+MAPS_LOADED = """() => [...document.querySelectorAll('img[alt^="Sky map"]')]
+    .every(i => i.complete && i.naturalWidth > 0)"""
 
 
 def _record(sid: str, day: int, **kw) -> bytes:
@@ -157,80 +181,63 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
     assert page.problems == []
 
 
-def test_detail_page_shows_map_timeline_and_actions(page, tmp_path) -> None:
-    path = tmp_path / "s.sqlite"
-    store = Store.open(str(path))
-    ids = fill_samples(store)
-    store.close()
-    with serving(path, tmp_path / "cache") as base:
-        page.goto(base + "/")
-        page.click('[data-superevent="MS260101a"] a')
-        page.wait_for_url(re.compile(r"/events/MS260101a$"))
-        images = page.locator('img[alt^="Sky map"]')
-        assert images.count() == 2  # the GW map and the combined map
-        page.wait_for_function("""() => [...document.querySelectorAll('img[alt^="Sky map"]')]
-            .every(i => i.complete && i.naturalWidth > 0)""", timeout=60000)
-        widths = page.eval_on_selector_all('img[alt^="Sky map"]',
-                                           "els => els.map(i => i.naturalWidth)")
-        assert widths == [1080, 1080]
-        timeline = page.eval_on_selector_all("[data-notice-id]",
-                                             "els => els.map(e => +e.dataset.noticeId)")
-        assert sorted(timeline) == sorted(i for k, i in ids.items()
-                                          if k.startswith("MS260101a"))
-        assert page.get_by_text("BNS").first.is_visible()
+def test_detail_page_shows_map_timeline_and_actions(page, drill, drill_server) -> None:
+    base, ids = drill_server, drill["ids"]
+    page.goto(base + "/")
+    page.click('[data-superevent="MS260101a"] a')
+    page.wait_for_url(re.compile(r"/events/MS260101a$"))
+    images = page.locator('img[alt^="Sky map"]')
+    assert images.count() == 2  # the GW map and the combined map
+    page.wait_for_function(MAPS_LOADED, timeout=60000)
+    widths = page.eval_on_selector_all('img[alt^="Sky map"]',
+                                       "els => els.map(i => i.naturalWidth)")
+    assert widths == [1080, 1080]
+    timeline = page.eval_on_selector_all("[data-notice-id]",
+                                         "els => els.map(e => +e.dataset.noticeId)")
+    assert sorted(timeline) == sorted(i for k, i in ids.items() if k.startswith("MS260101a"))
+    assert page.get_by_text("BNS").first.is_visible()
+    assert page.get_by_text("Fermi").first.is_visible()
 
-        # second view: the map comes from the cache
-        t0 = time.monotonic()
-        page.reload()
-        page.wait_for_function("""() => [...document.querySelectorAll('img[alt^="Sky map"]')]
-            .every(i => i.complete && i.naturalWidth > 0)""")
-        assert time.monotonic() - t0 < 5
+    # second view: the maps come from the cache
+    t0 = time.monotonic()
+    page.reload()
+    page.wait_for_function(MAPS_LOADED)
+    assert time.monotonic() - t0 < 5
     assert page.problems == []
 
 
-def test_hostile_notice_renders_as_text_and_runs_nothing(page, tmp_path) -> None:
-    path = tmp_path / "s.sqlite"
-    store = Store.open(str(path))
-    store_bytes(store, hostile_notice())
-    store.add_dead_letter(b"<img src=z onerror=alert(9)>", "<script>alert(10)</script>",
-                          "file:/x")
-    store.close()
-    with serving(path, tmp_path / "cache") as base:
-        for where in ("/", "/events/MS260103x", "/health", "/dead-letters/1"):
-            page.goto(base + where)
-            page.wait_for_load_state("networkidle")
-            assert "pwned" not in page.title()
-            assert page.locator("img[src=x], img[src=y], img[src=z], b[onmouseover]").count() == 0
-            if where == "/events/MS260103x":
-                text = page.inner_text("body")
-                for payload in (XSS["pipeline"], XSS["class"]):
-                    assert payload in text  # shown literally
-                assert page.locator("a[href^='javascript:']").count() == 0
-                page.hover("h1")
-            if where == "/dead-letters/1":
-                assert "<img src=z onerror=alert(9)>" in page.inner_text("body")
-        time.sleep(0.5)
+def test_hostile_notice_renders_as_text_and_runs_nothing(page, drill_server) -> None:
+    base = drill_server
+    for where in ("/", "/events/MS260103x", "/health", "/dead-letters/1"):
+        page.goto(base + where)
+        page.wait_for_load_state("networkidle")
         assert "pwned" not in page.title()
+        assert page.locator("img[src=x], img[src=y], img[src=z], b[onmouseover]").count() == 0
+        if where == "/events/MS260103x":
+            text = page.inner_text("body")
+            for payload in (XSS["pipeline"], XSS["class"]):
+                assert payload in text  # shown literally
+            assert page.locator("a[href^='javascript:']").count() == 0
+            page.hover("h1")
+        if where == "/dead-letters/1":
+            assert "<img src=z onerror=alert(9)>" in page.inner_text("body")
+    time.sleep(0.5)
+    assert "pwned" not in page.title()
     assert page.problems == []
 
 
-def test_token_is_required_in_the_browser(page, tmp_path) -> None:
-    path = tmp_path / "s.sqlite"
-    store = Store.open(str(path))
-    fill_samples(store)
-    store.close()
+def test_token_is_required_in_the_browser(page, drill) -> None:
     token = uuid.uuid4().hex
-    with serving(path, tmp_path / "cache", "--token", token) as base:
+    with serving(drill["path"], drill["cache"], "--token", token) as base:
         response = page.goto(base + "/")
         assert response.status == 401
         assert "token required" in page.inner_text("body")
         page.problems.clear()  # the browser logs the 401 itself
         page.goto(base + f"/events/MS260101a?token={token}")
         assert page.url == base + "/events/MS260101a"  # the token left the address bar
-        page.wait_for_function("""() => [...document.querySelectorAll('img[alt^="Sky map"]')]
-            .every(i => i.complete && i.naturalWidth > 0)""", timeout=60000)
+        page.wait_for_function(MAPS_LOADED, timeout=60000)
         page.goto(base + "/")
-        assert set(rows(page)) == {"MS260101a", "MS260102b"}
+        assert set(rows(page)) == {"MS260101a", "MS260102b", "MS260103x"}
         page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'")
     assert page.problems == []
 
