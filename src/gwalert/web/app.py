@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 import sqlalchemy as sa
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -75,6 +76,7 @@ class Dashboard:
         self.prerender = prerender
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rows: dict[int, tuple[dict[str, Any], Markup]] = {}
 
     # -------------------------------------------------------------------- helpers
     def connect(self) -> Any:
@@ -85,11 +87,28 @@ class Dashboard:
         html = self.env.get_template(template).render(request=request, **context)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
+    def rows(self, events: list[dict[str, Any]]) -> list[Markup]:
+        """Each event's table row, rendered once per event dict: the list keeps one dict per
+        distinct content (:class:`queries.NoticeIndex`), so a refresh mostly joins cached
+        rows (an observing run's list changes a row at a time)."""
+        template = self.env.get_template("_row.html")
+        out = []
+        cache = self._rows
+        if len(cache) > 50_000:
+            cache.clear()
+        for e in events:
+            html = cache.get(id(e))
+            if html is None or html[0] is not e:
+                html = cache[id(e)] = (e, Markup(template.render(e=e)))
+            out.append(html[1])
+        return out
+
     def opt_now(self) -> queries.Optional:
         return self.opt.refresh()
 
     # ------------------------------------------------------------ background maps
     def start(self) -> None:
+        """Start the background thread: warm the list's index, then keep drawing new maps."""
         if self.prerender and self._thread is None:
             self._thread = threading.Thread(target=self._prerender_loop, name="gwalert-maps",
                                             daemon=True)
@@ -101,6 +120,11 @@ class Dashboard:
     def _prerender_loop(self) -> None:
         """Draw the map of each superevent's newest notice before anyone asks for it."""
         seen: set[str] = set()
+        try:  # warm the list's index so that the first page is as fast as the next ones
+            with self.connect() as conn:
+                self.opt.index.load(conn)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("warming the index: %s", exc)
         while not self._stop.is_set():
             try:
                 self._prerender_once(seen)
@@ -141,10 +165,10 @@ def index(request: Request) -> Response:
     with d.connect() as conn:
         version = queries.version(conn, opt)
         events, total = queries.list_events(conn, opt, filters)
-        groups = queries.groups(conn)
+        groups = queries.groups(conn, opt)
     template = "_events.html" if request.url.path.startswith("/fragments") else "index.html"
-    return d.render(template, request, events=events, total=total, filters=filters,
-                    groups=groups, version=version)
+    return d.render(template, request, events=events, rows=d.rows(events), total=total,
+                    filters=filters, groups=groups, version=version)
 
 
 def event_page(request: Request) -> Response:

@@ -47,6 +47,7 @@ class Optional:
     feeds: sa.Table | None = field(default=None, init=False)
     arrivals: sa.Table | None = field(default=None, init=False)
     warnings: bool = field(default=False, init=False)
+    index: NoticeIndex = field(default_factory=lambda: NoticeIndex(), init=False)
 
     def refresh(self, force: bool = False) -> Optional:
         now = time.monotonic()
@@ -115,64 +116,136 @@ class Filters:
 
 _PREFIX = {"real": "S", "mock": "M", "test": "T"}
 
+#: Columns stored before ``raw`` in gwalert_notices: SQLite reads them without walking the
+#: overflow pages of the (large) raw notice, so listing every notice by them is cheap.
+_HEAD = (N.id, N.superevent_id, N.alert_type, N.time_created, N.content_hash)
+_FACTS = (N.id, N.event_time, N.group, N.pipeline, N.search, N.far, N.significant, N.distmean,
+          N.diststd, N.area_50, N.area_90, N.summary, N.source, N.received_at)
 
-def _latest_event_notices() -> sa.Subquery:
-    """Per superevent, its latest notice that carries event facts (retractions carry none)."""
-    rank = sa.func.row_number().over(partition_by=N.superevent_id,
-                                     order_by=(N.time_created.desc(), N.id.desc()))
-    return (sa.select(N.superevent_id, N.id.label("notice_id"), N.event_time, N.group,
-                      N.pipeline, N.search, N.far, N.significant, N.distmean, N.diststd,
-                      N.area_50, N.area_90, N.summary, rank.label("rk"))
-            .where(N.alert_type != "RETRACTION").subquery("latest"))
+
+class NoticeIndex:
+    """The list-view facts of every stored notice, kept in memory.
+
+    A stored notice never changes, so its facts are read once (by id, checked against its
+    content hash in case the store was replaced); each refresh reads only the cheap head
+    columns of all notices and the facts of the new ones. Built event rows are kept too,
+    keyed by everything they are made of."""
+
+    def __init__(self) -> None:
+        self._facts: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self.events: dict[tuple, dict[str, Any]] = {}
+
+    def load(self, conn: Connection) -> list[dict[str, Any]]:
+        heads = conn.execute(sa.select(*_HEAD)).all()
+        with self._lock:
+            facts = self._facts
+            missing = {}
+            for head in heads:
+                f = facts.get(head[0])
+                if f is None or f["content_hash"] != head[4]:
+                    missing[head[0]] = head
+            ids = list(missing)
+            for i in range(0, len(ids), 500):
+                for r in conn.execute(sa.select(*_FACTS).where(N.id.in_(ids[i:i + 500]))
+                                      ).mappings():
+                    nid, sid, alert_type, time_created, content_hash = missing[r["id"]]
+                    facts[nid] = dict(_list_facts(r), superevent_id=sid, alert_type=alert_type,
+                                      time_created=time_created, content_hash=content_hash)
+            out = [f for f in map(facts.get, (h[0] for h in heads)) if f is not None]
+            if len(facts) > len(heads):
+                present = {h[0] for h in heads}
+                for gone in [k for k in facts if k not in present]:
+                    del facts[gone]
+            if len(self.events) > 100_000:
+                self.events.clear()
+        return out
+
+    def groups(self) -> list[str]:
+        with self._lock:
+            return sorted({f["group"] for f in self._facts.values()
+                           if isinstance(f["group"], str) and f["group"]})
+
+
+def _list_facts(r: Any) -> dict[str, Any]:
+    summary = _summary(r["summary"])
+    cls = summary.get("classification")
+    classification = ({str(k): float(v) for k, v in cls.items() if _num(v) is not None}
+                      if isinstance(cls, dict) else {})
+    return {
+        "id": r["id"], "event_time": r["event_time"],
+        "group": r["group"], "pipeline": r["pipeline"], "search": r["search"],
+        "far": _num(r["far"]),
+        "significant": None if r["significant"] is None else bool(r["significant"]),
+        "distmean": _num(r["distmean"]), "diststd": _num(r["diststd"]),
+        "area_50": _num(r["area_50"]), "area_90": _num(r["area_90"]),
+        "classification": classification,
+        "external_coinc": isinstance(summary.get("external_coinc"), dict),
+        "source": r["source"], "received_at": r["received_at"],
+    }
 
 
 def list_events(conn: Connection, opt: Optional, filters: Filters = Filters()
                 ) -> tuple[list[dict[str, Any]], int]:
-    """Superevents, newest event first, with the facts of their latest notice; and how many
-    match the filters in all (the list is cut at ``filters.limit``)."""
-    latest = _latest_event_notices()
-    lc = latest.c
-    where: list[Any] = []
-    if filters.kind:
-        where.append(S.superevent_id.startswith(_PREFIX[filters.kind], autoescape=True))
-    if filters.significant:
-        where.append(lc.significant.is_(True) if filters.significant == "yes"
-                     else sa.or_(lc.significant.is_(False), lc.significant.is_(None)))
-    if filters.retracted:
-        where.append(S.retracted.is_(filters.retracted == "yes"))
-    if filters.group:
-        where.append(lc.group == filters.group)
-    if filters.q:
-        where.append(sa.or_(*(col.icontains(filters.q, autoescape=True) for col in (
-            S.superevent_id, S.latest_alert_type, lc.group, lc.pipeline, lc.search))))
-    joined = st.superevents.outerjoin(latest, sa.and_(lc.superevent_id == S.superevent_id,
-                                                      lc.rk == 1))
-    newest = sa.func.coalesce(lc.event_time, S.latest_time_created)
-    query = (sa.select(st.superevents, lc.notice_id, lc.event_time, lc.group, lc.pipeline,
-                       lc.search, lc.far, lc.significant, lc.distmean, lc.diststd, lc.area_50,
-                       lc.area_90, lc.summary)
-             .select_from(joined).where(*where)
-             .order_by(newest.desc(), S.superevent_id.desc()).limit(filters.limit))
-    total = int(conn.execute(sa.select(sa.func.count()).select_from(joined).where(*where)
-                             ).scalar() or 0)
-    rows = conn.execute(query).mappings().all()
-    actions = _actions_by_superevent(conn, opt, [r["superevent_id"] for r in rows]) \
-        if rows else {}
-    return [_event_facts(r, actions.get(r["superevent_id"], {})) for r in rows], total
+    """Superevents, newest event first, with the facts of their latest notice that carries
+    event facts (a retraction carries none); and how many match the filters in all (the list
+    is cut at ``filters.limit``)."""
+    notices = opt.index.load(conn)
+    facts: dict[str, dict[str, Any]] = {}
+    sid_of: dict[int, str] = {}
+    for n in notices:
+        sid_of[n["id"]] = n["superevent_id"]
+        if n["alert_type"] == "RETRACTION":
+            continue
+        best = facts.get(n["superevent_id"])
+        if best is None or (n["time_created"], n["id"]) > (best["time_created"], best["id"]):
+            facts[n["superevent_id"]] = n
+    q = filters.q.lower()
+    events = []
+    for r in conn.execute(sa.select(st.superevents)).mappings():
+        sid = r["superevent_id"]
+        f = facts.get(sid, {})
+        if filters.kind and not sid.startswith(_PREFIX[filters.kind]):
+            continue
+        if filters.significant and (f.get("significant") is True) != (
+                filters.significant == "yes"):
+            continue
+        if filters.retracted and bool(r["retracted"]) != (filters.retracted == "yes"):
+            continue
+        if filters.group and f.get("group") != filters.group:
+            continue
+        if q and not any(q in str(x).lower() for x in (
+                sid, r["latest_alert_type"], f.get("group"), f.get("pipeline"),
+                f.get("search")) if x):
+            continue
+        events.append((r, f))
+    events.sort(key=lambda e: (e[1].get("event_time") or e[0]["latest_time_created"],
+                               e[0]["superevent_id"]), reverse=True)
+    shown = events[:filters.limit]
+    actions = _actions_by_superevent(conn, opt, sid_of) if shown else {}
+    cache = opt.index.events
+    out = []
+    for r, f in shown:
+        acts = actions.get(r["superevent_id"], {})
+        key = (tuple(r.values()), f.get("id"), tuple(sorted(acts.items())))
+        event = cache.get(key)
+        if event is None:
+            event = cache[key] = _event_facts(r, f, acts)
+        out.append(event)
+    return out, len(events)
 
 
-def _actions_by_superevent(conn: Connection, opt: Optional, ids: list[str]
+def _actions_by_superevent(conn: Connection, opt: Optional, sid_of: dict[int, str]
                            ) -> dict[str, dict[str, int]]:
     if not opt.actions:
         return {}
-    query = (sa.select(N.superevent_id, A.state, sa.func.count())
-             .select_from(ledger.actions.join(st.notices, N.id == A.notice_id))
-             .group_by(N.superevent_id, A.state))
-    if len(ids) <= 500:
-        query = query.where(N.superevent_id.in_(ids))
     out: dict[str, dict[str, int]] = {}
-    for sid, state, count in conn.execute(query):
-        out.setdefault(sid, {})[state] = int(count)
+    for nid, state, count in conn.execute(sa.select(A.notice_id, A.state, sa.func.count())
+                                          .group_by(A.notice_id, A.state)):
+        sid = sid_of.get(nid)
+        if sid is not None:
+            per = out.setdefault(sid, {})
+            per[state] = per.get(state, 0) + int(count)
     return out
 
 
@@ -191,14 +264,11 @@ def _num(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _event_facts(r: Any, actions: dict[str, int]) -> dict[str, Any]:
+def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str, Any]:
     sid = r["superevent_id"]
-    summary = _summary(r["summary"])
-    classification = {str(k): v for k, v in (summary.get("classification") or {}).items()
-                      if _num(v) is not None} if isinstance(summary.get("classification"),
-                                                            dict) else {}
+    classification = f.get("classification") or {}
     lead = fmt.leading(classification)
-    far = _num(r["far"])
+    far = f.get("far")
     return {
         "superevent_id": sid,
         "kind": "real" if sid.startswith("S") else "mock" if sid.startswith("M")
@@ -212,25 +282,24 @@ def _event_facts(r: Any, actions: dict[str, int]) -> dict[str, Any]:
         "n_notices": int(r["n_notices"]),
         "first_received_at": r["first_received_at"],
         "last_received_at": r["last_received_at"],
-        "event_time": r["event_time"],
-        "group": r["group"], "pipeline": r["pipeline"], "search": r["search"],
+        "event_time": f.get("event_time"),
+        "group": f.get("group"), "pipeline": f.get("pipeline"), "search": f.get("search"),
         "far": far, "far_human": fmt.far_human(far),
-        "significant": None if r["significant"] is None else bool(r["significant"]),
-        "distmean": _num(r["distmean"]), "diststd": _num(r["diststd"]),
-        "area_50": _num(r["area_50"]), "area_90": _num(r["area_90"]),
-        "classification": classification,
+        "significant": f.get("significant"),
+        "distmean": f.get("distmean"), "diststd": f.get("diststd"),
+        "area_50": f.get("area_50"), "area_90": f.get("area_90"),
+        "classification": dict(classification),
         "leading_class": None if lead is None else {"name": lead[0], "probability": lead[1]},
-        "external_coinc": isinstance(summary.get("external_coinc"), dict),
+        "external_coinc": bool(f.get("external_coinc")),
         "actions": {s: actions.get(s, 0) for s in ledger.STATES if actions.get(s)},
         "actions_fired": sum(actions.values()),
         "actions_failed": actions.get(ledger.FAILED, 0),
     }
 
 
-def groups(conn: Connection) -> list[str]:
-    """The groups (CBC, Burst, ...) that occur, for the filter menu."""
-    return sorted(g for g in conn.execute(sa.select(N.group).distinct()).scalars()
-                  if isinstance(g, str) and g)
+def groups(conn: Connection, opt: Optional) -> list[str]:
+    """The groups (CBC, Burst, ...) that occur, for the filter menu (as of the last load)."""
+    return opt.index.groups()
 
 
 # ----------------------------------------------------------------------------- detail
@@ -239,10 +308,11 @@ _NOTICE_COLS = [c for c in st.notices.c if c.name != "raw"]
 
 def event_detail(conn: Connection, opt: Optional, superevent_id: str) -> dict[str, Any] | None:
     """A superevent with every notice (oldest first), what changed, and their actions."""
-    events, _ = list_events(conn, opt, Filters(q=superevent_id, limit=10000))
+    events, _ = list_events(conn, opt, Filters(q=superevent_id, limit=100000))
     event = next((e for e in events if e["superevent_id"] == superevent_id), None)
     if event is None:
         return None
+    event = dict(event)  # the list's copy is cached and shared
     cols = list(_NOTICE_COLS)
     if opt.warnings:
         cols.append(sa.literal_column("warnings"))
@@ -389,12 +459,13 @@ def sources(conn: Connection, opt: Optional, silence: float) -> list[dict[str, A
     """Per feed: last message, last heartbeat, state and a silence warning."""
     now = datetime.now(UTC)
     out: dict[str, dict[str, Any]] = {}
-    for source, last, count in conn.execute(
-            sa.select(N.source, sa.func.max(N.received_at), sa.func.count()).group_by(N.source)):
-        feed = out.setdefault(_feed_name(source), {"feed": _feed_name(source), "notices": 0,
-                                                   "dead_letters": 0, "last_message_at": None})
-        feed["notices"] += int(count)
-        feed["last_message_at"] = max(filter(None, (feed["last_message_at"], last)), default=None)
+    for n in opt.index.load(conn):
+        name = _feed_name(n["source"])
+        feed = out.setdefault(name, {"feed": name, "notices": 0, "dead_letters": 0,
+                                     "last_message_at": None})
+        feed["notices"] += 1
+        feed["last_message_at"] = max(filter(None, (feed["last_message_at"], n["received_at"])),
+                                      default=None)
     for source, last, count in conn.execute(
             sa.select(D.source, sa.func.max(D.received_at), sa.func.count()).group_by(D.source)):
         feed = out.setdefault(_feed_name(source), {"feed": _feed_name(source), "notices": 0,
