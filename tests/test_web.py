@@ -446,3 +446,64 @@ def test_far_in_human_units_reads_back(far) -> None:
     assert 1 / far >= _UNIT[unit] * 0.95  # never "1 per 0.5 days"
     bigger = [u for u, s in _UNIT.items() if s > _UNIT[unit]]
     assert all(1 / far < _UNIT[u] for u in bigger)  # the largest unit that fits
+
+
+# ------------------------------------------------------- tables newer listeners write
+def test_optional_feed_arrival_and_warning_tables_are_shown(store, tmp_path) -> None:
+    """gwalert_feeds, gwalert_arrivals and the warnings column are read when present (the
+    other tests run without them)."""
+    import sqlalchemy as sa
+
+    ids = fill_samples(store)
+    nid = ids["MS260101a-update"]
+    hour_ago = "2026-01-01T00:00:00.000000Z"
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE gwalert_notices ADD COLUMN warnings TEXT"))
+        conn.execute(sa.text("UPDATE gwalert_notices SET warnings = :w WHERE id = :i"),
+                     {"w": json.dumps(["probabilities sum to 0.98 <b>x</b>"]), "i": nid})
+        meta = sa.MetaData()
+        feeds = sa.Table("gwalert_feeds", meta, sa.Column("feed", sa.Text, primary_key=True),
+                         *(sa.Column(c, sa.String(40)) for c in (
+                             "last_message_at", "last_heartbeat_at", "state", "detail",
+                             "updated_at")))
+        arrivals = sa.Table(
+            "gwalert_arrivals", meta, sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("notice_id", sa.Integer), sa.Column("feed", sa.Text),
+            sa.Column("partition", sa.Integer), sa.Column("offset", sa.BigInteger),
+            sa.Column("received_at", sa.String(40)), sa.Column("broker_timestamp", sa.Float),
+            sa.Column("is_first", sa.Boolean))
+        meta.create_all(conn)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        conn.execute(feeds.insert(), [
+            {"feed": "kafka://kafka.scimma.org/igwn.gwalert", "last_message_at": hour_ago,
+             "last_heartbeat_at": hour_ago, "state": "silent",
+             "detail": "no heartbeat for 3 h", "updated_at": hour_ago},
+            {"feed": "gcn://igwn.gwalert", "last_message_at": hour_ago,
+             "last_heartbeat_at": now, "state": "ok", "detail": None, "updated_at": now}])
+        conn.execute(arrivals.insert(), [
+            {"notice_id": nid, "feed": feed, "partition": 0, "offset": k,
+             "received_at": hour_ago, "broker_timestamp": 1.0, "is_first": first}
+            for k, (feed, first) in enumerate([
+                ("kafka://kafka.scimma.org/igwn.gwalert", True),
+                ("gcn://igwn.gwalert", False), ("gcn://igwn.gwalert", False)])])
+    app = create_app(store, cache_dir=tmp_path / "c", prerender=False)
+    with running(app) as base:
+        detail = _json(base + "/api/events/MS260101a")
+        by_id = {n["id"]: n for n in detail["notices"]}
+        assert by_id[nid]["feeds"] == ["kafka://kafka.scimma.org/igwn.gwalert",
+                                       "gcn://igwn.gwalert"]
+        assert by_id[nid]["warnings"] == ["probabilities sum to 0.98 <b>x</b>"]
+        html = _html(get(base + "/events/MS260101a")[2])
+        assert "probabilities sum to 0.98 &lt;b&gt;x&lt;/b&gt;" in html
+        assert "gcn://igwn.gwalert" in html
+        feeds = {f["feed"]: f for f in _json(base + "/api/health")["sources"]}
+        scimma = feeds["kafka://kafka.scimma.org/igwn.gwalert"]
+        assert scimma["state"] == "silent" and "no heartbeat for 3 h" in scimma["warning"]
+        assert feeds["gcn://igwn.gwalert"]["warning"] is None
+        assert feeds["gcn://igwn.gwalert"]["seconds_since_last_heartbeat"] < 600
+        assert feeds["files"]["notices"] == 5
+        values = _prometheus(get(base + "/metrics")[2].decode())
+        assert values["gwalert_duplicates_received"] == 2
+        assert values['gwalert_seconds_since_last_heartbeat{feed="gcn://igwn.gwalert"}'] < 600
+        html = _html(get(base + "/health")[2])
+        assert "no heartbeat for 3 h" in html and 'class="warnrow"' in html

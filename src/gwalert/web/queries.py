@@ -358,8 +358,9 @@ def _arrival_feeds(conn: Connection, opt: Optional, ids: list[int]) -> dict[int,
         return {}
     out: dict[int, list[str]] = {}
     try:
+        order = [table.c[k] for k in ("received_at", "id") if k in table.c]
         for nid, feed in conn.execute(sa.select(table.c.notice_id, table.c.feed)
-                                      .where(table.c.notice_id.in_(ids)).distinct()):
+                                      .where(table.c.notice_id.in_(ids)).order_by(*order)):
             if feed is not None and str(feed) not in out.setdefault(nid, []):
                 out[nid].append(str(feed))
     except sa.exc.SQLAlchemyError:
@@ -455,32 +456,32 @@ def _age(now: datetime, text: Any) -> float | None:
     return None if dt is None else (now - dt).total_seconds()
 
 
+def _blank_feed(name: str) -> dict[str, Any]:
+    return {"feed": name, "notices": 0, "dead_letters": 0, "last_message_at": None,
+            "last_heartbeat_at": None, "state": None, "detail": None, "updated_at": None}
+
+
 def sources(conn: Connection, opt: Optional, silence: float) -> list[dict[str, Any]]:
     """Per feed: last message, last heartbeat, state and a silence warning."""
     now = datetime.now(UTC)
     out: dict[str, dict[str, Any]] = {}
     for n in opt.index.load(conn):
         name = _feed_name(n["source"])
-        feed = out.setdefault(name, {"feed": name, "notices": 0, "dead_letters": 0,
-                                     "last_message_at": None})
+        feed = out.setdefault(name, _blank_feed(name))
         feed["notices"] += 1
         feed["last_message_at"] = max(filter(None, (feed["last_message_at"], n["received_at"])),
                                       default=None)
     for source, last, count in conn.execute(
             sa.select(D.source, sa.func.max(D.received_at), sa.func.count()).group_by(D.source)):
-        feed = out.setdefault(_feed_name(source), {"feed": _feed_name(source), "notices": 0,
-                                                   "dead_letters": 0, "last_message_at": None})
+        feed = out.setdefault(_feed_name(source), _blank_feed(_feed_name(source)))
         feed["dead_letters"] += int(count)
         feed["last_message_at"] = max(filter(None, (feed["last_message_at"], last)), default=None)
-    for feed in out.values():
-        feed.update(last_heartbeat_at=None, state=None, detail=None, updated_at=None)
     table = opt.feeds
     if table is not None:
         try:
             for row in conn.execute(sa.select(table)).mappings():
                 name = str(row.get("feed"))
-                feed = out.setdefault(name, {"feed": name, "notices": 0, "dead_letters": 0,
-                                             "last_message_at": None})
+                feed = out.setdefault(name, _blank_feed(name))
                 for key in ("last_message_at", "last_heartbeat_at", "state", "detail",
                             "updated_at"):
                     value = row.get(key)
