@@ -153,6 +153,10 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
         scroll = page.evaluate("window.scrollY")
         assert scroll > 0
 
+        detail = page.context.new_page()
+        detail.goto(base + "/events/MS260101a")
+        assert detail.locator("#stale").is_hidden()
+
         # two new notices, stored by a running `gwalert listen` in another process
         new = tmp_path / "new"
         new.mkdir()
@@ -171,6 +175,7 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
         assert "kind=mock" in page.url
         assert abs(page.evaluate("window.scrollY") - scroll) <= 1
         assert set(rows(page)) == mock | {"MS260330z"}
+        detail.wait_for_selector("#stale", state="visible", timeout=5000)  # offers a reload
 
         # text search narrows the list as one types, still without a reload
         page.fill("input[name=q]", "260330")
