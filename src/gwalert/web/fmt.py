@@ -13,10 +13,13 @@ _UNITS = (("year", _YEAR), ("day", 86400.0), ("hour", 3600.0), ("minute", 60.0),
 
 
 def _number(value: float) -> str:
-    """2-3 significant figures, thousands separated; scientific notation past a million."""
+    """Two significant figures (three for 100-999), thousands separated; scientific notation
+    past a million."""
     if value >= 1e6:
         mantissa, exponent = f"{value:.1e}".split("e")
         return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    if value >= 1000:  # two significant figures: "320,000", not "316,881"
+        return f"{float(f'{value:.2g}'):,.0f}"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:
