@@ -507,3 +507,53 @@ def test_optional_feed_arrival_and_warning_tables_are_shown(store, tmp_path) -> 
         assert values['gwalert_seconds_since_last_heartbeat{feed="gcn://igwn.gwalert"}'] < 600
         html = _html(get(base + "/health")[2])
         assert "no heartbeat for 3 h" in html and 'class="warnrow"' in html
+
+
+# ------------------------------------------------------------------- hostile numbers
+_ODD = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                 st.sampled_from([0.0, -0.0, -1.0, 1e-300, 1e300, float("nan"), float("inf")]))
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(far=_ODD, tdiff=_ODD, cls=st.dictionaries(_TEXT, _ODD, max_size=4),
+       props=st.dictionaries(_TEXT, _ODD, max_size=3), pipeline=_TEXT, search=_TEXT,
+       observatory=_TEXT)
+def test_any_decodable_notice_renders_everywhere(tmp_path_factory, far, tdiff, cls, props,
+                                                  pipeline, search, observatory) -> None:
+    """Whatever numbers and text a notice that decodes carries, every page and API answers
+    200 with valid JSON (no NaN) and shows the text escaped."""
+    from gwalert.errors import GwalertError
+
+    ext = {"gcn_notice_id": "1", "ivorn": "ivo://x#" + observatory, "observatory": observatory,
+           "search": search, "time_difference": tdiff, "time_coincidence_far": far,
+           "time_sky_position_coincidence_far": None, "combined_skymap": None}
+    record = samples.make_record("S260107q", far=far, pipeline=pipeline or "p", search=search,
+                                 classification=cls, properties=props, external_coinc=ext)
+    try:
+        data = samples.encode(record, "json")
+        decode(data)
+    except (GwalertError, ValueError, TypeError, OverflowError):
+        return  # not a notice: it would be a dead letter
+    root = tmp_path_factory.mktemp("odd")
+    store = Store.open(str(root / "s.sqlite"))
+    try:
+        [nid] = store_bytes(store, data)
+        app = create_app(store, cache_dir=root / "c", prerender=False)
+        with running(app) as base:
+            for path in ("/", "/events/S260107q", "/health", "/metrics",
+                         f"/notices/{nid}/summary.json"):
+                status, _, body = get(base + path)
+                assert status == 200, (path, body[:200])
+                if path != f"/notices/{nid}/summary.json":
+                    assert _active_markup(body.decode()) == []
+            for path in ("/api/events", "/api/events/S260107q", "/api/health",
+                         f"/notices/{nid}/summary.json"):
+                json.loads(get(base + path)[2], parse_constant=_no_constants)
+    finally:
+        store.close()
+
+
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"{name} in JSON")
