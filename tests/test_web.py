@@ -318,7 +318,7 @@ def test_filters_match_a_reference(tmp_path_factory, events, kind, significant, 
                 store_bytes(store, samples.encode(samples.make_record(
                     e["sid"], "RETRACTION", time_created=f"2026-02-{e['day']:02d}T00:20:00Z")))
         f = queries.Filters(kind, significant, retracted, group, q)
-        opt = queries.Optional(store.engine).refresh(force=True)
+        opt = queries.StoreView(store.engine).refresh(force=True)
         with store.engine.connect() as conn:
             got, total = queries.list_events(conn, opt, f)
         assert [e["superevent_id"] for e in got] == _reference(events, f)

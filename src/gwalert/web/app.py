@@ -70,7 +70,7 @@ class Dashboard:
                  prerender: bool = True) -> None:
         self.store = store
         self.engine = store.engine
-        self.opt = queries.Optional(self.engine).refresh(force=True)
+        self.opt = queries.StoreView(self.engine).refresh(force=True)
         self.maps = maps.MapCache(cache_dir)
         self.silence = silence
         self.env = _environment()
@@ -104,7 +104,7 @@ class Dashboard:
             out.append(html[1])
         return out
 
-    def opt_now(self) -> queries.Optional:
+    def opt_now(self) -> queries.StoreView:
         return self.opt.refresh()
 
     # ------------------------------------------------------------ background maps

@@ -4,7 +4,7 @@ JSON-ready dicts. Read-only.
 Besides the store's own tables (:mod:`gwalert.store`) and the action ledger
 (:mod:`gwalert.ledger`), newer listeners may write a per-feed status table (``gwalert_feeds``),
 one row per arrival of a notice (``gwalert_arrivals``) and a ``warnings`` column on notices;
-:class:`Optional` finds out which exist (cheaply, re-checked now and then) and every query
+:class:`StoreView` finds out which exist (cheaply, re-checked now and then) and every query
 degrades gracefully without them.
 """
 
@@ -36,7 +36,7 @@ _QUIET_KINDS = ("file",)
 
 
 @dataclass
-class Optional:
+class StoreView:
     """Which optional tables/columns the store has; refreshed at most every ``ttl`` seconds."""
 
     engine: Engine
@@ -49,7 +49,7 @@ class Optional:
     warnings: bool = field(default=False, init=False)
     index: NoticeIndex = field(default_factory=lambda: NoticeIndex(), init=False)
 
-    def refresh(self, force: bool = False) -> Optional:
+    def refresh(self, force: bool = False) -> StoreView:
         now = time.monotonic()
         if not force and now - self._checked < self.ttl:
             return self
@@ -185,7 +185,7 @@ def _list_facts(r: Any) -> dict[str, Any]:
     }
 
 
-def list_events(conn: Connection, opt: Optional, filters: Filters = Filters()
+def list_events(conn: Connection, opt: StoreView, filters: Filters = Filters()
                 ) -> tuple[list[dict[str, Any]], int]:
     """Superevents, newest event first, with the facts of their latest notice that carries
     event facts (a retraction carries none); and how many match the filters in all (the list
@@ -235,7 +235,7 @@ def list_events(conn: Connection, opt: Optional, filters: Filters = Filters()
     return out, len(events)
 
 
-def _actions_by_superevent(conn: Connection, opt: Optional, sid_of: dict[int, str]
+def _actions_by_superevent(conn: Connection, opt: StoreView, sid_of: dict[int, str]
                            ) -> dict[str, dict[str, int]]:
     if not opt.actions:
         return {}
@@ -297,7 +297,7 @@ def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str
     }
 
 
-def groups(conn: Connection, opt: Optional) -> list[str]:
+def groups(conn: Connection, opt: StoreView) -> list[str]:
     """The groups (CBC, Burst, ...) that occur, for the filter menu (as of the last load)."""
     return opt.index.groups()
 
@@ -306,7 +306,7 @@ def groups(conn: Connection, opt: Optional) -> list[str]:
 _NOTICE_COLS = [c for c in st.notices.c if c.name != "raw"]
 
 
-def event_detail(conn: Connection, opt: Optional, superevent_id: str) -> dict[str, Any] | None:
+def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[str, Any] | None:
     """A superevent with every notice (oldest first), what changed, and their actions."""
     events, _ = list_events(conn, opt, Filters(q=superevent_id, limit=100000))
     event = next((e for e in events if e["superevent_id"] == superevent_id), None)
@@ -352,7 +352,7 @@ def event_detail(conn: Connection, opt: Optional, superevent_id: str) -> dict[st
     return event
 
 
-def _arrival_feeds(conn: Connection, opt: Optional, ids: list[int]) -> dict[int, list[str]]:
+def _arrival_feeds(conn: Connection, opt: StoreView, ids: list[int]) -> dict[int, list[str]]:
     table = opt.arrivals
     if table is None or not ids or not {"notice_id", "feed"} <= set(table.c.keys()):
         return {}
@@ -395,7 +395,7 @@ def _notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None
         "is_retraction": r["alert_type"] == "RETRACTION",
         "time_created": r["time_created"], "received_at": r["received_at"],
         "format": r["format"], "source": r["source"], "partition": r["partition"],
-        "offset": r["offset"], "feeds": feeds or [_feed_name(r["source"])],
+        "offset": r["offset"], "feeds": feeds or [str(r["source"])],
         "event_time": r["event_time"], "group": r["group"], "pipeline": r["pipeline"],
         "search": r["search"], "far": far, "far_human": fmt.far_human(far),
         "significant": None if r["significant"] is None else bool(r["significant"]),
@@ -461,7 +461,7 @@ def _blank_feed(name: str) -> dict[str, Any]:
             "last_heartbeat_at": None, "state": None, "detail": None, "updated_at": None}
 
 
-def sources(conn: Connection, opt: Optional, silence: float) -> list[dict[str, Any]]:
+def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, Any]]:
     """Per feed: last message, last heartbeat, state and a silence warning."""
     now = datetime.now(UTC)
     out: dict[str, dict[str, Any]] = {}
@@ -520,7 +520,7 @@ def dead_letter(conn: Connection, dead_letter_id: int) -> Any:
                         ).mappings().first()
 
 
-def failed_actions(conn: Connection, opt: Optional, limit: int = 50) -> list[dict[str, Any]]:
+def failed_actions(conn: Connection, opt: StoreView, limit: int = 50) -> list[dict[str, Any]]:
     if not opt.actions:
         return []
     rows = conn.execute(
@@ -531,7 +531,7 @@ def failed_actions(conn: Connection, opt: Optional, limit: int = 50) -> list[dic
     return [dict(r) for r in rows]
 
 
-def counts(conn: Connection, opt: Optional) -> dict[str, Any]:
+def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:
     def count(table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
 
@@ -549,7 +549,7 @@ def counts(conn: Connection, opt: Optional) -> dict[str, Any]:
     return out
 
 
-def version(conn: Connection, opt: Optional) -> str:
+def version(conn: Connection, opt: StoreView) -> str:
     """A token that changes whenever anything the pages show changes."""
     parts = [conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)
                           ).one(),
