@@ -37,7 +37,8 @@ _QUIET_KINDS = ("file",)
 
 @dataclass
 class StoreView:
-    """Which optional tables/columns the store has; refreshed at most every ``ttl`` seconds."""
+    """One store as the dashboard sees it: which optional tables/columns exist (re-checked at
+    most every ``ttl`` seconds) and the in-memory :class:`NoticeIndex` of its notices."""
 
     engine: Engine
     ttl: float = 15.0
