@@ -321,7 +321,7 @@ class VolumeModel:
             hi = np.searchsorted(y, b, side="right")
             exact.extend(np.arange(lo[j], hi[j]) for j in range(a.size))
         inside = np.zeros(y.size, bool)
-        if accepted:
+        if sum(c[0].size for c in accepted):
             a, m, b, pa, pm, pb, la, lm, lb = (np.concatenate(c)
                                                for c in zip(*accepted, strict=True))
             order = np.argsort(a)
