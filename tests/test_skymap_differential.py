@@ -175,9 +175,9 @@ def test_reference_quadrature_is_accurate():
             c = dens[0] * norm / (sigma * math.sqrt(2 * math.pi))
             s = math.sqrt(2 * (math.log(c) - log_rho))
             lo, hi = max(mu - sigma * s, 0.0), mu + sigma * s
-            one, _ = integrate.quad(lambda x: x * x * math.exp(-0.5 * ((x - mu) / sigma) ** 2)
-                                    / (sigma * math.sqrt(2 * math.pi)), lo, hi,
-                                    epsabs=0, epsrel=1e-12, limit=200)
+            one, _ = integrate.quad(
+                lambda x, m=mu, sd=sigma: x * x * math.exp(-0.5 * ((x - m) / sd) ** 2)
+                / (sd * math.sqrt(2 * math.pi)), lo, hi, epsabs=0, epsrel=1e-12, limit=200)
             assert P == pytest.approx(float(norm) * one, rel=1e-9, abs=1e-15)
 
 

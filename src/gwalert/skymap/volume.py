@@ -17,13 +17,14 @@ volume probability (a target there gets ``searched_prob_vol`` = the total and
 ``credible_volume`` solves ``P(rho*) = p`` by safeguarded Newton iteration on ``ln rho*`` (the
 derivative is exact too: ``dP = rho* dV``). ``searched`` gives each target's ``P`` and ``V`` at
 the density where it sits: exactly for targets near the peak (few rows take part) and when
-targets are few; otherwise by cubic Hermite interpolation (exact values and slopes) between
-nodes refined adaptively until, on every interval holding targets, the interpolant matches an
-exact evaluation at the interval's midpoint (to 2e-5 in P, 1e-4 relative in V) and the interval
-spans at most 1e-2 in P. P is monotonic and the interpolant is clipped to the interval's end
-values, so no target can be further than that span (1e-2) from the exact value, and the
-midpoint check keeps typical errors below 1e-5 (``tests/test_skymap_volume.py`` compares with
-an independent per-target integration).
+targets are few; otherwise by quadratic interpolation between exact values at nodes refined
+adaptively (``VolumeModel._interpolate``) until, on every interval holding targets, the
+straight line misses an exact evaluation at the interval's midpoint by at most 1e-3 in P and
+5e-3 in ln V, and each half spans at most 1e-2 in P. P and V are monotonic in the density and
+the interpolant is clipped to its half-interval's end values, so no target can be further than
+1e-2 from the exact P (a bound, whatever the map); the parabola through three exact values
+keeps typical errors near 1e-5 (``tests/test_skymap_differential.py`` compares with an
+independent Gauss-Legendre integration on generated near, far, broad and negative-DISTMU maps).
 
 ligo.skymap instead discretises distance into 999 shells of width ``6 * distmean / 1000``
 and ignores probability beyond ``6 * distmean``; its ``searched_prob_vol`` and
@@ -52,8 +53,8 @@ _SQRT2 = math.sqrt(2.0)
 _ELEMENTS = 32768  # (nodes x rows) per block of vector work
 _SPARSE_ROWS = 64  # targets where at most this many rows take part are evaluated exactly
 _CAP = 1e-2  # largest P span of an interval that interpolates targets
-_P_CHECK = 2e-4  # midpoint check of the straight line in P
-_V_CHECK = 2e-3  # and in ln V
+_P_CHECK = 1e-3  # midpoint check of the straight line in P
+_V_CHECK = 5e-3  # and in ln V
 
 
 class VolumeModel:
@@ -280,10 +281,10 @@ class VolumeModel:
 
         Coordinate: ``y = ln(lnc_max - u)``. An interval [a, b] holding targets is checked at
         its midpoint m: accepted if the straight line between a and b misses P(m) by at most
-        _P_CHECK and ln V(m) by _V_CHECK, and P changes by at most _CAP over [a, b]; its
-        targets then read the parabola through a, m, b, clipped to [P(a), P(b)] (P grows
-        with y). Otherwise both halves are checked in the next round. Intervals holding one or
-        two targets are evaluated exactly instead."""
+        _P_CHECK and ln V(m) by _V_CHECK, and P changes by at most _CAP over [a, m] and over
+        [m, b]; its targets then read the parabola through a, m, b, clipped to the values at
+        the ends of their half (P and V grow with y). Otherwise both halves are checked in
+        the next round. Intervals holding one or two targets are evaluated exactly instead."""
         lnc_max = self.lnc_max
         y = np.log(lnc_max - x)[::-1]  # ascending
         idx = where[::-1]
@@ -311,7 +312,7 @@ class VolumeModel:
                 lva, lvb, lvm = (np.log(v) for v in (va, vb, vm))
                 good = ((np.abs(0.5 * (pa + pb) - pm) <= _P_CHECK)
                         & (np.abs(0.5 * (lva + lvb) - lvm) <= _V_CHECK)
-                        & (pb - pa <= _CAP))
+                        & (pm - pa <= _CAP) & (pb - pm <= _CAP))
             accepted.append(tuple(c[good] for c in (a, m, b, pa, pm, pb, lva, lvm, lvb)))
             bad = ~good
             pending = [(a[bad], m[bad], pa[bad], pm[bad], va[bad], vm[bad]),
@@ -336,9 +337,11 @@ class VolumeModel:
             w_a = (1 - f) * (1 - 2 * f)
             w_m = 4 * f * (1 - f)
             w_b = f * (2 * f - 1)
-            vp[idx[t]] = np.clip(w_a * pa[j] + w_m * pm[j] + w_b * pb[j], pa[j], pb[j])
-            vv[idx[t]] = np.clip(np.exp(w_a * la[j] + w_m * lm[j] + w_b * lb[j]),
-                                 np.exp(la[j]), np.exp(lb[j]))
+            first = f <= 0.5
+            p_lo, p_hi = np.where(first, pa[j], pm[j]), np.where(first, pm[j], pb[j])
+            l_lo, l_hi = np.where(first, la[j], lm[j]), np.where(first, lm[j], lb[j])
+            vp[idx[t]] = np.clip(w_a * pa[j] + w_m * pm[j] + w_b * pb[j], p_lo, p_hi)
+            vv[idx[t]] = np.exp(np.clip(w_a * la[j] + w_m * lm[j] + w_b * lb[j], l_lo, l_hi))
         rest = np.concatenate(exact) if exact else np.empty(0, np.intp)
         rest = np.union1d(rest, np.flatnonzero(~inside))
         return idx[rest]
