@@ -356,3 +356,40 @@ def test_broad_single_detector_map_exact():
     assert err.size > 500
     assert err.max() <= 1e-2
     assert np.mean(err <= 2e-3) >= 0.999
+
+
+def test_flattened_map_ties_match_ligo(tmp_path):
+    """A flattened (single-resolution) map with many equal densities (float32, quantized,
+    zeros): on the rows ligo.skymap derasterizes it into, 100,000 random targets get
+    ligo.skymap's searched area and probability (ties broken by descending NUNIQ)."""
+    import astropy_healpix as ah
+    from astropy.io import fits
+    from ligo.skymap.io import read_sky_map
+
+    nside = 64
+    lon, lat = ah.healpix_to_lonlat(np.arange(12 * nside**2), nside, order="nested")
+    prob = np.exp(-0.5 * ((lat.deg - 20) / 15) ** 2) * (1 + np.cos(lon.rad))
+    prob = np.round(prob * 4) / 4  # a handful of distinct values; zeros over half the sky
+    prob = (prob / prob.sum()).astype(np.float32)
+    hdu = fits.BinTableHDU.from_columns([fits.Column("PROB", "E", array=prob)])
+    hdu.header.update(PIXTYPE="HEALPIX", ORDERING="NESTED", NSIDE=nside, INDXSCHM="IMPLICIT")
+    path = tmp_path / "flat.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    table = read_sky_map(str(path), moc=True)
+    dens = np.asarray(table["PROBDENSITY"], float)
+    _, counts = np.unique(dens, return_counts=True)
+    assert counts.max() > 100  # ties are the point
+    sm = SkyMap(uniq=np.asarray(table["UNIQ"], np.int64), probdensity=dens)
+    rng = np.random.default_rng(8)
+    n = 100_000
+    ra = rng.uniform(0, 360, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    ref = ligo_result(table, ra, dec)
+    ours = sm.crossmatch(ra, dec)
+    np.testing.assert_allclose(ours.searched_area, ref.searched_area, rtol=1e-6)
+    np.testing.assert_allclose(ours.searched_prob, ref.searched_prob, rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(sm.credible_area([0.5, 0.9]), ref.contour_areas, rtol=1e-6)
+    # The same rows in another order rank the same way.
+    shuffled = rng.permutation(len(sm))
+    other = SkyMap(uniq=sm.uniq[shuffled], probdensity=dens[shuffled])
+    np.testing.assert_array_equal(other.searched_prob(ra, dec), ours.searched_prob)
