@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT2 = math.sqrt(2.0)
-_ELEMENTS = 32768  # (nodes x rows) per block of vector work
+_ELEMENTS = 6144  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
 _SPARSE_ROWS = 64  # targets where at most this many rows take part are evaluated exactly
 _CAP = 1e-2  # largest P span of an interval that interpolates targets
 _P_CHECK = 1e-3  # midpoint check of the straight line in P
