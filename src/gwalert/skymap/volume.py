@@ -84,6 +84,8 @@ class VolumeModel:
             m["w_mu2s2"] = w_mu2s2
             m["w_2s2"] = w * 2 * sigma ** 2 * _INV_SQRT_2PI * _SQRT2  # per s / sqrt(2)
             m["sigma_sqrt2"] = sigma * _SQRT2
+            m["area_6mu2"] = 6 * mu * mu * m["area"]
+            m["area_2"] = 2 * m["area"]
             # w [F(-s) - F(-x)] = clip0 - w_mu2s2 erf(s/sqrt2) / 2 - (clip_ph - clip_ss_ph
             # sigma s) ph, ph = exp(-s^2/2): the part of [mu - sigma s, 0] cut off at r = 0.
             m["clip0"] = w_mu2s2 * (0.5 - cdf_neg_x) + w * sig_mu_pdf_x
@@ -158,21 +160,23 @@ class VolumeModel:
             e = erf_nonneg(rq)  # erf(s / sqrt 2)
             ph = np.exp(-q)  # sqrt(2 pi) phi(s)
             ss = g["sigma_sqrt2"][lo:hi] * rq  # sigma s
-            b = mu + ss
-            a = mu - ss
             # w [F(s) - F(-s)] = w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)]
             P = e @ g["w_mu2s2"][lo:hi] - (rq * ph) @ g["w_2s2"][lo:hi]
-            clipped = a < 0
+            # b^3 - a^3 with b, a = mu +- sigma s: 6 mu^2 sigma s + 2 (sigma s)^3 (no cancellation)
+            V = (ss @ g["area_6mu2"][lo:hi] + (ss * ss * ss) @ g["area_2"][lo:hi]) / 3
+            clipped = ss > mu  # the interval reaches below r = 0
             if np.any(clipped):
                 corr = (g["clip0"][lo:hi] - 0.5 * g["w_mu2s2"][lo:hi] * e
                         - (g["clip_ph"][lo:hi] - g["clip_ss_ph"][lo:hi] * ss) * ph)
                 P = P + np.where(clipped, corr, 0.0).sum(axis=1)
-            a_pos = np.maximum(a, 0.0)
-            area = g["area"][lo:hi]
-            V = (b * b * b - a_pos * a_pos * a_pos) @ area / 3
+                a_neg = np.where(clipped, mu - ss, 0.0)  # the part below 0 leaves the volume
+                V = V + (a_neg * a_neg * a_neg) @ g["area"][lo:hi] / 3
             dV = 0.0
             if derivative:
-                dv = area * g["sigma"][lo:hi] * (b * b + a_pos * a_pos) / (rq * _SQRT2)
+                b = mu + ss
+                a_pos = np.maximum(mu - ss, 0.0)
+                dv = g["area"][lo:hi] * g["sigma"][lo:hi] * (b * b + a_pos * a_pos) / (
+                    rq * _SQRT2)
                 dV = -np.where(q > 0, dv, 0.0).sum(axis=1)
         return P, V, dV
 
