@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,22 +20,48 @@ from . import analysis
 if TYPE_CHECKING:
     from .map import SkyMap
 
-_ZOOM_BELOW_DEG2 = 2000.0
+#: A zoom panel is drawn when the largest contour fits in a cone of this radius (degrees).
+_ZOOM_MAX_RADIUS = 80.0
+#: Up to this radius the panel is gnomonic (``astro zoom``), beyond it orthographic (a globe).
+_GNOMONIC_MAX_RADIUS = 40.0
+#: The zoom's half-width is this many times the cone's radius.
+_ZOOM_MARGIN = 1.12
+_ZOOM_PIXELS = 400
+#: Output formats chosen by the file name's extension.
+FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 
 
-def _grid(sm: SkyMap, ra_range: tuple[float, float], dec_range: tuple[float, float],
-          nx: int, ny: int) -> tuple[np.ndarray, ...]:
-    """RA, Dec (degrees, cell centres) and per-cell density (deg^-2) and credible level."""
-    ra = np.linspace(*ra_range, nx + 1)
-    dec = np.linspace(*dec_range, ny + 1)
-    rac = 0.5 * (ra[1:] + ra[:-1])
-    decc = 0.5 * (dec[1:] + dec[:-1])
-    rr, dd = np.meshgrid(rac % 360.0, decc)
-    rows = analysis.rows_at(sm, rr, dd)
-    rank = analysis._ranking(sm)
-    density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / analysis.SQDEG_PER_SR
-    level = np.where(rows >= 0, rank.searched_prob[rows], 1.0)
-    return ra, dec, rac, decc, density, level
+@dataclass(frozen=True)
+class Marker:
+    """A position drawn on the plot: ``kind`` is "radec" (a user's mark), "galaxy" (a ranked
+    catalog row), "sun" or "moon"."""
+
+    ra: float
+    dec: float
+    label: str = ""
+    kind: str = "radec"
+
+    def style(self, small: bool = False) -> dict[str, Any]:
+        size = {"radec": 11, "galaxy": 5, "sun": 13, "moon": 12}[self.kind] * (0.8 if small
+                                                                             else 1.0)
+        return {
+            "radec": {"marker": "+", "color": "#30d158", "markeredgewidth": 2.0},
+            "galaxy": {"marker": "o", "color": "none", "markeredgecolor": "#ff375f",
+                       "markeredgewidth": 1.0},
+            "sun": {"marker": "o", "color": "#ffd60a", "markeredgecolor": "black"},
+            "moon": {"marker": "o", "color": "#d1d1d6", "markeredgecolor": "black"},
+        }[self.kind] | {"markersize": size}
+
+
+def plot_format(path: str | os.PathLike) -> str:
+    """The output format named by ``path``'s extension (png, pdf or svg)."""
+    from ..errors import GwalertError
+
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise GwalertError(f"{os.fspath(path)}: unknown picture format {ext or '(none)'!r}; "
+                           "use a .png, .pdf or .svg file name")
+    return FORMATS[ext]
 
 
 def default_title(sm: SkyMap, event: str | None = None, alert_type: str | None = None) -> str:
@@ -78,9 +105,14 @@ def _mollweide(ra_deg: Any, dec_deg: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
          alert_type: str | None = None, title: str | None = None,
-         contours: Sequence[float] = (0.5, 0.9), dpi: int = 120) -> None:
-    """Write a Mollweide PNG of ``sm`` to ``path``: density colour map, ``contours`` credible
-    regions, the most probable position, and a title naming event, alert type and distance.
+         contours: Sequence[float] = (0.5, 0.9), dpi: int = 120,
+         marks: Sequence[Marker] = (), galactic_plane: bool = False,
+         sun_moon: bool = False) -> None:
+    """Write a Mollweide picture of ``sm`` to ``path`` (PNG, PDF or SVG by its extension):
+    density colour map, ``contours`` credible regions, the most probable position, and a title
+    naming event, alert type and distance. ``marks`` (positions, catalog galaxies) are drawn
+    on the map and in the zoom; ``galactic_plane`` draws b = 0; ``sun_moon`` the Sun and Moon
+    at the map's DATE-OBS. A gnomonic zoom holding every contour is added when they fit.
 
     The projection is computed here (each image pixel looks up the map row under it), and
     matplotlib only shows the finished image: a few tens of MB, whatever the map's order."""
@@ -89,10 +121,15 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     from matplotlib.lines import Line2D
     from matplotlib.patches import Ellipse
 
+    fmt = plot_format(path)
     levels = sorted(float(c) for c in contours)
     ra_best, dec_best = sm.most_probable()
     areas = [float(a) for a in np.atleast_1d(sm.credible_area(levels))] if levels else []
-    zoom = bool(levels) and areas[-1] < _ZOOM_BELOW_DEG2
+    window = zoom_window(sm, levels[-1]) if levels else None
+    zoom = window is not None
+    marks = list(marks)
+    if sun_moon:
+        marks += sun_and_moon(sm)
 
     fig = Figure(figsize=(12, 6.6))
     FigureCanvasAgg(fig)
@@ -122,6 +159,14 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     bx, by = _mollweide(ra_best, dec_best)
     ax.plot(bx, by, marker="*", markersize=16, color="#ff3b30", markeredgecolor="white",
             markeredgewidth=1.0, linestyle="none")
+    if galactic_plane:
+        _galactic_plane(ax)
+    for m in marks:
+        mx, my = _mollweide(m.ra, m.dec)
+        ax.plot(mx, my, linestyle="none", **m.style())
+        if m.label and m.kind == "radec":
+            ax.annotate(m.label, (float(mx), float(my)), xytext=(5, 5),
+                        textcoords="offset points", color="white", fontsize=8)
     ax.set_xlim(-2 * _SQRT2 - 0.02, 2 * _SQRT2 + 0.02)
     ax.set_ylim(-_SQRT2 - 0.02, _SQRT2 + 0.02)
     ax.set_axis_off()
@@ -138,15 +183,69 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     handles.append(Line2D([], [], marker="*", color="#ff3b30", markeredgecolor="black",
                           linestyle="none", markersize=12,
                           label=f"most probable: RA {ra_best:.2f}°, Dec {dec_best:+.2f}°"))
+    seen = set()
+    for m in marks:
+        if m.kind in seen:
+            continue
+        seen.add(m.kind)
+        label = {"radec": "marked position", "galaxy": "ranked catalog rows",
+                 "sun": m.label, "moon": m.label}[m.kind]
+        handles.append(Line2D([], [], linestyle="none", label=label, **m.style(small=True)))
+    if galactic_plane:
+        handles.append(Line2D([], [], color="#bf5af2", linestyle="dotted", linewidth=1.4,
+                              label="Galactic plane"))
     fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(0.99, 0.02), fontsize=9,
                frameon=True, facecolor="#27345a", edgecolor="#27345a", labelcolor="white",
                framealpha=1.0)
     fig.suptitle(title or default_title(sm, event, alert_type), fontsize=15, y=0.97)
     if sm.has_distance:
         fig.text(0.5, 0.905, _distance_line(sm), ha="center", fontsize=10)
-    if zoom:
-        _inset(fig, sm, ra_best, dec_best, levels, styles, areas[-1])
-    fig.savefig(os.fspath(path), dpi=dpi, format="png")
+    if window is not None:
+        _inset(fig, sm, window, levels, styles, marks)
+    elif levels:
+        fig.text(0.5, 0.13, f"no zoom: the {100 * levels[-1]:g}% region spreads over more "
+                 "than a hemisphere", ha="center", fontsize=9, color="#555555")
+    fig.savefig(os.fspath(path), dpi=dpi, format=fmt)
+
+
+def sun_and_moon(sm: SkyMap) -> list[Marker]:
+    """The Sun and Moon as seen from the Earth's centre (GCRS right ascension and declination:
+    ICRS-aligned axes; a barycentric ICRS direction of the Sun would be meaningless) at the
+    map's DATE-OBS; none without a date."""
+    from astropy.coordinates import get_body
+    from astropy.time import Time
+
+    if not sm.date_obs:
+        return []
+    try:
+        t = Time(sm.date_obs, scale="utc")
+    except ValueError:
+        return []
+    out = []
+    for body in ("sun", "moon"):
+        c = get_body(body, t)
+        out.append(Marker(float(c.ra.deg), float(c.dec.deg), f"{body.title()} at "
+                          f"{t.utc.strftime('%Y-%m-%d %H:%M')} UTC", body))
+    return out
+
+
+def galactic_plane_radec(n: int = 721) -> tuple[np.ndarray, np.ndarray]:
+    """RA, Dec (degrees, ICRS) along Galactic latitude 0."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(l=np.linspace(0, 360, n) * u.deg, b=np.zeros(n) * u.deg, frame="galactic")
+    icrs = c.icrs
+    return np.asarray(icrs.ra.deg), np.asarray(icrs.dec.deg)
+
+
+def _galactic_plane(ax: Any) -> None:
+    ra, dec = galactic_plane_radec()
+    x, y = _mollweide(ra, dec)
+    jump = np.flatnonzero(np.abs(np.diff(x)) > 1.0) + 1  # the line crosses the map's edge
+    x = np.insert(x, jump, np.nan)
+    y = np.insert(y, jump, np.nan)
+    ax.plot(x, y, color="#bf5af2", linestyle="dotted", linewidth=1.4)
 
 
 def _rgba_image(ax: Any, density: np.ndarray, extent: tuple[float, ...], aspect: str) -> Any:
@@ -205,28 +304,121 @@ def _contour_styles(levels: Sequence[float]) -> list[tuple[str, str, float]]:
     return [palette[min(i, len(palette) - 1)] for i in range(len(levels))]
 
 
-def _inset(fig: Any, sm: SkyMap, ra0: float, dec0: float, levels: Sequence[float],
-           styles: list[tuple[str, str, float]], area90: float) -> None:
-    """A zoom on the credible region (plain RA/Dec axes, RA growing left)."""
-    from matplotlib.ticker import FuncFormatter
+def zoom_window(sm: SkyMap, p: float) -> tuple[float, float, float] | None:
+    """(RA, Dec, radius) in degrees of a cone that holds the whole ``p`` credible region
+    (every mode, every pixel that is even partly inside it), or None when no gnomonic panel
+    can show it (a region wider than ``_ZOOM_MAX_RADIUS``).
 
-    half = max(3.0, 1.5 * math.sqrt(area90))
-    half = min(half, 40.0)
-    dec_lo, dec_hi = max(-90.0, dec0 - half), min(90.0, dec0 + half)
-    cosd = max(math.cos(math.radians(dec0)), 0.15)
-    ra_half = min(half / cosd, 180.0)
-    ra, dec, rac, decc, density, level = _grid(sm, (ra0 - ra_half, ra0 + ra_half),
-                                               (dec_lo, dec_hi), 400, 400)
-    ax = fig.add_axes((0.80, 0.36, 0.18, 0.50))
-    _rgba_image(ax, density.astype(np.float32), (ra[0], ra[-1], dec[0], dec[-1]), "auto")
-    ax.contour(rac, decc, level, levels=list(levels), colors=[s[0] for s in styles],
+    The centre is the probability-weighted mean direction of the region's pixels; the radius
+    reaches the farthest corner of any of those pixels."""
+    from astropy_healpix import healpix_to_lonlat
+
+    from .healpix import uniq_to_level_ipix
+
+    rank = analysis._ranking(sm)
+    prob = sm.prob
+    rows = np.flatnonzero(rank.searched_prob - prob < p)
+    if rows.size == 0:
+        return None
+    level, ipix = uniq_to_level_ipix(sm.uniq[rows])
+    nside = np.left_shift(1, level)
+    lon, lat = healpix_to_lonlat(ipix, nside, order="nested")
+    vec = _unit(np.asarray(lon.rad), np.asarray(lat.rad))
+    mean = (vec * prob[rows, None]).sum(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm < 1e-9:  # modes balanced on opposite sides of the sky
+        return None
+    mean /= norm
+    cos_max = 1.0
+    for dx, dy in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)):
+        clon, clat = healpix_to_lonlat(ipix, nside, dx=dx, dy=dy, order="nested")
+        corners = _unit(np.asarray(clon.rad), np.asarray(clat.rad))
+        cos_max = min(cos_max, float((corners @ mean).min()))
+    radius = math.degrees(math.acos(max(-1.0, min(1.0, cos_max))))
+    if radius > _ZOOM_MAX_RADIUS:
+        return None
+    ra = math.degrees(math.atan2(mean[1], mean[0])) % 360.0
+    dec = math.degrees(math.asin(max(-1.0, min(1.0, mean[2]))))
+    return ra, dec, radius
+
+
+def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    cl = np.cos(lat)
+    return np.stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def zoom_wcs(ra: float, dec: float, radius: float, npix: int = _ZOOM_PIXELS) -> Any:
+    """A WCS centred on (ra, dec), north up, east (RA) to the left, whose square image holds
+    the cone of ``radius`` degrees with a margin: gnomonic (TAN) for cones up to
+    ``_GNOMONIC_MAX_RADIUS``, else orthographic (SIN, a globe)."""
+    from astropy.wcs import WCS
+
+    reach = math.radians(min(radius * _ZOOM_MARGIN + 0.05, 89.0))
+    if radius <= _GNOMONIC_MAX_RADIUS:
+        proj, half = "TAN", math.degrees(math.tan(reach))
+    else:
+        proj, half = "SIN", math.degrees(math.sin(reach))
+    w = WCS(naxis=2)
+    w.wcs.ctype = [f"RA---{proj}", f"DEC--{proj}"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [(npix + 1) / 2.0, (npix + 1) / 2.0]
+    w.wcs.cdelt = [-2.0 * half / npix, 2.0 * half / npix]
+    w.wcs.radesys = "ICRS"
+    w.array_shape = (npix, npix)
+    return w
+
+
+def zoom_grid(sm: SkyMap, wcs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image-pixel density (deg^-2, NaN off the map) and credible level of a zoom WCS."""
+    ny, nx = wcs.array_shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    ra, dec = wcs.pixel_to_world_values(xx.astype(float), yy.astype(float))
+    ok = np.isfinite(ra) & np.isfinite(dec)  # off the globe of an orthographic panel
+    rows = np.full(ra.shape, -1, np.int64)
+    rows[ok] = analysis.rows_at(sm, np.mod(ra[ok], 360.0), np.clip(dec[ok], -90.0, 90.0))
+    rank = analysis._ranking(sm)
+    density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / analysis.SQDEG_PER_SR
+    level = np.where(rows >= 0, rank.searched_prob[rows], 1.0)
+    return density.astype(np.float32), level
+
+
+def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Sequence[float],
+           styles: list[tuple[str, str, float]], marks: Sequence[Marker] = ()) -> Any:
+    """A gnomonic zoom (as ligo.skymap's ``astro zoom``) that holds every requested contour:
+    RA in hours growing to the left, true shapes at any declination."""
+    wcs = zoom_wcs(*window)
+    density, level = zoom_grid(sm, wcs)
+    ax = fig.add_axes((0.755, 0.36, 0.20, 0.50), projection=wcs)
+    _rgba_image(ax, density, None, "equal")
+    ax.contour(level, levels=list(levels), colors=[s[0] for s in styles],
                linestyles=[s[1] for s in styles], linewidths=[s[2] for s in styles])
+    world = ax.get_transform("world")
+    ra0, dec0 = sm.most_probable()
     ax.plot(ra0, dec0, marker="*", markersize=12, color="#ff3b30", markeredgecolor="white",
-            linestyle="none")
-    ax.set_xlim(ra0 + ra_half, ra0 - ra_half)
-    ax.set_ylim(dec_lo, dec_hi)
-    ax.set_title("zoom on the region", fontsize=9)
-    ax.set_xlabel("RA (°)", fontsize=8)
-    ax.set_ylabel("Dec (°)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v % 360:.0f}"))
+            linestyle="none", transform=world)
+    for m in marks:
+        ax.plot(m.ra, m.dec, transform=world, linestyle="none", **m.style(small=True))
+    ny, nx = wcs.array_shape
+    ax.set_xlim(-0.5, nx - 0.5)
+    ax.set_ylim(-0.5, ny - 0.5)
+    ra_c, dec_c = ax.coords[0], ax.coords[1]
+    ra_c.set_format_unit("hourangle")
+    ra_c.set_major_formatter("hh:mm")
+    ra_c.set_ticks(number=4)
+    dec_c.set_major_formatter("dd")
+    dec_c.set_ticks(number=5)
+    ra_c.set_ticks_position("b")
+    ra_c.set_ticklabel_position("b")
+    ra_c.set_axislabel_position("b")
+    dec_c.set_ticks_position("r")
+    dec_c.set_ticklabel_position("r")
+    dec_c.set_axislabel_position("r")
+    ra_c.set_axislabel("RA", fontsize=8, minpad=0.3)
+    dec_c.set_axislabel("Dec", fontsize=8, minpad=0.3)
+    ra_c.set_ticklabel(size=7, exclude_overlapping=True)
+    dec_c.set_ticklabel(size=7, exclude_overlapping=True)
+    ax.coords.grid(color="white", alpha=0.35, linewidth=0.6)
+    globe = wcs.wcs.ctype[0].endswith("SIN")
+    ax.set_title("globe on the region (orthographic)" if globe else "zoom (gnomonic)",
+                 fontsize=9)
+    return ax
