@@ -291,7 +291,7 @@ def _levels(percent: list[float]) -> list[float]:
                                f"{100 * p:g}?")
     out = sorted({p / 100.0 for p in percent})
     if not out or any(not (0 < p < 1) or math.isnan(p) for p in out):
-        raise GwalertError("--contours takes percentages strictly between 1 and 100")
+        raise GwalertError("--contours takes percentages strictly between 0 and 100")
     return out
 
 
