@@ -59,11 +59,20 @@ def run(args: argparse.Namespace) -> int:
     for rule in config.rules:
         filters = [k for k, v in rule.describe().items()
                    if k not in ("name", "actions", "max_age") and v is not None]
-        age = "no max_age" if rule.max_age is None else f"max_age {rule.max_age}"
+        age = "no max_age" if rule.max_age is None else f"max_age {_age(rule.max_age)}"
         actions = ", ".join(f"{a.name} ({a.type})" if a.name != a.type else a.type
                             for a in rule.actions)
         print(f"  {rule.name}: {' '.join(filters) or 'every notice'}; {age} -> {actions}")
     return 0
+
+
+def _age(td: object) -> str:
+    """A timedelta as the config writes durations: ``1d``, ``12h``, ``90m``, ``45s``."""
+    seconds = td.total_seconds()  # type: ignore[attr-defined]
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:g}s"
 
 
 def unset_env(config: object) -> list[str]:

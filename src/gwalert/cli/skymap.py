@@ -322,9 +322,18 @@ def _load_bytes(data: bytes, combined: bool,
         if combined:
             raise GwalertError("--combined needs a notice, not a FITS file")
         return SkyMap.read(data), {}
+    from ..errors import NoticeError
     from ..notice import decode
+    from ._input import what_it_is
 
-    notices = decode(data)
+    try:
+        notices = decode(data)
+    except NoticeError:
+        kind = what_it_is(data[:512])
+        if kind is None:
+            raise
+        raise GwalertError(f"not a FITS sky map or an LVK notice: "
+                           f"{kind.split(' (a sky map')[0]}") from None
     notice = next((n for n in notices if n.content_hash == content_hash), notices[0])
     context = {"superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type)}
     if combined:
