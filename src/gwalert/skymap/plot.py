@@ -203,8 +203,8 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     if window is not None:
         _inset(fig, sm, window, levels, styles, marks)
     elif levels:
-        fig.text(0.5, 0.13, f"no zoom: the {100 * levels[-1]:g}% region spreads over more "
-                 "than a hemisphere", ha="center", fontsize=9, color="#555555")
+        fig.text(0.50, 0.09, f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore "
+                 "than a hemisphere", ha="left", va="center", fontsize=8, color="#555555")
     fig.savefig(os.fspath(path), dpi=dpi, format=fmt)
 
 
