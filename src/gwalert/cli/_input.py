@@ -9,7 +9,7 @@ import os
 def what_it_is(head: bytes) -> str | None:
     """A short description of bytes that are plainly not an LVK notice, else None."""
     if not head.strip():
-        return "an empty file"
+        return None  # the decoder says "empty input"
     if head.startswith(b"SIMPLE"):
         return "a FITS file (a sky map? use 'gwalert skymap')"
     if head.startswith(b"\x1f\x8b"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 HELP = "read LVK notice files (Avro, bare Avro or GCN JSON) and print what they say"
@@ -33,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     headers = len(paths) > 1 and not args.json
     for i, path in enumerate(paths):
         name = "<stdin>" if path == "-" else path
+        if path != "-" and os.path.isdir(path):
+            error(f"{name}: no files in this directory")
+            failed += 1
+            continue
         try:
             notices = read_notices(path)
             outputs = [_render(n, path, args.json) for n in notices]
@@ -52,13 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _expand(paths: list[str]) -> list[str]:
     """Directories stand for their (non-hidden) files, sorted, as ``listen DIR`` reads them."""
-    import os
-
     out: list[str] = []
     for p in paths:
         if p != "-" and os.path.isdir(p):
-            out += sorted(os.path.join(p, f) for f in os.listdir(p)
-                          if not f.startswith(".") and os.path.isfile(os.path.join(p, f)))
+            files = sorted(os.path.join(p, f) for f in os.listdir(p)
+                           if not f.startswith(".") and os.path.isfile(os.path.join(p, f)))
+            out += files or [p]  # an empty directory is reported as such
         else:
             out.append(p)
     return out

@@ -295,8 +295,8 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
                     "state": state, "attempts": row["attempts"], "error": row["last_error"]}))
             elif state != SKIPPED or getattr(args, "verbose", 0):
                 why = f": {row['last_error']}" if row["last_error"] and state != DONE else ""
-                earlier = (row["created_at"] < run_start and state in (DONE, FAILED)
-                           and not (args.retry_failed and state == FAILED))
+                earlier = (state in (DONE, FAILED) and row["finished_at"] is not None
+                           and row["finished_at"] < run_start)
                 shown = f"already {state} (earlier run)" if earlier else state
                 print(f"{labels.get(row['notice_id'], row['notice_id'])} "
                       f"{row['rule']}/{row['action']}: {shown}{why}")

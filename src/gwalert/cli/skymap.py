@@ -12,6 +12,7 @@ from ._store import add_store_arguments
 
 HELP = "analyse a sky map (FITS file or notice): credible areas/volumes, plot, catalog ranking"
 
+TWILIGHTS = {"civil": -6.0, "nautical": -12.0, "astronomical": -18.0}
 _NAME_COLUMNS = ("name", "id", "objname", "galaxy", "gwgc", "hyperleda", "2mass", "pgc",
                  "gladeid", "glade_id")
 _PLACEHOLDERS = ("", "---", "<na>", "nan", "none", "null", "--")
@@ -61,6 +62,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how many catalog rows to show and draw (default: 10)")
     parser.add_argument("--catalog-out", metavar="CSV",
                         help="write every catalog row, ranked, to a CSV file")
+    parser.add_argument("--site", metavar="SITE",
+                        help="observability of the largest contour's region from SITE: a "
+                             "name (e.g. 'Rubin Observatory', keck, paranal, palomar) or "
+                             "LAT,LON[,HEIGHT] (degrees, degrees east, metres)")
+    parser.add_argument("--max-airmass", type=float, default=2.0, metavar="X",
+                        help="with --site: the airmass limit (default: %(default)s)")
+    parser.add_argument("--night-of", metavar="TIME",
+                        help="with --site: the first night after this UTC time (ISO; 'event' "
+                             "for the map's DATE-OBS; default: now)")
+    parser.add_argument("--twilight", choices=sorted(TWILIGHTS), default="astronomical",
+                        help="with --site: the Sun altitude that ends twilight (default: "
+                             "%(default)s, -18°)")
+    parser.add_argument("--observability", metavar="OUT",
+                        help="with --site: write a probability-weighted airmass chart over "
+                             "the night (.png, .pdf or .svg)")
     parser.add_argument("--combined", action="store_true",
                         help="use a notice's external_coinc combined sky map")
     parser.add_argument("--alert-type", metavar="TYPE",
@@ -133,7 +149,10 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         return "--catalog-out needs --catalog"
     if args.top is None:
         args.top = 10
-    outputs = [o for o in ("plot", "moc", "contours_out", "catalog_out") if getattr(args, o)]
+    if (args.observability or args.night_of) and not args.site:
+        return "--observability and --night-of need --site"
+    outputs = [o for o in ("plot", "moc", "contours_out", "catalog_out", "observability")
+               if getattr(args, o)]
     if len(args.paths) > 1 and outputs:
         return f"--{outputs[0].replace('_', '-')} takes one FILE ({len(args.paths)} given)"
     if args.table and args.json:
@@ -157,7 +176,15 @@ def _check_outputs(args: argparse.Namespace) -> None:
                                                                      ".geojson")):
         raise GwalertError(f"{args.contours_out}: unknown contour format; use .geojson, .json "
                            "or .reg")
-    for out in (args.plot, args.moc, args.contours_out, args.catalog_out):
+    if args.observability:
+        from ..skymap.plot import plot_format
+
+        plot_format(args.observability)
+    if args.site:
+        from ..observability import site
+
+        site(args.site)  # a wrong name fails before any work
+    for out in (args.plot, args.moc, args.contours_out, args.catalog_out, args.observability):
         if out and out != "-":
             folder = os.path.dirname(os.path.abspath(out))
             if not os.path.isdir(folder):
@@ -214,9 +241,40 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
         kind = contour.write(lines, args.contours_out)
         report["contours_out"] = {"path": args.contours_out, "format": kind,
                                   "lines": {f"{100 * p:g}": len(v) for p, v in lines.items()}}
+    if args.site:
+        report["observability"] = _observability(args, skymap, context, levels[-1])
     if warnings:
         report["warnings"] = warnings
     return {"file": name, **report}
+
+
+def _observability(args: argparse.Namespace, skymap: Any, context: dict[str, Any],
+                   level: float) -> dict[str, Any]:
+    from astropy.time import Time
+
+    from .. import observability as ob
+    from ..errors import GwalertError
+
+    start = None
+    if args.night_of:
+        text = skymap.date_obs if args.night_of == "event" else args.night_of
+        if not text:
+            raise GwalertError("--night-of event: the map has no DATE-OBS")
+        try:
+            start = Time(text.replace("Z", ""), scale="utc")
+        except ValueError:
+            raise GwalertError(f"--night-of {args.night_of}: not an ISO time") from None
+    obs = ob.observability(skymap, ob.site(args.site), start=start,
+                           max_airmass=args.max_airmass, p=level,
+                           twilight=TWILIGHTS[args.twilight])
+    out = obs.as_dict()
+    out["text"] = ob.text(obs)
+    if args.observability:
+        event = context.get("superevent_id") or skymap.object or "sky map"
+        ob.plot(obs, args.observability, title=f"{event}: {100 * level:g}% region from "
+                f"{obs.site.name}")
+        out["chart"] = args.observability
+    return out
 
 
 def _load_any(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any]]:
@@ -572,6 +630,10 @@ def _text(r: dict[str, Any]) -> str:
                      f"{m['area']:,.1f} deg² -> {m['path']}")
     if "plot" in r:
         lines.append(f"  plot:          {r['plot']}")
+    if "observability" in r:
+        lines += r["observability"]["text"]
+        if r["observability"].get("chart"):
+            lines.append(f"    chart -> {r['observability']['chart']}")
     if "contours_out" in r:
         c = r["contours_out"]
         lines.append(f"  contours:      {c['format']} -> {c['path']}")
