@@ -162,6 +162,8 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     if galactic_plane:
         _galactic_plane(ax)
     for m in marks:
+        if m.kind == "galaxy" and window is not None:
+            continue  # catalog rows crowd the region: drawn in the zoom
         mx, my = _mollweide(m.ra, m.dec)
         ax.plot(mx, my, linestyle="none", **m.style())
         if m.label and m.kind == "radec":
@@ -394,10 +396,10 @@ def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Seq
                linestyles=[s[1] for s in styles], linewidths=[s[2] for s in styles])
     world = ax.get_transform("world")
     ra0, dec0 = sm.most_probable()
-    ax.plot(ra0, dec0, marker="*", markersize=12, color="#ff3b30", markeredgecolor="white",
-            linestyle="none", transform=world)
     for m in marks:
         ax.plot(m.ra, m.dec, transform=world, linestyle="none", **m.style(small=True))
+    ax.plot(ra0, dec0, marker="*", markersize=12, color="#ff3b30", markeredgecolor="white",
+            linestyle="none", transform=world, zorder=5)
     ny, nx = wcs.array_shape
     ax.set_xlim(-0.5, nx - 0.5)
     ax.set_ylim(-0.5, ny - 0.5)
