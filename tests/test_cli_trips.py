@@ -447,3 +447,30 @@ def test_save_action_writes_the_combined_map(sqlite_store, tmp_path):
     assert Path(files["combined_skymap"]).read_bytes() == combined
     assert Path(files["combined_plot"]).read_bytes().startswith(b"\x89PNG")
     assert np.isfinite(json.loads(folder.read_text())["area_90"])
+
+
+# ---------------------------------------------------------------- 8: a DNS failure is not auth
+@pytest.mark.parametrize("reason,expect", [
+    ("Failed to acquire SASL OAUTHBEARER token: Could not resolve host: auth.gcn.nasa.gov",
+     "a host name does not resolve"),
+    ("SASL authentication error: Authentication failed during authentication due to invalid "
+     "credentials with SASL mechanism SCRAM-SHA-512", "authentication failed"),
+])
+def test_dns_failure_is_not_called_authentication(reason, expect):
+    import confluent_kafka
+
+    from gwalert.sources.kafka import BrokerState, wait_for_broker
+    from gwalert.sources.url import parse_url
+
+    state = BrokerState(log_changes=False)
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": "t",
+                                         "socket.connection.setup.timeout.ms": 1000})
+    try:
+        state.error(confluent_kafka.KafkaError(confluent_kafka.KafkaError._AUTHENTICATION,
+                                               reason))
+        with pytest.raises(GwalertError) as info:
+            wait_for_broker(consumer, state, parse_url("kafka://127.0.0.1:1/t"), 10)
+    finally:
+        consumer.close()
+    assert expect in str(info.value)
+    assert ("authentication failed" in str(info.value)) == (expect == "authentication failed")
