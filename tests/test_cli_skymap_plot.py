@@ -149,18 +149,20 @@ def test_sun_and_moon_positions_match_astropy():
     assert sun_and_moon(sm) == []
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          print_blob=False)
 @given(st.floats(0, 360), st.floats(-75, 75), st.floats(2, 6))
 def test_contours_enclose_the_credible_area(ra, dec, sigma):
     sm = _modes_map([(ra, dec, sigma, 1.0)], level=6)
-    lines = contour_mod.credible_contours(sm, [0.5, 0.9], pixels=400)
+    lines = contour_mod.credible_contours(sm, [0.5, 0.9], pixels=300)
     for p, rings in lines.items():
-        assert len(rings) == 1
-        ring = rings[0]
-        assert np.allclose(ring[0], ring[-1])  # closed
-        area = contour_mod.enclosed_area(ring)
-        assert area == pytest.approx(float(sm.credible_area(p)), rel=0.06)
-        # The ring passes through points whose credible level is p.
+        # one main ring; the pixel staircase of a single-order map may add tiny islands
+        assert all(np.allclose(r[0], r[-1]) for r in rings)  # closed
+        areas = sorted((contour_mod.enclosed_area(r) for r in rings), reverse=True)
+        assert sum(areas[1:]) < 0.02 * areas[0]
+        assert sum(areas) == pytest.approx(float(sm.credible_area(p)), rel=0.06)
+        # The main ring passes through points whose credible level is p.
+        ring = max(rings, key=len)
         levels = sm.searched_prob(ring[:, 0], ring[:, 1])
         assert np.median(np.abs(levels - p)) < 0.08
 
