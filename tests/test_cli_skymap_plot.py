@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import astropy_healpix as ah
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ from gwalert.cli import main
 from gwalert.samples import write_skymap
 from gwalert.skymap import SkyMap
 from gwalert.skymap import contour as contour_mod
-from gwalert.skymap.plot import zoom_grid, zoom_wcs, zoom_window
+from gwalert.skymap.plot import zoom_grid, zoom_wcs, zoom_window, zoom_windows
 
 
 def _modes_map(modes: list[tuple[float, float, float, float]], level: int = 6) -> SkyMap:
@@ -38,22 +39,32 @@ def _modes_map(modes: list[tuple[float, float, float, float]], level: int = 6) -
     return SkyMap.read(write_skymap(ipix + 4 * nside * nside, dens))
 
 
-def _check_window_holds(sm: SkyMap, levels: list[float]) -> None:
-    window = zoom_window(sm, levels[-1])
-    if window is None:
-        return
-    wcs = zoom_wcs(*window, npix=200)
-    _, level = zoom_grid(sm, wcs)
-    border = np.concatenate([level[0], level[-1], level[:, 0], level[:, -1]])
-    # No contour may leave the panel: the border lies outside the largest region everywhere.
-    assert border.min() > levels[-1]
-    # The panel holds the probability of every requested region (up to the image's sampling).
+def _check_window_holds(sm: SkyMap, levels: list[float]) -> list | None:
+    """The zoom panels hold every pixel of the largest region and cut no contour."""
+    from gwalert.skymap.plot import _region
+
+    windows = zoom_windows(sm, levels[-1])
+    if windows is None:
+        return None
+    rows, _, ipix, nside = _region(sm, levels[-1])
+    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
+    held = np.zeros(rows.size, bool)
+    for window in windows:
+        wcs = zoom_wcs(*window, npix=200)
+        _, level = zoom_grid(sm, wcs)
+        border = np.concatenate([level[0], level[-1], level[:, 0], level[:, -1]])
+        # No contour may leave the panel: the border lies outside the largest region.
+        assert border.min() > levels[-1]
+        x, y = wcs.world_to_pixel_values(lon.deg, lat.deg)
+        held |= (x > -0.5) & (x < 199.5) & (y > -0.5) & (y < 199.5)
+    assert held.all()  # every mode, every pixel of the region
     ra, dec = sm.most_probable()
     assert sm.searched_prob(np.array([ra]), np.array([dec]))[0] <= levels[0]
+    return windows
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.floats(0, 360), st.floats(-80, 80), st.floats(1.5, 8),
+@given(st.lists(st.tuples(st.floats(0, 360), st.floats(-89, 89), st.floats(1.5, 8),
                           st.floats(0.3, 1.0)), min_size=1, max_size=3),
        st.sampled_from([[0.5, 0.9], [0.5, 0.9, 0.99], [0.9]]))
 def test_zoom_holds_every_contour_of_every_mode(modes, levels):
@@ -68,15 +79,23 @@ def test_zoom_on_the_guide_maps_holds_the_99_percent_contour():
         notice = read_notices(shared_file("notices", name))[0]
         sm = notice.combined_skymap if combined else notice.skymap
         _check_window_holds(sm, [0.5, 0.9, 0.99])
+    # MS230425l's own map: two modes 160° apart, one panel each (the issue's hidden mode).
+    sm = read_notices(shared_file("notices", "MS230425l-preliminary.json"))[0].skymap
+    assert len(_check_window_holds(sm, [0.5, 0.9])) == 2
     # MS181101ab: the 90% region reaches Dec -27.4°; the panel shows all of it.
     sm = read_notices(shared_file("notices", "MS181101ab-preliminary.json"))[0].skymap
     ra, dec, radius = zoom_window(sm, 0.9)
     assert radius < 40
 
 
-def test_two_far_modes_get_no_zoom_that_hides_one():
-    sm = _modes_map([(80, -30, 3, 1.0), (270, 40, 3, 1.0)])
-    assert zoom_window(sm, 0.9) is None
+def test_two_far_modes_get_a_panel_each():
+    sm = _modes_map([(80, -30, 3, 1.0), (270, 40, 3, 0.5)])
+    assert zoom_window(sm, 0.9) is None  # no single panel holds both
+    first, second = _check_window_holds(sm, [0.5, 0.9])
+    assert abs(first[0] - 80) < 3 and abs(first[1] + 30) < 3  # most probable first
+    assert abs(second[0] - 270) < 3 and abs(second[1] - 40) < 3
+    three = _modes_map([(80, -30, 3, 1.0), (270, 40, 3, 1.0), (170, 0, 3, 1.0)])
+    assert zoom_windows(three, 0.9) is None  # at most two panels
     near = _modes_map([(80, -30, 2, 1.0), (95, -10, 2, 1.0)])
     ra, dec, radius = zoom_window(near, 0.9)
     assert 80 < ra < 95 and -30 < dec < -10 and radius < 25

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 _ZOOM_MAX_RADIUS = 80.0
 #: Up to this radius the panel is gnomonic (``astro zoom``), beyond it orthographic (a globe).
 _GNOMONIC_MAX_RADIUS = 40.0
+#: At most this many zoom panels (one per separate part of the region).
+_MAX_PANELS = 2
+#: Parts of a region are found on a grid of this HEALPix order (about 3.7°).
+_PART_ORDER = 4
 #: The zoom's half-width is this many times the cone's radius.
 _ZOOM_MARGIN = 1.12
 _ZOOM_PIXELS = 400
@@ -125,7 +130,8 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     levels = sorted(float(c) for c in contours)
     ra_best, dec_best = sm.most_probable()
     areas = [float(a) for a in np.atleast_1d(sm.credible_area(levels))] if levels else []
-    window = zoom_window(sm, levels[-1]) if levels else None
+    windows = zoom_windows(sm, levels[-1]) if levels else None
+    window = windows[0] if windows else None
     zoom = window is not None
     marks = list(marks)
     if sun_moon:
@@ -202,8 +208,12 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     fig.suptitle(title or default_title(sm, event, alert_type), fontsize=15, y=0.97)
     if sm.has_distance:
         fig.text(0.5, 0.905, _distance_line(sm), ha="center", fontsize=10)
-    if window is not None:
-        _inset(fig, sm, window, levels, styles, marks)
+    if windows:
+        boxes = ([(0.755, 0.36, 0.20, 0.50)] if len(windows) == 1 else
+                 [(0.775, 0.59, 0.17, 0.28), (0.775, 0.225, 0.17, 0.28)])
+        for n, (w, box) in enumerate(zip(windows, boxes, strict=False)):
+            label = "" if len(windows) == 1 else f" {n + 1}/{len(windows)}"
+            _inset(fig, sm, w, levels, styles, marks, box=box, label=label)
     elif levels:
         fig.text(0.50, 0.09, f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore "
                  "than a hemisphere", ha="left", va="center", fontsize=8, color="#555555")
@@ -306,29 +316,29 @@ def _contour_styles(levels: Sequence[float]) -> list[tuple[str, str, float]]:
     return [palette[min(i, len(palette) - 1)] for i in range(len(levels))]
 
 
-def zoom_window(sm: SkyMap, p: float) -> tuple[float, float, float] | None:
-    """(RA, Dec, radius) in degrees of a cone that holds the whole ``p`` credible region
-    (every mode, every pixel that is even partly inside it), or None when no gnomonic panel
-    can show it (a region wider than ``_ZOOM_MAX_RADIUS``).
-
-    The centre is the probability-weighted mean direction of the region's pixels; the radius
-    reaches the farthest corner of any of those pixels."""
-    from astropy_healpix import healpix_to_lonlat
-
+def _region(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of the ``p`` credible region (every pixel even partly inside it): their
+    probability, nested index and nside."""
     from .healpix import uniq_to_level_ipix
 
     rank = analysis._ranking(sm)
     prob = sm.prob
     rows = np.flatnonzero(rank.searched_prob - prob < p)
-    if rows.size == 0:
-        return None
     level, ipix = uniq_to_level_ipix(sm.uniq[rows])
-    nside = np.left_shift(1, level)
+    return rows, prob[rows], ipix, np.left_shift(1, level)
+
+
+def _cone(prob: np.ndarray, ipix: np.ndarray, nside: np.ndarray
+          ) -> tuple[float, float, float] | None:
+    """(RA, Dec, radius) of the smallest cone around the probability-weighted mean direction
+    that holds every corner of the given pixels; None if the mean direction is undefined."""
+    from astropy_healpix import healpix_to_lonlat
+
     lon, lat = healpix_to_lonlat(ipix, nside, order="nested")
     vec = _unit(np.asarray(lon.rad), np.asarray(lat.rad))
-    mean = (vec * prob[rows, None]).sum(axis=0)
+    mean = (vec * prob[:, None]).sum(axis=0)
     norm = float(np.linalg.norm(mean))
-    if norm < 1e-9:  # modes balanced on opposite sides of the sky
+    if norm < 1e-9 * max(float(prob.sum()), 1e-300):  # balanced on opposite sides
         return None
     mean /= norm
     cos_max = 1.0
@@ -337,11 +347,117 @@ def zoom_window(sm: SkyMap, p: float) -> tuple[float, float, float] | None:
         corners = _unit(np.asarray(clon.rad), np.asarray(clat.rad))
         cos_max = min(cos_max, float((corners @ mean).min()))
     radius = math.degrees(math.acos(max(-1.0, min(1.0, cos_max))))
-    if radius > _ZOOM_MAX_RADIUS:
-        return None
     ra = math.degrees(math.atan2(mean[1], mean[0])) % 360.0
     dec = math.degrees(math.asin(max(-1.0, min(1.0, mean[2]))))
     return ra, dec, radius
+
+
+def zoom_window(sm: SkyMap, p: float) -> tuple[float, float, float] | None:
+    """(RA, Dec, radius) in degrees of a cone that holds the whole ``p`` credible region
+    (every mode, every pixel that is even partly inside it), or None when no one panel can
+    show it (a region wider than ``_ZOOM_MAX_RADIUS``).
+
+    The centre is the probability-weighted mean direction of the region's pixels; the radius
+    reaches the farthest corner of any of those pixels."""
+    rows, prob, ipix, nside = _region(sm, p)
+    if rows.size == 0:
+        return None
+    cone = _cone(prob, ipix, nside)
+    return cone if cone is not None and cone[2] <= _ZOOM_MAX_RADIUS else None
+
+
+def zoom_windows(sm: SkyMap, p: float, most: int = _MAX_PANELS
+                 ) -> list[tuple[float, float, float]] | None:
+    """One cone per separate part (mode) of the ``p`` credible region, most probable first:
+    together they hold every pixel of the region, and no cone's panel reaches into another
+    part (parts whose panels would overlap are merged). None when that needs more than
+    ``most`` panels or a part is wider than ``_ZOOM_MAX_RADIUS``."""
+    single = zoom_window(sm, p)
+    if single is not None and single[2] <= _GNOMONIC_MAX_RADIUS:
+        return [single]
+    rows, prob, ipix, nside = _region(sm, p)
+    if rows.size == 0:
+        return None
+    groups = _parts(ipix, nside)
+    while True:
+        cones = [_cone(prob[g], ipix[g], nside[g]) for g in groups]
+        if any(c is None or c[2] > _ZOOM_MAX_RADIUS for c in cones):
+            return [single] if single is not None else None
+        merged = _merge_overlapping(groups, cones)
+        if merged is None:
+            break
+        groups = merged
+    if len(groups) > most:
+        return [single] if single is not None else None
+    if single is not None and len(groups) == 1:
+        return [single]
+    weight = [float(prob[g].sum()) for g in groups]
+    return [c for _, c in sorted(zip(weight, cones, strict=True), key=lambda wc: -wc[0])]
+
+
+def _parts(ipix: np.ndarray, nside: np.ndarray, order: int = _PART_ORDER) -> list[np.ndarray]:
+    """Indices of the pixels grouped by connected part, on a coarse grid (HEALPix order
+    ``order``, neighbours by edge or corner)."""
+    from astropy_healpix import neighbours
+
+    level = np.log2(nside).astype(np.int64)
+    coarse = np.where(level >= order, ipix >> (2 * np.maximum(level - order, 0)), -1)
+    fine = level < order  # a pixel coarser than the grid covers several grid cells
+    cells: dict[int, list[int]] = {}
+    for i in np.flatnonzero(~fine):
+        cells.setdefault(int(coarse[i]), []).append(int(i))
+    for i in np.flatnonzero(fine):
+        shift = 2 * (order - int(level[i]))
+        first = int(ipix[i]) << shift
+        for c in range(first, first + (1 << shift)):
+            cells.setdefault(c, []).append(int(i))
+    keys = np.fromiter(cells, np.int64)
+    with warnings.catch_warnings():  # -1 marks the missing neighbours at base-pixel corners
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nb = neighbours(keys, 1 << order, order="nested")  # (8, n)
+    index = {int(k): j for j, k in enumerate(keys)}
+    part = -np.ones(keys.size, np.int64)
+    groups = []
+    for start in range(keys.size):
+        if part[start] >= 0:
+            continue
+        label = len(groups)
+        part[start] = label
+        todo, members = [start], []
+        while todo:
+            j = todo.pop()
+            members.append(j)
+            for n in nb[:, j]:
+                k = index.get(int(n))
+                if k is not None and part[k] < 0:
+                    part[k] = label
+                    todo.append(k)
+        pix = sorted({i for j in members for i in cells[int(keys[j])]})
+        groups.append(np.asarray(pix, np.int64))
+    return groups
+
+
+def _reach(radius: float) -> float:
+    """How far (degrees) from its centre the panel of a cone of ``radius`` shows the sky:
+    the corners of a gnomonic square, the rim of an orthographic disc."""
+    half = min(radius * _ZOOM_MARGIN + 0.05, 89.0)
+    if radius <= _GNOMONIC_MAX_RADIUS:
+        return math.degrees(math.atan(math.sqrt(2) * math.tan(math.radians(half))))
+    return half
+
+
+def _merge_overlapping(groups: list[np.ndarray], cones: list[tuple[float, float, float]]
+                       ) -> list[np.ndarray] | None:
+    """Groups with the first overlapping pair of panels merged, or None if none overlap."""
+    vec = [_unit(np.radians(c[0]), np.radians(c[1])) for c in cones]
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups)):
+            sep = math.degrees(math.acos(max(-1.0, min(1.0, float(vec[i] @ vec[j])))))
+            ri, rj = cones[i][2], cones[j][2]
+            if sep < max(_reach(ri) + rj, _reach(rj) + ri) + 1.0:
+                rest = [g for k, g in enumerate(groups) if k not in (i, j)]
+                return [np.concatenate([groups[i], groups[j]]), *rest]
+    return None
 
 
 def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -385,12 +501,16 @@ def zoom_grid(sm: SkyMap, wcs: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Sequence[float],
-           styles: list[tuple[str, str, float]], marks: Sequence[Marker] = ()) -> Any:
+           styles: list[tuple[str, str, float]], marks: Sequence[Marker] = (), *,
+           box: tuple[float, float, float, float] = (0.755, 0.36, 0.20, 0.50),
+           label: str = "") -> Any:
     """A gnomonic zoom (as ligo.skymap's ``astro zoom``) that holds every requested contour:
     RA in hours growing to the left, true shapes at any declination."""
+    import astropy.units as u
+
     wcs = zoom_wcs(*window)
     density, level = zoom_grid(sm, wcs)
-    ax = fig.add_axes((0.755, 0.36, 0.20, 0.50), projection=wcs)
+    ax = fig.add_axes(box, projection=wcs)
     _rgba_image(ax, density, None, "equal")
     ax.contour(level, levels=list(levels), colors=[s[0] for s in styles],
                linestyles=[s[1] for s in styles], linewidths=[s[2] for s in styles])
@@ -420,7 +540,17 @@ def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Seq
     ra_c.set_ticklabel(size=7, exclude_overlapping=True)
     dec_c.set_ticklabel(size=7, exclude_overlapping=True)
     ax.coords.grid(color="white", alpha=0.35, linewidth=0.6)
+    if wcs.wcs.ctype[0].endswith("SIN"):
+        ra_c.set_ticks(spacing=30 * u.deg)
+        dec_c.set_ticks(spacing=30 * u.deg)
     globe = wcs.wcs.ctype[0].endswith("SIN")
-    ax.set_title("globe on the region (orthographic)" if globe else "zoom (gnomonic)",
-                 fontsize=9)
+    if globe:  # edge ticks of a globe name meridians far from the region: label the centre
+        for c in (ra_c, dec_c):
+            c.set_ticklabel_visible(False)
+            c.set_axislabel("")
+        h, m = divmod(round(window[0] * 4), 60)
+        ax.text(0.5, -0.06, f"centre RA {h % 24:02d}h{m:02d}m, Dec {window[1]:+.0f}°; "
+                "grid 30°", transform=ax.transAxes, ha="center", va="top", fontsize=7)
+    ax.set_title(("globe" if globe else "zoom") + label + (" (orthographic)" if globe else
+                                                          " (gnomonic)"), fontsize=9)
     return ax
