@@ -203,3 +203,18 @@ def test_contour_files(capsys, tmp_path, wrap_map):
     assert text[1] == "icrs" and text[2].startswith("polygon(") and "text={90%}" in text[2]
     ring = np.array([float(v) for v in text[2].split("(")[1].split(")")[0].split(",")])
     assert ring.size % 2 == 0 and ring.size >= 40
+
+
+def test_api_plot_to_a_file_object_or_a_bare_name_is_png(tmp_path):
+    import io
+
+    from gwalert.errors import GwalertError
+
+    sm = _modes_map([(10, 10, 5, 1.0)], level=4)
+    buf = io.BytesIO()
+    sm.plot(buf)
+    assert buf.getvalue().startswith(b"\x89PNG")
+    sm.plot(tmp_path / "bare")
+    assert (tmp_path / "bare").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(GwalertError, match="unknown picture format '.jpg'"):
+        sm.plot(tmp_path / "x.jpg")

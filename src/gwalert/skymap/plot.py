@@ -58,11 +58,18 @@ class Marker:
         }[self.kind] | {"markersize": size}
 
 
-def plot_format(path: str | os.PathLike) -> str:
-    """The output format named by ``path``'s extension (png, pdf or svg)."""
+def plot_format(path: Any, strict: bool = True) -> str:
+    """The output format named by ``path``'s extension (png, pdf or svg). Not ``strict``: PNG
+    for a file object or a name without an extension."""
     from ..errors import GwalertError
 
+    if not isinstance(path, str | os.PathLike):
+        if strict:
+            raise GwalertError("the picture's file name must end in .png, .pdf or .svg")
+        return "png"
     ext = os.path.splitext(os.fspath(path))[1].lower()
+    if not ext and not strict:
+        return "png"
     if ext not in FORMATS:
         raise GwalertError(f"{os.fspath(path)}: unknown picture format {ext or '(none)'!r}; "
                            "use a .png, .pdf or .svg file name")
@@ -108,7 +115,7 @@ def _mollweide(ra_deg: Any, dec_deg: Any) -> tuple[np.ndarray, np.ndarray]:
     return 2 * _SQRT2 / math.pi * lon * np.cos(theta), _SQRT2 * np.sin(theta)
 
 
-def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
+def plot(sm: SkyMap, path: Any, *, event: str | None = None,
          alert_type: str | None = None, title: str | None = None,
          contours: Sequence[float] = (0.5, 0.9), dpi: int = 120,
          marks: Sequence[Marker] = (), galactic_plane: bool = False,
@@ -126,7 +133,7 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     from matplotlib.lines import Line2D
     from matplotlib.patches import Ellipse
 
-    fmt = plot_format(path)
+    fmt = plot_format(path, strict=False)
     levels = sorted(float(c) for c in contours)
     ra_best, dec_best = sm.most_probable()
     areas = [float(a) for a in np.atleast_1d(sm.credible_area(levels))] if levels else []
@@ -217,7 +224,8 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     elif levels:
         fig.text(0.50, 0.09, f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore "
                  "than a hemisphere", ha="left", va="center", fontsize=8, color="#555555")
-    fig.savefig(os.fspath(path), dpi=dpi, format=fmt)
+    fig.savefig(path if not isinstance(path, str | os.PathLike) else os.fspath(path), dpi=dpi,
+                format=fmt)
 
 
 def sun_and_moon(sm: SkyMap) -> list[Marker]:
