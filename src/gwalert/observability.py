@@ -210,10 +210,9 @@ def region_rows(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     their probability."""
     from astropy_healpix import healpix_to_lonlat
 
-    from .skymap import analysis
     from .skymap.healpix import uniq_to_level_ipix
 
-    rank = analysis._ranking(sm)
+    rank = sm.ranking
     prob = sm.prob
     rows = np.flatnonzero(rank.searched_prob - prob < p)
     level, ipix = uniq_to_level_ipix(sm.uniq[rows])
@@ -284,9 +283,8 @@ def observability(sm: SkyMap, where: Site, *, start: Any = None, max_airmass: fl
 
 
 def _row_areas(sm: SkyMap, p: float) -> np.ndarray:
-    from .skymap import analysis
 
-    rank = analysis._ranking(sm)
+    rank = sm.ranking
     rows = np.flatnonzero(rank.searched_prob - sm.prob < p)
     return sm.pixel_area[rows] * (180.0 / math.pi) ** 2
 

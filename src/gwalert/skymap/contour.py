@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import analysis
-
 if TYPE_CHECKING:
     from .map import SkyMap
 
@@ -51,8 +49,8 @@ def credible_contours(sm: SkyMap, levels: Sequence[float],
         x = (np.arange(nx) + 0.5) * 360.0 / nx
         y = (np.arange(ny) + 0.5) * 180.0 / ny - 90.0
         rr, dd = np.meshgrid(x, y)
-        rows = analysis.rows_at(sm, rr, dd)
-        level = analysis._ranking(sm).searched_prob[rows]
+        rows = np.asarray(sm.rows_at(rr, dd))
+        level = sm.ranking.searched_prob[rows]
 
         def to_world(xy: np.ndarray) -> np.ndarray:
             return np.column_stack([np.mod(xy[:, 0], 360.0), xy[:, 1]])

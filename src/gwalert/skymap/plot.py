@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import analysis
+from .healpix import SQDEG_PER_SR
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -153,13 +153,13 @@ def plot(sm: SkyMap, path: Any, *, event: str | None = None,
     ys = (np.arange(h) + 0.5) / h * 2 * _SQRT2 - _SQRT2
     density = np.empty((h, w), np.float32)
     level = np.empty((h, w), np.float32)
-    rank = analysis._ranking(sm)
+    rank = sm.ranking
     for i in range(0, h, 50):  # a band of image rows at a time: bounded temporaries
         xx, yy = np.meshgrid(xs, ys[i:i + 50])
         ra, dec, inside = _mollweide_inverse(xx, yy)
-        rows = analysis.rows_at(sm, ra, dec)
+        rows = np.asarray(sm.rows_at(ra, dec))
         ok = inside & (rows >= 0)
-        density[i:i + 50] = np.where(ok, sm.probdensity[rows] / analysis.SQDEG_PER_SR, np.nan)
+        density[i:i + 50] = np.where(ok, sm.probdensity[rows] / SQDEG_PER_SR, np.nan)
         level[i:i + 50] = np.where(ok, rank.searched_prob[rows], 1.0)
     extent = (-2 * _SQRT2, 2 * _SQRT2, -_SQRT2, _SQRT2)
     mappable = _rgba_image(ax, density, extent, aspect="equal")
@@ -329,7 +329,7 @@ def _region(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     probability, nested index and nside."""
     from .healpix import uniq_to_level_ipix
 
-    rank = analysis._ranking(sm)
+    rank = sm.ranking
     prob = sm.prob
     rows = np.flatnonzero(rank.searched_prob - prob < p)
     level, ipix = uniq_to_level_ipix(sm.uniq[rows])
@@ -501,9 +501,9 @@ def zoom_grid(sm: SkyMap, wcs: Any) -> tuple[np.ndarray, np.ndarray]:
     ra, dec = wcs.pixel_to_world_values(xx.astype(float), yy.astype(float))
     ok = np.isfinite(ra) & np.isfinite(dec)  # off the globe of an orthographic panel
     rows = np.full(ra.shape, -1, np.int64)
-    rows[ok] = analysis.rows_at(sm, np.mod(ra[ok], 360.0), np.clip(dec[ok], -90.0, 90.0))
-    rank = analysis._ranking(sm)
-    density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / analysis.SQDEG_PER_SR
+    rows[ok] = np.asarray(sm.rows_at(np.mod(ra[ok], 360.0), np.clip(dec[ok], -90.0, 90.0)))
+    rank = sm.ranking
+    density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / SQDEG_PER_SR
     level = np.where(rows >= 0, rank.searched_prob[rows], 1.0)
     return density.astype(np.float32), level
 
