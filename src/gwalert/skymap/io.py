@@ -30,7 +30,7 @@ DISTANCE_COLUMNS = ("DISTMU", "DISTSIGMA", "DISTNORM")
 #: Columns kept (as float64) in the multi-order rows.
 KEPT = ("PROBDENSITY", *DISTANCE_COLUMNS)
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
-_CHUNK_PIXELS = 1 << 20
+_CHUNK_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,8 @@ class Derasterizer:
             sorted_min = self.rmin[self.order]
             self.suffix_min = np.minimum.accumulate(sorted_min[::-1])[::-1]
             dx, dy, _ = nest_to_xyf(np.arange(self.C), self.k)
-            self.dx, self.dy = dx, dy
+            self.d_template = dx + dy  # ring offset (southwards) from the block's corner
+            self.e_template = dx - dy  # position offset along the ring
         else:
             self.order = np.arange(self.nblocks)
             self.rmax = first + self.C - 1
@@ -266,6 +267,8 @@ class Derasterizer:
         chunk = list(chunk)
         v = chunk[self.value_index]
         if self.scale is not None:
+            # as ligo.skymap's in-place ``PROB *= npix / (4 pi)``: in the column's own float
+            # type (a PROB column holding NaN differs there, but such a map is refused)
             if v.dtype.kind != "f":
                 v = v.astype(np.float64)
             chunk[self.value_index] = v * v.dtype.type(self.scale)
@@ -303,12 +306,34 @@ class Derasterizer:
             a = int(ids[0]) * self.C - self.lo
             b = (int(ids[-1]) + 1) * self.C - self.lo
             return [w[a:b] for w in self.window]
-        x0, y0, face = nest_to_xyf(ids * self.C, self.level)
-        x = (x0[:, None] + self.dx[None, :]).ravel()
-        y = (y0[:, None] + self.dy[None, :]).ravel()
-        f = np.repeat(face, self.C)
-        where = xyf_to_ring(x, y, f, self.level) - self.lo
+        where = (self.ring_indices(ids) - self.lo).ravel()
         return [w[where] for w in self.window]
+
+    def ring_indices(self, ids: np.ndarray) -> np.ndarray:
+        """RING index of every pixel of the NESTED blocks ``ids``, shape (len(ids), C).
+
+        HEALPix's xyf2ring, with the per-ring quantities (start, length, shift) computed once
+        per ring a block crosses (2s - 1 of them) instead of once per pixel (s**2).
+        """
+        nside, nl4 = self.nside, 4 * self.nside
+        x0, y0, face = nest_to_xyf(ids * self.C, self.level)
+        side = 1 << self.k
+        jr = (_JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
+        north = jr < nside
+        south = jr > 3 * nside
+        nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
+        start = np.where(north, 2 * jr * (jr - 1),
+                         np.where(south, self.npix - 2 * nr * (nr + 1),
+                                  2 * nside * (nside - 1) + (jr - nside) * nl4))
+        kshift = np.where(north | south, 0, (jr - nside) & 1)
+        a = _JPLL[face][:, None] * nr + (x0 - y0 + 1)[:, None] + kshift
+        jp = (np.take(a, self.d_template, axis=1) + self.e_template) >> 1
+        wrap = np.flatnonzero(face == 4)  # only face 4 straddles the rings' first pixel
+        if wrap.size:
+            part = jp[wrap]
+            part[part < 1] += nl4
+            jp[wrap] = part
+        return np.take(start - 1, self.d_template, axis=1) + jp
 
     def _merge_blocks(self, ids: np.ndarray) -> None:
         values = self._gather(ids)
