@@ -338,31 +338,38 @@ class Derasterizer:
     def _merge_blocks(self, ids: np.ndarray) -> None:
         values = self._gather(ids)
         nan = _has_nan(values)
-        nb = ids.size
-        uniform = np.ones(nb * self.C, dtype=bool)
+        uniform: np.ndarray | None = None  # every pixel is a uniform node
         for t in range(self.k):
             step = 1 << (2 * t)
             uniform = self._merge_level(values, nan, uniform, step, self.level - t,
                                         lambda local, per: ids[local // per] * per
                                         + local % per, self.C // step)
         # one node per block remains: hand it to the coarse stage
-        self.blk_uniform[ids] = uniform
+        self.blk_uniform[ids] = True if uniform is None else uniform
         self.blk_nan[ids] = nan[::self.C]
         assert self.blk_rep is not None
         for rep, v in zip(self.blk_rep, values, strict=True):
             rep[ids] = v[::self.C]
 
-    def _merge_level(self, values: list[np.ndarray], nan: np.ndarray, uniform: np.ndarray,
+    def _merge_level(self, values: list[np.ndarray], nan: np.ndarray,
+                     uniform: np.ndarray | None,
                      step: int, level: int, to_global: Any, per: int) -> np.ndarray:
         """Merge nodes (every ``step``-th record) four by four; emit the children that stay."""
-        parent = uniform.reshape(-1, 4).all(axis=1)
-        nan4 = nan[::step].reshape(-1, 4)
-        all_nan = nan4.all(axis=1)
-        equal = ~nan4.any(axis=1)
+        # the four children of parent i are nodes 4i .. 4i+3 (strided views, no reductions
+        # over a short axis, which numpy does slowly)
+        n = nan[::step]
+        n0, n1, n2, n3 = n[0::4], n[1::4], n[2::4], n[3::4]
+        all_nan = n0 & n1 & n2 & n3
+        equal = ~(n0 | n1 | n2 | n3)
         for v in values:
-            r = v[::step].reshape(-1, 4)
-            equal &= (r[:, 1:] == r[:, :1]).all(axis=1)
-        parent &= all_nan | equal
+            r = v[::step]
+            r0 = r[0::4]
+            equal &= (r[1::4] == r0) & (r[2::4] == r0) & (r[3::4] == r0)
+        parent = all_nan | equal
+        if uniform is not None:
+            parent &= uniform[0::4] & uniform[1::4] & uniform[2::4] & uniform[3::4]
+        else:
+            uniform = np.ones(n.size, dtype=bool)
         emit = np.flatnonzero(uniform & ~np.repeat(parent, 4))
         if emit.size:
             self._emit(values, emit, step, level, to_global(emit, per))
