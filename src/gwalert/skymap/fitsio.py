@@ -382,8 +382,9 @@ class BinTable:
         self.data_bytes = self.row_bytes * self.nrows
         if stream.position + self.data_bytes > stream.limit:
             raise SkyMapError(
-                f"FITS table claims {self.nrows} rows of {self.row_bytes} bytes, more than "
-                f"the bound of {stream.limit} bytes (set GWALERT_MAX_SKYMAP_BYTES to raise it)"
+                f"FITS table header claims {self.nrows} rows of {self.row_bytes} bytes, more "
+                f"than the bound of {stream.limit} bytes (set GWALERT_MAX_SKYMAP_BYTES to "
+                "raise it)"
             )
         self.dtype = np.dtype({
             "names": [c.name for c in self.columns],
