@@ -146,32 +146,29 @@ class Stream:
     def _inflate(self, want: int) -> bytes:
         """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
         while True:
-            raw = self._pending or self._raw(_CHUNK)
-            self._pending = b""
-            if not raw and not self._inflater.unconsumed_tail:
-                if not self._inflater.eof:
-                    raise SkyMapError("truncated gzip-compressed sky map: stream ends early")
-                return b""
-            data = self._inflater.unconsumed_tail + raw
+            if not self._pending:
+                self._pending = self._raw(_CHUNK)
+                if not self._pending:
+                    if not self._inflater.eof:
+                        raise SkyMapError("truncated gzip-compressed sky map: stream ends "
+                                          "before its end marker")
+                    return b""
             if self._inflater.eof:
-                # another gzip member, or trailing zero padding (allowed by gzip(1))
-                rest = self._inflater.unused_data + data
-                if not rest.strip(b"\x00"):
-                    if not raw:
-                        return b""
+                # after a member: another member, or zero padding (allowed by gzip(1))
+                if not self._pending.strip(b"\x00"):
+                    self._pending = b""
                     continue
-                if not rest.startswith(b"\x1f\x8b"):
+                if not self._pending.startswith(b"\x1f\x8b"):
                     raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
                 self._inflater = zlib.decompressobj(wbits=31)
-                data = rest
             try:
-                out = self._inflater.decompress(data, want)
+                out = self._inflater.decompress(self._pending, want)
             except zlib.error as exc:
                 raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
+            self._pending = (self._inflater.unused_data if self._inflater.eof
+                             else self._inflater.unconsumed_tail)
             if out:
                 return out
-            if not raw and not self._inflater.unconsumed_tail and not self._inflater.eof:
-                raise SkyMapError("truncated gzip-compressed sky map: stream ends early")
 
     def read(self, n: int) -> bytes:
         """Exactly ``n`` bytes, or fewer at the end of the stream."""
