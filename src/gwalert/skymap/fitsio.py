@@ -451,7 +451,7 @@ def read_bintable(data: Any) -> Table:
     for col in table.columns:
         columns[col.name] = table.physical(rows, col)
         if col.tnull is not None and not col.scaled:
-            nulls[col.name] = rows[col.name] == col.tnull
+            nulls[col.name] = (rows[col.name] == col.tnull).reshape(columns[col.name].shape)
     return Table(columns=columns, header=table.header, units=table.units, nulls=nulls)
 
 

@@ -109,19 +109,25 @@ def _bound_rows(n: int) -> None:
 
 def _read_multiorder(table: fitsio.BinTable) -> Rows:
     _bound_rows(table.nrows)
-    rows = table.read_all()
     columns = {c.name: c for c in table.columns}
     ucol = columns["UNIQ"]
     if ucol.code not in "BIJK" or ucol.scaled and not ucol.unsigned or ucol.repeat != 1:
         raise SkyMapError("column UNIQ is not an integer column")
-    stored = rows["UNIQ"]
-    if ucol.tnull is not None and np.any(stored == ucol.tnull):
-        raise SkyMapError("column UNIQ has null (TNULL) values")
-    uniq = ucol.physical(stored).astype(np.int64)
-    out: dict[str, np.ndarray] = {}
-    for name in KEPT:
-        if name in columns:
-            out[name] = _float64(table, rows, columns[name])
+    kept = [columns[name] for name in KEPT if name in columns]
+    # only the columns used are kept (as native arrays), a chunk of rows at a time: a wide
+    # hostile table costs its chunk, not its size
+    uniq = np.empty(table.nrows, dtype=np.int64)
+    out = {c.name: np.empty(table.nrows, dtype=np.float64) for c in kept}
+    at = 0
+    for rows in table.iter_rows(4 << 20):
+        n = len(rows)
+        stored = rows["UNIQ"]
+        if ucol.tnull is not None and np.any(stored == ucol.tnull):
+            raise SkyMapError("column UNIQ has null (TNULL) values")
+        uniq[at:at + n] = ucol.physical(stored)
+        for col in kept:
+            out[col.name][at:at + n] = _float64(table, rows, col)
+        at += n
     return Rows(uniq=uniq, columns=out, header=table.header)
 
 
@@ -179,6 +185,12 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     if any(c.repeat != repeat for c in cols):
         raise SkyMapError("columns of a flat sky map hold different numbers of pixels")
     npix = table.nrows * repeat
+    if npix * 8 > table.stream.limit:
+        # work follows pixels: count each as 8 bytes, whatever its type
+        raise SkyMapError(
+            f"flat sky map of {npix} pixels is more work than the bound of "
+            f"{table.stream.limit} bytes (set GWALERT_MAX_SKYMAP_BYTES to raise it)"
+        )
     level = flat_level(npix, header)
     ordering = _ordering(header)
     names = [c.name for c in cols]
