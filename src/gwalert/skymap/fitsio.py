@@ -104,8 +104,8 @@ class Stream:
         self._mem_pos = 0
         if isinstance(source, bytes | bytearray | memoryview):
             self._mem = memoryview(source).cast("B")
-            head = bytes(self._mem[:2])
-            self._mem_pos = len(head)
+            self._gzip = bytes(self._mem[:2]) == b"\x1f\x8b"
+            self._pending: bytes | memoryview = b""
         else:
             if isinstance(source, str | os.PathLike):
                 try:
@@ -118,16 +118,16 @@ class Stream:
             else:
                 raise TypeError(f"cannot read a sky map from {type(source).__name__}")
             head = self._raw(2)
-        self._gzip = head == b"\x1f\x8b"
-        self._pending = head  # raw bytes taken to look at the magic number
+            self._gzip = head == b"\x1f\x8b"
+            self._pending = head  # raw bytes taken to look at the magic number
         self._inflater: Any = zlib.decompressobj(wbits=31) if self._gzip else None
         self._out = b""  # inflated bytes not handed out yet
         self._eof = False
 
     # raw (possibly compressed) input
-    def _raw(self, n: int) -> bytes:
+    def _raw(self, n: int) -> bytes | memoryview:
         if self._mem is not None:
-            piece = bytes(self._mem[self._mem_pos:self._mem_pos + n])
+            piece = self._mem[self._mem_pos:self._mem_pos + n]  # no copy
             self._mem_pos += len(piece)
             return piece
         assert self._file is not None
@@ -147,7 +147,7 @@ class Stream:
         """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
         while True:
             if not self._pending:
-                self._pending = self._raw(_CHUNK)
+                self._pending = bytes(self._raw(_CHUNK))
                 if not self._pending:
                     if not self._inflater.eof:
                         raise SkyMapError("truncated gzip-compressed sky map: stream ends "
@@ -170,7 +170,7 @@ class Stream:
             if out:
                 return out
 
-    def read(self, n: int) -> bytes:
+    def read(self, n: int) -> bytes | memoryview:
         """Exactly ``n`` bytes, or fewer at the end of the stream."""
         if self.position + n > self.limit:
             raise SkyMapError(
@@ -178,10 +178,13 @@ class Stream:
                 "(set GWALERT_MAX_SKYMAP_BYTES to raise the bound)"
             )
         if not self._gzip:
-            out = self._pending[:n]
-            self._pending = self._pending[n:]
-            if len(out) < n:
-                out += self._raw(n - len(out))
+            if self._pending:
+                out = bytes(self._pending[:n])
+                self._pending = self._pending[n:]
+                if len(out) < n:
+                    out += self._raw(n - len(out))
+            else:
+                out = self._raw(n)  # a view into memory sources
             self.position += len(out)
             return out
         parts = [self._out[:n]]
@@ -215,7 +218,7 @@ def read_header(stream: Stream, first: bool = False) -> dict[str, Any] | None:
     """Parse the next header; None at a clean end of file."""
     header: dict[str, Any] = {}
     for n in range(MAX_HEADER_BLOCKS):
-        block = stream.read(BLOCK)
+        block = bytes(stream.read(BLOCK))
         if first and n == 0 and not block.startswith(b"SIMPLE  ="):
             raise SkyMapError("not a FITS file (no SIMPLE card)")
         if not block and n == 0:

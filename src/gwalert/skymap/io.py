@@ -31,6 +31,7 @@ DISTANCE_COLUMNS = ("DISTMU", "DISTSIGMA", "DISTNORM")
 KEPT = ("PROBDENSITY", *DISTANCE_COLUMNS)
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
 _CHUNK_PIXELS = 1 << 18
+_WHOLE_TABLE = 4 << 20  # multi-order tables up to this size are read in one piece
 
 
 @dataclass(frozen=True)
@@ -114,34 +115,46 @@ def _read_multiorder(table: fitsio.BinTable) -> Rows:
     if ucol.code not in "BIJK" or ucol.scaled and not ucol.unsigned or ucol.repeat != 1:
         raise SkyMapError("column UNIQ is not an integer column")
     kept = [columns[name] for name in KEPT if name in columns]
+    if table.data_bytes <= _WHOLE_TABLE:
+        # a notice's map: one read, UNIQ converted, the float columns left as views
+        rows = table.read_all()
+        uniq = _uniq(ucol, rows["UNIQ"])
+        out = {col.name: _float64(table, rows, col) for col in kept}
+        return Rows(uniq=uniq, columns=out, header=table.header)
     # only the columns used are kept (as native arrays), a chunk of rows at a time: a wide
     # hostile table costs its chunk, not its size
     uniq = np.empty(table.nrows, dtype=np.int64)
     out = {c.name: np.empty(table.nrows, dtype=np.float64) for c in kept}
     at = 0
-    for rows in table.iter_rows(4 << 20):
+    for rows in table.iter_rows(_WHOLE_TABLE):
         n = len(rows)
-        stored = rows["UNIQ"]
-        if ucol.tnull is not None and np.any(stored == ucol.tnull):
-            raise SkyMapError("column UNIQ has null (TNULL) values")
-        uniq[at:at + n] = ucol.physical(stored)
+        uniq[at:at + n] = _uniq(ucol, rows["UNIQ"])
         for col in kept:
             out[col.name][at:at + n] = _float64(table, rows, col)
         at += n
     return Rows(uniq=uniq, columns=out, header=table.header)
 
 
+def _uniq(col: fitsio.Column, stored: np.ndarray) -> np.ndarray:
+    if col.tnull is not None and np.any(stored == col.tnull):
+        raise SkyMapError("column UNIQ has null (TNULL) values")
+    # unsigned UNIQ (ligo.skymap < 0.1.8) becomes int64, as ligo.skymap casts it
+    return col.physical(stored).astype(np.int64)
+
+
 def _float64(table: fitsio.BinTable, rows: np.ndarray, col: fitsio.Column) -> np.ndarray:
+    """The column as float64 values: a view of the file's bytes when they already are."""
     if col.code in "LA":
         raise SkyMapError(f"column {col.name} is not numeric")
     values = col.physical(rows[col.name])
     if col.tnull is not None and not col.scaled:
         null = rows[col.name] == col.tnull
         values = np.where(null, np.nan, values.astype(np.float64))
-    values = np.ascontiguousarray(values, dtype=np.float64).reshape(len(rows), -1)
-    if values.shape[1] != 1:
-        raise SkyMapError(f"column {col.name} has {values.shape[1]} values per row")
-    return values.ravel()
+    if values.ndim != 1:
+        raise SkyMapError(f"column {col.name} has {col.repeat} values per row")
+    if values.dtype.kind != "f" or values.dtype.itemsize != 8:
+        values = values.astype(np.float64)
+    return values
 
 
 # ------------------------------------------------------------------- flattened sky maps
