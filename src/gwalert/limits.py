@@ -29,8 +29,9 @@ MAX_NOTICE_BYTES = _env_bytes("GWALERT_MAX_NOTICE_BYTES", 64 << 20)
 #: not on memory (tables are read and derasterized in chunks). GW170817's GWTC-1 map is 402 MB.
 MAX_SKYMAP_BYTES = _env_bytes("GWALERT_MAX_SKYMAP_BYTES", 4 << 30)
 #: Most multi-order rows a sky map may have (as stored, or after merging a flat map's equal
-#: sibling pixels): what is held in memory and analysed. Real maps have 10^4 to 10^6.
-MAX_SKYMAP_ROWS = _env_bytes("GWALERT_MAX_SKYMAP_ROWS", 1 << 22)
+#: sibling pixels): what is held in memory and analysed (``parse --json`` peaks at 740 MB on
+#: this many). Real maps have 10^4 to 10^6; any nside-512 map fits, whatever its structure.
+MAX_SKYMAP_ROWS = _env_bytes("GWALERT_MAX_SKYMAP_ROWS", 12 * 512**2)
 
 _CHUNK = 1 << 20
 
