@@ -373,7 +373,7 @@ def test_o3_unsigned_uniq_opens(unsigned):
 
 
 @pytest.mark.parametrize("layout", ["o1-1024E-2d", "o2-3d-float32-ring", "prob-only-128",
-                                    "o3-nested-gzip"])
+                                    "o3-nested-gzip", "fermi-probability"])
 def test_real_layouts_give_ligo_skymap_rows_and_areas(layout):
     from ligo.skymap.postprocess.crossmatch import crossmatch
 
@@ -386,6 +386,9 @@ def test_real_layouts_give_ligo_skymap_rows_and_areas(layout):
                               compress=True),
         "o3-nested-gzip": dict(level=6, names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
                                ordering="NESTED", code="D", repeat=1, compress=True),
+        # Fermi GBM names the column PROBABILITY; ligo.skymap reads it as PROB
+        "fermi-probability": dict(level=6, names=["PROBABILITY"], ordering="RING", code="D",
+                                  repeat=1, compress=False),
     }[layout]
     data, _ = _make({**spec, "split": 0.8, "seed": 11, "specials": False})
     sm = SkyMap.read(data)

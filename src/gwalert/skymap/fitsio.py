@@ -9,7 +9,7 @@ refuses the rest with a clear reason.
 
 Input is read sequentially from bytes, a file or a gzip stream inflated in chunks, so that a
 table is never held whole unless the caller asks for it: :class:`BinTable` hands out its rows in
-bounded chunks. ``tests/test_fitsio.py`` proves the values against astropy's ``fits.open`` and
+bounded chunks. ``tests/test_skymap_io.py`` proves the values against astropy's ``fits.open`` and
 ``Table.read`` on every layout (hypothesis-generated formats, scalings and repeat counts).
 """
 
