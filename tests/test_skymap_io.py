@@ -421,6 +421,13 @@ def test_flat_map_claiming_too_many_pixels_is_refused_from_its_header():
         SkyMap.read(bytes(data))
 
 
+def test_flat_map_with_too_many_columns_is_refused():
+    values = np.full((9, 12), 1 / 12)
+    data = _write_flat(values, [f"C{i}" for i in range(9)], 0, "NESTED", "D", 1, False)
+    with pytest.raises(SkyMapError, match="9 columns"):
+        SkyMap.read(data)
+
+
 def _huge_ring_notice(tmp_path, level: int) -> bytes:
     """A notice whose gzip sky map is a flat RING map of NSIDE 2**level (PROB, float64):
     about 1 MB on the wire, 12 * 4**level * 8 bytes inflated."""

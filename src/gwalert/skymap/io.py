@@ -31,6 +31,7 @@ DISTANCE_COLUMNS = ("DISTMU", "DISTSIGMA", "DISTNORM")
 KEPT = ("PROBDENSITY", *DISTANCE_COLUMNS)
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
 _CHUNK_PIXELS = 1 << 18
+_MAX_FLAT_COLUMNS = 8  # real flat maps have 1 to 4 (PROB, DISTMU, DISTSIGMA, DISTNORM)
 _WHOLE_TABLE = 4 << 20  # multi-order tables up to this size are read in one piece
 
 
@@ -191,6 +192,10 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     cols = table.columns
     if not cols:
         raise SkyMapError("FITS table has no columns")
+    if len(cols) > _MAX_FLAT_COLUMNS:
+        # every column takes part in merging and in the RING window: bound the width
+        raise SkyMapError(f"flat sky map has {len(cols)} columns, more than "
+                          f"{_MAX_FLAT_COLUMNS}")
     for col in cols:
         if col.code == "A":
             raise SkyMapError(f"column {col.name} of a flat sky map is not numeric")
