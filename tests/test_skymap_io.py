@@ -462,9 +462,11 @@ def test_a_small_notice_with_an_nside_2048_ring_map_costs_little_memory(tmp_path
             "from gwalert.cli import main\n"
             "rc = main(['parse', '--json', sys.argv[1]])\n"
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-            "print('RC', rc, hwm.split()[1])\n")
+            "heavy = any(m.split('.')[0] in ('astropy', 'astropy_healpix') for m in sys.modules)\n"
+            "print('RC', rc, hwm.split()[1], heavy)\n")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                          text=True, timeout=300)
     last = out.stdout.splitlines()[-1].split()
     assert last[:2] == ["RC", "0"], out.stderr
     assert int(last[2]) * 1024 < 400 << 20  # the flat map alone is 400 MB
+    assert last[3] == "False"  # RING reordering without importing astropy(-healpix)
