@@ -369,6 +369,9 @@ class BinTable:
         assert header is not None
         while True:
             size = _padded(_data_size(header))
+            if stream.position + size > stream.limit:
+                raise SkyMapError(f"FITS HDU claims {size} bytes of data, more than the bound "
+                                  f"of {stream.limit} bytes")
             if stream.skip(size) < size:
                 raise SkyMapError("truncated FITS file: an HDU's data ends early")
             header = read_header(stream)
