@@ -215,7 +215,7 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     value_name, is_prob = _value_column(names)
     scale = npix / (4 * np.pi) if is_prob else None
     der = Derasterizer(level, ordering, names, value_name, scale)
-    rows_per_chunk = max(1, _CHUNK_PIXELS // max(repeat, 1))
+    rows_per_chunk = max(1, der.chunk_pixels // max(repeat, 1))
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
         der.feed([_pixels(c, rows) for c in cols])
     return der.finish(header)
@@ -278,6 +278,9 @@ class Derasterizer:
             self.rmax = first + self.C - 1
             self.suffix_min = first
         self.sorted_rmax = self.rmax[self.order]
+        # RING: chunks about as large as the window (the window is copied once per chunk)
+        self.chunk_pixels = max(_CHUNK_PIXELS, 8 << (self.k + level)) if self.ring \
+            else _CHUNK_PIXELS
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
         self.window: list[np.ndarray] | None = None
