@@ -43,6 +43,11 @@ class ActionError(GwalertError):
         self.killed = killed
 
 
+class PermanentError(ActionError):
+    """An action failed in a way no retry can fix (an unset environment variable, a bug in a
+    handler): the responder records it as failed at once instead of retrying."""
+
+
 @dataclass
 class ActionContext:
     """Everything one run of one action gets."""

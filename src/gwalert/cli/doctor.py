@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except GwalertError as exc:
         report.fail("config", str(exc))
         config = {}
+    _check_rules(args, report)
     store = None
     try:
         store = Store.open(store_url(config, args.store))
@@ -66,6 +67,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"{report.problems} problem(s)", flush=True)
         return 1
     return 0
+
+
+def _check_rules(args: argparse.Namespace, report: Report) -> None:
+    """The rules of the config file, as listen will load them (and the environment variables
+    their actions name)."""
+    from ..errors import GwalertError
+    from ..rules import default_config_path, load_config
+    from .rules import unset_env
+
+    path = args.config or default_config_path()
+    if args.config is None and not default_config_path().exists():
+        report.note("rules", f"no config file at {path}: no rules, no actions")
+        return
+    try:
+        config = load_config(path)
+    except GwalertError as exc:
+        report.fail("rules", f"{exc} (listen would refuse to start)")
+        return
+    unset = unset_env(config)
+    for line in unset:
+        report.fail("rules", f"{path}: {line}")
+    if not unset:
+        report.ok("rules", f"{path}: {len(config.rules)} rule(s)")
 
 
 def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: str,

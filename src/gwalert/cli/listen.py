@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connect without credentials (plaintext; local test brokers)")
     parser.add_argument("--group-id", metavar="ID",
                         help="consumer group (default: stable, from user, host and store)")
-    parser.add_argument("--start-at", default="latest", metavar="WHEN",
+    parser.add_argument("--start-at", default="latest", metavar="WHEN", type=_start_at,
                         help="earliest, latest or an ISO time; only when the group has no "
                              "committed offset (default: %(default)s)")
     parser.add_argument("--until-eos", action="store_true",
@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
                            "fetched with no size or time bound")
     config = load_config(args.config)
     store = Store.open(store_url(config, args.store))
+    if not args.quiet:
+        import logging
+
+        logging.getLogger("gwalert.pipeline").addFilter(_one_dead_letter_line)
     stop = threading.Event()
     _install_signal_handlers(stop)
     try:
@@ -103,6 +107,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
           f"{stats.dead_letters} dead letter(s)", file=sys.stderr, flush=True)
     return 0
+
+
+def _start_at(text: str) -> str:
+    """Check --start-at while parsing (a bad value is a usage error: exit status 2)."""
+    from ..errors import GwalertError
+    from ..sources.kafka import parse_start_at
+
+    try:
+        parse_start_at(text)
+    except GwalertError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+    return text
+
+
+def _one_dead_letter_line(record: Any) -> bool:
+    """Logging filter: the per-message line already reports each dead letter."""
+    return not str(record.msg).startswith("dead letter")
 
 
 def kafka_options(items: list[str]) -> dict[str, str]:
@@ -148,4 +169,18 @@ def _print_outcome(outcome: Any) -> None:
         print(f"dead-letter {outcome.dead_letter_id} {where}: {outcome.error}", flush=True)
     for nid, new, notice in outcome.notices:
         kind = "new" if new else "duplicate"
-        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}", flush=True)
+        facts = _key_text(notice) if new else ""
+        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}"
+              f"{'  ' + facts if facts else ''}", flush=True)
+
+
+def _key_text(notice: Any) -> str:
+    """FAR, significance, class, distance and 90% area of a new notice (its sky map was
+    analysed when it was stored: the numbers come from the map's cache)."""
+    from ..store import safe_summary
+    from ._facts import key_text
+
+    try:
+        return key_text(safe_summary(notice))
+    except Exception:  # noqa: BLE001 - a display line is not worth failing the stream for
+        return ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,9 +10,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import GwalertError, SkyMapError
-from ..limits import MAX_SKYMAP_BYTES
-from . import fitsio
-from .healpix import MAX_LEVEL, level_ipix_to_uniq, pixel_area_sr, pixel_center, uniq_to_level_ipix
+from .healpix import MAX_LEVEL, pixel_area_sr, pixel_center, uniq_to_level_ipix
 
 SkyMapSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 
@@ -40,43 +37,60 @@ class SkyMap:
     # ----------------------------------------------------------------------------- reading
     @classmethod
     def read(cls, source: SkyMapSource) -> SkyMap:
-        """Read a multi-order, single-resolution or gzip-compressed HEALPix FITS sky map."""
-        data = _read_bytes(source)
+        """Read a multi-order, single-resolution or gzip-compressed HEALPix FITS sky map.
+
+        Single-resolution maps become the multi-order rows ligo.skymap's
+        ``read_sky_map(path, moc=True)`` gives (equal sibling pixels merged), read in chunks.
+        """
+        from . import io as skyio
+
         try:
-            table = fitsio.read_bintable(data)
+            rows = skyio.read(source)
         except SkyMapError:
             raise
         except GwalertError as exc:
             raise SkyMapError(str(exc)) from None
-        return cls.from_table(table.columns, table.header)
+        return cls._from_rows(rows)
 
     @classmethod
     def from_table(cls, columns: dict[str, np.ndarray], header: dict[str, Any]) -> SkyMap:
+        """A sky map from columns already in memory (multi-order, or flat NESTED/RING)."""
+        from . import io as skyio
+
         cols = {k.upper(): v for k, v in columns.items()}
         ordering = str(header.get("ORDERING", "")).strip().upper()
         if "UNIQ" in cols:
-            # UNIQ and PROBDENSITY are used by everything: native, contiguous copies.
-            uniq = np.ascontiguousarray(_int_column(cols, "UNIQ"), dtype=np.int64)
+            uniq = _int_column(cols, "UNIQ")
             if "PROBDENSITY" not in cols:
                 raise SkyMapError("multi-order sky map has no PROBDENSITY column")
-            if uniq.size and (uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL)):
-                raise SkyMapError("UNIQ column holds indices outside the HEALPix range")
-            dens = np.ascontiguousarray(_float_column(cols, "PROBDENSITY", uniq.size),
-                                        dtype=np.float64)
-            dist = [_float_column(cols, c, uniq.size) if c in cols else None
-                    for c in _DISTANCE_COLUMNS]
+            kept = {c: _float_column(cols, c, uniq.size)
+                    for c in ("PROBDENSITY", *_DISTANCE_COLUMNS) if c in cols}
+            rows = skyio.Rows(uniq=uniq, columns=kept, header=header)
         elif ordering in ("NESTED", "RING") or "PROB" in cols:
-            uniq, dens, dist = _from_flat(cols, header, ordering)
+            rows = _from_flat(cols, header)
         else:
             raise SkyMapError(
                 f"unknown pixel ordering {ordering or '(none)'}: expected NUNIQ, NESTED or RING"
             )
+        return cls._from_rows(rows)
+
+    @classmethod
+    def _from_rows(cls, rows: Any) -> SkyMap:
+        header = rows.header
+        uniq = np.ascontiguousarray(rows.uniq, dtype=np.int64)
+        if "PROBDENSITY" not in rows.columns:
+            raise SkyMapError("multi-order sky map has no PROBDENSITY column")
         if uniq.size == 0:
             raise SkyMapError("sky map has no pixels")
+        if uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL):
+            raise SkyMapError("UNIQ column holds indices outside the HEALPix range")
+        dens = np.ascontiguousarray(rows.columns["PROBDENSITY"], dtype=np.float64)
         _check_probability(uniq, dens)
+        dist = [rows.columns.get(c) for c in _DISTANCE_COLUMNS]
         has_dist = all(d is not None for d in dist)
         meta = {k: v for k, v in header.items()
-                if not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO"))}
+                if not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO",
+                                     "TNULL", "TDIM"))}
         return cls(uniq=uniq, probdensity=dens,
                    distmu=dist[0] if has_dist else None,
                    distsigma=dist[1] if has_dist else None,
@@ -105,6 +119,12 @@ class SkyMap:
 
     def __len__(self) -> int:
         return int(self.uniq.size)
+
+    def __repr__(self) -> str:
+        """One line: object, rows, deepest order and whether it has distances (not arrays)."""
+        kind = "3-D" if self.distmu is not None else "2-D"
+        name = f"{self.object!r}, " if self.object else ""
+        return f"<SkyMap {name}{len(self)} rows, order <= {self.mocorder}, {kind}>"
 
     def most_probable(self) -> tuple[float, float]:
         """(RA, Dec) in degrees of the centre of the pixel with the highest probability density.
@@ -314,33 +334,12 @@ class SkyMap:
         plot.plot(self, path, **kwargs)
 
 
-def _read_bytes(source: SkyMapSource) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source)
-    if isinstance(source, str | os.PathLike):
-        try:
-            size = os.path.getsize(source)
-        except OSError as exc:
-            raise SkyMapError(f"cannot read sky map: {exc.strerror}") from None
-        if size > MAX_SKYMAP_BYTES:
-            raise SkyMapError(f"sky map file of {size} bytes is larger than the bound")
-        with open(source, "rb") as fh:
-            return fh.read()
-    if isinstance(source, io.IOBase) or hasattr(source, "read"):
-        data = source.read(MAX_SKYMAP_BYTES + 1)
-        if len(data) > MAX_SKYMAP_BYTES:
-            raise SkyMapError("sky map is larger than the bound")
-        return bytes(data)
-    raise TypeError(f"cannot read a sky map from {type(source).__name__}")
-
-
 def _int_column(cols: dict[str, np.ndarray], name: str) -> np.ndarray:
     col = np.asarray(cols[name])
     if col.dtype.kind not in "iu" or col.ndim != 1:
         raise SkyMapError(f"column {name} is not an integer column")
-    if col.dtype.itemsize != 8:
-        col = col.astype(np.int64)
-    return col
+    # unsigned UNIQ (ligo.skymap < 0.1.8) becomes int64, as ligo.skymap casts it
+    return np.ascontiguousarray(col, dtype=np.int64)
 
 
 def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
@@ -358,33 +357,10 @@ def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
     return col
 
 
-def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any], ordering: str):
-    name = "PROB" if "PROB" in cols else "PROBDENSITY" if "PROBDENSITY" in cols else None
-    if name is None:
-        # healpy writes the first column unnamed-ish (e.g. T or I_STOKES): take the first one.
-        name = next(iter(cols))
-    values = np.asarray(cols[name]).astype(np.float64).ravel()
-    npix = values.size
-    nside = int(round((npix / 12) ** 0.5))
-    if 12 * nside * nside != npix or nside & (nside - 1):
-        raise SkyMapError(f"{npix} pixels is not a HEALPix map with a power-of-two NSIDE")
-    if isinstance(header.get("NSIDE"), int) and header["NSIDE"] != nside:
-        raise SkyMapError(f"header NSIDE {header['NSIDE']} disagrees with {npix} pixels")
-    if ordering not in ("NESTED", "RING"):
-        raise SkyMapError(f"unknown pixel ordering {ordering or '(none)'} in a flat sky map")
-    level = nside.bit_length() - 1
-    area = float(pixel_area_sr(level))
-    dens = values / area if name == "PROB" else values
-    dist = [np.asarray(cols[c]).astype(np.float64).ravel() if c in cols else None
-            for c in _DISTANCE_COLUMNS]
-    if ordering == "RING":
-        from astropy_healpix.core import nested_to_ring
+def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any]) -> Any:
+    from . import io as skyio
 
-        order = nested_to_ring(np.arange(npix), nside)  # ring index of each nested pixel
-        dens = dens[order]
-        dist = [d[order] if d is not None else None for d in dist]
-    uniq = level_ipix_to_uniq(level, np.arange(npix, dtype=np.int64))
-    return uniq, dens, dist
+    return skyio.from_flat_columns(cols, header)
 
 
 _BLOCK = 4096
