@@ -25,10 +25,15 @@ def run(args: argparse.Namespace) -> int:
         if event is None:
             raise GwalertError(f"{args.superevent_id}: not in the store {store.url}")
         rows = list(store.iter_notices(args.superevent_id, with_raw=False))
+        copies = _arrivals(store, [r.id for r in rows])
         if args.json:
             history = [{"id": r.id, "alert_type": r.alert_type, "time_created": r.time_created,
                         "received_at": r.received_at, "source": r.source,
-                        "summary": r.summary} for r in rows]
+                        "summary": r.summary,
+                        "arrivals": [{k: v for k, v in a.items()
+                                      if k not in ("role", "behind", "where")}
+                                     for a in copies.get(r.id, [])]}
+                       for r in rows]
             facts = superevent_facts(event)
             print(json.dumps({**facts, "notices": history}))
             return 0
@@ -45,6 +50,31 @@ def run(args: argparse.Namespace) -> int:
                     where += f"  90% area {s['area_90']:.0f} deg²"
             print(f"  {r.time_created}  {r.alert_type:<13} #{r.id} received {r.received_at} "
                   f"from {r.source}{where}")
+            for a in copies.get(r.id, []):
+                print(f"      {a['role']:<6} {a['feed']}  received {a['received_at']}"
+                      f"{a['behind']}{a['where']}")
     finally:
         store.close()
     return 0
+
+
+def _arrivals(store: object, ids: list[int]) -> dict[int, list[dict]]:
+    """Each notice's copies (feed, when, how far behind the first), first copy first."""
+    from ..arrivals import for_notices, lead_seconds
+
+    out: dict[int, list[dict]] = {}
+    for nid, rows in for_notices(store.engine, ids).items():  # type: ignore[attr-defined]
+        items = []
+        for row, lead in zip(rows, lead_seconds(rows), strict=True):
+            first = bool(row.is_first)
+            where = "" if row.partition is None else f"  [{row.partition}]@{row.offset}"
+            behind = "" if first or lead is None else f"  {lead * 1000:+.1f} ms after the first"
+            items.append({"feed": row.feed, "source": row.source, "partition": row.partition,
+                          "offset": row.offset, "received_at": row.received_at,
+                          "broker_time": row.broker_time, "first": first,
+                          "behind_ms": None if lead is None else round(lead * 1000, 3),
+                          "role": "first" if first else "later", "behind": behind,
+                          "where": where})
+        if items:
+            out[nid] = items
+    return out

@@ -1,0 +1,64 @@
+"""The wiring of one gwalert process: store + pipeline + responder (+ arrivals).
+
+``gwalert listen`` builds an :class:`App` and feeds it from one or several feeds; with
+``actions=False`` (``listen --no-actions``) the pipeline still records each new notice's due
+actions in the ledger (in the notice's transaction) but runs none: ``gwalert respond`` workers,
+anywhere, run them under leases. ``gwalert respond`` builds a responder alone
+(:func:`responder`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .arrivals import Arrivals
+from .pipeline import Pipeline
+from .store import Store
+
+#: Default action lease (s): a worker that dies holding an action is replaced after it.
+DEFAULT_LEASE = 120.0
+
+
+@dataclass
+class App:
+    store: Store
+    pipeline: Pipeline
+    responder: Any  # gwalert.responder.Responder
+    arrivals: Arrivals
+    actions: bool
+
+    def start(self) -> None:
+        """Start running actions (unless built with ``actions=False``)."""
+        if self.actions:
+            self.responder.start()
+
+    def stop(self) -> None:
+        if self.actions:
+            self.responder.stop()
+
+
+def responder(store: Store, config_file: str | None = None, *, lease: float = DEFAULT_LEASE,
+              workers: int | None = None, ignore_age: bool = False) -> Any:
+    """The rules engine for ``config_file`` (default: gwalert's config file; when there is none,
+    no rules: actions already due in the ledger still run)."""
+    from .responder import Responder
+    from .rules import default_config_path, parse_config
+
+    kwargs: dict[str, Any] = {"lease": lease, "workers": workers, "ignore_age": ignore_age}
+    if config_file is None and not default_config_path().exists():
+        return Responder(store, parse_config({}), **kwargs)
+    return Responder.from_file(store, config_file, **kwargs)
+
+
+def build(store: Store, config_file: str | None = None, *, actions: bool = True,
+          lease: float = DEFAULT_LEASE, workers: int | None = None,
+          fetch_external: bool = False) -> App:
+    """Store + pipeline (hooks: the first arrival, then the due actions, both in the notice's
+    transaction; after commit: later arrivals, wake the runner) + responder."""
+    engine = responder(store, config_file, lease=lease, workers=workers)
+    arrivals = Arrivals(store.engine)
+    pipeline = Pipeline(store, hooks=[arrivals.hook, engine.schedule],
+                        after_commit=[arrivals.after_commit, engine.wake],
+                        fetch_external=fetch_external)
+    return App(store, pipeline, engine, arrivals, actions)
