@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: A feed row not updated for this long while its listener says it runs: the listener is gone.
-STALE_SECONDS = 120.0
+STALE_SECONDS = 30.0
 
 
 class Report:

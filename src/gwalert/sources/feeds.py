@@ -153,9 +153,21 @@ class FeedSet:
     def run(self) -> RunStats:
         """Start one thread per feed, write the status table while they run, return the
         totals; raises :class:`GwalertError` for a fatal error (store gone, fail-fast feed)."""
+        named = _FeedNames() if len(self.feeds) > 1 else None
+        if named is not None:
+            for name in _SOURCE_LOGGERS:
+                logging.getLogger(name).addFilter(named)
+        try:
+            return self._run()
+        finally:
+            if named is not None:
+                for name in _SOURCE_LOGGERS:
+                    logging.getLogger(name).removeFilter(named)
+
+    def _run(self) -> RunStats:
         for feed in self.feeds:
             feed.thread = threading.Thread(target=self._run_feed, args=(feed,), daemon=True,
-                                           name=f"gwalert-feed {feed.name}")
+                                           name=f"{_THREAD_PREFIX}{feed.name}")
             feed.thread.start()
         last_status = 0.0
         try:
@@ -225,9 +237,11 @@ class FeedSet:
                     log.warning("feed %s: connected again", feed.name)
                 delay = self.retry
                 self._consume(feed, source)
-                if not self.stop.is_set():
+                if self.stop.is_set():
+                    feed.state, feed.detail = feedstatus.STOPPED, "listener stopped"
+                else:
                     log.info("feed %s: end of stream", feed.name)
-                feed.state, feed.detail = feedstatus.STOPPED, "end of stream"
+                    feed.state, feed.detail = feedstatus.STOPPED, "end of stream"
                 return
             except _StoreGone as exc:
                 self._fatal = exc.error
@@ -285,6 +299,23 @@ class FeedSet:
                     self.on_outcome(outcome)
             if self.stop.is_set():
                 break
+
+
+#: Loggers of the sources, whose lines name no feed: with several feeds they get its name.
+_SOURCE_LOGGERS = ("gwalert.kafka", "gwalert.heartbeat", "gwalert.pipeline")
+_THREAD_PREFIX = "gwalert-feed "
+
+
+class _FeedNames(logging.Filter):
+    """Prefix a source's log line with the feed whose thread logged it (librdkafka's callbacks
+    run in the thread that polls, i.e. the feed's own)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        thread = threading.current_thread().name
+        if thread.startswith(_THREAD_PREFIX) and not getattr(record, "gwalert_feed", None):
+            record.gwalert_feed = thread[len(_THREAD_PREFIX):]
+            record.msg = f"feed {record.gwalert_feed}: {record.msg}"
+        return True
 
 
 def feed_group(url: str, group_id: str | None, store_key: str, several: bool
