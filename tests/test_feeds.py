@@ -472,3 +472,16 @@ def test_n_listeners_m_workers_exactly_once(postgres_url, tmp_path, monkeypatch)
     # Three listeners saw each file: a file copy is one (source, no offset) per listener; the
     # first one stored it, the others recorded their copies once each.
     assert all(first == 1 for _, _, first in by_notice)
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_on_a_fresh_database(postgres_url) -> None:
+    """Listeners and workers started at once on an empty database all create the tables
+    (PostgreSQL's concurrent CREATE TABLE fails on its catalogue unless serialised)."""
+    code = ("import sys; from gwalert.store import Store; from gwalert.app import build; "
+            "s = Store.open(sys.argv[1]); build(s); s.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url], text=True,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert count(postgres_url, "gwalert_arrivals") == 0

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .store import notices, utcnow, write_transaction
+from .store import create_all_locked, notices, utcnow, write_transaction
 
 if TYPE_CHECKING:
     from .pipeline import Message, Outcome
@@ -92,7 +92,7 @@ def ms_to_iso(ms: int | None) -> str | None:
 
 
 def create(engine: Engine) -> None:
-    metadata.create_all(engine)
+    create_all_locked(metadata, engine)
 
 
 class Arrivals:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..store import utcnow, write_transaction
+from ..store import create_all_locked, utcnow, write_transaction
 
 #: States a feed can be in.
 CONNECTING, OK, SILENT, DEGRADED, FAILED, STOPPED = (
@@ -34,7 +34,7 @@ feeds = sa.Table(
 
 
 def create(engine: Engine) -> None:
-    metadata.create_all(engine)
+    create_all_locked(metadata, engine)
 
 
 def write(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
