@@ -386,8 +386,8 @@ def test_one_feed_unreachable_from_the_start(kafka_broker, tmp_path) -> None:
         wait_until(lambda: count(store, "gwalert_notices") == 3, 40, "the good feed's notices",
                    (listener,))
         doc = gwalert("doctor", good, bad, "--no-auth", "--store", store, "--timeout", "3")
-        doc_json = gwalert("doctor", good, bad, "--no-auth", "--store", store, "--timeout", "3",
-                           "--json")
+        # Without URLs, doctor checks the feeds the store's listeners follow.
+        doc_json = gwalert("doctor", "--no-auth", "--store", store, "--timeout", "3", "--json")
     finally:
         stop(listener)
     text = out.read_text()
@@ -401,6 +401,8 @@ def test_one_feed_unreachable_from_the_start(kafka_broker, tmp_path) -> None:
     assert doc_json.returncode == 1 and not report["ok"]
     broken = {c["feed"] for c in report["checks"] if c["status"] == "problem"}
     assert broken == {bad}
+    checked = {(c["feed"], c["check"]) for c in report["checks"]}
+    assert {(good, "broker"), (bad, "broker"), (good, "listener"), (bad, "listener")} <= checked
 
 
 def test_n_listeners_m_workers_exactly_once(postgres_url, tmp_path, monkeypatch) -> None:

@@ -14,9 +14,9 @@ HELP = "check store, credentials, brokers, topics and feed liveness; one line pe
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sources.url import DEFAULT_URL
 
-    parser.add_argument("url", nargs="*", default=[DEFAULT_URL], metavar="URL",
-                        help="broker URL(s) to check, e.g. every feed 'listen' follows; each "
-                             f"checked on its own (default: {DEFAULT_URL})")
+    parser.add_argument("url", nargs="*", metavar="URL",
+                        help="broker URL(s) to check, each on its own (default: the feeds "
+                             f"the listeners of this store follow, else {DEFAULT_URL})")
     parser.add_argument("--no-auth", action="store_true", help="connect without credentials")
     parser.add_argument("--group-id", metavar="ID", help="consumer group to check")
     add_store_arguments(parser)
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import GwalertError
     from ..sources.config import load_config, store_url
+    from ..sources.url import DEFAULT_URL
     from ..store import Store
 
     report = Report(quiet=args.json)
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                            f"{counts['dead_letters']} dead letters)")
     except GwalertError as exc:
         report.fail("store", str(exc))
-    urls = list(dict.fromkeys(args.url))
+    urls = list(dict.fromkeys(args.url or _listened(store) or [DEFAULT_URL]))
     brokers = [u for u in urls if u.startswith(("kafka://", "gcn://"))]
     # Each feed is checked on its own (in parallel: an unreachable one costs its timeout once).
     reports = [Report(quiet=True, feed=u if len(urls) > 1 else None) for u in brokers]
@@ -109,6 +110,19 @@ def run(args: argparse.Namespace) -> int:
     elif report.problems:
         print(f"{report.problems} problem(s)", flush=True)
     return 1 if report.problems else 0
+
+
+def _listened(store: Any) -> list[str]:
+    """The broker feeds the listeners of ``store`` follow (from ``gwalert_feeds``)."""
+    from ..sources import feedstatus
+
+    if store is None:
+        return []
+    try:
+        return [r.feed for r in feedstatus.read(store.engine)
+                if r.feed.startswith(("kafka://", "gcn://"))]
+    except Exception:  # noqa: BLE001 - reported by _check_feed_rows
+        return []
 
 
 def _check_feed_rows(store: Any, report: Report) -> None:
