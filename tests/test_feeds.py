@@ -333,15 +333,22 @@ def test_two_listeners_and_workers_on_postgres_killed(kafka_broker, postgres_url
         # there, so its actions wait for their lease to expire.
         prefix = ["unshare", "--uts", "sh", "-c", 'hostname gwalert-other-host && exec "$@"',
                   "sh"] if shutil.which("unshare") and os.geteuid() == 0 else None
+        from kafka_broker import free_port
+
+        port = free_port()
         w2 = spawn(["respond", "--store", postgres_url, "--config", str(cfg), "--lease", lease,
-                    "-v"], tmp_path / "w2.out", prefix=prefix)
+                    "--metrics-port", str(port), "-v"], tmp_path / "w2.out", prefix=prefix)
         wait_until(lambda: count(postgres_url, "gwalert_notices") == len(recs), 90,
                    "every notice (from the surviving feed)", (b,))
         wait_until(lambda: len(set(lines(tmp_path / "done.log"))) == len(recs)
                    and count(postgres_url, "gwalert_actions WHERE state = 'done'") == len(recs),
                    120, "every action done", (b, w2))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
     finally:
         stop(a, b, w1, w2)
+    assert f'gwalert_actions{{state="done"}} {len(recs)}.0' in metrics
+    assert 'gwalert_action_latency_seconds_count{action_type="command"}' in metrics
     assert count(postgres_url, "gwalert_notices") == len(recs)
     states = query(postgres_url, "SELECT state, COUNT(*) FROM gwalert_actions GROUP BY state")
     assert states == [("done", len(recs))]

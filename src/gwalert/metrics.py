@@ -31,14 +31,14 @@ class Metrics:
         self.store_latency = Histogram(
             "gwalert_feed_store_latency_seconds",
             "Broker timestamp of a message to its notice stored (new notices), per feed",
-            ["feed"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            ["feed"], buckets=LATENCY_BUCKETS, registry=None)
         self.action_latency = Histogram(
             "gwalert_action_latency_seconds",
             "Action planned (notice stored) to its last attempt started, per finished action",
-            ["action_type"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            ["action_type"], buckets=LATENCY_BUCKETS, registry=None)
         self.action_duration = Histogram(
             "gwalert_action_duration_seconds", "Last attempt started to finished, per action",
-            ["action_type", "state"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            ["action_type", "state"], buckets=LATENCY_BUCKETS, registry=None)
         from .store import utcnow
 
         # Actions finished from now on (the ledger is shared: every process reports them all).
@@ -108,7 +108,9 @@ class Metrics:
                 failures.add_metric([feed.name], feed.failures)
             yield from fams.values()
             yield from (up, msg_age, beat_age, contact_age, lag, failures)
-        yield from self._ledger()
+        yield from self._ledger()  # observes the actions finished since the last scrape first
+        for histogram in (self.store_latency, self.action_latency, self.action_duration):
+            yield from histogram.collect()
 
     def _ledger(self) -> Iterator[Any]:
         import sqlalchemy as sa
