@@ -187,11 +187,11 @@ class FeedSet:
             for feed in self.feeds:
                 if feed.thread is not None:
                     feed.thread.join()
+        except BaseException:  # a second Ctrl-C: leave at once (nothing unstored is acked)
+            self.stop.set()
+            raise
         finally:
             self.stop.set()
-            for feed in self.feeds:
-                if feed.thread is not None:
-                    feed.thread.join(15)
             self.write_status(final=True)
         if self._fatal is not None:
             raise self._fatal
