@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
@@ -35,8 +36,6 @@ class SkyMap:
     distsigma: np.ndarray | None = None
     distnorm: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    #: Derived arrays (ranking, look-up tables) built on first use by ``analysis``.
-    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     # ----------------------------------------------------------------------------- reading
     @classmethod
@@ -94,7 +93,7 @@ class SkyMap:
     def level(self) -> np.ndarray:
         return uniq_to_level_ipix(self.uniq)[0]
 
-    @property
+    @cached_property
     def pixel_area(self) -> np.ndarray:
         """Solid angle of each row's pixel in steradians."""
         return pixel_area_sr(self.level)
@@ -169,74 +168,144 @@ class SkyMap:
         }
 
 
-    # --------------------------------------------------------------------- analysis
-    # Thin wrappers: the numerics live in ``gwalert.skymap.analysis`` (and ``plot``).
-    def credible_area(self, p: Any = 0.9) -> Any:
-        """Area (deg²) of the smallest region holding probability ``p`` (float or array)."""
-        from . import analysis
+    # ------------------------------------------------------------------ derived tables
+    # Built on first use and kept with the map (the map's arrays are never modified).
+    @cached_property
+    def ranking(self) -> Any:
+        """Rows in ligo.skymap's credible-region order, with cumulative sums
+        (:class:`gwalert.skymap.credible.Ranking`)."""
+        from .credible import build_ranking
 
-        return analysis.credible_area(self, p)
+        return build_ranking(self)
+
+    @cached_property
+    def lookup(self) -> Any:
+        """Position look-up index (:class:`gwalert.skymap.lookup.Lookup`)."""
+        from .lookup import build_lookup
+
+        return build_lookup(self)
+
+    @cached_property
+    def distance_rows(self) -> Any:
+        """Rows with usable distance parameters for the marginal distance law
+        (:class:`gwalert.skymap.distance.DistanceRows`; 3-D maps)."""
+        from .distance import build_distance_rows
+
+        return build_distance_rows(self)
+
+    @cached_property
+    def volume_model(self) -> Any:
+        """Per-row constants of the exact 3-D credible regions
+        (:class:`gwalert.skymap.volume.VolumeModel`; 3-D maps)."""
+        from .volume import VolumeModel
+
+        return VolumeModel(self)
+
+    @cached_property
+    def volume_constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: ln of the peak volume density, 1/DISTSIGMA, DISTMU/DISTSIGMA."""
+        from .volume import volume_constants
+
+        return volume_constants(self)
+
+    # --------------------------------------------------------------------- analysis
+    # Thin wrappers over the modules that hold the numerics. Positions, distances and
+    # levels may be scalars, lists or arrays of any shape (broadcast together); results have
+    # that shape (Python scalars for scalar inputs).
+    def credible_area(self, p: Any = 0.9) -> Any:
+        """Area (deg²) of the smallest region holding probability ``p``."""
+        from .credible import credible_area
+
+        return credible_area(self, p)
 
     def credible_volume(self, p: Any = 0.9) -> Any:
         """Volume (Mpc³) of the smallest 3-D region holding probability ``p`` (3-D maps)."""
-        from . import analysis
+        from .volume import credible_volume
 
-        return analysis.credible_volume(self, p)
+        return credible_volume(self, p)
 
     def crossmatch(self, ra: Any, dec: Any, distance: Any = None) -> Any:
         """Per-target credible levels, areas, densities and (with distances) volumes, with
-        ligo.skymap's field names: see :class:`gwalert.skymap.analysis.CrossmatchResult`."""
-        from . import analysis
+        ligo.skymap's field names: see :class:`gwalert.skymap.crossmatch.CrossmatchResult`."""
+        from .crossmatch import crossmatch
 
-        return analysis.crossmatch(self, ra, dec, distance)
+        return crossmatch(self, ra, dec, distance)
 
-    def probability_in_circle(self, ra: float, dec: float, radius: float) -> Any:
-        """Probability and area (deg²) inside a circle of ``radius`` degrees."""
-        from . import analysis
+    def probability_in_circle(self, ra: Any, dec: Any, radius: Any) -> Any:
+        """Probability and area (deg²) inside circles of ``radius`` degrees
+        (:class:`gwalert.skymap.fields.FieldProbability`, fields in the inputs' shape)."""
+        from .fields import probability_in_circle
 
-        return analysis.probability_in_circle(self, ra, dec, radius)
+        return probability_in_circle(self, ra, dec, radius)
 
     def probability_in_polygon(self, ra: Any, dec: Any) -> Any:
-        """Probability and area (deg²) inside a polygon with great-circle edges."""
-        from . import analysis
+        """Probability and area (deg²) inside a polygon with great-circle edges (vertices
+        as sequences of RA and Dec)."""
+        from .fields import probability_in_polygon
 
-        return analysis.probability_in_polygon(self, ra, dec)
+        return probability_in_polygon(self, ra, dec)
 
-    def contains(self, ra: Any, dec: Any, p: float = 0.9) -> Any:
+    def contains(self, ra: Any, dec: Any, p: Any = 0.9) -> Any:
         """True where (RA, Dec) lies inside the ``p`` credible region."""
-        from . import analysis
+        from .credible import contains
 
-        return analysis.contains(self, ra, dec, p)
+        return contains(self, ra, dec, p)
 
     def searched_prob(self, ra: Any, dec: Any) -> Any:
         """Credible level of each position (smallest region's probability containing it)."""
-        from . import analysis
+        from .credible import searched_prob
 
-        return analysis.searched_prob(self, ra, dec)
+        return searched_prob(self, ra, dec)
+
+    def searched_area(self, ra: Any, dec: Any) -> Any:
+        """Area (deg²) of the smallest credible region containing each position."""
+        from .credible import searched_area
+
+        return searched_area(self, ra, dec)
+
+    def probdensity_at(self, ra: Any, dec: Any) -> Any:
+        """Probability per steradian at each position."""
+        from .credible import probdensity_at
+
+        return probdensity_at(self, ra, dec)
+
+    def rows_at(self, ra: Any, dec: Any) -> Any:
+        """Index of the row holding each position (-1 where the map has none)."""
+        from .arrays import flat_positions, shaped
+        from .lookup import rows_flat
+
+        shape, ra_f, dec_f, _ = flat_positions(ra, dec)
+        return shaped(rows_flat(self, ra_f, dec_f), shape)
 
     def distance_along(self, ra: Any, dec: Any) -> Any:
         """Conditional distance (mean, std) in Mpc along the line of sight (3-D maps)."""
-        from . import analysis
+        from .distance import distance_along
 
-        return analysis.distance_along(self, ra, dec)
+        return distance_along(self, ra, dec)
 
     def distance_posterior(self, r: Any) -> Any:
         """Marginal posterior density of distance (per Mpc) at ``r`` Mpc (3-D maps)."""
-        from . import analysis
+        from .distance import distance_posterior
 
-        return analysis.distance_posterior(self, r)
+        return distance_posterior(self, r)
+
+    def distance_cdf(self, r: Any) -> Any:
+        """Marginal cumulative distribution of distance at ``r`` Mpc (3-D maps)."""
+        from .distance import distance_cdf
+
+        return distance_cdf(self, r)
 
     def distance_moments(self) -> tuple[float, float]:
         """Marginal distance mean and std (Mpc) computed from the map's rows (3-D maps)."""
-        from . import analysis
+        from .distance import marginal_moments
 
-        return analysis.marginal_moments(self)
+        return marginal_moments(self)
 
     def moc(self, p: float = 0.9) -> Any:
-        """The ``p`` credible region as a :class:`gwalert.skymap.analysis.Moc`."""
-        from . import analysis
+        """The ``p`` credible region as a :class:`gwalert.skymap.moc.Moc`."""
+        from .moc import moc
 
-        return analysis.moc(self, p)
+        return moc(self, p)
 
     def plot(self, path: Any, **kwargs: Any) -> None:
         """Draw an all-sky Mollweide PNG with 50/90% contours: see ``skymap.plot.plot``."""
