@@ -134,12 +134,11 @@ class Handlers:
 
 def _run(store: Any, config: Config, source: Any, stop: threading.Event | None, *,
          ignore_age: bool, timeout: float = 30.0) -> Any:
-    from .pipeline import Pipeline
+    from .app import build
     from .pipeline import run as run_pipeline
-    from .responder import Responder
 
-    responder = Responder(store, config, ignore_age=ignore_age, poll_interval=0.1)
-    pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
+    app = build(store, rules=config, ignore_age=ignore_age, poll_interval=0.1)
+    responder, pipeline = app.responder, app.pipeline
     responder.start()
     try:
         stats = run_pipeline(source, pipeline, stop or threading.Event())

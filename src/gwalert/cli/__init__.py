@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
-VERBS = ["parse", "sample", "skymap", "listen", "publish", "notices", "events", "show", "doctor",
-         "rules", "replay", "serve"]
+VERBS = ["parse", "sample", "skymap", "listen", "respond", "publish", "notices", "events", "show",
+         "doctor", "rules", "replay", "serve"]
 
 EPILOG = """\
 Run 'gwalert VERB --help' for the options of one verb.

@@ -37,11 +37,15 @@ def run(args: argparse.Namespace) -> int:
             raise GwalertError(f"{args.superevent_id}: not in the store {store.url}")
         rows = sorted(store.iter_notices(args.superevent_id, with_raw=False),
                       key=lambda r: (r.time_created, r.id))
+        copies = _arrivals(store, [r.id for r in rows])
         saved = _save(store, rows, args.save, not args.no_plot) if args.save else {}
         if args.json:
             history = [{"id": r.id, "alert_type": r.alert_type, "time_created": r.time_created,
                         "received_at": r.received_at, "source": r.source,
                         **key_numbers(r.summary or {}), "summary": r.summary,
+                        "arrivals": [{k: v for k, v in a.items()
+                                      if k not in ("role", "behind", "where")}
+                                     for a in copies.get(r.id, [])],
                         **({"files": saved[r.id]} if r.id in saved else {})} for r in rows]
             facts = superevent_facts(event)
             print(json.dumps({**facts, "notices": history}))
@@ -56,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
             facts = key_text(s)
             print(f"  {r.time_created}  {r.alert_type:<13} #{r.id} received {r.received_at} "
                   f"from {r.source}{where}{'  ' + facts if facts else ''}")
+            for a in copies.get(r.id, []):
+                print(f"      {a['role']:<6} {a['feed']}  received {a['received_at']}"
+                      f"{a['behind']}{a['where']}")
             for path in saved.get(r.id, {}).values():
                 print(f"      -> {path}")
     finally:
@@ -95,4 +102,26 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
             raise GwalertError(f"cannot save into {where}: {exc.strerror or exc}") from None
         out[r.id] = files
     print(f"saved {len(out)} notice(s) under {folder}", file=sys.stderr)
+    return out
+
+
+def _arrivals(store: object, ids: list[int]) -> dict[int, list[dict]]:
+    """Each notice's copies (feed, when, how far behind the first), first copy first."""
+    from ..arrivals import for_notices, lead_seconds
+
+    out: dict[int, list[dict]] = {}
+    for nid, rows in for_notices(store.engine, ids).items():  # type: ignore[attr-defined]
+        items = []
+        for row, lead in zip(rows, lead_seconds(rows), strict=True):
+            first = bool(row.is_first)
+            where = "" if row.partition is None else f"  [{row.partition}]@{row.offset}"
+            behind = "" if first or lead is None else f"  {lead * 1000:+.1f} ms after the first"
+            items.append({"feed": row.feed, "source": row.source, "partition": row.partition,
+                          "offset": row.offset, "received_at": row.received_at,
+                          "broker_time": row.broker_time, "first": first,
+                          "behind_ms": None if lead is None else round(lead * 1000, 3),
+                          "role": "first" if first else "later", "behind": behind,
+                          "where": where})
+        if items:
+            out[nid] = items
     return out
