@@ -44,8 +44,10 @@ class KnownOffsets:
         self.memory: dict[tuple[str, int], int] = {}
         self._loaded: set[str] = set()
         if engine is not None:
+            from ..store import create_all_locked
+
             try:
-                metadata.create_all(engine)
+                create_all_locked(metadata, engine)
             except sa.exc.SQLAlchemyError as exc:
                 log.warning("cannot keep the group's offsets in the store: %s", exc)
                 self.engine = None
