@@ -355,9 +355,11 @@ def test_two_listeners_and_workers_on_postgres_killed(kafka_broker, postgres_url
     done = lines(tmp_path / "done.log")
     assert len(done) == len(set(done)) == len(recs)  # nothing twice
     starts = Counter(x.split()[0] for x in lines(tmp_path / "starts.log"))
-    # Only what the killed worker was running ran again, once more.
+    # Only what the killed worker was running may run again, once more: a command that
+    # finished on its own after the kill (its exit marker, on this shared filesystem, says so)
+    # is recorded done without a second run.
     assert {k for k, v in starts.items() if v > 1} <= running
-    assert all(starts[k] == 2 for k in running)
+    assert all(starts[k] in (1, 2) for k in running)
     if prefix is not None:  # the takeover waited for the lease (another host's worker)
         from datetime import datetime
 
