@@ -258,11 +258,14 @@ def attempt_history(error: str, attempt: int, max_attempts: int, previous: str |
     earlier attempts' (``previous`` holds them, newest first), so that a row records what
     happened on every attempt. A final failure whose every attempt ran and was killed says so
     at the end: it ran each time and never completed."""
-    if max_attempts <= 1 and attempt <= 1:
-        return error
+    if attempt <= 1:
+        return error  # nothing earlier to tell (the row counts its attempts)
     text = f"{error} (attempt {attempt}/{max_attempts})"
-    if previous and attempt > 1:
-        text += _SEP + previous.split(_NEVER)[0]
+    if previous:
+        earlier = previous.split(_NEVER)[0]
+        if attempt == 2 and _SEP not in earlier:
+            earlier += f" (attempt 1/{max_attempts})"
+        text += _SEP + earlier
     entries = text.split(_SEP)
     if final and len(entries) >= attempt and all(KILLED in e for e in entries[:attempt]):
         text += f"{_NEVER}{attempt} attempt(s), never completed"
