@@ -129,11 +129,19 @@ OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Disconne
                  sa.exc.TimeoutError)
 
 
+#: SQLite's generic SQL error (no such table/column, syntax): sqlite3 raises it as an
+#: OperationalError, but it says nothing about the database being unavailable.
+_SQLITE_ERROR = 1
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the store is unavailable (not that it refused this content)."""
-    if isinstance(exc, OUTAGE_ERRORS):
+    if getattr(exc, "connection_invalidated", False):
         return True
-    return bool(getattr(exc, "connection_invalidated", False))
+    if not isinstance(exc, OUTAGE_ERRORS):
+        return False
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return not (isinstance(code, int) and code & 0xFF == _SQLITE_ERROR)
 
 
 def default_url() -> str:
