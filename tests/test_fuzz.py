@@ -97,8 +97,8 @@ HOSTILE = [None, True, False, 0, -1, 2**31, 2**63, -(2**63) - 1, 2**64, 10**400,
            Literal("[" * 900 + "]" * 900), Literal('{"a":' * 500 + "1" + "}" * 500)]
 
 any_text = st.text(st.characters(codec=None, categories=None), max_size=40)
-hostile = st.one_of(st.sampled_from(HOSTILE), any_text, st.integers(), st.floats(),
-                    st.booleans(), st.none())
+hostile = st.one_of(st.sampled_from(HOSTILE).map(copy.deepcopy), any_text, st.integers(),
+                    st.floats(), st.booleans(), st.none())
 
 
 def dump(value: Any) -> bytes:
@@ -379,7 +379,7 @@ def test_gwalert_parse_of_mutated_files(tmp_path):
         if i % 4 == 0:  # structural: a field of the JSON form replaced by a hostile value
             doc = json.loads(samples.encode(rng.choice(base_records()), "json"))
             path = rng.choice(_paths(doc)[1:])
-            _get(doc, path[:-1])[path[-1]] = rng.choice(HOSTILE)
+            _get(doc, path[:-1])[path[-1]] = copy.deepcopy(rng.choice(HOSTILE))
             data = bytearray(dump(doc))
         path = tmp_path / f"m{i:03d}.bin"
         path.write_bytes(bytes(data))

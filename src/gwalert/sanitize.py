@@ -43,11 +43,11 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def integer(value: Any) -> int | None:
-    """An integer within 64 bits, or None."""
+def integer(value: Any, bits: int = 64) -> int | None:
+    """A signed integer of at most ``bits`` bits (a column's range), or None."""
     if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return value if INT64_MIN <= value <= INT64_MAX else None
+    return value if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1) else None
 
 
 def time_text(dt: datetime) -> str:

@@ -280,7 +280,7 @@ class Store:
             "superevent_id": key[0], "alert_type": key[1], "time_created": key[2],
             "content_hash": key[3], "format": _column_text("format", str(notice.format)),
             "raw": notice.raw, "summary": summary, "source": _column_text("source", source),
-            "partition": sanitize.integer(partition), "offset": sanitize.integer(offset),
+            "partition": sanitize.integer(partition, 32), "offset": sanitize.integer(offset),
             "received_at": received_at,
             "warnings": sanitize.json_value(list(notice.warnings)) or None,
         }
@@ -335,7 +335,7 @@ class Store:
         digest = hashlib.sha256(raw).hexdigest()
         error = sanitize.text(error)
         source = sanitize.text(source, dead_letters.c.source.type.length)
-        partition, offset = sanitize.integer(partition), sanitize.integer(offset)
+        partition, offset = sanitize.integer(partition, 32), sanitize.integer(offset)
         c = dead_letters.c
         where = [c.raw_sha256 == digest, c.source == source,
                  c.partition.is_(None) if partition is None else c.partition == partition,
