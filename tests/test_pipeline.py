@@ -14,12 +14,12 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from tcp_proxy import TcpProxy
 
 from gwalert import samples
 from gwalert.errors import StoreUnavailable
 from gwalert.pipeline import Message, Pipeline, run
 from gwalert.store import Store, is_outage
-from tcp_proxy import TcpProxy
 
 
 def _message(i: int, source: str = "test") -> Message:

@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from poison import Poison, poisons
 
 from gwalert import samples
 from gwalert.errors import NoticeError
 from gwalert.notice import read_notice
 from gwalert.pipeline import Message, Pipeline
 from gwalert.summary import summarize
-from poison import Poison, poisons
 
 POISONS = poisons()
 
