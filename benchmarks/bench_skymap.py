@@ -10,6 +10,9 @@
    read map: every table built inside the timed call) and warm (the map's per-row tables
    reused; the tables that depend on the targets rebuilt); ligo.skymap's
    ``crossmatch(sky_map, coords, contours=(0.5, 0.9))``.
+   The same on a generated broad single-detector-like 3-D map (``broad_map``: ~19,500 rows,
+   90% area of thousands of deg², distance ~3 Gpc with broad and some negative DISTMU), targets
+   out to 9 Gpc: the case where a tabulated 3-D level used to break.
 3. 2-D crossmatch of 100,000 positions + 50/90% areas on a generated ~320,000-row 2-D map
    (orders 7 to 11).
 4. Peak memory (VmHWM of a fresh process) reading and analysing an order-11 3-D map (the user
@@ -104,6 +107,41 @@ def big_map(path: Path, distance: bool) -> int:
     return int(uniq.size)
 
 
+def broad_map(path: Path) -> int:
+    """A single-detector-like 3-D map: order 5 all sky, the densest 2,400 pixels at order 6,
+    probability spread over a great circle band, DISTMU ~ 3100 Mpc with broad DISTSIGMA and
+    some negative DISTMU rows."""
+    import astropy_healpix as ah
+
+    from gwalert.samples import write_skymap
+    from gwalert.skymap.healpix import level_ipix_to_uniq, pixel_area_sr, uniq_to_level_ipix
+
+    ligo_distance = __import__("ligo.skymap.distance", fromlist=["parameters_to_moments"])
+    rng = np.random.default_rng(9)
+    lon, lat = ah.healpix_to_lonlat(np.arange(12 * 4**5), 32, order="nested")
+    band = np.exp(-0.5 * (np.sin(lat.rad + 0.4 * np.sin(lon.rad)) / 0.35) ** 2)
+    dens5 = band * rng.uniform(0.5, 1.5, band.size) + 1e-4
+    top = np.argsort(dens5)[-2400:]
+    keep = np.ones(dens5.size, bool)
+    keep[top] = False
+    uniq = np.concatenate([level_ipix_to_uniq(5, np.flatnonzero(keep)),
+                           level_ipix_to_uniq(6, (4 * top[:, None] + np.arange(4)).ravel())])
+    dens = np.concatenate([dens5[keep], np.repeat(dens5[top], 4) * rng.uniform(0.8, 1.2,
+                                                                               4 * top.size)])
+    order = np.argsort(uniq)
+    uniq, dens = uniq[order], dens[order]
+    dens /= np.sum(dens * pixel_area_sr(uniq_to_level_ipix(uniq)[0]))
+    n = uniq.size
+    mu = 3100 * (1 + 0.3 * rng.standard_normal(n))
+    sigma = rng.uniform(1200, 2600, n)
+    mu = np.where(rng.random(n) < 0.05, -rng.uniform(0, 2, n) * sigma, mu)
+    _, _, norm = ligo_distance.parameters_to_moments(mu, sigma)
+    path.write_bytes(write_skymap(uniq, dens, distmu=mu, distsigma=sigma,
+                                  distnorm=np.asarray(norm, float),
+                                  meta={"OBJECT": "BROAD", "INSTRUME": "L1"}))
+    return int(n)
+
+
 SUMMARY_SCRIPT = """
 import sys, time
 from gwalert.skymap import SkyMap
@@ -144,7 +182,7 @@ def hwm():
         if line.startswith('VmHWM:'):
             return int(line.split()[1])
 import numpy as np
-from gwalert.skymap import SkyMap, analysis
+from gwalert.skymap import SkyMap, crossmatch, volume
 a = hwm()
 import matplotlib.figure, matplotlib.backends.backend_agg
 print(a, hwm())
@@ -171,6 +209,10 @@ def main() -> int:
     data = map3d.read_bytes()
     rows = len(SkyMap.read(data))
     ra, dec, dist = targets(100_000)
+    dist_broad = np.random.default_rng(3).uniform(1, 9000, ra.size)
+    path_broad = tmp / "broad.fits"
+    rows_broad = broad_map(path_broad)
+    data_broad = path_broad.read_bytes()
     path2d = tmp / "big2d.fits"
     rows2d = big_map(path2d, distance=False)
     data2d = path2d.read_bytes()
@@ -193,6 +235,8 @@ def main() -> int:
     warm = SkyMap.read(data)
     warm.crossmatch(ra, dec, dist)
     gw["warm"] = best(lambda: warm.crossmatch(ra, dec, dist), reps)
+    broad = iter([SkyMap.read(data_broad) for _ in range(reps)])
+    gw["broad"] = best(lambda: next(broad).crossmatch(ra, dec, dist_broad), reps)
     maps2d = iter([SkyMap.read(data2d) for _ in range(reps)])
 
     def gw_2d():
@@ -217,9 +261,13 @@ def main() -> int:
     coords = SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
     table = read_sky_map(str(map3d), moc=True)
     table2d = read_sky_map(str(path2d), moc=True)
+    table_broad = read_sky_map(str(path_broad), moc=True)
+    coords_broad = SkyCoord(ra * u.deg, dec * u.deg, dist_broad * u.Mpc)
     coords2d = SkyCoord(ra * u.deg, dec * u.deg)
     li = {"summary": best(ligo_summary, lreps),
           "3d": best(lambda: ligo_crossmatch(table, coords, contours=(0.5, 0.9)), lreps),
+          "broad": best(lambda: ligo_crossmatch(table_broad, coords_broad, contours=(0.5, 0.9)),
+                        lreps),
           "2d": best(lambda: ligo_crossmatch(table2d, coords2d, contours=(0.5, 0.9)), lreps),
           "2d_read": best(lambda: ligo_crossmatch(read_sky_map(str(path2d), moc=True), coords2d,
                                                   contours=(0.5, 0.9)), lreps)}
@@ -229,6 +277,8 @@ def main() -> int:
         ("full summary (in this process)", gw["summary"], li["summary"], ""),
         ("3-D crossmatch, 100,000 galaxies (cold map)", gw["cold"], li["3d"], ">= 100x"),
         ("3-D crossmatch, 100,000 galaxies (warm map)", gw["warm"], li["3d"], ""),
+        (f"3-D crossmatch, 100,000 galaxies, broad {rows_broad}-row map (cold)", gw["broad"],
+         li["broad"], ">= 100x"),
         (f"2-D crossmatch + areas, {rows2d}-row map", gw["2d"], li["2d"], ">= 4x"),
         ("  the same, including reading the file", gw["2d_read"], li["2d_read"], ""),
     ]

@@ -17,8 +17,15 @@ import pytest
 from conftest import shared_file
 from gwalert.errors import SkyMapError
 from gwalert.samples import gaussian_skymap, write_skymap
-from gwalert.skymap import SkyMap, analysis
-from gwalert.skymap.healpix import level_ipix_to_uniq, pixel_area_sr, uniq_to_level_ipix
+from gwalert.skymap import SkyMap
+from gwalert.skymap.distance import conditional_moments
+from gwalert.skymap.healpix import (
+    SQDEG_PER_SR,
+    level_ipix_to_uniq,
+    pixel_area_sr,
+    uniq_to_level_ipix,
+)
+from gwalert.skymap.moc import normalize_uniq
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 ligo_io = pytest.importorskip("ligo.skymap.io")
@@ -147,7 +154,7 @@ def test_ang2pix_matches_healpy_and_astropy_healpix():
     import healpy as hp
     from astropy import units as u
 
-    from gwalert.skymap.special import ang2pix_nested
+    from gwalert.skymap.healpix import ang2pix_nested
 
     ra, dec = _targets(200000, 11)
     for level in (0, 1, 4, 8, 11, 16, 24):
@@ -165,7 +172,7 @@ def test_ang2pix_matches_healpy_and_astropy_healpix():
 def test_pixel_vectors_match_astropy_healpix():
     import astropy_healpix as ah
 
-    from gwalert.skymap.special import pixel_vectors
+    from gwalert.skymap.healpix import pixel_vectors
 
     rng = np.random.default_rng(5)
     for level in (0, 1, 2, 3, 6, 11, 18, 29):
@@ -189,12 +196,12 @@ def test_pixel_vectors_match_astropy_healpix():
 def test_conditional_moments_match_ligo():
     mu = np.concatenate([np.linspace(-300, 3000, 500), [150.0, 0.0]])
     sigma = np.concatenate([np.full(500, 70.0), [1.0, 5.0]])
-    mean, std = analysis.conditional_moments(mu, sigma)
+    mean, std = conditional_moments(mu, sigma)
     lmean, lstd, _ = ligo_distance.parameters_to_moments(mu, sigma)
     np.testing.assert_allclose(mean, lmean, rtol=1e-7)
     np.testing.assert_allclose(std, lstd, rtol=1e-5)
     # mu << 0: the ansatz tends to r^2 exp(-|mu| r / sigma^2), a Gamma(3) law.
-    mean, std = analysis.conditional_moments(-1000.0, 10.0)
+    mean, std = conditional_moments(-1000.0, 10.0)
     lam = 1000.0 / 100.0
     assert mean == pytest.approx(3 / lam, rel=1e-3)
     assert std == pytest.approx(math.sqrt(3) / lam, rel=1e-3)
@@ -224,7 +231,7 @@ def test_uniform_map_areas():
 
 def test_one_pixel_map(built_maps):
     sm = built_maps["one_pixel"][0]
-    area5 = float(pixel_area_sr(5)) * analysis.SQDEG_PER_SR
+    area5 = float(pixel_area_sr(5)) * SQDEG_PER_SR
     # Linear interpolation inside the single hot pixel, as ligo.skymap does.
     assert sm.credible_area(0.9) == pytest.approx(0.9 * area5, rel=1e-12)
     level, ipix = uniq_to_level_ipix(sm.uniq[np.argmax(sm.probdensity)])
@@ -263,7 +270,10 @@ def test_notice_map_matches_ligo(notice_map):
 def test_flat_map_areas_match_multiorder():
     flat_path = shared_file("skymaps", "MS181101ab_userguide_bayestar.slim.nside512.fits.gz")
     flat = SkyMap.read(flat_path)
-    assert set(np.unique(flat.level)) == {9}
+    # equal sibling pixels merged, as ligo.skymap's read_sky_map(moc=True) merges them
+    ref = ligo_io.read_sky_map(str(flat_path), moc=True)
+    np.testing.assert_array_equal(flat.uniq, ref["UNIQ"])
+    np.testing.assert_array_equal(flat.probdensity, ref["PROBDENSITY"])
     # The same event's multi-order map (order <= 11) gives nearly the same areas.
     from gwalert.notice import read_notice
 
@@ -275,7 +285,7 @@ def test_flat_map_areas_match_multiorder():
 # ------------------------------------------------------------------------------ 3-D
 def _snapped(dist: np.ndarray, table) -> np.ndarray:
     """ligo.skymap reads the cell whose shell centre is the largest one below r."""
-    prob = table["PROBDENSITY"] * analysis.pixel_area_sr(uniq_to_level_ipix(table["UNIQ"])[0])
+    prob = table["PROBDENSITY"] * pixel_area_sr(uniq_to_level_ipix(table["UNIQ"])[0])
     distmean, _ = ligo_distance.parameters_to_marginal_moments(prob, table["DISTMU"],
                                                                table["DISTSIGMA"])
     d_r = 6 * distmean / 1000
@@ -313,40 +323,16 @@ def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
     assert np.max(np.abs(ours_true.searched_prob_vol - spv)) < 0.05
 
 
-def test_searched_volume_exact_vs_table(bayestar):
+def test_searched_volume_batch_equals_one_at_a_time(bayestar):
+    """Many targets (adaptive interpolation) against one target at a time (exact)."""
     sm, _, _, ra, dec, dist = bayestar
-    many = sm.crossmatch(ra, dec, dist)  # more targets than table nodes: tabulated
-    pick = np.arange(0, ra.size, 97)
-    for i in pick:
-        one = sm.crossmatch(ra[i:i + 1], dec[i:i + 1], dist[i:i + 1])
-        p_many, p_one = many.searched_prob_vol[i], one.searched_prob_vol[0]
-        assert abs(p_many - p_one) < 2e-3
-        if 0.01 < p_one < 0.999:
-            assert many.searched_vol[i] == pytest.approx(one.searched_vol[0], rel=0.02)
-        assert many.searched_prob_dist[i] == pytest.approx(one.searched_prob_dist[0], abs=5e-4)
-
-
-def test_volume_table_lattice(bayestar):
-    """The table's node coordinate (smallest of three affine functions of ln delta) inverts
-    the node positions, and a target at a node reads that node's exact values."""
-    sm = bayestar[0]
-    vol = analysis._volume(sm)
-    ks = np.arange(-60, 40)
-    x = np.array([vol._lattice_node(int(k)) for k in ks])
-    np.testing.assert_allclose(vol._lattice_coordinate(x), ks, atol=1e-9)
-    assert np.all(np.diff(x) > 0)
-    table = vol.table(0.05, 2000.0, 10**6)
-    first, lp, lv = table
-    delta = np.exp(x[(ks >= first) & (ks < first + lp.size)])
-    P, V = vol.lookup(delta, table)
-    for j in (3, 20, 40, lp.size - 1):
-        exact_p, exact_v, _ = vol.evaluate(vol.lnc_max - float(delta[j]))
-        assert P[j] == pytest.approx(exact_p, rel=1e-9)
-        assert V[j] == pytest.approx(exact_v, rel=1e-9)
-    # Beyond the table: zero density, and at or above the peak.
-    P, V = vol.lookup(np.array([np.inf, 0.0, -1e-12]), table)
-    assert P[0] == vol.total and V[0] == np.inf
-    assert list(P[1:]) == [0.0, 0.0] and list(V[1:]) == [0.0, 0.0]
+    many = sm.crossmatch(ra, dec, dist)
+    for i in np.arange(0, ra.size, 97):
+        one = sm.crossmatch(ra[i], dec[i], dist[i])  # scalars: evaluated exactly
+        assert abs(many.searched_prob_vol[i] - one.searched_prob_vol) < 2e-3
+        assert many.searched_vol[i] == pytest.approx(one.searched_vol, rel=0.01)
+        assert many.searched_prob_dist[i] == pytest.approx(one.searched_prob_dist, abs=5e-4)
+        assert many.probdensity_vol[i] == one.probdensity_vol
 
 
 def test_gaussian_3d_matches_ligo(built_maps):
@@ -365,7 +351,7 @@ def test_distance_functions_match_ligo(bayestar):
     args = (prob[good], sm.distmu[good], sm.distsigma[good], sm.distnorm[good])
     np.testing.assert_allclose(sm.distance_posterior(r), ligo_distance.marginal_pdf(r, *args),
                                rtol=1e-6)
-    np.testing.assert_allclose(analysis.distance_cdf(sm, r),
+    np.testing.assert_allclose(sm.distance_cdf(r),
                                ligo_distance.marginal_cdf(r, *args), rtol=1e-6, atol=1e-12)
     mean, std = sm.distance_moments()
     lmean, lstd = ligo_distance.parameters_to_marginal_moments(prob, sm.distmu, sm.distsigma)
@@ -420,7 +406,7 @@ def test_probability_in_circle(built_maps):
                          nest=True)
     area = hp.nside2pixarea(nside)
     brute = float(np.sum(sm.probdensity[rows[disc]]) * area)
-    cap = 2 * math.pi * (1 - math.cos(math.radians(4.0))) * analysis.SQDEG_PER_SR
+    cap = 2 * math.pi * (1 - math.cos(math.radians(4.0))) * SQDEG_PER_SR
     assert res.area == pytest.approx(cap, rel=2e-3)
     assert res.probability == pytest.approx(brute, rel=2e-3)
     # The uniform map: probability is the area's share of the sky.
@@ -445,7 +431,7 @@ def test_probability_in_polygon(built_maps):
     area = hp.nside2pixarea(nside)
     brute = float(np.sum(sm.probdensity[rows[inside]]) * area)
     assert res.probability == pytest.approx(brute, rel=3e-3)
-    assert res.area == pytest.approx(inside.size * area * analysis.SQDEG_PER_SR, rel=3e-3)
+    assert res.area == pytest.approx(inside.size * area * SQDEG_PER_SR, rel=3e-3)
     # A 64-gon inscribed in a circle holds a little less than the circle.
     ang = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     c_ra, c_dec, rad = 120.0, -30.0, 3.0
@@ -466,14 +452,14 @@ def test_contains_and_moc(bayestar):
     np.testing.assert_array_equal(inside, np.asarray(result.searched_prob) <= 0.9)
     assert sm.contains(*sm.most_probable(), 0.5) is True
     moc = sm.moc(0.9)
-    rank = analysis._ranking(sm)
+    rank = sm.ranking
     rows = rank.searched_prob <= 0.9
-    expected_area = float(np.sum(sm.pixel_area[rows])) * analysis.SQDEG_PER_SR
+    expected_area = float(np.sum(sm.pixel_area[rows])) * SQDEG_PER_SR
     assert moc.area == pytest.approx(expected_area, rel=1e-12)
     # Short of the interpolated credible area by part of the one pixel that crosses 90%.
     crossing = rank.order[np.searchsorted(rank.cum_prob, 0.9, side="right")]
     gap = sm.credible_area(0.9) - moc.area
-    assert 0 <= gap <= sm.pixel_area[crossing] * analysis.SQDEG_PER_SR
+    assert 0 <= gap <= sm.pixel_area[crossing] * SQDEG_PER_SR
     # Normalised: no complete group of four siblings is left.
     level, ipix = uniq_to_level_ipix(moc.uniq)
     parents = level_ipix_to_uniq(np.maximum(level - 1, 0), ipix >> 2)
@@ -518,7 +504,7 @@ def test_moc_serialisations(tmp_path, bayestar):
 def test_normalize_uniq_merges_siblings():
     children = level_ipix_to_uniq(3, np.arange(4 * 7, 4 * 7 + 4))
     grand = level_ipix_to_uniq(4, np.arange(16 * 2, 16 * 3))  # all of level-2 pixel 2
-    out = analysis.normalize_uniq(np.concatenate([children, grand, [level_ipix_to_uniq(3, 0)]]))
+    out = normalize_uniq(np.concatenate([children, grand, [level_ipix_to_uniq(3, 0)]]))
     assert set(out.tolist()) == {int(level_ipix_to_uniq(2, 7)), int(level_ipix_to_uniq(2, 2)),
                                  int(level_ipix_to_uniq(3, 0))}
 

@@ -25,8 +25,13 @@ def _env_bytes(name: str, default: int) -> int:
 
 #: Largest notice (Avro container, bare datum or JSON) accepted, in bytes.
 MAX_NOTICE_BYTES = _env_bytes("GWALERT_MAX_NOTICE_BYTES", 64 << 20)
-#: Largest decompressed sky-map FITS file accepted, in bytes.
-MAX_SKYMAP_BYTES = _env_bytes("GWALERT_MAX_SKYMAP_BYTES", 256 << 20)
+#: Most bytes of sky-map FITS read (after decompression) before giving up: a bound on work,
+#: not on memory (tables are read and derasterized in chunks). GW170817's GWTC-1 map is 402 MB.
+MAX_SKYMAP_BYTES = _env_bytes("GWALERT_MAX_SKYMAP_BYTES", 4 << 30)
+#: Most multi-order rows a sky map may have (as stored, or after merging a flat map's equal
+#: sibling pixels): what is held in memory and analysed (``parse --json`` peaks at 740 MB on
+#: this many). Real maps have 10^4 to 10^6; any nside-512 map fits, whatever its structure.
+MAX_SKYMAP_ROWS = _env_bytes("GWALERT_MAX_SKYMAP_ROWS", 12 * 512**2)
 
 _CHUNK = 1 << 20
 

@@ -401,7 +401,9 @@ def _warm_imports(config: Config) -> None:
     initialised module)."""
     import importlib
 
-    modules = ["fastavro", "numpy", "gwalert.summary", "gwalert.skymap", "gwalert.skymap.analysis"]
+    modules = ["fastavro", "numpy", "gwalert.summary", "gwalert.skymap",
+               "gwalert.skymap.credible", "gwalert.skymap.volume", "gwalert.skymap.crossmatch",
+               "gwalert.skymap.fields", "gwalert.skymap.moc"]
     types = {a.type for r in config.rules for a in r.actions}
     if "save" in types:
         modules += ["matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
 VERBS = ["parse", "sample", "skymap", "listen", "publish", "notices", "events", "show", "doctor",
-         "rules", "replay"]
+         "rules", "replay", "serve"]
 
 EPILOG = """\
 Run 'gwalert VERB --help' for the options of one verb.

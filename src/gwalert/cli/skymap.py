@@ -101,20 +101,26 @@ def _levels(percent: list[float]) -> list[float]:
 
 def _load(path: str, combined: bool) -> tuple[Any, dict[str, Any]]:
     from ..errors import GwalertError, SkyMapError
-    from ..limits import MAX_NOTICE_BYTES, MAX_SKYMAP_BYTES
+    from ..limits import MAX_NOTICE_BYTES
     from ..skymap import SkyMap
 
-    limit = max(MAX_NOTICE_BYTES, MAX_SKYMAP_BYTES)
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with open(path, "rb") as fh:
-                data = fh.read(limit + 1)
+        fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        try:
+            head = fh.peek(6)[:6] if hasattr(fh, "peek") else b""
+            if head.startswith((b"SIMPLE", b"\x1f\x8b")):
+                # a FITS file (or gzip): read as a stream, never held whole
+                if combined:
+                    raise GwalertError("--combined needs a notice, not a FITS file")
+                return SkyMap.read(fh), {}
+            data = fh.read(MAX_NOTICE_BYTES + 1)
+        finally:
+            if fh is not sys.stdin.buffer:
+                fh.close()
     except OSError as exc:
         raise GwalertError(exc.strerror or str(exc)) from None
-    if len(data) > limit:
-        raise GwalertError(f"larger than {limit} bytes")
+    if len(data) > MAX_NOTICE_BYTES:
+        raise GwalertError(f"larger than {MAX_NOTICE_BYTES} bytes")
     if data.startswith((b"SIMPLE", b"\x1f\x8b")):
         if combined:
             raise GwalertError("--combined needs a notice, not a FITS file")

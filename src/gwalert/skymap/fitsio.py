@@ -1,29 +1,42 @@
-"""A small, bounded reader for the FITS binary tables that hold HEALPix sky maps.
+"""A small, bounded, streaming reader for the FITS binary tables that hold HEALPix sky maps.
 
 astropy.io.fits reads these files too, but importing it costs a quarter of a second, more than
-``gwalert parse`` may spend in all; and a sender-controlled header must be checked against the
-bytes that really follow it before anything is allocated. This module reads exactly what sky
-maps use (a primary HDU, then a BINTABLE with fixed-width numeric columns) and refuses the rest
-with a clear reason. ``tests/test_fitsio.py`` proves it against astropy on every map we have.
+``gwalert parse`` may spend in all; and a sender-controlled header must be checked before
+anything is allocated. This module reads what sky maps use (a primary HDU, then a BINTABLE of
+fixed-width columns: ``L B I J K E D A``, repeat counts, ``TDIM``, and ``TSCAL``/``TZERO``/
+``TNULL`` as the FITS standard defines them, unsigned-integer conventions included) and
+refuses the rest with a clear reason.
+
+Input is read sequentially from bytes, a file or a gzip stream inflated in chunks, so that a
+table is never held whole unless the caller asks for it: :class:`BinTable` hands out its rows in
+bounded chunks. ``tests/test_skymap_io.py`` proves the values against astropy's ``fits.open`` and
+``Table.read`` on every layout (hypothesis-generated formats, scalings and repeat counts).
 """
 
 from __future__ import annotations
 
+import io
+import os
 import re
-from dataclasses import dataclass
-from typing import Any
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 import numpy as np
 
 from ..errors import SkyMapError
-from ..limits import MAX_SKYMAP_BYTES, gunzip_bounded
+from ..limits import MAX_SKYMAP_BYTES
 
 BLOCK = 2880
 CARD = 80
+#: Header blocks accepted per HDU (36 cards each): real sky-map headers use one to three.
+MAX_HEADER_BLOCKS = 256
+_CHUNK = 1 << 20
 
 # FITS TFORM letter -> (numpy big-endian type, bytes per element)
 _TFORM = {
-    "L": ("i1", 1),
+    "L": ("u1", 1),
     "B": ("u1", 1),
     "I": (">i2", 2),
     "J": (">i4", 4),
@@ -32,15 +45,19 @@ _TFORM = {
     "D": (">f8", 8),
     "A": ("S1", 1),
 }
+# Unsigned conventions (TSCAL = 1): the stored signed value plus TZERO, as an unsigned type.
+_UNSIGNED = {"I": (1 << 15, np.uint16), "J": (1 << 31, np.uint32), "K": (1 << 63, np.uint64)}
 
 
 @dataclass(frozen=True)
 class Table:
-    """Columns (numpy views into the file's bytes, big-endian) and the table's header."""
+    """Physical column values (scaling applied) and the table's header."""
 
     columns: dict[str, np.ndarray]
     header: dict[str, Any]
     units: dict[str, str]
+    #: Integer columns with a ``TNULL``: True where the stored value is the null value.
+    nulls: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 _STRING = re.compile(r"'((?:[^']|'')*)'")
@@ -70,21 +87,150 @@ def _parse_value(text: str) -> Any:
         return value
 
 
-def _read_header(data: memoryview, offset: int) -> tuple[dict[str, Any], int]:
-    """Parse one header starting at ``offset``; return its cards and the offset of its data."""
+# ----------------------------------------------------------------------------- byte sources
+class Stream:
+    """Sequential bytes from memory, a file, or a gzip stream inflated in bounded chunks.
+
+    Counts every byte it yields against ``limit`` (the work bound), so a gzip bomb costs at
+    most ``limit`` bytes of inflating and never more than one chunk of memory.
+    """
+
+    def __init__(self, source: Any, limit: int = MAX_SKYMAP_BYTES) -> None:
+        self.limit = limit
+        self.position = 0
+        self._file: IO[bytes] | None = None
+        self._owned = False
+        self._mem: memoryview | None = None
+        self._mem_pos = 0
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._mem = memoryview(source).cast("B")
+            self._gzip = bytes(self._mem[:2]) == b"\x1f\x8b"
+            self._pending: bytes | memoryview = b""
+        else:
+            if isinstance(source, str | os.PathLike):
+                try:
+                    self._file = open(source, "rb")  # noqa: SIM115 - closed by close()
+                except OSError as exc:
+                    raise SkyMapError(f"cannot read sky map: {exc.strerror}") from None
+                self._owned = True
+            elif hasattr(source, "read"):
+                self._file = source
+            else:
+                raise TypeError(f"cannot read a sky map from {type(source).__name__}")
+            head = self._raw(2)
+            self._gzip = head == b"\x1f\x8b"
+            self._pending = head  # raw bytes taken to look at the magic number
+        self._inflater: Any = zlib.decompressobj(wbits=31) if self._gzip else None
+        self._out = b""  # inflated bytes not handed out yet
+        self._eof = False
+
+    # raw (possibly compressed) input
+    def _raw(self, n: int) -> bytes | memoryview:
+        if self._mem is not None:
+            piece = self._mem[self._mem_pos:self._mem_pos + n]  # no copy
+            self._mem_pos += len(piece)
+            return piece
+        assert self._file is not None
+        return self._file.read(n)
+
+    def close(self) -> None:
+        if self._owned and self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _inflate(self, want: int) -> bytes:
+        """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
+        while True:
+            if not self._pending:
+                self._pending = bytes(self._raw(_CHUNK))
+                if not self._pending:
+                    if not self._inflater.eof:
+                        raise SkyMapError("truncated gzip-compressed sky map: stream ends "
+                                          "before its end marker")
+                    return b""
+            if self._inflater.eof:
+                # after a member: another member, or zero padding (allowed by gzip(1))
+                if not self._pending.strip(b"\x00"):
+                    self._pending = b""
+                    continue
+                if not self._pending.startswith(b"\x1f\x8b"):
+                    raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
+                self._inflater = zlib.decompressobj(wbits=31)
+            try:
+                out = self._inflater.decompress(self._pending, want)
+            except zlib.error as exc:
+                raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
+            self._pending = (self._inflater.unused_data if self._inflater.eof
+                             else self._inflater.unconsumed_tail)
+            if out:
+                return out
+
+    def read(self, n: int) -> bytes | memoryview:
+        """Exactly ``n`` bytes, or fewer at the end of the stream."""
+        if self.position + n > self.limit:
+            raise SkyMapError(
+                f"sky map is larger than {self.limit} bytes once inflated; refused "
+                "(set GWALERT_MAX_SKYMAP_BYTES to raise the bound)"
+            )
+        if not self._gzip:
+            if self._pending:
+                out = bytes(self._pending[:n])
+                self._pending = self._pending[n:]
+                if len(out) < n:
+                    out += self._raw(n - len(out))
+            else:
+                out = self._raw(n)  # a view into memory sources
+            self.position += len(out)
+            return out
+        parts = [self._out[:n]]
+        self._out = self._out[n:]
+        got = len(parts[0])
+        while got < n:
+            piece = self._inflate(min(max(n - got, 1 << 16), _CHUNK))
+            if not piece:
+                break
+            take = piece[: n - got]
+            self._out = piece[n - got:]
+            parts.append(take)
+            got += len(take)
+        out = b"".join(parts) if len(parts) > 1 else parts[0]
+        self.position += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        """Discard ``n`` bytes in bounded chunks; return how many there were."""
+        done = 0
+        while done < n:
+            piece = self.read(min(_CHUNK, n - done))
+            if not piece:
+                break
+            done += len(piece)
+        return done
+
+
+# ----------------------------------------------------------------------------- headers
+def read_header(stream: Stream, first: bool = False) -> dict[str, Any] | None:
+    """Parse the next header; None at a clean end of file."""
     header: dict[str, Any] = {}
-    pos = offset
-    end = len(data)
-    while True:
-        if pos + BLOCK > end:
+    for n in range(MAX_HEADER_BLOCKS):
+        block = bytes(stream.read(BLOCK))
+        if first and n == 0 and not block.startswith(b"SIMPLE  ="):
+            raise SkyMapError("not a FITS file (no SIMPLE card)")
+        if not block and n == 0:
+            return None
+        if len(block) < BLOCK:
             raise SkyMapError("truncated FITS header (no END card)")
-        block = bytes(data[pos : pos + BLOCK])
-        pos += BLOCK
+        text = block.decode("ascii", errors="replace")
         for i in range(0, BLOCK, CARD):
-            card = block[i : i + CARD].decode("ascii", errors="replace")
+            card = text[i:i + CARD]
             key = card[:8].strip()
             if key == "END":
-                return header, pos
+                return header
             if card[8:10] == "= " and key:
                 header[key] = _parse_value(card[10:])
             elif key == "CONTINUE" and header:
@@ -94,6 +240,7 @@ def _read_header(data: memoryview, offset: int) -> tuple[dict[str, Any], int]:
                     more = _parse_value(card[8:])
                     if isinstance(more, str):
                         header[last] = header[last].rstrip("&") + more
+    raise SkyMapError(f"FITS header longer than {MAX_HEADER_BLOCKS} blocks")
 
 
 def _int_card(header: dict[str, Any], key: str, default: int | None = None) -> int:
@@ -121,78 +268,203 @@ def _padded(size: int) -> int:
     return -(-size // BLOCK) * BLOCK
 
 
-def decompress_if_needed(data: bytes) -> bytes | bytearray:
-    if data[:2] == b"\x1f\x8b":
-        return gunzip_bounded(data, MAX_SKYMAP_BYTES, "gzip-compressed sky map")
-    return data
+# ----------------------------------------------------------------------------- columns
+@dataclass(frozen=True)
+class Column:
+    """One column's layout and the standard's conversion from stored to physical values."""
+
+    name: str
+    code: str  # TFORM letter
+    repeat: int
+    offset: int  # byte offset in a row
+    tscal: float | int = 1
+    tzero: float | int = 0
+    tnull: int | None = None
+    dim: tuple[int, ...] | None = None  # numpy shape of one cell, from TDIM
+    unit: str | None = None
+
+    @property
+    def unsigned(self) -> bool:
+        conv = _UNSIGNED.get(self.code)
+        return conv is not None and self.tscal == 1 and self.tzero == conv[0]
+
+    @property
+    def scaled(self) -> bool:
+        return (self.tscal != 1 or self.tzero != 0) and self.code in "BIJKED"
+
+    def physical(self, stored: np.ndarray) -> np.ndarray:
+        """Stored values (big-endian, as in the file) -> the values the standard defines."""
+        if self.code == "L":
+            return np.equal(stored, ord("T"))
+        if self.unsigned:
+            unsigned = _UNSIGNED[self.code][1]
+            flip = unsigned(self.tzero)
+            return stored.astype(stored.dtype.newbyteorder("=")).view(unsigned) ^ flip
+        if self.scaled:
+            out = stored.astype(np.float64)
+            if self.tscal != 1:
+                np.multiply(out, float(self.tscal), out)
+            if self.tzero != 0:
+                out += float(self.tzero)
+            return out
+        return stored
 
 
-def read_bintable(data: bytes | bytearray) -> Table:
-    """Read the first binary-table extension of a FITS file held in ``data``."""
-    data = decompress_if_needed(data)
-    if len(data) > MAX_SKYMAP_BYTES:
-        raise SkyMapError(f"FITS file of {len(data)} bytes is larger than the bound")
-    if not data.startswith(b"SIMPLE  ="):
-        raise SkyMapError("not a FITS file (no SIMPLE card)")
-    view = memoryview(data)
-    header, pos = _read_header(view, 0)
-    pos += _padded(_data_size(header))
-    while pos < len(view):
-        header, data_start = _read_header(view, pos)
-        if header.get("XTENSION") == "BINTABLE":
-            return _bintable(view, header, data_start)
-        pos = data_start + _padded(_data_size(header))
-    raise SkyMapError("FITS file has no binary-table extension")
+def _tdim(text: Any, repeat: int, name: str) -> tuple[int, ...] | None:
+    if not isinstance(text, str):
+        return None
+    match = re.fullmatch(r"\s*\(\s*(\d+(?:\s*,\s*\d+)*)\s*\)\s*", text)
+    if not match:
+        raise SkyMapError(f"column {name} has an invalid TDIM {text!r}")
+    dims = tuple(int(d) for d in match.group(1).split(","))
+    if int(np.prod(dims)) > repeat:
+        return None  # astropy ignores a TDIM that does not fit the cell (with a warning)
+    return dims[::-1]
 
 
-def _bintable(view: memoryview, header: dict[str, Any], start: int) -> Table:
+def _columns(header: dict[str, Any]) -> tuple[list[Column], int]:
     row_bytes = _int_card(header, "NAXIS1")
-    nrows = _int_card(header, "NAXIS2")
     nfields = _int_card(header, "TFIELDS")
-    available = len(view) - start
-    if row_bytes * nrows > available:
-        raise SkyMapError(
-            f"truncated FITS table: its header claims {nrows} rows of {row_bytes} bytes "
-            f"({row_bytes * nrows} bytes) but only {available} bytes follow"
-        )
-    names, formats, offsets = [], [], []
-    units: dict[str, str] = {}
+    if nfields > 999:
+        raise SkyMapError("FITS table has more than 999 columns")
+    cols: list[Column] = []
     offset = 0
-    scaled: dict[str, tuple[float, float]] = {}
     for n in range(1, nfields + 1):
-        name = str(header.get(f"TTYPE{n}", f"COL{n}")).strip()
+        name = str(header.get(f"TTYPE{n}", f"COL{n}")).strip().upper()
         tform = str(header.get(f"TFORM{n}", "")).strip().upper()
-        code = tform.lstrip("0123456789")[:1]
-        repeat_text = tform[: len(tform) - len(tform.lstrip("0123456789"))]
-        repeat = int(repeat_text) if repeat_text else 1
-        if code not in _TFORM:
+        match = re.fullmatch(r"(\d*)([A-Z])(.*)", tform)
+        if not match or match.group(2) not in _TFORM:
             raise SkyMapError(f"unsupported FITS column format {tform!r} for column {name}")
-        base, width = _TFORM[code]
-        names.append(name.upper())
-        formats.append((base, (repeat,)) if repeat != 1 else base)
-        offsets.append(offset)
-        offset += repeat * width
-        if f"TUNIT{n}" in header:
-            units[name.upper()] = str(header[f"TUNIT{n}"]).strip()
-        tscal = header.get(f"TSCAL{n}", 1)
-        tzero = header.get(f"TZERO{n}", 0)
-        if (tscal, tzero) != (1, 0):
-            scaled[name.upper()] = (float(tscal), float(tzero))
+        repeat = int(match.group(1)) if match.group(1) else 1
+        code = match.group(2)
+        scal = header.get(f"TSCAL{n}", 1)
+        zero = header.get(f"TZERO{n}", 0)
+        for key, value in ((f"TSCAL{n}", scal), (f"TZERO{n}", zero)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SkyMapError(f"FITS header card {key} is not a number")
+        null = header.get(f"TNULL{n}")
+        unit = header.get(f"TUNIT{n}")
+        cols.append(Column(
+            name=name, code=code, repeat=repeat, offset=offset, tscal=scal, tzero=zero,
+            tnull=null if isinstance(null, int) and not isinstance(null, bool)
+            and code in "BIJK" else None,
+            dim=_tdim(header.get(f"TDIM{n}"), repeat, name) if code != "A" else None,
+            unit=str(unit).strip() if unit is not None else None))
+        offset += repeat * _TFORM[code][1]
     if offset != row_bytes:
         raise SkyMapError(
             f"FITS table rows are {row_bytes} bytes but the columns add up to {offset}"
         )
-    if len(set(names)) != len(names):
+    if len({c.name for c in cols}) != len(cols):
         raise SkyMapError("FITS table has duplicate column names")
-    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                      "itemsize": row_bytes})
-    rows = np.frombuffer(view, dtype=dtype, count=nrows, offset=start)
+    return cols, row_bytes
+
+
+class BinTable:
+    """The first BINTABLE of a FITS stream: its header and columns, rows read on demand."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        header = read_header(stream, first=True)
+        assert header is not None
+        while True:
+            size = _padded(_data_size(header))
+            if stream.position + size > stream.limit:
+                raise SkyMapError(f"FITS HDU claims {size} bytes of data, more than the bound "
+                                  f"of {stream.limit} bytes")
+            if stream.skip(size) < size:
+                raise SkyMapError("truncated FITS file: an HDU's data ends early")
+            header = read_header(stream)
+            if header is None:
+                raise SkyMapError("FITS file has no binary-table extension")
+            if header.get("XTENSION") == "BINTABLE":
+                break
+        self.header = header
+        self.columns, self.row_bytes = _columns(header)
+        self.nrows = _int_card(header, "NAXIS2")
+        self.data_bytes = self.row_bytes * self.nrows
+        if stream.position + self.data_bytes > stream.limit:
+            raise SkyMapError(
+                f"FITS table header claims {self.nrows} rows of {self.row_bytes} bytes, more "
+                f"than the bound of {stream.limit} bytes (set GWALERT_MAX_SKYMAP_BYTES to "
+                "raise it)"
+            )
+        self.dtype = np.dtype({
+            "names": [c.name for c in self.columns],
+            "formats": [(_TFORM[c.code][0] if c.code != "A" else f"S{c.repeat}",
+                         (c.repeat,)) if c.repeat != 1 and c.code != "A"
+                        else (_TFORM[c.code][0] if c.code != "A" else f"S{c.repeat}")
+                        for c in self.columns],
+            "offsets": [c.offset for c in self.columns],
+            "itemsize": max(self.row_bytes, 1)})
+        self._rows_read = 0
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {c.name: c.unit for c in self.columns if c.unit is not None}
+
+    def iter_rows(self, chunk_bytes: int = 4 << 20) -> Iterator[np.ndarray]:
+        """The table's rows as structured arrays (stored values), a bounded chunk at a time."""
+        per = max(1, chunk_bytes // max(self.row_bytes, 1))
+        while self._rows_read < self.nrows:
+            n = min(per, self.nrows - self._rows_read)
+            data = self.stream.read(n * self.row_bytes)
+            if len(data) < n * self.row_bytes:
+                raise SkyMapError(
+                    f"truncated FITS table: its header claims {self.nrows} rows of "
+                    f"{self.row_bytes} bytes ({self.data_bytes} bytes) but only "
+                    f"{self._rows_read * self.row_bytes + len(data)} bytes follow"
+                )
+            self._rows_read += n
+            if self.row_bytes == 0:
+                yield np.zeros(n, dtype=self.dtype)
+            else:
+                yield np.frombuffer(data, dtype=self.dtype, count=n)
+
+    def read_all(self) -> np.ndarray:
+        parts = list(self.iter_rows(max(self.data_bytes, 1)))
+        if not parts:
+            return np.zeros(0, dtype=self.dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def physical(self, rows: np.ndarray, col: Column) -> np.ndarray:
+        """Physical values of ``col`` in ``rows``, shaped as astropy shapes them."""
+        values = col.physical(rows[col.name])
+        if col.dim is not None:
+            values = values.reshape((len(rows), *col.dim)) if col.dim != (col.repeat,) \
+                else values
+        return values
+
+
+def open_source(source: Any, limit: int | None = None) -> Stream:
+    """A :class:`Stream` over a path, bytes or binary file object."""
+    return Stream(source, MAX_SKYMAP_BYTES if limit is None else limit)
+
+
+def read_bintable(data: Any) -> Table:
+    """Read the whole first binary-table extension of a FITS file (bytes, path or file)."""
+    with open_source(data) as stream:
+        table = BinTable(stream)
+        rows = table.read_all()
     columns: dict[str, np.ndarray] = {}
-    for name in names:
-        # Views into ``data``, in the file's byte order: no copy, no new memory to fault in.
-        col = rows[name]
-        if name in scaled:
-            tscal, tzero = scaled[name]
-            col = col * tscal + tzero
-        columns[name] = col
-    return Table(columns=columns, header=header, units=units)
+    nulls: dict[str, np.ndarray] = {}
+    for col in table.columns:
+        columns[col.name] = table.physical(rows, col)
+        if col.tnull is not None and not col.scaled:
+            nulls[col.name] = (rows[col.name] == col.tnull).reshape(columns[col.name].shape)
+    return Table(columns=columns, header=table.header, units=table.units, nulls=nulls)
+
+
+def decompress_if_needed(data: bytes) -> bytes:
+    """The inflated bytes of ``data`` (gzip or not), within the sky-map bound."""
+    with open_source(data) as stream:
+        out = io.BytesIO()
+        while piece := stream.read(_CHUNK):
+            out.write(piece)
+        return out.getvalue()

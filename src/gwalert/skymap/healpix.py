@@ -4,8 +4,12 @@
 to the last bit (same formulas, in the same order, on the same C math library), so that
 ``gwalert parse`` prints exactly what the LVK user guide's script prints without importing
 astropy (a third of a second). ``tests/test_healpix.py`` checks it against astropy-healpix on
-every pixel of orders 0 to 7 and on random pixels up to order 29. Array work uses
-astropy-healpix itself.
+every pixel of orders 0 to 7 and on random pixels up to order 29.
+
+``ang2pix_nested`` is HEALPix's ``ang2pix_nest`` (the z-phi algorithm of Górski et al. 2005) and
+``pixel_vectors`` astropy-healpix's ``healpix_to_xyz`` with offsets, vectorised in numpy so that
+``gwalert parse`` and crossmatches need no astropy; the test suite checks both against
+astropy-healpix and healpy on random points of many orders.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import math
 
 import numpy as np
 
+from .special import sin_cos_lat
+
 MAX_LEVEL = 29
 _SQRT3 = math.sqrt(3)
+_RAD = math.pi / 180  # what np.radians multiplies by
 
 
 def uniq_to_level_ipix(uniq: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,3 +130,137 @@ def pixel_area_sr(level: np.ndarray | int) -> np.ndarray:
     """Solid angle of one pixel at ``level``, in steradians."""
     nside = np.left_shift(np.int64(1), np.asarray(level, dtype=np.int64)).astype(np.float64)
     return 4 * np.pi / (12 * nside * nside)
+
+
+SQDEG_PER_SR = (180.0 / math.pi) ** 2
+
+
+# ------------------------------------------------------------------------------ HEALPix
+def _spread_byte_table() -> np.ndarray:
+    out = np.zeros(256, np.int64)
+    for v in range(256):
+        out[v] = sum(((v >> i) & 1) << (2 * i) for i in range(8))
+    return out
+
+
+_SPREAD = _spread_byte_table()
+
+
+def _spread_bits(v: np.ndarray, nbits: int) -> np.ndarray:
+    """Put bit i of ``v`` (below 2**nbits, nbits <= 32) at bit 2i, a byte at a time."""
+    out = _SPREAD.take(v & 255)
+    for shift in range(8, nbits, 8):
+        out |= _SPREAD.take((v >> shift) & 255) << (2 * shift)
+    return out
+
+
+def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+    """Nested pixel index at ``level`` (NSIDE = 2**level) of each (RA, Dec) in degrees."""
+    ra = np.asarray(ra_deg, dtype=np.float64) * _RAD
+    dec = np.asarray(dec_deg, dtype=np.float64) * _RAD
+    shape = np.broadcast_shapes(ra.shape, dec.shape)
+    ra = np.broadcast_to(ra, shape).ravel()
+    dec = np.broadcast_to(dec, shape).ravel()
+    z, cos_dec = sin_cos_lat(dec)
+    return ang2pix_nested_rad(level, ra, z, cos_dec).reshape(shape)
+
+
+def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray,
+                       cos_dec: np.ndarray) -> np.ndarray:
+    """``ang2pix_nested`` from RA in radians, z = sin(Dec) and cos(Dec) (1-D arrays): callers
+    that already hold these trigonometric values do not pay for them twice."""
+    nside = 1 << int(level)
+    tt = ra * (2 / np.pi)
+    tt -= 4.0 * np.floor(0.25 * tt)  # in [0, 4] (HEALPix's fmodulo(phi / (pi/2), 4))
+    tt[tt >= 4.0] = 0.0
+    pix = np.empty(z.shape, np.int64)
+    polar = np.abs(z) > 2.0 / 3.0
+
+    eq = np.flatnonzero(~polar)  # equatorial belt
+    if eq.size:
+        temp1 = nside * (0.5 + tt[eq])
+        temp2 = nside * (z[eq] * 0.75)
+        jp = (temp1 - temp2).astype(np.int64)  # ascending edge line
+        jm = (temp1 + temp2).astype(np.int64)  # descending edge line
+        ifp = jp >> level
+        ifm = jm >> level
+        face = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
+        pix[eq] = _nested(level, face, jm & (nside - 1), nside - (jp & (nside - 1)) - 1)
+
+    pol = np.flatnonzero(polar)  # polar caps
+    if pol.size:
+        zp = z[pol]
+        tp_all = tt[pol]
+        ntt = np.minimum(tp_all.astype(np.int64), 3)
+        tp = tp_all - ntt
+        # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.
+        tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + np.abs(zp)))
+        jp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
+        jm = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
+        north = zp >= 0
+        pix[pol] = _nested(level, np.where(north, ntt, ntt + 8),
+                           np.where(north, nside - jm - 1, jp),
+                           np.where(north, nside - jp - 1, jm))
+    return pix
+
+
+def _nested(level: int, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Nested index of the pixel at (ix, iy) in base pixel ``face``."""
+    return (face << (2 * level)) + (_spread_bits(ix, level) | (_spread_bits(iy, level) << 1))
+
+
+def _compact_bits(v: np.ndarray) -> np.ndarray:
+    """Inverse of bit spreading: bit 2i of ``v`` goes to bit i."""
+    v = v & 0x5555555555555555
+    v = (v | (v >> 1)) & 0x3333333333333333
+    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
+    v = (v | (v >> 16)) & 0x00000000FFFFFFFF
+    return v
+
+
+def pixel_vectors(level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5,
+                  dy: float = 0.5) -> np.ndarray:
+    """Unit vectors (n, 3) of the points at fractional position (dx, dy) inside nested pixels
+    (0.5, 0.5 is the centre; corners at 0 or 1): astropy-healpix's ``healpix_to_xyz`` with
+    offsets, vectorised over pixels of mixed levels, in numpy."""
+    ipix = np.asarray(ipix, dtype=np.int64)
+    level = np.broadcast_to(np.asarray(level, dtype=np.int64), ipix.shape)
+    n = np.left_shift(1, level).astype(np.float64)
+    face = ipix >> (2 * level)
+    sub = ipix - (face << (2 * level))
+    x = _compact_bits(sub).astype(np.float64) + dx
+    y = _compact_bits(sub >> 1).astype(np.float64) + dy
+    polar = ((face <= 3) & (x + y > n)) | ((face >= 8) & (x + y < n))
+
+    # Equatorial zone and the equatorial parts of the polar faces.
+    xe, ye = x / n, y / n
+    f = face % 4
+    phioff = np.where((face >= 4) & (face <= 7), 0.0, 1.0)
+    zoff = np.where(face <= 3, 0.0, np.where(face <= 7, -1.0, -2.0))
+    z = 2.0 / 3.0 * (xe + ye + zoff)
+    phi = np.pi / 4 * (xe - ye + phioff + 2 * f)
+    rad = np.sqrt(np.maximum(1.0 - z * z, 0.0))
+
+    if np.any(polar):
+        p = np.flatnonzero(polar)
+        south = face[p] >= 8
+        xp, yp, npix = x[p], y[p], n[p]
+        xs = np.where(south, npix - yp, xp)
+        ys = np.where(south, npix - xp, yp)
+        denom = 2.0 * ((npix - xs) + (npix - ys))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi_t = np.where(denom > 0, np.pi * (npix - ys) / np.where(denom > 0, denom, 1.0),
+                             0.0)
+            vv_lo = np.abs(np.pi * (npix - xs) / ((2.0 * phi_t - np.pi) * npix) / _SQRT3)
+            vv_hi = np.abs(np.pi * (npix - ys) / (2.0 * phi_t * npix) / _SQRT3)
+        vv = np.where(phi_t < np.pi / 4, vv_lo, vv_hi)
+        vv = np.where(np.isfinite(vv), vv, 0.0)
+        zp = (1 - vv) * (1 + vv)
+        radp = np.sqrt(1.0 + zp) * vv
+        z[p] = np.where(south, -zp, zp)
+        rad[p] = radp
+        phi[p] = np.where(south, np.pi / 2 * (face[p] - 8), np.pi / 2 * face[p]) + phi_t
+    return np.stack([rad * np.cos(phi), rad * np.sin(phi), z], axis=-1)
+

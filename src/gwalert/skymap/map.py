@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
 
 from ..errors import GwalertError, SkyMapError
-from ..limits import MAX_SKYMAP_BYTES
-from . import fitsio
-from .healpix import MAX_LEVEL, level_ipix_to_uniq, pixel_area_sr, pixel_center, uniq_to_level_ipix
+from .healpix import MAX_LEVEL, pixel_area_sr, pixel_center, uniq_to_level_ipix
 
 SkyMapSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 
@@ -35,49 +33,64 @@ class SkyMap:
     distsigma: np.ndarray | None = None
     distnorm: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    #: Derived arrays (ranking, look-up tables) built on first use by ``analysis``.
-    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     # ----------------------------------------------------------------------------- reading
     @classmethod
     def read(cls, source: SkyMapSource) -> SkyMap:
-        """Read a multi-order, single-resolution or gzip-compressed HEALPix FITS sky map."""
-        data = _read_bytes(source)
+        """Read a multi-order, single-resolution or gzip-compressed HEALPix FITS sky map.
+
+        Single-resolution maps become the multi-order rows ligo.skymap's
+        ``read_sky_map(path, moc=True)`` gives (equal sibling pixels merged), read in chunks.
+        """
+        from . import io as skyio
+
         try:
-            table = fitsio.read_bintable(data)
+            rows = skyio.read(source)
         except SkyMapError:
             raise
         except GwalertError as exc:
             raise SkyMapError(str(exc)) from None
-        return cls.from_table(table.columns, table.header)
+        return cls._from_rows(rows)
 
     @classmethod
     def from_table(cls, columns: dict[str, np.ndarray], header: dict[str, Any]) -> SkyMap:
+        """A sky map from columns already in memory (multi-order, or flat NESTED/RING)."""
+        from . import io as skyio
+
         cols = {k.upper(): v for k, v in columns.items()}
         ordering = str(header.get("ORDERING", "")).strip().upper()
         if "UNIQ" in cols:
-            # UNIQ and PROBDENSITY are used by everything: native, contiguous copies.
-            uniq = np.ascontiguousarray(_int_column(cols, "UNIQ"), dtype=np.int64)
+            uniq = _int_column(cols, "UNIQ")
             if "PROBDENSITY" not in cols:
                 raise SkyMapError("multi-order sky map has no PROBDENSITY column")
-            if uniq.size and (uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL)):
-                raise SkyMapError("UNIQ column holds indices outside the HEALPix range")
-            dens = np.ascontiguousarray(_float_column(cols, "PROBDENSITY", uniq.size),
-                                        dtype=np.float64)
-            dist = [_float_column(cols, c, uniq.size) if c in cols else None
-                    for c in _DISTANCE_COLUMNS]
+            kept = {c: _float_column(cols, c, uniq.size)
+                    for c in ("PROBDENSITY", *_DISTANCE_COLUMNS) if c in cols}
+            rows = skyio.Rows(uniq=uniq, columns=kept, header=header)
         elif ordering in ("NESTED", "RING") or "PROB" in cols:
-            uniq, dens, dist = _from_flat(cols, header, ordering)
+            rows = _from_flat(cols, header)
         else:
             raise SkyMapError(
                 f"unknown pixel ordering {ordering or '(none)'}: expected NUNIQ, NESTED or RING"
             )
+        return cls._from_rows(rows)
+
+    @classmethod
+    def _from_rows(cls, rows: Any) -> SkyMap:
+        header = rows.header
+        uniq = np.ascontiguousarray(rows.uniq, dtype=np.int64)
+        if "PROBDENSITY" not in rows.columns:
+            raise SkyMapError("multi-order sky map has no PROBDENSITY column")
         if uniq.size == 0:
             raise SkyMapError("sky map has no pixels")
+        if uniq.min() < 4 or uniq.max() >= 16 << (2 * MAX_LEVEL):
+            raise SkyMapError("UNIQ column holds indices outside the HEALPix range")
+        dens = np.ascontiguousarray(rows.columns["PROBDENSITY"], dtype=np.float64)
         _check_probability(uniq, dens)
+        dist = [rows.columns.get(c) for c in _DISTANCE_COLUMNS]
         has_dist = all(d is not None for d in dist)
         meta = {k: v for k, v in header.items()
-                if not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO"))}
+                if not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO",
+                                     "TNULL", "TDIM"))}
         return cls(uniq=uniq, probdensity=dens,
                    distmu=dist[0] if has_dist else None,
                    distsigma=dist[1] if has_dist else None,
@@ -94,7 +107,7 @@ class SkyMap:
     def level(self) -> np.ndarray:
         return uniq_to_level_ipix(self.uniq)[0]
 
-    @property
+    @cached_property
     def pixel_area(self) -> np.ndarray:
         """Solid angle of each row's pixel in steradians."""
         return pixel_area_sr(self.level)
@@ -169,74 +182,144 @@ class SkyMap:
         }
 
 
-    # --------------------------------------------------------------------- analysis
-    # Thin wrappers: the numerics live in ``gwalert.skymap.analysis`` (and ``plot``).
-    def credible_area(self, p: Any = 0.9) -> Any:
-        """Area (deg²) of the smallest region holding probability ``p`` (float or array)."""
-        from . import analysis
+    # ------------------------------------------------------------------ derived tables
+    # Built on first use and kept with the map (the map's arrays are never modified).
+    @cached_property
+    def ranking(self) -> Any:
+        """Rows in ligo.skymap's credible-region order, with cumulative sums
+        (:class:`gwalert.skymap.credible.Ranking`)."""
+        from .credible import build_ranking
 
-        return analysis.credible_area(self, p)
+        return build_ranking(self)
+
+    @cached_property
+    def lookup(self) -> Any:
+        """Position look-up index (:class:`gwalert.skymap.lookup.Lookup`)."""
+        from .lookup import build_lookup
+
+        return build_lookup(self)
+
+    @cached_property
+    def distance_rows(self) -> Any:
+        """Rows with usable distance parameters for the marginal distance law
+        (:class:`gwalert.skymap.distance.DistanceRows`; 3-D maps)."""
+        from .distance import build_distance_rows
+
+        return build_distance_rows(self)
+
+    @cached_property
+    def volume_model(self) -> Any:
+        """Per-row constants of the exact 3-D credible regions
+        (:class:`gwalert.skymap.volume.VolumeModel`; 3-D maps)."""
+        from .volume import VolumeModel
+
+        return VolumeModel(self)
+
+    @cached_property
+    def volume_constants(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: ln of the peak volume density, 1/DISTSIGMA, DISTMU/DISTSIGMA."""
+        from .volume import volume_constants
+
+        return volume_constants(self)
+
+    # --------------------------------------------------------------------- analysis
+    # Thin wrappers over the modules that hold the numerics. Positions, distances and
+    # levels may be scalars, lists or arrays of any shape (broadcast together); results have
+    # that shape (Python scalars for scalar inputs).
+    def credible_area(self, p: Any = 0.9) -> Any:
+        """Area (deg²) of the smallest region holding probability ``p``."""
+        from .credible import credible_area
+
+        return credible_area(self, p)
 
     def credible_volume(self, p: Any = 0.9) -> Any:
         """Volume (Mpc³) of the smallest 3-D region holding probability ``p`` (3-D maps)."""
-        from . import analysis
+        from .volume import credible_volume
 
-        return analysis.credible_volume(self, p)
+        return credible_volume(self, p)
 
     def crossmatch(self, ra: Any, dec: Any, distance: Any = None) -> Any:
         """Per-target credible levels, areas, densities and (with distances) volumes, with
-        ligo.skymap's field names: see :class:`gwalert.skymap.analysis.CrossmatchResult`."""
-        from . import analysis
+        ligo.skymap's field names: see :class:`gwalert.skymap.crossmatch.CrossmatchResult`."""
+        from .crossmatch import crossmatch
 
-        return analysis.crossmatch(self, ra, dec, distance)
+        return crossmatch(self, ra, dec, distance)
 
-    def probability_in_circle(self, ra: float, dec: float, radius: float) -> Any:
-        """Probability and area (deg²) inside a circle of ``radius`` degrees."""
-        from . import analysis
+    def probability_in_circle(self, ra: Any, dec: Any, radius: Any) -> Any:
+        """Probability and area (deg²) inside circles of ``radius`` degrees
+        (:class:`gwalert.skymap.fields.FieldProbability`, fields in the inputs' shape)."""
+        from .fields import probability_in_circle
 
-        return analysis.probability_in_circle(self, ra, dec, radius)
+        return probability_in_circle(self, ra, dec, radius)
 
     def probability_in_polygon(self, ra: Any, dec: Any) -> Any:
-        """Probability and area (deg²) inside a polygon with great-circle edges."""
-        from . import analysis
+        """Probability and area (deg²) inside a polygon with great-circle edges (vertices
+        as sequences of RA and Dec)."""
+        from .fields import probability_in_polygon
 
-        return analysis.probability_in_polygon(self, ra, dec)
+        return probability_in_polygon(self, ra, dec)
 
-    def contains(self, ra: Any, dec: Any, p: float = 0.9) -> Any:
+    def contains(self, ra: Any, dec: Any, p: Any = 0.9) -> Any:
         """True where (RA, Dec) lies inside the ``p`` credible region."""
-        from . import analysis
+        from .credible import contains
 
-        return analysis.contains(self, ra, dec, p)
+        return contains(self, ra, dec, p)
 
     def searched_prob(self, ra: Any, dec: Any) -> Any:
         """Credible level of each position (smallest region's probability containing it)."""
-        from . import analysis
+        from .credible import searched_prob
 
-        return analysis.searched_prob(self, ra, dec)
+        return searched_prob(self, ra, dec)
+
+    def searched_area(self, ra: Any, dec: Any) -> Any:
+        """Area (deg²) of the smallest credible region containing each position."""
+        from .credible import searched_area
+
+        return searched_area(self, ra, dec)
+
+    def probdensity_at(self, ra: Any, dec: Any) -> Any:
+        """Probability per steradian at each position."""
+        from .credible import probdensity_at
+
+        return probdensity_at(self, ra, dec)
+
+    def rows_at(self, ra: Any, dec: Any) -> Any:
+        """Index of the row holding each position (-1 where the map has none)."""
+        from .arrays import flat_positions, shaped
+        from .lookup import rows_flat
+
+        shape, ra_f, dec_f, _ = flat_positions(ra, dec)
+        return shaped(rows_flat(self, ra_f, dec_f), shape)
 
     def distance_along(self, ra: Any, dec: Any) -> Any:
         """Conditional distance (mean, std) in Mpc along the line of sight (3-D maps)."""
-        from . import analysis
+        from .distance import distance_along
 
-        return analysis.distance_along(self, ra, dec)
+        return distance_along(self, ra, dec)
 
     def distance_posterior(self, r: Any) -> Any:
         """Marginal posterior density of distance (per Mpc) at ``r`` Mpc (3-D maps)."""
-        from . import analysis
+        from .distance import distance_posterior
 
-        return analysis.distance_posterior(self, r)
+        return distance_posterior(self, r)
+
+    def distance_cdf(self, r: Any) -> Any:
+        """Marginal cumulative distribution of distance at ``r`` Mpc (3-D maps)."""
+        from .distance import distance_cdf
+
+        return distance_cdf(self, r)
 
     def distance_moments(self) -> tuple[float, float]:
         """Marginal distance mean and std (Mpc) computed from the map's rows (3-D maps)."""
-        from . import analysis
+        from .distance import marginal_moments
 
-        return analysis.marginal_moments(self)
+        return marginal_moments(self)
 
     def moc(self, p: float = 0.9) -> Any:
-        """The ``p`` credible region as a :class:`gwalert.skymap.analysis.Moc`."""
-        from . import analysis
+        """The ``p`` credible region as a :class:`gwalert.skymap.moc.Moc`."""
+        from .moc import moc
 
-        return analysis.moc(self, p)
+        return moc(self, p)
 
     def plot(self, path: Any, **kwargs: Any) -> None:
         """Draw an all-sky Mollweide PNG with 50/90% contours: see ``skymap.plot.plot``."""
@@ -245,33 +328,12 @@ class SkyMap:
         plot.plot(self, path, **kwargs)
 
 
-def _read_bytes(source: SkyMapSource) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source)
-    if isinstance(source, str | os.PathLike):
-        try:
-            size = os.path.getsize(source)
-        except OSError as exc:
-            raise SkyMapError(f"cannot read sky map: {exc.strerror}") from None
-        if size > MAX_SKYMAP_BYTES:
-            raise SkyMapError(f"sky map file of {size} bytes is larger than the bound")
-        with open(source, "rb") as fh:
-            return fh.read()
-    if isinstance(source, io.IOBase) or hasattr(source, "read"):
-        data = source.read(MAX_SKYMAP_BYTES + 1)
-        if len(data) > MAX_SKYMAP_BYTES:
-            raise SkyMapError("sky map is larger than the bound")
-        return bytes(data)
-    raise TypeError(f"cannot read a sky map from {type(source).__name__}")
-
-
 def _int_column(cols: dict[str, np.ndarray], name: str) -> np.ndarray:
     col = np.asarray(cols[name])
     if col.dtype.kind not in "iu" or col.ndim != 1:
         raise SkyMapError(f"column {name} is not an integer column")
-    if col.dtype.itemsize != 8:
-        col = col.astype(np.int64)
-    return col
+    # unsigned UNIQ (ligo.skymap < 0.1.8) becomes int64, as ligo.skymap casts it
+    return np.ascontiguousarray(col, dtype=np.int64)
 
 
 def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
@@ -289,33 +351,10 @@ def _float_column(cols: dict[str, np.ndarray], name: str, n: int) -> np.ndarray:
     return col
 
 
-def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any], ordering: str):
-    name = "PROB" if "PROB" in cols else "PROBDENSITY" if "PROBDENSITY" in cols else None
-    if name is None:
-        # healpy writes the first column unnamed-ish (e.g. T or I_STOKES): take the first one.
-        name = next(iter(cols))
-    values = np.asarray(cols[name]).astype(np.float64).ravel()
-    npix = values.size
-    nside = int(round((npix / 12) ** 0.5))
-    if 12 * nside * nside != npix or nside & (nside - 1):
-        raise SkyMapError(f"{npix} pixels is not a HEALPix map with a power-of-two NSIDE")
-    if isinstance(header.get("NSIDE"), int) and header["NSIDE"] != nside:
-        raise SkyMapError(f"header NSIDE {header['NSIDE']} disagrees with {npix} pixels")
-    if ordering not in ("NESTED", "RING"):
-        raise SkyMapError(f"unknown pixel ordering {ordering or '(none)'} in a flat sky map")
-    level = nside.bit_length() - 1
-    area = float(pixel_area_sr(level))
-    dens = values / area if name == "PROB" else values
-    dist = [np.asarray(cols[c]).astype(np.float64).ravel() if c in cols else None
-            for c in _DISTANCE_COLUMNS]
-    if ordering == "RING":
-        from astropy_healpix.core import nested_to_ring
+def _from_flat(cols: dict[str, np.ndarray], header: dict[str, Any]) -> Any:
+    from . import io as skyio
 
-        order = nested_to_ring(np.arange(npix), nside)  # ring index of each nested pixel
-        dens = dens[order]
-        dist = [d[order] if d is not None else None for d in dist]
-    uniq = level_ipix_to_uniq(level, np.arange(npix, dtype=np.int64))
-    return uniq, dens, dist
+    return skyio.from_flat_columns(cols, header)
 
 
 _BLOCK = 4096

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import analysis
+from .healpix import SQDEG_PER_SR
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -30,9 +30,9 @@ def _grid(sm: SkyMap, ra_range: tuple[float, float], dec_range: tuple[float, flo
     rac = 0.5 * (ra[1:] + ra[:-1])
     decc = 0.5 * (dec[1:] + dec[:-1])
     rr, dd = np.meshgrid(rac % 360.0, decc)
-    rows = analysis.rows_at(sm, rr, dd)
-    rank = analysis._ranking(sm)
-    density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / analysis.SQDEG_PER_SR
+    rows = np.asarray(sm.rows_at(rr, dd))
+    rank = sm.ranking
+    density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / SQDEG_PER_SR
     level = np.where(rows >= 0, rank.searched_prob[rows], 1.0)
     return ra, dec, rac, decc, density, level
 
@@ -103,13 +103,13 @@ def plot(sm: SkyMap, path: str | os.PathLike, *, event: str | None = None,
     ys = (np.arange(h) + 0.5) / h * 2 * _SQRT2 - _SQRT2
     density = np.empty((h, w), np.float32)
     level = np.empty((h, w), np.float32)
-    rank = analysis._ranking(sm)
+    rank = sm.ranking
     for i in range(0, h, 50):  # a band of image rows at a time: bounded temporaries
         xx, yy = np.meshgrid(xs, ys[i:i + 50])
         ra, dec, inside = _mollweide_inverse(xx, yy)
-        rows = analysis.rows_at(sm, ra, dec)
+        rows = np.asarray(sm.rows_at(ra, dec))
         ok = inside & (rows >= 0)
-        density[i:i + 50] = np.where(ok, sm.probdensity[rows] / analysis.SQDEG_PER_SR, np.nan)
+        density[i:i + 50] = np.where(ok, sm.probdensity[rows] / SQDEG_PER_SR, np.nan)
         level[i:i + 50] = np.where(ok, rank.searched_prob[rows], 1.0)
     extent = (-2 * _SQRT2, 2 * _SQRT2, -_SQRT2, _SQRT2)
     mappable = _rgba_image(ax, density, extent, aspect="equal")

@@ -1,0 +1,116 @@
+"""2-D credible regions: the ranking of rows, credible areas, and each position's credible
+level (searched probability and area), exactly as ``ligo.skymap.postprocess.crossmatch``.
+
+ligo.skymap sorts the table with ``np.sort(table, order='PROBDENSITY')`` and reverses it: rows
+by descending probability density, ties broken by the following columns in table order, i.e.
+by descending NUNIQ (unique in a valid map). gwalert ranks the rows the same way. The credible
+area for probability ``p`` interpolates linearly in the cumulative (probability, area) curve
+starting from (0, 0), as ligo.skymap's ``contour_areas``; a position's ``searched_prob`` /
+``searched_area`` are the cumulative probability / area up to and including its row.
+Probabilities are not renormalised (the reader refuses totals beyond 2% of 1; ligo.skymap does
+not renormalise either).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .arrays import flat_positions, levels, shaped
+from .healpix import SQDEG_PER_SR, pixel_center, uniq_to_level_ipix
+from .lookup import rows_flat
+
+if TYPE_CHECKING:
+    from .map import SkyMap
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The rows in ligo.skymap's order, with cumulative sums (a map's derived table)."""
+
+    order: np.ndarray  #: row indices, most probable first
+    cum_prob: np.ndarray  #: cumulative probability along ``order``
+    cum_area: np.ndarray  #: cumulative area (sr) along ``order``
+    searched_prob: np.ndarray  #: per row (map order): credible level
+    searched_area: np.ndarray  #: per row (map order): credible area in sr
+
+
+def rank_order(dens: np.ndarray, uniq: np.ndarray) -> np.ndarray:
+    """Row indices by descending density, ties by descending NUNIQ (ligo.skymap's order)."""
+    if uniq.size < 2 or np.all(uniq[1:] > uniq[:-1]):
+        # A stable ascending sort keeps ties in ascending-UNIQ order; reversed, descending.
+        return np.argsort(dens, kind="stable")[::-1]
+    return np.lexsort((uniq, dens))[::-1]
+
+
+def build_ranking(sm: SkyMap) -> Ranking:
+    order = rank_order(sm.probdensity, sm.uniq)
+    area = sm.pixel_area[order]
+    cum_prob = np.cumsum(sm.probdensity[order] * area)
+    cum_area = np.cumsum(area)
+    searched_prob = np.empty_like(cum_prob)
+    searched_prob[order] = cum_prob
+    searched_area = np.empty_like(cum_area)
+    searched_area[order] = cum_area
+    return Ranking(order, cum_prob, cum_area, searched_prob, searched_area)
+
+
+def credible_area(sm: SkyMap, p: Any) -> Any:
+    """Area in deg² of the smallest region holding probability ``p`` (ligo.skymap's
+    ``contour_areas``); ``p`` of any shape."""
+    lv = levels(p)
+    rk = sm.ranking
+    out = np.interp(lv.reshape(-1), np.pad(rk.cum_prob, (1, 0)), np.pad(rk.cum_area, (1, 0)),
+                    right=4 * math.pi) * SQDEG_PER_SR
+    return shaped(out, lv.shape)
+
+
+def _per_row(sm: SkyMap, ra_deg: Any, dec_deg: Any, table: np.ndarray, outside: float,
+             scale: float = 1.0) -> Any:
+    shape, ra, dec, _ = flat_positions(ra_deg, dec_deg)
+    rows = rows_flat(sm, ra, dec)
+    out = np.where(rows >= 0, table[rows] * scale, outside)
+    return shaped(out, shape)
+
+
+def searched_prob(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> Any:
+    """Credible level of each position: the probability of the smallest region containing it
+    (1 where the map has no row)."""
+    return _per_row(sm, ra_deg, dec_deg, sm.ranking.searched_prob, 1.0)
+
+
+def searched_area(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> Any:
+    """Area (deg²) of the smallest region containing each position (the full sky where the
+    map has no row)."""
+    return _per_row(sm, ra_deg, dec_deg, sm.ranking.searched_area, 4 * 180**2 / math.pi,
+                    SQDEG_PER_SR)
+
+
+def probdensity_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> Any:
+    """Probability per steradian at each position (0 where the map has no row)."""
+    return _per_row(sm, ra_deg, dec_deg, sm.probdensity, 0.0)
+
+
+def contains(sm: SkyMap, ra_deg: Any, dec_deg: Any, p: Any = 0.9) -> Any:
+    """True where the position lies in the ``p`` credible region (its credible level <= p),
+    the membership test of the LVK user guide (``credible_levels <= 0.9``) and of ligo.skymap.
+
+    A row's credible level is the cumulative probability up to and including it, so the row
+    that crosses ``p`` is outside: on a map whose probability sits in one pixel, that pixel has
+    level 1 and is inside only the 100% region. ``p`` broadcasts with the positions."""
+    lv = levels(p)
+    shape, ra, dec, (lv_flat,) = flat_positions(ra_deg, dec_deg, lv)
+    rows = rows_flat(sm, ra, dec)
+    level = np.where(rows >= 0, sm.ranking.searched_prob[rows], 1.0)
+    return shaped(level <= lv_flat, shape)
+
+
+def mode(sm: SkyMap) -> tuple[float, float]:
+    """Centre (RA, Dec) of the first row in ligo.skymap's ranking (highest density; among
+    equal densities, the highest NUNIQ)."""
+    i = int(sm.ranking.order[0])
+    level, ipix = uniq_to_level_ipix(sm.uniq[i])
+    return pixel_center(int(level), int(ipix))
