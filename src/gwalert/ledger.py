@@ -58,7 +58,9 @@ def utcnow() -> str:
 
 def create(engine: Engine) -> None:
     """Create the ledger's tables if they do not exist."""
-    metadata.create_all(engine)
+    from .store import create_all_locked
+
+    create_all_locked(metadata, engine)
 
 
 def new_owner() -> str:

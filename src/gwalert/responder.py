@@ -43,7 +43,13 @@ from sqlalchemy.engine import Connection
 
 from . import ledger
 from .actions import get_action_type
-from .actions.base import ActionContext, ActionError, collect_secrets, redact
+from .actions.base import (
+    ActionContext,
+    ActionError,
+    PermanentError,
+    collect_secrets,
+    redact,
+)
 from .notice import Notice
 from .rules import ActionSpec, Config, Rule, match_all
 
@@ -314,6 +320,9 @@ class Responder:
                      claim.attempt)
             get_action_type(spec.type).run(ctx, dict(spec.options))
             error = None
+        except PermanentError as exc:  # retrying cannot help: failed at once
+            error = redact(str(exc), secrets)
+            final = True
         except ActionError as exc:
             error = redact(str(exc), secrets)
         except Exception as exc:  # noqa: BLE001 - record any failure, never kill the runner

@@ -188,6 +188,20 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+#: PostgreSQL advisory lock taken while creating tables (any gwalert schema, any process).
+_DDL_LOCK = 0x6777616C  # "gwal"
+
+
+def create_all_locked(md: sa.MetaData, engine: Engine) -> None:
+    """``md.create_all`` that several processes may run at once on a fresh database (listeners
+    and workers starting together): PostgreSQL's CREATE TABLE races otherwise fail with a
+    duplicate pg_type row, SQLite's with "table already exists"."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        md.create_all(conn)
+
+
 def _sqlite_engine(url: str) -> Engine:
     sa_url = sa.engine.make_url(url)
     if sa_url.database and sa_url.database != ":memory:":
@@ -234,7 +248,7 @@ class Store:
                 engine = _sqlite_engine(url)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True)
-            metadata.create_all(engine)
+            create_all_locked(metadata, engine)
             _add_missing_columns(engine)
         except GwalertError:
             raise

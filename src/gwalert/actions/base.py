@@ -37,6 +37,11 @@ class ActionError(GwalertError):
     """An action failed; the message (secrets removed) is recorded in the ledger."""
 
 
+class PermanentError(ActionError):
+    """An action failed in a way no retry can fix (an unset environment variable, a bug in a
+    handler): the responder records it as failed at once instead of retrying."""
+
+
 @dataclass
 class ActionContext:
     """Everything one run of one action gets."""

@@ -20,6 +20,7 @@ from .base import (
     ActionContext,
     ActionError,
     OptionError,
+    PermanentError,
     check_keys,
     check_secret,
     check_template,
@@ -72,8 +73,8 @@ def body(ctx: ActionContext, options: dict[str, Any]) -> bytes:
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     url = secret(options, "url")
     if not url:
-        raise ActionError(f"no webhook URL (environment variable {options.get('url_env')} "
-                          "is empty)")
+        raise PermanentError(f"no webhook URL (environment variable "
+                             f"{options.get('url_env')} is not set)")
     try:
         _check_url(url)
     except OptionError:

@@ -113,7 +113,12 @@ def wait_for_broker(consumer: Any, state: BrokerState, url: BrokerURL, timeout: 
         consumer.poll(0)  # serves error_cb
         err = state.last_error
         if err is not None and err.name() in AUTH_ERRORS:
-            raise GwalertError(f"{url.bootstrap}: authentication failed: {err.str()}")
+            text = err.str()
+            if any(w in text.lower() for w in ("resolve", "name or service", "getaddrinfo")):
+                # e.g. the OAuth token endpoint's host name does not resolve: not a credential
+                raise GwalertError(f"{url.bootstrap}: cannot reach the network (a host name "
+                                   f"does not resolve; DNS or offline?): {text}")
+            raise GwalertError(f"{url.bootstrap}: authentication failed: {text}")
         if stop is not None and stop.is_set():
             raise GwalertError("stopped before the broker answered")
         if timeout and time.monotonic() > deadline:
