@@ -743,7 +743,7 @@ def _match(rule: Rule, f: Facts) -> Match:
         if ev is None or ev.significant is not rule.significant:
             return _no(rule, f"significant is {None if ev is None else ev.significant}")
     if rule.far_max is not None:
-        if ev is None or not ev.far <= rule.far_max:
+        if ev is None or ev.far is None or not ev.far <= rule.far_max:
             return _no(rule, f"far {None if ev is None else ev.far} > far_max {rule.far_max}")
     for key, source in (("classification_min", "classification"),
                         ("properties_min", "properties")):

@@ -16,7 +16,9 @@ hop's auth.toml: 'hop auth add'), gcn://igwn.gwalert or gcn://test.gcn.nasa.gov/
 (GCN_CLIENT_ID/GCN_CLIENT_SECRET or [gcn] in the config file), or a file/directory of notices.
 A message is acknowledged only after its notice is stored; the group id is stable, so a restart
 resumes where the last run stopped (--start-at applies only when the group has no committed
-offset). Ctrl-C or SIGTERM stops within seconds with exit status 0.
+offset). A store that becomes unavailable is retried for as long as it is down (the broker keeps
+the messages). Ctrl-C or SIGTERM stops within seconds with exit status 0, also while the store
+is down (the message being handled is then not acknowledged and comes again).
 
 Several URLs: each feed has its own consumer (and consumer group), credentials, offsets,
 heartbeat and liveness; the first copy of a notice is stored and acted on, later copies are
@@ -123,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.shutdown()
         store.close()
+    if stats.unacknowledged:
+        print("gwalert: stopped while the store was unavailable: the message being handled "
+              "was not acknowledged and will be delivered again", file=sys.stderr, flush=True)
     print(f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
           f"{stats.dead_letters} dead letter(s)", file=sys.stderr, flush=True)
     return 0
@@ -206,7 +211,8 @@ def _print_outcome(outcome: Any) -> None:
     for nid, new, notice in outcome.notices:
         kind = "new" if new else "duplicate"
         facts = _key_text(notice) if new else ""
-        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}"
+        flagged = f" ({len(notice.warnings)} warning(s))" if notice.warnings else ""
+        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
               f"{'  ' + facts if facts else ''}", flush=True)
 
 

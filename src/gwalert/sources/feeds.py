@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..arrivals import receiving
-from ..errors import GwalertError
+from ..errors import GwalertError, StoreUnavailable
 from ..pipeline import Outcome, Pipeline, RunStats, Source
 from ..store import utcnow
 from . import feedstatus
@@ -148,6 +148,7 @@ class FeedSet:
             total.new += feed.stats.new
             total.duplicates += feed.stats.duplicates
             total.dead_letters += feed.stats.dead_letters
+            total.unacknowledged += feed.stats.unacknowledged
         return total
 
     def run(self) -> RunStats:
@@ -279,6 +280,15 @@ class FeedSet:
                 with self._lock:
                     try:
                         outcome = self.pipeline.process(message, self.stop)
+                    except StoreUnavailable as exc:
+                        if not self.stop.is_set():
+                            raise _StoreGone(exc) from None
+                        # stopped while the store is down (issue 9): not acknowledged, the
+                        # broker delivers it again; a clean stop, not a failure
+                        feed.stats.unacknowledged += 1
+                        log.warning("feed %s: %s; the message is not acknowledged and will "
+                                    "be delivered again", feed.name, exc)
+                        return
                     except GwalertError as exc:  # the store is gone: nothing is acknowledged
                         raise _StoreGone(exc) from None
             source.commit(message)  # on this feed's own consumer, from its own thread
