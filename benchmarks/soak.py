@@ -270,7 +270,7 @@ def poison(rounds: int = 1, *, store: str | None = None, workdir: Path | None = 
             proc = _listener(url, store, config, out)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and proc.poll() is None:
-                if _stored_count(store) >= good and _dead_count(store) >= len(values) - good:
+                if _stored_count(store) + _dead_count(store) >= len(values):  # all handled
                     break
                 time.sleep(0.5)
             if proc.poll() is None:
@@ -287,12 +287,13 @@ def poison(rounds: int = 1, *, store: str | None = None, workdir: Path | None = 
 
     with Store.open(store) as s:
         counts = s.counts()
-        flagged = sum(1 for row in s.iter_notices(with_raw=False)
-                      if (row.summary or {}).get("schema_errors")
-                      or (row.summary or {}).get("flags"))
+        rows = list(s.iter_notices(with_raw=False))
+        flagged = sum(1 for row in rows if (row.summary or {}).get("warnings"))
+        good_stored = sum(1 for row in rows if str(row.superevent_id).startswith("MS"))
     return {"good published": good, "poison published": len(values) - good,
-            "stored": counts["notices"], "dead letters": counts["dead_letters"],
-            "flagged notices": flagged, "listener deaths": deaths,
+            "good stored": good_stored, "stored in all": counts["notices"],
+            "dead letters": counts["dead_letters"],
+            "flagged notices (stored with warnings)": flagged, "listener deaths": deaths,
             "SIGTERM exit status": status, "seconds": round(time.monotonic() - t0, 1)}
 
 
