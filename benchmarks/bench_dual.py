@@ -55,10 +55,9 @@ def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
     import sqlalchemy as sa
 
     from gwalert import ledger
+    from gwalert.alerts import decode, encode
     from gwalert.app import build
     from gwalert.arrivals import arrivals
-    from gwalert.notice import decode
-    from gwalert.samples import encode
     from gwalert.sources import open_source
     from gwalert.sources.feeds import Feed, FeedSet
     from gwalert.store import Store, notices

@@ -35,8 +35,8 @@ SHARED_NOTICE = REPO.parent / "shared/data/notices/MS181101ab-preliminary.avro"
 
 def notice_factory() -> tuple[str, object]:
     """(description, make(i) -> bytes of a distinct notice)."""
-    from gwalert.notice import read_notice
-    from gwalert.samples import encode, gaussian_skymap, make_record
+    from gwalert.alerts import encode, read_notice
+    from gwalert.samples import gaussian_skymap, make_record
 
     if SHARED_NOTICE.exists():
         record = read_notice(SHARED_NOTICE).record
@@ -154,7 +154,7 @@ def bench_latency(bootstrap: str, make, n: int, tmp: Path) -> tuple[list[float],
         ready.set()
 
     payloads = [make(i) for i in range(2 * n)]
-    from gwalert.notice import decode
+    from gwalert.alerts import decode
 
     keys = [decode(p)[0].time_created.isoformat() for p in payloads]
 
@@ -237,7 +237,7 @@ def bench_replay(bootstrap: str, make, m: int, tmp: Path) -> tuple[float, float,
 
 
 def bench_in_process(make, k: int, tmp: Path) -> tuple[float, float, float]:
-    from gwalert.notice import decode
+    from gwalert.alerts import decode
     from gwalert.store import Store, safe_summary
 
     store = Store.open(str(tmp / "inproc.sqlite"))

@@ -51,7 +51,8 @@ def sample_path() -> Path:
     path = shared / "MS181101ab-preliminary.avro"
     if path.exists():
         return path
-    from gwalert.samples import encode, gaussian_skymap, make_record
+    from gwalert.alerts import encode
+    from gwalert.samples import gaussian_skymap, make_record
 
     out = Path(tempfile.mkdtemp()) / "sample.avro"
     out.write_bytes(encode(make_record(skymap=gaussian_skymap(max_level=8))))

@@ -288,7 +288,7 @@ def main() -> int:
     rows3d = big_map(path3d, distance=True)
     memory = [(f"{rows3d}-row order-11 3-D map (generated)", path3d)]
     if SHARED_NOTICE.exists():
-        from gwalert.notice import read_notice
+        from gwalert.alerts import read_notice
 
         real = tmp / "ms181101ab.fits"
         real.write_bytes(read_notice(SHARED_NOTICE).event.skymap_bytes)

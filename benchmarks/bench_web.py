@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def fill(store, n: int) -> None:
     from gwalert import ledger, samples
-    from gwalert.notice import decode
+    from gwalert.alerts import decode
     from gwalert.store import safe_summary
 
     skymap = samples.gaussian_skymap(meta={"OBJECT": "bench"})

@@ -19,7 +19,7 @@ from servers import http_server, smtp_server
 from gwalert import samples
 from gwalert.actions import ActionContext, ActionError, get_action_type
 from gwalert.actions.base import collect_secrets
-from gwalert.notice import decode
+from gwalert.alerts import decode
 from gwalert.rules import ConfigError, parse_config
 from gwalert.summary import summarize
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from gwalert.alerts import encode, read_notice
+from gwalert.alerts.schema import parsed_official_schema
 from gwalert.errors import NoticeError, SkyMapError
-from gwalert.notice import read_notice
-from gwalert.samples import encode, gaussian_skymap, make_record, write_skymap
-from gwalert.schema import parsed_official_schema
+from gwalert.samples import gaussian_skymap, make_record, write_skymap
 from gwalert.skymap import SkyMap
 
 GWALERT = [sys.executable, "-m", "gwalert"]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
+from gwalert.alerts import encode
 from gwalert.cli import main
-from gwalert.samples import encode, gaussian_skymap, make_record
+from gwalert.samples import gaussian_skymap, make_record
 from gwalert.skymap import SkyMap
 
 

@@ -72,7 +72,7 @@ def test_zoom_holds_every_contour_of_every_mode(modes, levels):
 
 
 def test_zoom_on_the_guide_maps_holds_the_99_percent_contour():
-    from gwalert.notice import read_notices
+    from gwalert.alerts import read_notices
 
     for name, combined in (("MS181101ab-preliminary.json", False),
                            ("MS230425l-preliminary.json", True)):

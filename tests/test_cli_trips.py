@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwalert import ledger, samples
+from gwalert.alerts import decode
 from gwalert.cli import main
 from gwalert.errors import GwalertError
-from gwalert.notice import decode
 from gwalert.responder import Responder
 from gwalert.rules import ConfigError, parse_config
 from gwalert.store import Store
@@ -459,7 +459,7 @@ def test_save_action_writes_the_combined_map(sqlite_store, tmp_path):
 def test_dns_failure_is_not_called_authentication(reason, expect):
     import confluent_kafka
 
-    from gwalert.sources.kafka import BrokerState, wait_for_broker
+    from gwalert.sources.liveness import BrokerState, wait_for_broker
     from gwalert.sources.url import parse_url
 
     state = BrokerState(log_changes=False)

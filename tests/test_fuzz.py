@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 
 from conftest import NOTICES
 from gwalert import samples
+from gwalert.alerts import read_notices
+from gwalert.alerts.schema import official_schema
 from gwalert.errors import NoticeError
-from gwalert.notice import read_notices
 from gwalert.pipeline import Message, Pipeline
 from gwalert.sanitize import json_value
-from gwalert.schema import official_schema
 from gwalert.summary import summarize
 
 LONG = os.environ.get("GWALERT_LONG_TESTS") == "1"

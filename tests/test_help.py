@@ -42,3 +42,19 @@ def test_help(capsys, argv):
             assert f"    {verb}" in out
     else:
         assert "--debug" in out and "--verbose" in out  # every command takes them
+
+
+def test_one_version_source(capsys):
+    """pyproject.toml holds the version; the package and ``gwalert --version`` report it."""
+    import tomllib
+    from importlib.metadata import version
+
+    import gwalert
+    from conftest import REPO
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert gwalert.__version__ == version("gwalert") == declared
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.split() == ["gwalert", declared]

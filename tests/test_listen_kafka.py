@@ -586,7 +586,7 @@ def test_out_of_range_offsets_never_jump_to_latest() -> None:
     from hypothesis import strategies as st
 
     from gwalert.sources.kafka import KafkaSource
-    from gwalert.sources.offsets import check_position
+    from gwalert.sources.start import check_position
     from gwalert.sources.url import parse_url
 
     source = KafkaSource(parse_url("kafka://127.0.0.1:1/t"),

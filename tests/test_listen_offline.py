@@ -14,14 +14,14 @@ import certifi
 import pytest
 
 from gwalert import samples
+from gwalert.alerts import decode
 from gwalert.errors import GwalertError
-from gwalert.heartbeat import Liveness
-from gwalert.notice import decode
 from gwalert.pipeline import Message, Pipeline, run
-from gwalert.sources import open_source
+from gwalert.sources import open_source, parse_start_at
 from gwalert.sources.config import client_config
 from gwalert.sources.files import FileSource
-from gwalert.sources.kafka import BrokerState, default_group_id, parse_start_at
+from gwalert.sources.kafka import default_group_id
+from gwalert.sources.liveness import BrokerState, Liveness
 from gwalert.sources.url import parse_url
 from gwalert.store import Store
 
@@ -300,14 +300,13 @@ def test_publish_converts_for_gcn(tmp_path) -> None:
 
 
 def test_offset_jump_is_logged_as_incident(caplog) -> None:
-    from gwalert.sources.kafka import KafkaSource
+    from gwalert.sources.kafka import KafkaSource, Partition
 
     src = KafkaSource(parse_url("kafka://127.0.0.1:1/t"), {}, group_id="g")
-    src._committed[("t", 0)] = 120
+    src.parts[("t", 0)] = Partition(committed=120)
     caplog.set_level(logging.ERROR, "gwalert.kafka")
     src._check_offset(("t", 0), 120)  # resumed where it stopped: fine
     assert not caplog.records
-    src._seen.clear()
     src._check_offset(("t", 0), 0)  # the broker lost its log or retention expired
     src._check_offset(("t", 0), 1)
     assert len(caplog.records) == 1 and "INCIDENT" in caplog.records[0].message

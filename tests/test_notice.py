@@ -9,10 +9,10 @@ import pytest
 
 import gwalert
 from conftest import shared_file
+from gwalert.alerts import AlertType, Format, decode, detect_format, encode, read_notice
 from gwalert.errors import NoticeError
-from gwalert.notice import AlertType, Format, decode, detect_format, read_notice
 from gwalert.report import guide_report, printable_record
-from gwalert.samples import encode, gaussian_skymap, make_record
+from gwalert.samples import gaussian_skymap, make_record
 
 GOLDEN = """\
 Most probable sky location (RA, Dec) = (194.30419921874997, -17.856895095545468)
@@ -173,7 +173,7 @@ def test_read_from_bytes_file_and_path(tmp_path, cbc_map):
 def test_container_with_two_records(cbc_map):
     import fastavro
 
-    from gwalert.schema import parsed_official_schema
+    from gwalert.alerts.schema import parsed_official_schema
 
     buf = io.BytesIO()
     fastavro.writer(buf, parsed_official_schema(),
@@ -211,7 +211,7 @@ def test_writer_schemas_of_official_layout_are_recognised():
 
     import fastavro
 
-    from gwalert.schema import legacy_schema, official_schema, writer_schema_verdict
+    from gwalert.alerts.schema import legacy_schema, official_schema, writer_schema_verdict
 
     renamed = legacy_schema()
     renamed["namespace"] = "igwn.alerts.v1_0"
@@ -252,7 +252,7 @@ def test_initial_burst_notice_without_search_is_reported_with_a_warning(tmp_path
 
     import fastavro
 
-    from gwalert.schema import official_schema
+    from gwalert.alerts.schema import official_schema
 
     record = make_record("MS260801a", "INITIAL", group="burst", pipeline="CWB",
                          skymap=burst_map)
@@ -340,7 +340,7 @@ def test_deviations_are_warnings_only_identity_is_required():
 def test_many_deviations_are_bounded():
     import json
 
-    from gwalert.conform import MAX_WARNINGS
+    from gwalert.alerts.validate import MAX_WARNINGS
 
     doc = json.loads(encode(make_record("S260801d", skymap=None), "json"))
     doc.update({f"x{i}": i for i in range(500)})

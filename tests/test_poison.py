@@ -11,8 +11,8 @@ import pytest
 from poison import Poison, poisons
 
 from gwalert import samples
+from gwalert.alerts import read_notice
 from gwalert.errors import NoticeError
-from gwalert.notice import read_notice
 from gwalert.pipeline import Message, Pipeline
 from gwalert.summary import summarize
 

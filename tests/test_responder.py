@@ -20,7 +20,7 @@ import pytest
 from servers import http_server
 
 from gwalert import ledger, samples
-from gwalert.notice import decode
+from gwalert.alerts import decode
 from gwalert.responder import Responder
 from gwalert.rules import parse_config
 from gwalert.store import Store

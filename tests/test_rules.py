@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gwalert import samples
+from gwalert.alerts import decode
 from gwalert.cli import main
-from gwalert.notice import decode
 from gwalert.rules import ConfigError, load_config, match_all, parse_config
 
 SAVE = [{"type": "save", "dir": "out"}]

@@ -78,7 +78,7 @@ def bayestar():
 @pytest.fixture(scope="module")
 def notice_map(tmp_path_factory):
     """MS181101ab's order-11 map from the user guide's notice (2-D targets only: fast)."""
-    from gwalert.notice import read_notice
+    from gwalert.alerts import read_notice
 
     notice = read_notice(shared_file("notices", "MS181101ab-preliminary.avro"))
     path = _write(tmp_path_factory, "ms181101ab.fits", notice.event.skymap_bytes)
@@ -275,7 +275,7 @@ def test_flat_map_areas_match_multiorder():
     np.testing.assert_array_equal(flat.uniq, ref["UNIQ"])
     np.testing.assert_array_equal(flat.probdensity, ref["PROBDENSITY"])
     # The same event's multi-order map (order <= 11) gives nearly the same areas.
-    from gwalert.notice import read_notice
+    from gwalert.alerts import read_notice
 
     moc = read_notice(shared_file("notices", "MS181101ab-preliminary.avro")).skymap
     np.testing.assert_allclose(flat.credible_area([0.5, 0.9]), moc.credible_area([0.5, 0.9]),
@@ -558,7 +558,7 @@ def test_bad_coordinates_and_levels(bayestar):
 
 # ------------------------------------------------------------------------------ summary
 def test_summary_areas_and_volume(notice_map):
-    from gwalert.notice import read_notice
+    from gwalert.alerts import read_notice
     from gwalert.summary import summarize
 
     sm, _, result, *_ = notice_map
@@ -571,8 +571,8 @@ def test_summary_areas_and_volume(notice_map):
 
 
 def test_summary_2d_has_no_volume():
-    from gwalert.notice import decode
-    from gwalert.samples import encode, make_record
+    from gwalert.alerts import decode, encode
+    from gwalert.samples import make_record
     from gwalert.summary import summarize
 
     sky = gaussian_skymap(200.0, 40.0, 8.0, distance=None, max_level=5)

@@ -323,7 +323,7 @@ def test_weird_rows_never_raise(scale):
 
 def test_real_maps_scalar_and_array(tmp_path):
     """The user guide's order-11 map (the issue's example) and the shared BAYESTAR map."""
-    from gwalert.notice import read_notice
+    from gwalert.alerts import read_notice
 
     notice = read_notice(shared_file("notices", "MS181101ab-preliminary.avro"))
     for sm in (notice.skymap, SkyMap.read(shared_file("skymaps", "bayestar.multiorder.fits"))):

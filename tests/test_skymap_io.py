@@ -431,7 +431,8 @@ def test_flat_map_with_too_many_columns_is_refused():
 def _huge_ring_notice(tmp_path, level: int) -> bytes:
     """A notice whose gzip sky map is a flat RING map of NSIDE 2**level (PROB, float64):
     about 1 MB on the wire, 12 * 4**level * 8 bytes inflated."""
-    from gwalert.samples import encode, make_record
+    from gwalert.alerts import encode
+    from gwalert.samples import make_record
 
     npix = 12 << (2 * level)
     hdu = fits.BinTableHDU.from_columns([fits.Column("PROB", "D", array=np.zeros(1))])

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from gwalert import samples
+from gwalert.alerts import decode
 from gwalert.errors import GwalertError
-from gwalert.notice import decode
 from gwalert.store import Store
 
 

@@ -23,7 +23,8 @@ def test_ruff_clean():
 def test_parse_imports_nothing_heavy(tmp_path, json_output):
     """``gwalert parse`` (and ``--json``, with areas and volume) must start fast: no astropy,
     matplotlib, scipy, SQLAlchemy or Kafka client."""
-    from gwalert.samples import encode, gaussian_skymap, make_record
+    from gwalert.alerts import encode
+    from gwalert.samples import gaussian_skymap, make_record
 
     path = tmp_path / "n.avro"
     path.write_bytes(encode(make_record(skymap=gaussian_skymap(max_level=5))))

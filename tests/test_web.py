@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from web_server import XSS, add_actions, fill_samples, get, hostile_notice, running, store_bytes
 
 from gwalert import samples
-from gwalert.notice import decode
+from gwalert.alerts import decode
 from gwalert.skymap import SkyMap
 from gwalert.store import Store
 from gwalert.web import create_app, fmt, queries

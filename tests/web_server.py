@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gwalert import ledger, samples
-from gwalert.notice import decode
+from gwalert.alerts import decode
 from gwalert.store import Store
 
 #: Text fields a hostile sender controls, each trying to run script if not escaped.

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 _EXPORTS = {
-    "read_notice": "gwalert.notice",
-    "read_notices": "gwalert.notice",
-    "decode": "gwalert.notice",
-    "Notice": "gwalert.notice",
-    "Event": "gwalert.notice",
-    "ExternalCoinc": "gwalert.notice",
-    "AlertType": "gwalert.notice",
+    "read_notice": "gwalert.alerts",
+    "read_notices": "gwalert.alerts",
+    "decode": "gwalert.alerts",
+    "Notice": "gwalert.alerts",
+    "Event": "gwalert.alerts",
+    "ExternalCoinc": "gwalert.alerts",
+    "AlertType": "gwalert.alerts",
     "SkyMap": "gwalert.skymap",
     "summarize": "gwalert.summary",
     "handler": "gwalert.handlers",
@@ -45,14 +43,27 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .alerts import AlertType, Event, ExternalCoinc, Notice, decode, read_notice, read_notices
     from .errors import GwalertError, NoticeError, SkyMapError
     from .handlers import handler, listen, replay
-    from .notice import AlertType, Event, ExternalCoinc, Notice, decode, read_notice, read_notices
     from .skymap import SkyMap
     from .summary import summarize
 
 
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml is its only source."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gwalert")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # computed on first use: ``import gwalert`` stays cheap
+        globals()["__version__"] = value = _version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gwalert' has no attribute {name!r}")

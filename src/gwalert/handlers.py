@@ -13,7 +13,7 @@ The LVK user guide's ``parse_notice`` as a gwalert handler::
 
     listen()                                 # kafka://kafka.scimma.org/igwn.gwalert
 
-A handler takes the :class:`~gwalert.notice.Notice` (and, if it has a ``context`` parameter,
+A handler takes the :class:`~gwalert.alerts.Notice` (and, if it has a ``context`` parameter,
 the :class:`~gwalert.actions.base.ActionContext`). Filters are a rule's keys (``real``,
 ``alert_type``, ``classification_min``, ``area_90_max``, ``max_age``…). Handlers run as
 ``python`` actions through the responder: stored first, never inside the consumer loop, each

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from .alerts import Notice, decode
 from .errors import NoticeError, StoreUnavailable
-from .notice import Notice, decode
 from .sanitize import text as _clean
 from .store import Hook, Store, is_outage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pprint import pformat
 
-from .notice import Notice
+from .alerts import Notice
 
 
 class _Placeholder:

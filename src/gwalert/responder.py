@@ -53,7 +53,7 @@ from .actions.base import (
     collect_secrets,
     redact,
 )
-from .notice import Notice
+from .alerts import Notice
 from .rules import ActionSpec, Config, Rule, match_all
 
 log = logging.getLogger("gwalert.responder")
@@ -386,7 +386,7 @@ class Responder:
         return held and error is None
 
     def _load(self, claim: ledger.Claim) -> tuple[Notice, dict[str, Any]]:
-        from .notice import decode
+        from .alerts import decode
 
         row = self.store.get_notice(claim.notice_id)
         if row is None:

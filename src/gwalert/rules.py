@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from .actions.base import OptionError
+from .alerts import AlertType, Notice
 from .errors import GwalertError
-from .notice import AlertType, Notice
 
 #: Default ``max_age``: notices older than this when they arrive fire no action.
 DEFAULT_MAX_AGE = timedelta(days=1)

@@ -7,12 +7,12 @@ Nothing here is LVK data: the maps are Gaussian blobs on a multi-order HEALPix g
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 from typing import Any
 
 import numpy as np
+
+from .alerts import encode
 
 MOCK_ID = "MS260101a"
 
@@ -136,30 +136,6 @@ def make_record(superevent_id: str = MOCK_ID, alert_type: str = "PRELIMINARY", *
         "external_coinc": external_coinc,
         "urls": {"gracedb": f"https://gracedb.ligo.org/superevents/{superevent_id}/view/"},
     }
-
-
-def encode(record: dict[str, Any], fmt: str = "avro") -> bytes:
-    """Encode a record as LVK does: ``avro`` (object container, what SCiMMA carries),
-    ``avro-datum`` (bare datum) or ``json`` (what NASA GCN carries)."""
-    import fastavro
-
-    from .schema import parsed_official_schema
-
-    if fmt == "avro":
-        buf = io.BytesIO()
-        fastavro.writer(buf, parsed_official_schema(), [record])
-        return buf.getvalue()
-    if fmt == "avro-datum":
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed_official_schema(), record)
-        return buf.getvalue()
-    if fmt == "json":
-        def b64(value: Any) -> Any:
-            return base64.b64encode(value).decode() if isinstance(value, bytes) else value
-
-        rec = json.loads(json.dumps(record, default=b64))
-        return json.dumps(rec).encode()
-    raise ValueError(f"unknown format {fmt!r}")
 
 
 def sample_set() -> dict[str, bytes]:

@@ -27,7 +27,7 @@ from . import sanitize
 from .errors import GwalertError
 
 if TYPE_CHECKING:
-    from .notice import Notice
+    from .alerts import Notice
 
 log = logging.getLogger("gwalert.store")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .alerts import Notice
 from .errors import GwalertError
-from .notice import Notice
 
 
 def _iso(dt: Any) -> str | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import GwalertError
 
 if TYPE_CHECKING:
-    from ..notice import Notice
+    from ..alerts import Notice
 
 
 class OptionError(GwalertError):

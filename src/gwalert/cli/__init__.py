@@ -22,12 +22,9 @@ Exit status: 0 success, 1 an input or operation failed, 2 usage error."""
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .. import __version__
 
-    try:
-        return version("gwalert")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

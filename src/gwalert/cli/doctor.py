@@ -189,13 +189,8 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
 
     from ..errors import GwalertError
     from ..sources.config import client_config
-    from ..sources.kafka import (
-        BrokerState,
-        default_group_id,
-        heartbeat_topic_for,
-        rdkafka_logger,
-        wait_for_broker,
-    )
+    from ..sources.kafka import default_group_id, rdkafka_logger
+    from ..sources.liveness import BrokerState, heartbeat_topic_for, wait_for_broker
     from ..sources.url import parse_url
 
     try:
@@ -251,6 +246,6 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
 
 
 def thread_close(consumer: Any) -> None:
-    from ..sources.kafka import _close_within
+    from ..sources.kafka import close_within
 
-    _close_within(consumer, 5.0)
+    close_within(consumer, 5.0)

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 def _start_at(text: str) -> str:
     """Check --start-at while parsing (a bad value is a usage error: exit status 2)."""
     from ..errors import GwalertError
-    from ..sources.kafka import parse_start_at
+    from ..sources import parse_start_at
 
     try:
         parse_start_at(text)

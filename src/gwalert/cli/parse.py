@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..alerts import read_notices
     from ..errors import GwalertError
-    from ..notice import read_notices
     from . import error
     from ._input import not_a_notice
 

@@ -85,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _message(path: str, scheme: str, raw: bool) -> tuple[bytes, bytes | None, str]:
     """The bytes to send for ``path``, the key (superevent id) and the hop format name."""
-    from ..notice import Format, read_notices
-    from ..samples import encode
+    from ..alerts import Format, encode, read_notices
 
     if raw:
         with open(path, "rb") as fh:

@@ -78,8 +78,8 @@ _unreadable: list[str] = []
 
 
 def _from_files(paths: list[Path]) -> Iterator[tuple[str, int | None, Any, dict | None]]:
+    from ..alerts import read_notices
     from ..errors import GwalertError
-    from ..notice import read_notices
     from . import error
 
     for path in paths:
@@ -94,8 +94,8 @@ def _from_files(paths: list[Path]) -> Iterator[tuple[str, int | None, Any, dict 
 
 
 def _from_store(store: Any) -> Iterator[tuple[str, int | None, Any, dict | None]]:
+    from ..alerts import decode
     from ..errors import GwalertError
-    from ..notice import decode
 
     for row in store.iter_notices():
         try:

@@ -75,8 +75,8 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
     from pathlib import Path
 
     from ..actions.save import _save_combined, _write, notice_dir
+    from ..alerts import decode
     from ..errors import GwalertError
-    from ..notice import decode
 
     out: dict[int, dict] = {}
     for r in rows:

@@ -387,8 +387,8 @@ def _load_bytes(data: bytes, combined: bool,
         if combined:
             raise GwalertError("--combined needs a notice, not a FITS file")
         return SkyMap.read(data), {}
+    from ..alerts import decode
     from ..errors import NoticeError
-    from ..notice import decode
     from ._input import what_it_is
 
     try:

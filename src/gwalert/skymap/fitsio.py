@@ -55,7 +55,6 @@ class Table:
 
     columns: dict[str, np.ndarray]
     header: dict[str, Any]
-    units: dict[str, str]
     #: Integer columns with a ``TNULL``: True where the stored value is the null value.
     nulls: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -281,7 +280,6 @@ class Column:
     tzero: float | int = 0
     tnull: int | None = None
     dim: tuple[int, ...] | None = None  # numpy shape of one cell, from TDIM
-    unit: str | None = None
 
     @property
     def unsigned(self) -> bool:
@@ -343,13 +341,11 @@ def _columns(header: dict[str, Any]) -> tuple[list[Column], int]:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise SkyMapError(f"FITS header card {key} is not a number")
         null = header.get(f"TNULL{n}")
-        unit = header.get(f"TUNIT{n}")
         cols.append(Column(
             name=name, code=code, repeat=repeat, offset=offset, tscal=scal, tzero=zero,
             tnull=null if isinstance(null, int) and not isinstance(null, bool)
             and code in "BIJK" else None,
-            dim=_tdim(header.get(f"TDIM{n}"), repeat, name) if code != "A" else None,
-            unit=str(unit).strip() if unit is not None else None))
+            dim=_tdim(header.get(f"TDIM{n}"), repeat, name) if code != "A" else None))
         offset += repeat * _TFORM[code][1]
     if offset != row_bytes:
         raise SkyMapError(
@@ -405,10 +401,6 @@ class BinTable:
                 return col
         raise KeyError(name)
 
-    @property
-    def units(self) -> dict[str, str]:
-        return {c.name: c.unit for c in self.columns if c.unit is not None}
-
     def iter_rows(self, chunk_bytes: int = 4 << 20) -> Iterator[np.ndarray]:
         """The table's rows as structured arrays (stored values), a bounded chunk at a time."""
         per = max(1, chunk_bytes // max(self.row_bytes, 1))
@@ -458,7 +450,7 @@ def read_bintable(data: Any) -> Table:
         columns[col.name] = table.physical(rows, col)
         if col.tnull is not None and not col.scaled:
             nulls[col.name] = (rows[col.name] == col.tnull).reshape(columns[col.name].shape)
-    return Table(columns=columns, header=table.header, units=table.units, nulls=nulls)
+    return Table(columns=columns, header=table.header, nulls=nulls)
 
 
 def decompress_if_needed(data: bytes) -> bytes:

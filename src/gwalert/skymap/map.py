@@ -170,24 +170,6 @@ class SkyMap:
             return value
         return int(self.level.max())
 
-    def summary(self) -> dict[str, Any]:
-        """The basic facts as plain JSON-ready values."""
-        ra, dec = self.most_probable()
-        return {
-            "object": self.object,
-            "date_obs": self.date_obs,
-            "instruments": list(self.instruments),
-            "creator": self.creator,
-            "mocorder": self.mocorder,
-            "npix": len(self),
-            "has_distance": self.has_distance,
-            "ra": ra,
-            "dec": dec,
-            "distmean": self.distmean,
-            "diststd": self.diststd,
-        }
-
-
     # ------------------------------------------------------------------ derived tables
     # Built on first use and kept with the map (the map's arrays are never modified).
     @cached_property

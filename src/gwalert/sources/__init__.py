@@ -4,14 +4,32 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..errors import GwalertError
 from .url import DEFAULT_URL, BrokerURL, is_broker_url, parse_url
 
 if TYPE_CHECKING:
     from ..pipeline import Source
 
-__all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_url"]
+__all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_start_at",
+           "parse_url"]
+
+
+def parse_start_at(text: str) -> str | datetime:
+    """``earliest``, ``latest`` or an ISO 8601 time (naive = UTC): where a new consumer group
+    starts (see :mod:`gwalert.sources.start`)."""
+    if text in ("earliest", "latest"):
+        return text
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise GwalertError(f"--start-at {text!r}: expected earliest, latest or an ISO 8601 "
+                           "time such as 2026-01-01T00:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when
 
 
 def open_source(target: str, *, store_url: str, no_auth: bool = False,
@@ -34,7 +52,9 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
         check_file_target(target)
         return FileSource(os.path.expanduser(target))
     from .config import client_config
-    from .kafka import KafkaSource, default_group_id, heartbeat_topic_for, parse_start_at
+    from .kafka import KafkaSource, default_group_id
+    from .liveness import heartbeat_topic_for
+    from .offsets import KnownOffsets
 
     url = parse_url(target)
     when = parse_start_at(start_at)
@@ -45,4 +65,4 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                        heartbeat_topic=(heartbeat if isinstance(heartbeat, str) else
                                         heartbeat_topic_for(url) if heartbeat else None),
                        silence_warning=silence_warning, connect_timeout=connect_timeout,
-                       marks=store)
+                       marks=store, known=KnownOffsets(store.engine if store is not None else None))

@@ -4,6 +4,9 @@ confluent-kafka directly, configured from hop-client's credentials or gcn-kafka'
 commits are off, and a message's offset is committed (synchronously) only when the pipeline has
 stored it. The group id is stable, so a restart resumes where the last run stopped. Broker errors
 never end the loop (librdkafka reconnects by itself); each change of state is logged once.
+
+Where a partition starts is decided in :mod:`.start` (``--start-at``, start marks, INCIDENT
+checks on a lost log); broker state and the silence warning live in :mod:`.liveness`.
 """
 
 from __future__ import annotations
@@ -16,25 +19,33 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import confluent_kafka
+
 from ..errors import GwalertError
-from ..heartbeat import HEARTBEAT_TOPICS, Liveness
 from ..pipeline import Message
-from .offsets import KnownOffsets, check_position, forgotten
+from .liveness import BrokerState, Liveness, wait_for_broker
+from .start import (
+    GroupOffsets,
+    Key,
+    MemoryOffsets,
+    StartMarks,
+    StartPolicy,
+    check_position,
+    checked_committed,
+    watermarks,
+)
 from .url import BrokerURL
 
 log = logging.getLogger("gwalert.kafka")
 
-#: Errors that are fatal before the first successful contact (reported at once).
-AUTH_ERRORS = ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "TOPIC_AUTHORIZATION_FAILED",
-               "GROUP_AUTHORIZATION_FAILED", "_SSL", "ILLEGAL_SASL_STATE")
-
 
 def rdkafka_logger() -> logging.Logger:
     """librdkafka's own log lines, kept to errors unless debugging: broker state changes are
-    logged once each by :class:`BrokerState` instead."""
+    logged once each by :class:`~gwalert.sources.liveness.BrokerState` instead."""
     logger = logging.getLogger("gwalert.rdkafka")
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logger.setLevel(logging.CRITICAL)
@@ -49,83 +60,23 @@ def default_group_id(store_url: str, username: str | None = None) -> str:
     return f"{username}-{local}" if username else local
 
 
-def parse_start_at(text: str) -> str | datetime:
-    """``earliest``, ``latest`` or an ISO 8601 time (naive = UTC)."""
-    if text in ("earliest", "latest"):
-        return text
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise GwalertError(f"--start-at {text!r}: expected earliest, latest or an ISO 8601 "
-                           "time such as 2026-01-01T00:00:00Z") from None
-    if when.tzinfo is None:
-        from datetime import UTC
+@dataclass
+class Partition:
+    """What the consumer knows of one (topic, partition)."""
 
-        when = when.replace(tzinfo=UTC)
-    return when
-
-
-def heartbeat_topic_for(url: BrokerURL) -> str | None:
-    return HEARTBEAT_TOPICS.get(url.domain or url.host)
-
-
-class BrokerState:
-    """Logs one line per change of the broker's state, not one per error: each kind of problem
-    once until the broker is reachable again."""
-
-    def __init__(self, log_changes: bool = True) -> None:
-        self.log_changes = log_changes
-        self.reported: set[str] = set()
-        self.last_error: Any = None
-        self.connected_once = False
-
-    @property
-    def problem(self) -> str | None:
-        return self.last_error.name() if self.reported and self.last_error is not None else None
-
-    def error(self, err: Any) -> None:
-        self.last_error = err
-        name = err.name()
-        if name not in self.reported:
-            self.reported.add(name)
-            if self.log_changes:
-                log.warning("broker: %s (%s); retrying", err.str(), name)
-
-    def ok(self) -> None:
-        if self.reported and self.log_changes:
-            log.warning("broker: reachable again")
-            self.reported.clear()
-        self.connected_once = True
-
-
-def wait_for_broker(consumer: Any, state: BrokerState, url: BrokerURL, timeout: float,
-                    stop: threading.Event | None = None) -> Any:
-    """The cluster metadata, once the broker answers; :class:`GwalertError` when it rejects
-    the credentials (as soon as it says so) or has not answered within ``timeout`` seconds
-    (0: wait for ever)."""
-    import confluent_kafka
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return consumer.list_topics(timeout=1.0)
-        except confluent_kafka.KafkaException:
-            pass
-        consumer.poll(0)  # serves error_cb
-        err = state.last_error
-        if err is not None and err.name() in AUTH_ERRORS:
-            text = err.str()
-            if any(w in text.lower() for w in ("resolve", "name or service", "getaddrinfo")):
-                # e.g. the OAuth token endpoint's host name does not resolve: not a credential
-                raise GwalertError(f"{url.bootstrap}: cannot reach the network (a host name "
-                                   f"does not resolve; DNS or offline?): {text}")
-            raise GwalertError(f"{url.bootstrap}: authentication failed: {text}")
-        if stop is not None and stop.is_set():
-            raise GwalertError("stopped before the broker answered")
-        if timeout and time.monotonic() > deadline:
-            why = err.str() if err is not None else "no answer"
-            raise GwalertError(f"cannot reach broker {url.bootstrap} within {timeout:.0f} s: "
-                               f"{why}")
+    assigned: bool = False
+    #: The end of the partition was reached (``--until-eos``).
+    eof: bool = False
+    #: The last offset this group committed here (this run).
+    committed: int | None = None
+    #: Offset of the last message read.
+    last: int | None = None
+    #: The next offset to commit: stored, acknowledged asynchronously, committed on close.
+    pending: int | None = None
+    #: Where the first message is expected (after an assignment or a seek).
+    expect: int | None = None
+    #: The fetch position that lay outside the log at the last check.
+    suspect: int | None = None
 
 
 class KafkaSource:
@@ -135,7 +86,7 @@ class KafkaSource:
                  start_at: str | datetime = "latest", until_eos: bool = False,
                  heartbeat_topic: str | None = None, silence_warning: float = 120.0,
                  connect_timeout: float = 30.0, poll_interval: float = 0.5,
-                 marks: Any = None) -> None:
+                 marks: StartMarks | None = None, known: GroupOffsets | None = None) -> None:
         self.url = url
         self.name = str(url)
         self.group_id = group_id
@@ -146,22 +97,11 @@ class KafkaSource:
         self.poll_interval = poll_interval
         self.state = BrokerState()
         self.liveness = Liveness(silence_warning)
-        self._assigned: set[tuple[str, int]] = set()
-        self._eof: set[tuple[str, int]] = set()
-        self._committed: dict[tuple[str, int], int] = {}
-        self._seen: set[tuple[str, int]] = set()
-        self._last: dict[tuple[str, int], int] = {}
-        self._pending: dict[tuple[str, int], int] = {}
+        self.parts: dict[Key, Partition] = {}
         self._closing = False
-        self.marks = marks  # where the group first started (a Store), or None
-        self._start_marks: dict[tuple[str, int], int] = {}
-        self._known_at_start: set[tuple[str, int]] = set()
-        #: Offsets this group committed (this run, and earlier runs kept in the store).
-        self.known = KnownOffsets(getattr(marks, "engine", None))
-        #: Where the first message of a partition is expected (after an assignment).
-        self._expect: dict[tuple[str, int], int] = {}
-        #: Partitions whose fetch position lay outside the log at the last check.
-        self._suspect: dict[tuple[str, int], int] = {}
+        #: ``marks``: where the group first started (the store), or None (this run only).
+        self.start = StartPolicy(group_id, url.topics, start_at, marks,
+                                 known if known is not None else MemoryOffsets())
         self._last_check = time.monotonic()
         self.check_interval = 5.0
         conf = dict(config)
@@ -202,8 +142,6 @@ class KafkaSource:
         Wrong credentials are reported as soon as the broker says so; an unreachable broker
         after ``connect_timeout`` seconds (0: wait for ever). Either raises GwalertError.
         """
-        import confluent_kafka
-
         try:
             self.consumer = confluent_kafka.Consumer(self.config)
         except confluent_kafka.KafkaException as exc:
@@ -217,7 +155,7 @@ class KafkaSource:
         self.state.ok()
         self.liveness.contact()
         if self.start_at == "latest":
-            self._mark_start(meta)
+            self.start.mark_start(self.consumer, meta)
         missing = [t for t in self.url.topics if t not in meta.topics]
         if missing:
             log.warning("topic(s) %s not on %s yet; waiting for them", ", ".join(missing),
@@ -229,46 +167,10 @@ class KafkaSource:
                                 on_lost=self._on_revoke)
         log.info("listening to %s as group %s", ", ".join(topics), self.group_id)
 
-    def _mark_start(self, meta: Any) -> None:
-        """"latest" means: from the moment the group first started listening, not from the
-        moment the group assigned the partitions (seconds later, or much later for a topic
-        created after the start): remember each existing partition's end now. A partition that
-        did not exist yet holds only messages sent after the start, so it is read from its
-        beginning.
-
-        With a store, the first start's marks are kept there before subscribing and reused by
-        every later start of the same group: a first run killed before the broker held any
-        committed offset then loses nothing that arrived after it started."""
-        import confluent_kafka
-
-        for topic in self.url.topics:
-            saved = self.marks.get_start_marks(self.group_id, topic) if self.marks else None
-            if saved is not None:
-                for n, high in saved.items():
-                    self._start_marks[(topic, n)] = high
-                    self._known_at_start.add((topic, n))
-                continue
-            tmeta = meta.topics.get(topic)
-            ends: dict[int, int] = {}
-            if tmeta is not None and tmeta.error is None:
-                for n in tmeta.partitions:
-                    self._known_at_start.add((topic, n))
-                    try:
-                        _low, high = self.consumer.get_watermark_offsets(
-                            confluent_kafka.TopicPartition(topic, n), timeout=10)
-                    except confluent_kafka.KafkaException as exc:
-                        log.warning("could not read the end of %s[%d]: %s", topic, n, exc)
-                        continue
-                    ends[n] = self._start_marks[(topic, n)] = high
-                if len(ends) < len(tmeta.partitions):
-                    continue  # not all ends known: do not record an incomplete first start
-            if self.marks is not None:
-                self.marks.save_start_marks(self.group_id, topic, ends)
-
     def _abandon(self) -> None:
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
-            _close_within(consumer, 5.0)
+            close_within(consumer, 5.0)
 
     # ------------------------------------------------------------------ callbacks
     def _on_error(self, err: Any) -> None:
@@ -286,80 +188,52 @@ class KafkaSource:
             self.liveness.contact()
             self.state.ok()
 
-    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        import confluent_kafka
+    def _part(self, key: Key) -> Partition:
+        part = self.parts.get(key)
+        if part is None:
+            part = self.parts[key] = Partition()
+        return part
 
+    def _assigned(self) -> list[Key]:
+        return sorted(k for k, p in self.parts.items() if p.assigned)
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         if self._closing:
             return
 
         for p in partitions:
-            self._assigned.add((p.topic, p.partition))
-            self._suspect.pop((p.topic, p.partition), None)
+            part = self._part((p.topic, p.partition))
+            part.assigned, part.suspect = True, None
         try:
             committed = consumer.committed(partitions, timeout=10)
         except confluent_kafka.KafkaException as exc:
             log.warning("could not read committed offsets: %s", exc)
             committed = []
-        start: dict[tuple[str, int], int] = {}
-        by_time: list[Any] = []
+        start: dict[Key, int] = {}
+        by_time: list[Key] = []
         for p in committed:
             key = (p.topic, p.partition)
+            part = self._part(key)
             if p.topic == self.heartbeat_topic:
                 if p.offset < 0:
                     start[key] = confluent_kafka.OFFSET_END
                 continue
-            low, high = self._watermarks(consumer, p)
+            low, high = watermarks(consumer, p.topic, p.partition)
             if p.offset >= 0:
-                self._committed[key] = p.offset
-                self._expect[key] = p.offset
-                if low is not None:
-                    verdict = check_position(p.topic, p.partition, p.offset, low, high,
-                                             "committed offset")
-                    if verdict.incident:
-                        log.error("%s", verdict.incident)
-                        start[key] = verdict.offset
+                part.committed = part.expect = p.offset
+                moved = checked_committed(p.topic, p.partition, p.offset, low, high)
+                if moved is not None:
+                    start[key] = moved
                 continue
-            known = self._committed.get(key)
-            if known is None:
-                known = self.known.get(self.group_id, p.topic, p.partition)
-            if known is not None:
-                verdict = forgotten(p.topic, p.partition, known,
-                                    low if low is not None else confluent_kafka.OFFSET_BEGINNING)
-                log.error("%s", verdict.incident)
-                start[key] = verdict.offset
-            elif self.start_at == "latest":
-                if key in self._start_marks:
-                    mark = self._start_marks[key]
-                    start[key] = mark
-                    if low is not None:
-                        verdict = check_position(p.topic, p.partition, mark, low, high,
-                                                 "start mark (where the group first started)")
-                        if verdict.incident:
-                            log.error("%s", verdict.incident)
-                            start[key] = verdict.offset
-                elif key in self._known_at_start:
-                    start[key] = high if high is not None else confluent_kafka.OFFSET_END
-                else:  # created after the listener started: all of it is new
-                    start[key] = low if low is not None else confluent_kafka.OFFSET_BEGINNING
-            elif self.start_at == "earliest":
-                start[key] = low if low is not None else confluent_kafka.OFFSET_BEGINNING
+            off = self.start.without_commit(key, part.committed, low, high)
+            if off is None:
+                by_time.append(key)
             else:
-                by_time.append(p)
-        if isinstance(self.start_at, datetime) and by_time:
-            ms = int(self.start_at.timestamp() * 1000)
-            query = [confluent_kafka.TopicPartition(p.topic, p.partition, ms) for p in by_time]
-            try:
-                found = consumer.offsets_for_times(query, timeout=10)
-            except confluent_kafka.KafkaException as exc:
-                log.warning("could not look up offsets for --start-at: %s", exc)
-                found = []
-            for p in found:
-                # -1: no message at or after that time -> the end of the partition.
-                start[(p.topic, p.partition)] = (p.offset if p.offset >= 0
-                                                 else self._high_watermark(consumer, p))
+                start[key] = off
+        start.update(self.start.by_time(consumer, by_time))
         for key, off in start.items():
             if off >= 0:
-                self._expect[key] = off
+                self._part(key).expect = off
         if start:
             for p in partitions:
                 p.offset = start.get((p.topic, p.partition), p.offset)
@@ -373,46 +247,21 @@ class KafkaSource:
                 try:
                     consumer.commit(offsets=pin, asynchronous=False)
                     for tp in pin:
-                        self._committed[(tp.topic, tp.partition)] = tp.offset
-                    self.known.save(self.group_id, {(tp.topic, tp.partition): tp.offset
-                                                    for tp in pin})
+                        self._part((tp.topic, tp.partition)).committed = tp.offset
+                    self.start.known.save(self.group_id, {(tp.topic, tp.partition): tp.offset
+                                                          for tp in pin})
                 except confluent_kafka.KafkaException as exc:
                     log.warning("could not commit the starting offsets: %s", exc)
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
-    @staticmethod
-    def _watermarks(consumer: Any, tp: Any) -> tuple[int | None, int | None]:
-        """The partition's (first, end) offsets now, or (None, None) when the broker does not
-        say (then no check is possible)."""
-        import confluent_kafka
-
-        try:
-            return consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=10)
-        except confluent_kafka.KafkaException as exc:
-            log.warning("could not read the offsets of %s[%d]: %s", tp.topic, tp.partition, exc)
-            return None, None
-
-    @staticmethod
-    def _high_watermark(consumer: Any, tp: Any, low: bool = False) -> int:
-        """The partition's end offset now (its first offset with ``low``), or OFFSET_END
-        (OFFSET_BEGINNING) when the broker does not say."""
-        import confluent_kafka
-
-        try:
-            first, end = consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=10)
-            return first if low else end
-        except confluent_kafka.KafkaException as exc:
-            log.warning("could not read the offsets of %s[%d]: %s", tp.topic, tp.partition, exc)
-            return confluent_kafka.OFFSET_BEGINNING if low else confluent_kafka.OFFSET_END
-
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         """Before giving partitions up, commit what was stored from them (synchronously)."""
-        import confluent_kafka
-
-        done = [confluent_kafka.TopicPartition(p.topic, p.partition, off) for p in partitions
-                if (off := self._pending.pop((p.topic, p.partition), None)) is not None]
+        done = []
+        for p in partitions:
+            part = self._part((p.topic, p.partition))
+            if part.pending is not None:
+                done.append(confluent_kafka.TopicPartition(p.topic, p.partition, part.pending))
+                part.pending = None
         if done and not self._closing:
             try:
                 consumer.commit(offsets=done, asynchronous=False)
@@ -420,15 +269,12 @@ class KafkaSource:
                 log.warning("commit before rebalance failed (those messages may be delivered "
                             "again): %s", exc)
         for p in partitions:
-            self._assigned.discard((p.topic, p.partition))
-            self._eof.discard((p.topic, p.partition))
-            self._seen.discard((p.topic, p.partition))
-            self._last.pop((p.topic, p.partition), None)
+            part = self._part((p.topic, p.partition))
+            part.assigned = part.eof = False
+            part.last = None
 
     # ------------------------------------------------------------------ the loop
     def messages(self, stop: threading.Event) -> Iterator[Message]:
-        import confluent_kafka
-
         if self.consumer is None:
             self.connect(stop)
         KafkaError = confluent_kafka.KafkaError
@@ -443,8 +289,9 @@ class KafkaSource:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    self._eof.add((msg.topic(), msg.partition()))
-                    if self.until_eos and self._assigned and self._eof >= self._assigned:
+                    self._part((msg.topic(), msg.partition())).eof = True
+                    assigned = [p for p in self.parts.values() if p.assigned]
+                    if self.until_eos and assigned and all(p.eof for p in assigned):
                         log.info("end of every assigned partition reached")
                         return
                     continue
@@ -453,7 +300,7 @@ class KafkaSource:
             self.liveness.contact()
             self.state.ok()
             key = (msg.topic(), msg.partition())
-            self._eof.discard(key)
+            self._part(key).eof = False
             self._check_offset(key, msg.offset())
             if msg.topic() == self.heartbeat_topic:
                 self.liveness.heartbeat()
@@ -465,11 +312,12 @@ class KafkaSource:
                           headers=tuple((k, v or b"") for k, v in (msg.headers() or [])),
                           handle=msg)
 
-    def _check_offset(self, key: tuple[str, int], offset: int) -> None:
+    def _check_offset(self, key: Key, offset: int) -> None:
         """An offset jump on a partition's first message = the position was reset (by
         librdkafka's auto.offset.reset); an offset going back later = the log was replaced."""
-        expected = self._expect.pop(key, None)
-        last = self._last.get(key)
+        part = self._part(key)
+        expected, part.expect = part.expect, None
+        last = part.last
         if expected is not None:
             if offset != expected:
                 log.error("INCIDENT: %s[%d] resumed at offset %d but was expected at %d "
@@ -480,7 +328,7 @@ class KafkaSource:
             log.error("INCIDENT: %s[%d] went back from offset %d to %d: the broker's log was "
                       "replaced; reading on (notices already stored are duplicates)",
                       key[0], key[1], last, offset)
-        self._last[key] = offset
+        part.last = offset
 
     def _check_log(self) -> None:
         """Every few seconds: is each partition's fetch position still inside its log? A
@@ -488,18 +336,17 @@ class KafkaSource:
         an offset the new log reaches only later, skipping every notice below it. Seen on two
         checks in a row (no false alarm from a watermark read mid-append): INCIDENT, and read
         the new log from its beginning."""
-        import confluent_kafka
-
-        if self.consumer is None or not self._assigned or self.state.problem:
+        assigned = self._assigned()
+        if self.consumer is None or not assigned or self.state.problem:
             return
-        tps = [confluent_kafka.TopicPartition(t, n) for t, n in sorted(self._assigned)
+        tps = [confluent_kafka.TopicPartition(t, n) for t, n in assigned
                if t != self.heartbeat_topic]
         try:
             positions = self.consumer.position(tps)
         except confluent_kafka.KafkaException:
             return
         for tp in positions:
-            key = (tp.topic, tp.partition)
+            part = self._part((tp.topic, tp.partition))
             if tp.offset < 0:
                 continue
             try:  # read after the position: a sound log's end can only have grown since
@@ -510,17 +357,16 @@ class KafkaSource:
             verdict = check_position(tp.topic, tp.partition, tp.offset, low, high,
                                      "reading position")
             if verdict.incident is None:
-                self._suspect.pop(key, None)
-            elif self._suspect.get(key) != tp.offset:
-                self._suspect[key] = tp.offset  # confirm at the next check
+                part.suspect = None
+            elif part.suspect != tp.offset:
+                part.suspect = tp.offset  # confirm at the next check
             else:
-                self._suspect.pop(key, None)
+                part.suspect = None
                 log.error("%s", verdict.incident)
                 try:
                     self.consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition,
                                                                       verdict.offset))
-                    self._expect[key] = verdict.offset
-                    self._last.pop(key, None)
+                    part.expect, part.last = verdict.offset, None
                 except confluent_kafka.KafkaException as exc:
                     log.warning("could not move %s[%d] to offset %d: %s", tp.topic,
                                 tp.partition, verdict.offset, exc)
@@ -530,16 +376,14 @@ class KafkaSource:
         order, per partition): a commit lost in a crash only means the message comes again
         and is recognised as a duplicate. :meth:`close` commits synchronously what is left."""
         msg = message.handle
-        self._pending[(msg.topic(), msg.partition())] = msg.offset() + 1
+        self._part((msg.topic(), msg.partition())).pending = msg.offset() + 1
         self._commit(msg, asynchronous=True)
 
     def _commit(self, msg: Any, asynchronous: bool) -> None:
-        import confluent_kafka
-
         tp = confluent_kafka.TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)
         try:
             self.consumer.commit(offsets=[tp], asynchronous=asynchronous)
-            self._committed[(msg.topic(), msg.partition())] = msg.offset() + 1
+            self._part((msg.topic(), msg.partition())).committed = msg.offset() + 1
         except confluent_kafka.KafkaException as exc:
             # Stored but not acknowledged: it will come again and be recognised as a duplicate.
             log.warning("could not commit %s[%d]@%d (it may be delivered again): %s",
@@ -552,23 +396,23 @@ class KafkaSource:
 
     def close(self) -> None:
         """Commit (synchronously) the last stored offsets, then leave the group."""
-        import confluent_kafka
-
-        if self.consumer is not None and self._pending:
-            offsets = [confluent_kafka.TopicPartition(t, p, off)
-                       for (t, p), off in self._pending.items()]
+        pending = {k: p.pending for k, p in self.parts.items() if p.pending is not None}
+        if self.consumer is not None and pending:
+            offsets = [confluent_kafka.TopicPartition(t, n, off)
+                       for (t, n), off in pending.items()]
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
-                self.known.save(self.group_id, dict(self._pending))
+                self.start.known.save(self.group_id, pending)
             except confluent_kafka.KafkaException as exc:
                 log.warning("final commit failed (the last messages may be delivered "
                             "again): %s", exc)
-            self._pending.clear()
+            for part in self.parts.values():
+                part.pending = None
         self._closing = True
         self._abandon()
 
 
-def _close_within(consumer: Any, seconds: float) -> None:
+def close_within(consumer: Any, seconds: float) -> None:
     """``consumer.close()`` (leaves the group) but never block shutdown for long."""
     thread = threading.Thread(target=consumer.close, daemon=True)
     thread.start()

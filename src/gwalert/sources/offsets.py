@@ -1,12 +1,5 @@
-"""Where a consumer group stands on each partition, as the broker should know it, and the
-checks that tell a lost broker log from a normal start.
-
-A broker that lost its log (retention, a rebuilt cluster, an in-memory broker restarted) makes
-every offset we hold meaningless: a committed offset or a start mark may lie beyond the new log's
-end, or the log's start may have moved past it. Reading from such a position skips every notice
-below it, silently (some brokers do not even answer "offset out of range"). The rule here: when
-in doubt, read the log from its beginning (a duplicate is recognised by the store; a lost alert
-is not), and say so with an INCIDENT line.
+"""Where a consumer group stands on each partition, as the broker should know it (the storage
+side of :class:`gwalert.sources.start.GroupOffsets`; the checks are in :mod:`.start`).
 
 The store keeps, per (group, topic, partition), the last offset the group is known to have
 committed (:data:`group_offsets`, written when the starting position is pinned and when the
@@ -17,7 +10,6 @@ did commit on, the broker has forgotten the group (lost log or expired offsets).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,37 +80,3 @@ class KnownOffsets:
                             group_id=group_id, topic=topic, partition=n, offset=off))
         except sa.exc.SQLAlchemyError as exc:
             log.warning("could not record the group's offsets in the store: %s", exc)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Where to start reading a partition, and the incident (if any) that decided it."""
-
-    offset: int
-    incident: str | None = None
-
-
-def check_position(topic: str, partition: int, position: int, low: int, high: int,
-                   what: str) -> Verdict:
-    """``position`` (a committed offset, a start mark, the fetch position: ``what``) checked
-    against the partition's log ``[low, high]``: beyond the end, or below the start, means
-    the log it belonged to is gone (or trimmed): read the log from its beginning."""
-    if position > high:
-        return Verdict(low, f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
-                            f"beyond the end of the partition's log (offset {high}): the "
-                            f"broker lost its log (rebuilt or restarted cluster); reading the "
-                            f"new log from its beginning (offset {low})")
-    if position < low:
-        return Verdict(low, f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
-                            f"before the start of the partition's log (offset {low}): "
-                            f"messages {position}..{low - 1} were deleted (retention) before "
-                            f"they were read and may be lost; reading on from offset {low}")
-    return Verdict(position)
-
-
-def forgotten(topic: str, partition: int, known: int, low: int) -> Verdict:
-    """The broker has no committed offset where the group committed ``known`` before."""
-    return Verdict(low, f"INCIDENT: {topic}[{partition}]: the broker no longer holds this "
-                        f"group's committed offset (it was {known}): the broker lost its log "
-                        f"or the offsets expired; reading the log from its beginning "
-                        f"(offset {low}); notices already stored are recognised as duplicates")

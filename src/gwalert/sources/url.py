@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 from ..errors import GwalertError
 
 DEFAULT_URL = "kafka://kafka.scimma.org/igwn.gwalert"
-GCN_DOMAINS = ("gcn.nasa.gov", "test.gcn.nasa.gov", "dev.gcn.nasa.gov")
 
 
 @dataclass(frozen=True)

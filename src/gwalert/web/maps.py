@@ -68,7 +68,7 @@ class MapCache:
 
 def render(row: Any, kind: str, path: Path) -> bool:
     """Draw the ``kind`` map of a stored notice into ``path`` (atomically). False: no map."""
-    from ..notice import decode
+    from ..alerts import decode
 
     notices = [n for n in decode(bytes(row["raw"])) if n.content_hash == row["content_hash"]]
     if not notices:
@@ -92,7 +92,7 @@ def render(row: Any, kind: str, path: Path) -> bool:
 
 def skymap_bytes(row: Any, kind: str = "skymap") -> bytes | None:
     """The FITS bytes of a stored notice's sky map (``skymap`` or ``combined``)."""
-    from ..notice import decode
+    from ..alerts import decode
 
     for notice in decode(bytes(row["raw"])):
         if notice.content_hash != row["content_hash"]:

@@ -1,38 +1,24 @@
-"""LVK alert notices: format detection, decoding (Avro container, bare Avro, GCN JSON),
-validation against the official IGWN schema, and the immutable :class:`Notice` model."""
+"""Bytes to :class:`~gwalert.alerts.model.Notice` and back: format detection, decoding (Avro
+container, bare Avro datum, GCN JSON) with lenient validation (:mod:`.validate`), reading from
+paths, stdin or file objects, and encoding a record as LVK sends it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import copy
-import enum
-import hashlib
 import io
 import json
 import os
 import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cached_property
-from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from . import conform
-from .errors import GwalertError, NoticeError, SkyMapError
-from .limits import MAX_NOTICE_BYTES
-from .schema import (
-    ALERT_TYPES,
-    legacy_schema,
-    official_schema,
-    parsed_official_schema,
-    writer_schema_verdict,
-)
-
-if TYPE_CHECKING:
-    from .skymap import SkyMap
+from ..errors import NoticeError
+from ..limits import MAX_NOTICE_BYTES
+from . import validate
+from .hashing import content_hash, with_defaults
+from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice, frozen, why
+from .schema import legacy_schema, official_schema, parsed_official_schema, writer_schema_verdict
 
 NoticeSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 
@@ -40,145 +26,8 @@ NoticeSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 MAX_RECORDS = 64
 #: GraceDB superevent ids (S…, M…, T…, G…); ``\Z``, not ``$``, so no trailing newline.
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
-
-
-class AlertType(enum.StrEnum):
-    EARLYWARNING = "EARLYWARNING"
-    PRELIMINARY = "PRELIMINARY"
-    INITIAL = "INITIAL"
-    UPDATE = "UPDATE"
-    RETRACTION = "RETRACTION"
-
-
-class Format(enum.StrEnum):
-    AVRO = "avro"  # an Avro object-container file (SCiMMA / hop)
-    AVRO_DATUM = "avro-datum"  # one bare Avro datum written with the official schema
-    JSON = "json"  # NASA GCN Kafka's JSON, sky maps base64-encoded
-
-
-def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping or {}))
-
-
-@dataclass(frozen=True)
-class MchirpSource:
-    bin_edges: tuple[float, ...]
-    probabilities: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Event:
-    """The event of a notice. A field the notice lacks, or holds in a form gwalert cannot use
-    (see :attr:`Notice.warnings`), is None (empty for the collections)."""
-
-    time: datetime | None
-    far: float | None
-    significant: bool | None
-    instruments: tuple[str, ...]
-    group: str | None
-    pipeline: str | None
-    search: str | None
-    classification: Mapping[str, float]
-    properties: Mapping[str, float]
-    mchirp_source: MchirpSource | None
-    duration: float | None
-    central_frequency: float | None
-    skymap_bytes: bytes | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class ExternalCoinc:
-    gcn_notice_id: int | str | None
-    ivorn: str | None
-    observatory: str | None
-    search: str | None
-    time_difference: float | None
-    time_coincidence_far: float | None
-    time_sky_position_coincidence_far: float | None
-    combined_skymap_bytes: bytes | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One LVK alert, decoded and validated. Immutable; ``record`` returns a fresh copy."""
-
-    superevent_id: str
-    alert_type: AlertType
-    time_created: datetime
-    event: Event | None
-    external_coinc: ExternalCoinc | None
-    urls: Mapping[str, str]
-    format: Format
-    raw: bytes = field(repr=False)
-    _record: dict[str, Any] = field(repr=False, compare=False)
-    #: How the notice strays from the official IGWN alert schema, one line per field (empty
-    #: for a conforming notice). The fields concerned are None in :attr:`event`.
-    warnings: tuple[str, ...] = ()
-    _hash: str = field(default="", repr=False, compare=False)
-
-    # --------------------------------------------------------------------------- helpers
-    @property
-    def is_mock(self) -> bool:
-        """Mock/MDC alerts (``M…``), e.g. the hourly mock alerts."""
-        return self.superevent_id.startswith("M")
-
-    @property
-    def is_real(self) -> bool:
-        """Real candidates (``S…``)."""
-        return self.superevent_id.startswith("S")
-
-    @property
-    def is_test(self) -> bool:
-        """Test alerts (``T…``)."""
-        return self.superevent_id.startswith("T")
-
-    @property
-    def is_retraction(self) -> bool:
-        return self.alert_type is AlertType.RETRACTION
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The record as the sender wrote it (sky maps as bytes), as a new dict."""
-        return copy.deepcopy(self._record)
-
-    @cached_property
-    def skymap(self) -> SkyMap | None:
-        """The event's sky map, parsed on first use; None when the notice carries none."""
-        if self.event is None or not self.event.skymap_bytes:
-            return None
-        from .skymap import SkyMap
-
-        try:
-            return SkyMap.read(self.event.skymap_bytes)
-        except SkyMapError as exc:
-            raise SkyMapError(f"sky map of {self.superevent_id}: {exc}") from None
-        except GwalertError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever a hostile map provokes: one line
-            raise SkyMapError(f"sky map of {self.superevent_id}: unreadable ({_why(exc)})"
-                              ) from exc
-
-    @cached_property
-    def combined_skymap(self) -> SkyMap | None:
-        """The GW + external combined sky map of an external coincidence, if any."""
-        ext = self.external_coinc
-        if ext is None or not ext.combined_skymap_bytes:
-            return None
-        from .skymap import SkyMap
-
-        try:
-            return SkyMap.read(ext.combined_skymap_bytes)
-        except GwalertError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise SkyMapError(f"combined sky map of {self.superevent_id}: unreadable "
-                              f"({_why(exc)})") from exc
-
-    @property
-    def content_hash(self) -> str:
-        """SHA-256 of the notice's content, the same whichever format carried it (a missing
-        optional field counts as null)."""
-        return self._hash or content_hash(self._record)
+#: The alert types, as the schema spells them.
+_ALERT_TYPES = tuple(AlertType)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -233,7 +82,7 @@ def detect_format(data: bytes) -> Format:
 
 
 def decode(data: bytes) -> list[Notice]:
-    """Decode the notice(s) in one message or file, read leniently (see :mod:`gwalert.conform`).
+    """Decode the notice(s) in one message or file, read leniently (see :mod:`.validate`).
 
     Whatever ``data`` holds, the only exception is :class:`NoticeError`, with one line saying
     why it is refused.
@@ -247,7 +96,7 @@ def decode(data: bytes) -> list[Notice]:
     except MemoryError:
         raise NoticeError("too large to decode in memory") from None
     except Exception as exc:  # noqa: BLE001 - hostile input must never escape as a crash
-        raise NoticeError(f"cannot decode: {_why(exc)}") from exc
+        raise NoticeError(f"cannot decode: {why(exc)}") from exc
 
 
 def _decode(data: bytes) -> list[Notice]:
@@ -283,9 +132,9 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
         schema_json = reader.metadata.get("avro.schema", "")
         codec = reader.codec
     except SchemaParseException as exc:
-        raise NoticeError(f"invalid Avro writer schema: {_why(exc)}") from None
+        raise NoticeError(f"invalid Avro writer schema: {why(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - fastavro's errors have no common base
-        raise NoticeError(f"corrupt Avro container header: {_why(exc)}") from None
+        raise NoticeError(f"corrupt Avro container header: {why(exc)}") from None
     if isinstance(schema_json, bytes):
         schema_json = schema_json.decode("utf-8", "replace")
     problem, official_layout = writer_schema_verdict(schema_json)
@@ -294,7 +143,7 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
     if codec != "null":
         # LVK writes uncompressed containers (Kafka compresses the message); a compressed
         # block could inflate without bound before we see it.
-        raise NoticeError(f"unsupported Avro codec {_short(codec)} (expected 'null')")
+        raise NoticeError(f"unsupported Avro codec {validate.short(codec)} (expected 'null')")
     records: list[dict[str, Any]] = []
     try:
         for record in reader:
@@ -304,7 +153,7 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
     except NoticeError:
         raise
     except Exception as exc:  # noqa: BLE001 - fastavro's own error types (SchemaResolution...)
-        raise NoticeError(f"corrupt Avro data: {_why(exc)}") from None
+        raise NoticeError(f"corrupt Avro data: {why(exc)}") from None
     if not records:
         raise NoticeError("Avro container holds no record")
     if not all(isinstance(r, dict) for r in records):
@@ -321,7 +170,7 @@ def _decode_datum(data: bytes) -> dict[str, Any]:
         try:
             record = fastavro.schemaless_reader(buf, schema, None)
         except Exception as exc:  # noqa: BLE001 - any decoder failure means "not this schema"
-            last = f"not an Avro container, JSON or bare Avro alert ({_why(exc)})"
+            last = f"not an Avro container, JSON or bare Avro alert ({why(exc)})"
             continue
         if buf.tell() != len(data):
             last = (f"not an Avro container, JSON or bare Avro alert "
@@ -340,7 +189,7 @@ def _decode_json(data: bytes) -> dict[str, Any]:
         if "integer string conversion" in str(exc):
             raise NoticeError(f"invalid JSON: an integer has more than "
                               f"{sys.get_int_max_str_digits()} digits") from None
-        raise NoticeError(f"invalid JSON: {_why(exc)}") from None
+        raise NoticeError(f"invalid JSON: {why(exc)}") from None
     if not isinstance(record, dict):
         raise NoticeError("JSON notice is not an object")
     event = record.get("event")
@@ -356,63 +205,23 @@ def _b64(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise NoticeError(f"{where} is not valid base64: {_why(exc)}") from None
-
-
-def _why(exc: BaseException) -> str:
-    try:
-        text = str(exc).strip()
-    except Exception:  # noqa: BLE001
-        text = ""
-    text = text.splitlines()[0] if text else ""
-    if len(text) > 200:
-        text = text[:197] + "..."
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
+        raise NoticeError(f"{where} is not valid base64: {why(exc)}") from None
 
 
 # --------------------------------------------------------------------------- validation
-def _with_defaults(value: Any, schema: Any, *, nulls: bool = False) -> Any:
-    """Copy ``value`` filling fields the schema gives defaults for (what a reader schema does);
-    with ``nulls``, also the optional (nullable) fields that have no default."""
-    if isinstance(schema, dict) and schema.get("type") == "record" and isinstance(value, dict):
-        out = dict(value)
-        for f in schema["fields"]:
-            if f["name"] not in out:
-                if "default" in f:
-                    out[f["name"]] = copy.deepcopy(f["default"])
-                elif nulls and isinstance(f["type"], list) and "null" in f["type"]:
-                    out[f["name"]] = None
-            if f["name"] in out:
-                out[f["name"]] = _with_defaults(out[f["name"]], f["type"], nulls=nulls)
-        return out
-    if isinstance(schema, list) and isinstance(value, dict):
-        for branch in schema:
-            if isinstance(branch, dict) and branch.get("type") == "record":
-                return _with_defaults(value, branch, nulls=nulls)
-    return value
-
-
-def content_hash(record: dict[str, Any]) -> str:
-    """SHA-256 of a record's canonical JSON (sky maps by their own hash); a missing optional
-    field counts as null, so GCN JSON that omits them hashes like the Avro form."""
-    full = _with_defaults(record, official_schema(), nulls=True)
-    return hashlib.sha256(_canonical(full).encode()).hexdigest()
-
-
 def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = False) -> Notice:
     """The notice in ``record``: refused only without a readable identity; every other
     deviation from the schema is a warning (``typed``: fastavro decoded it with an official
     layout, so only values the schema cannot exclude, like NaN, are left to check)."""
-    found = conform.Warnings()
-    full = _with_defaults(record, official_schema())
+    found = validate.Warnings()
+    full = with_defaults(record, official_schema())
     if not typed:
-        conform.check_schema(full, official_schema(), found)
-    sid, alert_type, created = conform.identity(full, _ID, ALERT_TYPES)
+        validate.check_schema(full, official_schema(), found)
+    sid, alert_type, created = validate.identity(full, _ID, _ALERT_TYPES)
     ev = full.get("event")
     event = None
     if isinstance(ev, dict):
-        f = conform.Fields(ev, "event", found)
+        f = validate.Fields(ev, "event", found)
         mc = ev.get("mchirp_source")
         mchirp = None
         if isinstance(mc, dict):
@@ -430,19 +239,19 @@ def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = Fal
             group=f.text("group"),
             pipeline=f.text("pipeline"),
             search=f.text("search"),
-            classification=_frozen(f.numbers("classification")),
-            properties=_frozen(f.numbers("properties")),
+            classification=frozen(f.numbers("classification")),
+            properties=frozen(f.numbers("properties")),
             mchirp_source=mchirp,
             duration=f.number("duration"),
             central_frequency=f.number("central_frequency"),
             skymap_bytes=f.blob("skymap"),
         )
     elif ev is not None:
-        found.add("event", f"event is not a record: {_short(ev)}; ignored")
+        found.add("event", f"event is not a record: {validate.short(ev)}; ignored")
     ext = full.get("external_coinc")
     coinc = None
     if isinstance(ext, dict):
-        f = conform.Fields(ext, "external_coinc", found)
+        f = validate.Fields(ext, "external_coinc", found)
         coinc = ExternalCoinc(
             gcn_notice_id=f.text_or_int("gcn_notice_id"),
             ivorn=f.text("ivorn"),
@@ -454,14 +263,15 @@ def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = Fal
             combined_skymap_bytes=f.blob("combined_skymap"),
         )
     elif ext is not None:
-        found.add("external_coinc", f"external_coinc is not a record: {_short(ext)}; ignored")
+        found.add("external_coinc",
+                  f"external_coinc is not a record: {validate.short(ext)}; ignored")
     return Notice(
         superevent_id=sid,
         alert_type=AlertType(alert_type),
         time_created=created,
         event=event,
         external_coinc=coinc,
-        urls=_frozen(conform.text_map(full.get("urls"), "urls", found)),
+        urls=frozen(validate.text_map(full.get("urls"), "urls", found)),
         format=fmt,
         raw=raw,
         _record=record,
@@ -470,18 +280,24 @@ def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = Fal
     )
 
 
-def _short(value: Any) -> str:
-    return conform.short(value)
+# ------------------------------------------------------------------------------ encoding
+def encode(record: dict[str, Any], fmt: str = "avro") -> bytes:
+    """Encode a record as LVK does: ``avro`` (object container, what SCiMMA carries),
+    ``avro-datum`` (bare datum) or ``json`` (what NASA GCN carries)."""
+    import fastavro
 
+    if fmt == "avro":
+        buf = io.BytesIO()
+        fastavro.writer(buf, parsed_official_schema(), [record])
+        return buf.getvalue()
+    if fmt == "avro-datum":
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed_official_schema(), record)
+        return buf.getvalue()
+    if fmt == "json":
+        def b64(value: Any) -> Any:
+            return base64.b64encode(value).decode() if isinstance(value, bytes) else value
 
-def _canonical(value: Any) -> str:
-    def conv(v: Any) -> Any:
-        if isinstance(v, bytes | bytearray):
-            return {"sha256": hashlib.sha256(v).hexdigest()}
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [conv(x) for x in v]
-        return v
-
-    return json.dumps(conv(value), sort_keys=True, separators=(",", ":"))
+        rec = json.loads(json.dumps(record, default=b64))
+        return json.dumps(rec).encode()
+    raise ValueError(f"unknown format {fmt!r}")

@@ -13,7 +13,6 @@ from typing import Any
 SCHEMA_FILE = "igwn.alerts.Alert.avsc"
 # Writer schema names LVK has used: igwn.alerts.v1_0.Alert (2023 samples), igwn.alerts.Alert.
 _ALERT_NAME = re.compile(r"^igwn\.alerts(\.v\d+(_\d+)*)?\.Alert$")
-ALERT_TYPES = ("EARLYWARNING", "PRELIMINARY", "INITIAL", "UPDATE", "RETRACTION")
 
 
 @cache

@@ -15,7 +15,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .errors import NoticeError
+from ..errors import NoticeError
 
 #: Warnings kept per notice (a hostile record could produce millions).
 MAX_WARNINGS = 20

@@ -1,0 +1,226 @@
+"""Where a Kafka consumer group starts reading each partition, and the checks that tell a lost
+broker log from a normal start.
+
+``--start-at`` (``earliest``, ``latest`` or a time, read by
+:func:`gwalert.sources.parse_start_at`) applies only where the group has no
+committed offset. ``latest`` means "from the moment the group FIRST started listening": the end
+of each partition is remembered then (the start marks, kept in the store through
+:class:`StartMarks`) and reused by every later start of the same group.
+
+A broker that lost its log (retention, a rebuilt cluster, an in-memory broker restarted) makes
+every offset we hold meaningless: a committed offset or a start mark may lie beyond the new log's
+end, or the log's start may have moved past it. Reading from such a position skips every notice
+below it, silently. The rule here: when in doubt, read the log from its beginning (a duplicate is
+recognised by the store; a lost alert is not), and say so with an INCIDENT line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import confluent_kafka
+
+log = logging.getLogger("gwalert.kafka")
+
+Key = tuple[str, int]  # (topic, partition)
+
+
+class StartMarks(Protocol):
+    """Where a group first started (the store keeps them; None: this run only)."""
+
+    def get_start_marks(self, group_id: str, topic: str) -> dict[int, int] | None: ...
+
+    def save_start_marks(self, group_id: str, topic: str,
+                         partitions: dict[int, int]) -> None: ...
+
+
+class GroupOffsets(Protocol):
+    """The offsets a group is known to have committed (this run and earlier ones)."""
+
+    def get(self, group_id: str, topic: str, partition: int) -> int | None: ...
+
+    def save(self, group_id: str, offsets: dict[Key, int]) -> None: ...
+
+
+# ------------------------------------------------------------------------ log-loss checks
+@dataclass(frozen=True)
+class Verdict:
+    """Where to start reading a partition, and the incident (if any) that decided it."""
+
+    offset: int
+    incident: str | None = None
+
+
+def check_position(topic: str, partition: int, position: int, low: int, high: int,
+                   what: str) -> Verdict:
+    """``position`` (a committed offset, a start mark, the fetch position: ``what``) checked
+    against the partition's log ``[low, high]``: beyond the end, or below the start, means
+    the log it belonged to is gone (or trimmed): read the log from its beginning."""
+    if position > high:
+        return Verdict(low, f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
+                            f"beyond the end of the partition's log (offset {high}): the "
+                            f"broker lost its log (rebuilt or restarted cluster); reading the "
+                            f"new log from its beginning (offset {low})")
+    if position < low:
+        return Verdict(low, f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
+                            f"before the start of the partition's log (offset {low}): "
+                            f"messages {position}..{low - 1} were deleted (retention) before "
+                            f"they were read and may be lost; reading on from offset {low}")
+    return Verdict(position)
+
+
+def forgotten(topic: str, partition: int, known: int, low: int) -> Verdict:
+    """The broker has no committed offset where the group committed ``known`` before."""
+    return Verdict(low, f"INCIDENT: {topic}[{partition}]: the broker no longer holds this "
+                        f"group's committed offset (it was {known}): the broker lost its log "
+                        f"or the offsets expired; reading the log from its beginning "
+                        f"(offset {low}); notices already stored are recognised as duplicates")
+
+
+def _checked(verdict: Verdict, fallback: int) -> int:
+    if verdict.incident:
+        log.error("%s", verdict.incident)
+        return verdict.offset
+    return fallback
+
+
+def watermarks(consumer: Any, topic: str, partition: int,
+               timeout: float = 10) -> tuple[int | None, int | None]:
+    """The partition's (first, end) offsets now, or (None, None) when the broker does not
+    say (then no check is possible)."""
+    try:
+        return consumer.get_watermark_offsets(
+            confluent_kafka.TopicPartition(topic, partition), timeout=timeout)
+    except confluent_kafka.KafkaException as exc:
+        log.warning("could not read the offsets of %s[%d]: %s", topic, partition, exc)
+        return None, None
+
+
+# ------------------------------------------------------------------------- start policy
+class StartPolicy:
+    """Decides where each newly assigned partition is read from."""
+
+    def __init__(self, group_id: str, topics: tuple[str, ...], start_at: str | datetime,
+                 marks: StartMarks | None, known: GroupOffsets) -> None:
+        self.group_id = group_id
+        self.topics = topics
+        self.start_at = start_at
+        self.marks = marks
+        #: Offsets this group committed (this run, and earlier runs kept in the store).
+        self.known = known
+        self.start_marks: dict[Key, int] = {}
+        self.known_at_start: set[Key] = set()
+
+    def mark_start(self, consumer: Any, meta: Any) -> None:
+        """"latest" means: from the moment the group first started listening, not from the
+        moment the group assigned the partitions (seconds later, or much later for a topic
+        created after the start): remember each existing partition's end now. A partition that
+        did not exist yet holds only messages sent after the start, so it is read from its
+        beginning.
+
+        With a store, the first start's marks are kept there before subscribing and reused by
+        every later start of the same group: a first run killed before the broker held any
+        committed offset then loses nothing that arrived after it started."""
+        for topic in self.topics:
+            saved = self.marks.get_start_marks(self.group_id, topic) if self.marks else None
+            if saved is not None:
+                for n, high in saved.items():
+                    self.start_marks[(topic, n)] = high
+                    self.known_at_start.add((topic, n))
+                continue
+            tmeta = meta.topics.get(topic)
+            ends: dict[int, int] = {}
+            if tmeta is not None and tmeta.error is None:
+                for n in tmeta.partitions:
+                    self.known_at_start.add((topic, n))
+                    try:
+                        _low, high = consumer.get_watermark_offsets(
+                            confluent_kafka.TopicPartition(topic, n), timeout=10)
+                    except confluent_kafka.KafkaException as exc:
+                        log.warning("could not read the end of %s[%d]: %s", topic, n, exc)
+                        continue
+                    ends[n] = self.start_marks[(topic, n)] = high
+                if len(ends) < len(tmeta.partitions):
+                    continue  # not all ends known: do not record an incomplete first start
+            if self.marks is not None:
+                self.marks.save_start_marks(self.group_id, topic, ends)
+
+    def without_commit(self, key: Key, committed_here: int | None, low: int | None,
+                       high: int | None) -> int | None:
+        """Where to read a partition the broker holds no committed offset for (None: by
+        time, see :meth:`by_time`). ``committed_here``: what this run committed there."""
+        topic, n = key
+        known = committed_here
+        if known is None:
+            known = self.known.get(self.group_id, topic, n)
+        if known is not None:
+            verdict = forgotten(topic, n, known,
+                                low if low is not None else confluent_kafka.OFFSET_BEGINNING)
+            log.error("%s", verdict.incident)
+            return verdict.offset
+        if self.start_at == "latest":
+            if key in self.start_marks:
+                mark = self.start_marks[key]
+                if low is None:
+                    return mark
+                return _checked(check_position(topic, n, mark, low, high,
+                                               "start mark (where the group first started)"),
+                                mark)
+            if key in self.known_at_start:
+                return high if high is not None else confluent_kafka.OFFSET_END
+            # created after the listener started: all of it is new
+            return low if low is not None else confluent_kafka.OFFSET_BEGINNING
+        if self.start_at == "earliest":
+            return low if low is not None else confluent_kafka.OFFSET_BEGINNING
+        return None
+
+    def by_time(self, consumer: Any, keys: list[Key]) -> dict[Key, int]:
+        """The first offset at or after ``start_at`` (a time) in each partition."""
+        if not isinstance(self.start_at, datetime) or not keys:
+            return {}
+        ms = int(self.start_at.timestamp() * 1000)
+        query = [confluent_kafka.TopicPartition(t, n, ms) for t, n in keys]
+        try:
+            found = consumer.offsets_for_times(query, timeout=10)
+        except confluent_kafka.KafkaException as exc:
+            log.warning("could not look up offsets for --start-at: %s", exc)
+            found = []
+        start: dict[Key, int] = {}
+        for p in found:
+            # -1: no message at or after that time -> the end of the partition.
+            if p.offset >= 0:
+                start[(p.topic, p.partition)] = p.offset
+            else:
+                high = watermarks(consumer, p.topic, p.partition)[1]
+                start[(p.topic, p.partition)] = (high if high is not None
+                                                 else confluent_kafka.OFFSET_END)
+        return start
+
+
+def checked_committed(topic: str, partition: int, offset: int, low: int | None,
+                      high: int | None) -> int | None:
+    """A committed offset checked against the log: the offset to move to when the log it
+    belonged to is gone (INCIDENT logged), else None (resume at the committed offset)."""
+    if low is None:
+        return None
+    verdict = check_position(topic, partition, offset, low, high, "committed offset")
+    if verdict.incident:
+        log.error("%s", verdict.incident)
+        return verdict.offset
+    return None
+
+
+class MemoryOffsets:
+    """:class:`GroupOffsets` kept for this run only (a source without a store)."""
+
+    def __init__(self) -> None:
+        self.memory: dict[Key, int] = {}
+
+    def get(self, group_id: str, topic: str, partition: int) -> int | None:
+        return self.memory.get((topic, partition))
+
+    def save(self, group_id: str, offsets: dict[Key, int]) -> None:
+        self.memory.update({k: v for k, v in offsets.items() if v >= 0})
