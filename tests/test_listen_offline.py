@@ -300,7 +300,8 @@ def test_publish_converts_for_gcn(tmp_path) -> None:
 
 
 def test_offset_jump_is_logged_as_incident(caplog) -> None:
-    from gwalert.sources.kafka import KafkaSource, Partition
+    from gwalert.sources.kafka import KafkaSource
+    from gwalert.sources.start import Partition
 
     src = KafkaSource(parse_url("kafka://127.0.0.1:1/t"), {}, group_id="g")
     src.parts[("t", 0)] = Partition(committed=120)

@@ -15,7 +15,6 @@ bounded chunks. ``tests/test_skymap_io.py`` proves the values against astropy's 
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import zlib
@@ -121,7 +120,6 @@ class Stream:
             self._pending = head  # raw bytes taken to look at the magic number
         self._inflater: Any = zlib.decompressobj(wbits=31) if self._gzip else None
         self._out = b""  # inflated bytes not handed out yet
-        self._eof = False
 
     # raw (possibly compressed) input
     def _raw(self, n: int) -> bytes | memoryview:
@@ -451,12 +449,3 @@ def read_bintable(data: Any) -> Table:
         if col.tnull is not None and not col.scaled:
             nulls[col.name] = (rows[col.name] == col.tnull).reshape(columns[col.name].shape)
     return Table(columns=columns, header=table.header, nulls=nulls)
-
-
-def decompress_if_needed(data: bytes) -> bytes:
-    """The inflated bytes of ``data`` (gzip or not), within the sky-map bound."""
-    with open_source(data) as stream:
-        out = io.BytesIO()
-        while piece := stream.read(_CHUNK):
-            out.write(piece)
-        return out.getvalue()

@@ -19,7 +19,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,9 +31,11 @@ from .start import (
     GroupOffsets,
     Key,
     MemoryOffsets,
+    Partition,
     StartMarks,
     StartPolicy,
-    check_position,
+    check_log,
+    check_offset,
     checked_committed,
     watermarks,
 )
@@ -58,25 +59,6 @@ def default_group_id(store_url: str, username: str | None = None) -> str:
     digest = hashlib.sha256(store_url.encode()).hexdigest()[:10]
     local = f"gwalert-{getpass.getuser()}-{socket.gethostname().split('.')[0]}-{digest}"
     return f"{username}-{local}" if username else local
-
-
-@dataclass
-class Partition:
-    """What the consumer knows of one (topic, partition)."""
-
-    assigned: bool = False
-    #: The end of the partition was reached (``--until-eos``).
-    eof: bool = False
-    #: The last offset this group committed here (this run).
-    committed: int | None = None
-    #: Offset of the last message read.
-    last: int | None = None
-    #: The next offset to commit: stored, acknowledged asynchronously, committed on close.
-    pending: int | None = None
-    #: Where the first message is expected (after an assignment or a seek).
-    expect: int | None = None
-    #: The fetch position that lay outside the log at the last check.
-    suspect: int | None = None
 
 
 class KafkaSource:
@@ -194,9 +176,6 @@ class KafkaSource:
             part = self.parts[key] = Partition()
         return part
 
-    def _assigned(self) -> list[Key]:
-        return sorted(k for k, p in self.parts.items() if p.assigned)
-
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         if self._closing:
             return
@@ -313,63 +292,12 @@ class KafkaSource:
                           handle=msg)
 
     def _check_offset(self, key: Key, offset: int) -> None:
-        """An offset jump on a partition's first message = the position was reset (by
-        librdkafka's auto.offset.reset); an offset going back later = the log was replaced."""
-        part = self._part(key)
-        expected, part.expect = part.expect, None
-        last = part.last
-        if expected is not None:
-            if offset != expected:
-                log.error("INCIDENT: %s[%d] resumed at offset %d but was expected at %d "
-                          "(offset reset: retention expired or the broker lost its log); "
-                          "messages in between may be missing", key[0], key[1], offset,
-                          expected)
-        elif last is not None and offset <= last:
-            log.error("INCIDENT: %s[%d] went back from offset %d to %d: the broker's log was "
-                      "replaced; reading on (notices already stored are duplicates)",
-                      key[0], key[1], last, offset)
-        part.last = offset
+        check_offset(key, self._part(key), offset)
 
     def _check_log(self) -> None:
-        """Every few seconds: is each partition's fetch position still inside its log? A
-        broker that lost its log may not answer "out of range": the consumer would wait at
-        an offset the new log reaches only later, skipping every notice below it. Seen on two
-        checks in a row (no false alarm from a watermark read mid-append): INCIDENT, and read
-        the new log from its beginning."""
-        assigned = self._assigned()
-        if self.consumer is None or not assigned or self.state.problem:
-            return
-        tps = [confluent_kafka.TopicPartition(t, n) for t, n in assigned
-               if t != self.heartbeat_topic]
-        try:
-            positions = self.consumer.position(tps)
-        except confluent_kafka.KafkaException:
-            return
-        for tp in positions:
-            part = self._part((tp.topic, tp.partition))
-            if tp.offset < 0:
-                continue
-            try:  # read after the position: a sound log's end can only have grown since
-                low, high = self.consumer.get_watermark_offsets(
-                    confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2)
-            except confluent_kafka.KafkaException:
-                continue
-            verdict = check_position(tp.topic, tp.partition, tp.offset, low, high,
-                                     "reading position")
-            if verdict.incident is None:
-                part.suspect = None
-            elif part.suspect != tp.offset:
-                part.suspect = tp.offset  # confirm at the next check
-            else:
-                part.suspect = None
-                log.error("%s", verdict.incident)
-                try:
-                    self.consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition,
-                                                                      verdict.offset))
-                    part.expect, part.last = verdict.offset, None
-                except confluent_kafka.KafkaException as exc:
-                    log.warning("could not move %s[%d] to offset %d: %s", tp.topic,
-                                tp.partition, verdict.offset, exc)
+        if self.consumer is not None and not self.state.problem:
+            check_log(self.consumer, {k: p for k, p in self.parts.items()
+                                      if p.assigned and k[0] != self.heartbeat_topic})
 
     def commit(self, message: Message) -> None:
         """Acknowledge a stored message. The commit is sent at once but not waited for (in

@@ -99,6 +99,84 @@ def watermarks(consumer: Any, topic: str, partition: int,
         return None, None
 
 
+# ------------------------------------------------------------------- while reading
+@dataclass
+class Partition:
+    """What the consumer knows of one (topic, partition)."""
+
+    assigned: bool = False
+    #: The end of the partition was reached (``--until-eos``).
+    eof: bool = False
+    #: The last offset this group committed here (this run).
+    committed: int | None = None
+    #: Offset of the last message read.
+    last: int | None = None
+    #: The next offset to commit: stored, acknowledged asynchronously, committed on close.
+    pending: int | None = None
+    #: Where the first message is expected (after an assignment or a seek).
+    expect: int | None = None
+    #: The fetch position that lay outside the log at the last check.
+    suspect: int | None = None
+
+
+def check_offset(key: Key, part: Partition, offset: int) -> None:
+    """An offset jump on a partition's first message = the position was reset (by
+    librdkafka's auto.offset.reset); an offset going back later = the log was replaced."""
+    expected, part.expect = part.expect, None
+    last = part.last
+    if expected is not None:
+        if offset != expected:
+            log.error("INCIDENT: %s[%d] resumed at offset %d but was expected at %d "
+                      "(offset reset: retention expired or the broker lost its log); "
+                      "messages in between may be missing", key[0], key[1], offset,
+                      expected)
+    elif last is not None and offset <= last:
+        log.error("INCIDENT: %s[%d] went back from offset %d to %d: the broker's log was "
+                  "replaced; reading on (notices already stored are duplicates)",
+                  key[0], key[1], last, offset)
+    part.last = offset
+
+
+def check_log(consumer: Any, parts: dict[Key, Partition]) -> None:
+    """Every few seconds: is each partition's fetch position still inside its log? A
+    broker that lost its log may not answer "out of range": the consumer would wait at
+    an offset the new log reaches only later, skipping every notice below it. Seen on two
+    checks in a row (no false alarm from a watermark read mid-append): INCIDENT, and read
+    the new log from its beginning. ``parts``: the assigned partitions to check."""
+    if not parts:
+        return
+    tps = [confluent_kafka.TopicPartition(t, n) for t, n in sorted(parts)]
+    try:
+        positions = consumer.position(tps)
+    except confluent_kafka.KafkaException:
+        return
+    for tp in positions:
+        part = parts[(tp.topic, tp.partition)]
+        if tp.offset < 0:
+            continue
+        try:  # read after the position: a sound log's end can only have grown since
+            low, high = consumer.get_watermark_offsets(
+                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2)
+        except confluent_kafka.KafkaException:
+            continue
+        verdict = check_position(tp.topic, tp.partition, tp.offset, low, high,
+                                 "reading position")
+        if verdict.incident is None:
+            part.suspect = None
+        elif part.suspect != tp.offset:
+            part.suspect = tp.offset  # confirm at the next check
+        else:
+            part.suspect = None
+            log.error("%s", verdict.incident)
+            try:
+                consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition,
+                                                                  verdict.offset))
+                part.expect, part.last = verdict.offset, None
+            except confluent_kafka.KafkaException as exc:
+                log.warning("could not move %s[%d] to offset %d: %s", tp.topic,
+                            tp.partition, verdict.offset, exc)
+
+
 # ------------------------------------------------------------------------- start policy
 class StartPolicy:
     """Decides where each newly assigned partition is read from."""
