@@ -85,22 +85,34 @@ class VolumeModel:
             cdf_neg_x = norm_cdf(-mu / sigma)  # Phi(-x)
             sig_mu_pdf_x = sigma * mu * norm_pdf(mu / sigma)
             w_mu2s2 = w * (mu * mu + sigma * sigma)
-            m["w_mu2s2"] = w_mu2s2
-            m["w_2s2"] = w * 2 * sigma ** 2 * _INV_SQRT_2PI * _SQRT2  # per s / sqrt(2)
-            m["sigma_sqrt2"] = sigma * _SQRT2
-            m["area_6mu2"] = 6 * mu * mu * m["area"]
-            m["area_2"] = 2 * m["area"]
-            # w [F(-s) - F(-x)] = clip0 - w_mu2s2 erf(s/sqrt2) / 2 - (clip_ph - clip_ss_ph
-            # sigma s) ph, ph = exp(-s^2/2): the part of [mu - sigma s, 0] cut off at r = 0.
-            m["clip0"] = w_mu2s2 * (0.5 - cdf_neg_x) + w * sig_mu_pdf_x
             row_total = w_mu2s2 * (1 - cdf_neg_x) + w * sig_mu_pdf_x
+            area, rt2 = m["area"], _SQRT2
+            # In rq = s / sqrt 2 (q = rq^2, ph = exp(-q) = sqrt(2 pi) phi(s)), a row whose
+            # interval [mu - sigma s, mu + sigma s] reaches below r = 0 ("clipped") holds
+            #   P = K + c1 erf(rq) - c2 ph - c3 rq ph   (total minus the tail beyond b)
+            #   V = A b^3 / 3 = v0 + v1 rq + v2 q + v3 q rq,  dV/du = -A sigma b^2 / s
+            #     = -(d0 + d1 / rq + d2 rq),
+            # and one that does not loses its lower part [0, a], a = mu - sigma s:
+            #   dP = -K + c1 erf(rq) + c2 ph - c3 rq ph, dV = -A a^3 / 3,
+            #   d(dV/du) = -A sigma a^2 / s.
+            m["xr"] = mu / (sigma * rt2)  # rows with rq > xr are clipped
+            m["sigma_sqrt2"] = sigma * rt2
+            m["K"] = row_total - 0.5 * w_mu2s2
+            m["c1"] = 0.5 * w_mu2s2
+            m["c2"] = 2 * mu * sigma * w * _INV_SQRT_2PI
+            m["c3"] = sigma * sigma * w * rt2 * _INV_SQRT_2PI
+            m["v0"] = area * mu ** 3 / 3
+            m["v1"] = area * mu * mu * sigma * rt2
+            m["v2"] = 2 * area * mu * sigma * sigma
+            m["v3"] = area * sigma ** 3 * 2 * rt2 / 3
+            m["d0"] = 2 * area * mu * sigma * sigma
+            m["d1"] = area * sigma * mu * mu / rt2
+            m["d2"] = area * sigma ** 3 * rt2
+            m["a3"] = area / 3
+            m["a_sig"] = area * sigma / rt2
+            for key in ("K", "v0", "d0"):
+                m["cum_" + key] = np.concatenate([[0.0], np.cumsum(m[key])])
             m["cum_total"] = np.concatenate([[0.0], np.cumsum(row_total)])
-            # dV/du of an unclipped row: -A sigma (b^2 + a^2) / s, in rq = s / sqrt 2
-            m["dv_inv"] = 2 * mu * mu * sigma * m["area"] / _SQRT2
-            m["dv_lin"] = 2 * _SQRT2 * sigma ** 3 * m["area"]
-            m["area_sigma"] = m["area"] * sigma
-            m["clip_ss_ph"] = w * sigma * _INV_SQRT_2PI
-            m["clip_ph"] = 2 * mu * m["clip_ss_ph"]
             total = float(np.sum(row_total) + np.sum(n["total"]))
         self.total = total if math.isfinite(total) else 0.0
         peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
@@ -173,38 +185,43 @@ class VolumeModel:
         return P, V, dV
 
     def _main_part(self, u: np.ndarray, lo: int, hi: int, derivative: bool, far: bool):
-        """P (0 for far rows: counted by the caller), V and dV/du of main rows [lo, hi)."""
+        """P (0 for far rows: counted by the caller), V and dV/du of main rows [lo, hi) at
+        the nodes ``u`` (the forms are in ``__init__``)."""
         g = self.main
+        sl = slice(lo, hi)
         with np.errstate(all="ignore"):
-            q = g["lnc"][lo:hi] - u[:, None]
+            q = g["lnc"][sl] - u[:, None]
             np.maximum(q, 0.0, out=q)  # rows beyond a node's peak contribute exactly 0
-            mu = g["mu"][lo:hi]
-            rq = np.sqrt(q)  # s / sqrt(2)
-            ss = g["sigma_sqrt2"][lo:hi] * rq  # sigma s
+            rq = np.sqrt(q)
+            qrq = q * rq
+            V = g["cum_v0"][hi] - g["cum_v0"][lo] + rq @ g["v1"][sl] + q @ g["v2"][sl] \
+                + qrq @ g["v3"][sl]
             P = 0.0
             if not far:
-                e = erf_nonneg(rq)  # erf(s / sqrt 2)
-                ph = np.exp(-q)  # sqrt(2 pi) phi(s)
-                # w [F(s) - F(-s)] = w [(mu^2 + sigma^2) erf(s/sqrt2) - 2 sigma^2 s phi(s)]
-                P = e @ g["w_mu2s2"][lo:hi] - (rq * ph) @ g["w_2s2"][lo:hi]
-            # b^3 - a^3 with b, a = mu +- sigma s: 6 mu^2 sigma s + 2 (sigma s)^3 (no cancellation)
-            V = (ss @ g["area_6mu2"][lo:hi] + (ss * ss * ss) @ g["area_2"][lo:hi]) / 3
-            clipped = ss > mu  # the interval reaches below r = 0
-            any_clipped = bool(np.any(clipped))
-            if any_clipped:
-                a_neg = np.where(clipped, mu - ss, 0.0)  # the part below 0 leaves the volume
-                V = V + (a_neg * a_neg * a_neg) @ g["area"][lo:hi] / 3
-                if not far:
-                    corr = (g["clip0"][lo:hi] - 0.5 * g["w_mu2s2"][lo:hi] * e
-                            - (g["clip_ph"][lo:hi] - g["clip_ss_ph"][lo:hi] * ss) * ph)
-                    P = P + np.where(clipped, corr, 0.0).sum(axis=1)
+                e = erf_nonneg(rq)
+                ph = np.exp(-q)
+                rph = rq * ph
+                P = (g["cum_K"][hi] - g["cum_K"][lo] + e @ g["c1"][sl] - ph @ g["c2"][sl]
+                     - rph @ g["c3"][sl])
             dV = 0.0
             if derivative:
-                # -A sigma (b^2 + a^2) / s; a clipped interval loses the a^2 term.
-                inv = np.divide(1.0, rq, out=np.zeros_like(rq), where=q > 0)
-                dV = -(inv @ g["dv_inv"][lo:hi] + rq @ g["dv_lin"][lo:hi])
-                if any_clipped:
-                    dV = dV + (a_neg * a_neg * inv) @ g["area_sigma"][lo:hi] / _SQRT2
+                inv = 1.0 / rq
+                active = np.clip(np.searchsorted(g["neg_peak"], -u, side="left"), lo, hi)
+                if active.min() < hi:  # rows beyond some node's peak: no derivative there
+                    np.putmask(inv, q == 0, 0.0)
+                dV = -(g["cum_d0"][active] - g["cum_d0"][lo] + inv @ g["d1"][sl]
+                       + rq @ g["d2"][sl])
+            unclipped = rq <= g["xr"][sl]  # rows beyond a node's peak too (q = 0)
+            if np.any(unclipped):
+                a = np.where(unclipped, g["mu"][sl] - g["sigma_sqrt2"][sl] * rq, 0.0)
+                a2 = a * a
+                V = V - (a2 * a) @ g["a3"][sl]
+                if not far:
+                    uf = unclipped.astype(np.float64)
+                    P = P + ((uf * e) @ g["c1"][sl] + (uf * ph) @ g["c2"][sl]
+                             - (uf * rph) @ g["c3"][sl] - uf @ g["K"][sl])
+                if derivative:
+                    dV = dV - (a2 * inv) @ g["a_sig"][sl]
         return P, V, dV
 
     def _neg_part(self, u: np.ndarray, lo: int, hi: int, derivative: bool, far: bool):
@@ -288,27 +305,29 @@ class VolumeModel:
         live = np.flatnonzero(~zero & (u < self.lnc_max))
         if live.size == 0:
             return P, V
-        values, inverse = np.unique(u[live], return_inverse=True)  # ascending
-        sparse = values >= self.sparse_u
-        exact = np.flatnonzero(sparse)
-        vp = np.empty(values.size)
-        vv = np.empty(values.size)
-        dense = np.flatnonzero(~sparse)
+        ul = u[live]
+        dense = np.flatnonzero(ul < self.sparse_u)
         if dense.size > 8:
-            more = self._interpolate(values[dense], vp, vv, dense)
-            exact = np.concatenate([exact, more])
+            p, v, interpolated = self._interpolate(ul[dense])
+            done = dense[interpolated]
+            P[live[done]] = p[interpolated]
+            V[live[done]] = v[interpolated]
+            exact = np.ones(live.size, bool)
+            exact[done] = False
+            exact = np.flatnonzero(exact)
         else:
-            exact = np.concatenate([exact, dense])
+            exact = np.arange(live.size)
         if exact.size:
-            vp[exact], vv[exact], _ = self.evaluate_many(values[exact], derivative=False)
-        P[live] = vp[inverse]
-        V[live] = vv[inverse]
+            values, inverse = np.unique(ul[exact], return_inverse=True)
+            p, v, _ = self.evaluate_many(values, derivative=False)
+            P[live[exact]] = p[inverse]
+            V[live[exact]] = v[inverse]
         return P, V
 
-    def _interpolate(self, x: np.ndarray, vp: np.ndarray, vv: np.ndarray,
-                     where: np.ndarray) -> np.ndarray:
-        """Fill vp/vv[where] for the sorted log densities ``x`` by adaptive cubic Hermite
-        interpolation; returns the indices (into vp) left for exact evaluation.
+    def _interpolate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P, V, interpolated) at the log densities ``x`` (any order) by adaptive cubic
+        Hermite interpolation; targets where ``interpolated`` is False are left for exact
+        evaluation.
 
         Coordinate: ``y = ln(lnc_max - u)``; each node carries exact P, ln V and their
         derivatives in y (``dP/du = exp(u) dV/du``). An interval [a, b] holding targets is
@@ -317,32 +336,35 @@ class VolumeModel:
         read the Hermite interpolant of their half, [a, m] or [m, b] (whose error is about a
         sixteenth of the check's), clipped to the values at that half's ends (P and V grow
         with y). Otherwise both halves are checked in the next round. Intervals holding one
-        or two targets are evaluated exactly instead."""
+        or two distinct target values are evaluated exactly instead."""
         lnc_max = self.lnc_max
-        y = np.log(lnc_max - x)[::-1]  # ascending
-        idx = where[::-1]
+        y = np.log(lnc_max - x)
+        ys = np.sort(y)
+        # distinct[i]: how many distinct values precede ys[i]
+        distinct = np.concatenate([[0], np.cumsum(ys[1:] != ys[:-1])])
 
-        def exact(ys: np.ndarray) -> tuple[np.ndarray, ...]:
-            """(P, dP/dy, ln V, d ln V/dy) at the nodes ``ys``."""
-            u = lnc_max - np.exp(ys)
+        def exact(yn: np.ndarray) -> tuple[np.ndarray, ...]:
+            """(P, dP/dy, ln V, d ln V/dy) at the nodes ``yn``."""
+            u = lnc_max - np.exp(yn)
             P, V, dV = self.evaluate_many(u, derivative=True)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 du_dy = u - lnc_max
                 return P, np.exp(u) * dV * du_dy, np.log(V), dV / V * du_dy
 
-        nodes = np.unique(np.concatenate([y[[0, -1]], np.linspace(y[0], y[-1], 12)]))
+        nodes = np.unique(np.concatenate([ys[[0, -1]], np.linspace(ys[0], ys[-1], 12)]))
         n = exact(nodes)
         pending = (nodes[:-1], nodes[1:]) + tuple(c for v in n for c in (v[:-1], v[1:]))
-        rest: list[np.ndarray] = []
         accepted: list[tuple[np.ndarray, ...]] = []
+        by_hand: list[tuple[np.ndarray, np.ndarray]] = []  # intervals evaluated exactly
         for _ in range(60):
             a, b = pending[0], pending[1]
-            lo = np.searchsorted(y, a, side="left")
-            hi = np.searchsorted(y, b, side="right")
-            count = hi - lo
-            for j in np.flatnonzero((count > 0) & (count <= 2)):
-                rest.append(np.arange(lo[j], hi[j]))
-            keep = count > 2
+            lo = np.searchsorted(ys, a, side="left")
+            hi = np.searchsorted(ys, b, side="right")
+            values = np.where(hi > lo, distinct[np.maximum(hi - 1, 0)] - distinct[
+                np.minimum(lo, ys.size - 1)] + 1, 0)
+            few = (values > 0) & (values <= 2)
+            by_hand.append((a[few], b[few]))
+            keep = values > 2
             if not np.any(keep):
                 pending = ()
                 break
@@ -361,26 +383,29 @@ class VolumeModel:
             pending = tuple(np.concatenate([c[bad], d[bad]])
                             for c, d in zip(left, right, strict=True))
         if pending:  # not settled after 60 rounds: exact
-            lo = np.searchsorted(y, pending[0], side="left")
-            hi = np.searchsorted(y, pending[1], side="right")
-            rest.extend(np.arange(lo[j], hi[j]) for j in range(lo.size))
-        inside = np.zeros(y.size, bool)
-        if sum(c[0].size for c in accepted):
-            a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (np.concatenate(c)
-                                                        for c in zip(*accepted, strict=True))
-            order = np.argsort(a)
-            j = order[np.maximum(np.searchsorted(a[order], y, side="right") - 1, 0)]
-            inside = (y >= a[j]) & (y <= b[j])
-            t = np.flatnonzero(inside)
-            j = j[t]
-            h = b[j] - a[j]
-            f = (y[t] - a[j]) / h
-            vp[idx[t]] = np.clip(_hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
-            vv[idx[t]] = np.exp(np.clip(_hermite(f, h, la[j], lb[j], dla[j], dlb[j]),
-                                        la[j], lb[j]))
-        left_over = np.concatenate(rest) if rest else np.empty(0, np.intp)
-        left_over = np.union1d(left_over, np.flatnonzero(~inside))
-        return idx[left_over]
+            by_hand.append((pending[0], pending[1]))
+        P = np.zeros(y.size)
+        V = np.zeros(y.size)
+        done = np.zeros(y.size, bool)
+        if not accepted:
+            return P, V, done
+        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (np.concatenate(c)
+                                                    for c in zip(*accepted, strict=True))
+        ea, eb = (np.concatenate(c) for c in zip(*by_hand, strict=True))
+        # Every target lies in one final interval: interpolated, or exact (by_hand).
+        starts = np.concatenate([a, ea])
+        order = np.argsort(starts, kind="stable")
+        j = order[np.maximum(np.searchsorted(starts[order], y, side="right") - 1, 0)]
+        ok = j < a.size
+        j = np.where(ok, j, 0)
+        done = ok & (y >= a[j]) & (y <= b[j])
+        t = np.flatnonzero(done)
+        j = j[t]
+        h = b[j] - a[j]
+        f = (y[t] - a[j]) / h
+        P[t] = np.clip(_hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
+        V[t] = np.exp(np.clip(_hermite(f, h, la[j], lb[j], dla[j], dlb[j]), la[j], lb[j]))
+        return P, V, done
 
 
 def _hermite(f: Any, h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray,
