@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .arrays import levels, shaped
+from .arrays import TARGET_BLOCK, levels, shaped
 from .distance import neg_bracket, require_distance, usable_rows
 from .special import erf_nonneg, norm_cdf, norm_pdf
 
@@ -57,7 +57,9 @@ _SQRT2 = math.sqrt(2.0)
 _ELEMENTS = 6144  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
 _SPARSE_ROWS = 64  # targets where at most this many rows take part are evaluated exactly
 _P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
-_V_CHECK = 2e-3  # and in ln V
+_V_CHECK = 4e-3  # and in ln V
+_EXACT_BUDGET = 1 << 22  # (targets x rows) evaluated exactly rather than interpolated
+_HEAVY = 64  # at most this many rows holding > _P_CHECK become nodes at their own peak
 _FAR = 40.0  # rows with ln(peak / rho) beyond this hold all their probability (e^-40)
 
 
@@ -81,6 +83,7 @@ class VolumeModel:
             n["bracket0"] = neg_bracket(x, -x)
             n["total"] = np.exp(np.log(n["weight"]) + 2 * np.log(n["sigma"]) - 0.5 * x * x
                                 - _LN_SQRT_2PI + np.log(n["bracket0"]))
+            n["row_total"] = n["total"]
             w, mu, sigma = m.pop("weight"), m["mu"], m["sigma"]
             cdf_neg_x = norm_cdf(-mu / sigma)  # Phi(-x)
             sig_mu_pdf_x = sigma * mu * norm_pdf(mu / sigma)
@@ -113,6 +116,7 @@ class VolumeModel:
             for key in ("K", "v0", "d0"):
                 m["cum_" + key] = np.concatenate([[0.0], np.cumsum(m[key])])
             m["cum_total"] = np.concatenate([[0.0], np.cumsum(row_total)])
+            m["row_total"] = row_total
             total = float(np.sum(row_total) + np.sum(n["total"]))
         self.total = total if math.isfinite(total) else 0.0
         peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
@@ -307,7 +311,8 @@ class VolumeModel:
             return P, V
         ul = u[live]
         dense = np.flatnonzero(ul < self.sparse_u)
-        if dense.size > 8:
+        rows = self.main["lnc"].size + self.neg["lnc"].size
+        if dense.size > 8 and dense.size * rows > _EXACT_BUDGET:
             p, v, interpolated = self._interpolate(ul[dense])
             done = dense[interpolated]
             P[live[done]] = p[interpolated]
@@ -351,7 +356,15 @@ class VolumeModel:
                 du_dy = u - lnc_max
                 return P, np.exp(u) * dV * du_dy, np.log(V), dV / V * du_dy
 
-        nodes = np.unique(np.concatenate([ys[[0, -1]], np.linspace(ys[0], ys[-1], 12)]))
+        # Rows holding much probability bend P sharply where they start to count (at their
+        # peak): those points are nodes, so that no such bend hides between two nodes.
+        heavy = np.concatenate([g["neg_peak"][g["row_total"] > _P_CHECK]
+                                for g in (self.main, self.neg)])
+        with np.errstate(divide="ignore"):  # the top row: y = -inf, dropped
+            heavy = np.log(lnc_max + np.sort(heavy)[:_HEAVY])
+        heavy = heavy[(heavy > ys[0]) & (heavy < ys[-1])]
+        nodes = np.unique(np.concatenate([ys[[0, -1]], np.linspace(ys[0], ys[-1], 12),
+                                          heavy]))
         n = exact(nodes)
         pending = (nodes[:-1], nodes[1:]) + tuple(c for v in n for c in (v[:-1], v[1:]))
         accepted: list[tuple[np.ndarray, ...]] = []
@@ -374,7 +387,9 @@ class VolumeModel:
             h = b - a
             with np.errstate(invalid="ignore"):
                 good = ((np.abs(_hermite(0.5, h, pa, pb, dpa, dpb) - pm) <= _P_CHECK)
-                        & (np.abs(_hermite(0.5, h, la, lb, dla, dlb) - lm) <= _V_CHECK))
+                        & (np.abs(_hermite(0.5, h, la, lb, dla, dlb) - lm) <= _V_CHECK)
+                        & (np.abs(_slope(h, pa, pb, dpa, dpb) - h * dpm) <= 4 * _P_CHECK)
+                        & (np.abs(_slope(h, la, lb, dla, dlb) - h * dlm) <= 4 * _V_CHECK))
             left = (a, m, pa, pm, dpa, dpm, la, lm, dla, dlm)
             right = (m, b, pm, pb, dpm, dpb, lm, lb, dlm, dlb)
             accepted.append(tuple(np.concatenate([c[good], d[good]])
@@ -389,6 +404,28 @@ class VolumeModel:
         done = np.zeros(y.size, bool)
         if not accepted:
             return P, V, done
+        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (np.concatenate(c)
+                                                    for c in zip(*accepted, strict=True))
+        ea = np.concatenate([c[0] for c in by_hand])
+        # Every target lies in one final interval: interpolated, or exact (by_hand).
+        starts = np.concatenate([a, ea])
+        order = np.argsort(starts, kind="stable")
+        starts = starts[order]
+        for lo in range(0, y.size, TARGET_BLOCK):  # blocks: no mmap-sized temporaries
+            yb = y[lo:lo + TARGET_BLOCK]
+            j = order[np.maximum(np.searchsorted(starts, yb, side="right") - 1, 0)]
+            ok = j < a.size
+            j[~ok] = 0
+            ok &= (yb >= a[j]) & (yb <= b[j])
+            done[lo:lo + TARGET_BLOCK] = ok
+            t = np.flatnonzero(ok)
+            j = j[t]
+            h = b[j] - a[j]
+            f = (yb[t] - a[j]) / h
+            P[lo + t] = np.clip(_hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
+            V[lo + t] = np.exp(np.clip(_hermite(f, h, la[j], lb[j], dla[j], dlb[j]),
+                                       la[j], lb[j]))
+        return P, V, done
         a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (np.concatenate(c)
                                                     for c in zip(*accepted, strict=True))
         ea, eb = (np.concatenate(c) for c in zip(*by_hand, strict=True))
@@ -406,6 +443,12 @@ class VolumeModel:
         P[t] = np.clip(_hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
         V[t] = np.exp(np.clip(_hermite(f, h, la[j], lb[j], dla[j], dlb[j]), la[j], lb[j]))
         return P, V, done
+
+
+def _slope(h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray,
+           d1: np.ndarray) -> np.ndarray:
+    """h times the slope at the midpoint of the cubic of ``_hermite``."""
+    return 1.5 * (y1 - y0) - 0.25 * h * (d0 + d1)
 
 
 def _hermite(f: Any, h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray,
