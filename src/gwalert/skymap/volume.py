@@ -17,18 +17,23 @@ volume probability (a target there gets ``searched_prob_vol`` = the total and
 ``credible_volume`` solves ``P(rho*) = p`` by safeguarded Newton iteration on ``ln rho*`` (the
 derivative is exact too: ``dP = rho* dV``). ``searched`` gives each target's ``P`` and ``V`` at
 the density where it sits: exactly for targets near the peak (few rows take part) and when
-targets are few; otherwise by cubic Hermite interpolation in ``y = ln(lnc_max - u)`` between
-exact values and exact derivatives (``dP/du = exp(u) dV/du``) at nodes refined adaptively
-(``VolumeModel._interpolate``) until, on every interval holding targets, the Hermite cubic
-misses an exact evaluation at the interval's midpoint by at most 5e-4 in P and 2e-3 in
-ln V; targets then read the cubic of their half-interval, clipped to the values at its ends
-(P and V are monotonic in the density). On the shared BAYESTAR map and a broad
-single-detector-like map this takes 70-100 exact evaluations and the largest error over
-100,000 targets is 6e-4 in P and 0.4% in V (``tests/test_skymap_differential.py`` compares
-with an independent Gauss-Legendre integration on generated near, far, broad and
-negative-DISTMU maps). An exact evaluation costs one pass over the rows whose peak density
-exceeds the node's; rows more than e^40 above it hold all their probability (a prefix sum),
-only their volume is computed.
+targets x rows is small (``_EXACT_BUDGET``); otherwise by cubic Hermite interpolation in
+``y = ln(lnc_max - u)`` between exact values and exact derivatives (``dP/du = exp(u) dV/du``)
+at nodes refined adaptively (``VolumeModel._interpolate``) until, on every interval holding
+targets, the Hermite cubic misses an exact evaluation at the interval's midpoint by at most
+5e-4 in P and 4e-3 in ln V, and its slope there by four times that (a row's interval starts
+at its peak density as sqrt(ln(peak / rho)): such bends between two nodes show in the slope
+first). Rows holding more than 5e-4 of the probability are nodes at their peak density.
+Targets read the cubic of their half-interval, clipped to the values at its ends (P and V are
+monotonic in the density). On the shared BAYESTAR map and a broad single-detector-like map
+this takes 90-100 exact evaluations and the largest error over 100,000 targets is 6e-4 in P
+and 0.4% in V; ``tests/test_skymap_differential.py`` forces the interpolation on generated
+maps of 12 to ~3,000 rows (where a few rows carry much of the probability: the hard case)
+and compares it with the exact values. An exact evaluation costs one pass over the rows whose
+peak density exceeds the node's (about 25 ns per row): in each row ``P``, ``V`` and
+``dV/du`` are the clipped-interval forms (``__init__``) with a correction where the interval
+stays above r = 0, and rows more than e^40 above the node hold all their probability (a
+prefix sum), only their volume is computed.
 
 ligo.skymap instead discretises distance into 999 shells of width ``6 * distmean / 1000``
 and ignores probability beyond ``6 * distmean``; its ``searched_prob_vol`` and
