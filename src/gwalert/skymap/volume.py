@@ -255,30 +255,40 @@ class VolumeModel:
 
     # ------------------------------------------------------------------ credible volumes
     def solve(self, levels: Sequence[float]) -> list[tuple[float, float]]:
-        """(u, V) with P(u) = p for each p in ``levels`` (to 1e-10 relative in P)."""
-        grid: list[tuple[float, float]] = [(self.lnc_max, 0.0)]
+        """(u, V) with P(u) = p for each p in ``levels`` (to about 1e-10 relative in P): a
+        doubling grid of exact (P, dP/du) brackets each level, the bracket's cubic Hermite gives
+        the first guess, safeguarded Newton steps the rest."""
+        grid: list[tuple[float, float, float]] = [(self.lnc_max, 0.0, 0.0)]  # u, P, dP/du
         top = max((p for p in levels if p < self.total), default=0.0)
         delta = 0.5
         while grid[-1][1] < top and delta < 1e6:  # P reaches its total well before
             u = self.lnc_max - delta
-            grid.append((u, self.evaluate(u)[0]))
+            P, _, dV = self.evaluate(u, True)
+            grid.append((u, P, math.exp(u) * dV))
             delta *= 2
         return [self._solve_one(p, grid) for p in levels]
 
-    def _solve_one(self, p: float, grid: list[tuple[float, float]]) -> tuple[float, float]:
+    def _solve_one(self, p: float,
+                   grid: list[tuple[float, float, float]]) -> tuple[float, float]:
         if p <= 0 or not math.isfinite(self.lnc_max):
             return (self.lnc_max, 0.0) if p <= 0 else (-math.inf, math.inf)
-        above = [i for i, (_, P) in enumerate(grid) if P >= p]
+        above = [i for i, (_, P, _) in enumerate(grid) if P >= p]
         if p >= self.total or not above:
             return -math.inf, math.inf
         j = above[0]
-        (hi, P_hi), (lo, P_lo) = grid[j - 1], grid[j]
-        d_lo, d_hi = self.lnc_max - lo, self.lnc_max - hi
-        if P_hi > 0:  # first guess: P ~ delta^k between the bracket ends
-            k = math.log(P_lo / P_hi) / math.log(d_lo / d_hi)
-            u = self.lnc_max - d_hi * (p / P_hi) ** (1 / k)
-        else:
-            u = 0.5 * (lo + hi)
+        (hi, P_hi, dP_hi), (lo, P_lo, dP_lo) = grid[j - 1], grid[j]
+        # First guess: where the cubic Hermite interpolant of the bracket crosses p
+        # (bisection on the cubic: it starts below p and ends at or above it).
+        h = lo - hi
+        f0, f1 = 0.0, 1.0
+        if math.isfinite(dP_hi) and math.isfinite(dP_lo):
+            for _ in range(40):
+                f = 0.5 * (f0 + f1)
+                if _hermite(f, h, P_hi, P_lo, dP_hi, dP_lo) < p:
+                    f0 = f
+                else:
+                    f1 = f
+        u = hi + 0.5 * (f0 + f1) * h
         if not lo < u < hi:
             u = 0.5 * (lo + hi)
         V = math.nan
@@ -293,6 +303,10 @@ class VolumeModel:
                 hi = u
             dP = math.exp(u) * dV
             new = u - f / dP if dP < 0 else math.nan
+            if abs(f) <= 1e-6 * p and lo <= new <= hi:
+                # Newton converges quadratically: this last step leaves ~1e-12; V moves
+                # with it by dV/du times the step (no further evaluation).
+                return new, V + dV * (new - u)
             if not (lo < new < hi):
                 new = 0.5 * (lo + hi)
             if hi - lo <= 1e-14 * max(1.0, abs(u)):
