@@ -33,8 +33,9 @@ class Request:
 class HTTPRecorder:
     url: str
     requests: list[Request] = field(default_factory=list)
-    #: Status codes to answer, in order; 200 once they run out.
-    statuses: list[int] = field(default_factory=list)
+    #: Status codes to answer, in order; 200 once they run out. ``(code, location)`` answers
+    #: a redirect to ``location``.
+    statuses: list[Any] = field(default_factory=list)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,10 +51,15 @@ def http_server() -> Iterator[HTTPRecorder]:
             with recorder.lock:
                 recorder.requests.append(Request(self.path, dict(self.headers), body))
                 status = recorder.statuses.pop(0) if recorder.statuses else 200
+            location = None
+            if isinstance(status, tuple):
+                status, location = status
             if recorder.delay:
                 threading.Event().wait(recorder.delay)
             try:
                 self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -109,6 +115,8 @@ class SMTPRecorder:
     cafile: str
     messages: list[Any] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    #: Replies to DATA, in order ("250 OK" once they run out), e.g. "451 try later".
+    replies: list[str] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -132,7 +140,7 @@ def smtp_server(directory: Path, user: str = "alerts", password: str = "s3cret-p
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             recorder.messages.append(envelope)
-            return "250 OK"
+            return recorder.replies.pop(0) if recorder.replies else "250 OK"
 
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
                       auth_data: Any) -> AuthResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import json
 import os
 import sys
@@ -80,6 +81,37 @@ def test_command_gets_summary_on_stdin_and_env(tmp_path, notice):
     assert got["sky"] == "SIMPLE"  # the sky-map FITS was written for it
     assert stdin["files"]["skymap"] == env["GWALERT_SKYMAP_FILE"]
     assert not Path(env["GWALERT_SKYMAP_FILE"]).exists()  # temporary: removed after the run
+
+
+def test_command_sees_a_minimal_environment_not_the_listeners_secrets(tmp_path, notice,
+                                                                     monkeypatch):
+    """The issue's case: a command printed GCN_CLIENT_SECRET, the SMTP password and another
+    action's webhook URL. A real program prints its whole environment here."""
+    secrets = {"GCN_CLIENT_SECRET": "gcn-s3cret", "GWALERT_SMTP_PASSWORD": "smtp-s3cret",
+               "SLACK_HOOK": "https://hooks.example/T0/SECRET", "AWS_SECRET_ACCESS_KEY": "aws",
+               "PYTHONPATH": "/nowhere"}
+    for key, value in {**secrets, "TZ": "Europe/Paris", "LC_TIME": "C.UTF-8",
+                       "LANG": "C.UTF-8", "MY_TOOL_HOME": "/opt/tool"}.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "env.txt"
+    opts = options("command", argv=["sh", "-c", f"env > {out}"], env={"EXTRA": "1"},
+                   pass_env=["MY_TOOL_HOME"])
+    run("command", context(notice), opts)
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    text = out.read_text()
+    for key, value in secrets.items():
+        assert key not in env and value not in text, key
+    assert env["PATH"] == os.environ["PATH"] and env["HOME"] == os.environ["HOME"]
+    assert env["TZ"] == "Europe/Paris" and env["LC_TIME"] == "C.UTF-8"
+    assert env["LANG"] == "C.UTF-8"
+    assert env["MY_TOOL_HOME"] == "/opt/tool" and env["EXTRA"] == "1"
+    assert env["GWALERT_ACTION_ID"] == "7/bns/a" and env["GWALERT_SUPEREVENT_ID"] == "S260101x"
+    allowed = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+               "MY_TOOL_HOME", "EXTRA", "PWD", "SHLVL", "_"}
+    extra = {k for k in env if k not in allowed and not k.startswith(("LC_", "GWALERT_"))}
+    assert extra == set()  # (PWD, SHLVL and _ are the shell's own)
+    with pytest.raises(Exception, match="pass_env"):
+        options("command", argv=["true"], pass_env=["A=B"])
 
 
 def test_command_no_shell(tmp_path, notice):
@@ -161,6 +193,60 @@ def test_webhook_errors_hide_the_url(notice, monkeypatch):
     assert "SECRET" not in str(info.value)
 
 
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_webhook_never_follows_a_redirect_by_default(notice, code):
+    """The issue's case: a 3xx to another host must not get the Authorization header, and
+    the POST is not delivered (a failure, retried), whatever the redirect code."""
+    with http_server() as hook, http_server() as other:
+        hook.statuses = [(code, other.url + "/steal")]
+        opts = options("webhook", url=hook.url + "/hook",
+                       headers={"Authorization": "Bearer tok-123"})
+        with pytest.raises(ActionError, match=f"HTTP {code}.*not followed") as info:
+            run("webhook", context(notice), opts)
+        assert "tok-123" not in str(info.value)
+        # Opting in does not allow another server either (another port = another origin).
+        hook.statuses = [(code, other.url + "/steal")]
+        opts = options("webhook", url=hook.url + "/hook", follow_redirects=True,
+                       headers={"Authorization": "Bearer tok-123"})
+        with pytest.raises(ActionError, match="another server"):
+            run("webhook", context(notice), opts)
+        # Same server, opted in: the same POST (body, credentials) goes to the new path.
+        hook.statuses = [(code, "/moved"), (code, hook.url + "/final")]
+        run("webhook", context(notice), opts)
+        # ... and the last answer must be 2xx.
+        hook.statuses = [(code, "/moved"), 500]
+        with pytest.raises(ActionError, match="HTTP 500"):
+            run("webhook", context(notice), opts)
+    assert other.requests == []
+    paths = [r.path for r in hook.requests]
+    assert paths == ["/hook", "/hook", "/hook", "/moved", "/final", "/hook", "/moved"]
+    final = hook.requests[4]
+    assert final.json()["superevent_id"] == "S260101x"
+    assert final.headers["Authorization"] == "Bearer tok-123"
+
+
+def test_webhook_redirect_loop_and_same_origin_rules(notice):
+    from gwalert.actions.webhook import same_origin
+
+    assert same_origin("http://h:8080/a", "http://H:8080/b")
+    assert same_origin("http://h/a", "https://h/b")
+    assert not same_origin("https://h/a", "http://h/b")  # never downgrade
+    assert not same_origin("http://h:1/a", "http://h:2/a")
+    assert not same_origin("http://h/a", "http://h.evil/a")
+    assert not same_origin("http://h/a", "http://u:p@h/a")
+    with http_server() as hook:
+        hook.statuses = [(307, "/loop")] * 10
+        opts = options("webhook", url=hook.url + "/hook", follow_redirects=True)
+        with pytest.raises(ActionError, match="more than 5 redirects"):
+            run("webhook", context(notice), opts)
+        hook.statuses = [302]
+        with pytest.raises(ActionError, match="without a Location"):
+            run("webhook", context(notice), opts)
+    with pytest.raises(ConfigError, match="follow_redirects"):
+        parse_config({"rule": [{"name": "r", "action": [
+            {"type": "webhook", "url": "http://x/", "follow_redirects": "yes"}]}]})
+
+
 # ------------------------------------------------------------------------------ email
 def test_email_starttls_and_login(tmp_path, notice, monkeypatch):
     with smtp_server(tmp_path) as smtp:
@@ -195,6 +281,30 @@ def test_email_starttls_and_login(tmp_path, notice, monkeypatch):
                        **{"from": "a@example.org"}, to="b@example.org")
         with pytest.raises(ActionError, match="SMTP 127.0.0.1"):
             run("email", context(notice, timeout=3), opts)
+
+
+def test_email_message_id_is_stable_across_attempts(tmp_path, notice):
+    """The first attempt is refused (451 at DATA), the retry succeeds: both carry the same
+    Message-ID, made from the action id, at the domain of the from address."""
+    from dataclasses import replace
+
+    with smtp_server(tmp_path) as smtp:
+        smtp.replies = ["451 4.3.0 try again later"]
+        opts = options("email", host=smtp.host, port=smtp.port, cafile=smtp.cafile,
+                       username="alerts", password="s3cret-pw",
+                       **{"from": "GW Alerts <gwalert@Obs.Example.org>"}, to="b@example.org")
+        first = context(notice)
+        with pytest.raises(ActionError, match="451"):
+            run("email", first, opts)
+        run("email", replace(first, attempt=2), opts)
+        other = context(notice)
+        other.action_id = "7/bns/b"
+        run("email", other, opts)
+    ids = [email.message_from_bytes(m.content, policy=email.policy.default)["Message-ID"]
+           for m in smtp.messages]
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("<gwalert.7.bns.a.") and ids[0].endswith("@obs.example.org>")
+    assert email.utils.parseaddr(ids[0])[1]  # a well-formed msg-id
 
 
 # ------------------------------------------------------------------------------- save
@@ -285,7 +395,8 @@ def test_command_output_file(tmp_path, notice):
 
 def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice):
     """After a kill -9 of the runner its command may still run (it has its own session); the
-    next attempt kills it before starting again, so two copies never run at once."""
+    next attempt waits for it up to the action's timeout, then kills it before starting again,
+    so two copies never run at once."""
     import dataclasses
     import subprocess
 
@@ -295,9 +406,11 @@ def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice
     other = subprocess.Popen(["sleep", "30"], env=dict(os.environ, GWALERT_RUN_KEY="abc123-8"),
                              start_new_session=True)
     try:
-        ctx = dataclasses.replace(context(notice), attempt=2, run_key="abc123-7")
+        ctx = dataclasses.replace(context(notice, timeout=1.0), attempt=2, run_key="abc123-7")
+        t0 = time.monotonic()
         run("command", ctx, options("command", argv=["true"]))
         assert orphan.wait(5) == -9
+        assert 0.9 < time.monotonic() - t0 < 5
         assert other.poll() is None  # another action's program is left alone
     finally:
         for p in (orphan, other):

@@ -116,7 +116,7 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[Path, str]]:
         "truncated.avro": (src[: len(src) // 2], "corrupt Avro data"),
         "header-only.avro": (src[:60], "corrupt Avro container header"),
         "bitflipped.avro": (bytes(flipped), "corrupt Avro"),
-        "not-avro.txt": (b"hello, I am not an alert\n", "not an Avro container, JSON or bare"),
+        "not-avro.txt": (b"hello, I am not an alert\n", "not an LVK notice (Avro or GCN"),
         "other-schema.avro": (other.getvalue(), "'Foo' is not an IGWN alert schema"),
         "array-null.avro": (array_null_container(), "not an IGWN alert record"),
         "igwn-array-null.avro": (igwn_named_array_null_bomb(), "array of items that take no"),
@@ -178,7 +178,7 @@ def test_missing_file_and_directory(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines == [f"gwalert: {tmp_path / 'nope.avro'}: No such file or directory",
-                     f"gwalert: {tmp_path}: is a directory"]
+                     f"gwalert: {tmp_path}: no files in this directory"]
 
 
 def test_gzip_bomb_is_refused_within_bounded_memory(tmp_path):

@@ -139,9 +139,10 @@ def test_errors_are_one_line(capsys, sample_files, tmp_path):
     cat.write_text("ra,dec\n10,95\n")
     rc, _, err = _run(capsys, str(sample_files / "cbc.fits"), "--catalog", str(cat))
     assert rc == 1 and "outside ±90°" in err
-    rc, _, err = _run(capsys, str(sample_files / "cbc.fits"), "--plot",
-                      str(tmp_path / "no" / "such" / "dir.png"))
-    assert rc == 1 and "No such file or directory" in err
+    out_png = tmp_path / "no" / "such" / "dir.png"
+    rc, out, err = _run(capsys, str(sample_files / "cbc.fits"), "--plot", str(out_png))
+    assert rc == 1 and out == ""
+    assert err == f"gwalert: {out_png}: cannot write: no such directory {out_png.parent}\n"
 
 
 def test_catalog_ranking(capsys, sample_files, tmp_path):

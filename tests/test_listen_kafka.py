@@ -374,9 +374,11 @@ def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
     the group gets its partitions only seconds later."""
     name = topic()
     out = tmp_path / "listen.out"
-    listener = start_listener(kafka_broker.url(name), tmp_path / "s.sqlite", out)
+    listener = start_listener(kafka_broker.url(name), tmp_path / "s.sqlite", out, "-v")
     try:
-        time.sleep(1.0)
+        # "the start": the listener has asked the broker for the topic (a loaded machine can
+        # take seconds to get there)
+        wait_until(lambda: "listening to " in out.read_text(), 40, "the start")
         produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6)])
         wait_until(lambda: out.read_text().count("new ") == 6, 40, "all six notices")
         listener.send_signal(signal.SIGTERM)
@@ -387,9 +389,9 @@ def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
     # Existing topic, messages present before the start: a new group skips those only.
     out2 = tmp_path / "listen2.out"
     listener = start_listener(kafka_broker.url(name), tmp_path / "s2.sqlite", out2,
-                              "--group-id", "fresh")
+                              "--group-id", "fresh", "-v")
     try:
-        time.sleep(1.0)
+        wait_until(lambda: "listening to " in out2.read_text(), 40, "the start")
         produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6, 9)])
         wait_until(lambda: out2.read_text().count("new ") == 3, 40, "the three new notices")
         time.sleep(1.0)
@@ -518,3 +520,126 @@ def test_restart_after_kill_before_assignment(kafka_broker, tmp_path, topic_exis
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("new ") == 5
     assert "MS260101z" not in again.stdout  # what was there before the first start
+
+
+def create_topic(bootstrap: str, name: str) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(name, 4)]).values():
+        future.result(15)
+
+
+def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
+    """An in-memory broker killed and restarted on the same port has lost its log and the
+    group's offsets: the committed offsets, start marks and fetch positions the listener holds
+    lie beyond the new log's end. Whether the listener ran through the loss or was restarted
+    after it, every notice of the new log is stored and an INCIDENT is logged."""
+    from kafka_broker import Broker
+
+    broker = Broker(log_path=tmp_path / "tansu.log")
+    name = topic()
+    url = broker.url(name)
+    store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
+    sid = iter(f"MS2601{d:02d}a" for d in range(1, 40))
+    try:
+        create_topic(broker.bootstrap, name)
+        # Before the first start: not stored (--start-at latest), but the start marks lie
+        # beyond offset 0.
+        produce(broker.bootstrap, name, [notice(i, sid="MS260199z") for i in range(12)])
+        listener = start_listener(url, store, out, "-v")  # default: --start-at latest
+        try:
+            wait_until(lambda: "assigned " in out.read_text(), 40, "the assignment")
+            produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(10)])
+            wait_until(lambda: count(store)["notices"] == 10, 40, "the first ten")
+            # (a) the broker loses its log while the listener runs
+            broker.restart()
+            time.sleep(1.0)
+            create_topic(broker.bootstrap, name)
+            produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(6)])
+            wait_until(lambda: count(store)["notices"] == 16, 60, "the six of the new log")
+            listener.send_signal(signal.SIGTERM)
+            assert listener.wait(15) == 0
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+        assert "INCIDENT" in out.read_text()
+        # (b) the broker loses its log while the listener is stopped
+        broker.restart()
+        create_topic(broker.bootstrap, name)
+        produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(7)])
+        again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
+                        "--no-heartbeat", *FAST_GROUP)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.count("new ") == 7, again.stdout + again.stderr
+        assert "INCIDENT" in again.stderr
+    finally:
+        broker.kill()
+    assert count(store)["notices"] == 23
+
+
+def test_out_of_range_offsets_never_jump_to_latest() -> None:
+    """librdkafka's own reset for an offset out of range goes to the earliest message kept,
+    whatever the client configuration or --kafka-option says; and the position checks send
+    any position outside the log to its start, with an INCIDENT."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gwalert.sources.kafka import KafkaSource
+    from gwalert.sources.offsets import check_position
+    from gwalert.sources.url import parse_url
+
+    source = KafkaSource(parse_url("kafka://127.0.0.1:1/t"),
+                         {"bootstrap.servers": "127.0.0.1:1", "auto.offset.reset": "latest"},
+                         group_id="g")
+    assert source.config["auto.offset.reset"] == "earliest"
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.integers(0, 2**40), st.integers(0, 2**20), st.integers(-1, 2**41))
+    def check(low: int, size: int, position: int) -> None:
+        high = low + size
+        verdict = check_position("t", 0, position, low, high, "committed offset")
+        inside = low <= position <= high
+        assert (verdict.incident is None) == inside
+        assert verdict.offset == (position if inside else low)
+        if verdict.incident:
+            assert verdict.incident.startswith("INCIDENT: t[0]: ") and str(position) in \
+                verdict.incident
+
+    check()
+
+
+def test_start_marks_beyond_a_lost_log_are_an_incident(tmp_path) -> None:
+    """A first run (--start-at latest) killed before any assignment left only its start marks
+    (no committed offset anywhere); the broker then lost its log: the marks lie beyond the new
+    log's end, so the new log is read from its beginning instead of from the marks."""
+    from kafka_broker import Broker
+
+    broker = Broker(log_path=tmp_path / "tansu.log")
+    name = topic()
+    url = broker.url(name)
+    store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
+    try:
+        create_topic(broker.bootstrap, name)
+        # ~10 per partition: every mark lies beyond the new log's end (5 notices in all)
+        produce(broker.bootstrap, name, [notice(i, sid="MS260199z") for i in range(40)])
+        listener = start_listener(url, store, out, "-v")
+        try:
+            wait_until(lambda: "listening to " in out.read_text(), 40, "the subscription")
+            listener.send_signal(signal.SIGKILL)
+            listener.wait(10)
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+        assert "assigned " not in out.read_text()
+        broker.restart()
+        create_topic(broker.bootstrap, name)
+        produce(broker.bootstrap, name, [notice(i) for i in range(5)])
+        again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
+                        "--no-heartbeat", *FAST_GROUP)
+    finally:
+        broker.kill()
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("new ") == 5, again.stdout + again.stderr
+    assert "MS260199z" not in again.stdout
+    assert "INCIDENT" in again.stderr and "start mark" in again.stderr

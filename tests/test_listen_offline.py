@@ -211,7 +211,10 @@ def test_pipeline_files_dedupe_dead_letters_hooks(tmp_path) -> None:
     store.close()
 
 
-def test_failing_hook_keeps_the_message_unacknowledged(tmp_path) -> None:
+def test_failing_hook_dead_letters_the_message_with_the_reason(tmp_path) -> None:
+    """A hook that fails on one notice must not stop the stream (issue 9's invariant): the
+    notice is not stored (nothing of its transaction is), the message is kept as a dead
+    letter with the reason and acknowledged."""
     store = Store.open(str(tmp_path / "s.sqlite"))
     acked: list[Message] = []
 
@@ -230,9 +233,11 @@ def test_failing_hook_keeps_the_message_unacknowledged(tmp_path) -> None:
     def broken(conn, nid, notice, summary):
         raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError):
-        run(OneMessage(), Pipeline(store, hooks=[broken]), threading.Event())
-    assert acked == [] and store.counts()["notices"] == 0
+    stats = run(OneMessage(), Pipeline(store, hooks=[broken]), threading.Event())
+    assert stats.dead_letters == 1 and len(acked) == 1
+    assert store.counts()["notices"] == 0
+    [dead] = store.iter_dead_letters()
+    assert dead.error == "could not store the notice MS260101a PRELIMINARY: RuntimeError: boom"
     store.close()
 
 

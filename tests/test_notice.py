@@ -192,8 +192,10 @@ def test_printable_record_drops_only_skymap_bytes(cbc_map):
     (lambda r: r.update(alert_type="SOMETHING"), "alert_type"),
     (lambda r: r.update(time_created="yesterday"), "time_created is not an ISO 8601 time"),
     (lambda r: r.update(superevent_id="S 1; rm -rf"), "not a GraceDB superevent id"),
-    (lambda r: r["event"].update(far="high"), "event.far"),
+    (lambda r: r.update(superevent_id="S260101a\n"), "not a GraceDB superevent id"),
+    (lambda r: r.update(superevent_id=12), "not a GraceDB superevent id"),
     (lambda r: r.pop("superevent_id"), "missing field superevent_id"),
+    (lambda r: r.pop("time_created"), "missing field time_created"),
 ])
 def test_invalid_records_are_refused_with_the_field_named(change, reason):
     record = make_record(skymap=None)
@@ -224,5 +226,137 @@ def test_writer_schemas_of_official_layout_are_recognised():
     record["event"]["far"] = "very low"
     buf = io.BytesIO()
     fastavro.writer(buf, fastavro.parse_schema(odd), [record])
-    with pytest.raises(NoticeError, match="event.far has an invalid value 'very low'"):
-        read_notice(buf.getvalue())
+    notice = read_notice(buf.getvalue())
+    assert notice.event.far is None
+    assert notice.warnings == ("event.far has an invalid value 'very low'",)
+
+
+# ----------------------------------------------------- lenient decoding (issue 8, point 6)
+def _without(record, *keys):
+    """GCN JSON of ``record`` with ``event.KEY`` / ``external_coinc.KEY`` / ``KEY`` removed."""
+    import json
+
+    doc = json.loads(encode(record, "json"))
+    for key in keys:
+        where, _, name = key.rpartition(".")
+        (doc[where] if where else doc).pop(name)
+    return json.dumps(doc).encode()
+
+
+def test_initial_burst_notice_without_search_is_reported_with_a_warning(tmp_path, burst_map):
+    """The issue's example: the guide's script reports on it, so does gwalert, with a
+    warning on stderr; the Avro form (a writer schema without the field) is the same notice."""
+    import json
+    import subprocess
+    import sys
+
+    import fastavro
+
+    from gwalert.schema import official_schema
+
+    record = make_record("MS260801a", "INITIAL", group="burst", pipeline="CWB",
+                         skymap=burst_map)
+    path = tmp_path / "burst.json"
+    path.write_bytes(_without(record, "event.search"))
+    result = subprocess.run([sys.executable, "-m", "gwalert", "parse", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert result.stderr == f"gwalert: {path}: warning: missing field event.search\n"
+    notice = read_notice(path)
+    assert result.stdout == guide_report(notice)
+    assert result.stdout.startswith("Most probable sky location (RA, Dec) = (")
+    assert "'group': 'burst'" in result.stdout and "'search'" not in result.stdout
+    assert notice.event.search is None and notice.event.group == "burst"
+    assert notice.warnings == ("missing field event.search",)
+    # the same notice written with a writer schema that lacks the field
+    schema = json.loads(json.dumps(official_schema()))
+    event = schema["fields"][3]["type"][1]
+    event["fields"] = [f for f in event["fields"] if f["name"] != "search"]
+    del record["event"]["search"]
+    buf = io.BytesIO()
+    fastavro.writer(buf, fastavro.parse_schema(schema), [record])
+    avro = read_notice(buf.getvalue())
+    assert avro.warnings == notice.warnings and avro.content_hash == notice.content_hash
+    assert dataclasses.replace(avro, format=notice.format, raw=notice.raw) == notice
+
+
+@pytest.mark.parametrize("key", ["event.duration", "event.skymap", "event.central_frequency",
+                                 "external_coinc.time_coincidence_far",
+                                 "external_coinc.combined_skymap"])
+def test_missing_optional_keys_are_null_and_hash_like_explicit_nulls(key, burst_map):
+    ext = {"gcn_notice_id": 1, "ivorn": "ivo://x", "observatory": "Fermi", "search": "GRB",
+           "time_difference": 1.0, "time_coincidence_far": None,
+           "time_sky_position_coincidence_far": None, "combined_skymap": None}
+    record = make_record("MS260801b", group="Burst", pipeline="CWB", skymap=None,
+                         external_coinc=ext)
+    section, name = key.split(".")
+    record[section][name] = None
+    full = read_notice(encode(record, "avro"))
+    notice = read_notice(_without(record, key))
+    assert notice.warnings == (f"missing field {key}",)
+    obj = notice.event if section == "event" else notice.external_coinc
+    field = {"skymap": "skymap_bytes", "combined_skymap": "combined_skymap_bytes"}.get(name,
+                                                                                    name)
+    assert getattr(obj, field) is None
+    assert notice.content_hash == full.content_hash  # missing optional = null, as in Avro
+    gwalert.summarize(notice)
+
+
+def test_deviations_are_warnings_only_identity_is_required():
+    import json
+
+    from gwalert.rules import match_all, parse_config
+
+    doc = json.loads(encode(make_record("S260801c", skymap=None), "json"))
+    doc["event"].update(far="high", significant="yes", instruments="H1", group=7,
+                        classification={"BNS": "x", "BBH": 0.5}, time="never")
+    doc["extra"] = {"x": 1}
+    doc.pop("external_coinc")
+    doc["urls"] = ["not", "a", "map"]
+    notice = read_notice(json.dumps(doc).encode())
+    ev = notice.event
+    assert (ev.far, ev.significant, ev.instruments, ev.group, ev.time) == (None, None, (),
+                                                                           None, None)
+    assert dict(ev.classification) == {"BBH": 0.5} and dict(notice.urls) == {}
+    assert notice.warnings == (
+        "event.far has an invalid value 'high'",
+        "event.significant has an invalid value 'yes'",
+        "event.instruments has an invalid value 'H1'",
+        "event.group has an invalid value 7",
+        "event.classification.BNS has an invalid value 'x'",
+        "missing field external_coinc",
+        "urls has an invalid value ['not', 'a', 'map']",
+        "unknown field extra",
+        "event.time is not an ISO 8601 time: 'never'; taken as unknown",
+    )
+    # and it goes through rules like any other notice: unknown values never match
+    config = parse_config({"rule": [
+        {"name": "far", "far_max": 1.0, "action": [{"type": "save", "dir": "x"}]},
+        {"name": "any", "action": [{"type": "save", "dir": "x"}]}]})
+    far, anything = match_all(config.rules, notice)
+    assert not far.matched and anything.matched
+
+
+def test_many_deviations_are_bounded():
+    import json
+
+    from gwalert.conform import MAX_WARNINGS
+
+    doc = json.loads(encode(make_record("S260801d", skymap=None), "json"))
+    doc.update({f"x{i}": i for i in range(500)})
+    notice = read_notice(json.dumps(doc).encode())
+    assert len(notice.warnings) == MAX_WARNINGS + 1
+    assert notice.warnings[-1] == "... and 480 more deviation(s) from the schema"
+
+
+@pytest.mark.parametrize("text, reason", [
+    (b'{"a": ' + b"1" * 4301 + b"}", "an integer has more than 4300 digits"),
+    (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nests too deeply"),
+    (b'{"superevent_id": "S1", "alert_type": "UPDATE"}', "missing field time_created"),
+    (b'{"superevent_id": "S1\\n", "alert_type": "UPDATE", "time_created": "2026-01-01"}',
+     "not a GraceDB superevent id"),
+])
+def test_refusals_are_one_line(text, reason):
+    with pytest.raises(NoticeError, match=reason) as info:
+        read_notice(text)
+    assert "\n" not in str(info.value)

@@ -380,9 +380,10 @@ def test_kill_9_mid_stream_then_restart(tmp_path, maps):
         done = lines(tmp_path / "done.log")
         assert sorted(x.split()[1] for x in done) == sorted(expect_cmd)
         assert len({x.split()[0] for x in done}) == 6
-        # the interrupted command really was cut short and run again after the restart
+        # the command in flight at the kill was not cut short, nor run again: it finished on
+        # its own, its exit marker said so, and the restart recorded it done
         starts = lines(tmp_path / "starts.log")
-        assert len(starts) > len(done)
+        assert sorted(starts) == sorted(done)
         assert sorted({r.json()["superevent_id"] for r in hook.requests}) == sorted(expect_hook)
         _at_least_once_only_across_the_kill(hook.requests, kill_time, 6)
         assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == sorted(expect_save)
@@ -563,7 +564,9 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
                                   ("retraction", "done", 5)]
         done = lines(tmp_path / "done.log")
         assert sorted(x.split()[1] for x in done) == sorted(expect_cmd)
-        assert len(lines(tmp_path / "starts.log")) > len(done)  # one was cut short, re-run
+        # the command in flight at the kill finished on its own (its exit marker said so):
+        # recorded done after the restart, never started twice
+        assert sorted(lines(tmp_path / "starts.log")) == sorted(done)
         assert sorted({r.json()["superevent_id"] for r in hook.requests}) == sorted(expect_hook)
         _at_least_once_only_across_the_kill(hook.requests, kill_time, 5)
         assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == sorted(expect_save)
@@ -650,3 +653,71 @@ def test_handler_api_listen_on_a_real_broker(kafka_broker, tmp_path):
                        options={"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"})
     assert stats.new == 3
     assert sorted(got) == [("MS260401a", "PRELIMINARY"), ("MS260401a", "RETRACTION")]
+
+
+def test_command_killed_on_every_attempt_is_recorded_as_such(sqlite_store, tmp_path):
+    """The issue's case: a command killed on each attempt (by its timeout, by a signal from
+    outside) ran each time; the ledger says so for every attempt, and that it never
+    completed. A program that exits with an error is a plain failure, not a kill."""
+    runs = tmp_path / "runs.log"
+    script = (f'echo "$GWALERT_ATTEMPT" >> {runs}; '
+              'if [ "$GWALERT_ATTEMPT" = 1 ]; then sleep 5; else kill -KILL $$; fi')
+    config = parse_config({"responder": {"backoff": 0.1, "backoff_max": 0.2}, "rule": [
+        {"name": "r", "action": [
+            {"type": "command", "name": "killed", "argv": ["sh", "-c", script],
+             "timeout": 0.5, "attempts": 3},
+            {"type": "command", "name": "exits", "argv": ["sh", "-c", "exit 4"],
+             "attempts": 2}]}]})
+    with Responder(sqlite_store, config, poll_interval=0.05) as responder:
+        sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
+        assert responder.wait_idle(30)
+    by_name = {r["action"]: r for r in rows(sqlite_store)}
+    killed = by_name["killed"]
+    assert killed["state"] == "failed" and killed["attempts"] == 3
+    assert runs.read_text().split() == ["1", "2", "3"]  # it ran each time
+    error = killed["last_error"]
+    assert error.endswith("ran and was killed on each of its 3 attempt(s), never completed")
+    assert error.startswith("'sh' ran ") and "was killed by SIGKILL (not by gwalert)" in error
+    assert "(attempt 3/3) | earlier: " in error
+    assert "was killed: timed out after 0.5 s (attempt 1/3)" in error
+    assert error.count("(attempt ") == 3
+    exits = by_name["exits"]
+    assert exits["state"] == "failed" and exits["attempts"] == 2
+    assert "exit status 4" in exits["last_error"] and "never completed" not in exits["last_error"]
+
+
+def test_last_attempt_interrupted_is_recovered_not_rerun(sqlite_store, tmp_path):
+    """A runner killed -9 during an action's last attempt: the command's exit marker decides
+    (done when it completed, failed when there is none); the command is never run again."""
+    import hashlib
+    import socket
+
+    import sqlalchemy as sa
+
+    ran = tmp_path / "ran"
+    config = parse_config({"rule": [{"name": "r", "action": [
+        {"type": "command", "name": c, "argv": ["sh", "-c", f"echo {c} >> {ran}"],
+         "attempts": 2} for c in ("completed", "cut")]}]})
+    responder = Responder(sqlite_store, config, poll_interval=0.05)
+    notice = make("S1")
+    nid, _ = sqlite_store.add(notice, source="t", hooks=[responder.schedule])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    c = ledger.actions.c
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(ledger.actions.update().values(
+            state="running", attempts=2, lease_until=time.time() + 600,
+            lease_owner=f"{socket.gethostname()}:{dead.pid}:dead"))
+        ids = dict(conn.execute(sa.select(c.action, c.id)).all())
+    marker_dir = Path(responder.state_dir)
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(f"{nid}/r/completed\0{notice.content_hash}".encode()).hexdigest()[:16]
+    (marker_dir / f"{responder._store_key}-{ids['completed']}.exit").write_text(f"0 {tag}\n")
+    with responder:
+        assert responder.wait_idle(20)
+    by_name = {r["action"]: r for r in rows(sqlite_store)}
+    assert (by_name["completed"]["state"], by_name["completed"]["attempts"]) == ("done", 2)
+    assert by_name["cut"]["state"] == "failed" and by_name["cut"]["attempts"] == 2
+    assert "did not complete" in by_name["cut"]["last_error"]
+    assert not ran.exists()  # neither was run again
+    assert list(marker_dir.iterdir()) == []  # the marker is removed once recorded

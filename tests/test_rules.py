@@ -208,7 +208,8 @@ def test_rules_check_cli(tmp_path, capsys):
     bad.write_text(ISSUE_CONFIG.replace("area_90_max", "area90_max"))
     assert main(["rules", "check", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == (f"gwalert: {bad}: rule 'bns-small': key 'area90_max': unknown key")
+    assert err.strip() == (f"gwalert: {bad}: rule 'bns-small': key 'area90_max': unknown key "
+                           "(did you mean 'area_90_max'?)")
 
 
 # -------------------------------------------------------------------------- matching
@@ -220,7 +221,7 @@ def test_identity_filters():
     table = [
         {"name": "real", "real": True},
         {"name": "not-mock", "mock": False},
-        {"name": "mock-or-test", "mock": True, "test": True},
+        {"name": "mock-or-test", "real": False},
         {"name": "prelim", "alert_type": ["PRELIMINARY", "INITIAL"]},
         {"name": "retraction", "alert_type": "RETRACTION"},
         {"name": "cbc", "group": "cbc", "pipeline": ["GSTLAL", "pycbc"], "search": "AllSky"},
@@ -243,8 +244,7 @@ def test_identity_filters():
 def test_classification_and_properties():
     rs = rules({"name": "bns", "classification_min": {"BNS": 0.5}},
                {"name": "nsbh", "classification_min": {"NSBH": 0.5}},
-               {"name": "hasns", "properties_min": {"HasNS": 0.9, "HasRemnant": 0.5}},
-               {"name": "unknown-key", "classification_min": {"XYZ": 0.0}})
+               {"name": "hasns", "properties_min": {"HasNS": 0.9, "HasRemnant": 0.5}})
     n = notice(classification={"BNS": 0.6, "NSBH": 0.3, "BBH": 0.0, "Terrestrial": 0.1},
                properties={"HasNS": 0.95, "HasRemnant": 0.4})
     assert fired(rs, n) == ["bns"]

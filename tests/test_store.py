@@ -161,3 +161,100 @@ def test_unopenable_store_is_one_clear_error(tmp_path) -> None:
         Store.open(str(blocker / "sub" / "s.sqlite"))
     with pytest.raises(GwalertError, match="cannot open store"):
         Store.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+# ------------------------------------------------------------------ values any store accepts
+def _odd_notice():
+    """A notice whose values SQLite or PostgreSQL used to refuse."""
+    import json
+
+    doc = json.loads(samples.encode(samples.make_record(
+        "MS260701a", pipeline="gst\ud800lal", search="All\x00Sky", group="G" * 40), "json"))
+    doc["time_created"] = "9999-12-31T23:59:59-01:00"
+    doc["event"]["classification"]["BNS"] = "NAN"
+    doc["event"]["far"] = "INF"
+    text = json.dumps(doc).replace('"NAN"', "NaN").replace('"INF"', "Infinity")
+    return decode(text.encode())[0]
+
+
+def test_unstorable_values_are_normalised(store: Store) -> None:
+    notice = _odd_notice()
+    summary = {"superevent_id": notice.superevent_id, "far": float("nan"), "area_90": 1e400,
+               "ra": float("inf"), "group": "g\x00" * 40, "nested": {"x": [float("-inf"), 2**70]},
+               "text": "\udfff"}
+    seen: list[dict] = []
+    nid, new = store.add(notice, source="s\x00" * 400, partition=2**40, offset=2**70,
+                         summary=summary, hooks=[lambda c, i, n, s: seen.append(s)])
+    assert new
+    row = store.get_notice(nid)
+    assert row.time_created == "9999-12-31T23:59:59-01:00"
+    assert row.far is None and row.area_90 is None and row.ra is None
+    assert row.group == "g\ufffd" * 15 + "g\u2026" and len(row.group) == 32
+    assert row.summary["nested"] == {"x": [None, str(2**70)]}
+    assert row.summary["text"] == "\ufffd"
+    assert len(row.source) == 512 and "\x00" not in row.source
+    assert row.offset is None and row.partition is None  # beyond the columns' 32/64 bits
+    assert seen == [row.summary]  # hooks see what is stored
+    assert store.add(notice, source="again") == (nid, False)  # the same identity again
+    # and the notice's own summary: NaN/inf from the sender are None, warnings kept
+    nid2, _ = store.add(decode(notice.raw.replace(b"MS260701a", b"MS260701b"))[0], source="s")
+    row2 = store.get_notice(nid2)
+    assert row2.far is None and row2.pipeline == "gst\ufffdlal" and row2.search == "All\ufffdSky"
+    assert any("event.far is not a finite number" in w for w in row2.warnings)
+    assert "BNS" not in row2.summary["classification"]
+
+
+def test_dead_letter_reason_and_source_are_normalised(store: Store) -> None:
+    dl_id, new = store.add_dead_letter(b"\x00", "bad \x00 reason \ud800", "src\x00" * 200,
+                                       2**40, 2**70)
+    assert new
+    [row] = store.iter_dead_letters()
+    assert row.error == "bad \ufffd reason \ufffd" and len(row.source) == 512
+
+
+def test_time_created_order_survives_out_of_range_times(store: Store) -> None:
+    import json
+
+    for created in ("2026-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00",
+                    "0001-01-01T00:00:00+01:00"):
+        doc = json.loads(samples.encode(samples.make_record("MS260702a", "UPDATE"), "json"))
+        doc["time_created"] = created
+        store.add(decode(json.dumps(doc).encode())[0], source="s")
+    ev = store.get_superevent("MS260702a")
+    assert ev.latest_time_created == "9999-12-31T23:59:59-01:00" and ev.n_notices == 3
+
+
+def test_old_store_without_warnings_column_still_opens(request, tmp_path) -> None:
+    """A store created before the ``warnings`` column existed gets it when opened."""
+    for kind in ("sqlite", "postgres"):
+        if kind == "sqlite":
+            url = str(tmp_path / "old.sqlite")
+        else:
+            try:
+                url = request.getfixturevalue("postgres_url")
+            except pytest.skip.Exception:
+                continue
+        from gwalert.store import metadata, normalize_url
+
+        old = sa.MetaData()
+        for table in metadata.sorted_tables:
+            cols = [c.copy() for c in table.columns if c.name != "warnings"]
+            sa.Table(table.name, old, *cols)
+        engine = sa.create_engine(normalize_url(url))
+        old.create_all(engine)
+        with engine.begin() as conn:
+            assert "warnings" not in {c["name"] for c in sa.inspect(conn).get_columns(
+                "gwalert_notices")}
+        engine.dispose()
+        store = Store.open(url)
+        try:
+            notice = decode(samples.encode(samples.make_record(search=None), "json")
+                            .replace(b'"search": null, ', b""))[0]
+            assert notice.warnings == ("missing field event.search",)
+            nid, _ = store.add(notice, source="s")
+            assert store.get_notice(nid).warnings == ["missing field event.search"]
+            nid, _ = store.add(_notice(), source="s")
+            assert store.get_notice(nid).warnings is None
+        finally:
+            store.close()
+        Store.open(url).close()  # and again: nothing to add

@@ -458,7 +458,9 @@ def test_optional_feed_arrival_and_warning_tables_are_shown(store, tmp_path) -> 
     nid = ids["MS260101a-update"]
     hour_ago = "2026-01-01T00:00:00.000000Z"
     with store.engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE gwalert_notices ADD COLUMN warnings TEXT"))
+        if "warnings" not in {c["name"] for c in sa.inspect(conn).get_columns(
+                "gwalert_notices")}:  # the store has it since issue 8 point 6
+            conn.execute(sa.text("ALTER TABLE gwalert_notices ADD COLUMN warnings TEXT"))
         conn.execute(sa.text("UPDATE gwalert_notices SET warnings = :w WHERE id = :i"),
                      {"w": json.dumps(["probabilities sum to 0.98 <b>x</b>"]), "i": nid})
         meta = sa.MetaData()

@@ -13,3 +13,8 @@ class NoticeError(GwalertError):
 
 class SkyMapError(GwalertError):
     """A sky map could not be read or is not a valid HEALPix probability map."""
+
+
+class StoreUnavailable(GwalertError):
+    """The store cannot be reached: the message being handled must not be acknowledged (the
+    broker keeps it and delivers it again)."""

@@ -17,7 +17,8 @@ A handler takes the :class:`~gwalert.notice.Notice` (and, if it has a ``context`
 the :class:`~gwalert.actions.base.ActionContext`). Filters are a rule's keys (``real``,
 ``alert_type``, ``classification_min``, ``area_90_max``, ``max_age``…). Handlers run as
 ``python`` actions through the responder: stored first, never inside the consumer loop, each
-(notice, handler) once, retried with backoff if it raises.
+(notice, handler) once. A handler that raises OSError is retried with backoff; any other
+exception is a bug no retry fixes: it fails at once and its traceback is logged.
 """
 
 from __future__ import annotations
@@ -97,7 +98,12 @@ class Handlers:
                ignore_age: bool = True, timeout: float = 600.0) -> int:
         """Run the handlers on notice files or directories and wait for them; returns how many
         notices were read. Without ``store`` a temporary store is used, so every call runs the
-        handlers afresh; with one, notices already handled there are not handled again."""
+        handlers afresh; with one, notices already handled there are not handled again.
+
+        Raises :class:`~gwalert.errors.GwalertError` naming the handlers that failed in this
+        call (their tracebacks are logged as they happen)."""
+        from . import ledger
+        from .errors import GwalertError
         from .sources.files import FileSource
         from .store import Store
 
@@ -105,11 +111,22 @@ class Handlers:
         with tempfile.TemporaryDirectory(prefix="gwalert-replay-") as tmp:
             opened = Store.open(store or str(Path(tmp) / "replay.sqlite"))
             try:
+                ledger.create(opened.engine)
+                with opened.engine.connect() as conn:
+                    before = {r["id"] for r in ledger.iter_rows(conn)
+                              if r["state"] == ledger.FAILED}
                 count = 0
                 for item in items:
                     stats = _run(opened, self.config(), FileSource(item), None,
                                  ignore_age=ignore_age, timeout=timeout)
                     count += stats.new + stats.duplicates
+                with opened.engine.connect() as conn:
+                    failed = [r for r in ledger.iter_rows(conn)
+                              if r["state"] == ledger.FAILED and r["id"] not in before]
+                if failed:
+                    first = failed[0]
+                    raise GwalertError(f"{len(failed)} handler run(s) failed; first: "
+                                       f"{first['rule']}: {first['last_error']}")
                 return count
             finally:
                 opened.close()
@@ -117,12 +134,11 @@ class Handlers:
 
 def _run(store: Any, config: Config, source: Any, stop: threading.Event | None, *,
          ignore_age: bool, timeout: float = 30.0) -> Any:
-    from .pipeline import Pipeline
+    from .app import build
     from .pipeline import run as run_pipeline
-    from .responder import Responder
 
-    responder = Responder(store, config, ignore_age=ignore_age, poll_interval=0.1)
-    pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
+    app = build(store, rules=config, ignore_age=ignore_age, poll_interval=0.1)
+    responder, pipeline = app.responder, app.pipeline
     responder.start()
     try:
         stats = run_pipeline(source, pipeline, stop or threading.Event())

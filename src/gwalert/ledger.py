@@ -58,7 +58,9 @@ def utcnow() -> str:
 
 def create(engine: Engine) -> None:
     """Create the ledger's tables if they do not exist."""
-    metadata.create_all(engine)
+    from .store import create_all_locked
+
+    create_all_locked(metadata, engine)
 
 
 def new_owner() -> str:
@@ -148,6 +150,10 @@ class Claim:
     attempt: int
     max_attempts: int
     details: Any
+    #: The previous attempt's runner died while it ran (kill -9, power cut).
+    interrupted: bool = False
+    #: That was the last attempt: only find out whether it completed; never run again.
+    recover_only: bool = False
 
     @property
     def key(self) -> str:
@@ -188,11 +194,17 @@ def claim(conn: Connection, owner: str, limit: int, lease: float,
     claims: list[Claim] = []
     for r in conn.execute(query).mappings().all():
         guard = [c.id == r["id"], c.state == r["state"], c.attempts == r["attempts"]]
+        details = json.loads(r["details"]) if r["details"] else None
         if r["state"] == RUNNING and r["attempts"] >= r["max_attempts"]:
-            # Its runner died during the last attempt: that attempt is used up.
-            conn.execute(actions.update().where(*guard).values(
-                state=FAILED, lease_owner=None, lease_until=None, finished_at=utcnow(),
-                last_error="interrupted: the runner stopped during the last attempt"))
+            # Its runner died during the last attempt: that attempt is used up, but it may
+            # have completed (the action type's ``recover`` can tell): claimed without a new
+            # attempt, to be recorded done or failed.
+            result = conn.execute(actions.update().where(*guard).values(
+                lease_owner=owner, lease_until=now + lease))
+            if result.rowcount == 1:
+                claims.append(Claim(r["id"], r["notice_id"], r["rule"], r["action"],
+                                    r["action_type"], r["attempts"], r["max_attempts"],
+                                    details, interrupted=True, recover_only=True))
             continue
         result = conn.execute(actions.update().where(*guard).values(
             state=RUNNING, attempts=r["attempts"] + 1, lease_owner=owner,
@@ -200,7 +212,7 @@ def claim(conn: Connection, owner: str, limit: int, lease: float,
         if result.rowcount == 1:
             claims.append(Claim(r["id"], r["notice_id"], r["rule"], r["action"],
                                 r["action_type"], r["attempts"] + 1, r["max_attempts"],
-                                json.loads(r["details"]) if r["details"] else None))
+                                details, interrupted=r["state"] == RUNNING))
     return claims
 
 
@@ -219,6 +231,10 @@ def finish(conn: Connection, claim: Claim, owner: str, *, error: str | None = No
     c = actions.c
     guard = [c.id == claim.id, c.state == RUNNING, c.lease_owner == owner,
              c.attempts == claim.attempt]
+    if error is not None:
+        previous = conn.execute(sa.select(c.last_error).where(*guard)).scalar()
+        error = attempt_history(error, claim.attempt, claim.max_attempts, previous,
+                                final=retry_at is None)
     if error is None:
         values: dict[str, Any] = {"state": DONE, "last_error": None, "finished_at": utcnow()}
     elif retry_at is not None:
@@ -227,6 +243,33 @@ def finish(conn: Connection, claim: Claim, owner: str, *, error: str | None = No
         values = {"state": FAILED, "last_error": error, "finished_at": utcnow()}
     values.update(lease_owner=None, lease_until=None)
     return (conn.execute(actions.update().where(*guard).values(**values)).rowcount or 0) == 1
+
+
+#: Separates the attempts in a ledger error (see :func:`attempt_history`).
+_SEP = " | earlier: "
+_NEVER = " — ran and was killed on each of its "
+#: What a killed attempt's error says (see :class:`gwalert.actions.ActionError`).
+KILLED = "and was killed"
+
+
+def attempt_history(error: str, attempt: int, max_attempts: int, previous: str | None, *,
+                    final: bool) -> str:
+    """The ledger's error after an attempt: this attempt's error (with its number), then the
+    earlier attempts' (``previous`` holds them, newest first), so that a row records what
+    happened on every attempt. A final failure whose every attempt ran and was killed says so
+    at the end: it ran each time and never completed."""
+    if attempt <= 1:
+        return error  # nothing earlier to tell (the row counts its attempts)
+    text = f"{error} (attempt {attempt}/{max_attempts})"
+    if previous:
+        earlier = previous.split(_NEVER)[0]
+        if attempt == 2 and _SEP not in earlier:
+            earlier += f" (attempt 1/{max_attempts})"
+        text += _SEP + earlier
+    entries = text.split(_SEP)
+    if final and len(entries) >= attempt and all(KILLED in e for e in entries[:attempt]):
+        text += f"{_NEVER}{attempt} attempt(s), never completed"
+    return text[:4000]
 
 
 def expire_dead_owners(conn: Connection, host: str | None = None) -> int:

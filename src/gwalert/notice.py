@@ -20,7 +20,8 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import NoticeError, SkyMapError
+from . import conform
+from .errors import GwalertError, NoticeError, SkyMapError
 from .limits import MAX_NOTICE_BYTES
 from .schema import (
     ALERT_TYPES,
@@ -37,7 +38,8 @@ NoticeSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 
 #: Most records one Avro container may hold (LVK sends one per Kafka message).
 MAX_RECORDS = 64
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: GraceDB superevent ids (S…, M…, T…, G…); ``\Z``, not ``$``, so no trailing newline.
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 
 
 class AlertType(enum.StrEnum):
@@ -66,13 +68,16 @@ class MchirpSource:
 
 @dataclass(frozen=True)
 class Event:
-    time: datetime
-    far: float
-    significant: bool
+    """The event of a notice. A field the notice lacks, or holds in a form gwalert cannot use
+    (see :attr:`Notice.warnings`), is None (empty for the collections)."""
+
+    time: datetime | None
+    far: float | None
+    significant: bool | None
     instruments: tuple[str, ...]
-    group: str
-    pipeline: str
-    search: str
+    group: str | None
+    pipeline: str | None
+    search: str | None
     classification: Mapping[str, float]
     properties: Mapping[str, float]
     mchirp_source: MchirpSource | None
@@ -83,11 +88,11 @@ class Event:
 
 @dataclass(frozen=True)
 class ExternalCoinc:
-    gcn_notice_id: int | str
-    ivorn: str
-    observatory: str
-    search: str
-    time_difference: float
+    gcn_notice_id: int | str | None
+    ivorn: str | None
+    observatory: str | None
+    search: str | None
+    time_difference: float | None
     time_coincidence_far: float | None
     time_sky_position_coincidence_far: float | None
     combined_skymap_bytes: bytes | None = field(default=None, repr=False)
@@ -106,6 +111,10 @@ class Notice:
     format: Format
     raw: bytes = field(repr=False)
     _record: dict[str, Any] = field(repr=False, compare=False)
+    #: How the notice strays from the official IGWN alert schema, one line per field (empty
+    #: for a conforming notice). The fields concerned are None in :attr:`event`.
+    warnings: tuple[str, ...] = ()
+    _hash: str = field(default="", repr=False, compare=False)
 
     # --------------------------------------------------------------------------- helpers
     @property
@@ -143,6 +152,11 @@ class Notice:
             return SkyMap.read(self.event.skymap_bytes)
         except SkyMapError as exc:
             raise SkyMapError(f"sky map of {self.superevent_id}: {exc}") from None
+        except GwalertError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a hostile map provokes: one line
+            raise SkyMapError(f"sky map of {self.superevent_id}: unreadable ({_why(exc)})"
+                              ) from exc
 
     @cached_property
     def combined_skymap(self) -> SkyMap | None:
@@ -152,12 +166,19 @@ class Notice:
             return None
         from .skymap import SkyMap
 
-        return SkyMap.read(ext.combined_skymap_bytes)
+        try:
+            return SkyMap.read(ext.combined_skymap_bytes)
+        except GwalertError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise SkyMapError(f"combined sky map of {self.superevent_id}: unreadable "
+                              f"({_why(exc)})") from exc
 
-    @cached_property
+    @property
     def content_hash(self) -> str:
-        """SHA-256 of the notice's content, the same whichever format carried it."""
-        return hashlib.sha256(_canonical(self._record).encode()).hexdigest()
+        """SHA-256 of the notice's content, the same whichever format carried it (a missing
+        optional field counts as null)."""
+        return self._hash or content_hash(self._record)
 
 
 # ------------------------------------------------------------------------------ reading
@@ -212,7 +233,24 @@ def detect_format(data: bytes) -> Format:
 
 
 def decode(data: bytes) -> list[Notice]:
-    """Decode and validate the notice(s) in one message or file."""
+    """Decode the notice(s) in one message or file, read leniently (see :mod:`gwalert.conform`).
+
+    Whatever ``data`` holds, the only exception is :class:`NoticeError`, with one line saying
+    why it is refused.
+    """
+    try:
+        return _decode(data)
+    except NoticeError:
+        raise
+    except RecursionError:
+        raise NoticeError("nests too deeply to decode") from None
+    except MemoryError:
+        raise NoticeError("too large to decode in memory") from None
+    except Exception as exc:  # noqa: BLE001 - hostile input must never escape as a crash
+        raise NoticeError(f"cannot decode: {_why(exc)}") from exc
+
+
+def _decode(data: bytes) -> list[Notice]:
     if not data:
         raise NoticeError("empty input")
     if len(data) > MAX_NOTICE_BYTES:
@@ -238,12 +276,15 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
     """The container's records, and whether its writer schema has an official layout (then
     the decoder has already enforced every type the schema names)."""
     import fastavro
+    from fastavro.schema import SchemaParseException
 
     try:
         reader = fastavro.reader(io.BytesIO(data))
         schema_json = reader.metadata.get("avro.schema", "")
         codec = reader.codec
-    except _AVRO_ERRORS as exc:
+    except SchemaParseException as exc:
+        raise NoticeError(f"invalid Avro writer schema: {_why(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - fastavro's errors have no common base
         raise NoticeError(f"corrupt Avro container header: {_why(exc)}") from None
     if isinstance(schema_json, bytes):
         schema_json = schema_json.decode("utf-8", "replace")
@@ -253,7 +294,7 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
     if codec != "null":
         # LVK writes uncompressed containers (Kafka compresses the message); a compressed
         # block could inflate without bound before we see it.
-        raise NoticeError(f"unsupported Avro codec {codec!r} (expected 'null')")
+        raise NoticeError(f"unsupported Avro codec {_short(codec)} (expected 'null')")
     records: list[dict[str, Any]] = []
     try:
         for record in reader:
@@ -262,12 +303,12 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
                 raise NoticeError(f"Avro container holds more than {MAX_RECORDS} records")
     except NoticeError:
         raise
-    except _AVRO_ERRORS as exc:
-        raise NoticeError(f"corrupt Avro data: {_why(exc)}") from None
-    except Exception as exc:  # fastavro's own error types (e.g. SchemaResolutionError)
+    except Exception as exc:  # noqa: BLE001 - fastavro's own error types (SchemaResolution...)
         raise NoticeError(f"corrupt Avro data: {_why(exc)}") from None
     if not records:
         raise NoticeError("Avro container holds no record")
+    if not all(isinstance(r, dict) for r in records):
+        raise NoticeError("Avro container holds a datum that is not a record")
     return records, official_layout
 
 
@@ -293,7 +334,12 @@ def _decode_datum(data: bytes) -> dict[str, Any]:
 def _decode_json(data: bytes) -> dict[str, Any]:
     try:
         record = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise NoticeError("invalid JSON: nests too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
+        if "integer string conversion" in str(exc):
+            raise NoticeError(f"invalid JSON: an integer has more than "
+                              f"{sys.get_int_max_str_digits()} digits") from None
         raise NoticeError(f"invalid JSON: {_why(exc)}") from None
     if not isinstance(record, dict):
         raise NoticeError("JSON notice is not an object")
@@ -314,161 +360,118 @@ def _b64(text: str, where: str) -> bytes:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        text = str(exc).strip()
+    except Exception:  # noqa: BLE001
+        text = ""
+    text = text.splitlines()[0] if text else ""
+    if len(text) > 200:
+        text = text[:197] + "..."
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
 
 
 # --------------------------------------------------------------------------- validation
-def _with_defaults(value: Any, schema: Any) -> Any:
-    """Copy ``value`` filling fields the schema gives defaults for (what a reader schema does)."""
+def _with_defaults(value: Any, schema: Any, *, nulls: bool = False) -> Any:
+    """Copy ``value`` filling fields the schema gives defaults for (what a reader schema does);
+    with ``nulls``, also the optional (nullable) fields that have no default."""
     if isinstance(schema, dict) and schema.get("type") == "record" and isinstance(value, dict):
         out = dict(value)
         for f in schema["fields"]:
-            if f["name"] not in out and "default" in f:
-                out[f["name"]] = copy.deepcopy(f["default"])
+            if f["name"] not in out:
+                if "default" in f:
+                    out[f["name"]] = copy.deepcopy(f["default"])
+                elif nulls and isinstance(f["type"], list) and "null" in f["type"]:
+                    out[f["name"]] = None
             if f["name"] in out:
-                out[f["name"]] = _with_defaults(out[f["name"]], f["type"])
+                out[f["name"]] = _with_defaults(out[f["name"]], f["type"], nulls=nulls)
         return out
     if isinstance(schema, list) and isinstance(value, dict):
         for branch in schema:
             if isinstance(branch, dict) and branch.get("type") == "record":
-                return _with_defaults(value, branch)
+                return _with_defaults(value, branch, nulls=nulls)
     return value
 
 
-def _without_map_bytes(record: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy with sky-map bytes emptied: fastavro formats every datum it tries
-    against a union branch as JSON, which for a 1 MB sky map costs more than decoding."""
-    out = dict(record)
-    for key, inner in (("event", "skymap"), ("external_coinc", "combined_skymap")):
-        sub = out.get(key)
-        if isinstance(sub, dict) and isinstance(sub.get(inner), bytes | bytearray):
-            out[key] = {**sub, inner: b""}
-    return out
-
-
-def _validate(record: dict[str, Any], typed: bool = False) -> dict[str, Any]:
-    """The record with schema defaults filled, checked against the official schema unless
-    ``typed`` (decoded by fastavro with an official layout, which enforced the same types)."""
-    from fastavro.validation import ValidationError, validate
-
-    full = _with_defaults(record, official_schema())
-    if typed:
-        return full
-    try:
-        validate(_without_map_bytes(full), parsed_official_schema(), raise_errors=True)
-    except ValidationError:
-        problem = _schema_problem(_without_map_bytes(full))
-        raise NoticeError(f"does not follow the IGWN alert schema: {problem}") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise NoticeError(f"does not follow the IGWN alert schema: {_why(exc)}") from None
-    return full
-
-
-def _schema_problem(record: dict[str, Any]) -> str:
-    """Name the first field that breaks the schema (fastavro's own message is a wall of text)."""
-    from fastavro.validation import validate
-
-    def walk(value: Any, schema: Any, path: str) -> str | None:
-        if isinstance(schema, dict) and schema.get("type") == "record":
-            if not isinstance(value, dict):
-                return f"{path or 'record'} is not a record"
-            for f in schema["fields"]:
-                sub = f"{path}.{f['name']}" if path else f["name"]
-                if f["name"] not in value:
-                    return f"missing field {sub}"
-                found = walk(value[f["name"]], f["type"], sub)
-                if found:
-                    return found
-            return None
-        if isinstance(schema, list):
-            for branch in schema:
-                if branch == "null" and value is None:
-                    return None
-                if isinstance(branch, dict) and branch.get("type") == "record":
-                    if isinstance(value, dict):
-                        return walk(value, branch, path)
-                    continue
-                if _ok(value, branch):
-                    return None
-            return f"{path} has an invalid value {_short(value)}"
-        if not _ok(value, schema):
-            return f"{path} has an invalid value {_short(value)}"
-        return None
-
-    def _ok(value: Any, schema: Any) -> bool:
-        try:
-            return bool(validate(value, schema, raise_errors=False))
-        except Exception:  # noqa: BLE001
-            return False
-
-    return walk(record, official_schema(), "") or "invalid record"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _time(value: str, where: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise NoticeError(f"{where} is not an ISO 8601 time: {_short(value)}") from None
+def content_hash(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON (sky maps by their own hash); a missing optional
+    field counts as null, so GCN JSON that omits them hashes like the Avro form."""
+    full = _with_defaults(record, official_schema(), nulls=True)
+    return hashlib.sha256(_canonical(full).encode()).hexdigest()
 
 
 def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = False) -> Notice:
-    full = _validate(record, typed)
-    sid = full["superevent_id"]
-    if not _ID.match(sid):
-        raise NoticeError(f"superevent_id {_short(sid)} is not a GraceDB superevent id")
-    if full["alert_type"] not in ALERT_TYPES:
-        raise NoticeError(f"unknown alert_type {_short(full['alert_type'])}")
+    """The notice in ``record``: refused only without a readable identity; every other
+    deviation from the schema is a warning (``typed``: fastavro decoded it with an official
+    layout, so only values the schema cannot exclude, like NaN, are left to check)."""
+    found = conform.Warnings()
+    full = _with_defaults(record, official_schema())
+    if not typed:
+        conform.check_schema(full, official_schema(), found)
+    sid, alert_type, created = conform.identity(full, _ID, ALERT_TYPES)
     ev = full.get("event")
     event = None
-    if ev is not None:
+    if isinstance(ev, dict):
+        f = conform.Fields(ev, "event", found)
         mc = ev.get("mchirp_source")
+        mchirp = None
+        if isinstance(mc, dict):
+            edges, probs = f.number_list(mc, "bin_edges"), f.number_list(mc, "probabilities")
+            if edges is not None and probs is not None:
+                mchirp = MchirpSource(edges, probs)
+            else:
+                found.add("event.mchirp_source", "event.mchirp_source is not two lists of "
+                          "finite numbers; taken as unknown")
         event = Event(
-            time=_time(ev["time"], "event.time"),
-            far=float(ev["far"]),
-            significant=bool(ev["significant"]),
-            instruments=tuple(ev["instruments"]),
-            group=ev["group"],
-            pipeline=ev["pipeline"],
-            search=ev["search"],
-            classification=_frozen(ev["classification"]),
-            properties=_frozen(ev["properties"]),
-            mchirp_source=(MchirpSource(tuple(mc["bin_edges"]), tuple(mc["probabilities"]))
-                           if mc else None),
-            duration=ev["duration"],
-            central_frequency=ev["central_frequency"],
-            skymap_bytes=ev["skymap"],
+            time=f.time("time"),
+            far=f.number("far", nonnegative=True),
+            significant=f.flag("significant"),
+            instruments=f.text_list("instruments"),
+            group=f.text("group"),
+            pipeline=f.text("pipeline"),
+            search=f.text("search"),
+            classification=_frozen(f.numbers("classification")),
+            properties=_frozen(f.numbers("properties")),
+            mchirp_source=mchirp,
+            duration=f.number("duration"),
+            central_frequency=f.number("central_frequency"),
+            skymap_bytes=f.blob("skymap"),
         )
+    elif ev is not None:
+        found.add("event", f"event is not a record: {_short(ev)}; ignored")
     ext = full.get("external_coinc")
     coinc = None
-    if ext is not None:
+    if isinstance(ext, dict):
+        f = conform.Fields(ext, "external_coinc", found)
         coinc = ExternalCoinc(
-            gcn_notice_id=ext["gcn_notice_id"],
-            ivorn=ext["ivorn"],
-            observatory=ext["observatory"],
-            search=ext["search"],
-            time_difference=float(ext["time_difference"]),
-            time_coincidence_far=ext["time_coincidence_far"],
-            time_sky_position_coincidence_far=ext["time_sky_position_coincidence_far"],
-            combined_skymap_bytes=ext["combined_skymap"],
+            gcn_notice_id=f.text_or_int("gcn_notice_id"),
+            ivorn=f.text("ivorn"),
+            observatory=f.text("observatory"),
+            search=f.text("search"),
+            time_difference=f.number("time_difference"),
+            time_coincidence_far=f.number("time_coincidence_far"),
+            time_sky_position_coincidence_far=f.number("time_sky_position_coincidence_far"),
+            combined_skymap_bytes=f.blob("combined_skymap"),
         )
+    elif ext is not None:
+        found.add("external_coinc", f"external_coinc is not a record: {_short(ext)}; ignored")
     return Notice(
         superevent_id=sid,
-        alert_type=AlertType(full["alert_type"]),
-        time_created=_time(full["time_created"], "time_created"),
+        alert_type=AlertType(alert_type),
+        time_created=created,
         event=event,
         external_coinc=coinc,
-        urls=_frozen(full["urls"]),
+        urls=_frozen(conform.text_map(full.get("urls"), "urls", found)),
         format=fmt,
         raw=raw,
         _record=record,
+        warnings=found.as_tuple(),
+        _hash=content_hash(record),
     )
+
+
+def _short(value: Any) -> str:
+    return conform.short(value)
 
 
 def _canonical(value: Any) -> str:

@@ -19,9 +19,12 @@ Guarantees (from the ledger's point of view):
   at most ``workers`` at a time, so a slow, hanging or failing action never blocks the others or
   the stream; a failed attempt is retried with exponential backoff, then recorded as ``failed``
   with its error;
-* ``done`` is recorded right after the action returns. If the process dies while the action
-  runs or before that record, the action runs again after the restart (at-least-once; a command
-  left running by the dead runner is killed first): actions get a stable idempotency key
+* ``done`` is recorded right after the action returns (a small transaction of its own). If the
+  process dies while the action runs or before that record, the action is at-least-once: a
+  command outlives its runner and writes an exit marker (``state_dir``), so the next attempt
+  waits for it (up to its timeout, then kills it: never two copies at once) and records it done
+  without running it again when the marker says it completed; other actions run again. The
+  last attempt interrupted is only recovered, never run again. Actions get a stable idempotency key
   (``GWALERT_ACTION_ID`` for commands, ``Idempotency-Key`` for webhooks, the e-mail
   ``Message-ID``, ``context.action_id`` for Python) to recognise a repeat;
 * a running row's lease is renewed by its runner; a runner on this host that died (kill -9) is
@@ -43,7 +46,13 @@ from sqlalchemy.engine import Connection
 
 from . import ledger
 from .actions import get_action_type
-from .actions.base import ActionContext, ActionError, collect_secrets, redact
+from .actions.base import (
+    ActionContext,
+    ActionError,
+    PermanentError,
+    collect_secrets,
+    redact,
+)
 from .notice import Notice
 from .rules import ActionSpec, Config, Rule, match_all
 
@@ -81,6 +90,7 @@ class Responder:
 
         self._store_key = hashlib.sha256(
             self.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+        self.state_dir = _state_dir(self.engine, self._store_key)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -295,6 +305,7 @@ class Responder:
         secrets: tuple[str, ...] = ()
         error: str | None
         final = False
+        ctx: ActionContext | None = None
         try:
             if spec is None:
                 final = True  # retrying cannot help: the config no longer has it
@@ -309,21 +320,41 @@ class Responder:
             ctx = ActionContext(action_id=claim.key, attempt=claim.attempt, rule=claim.rule,
                                 action=claim.action, notice=notice, summary=summary,
                                 timeout=timeout, secrets=secrets,
-                                run_key=f"{self._store_key}-{claim.id}")
-            log.info("%s %s: %s attempt %d", notice.superevent_id, notice.alert_type, label,
-                     claim.attempt)
-            get_action_type(spec.type).run(ctx, dict(spec.options))
+                                run_key=f"{self._store_key}-{claim.id}",
+                                state_dir=self.state_dir)
+            kind = get_action_type(spec.type)
+            if claim.recover_only:
+                final = True
+                recover = getattr(kind, "recover", None)
+                if recover is None or not recover(ctx, dict(spec.options)):
+                    raise ActionError("interrupted: the runner stopped during the last attempt"
+                                      " and it did not complete")
+                log.info("%s %s: %s completed before its runner stopped", notice.superevent_id,
+                         notice.alert_type, label)
+            else:
+                log.info("%s %s: %s attempt %d", notice.superevent_id, notice.alert_type,
+                         label, claim.attempt)
+                kind.run(ctx, dict(spec.options))
             error = None
+        except PermanentError as exc:  # retrying cannot help: failed at once
+            error = redact(str(exc), secrets)
+            final = True
         except ActionError as exc:
             error = redact(str(exc), secrets)
         except Exception as exc:  # noqa: BLE001 - record any failure, never kill the runner
             error = redact(f"{type(exc).__name__}: {exc}", secrets)
         with self._lock:
             mine = self._running.pop(claim.id, None) is not None
-        if mine:
-            self._record(claim, error, final=final)
+        if mine and self._record(claim, error, final=final) and ctx is not None:
+            forget = getattr(get_action_type(spec.type), "forget", None) if spec else None
+            if forget is not None:
+                try:
+                    forget(ctx)
+                except Exception:  # noqa: BLE001 - only a leftover file
+                    log.debug("could not clean up after %s", label, exc_info=True)
 
-    def _record(self, claim: ledger.Claim, error: str | None, *, final: bool = False) -> None:
+    def _record(self, claim: ledger.Claim, error: str | None, *, final: bool = False) -> bool:
+        """Record the attempt's outcome; True once the ledger holds it."""
         label = f"{claim.rule}/{claim.action} (notice {claim.notice_id})"
         retry_at = None
         if error is not None and claim.attempt < claim.max_attempts and not final:
@@ -339,7 +370,7 @@ class Responder:
             except sa.exc.SQLAlchemyError as exc:
                 if self._stop.is_set() and delay > 8:
                     log.error("%s: could not record the result: %s", label, _first_line(exc))
-                    return
+                    return False
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
         if not held:
@@ -352,6 +383,7 @@ class Responder:
         else:
             log.error("%s: failed after %d attempt(s): %s", label, claim.attempt, error)
         self._wake.set()
+        return held and error is None
 
     def _load(self, claim: ledger.Claim) -> tuple[Notice, dict[str, Any]]:
         from .notice import decode
@@ -416,6 +448,19 @@ def _warm_imports(config: Config) -> None:
             pass
     for kind in types:
         get_action_type(kind)
+
+
+def _state_dir(engine: sa.Engine, store_key: str) -> str:
+    """Where actions keep run records that must outlive the listener (a command's exit
+    marker): beside a SQLite store's file, else in the user's state directory."""
+    from pathlib import Path
+
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:":
+        return str(Path(database).resolve().parent / f"{Path(database).name}.runs")
+    from platformdirs import user_state_dir
+
+    return str(Path(user_state_dir("gwalert", appauthor=False)) / "runs" / store_key)
 
 
 def _timeout(spec: ActionSpec | None) -> float:

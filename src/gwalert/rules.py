@@ -234,8 +234,10 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>",
     ctx = _Ctx(source, Path(base))
     unknown = set(data) - {"rule", "responder"} - set(FOREIGN_SECTIONS)
     if unknown:
-        raise ctx.error(None, sorted(unknown)[0], "unknown key (expected rule, responder, "
-                        f"{', '.join(FOREIGN_SECTIONS)})")
+        key = sorted(unknown)[0]
+        raise ctx.error(None, key, "unknown key" + _suggest(key, ["rule", "responder",
+                                                                 *FOREIGN_SECTIONS])
+                        + f" (expected rule, responder, {', '.join(FOREIGN_SECTIONS)})")
     for key in FOREIGN_SECTIONS:
         if key in data and not isinstance(data[key], dict):
             raise ctx.error(None, key, f"must be a table ([{key}])")
@@ -300,7 +302,7 @@ def _responder(ctx: _Ctx, raw: Any) -> tuple[ResponderSettings, timedelta | None
     allowed = {"workers", "attempts", "backoff", "backoff_max", "max_age"}
     for key in raw:
         if key not in allowed:
-            raise ctx.error(None, f"{where}.{key}", "unknown key")
+            raise ctx.error(None, f"{where}.{key}", "unknown key" + _suggest(key, allowed))
     d = ResponderSettings()
     settings = ResponderSettings(
         workers=_int(ctx, None, f"{where}.workers", raw.get("workers", d.workers), 1, 256),
@@ -327,13 +329,14 @@ def _rule(ctx: _Ctx, raw: Any, index: int, default_age: timedelta | None,
                         "(at most 100 characters)")
     for key in raw:
         if key not in _RULE_KEYS:
-            raise ctx.error(name, key, "unknown key")
+            raise ctx.error(name, key, "unknown key" + _suggest(key, _RULE_KEYS))
     kw: dict[str, Any] = {"name": name}
     if "alert_type" in raw:
         types = [t.upper() for t in _strings(ctx, name, "alert_type", raw["alert_type"])]
         bad = [t for t in types if t not in AlertType.__members__]
         if bad:
-            raise ctx.error(name, "alert_type", f"unknown alert type {bad[0]!r} (expected "
+            raise ctx.error(name, "alert_type", f"unknown alert type {bad[0]!r}"
+                            f"{_suggest(bad[0], AlertType.__members__)} (expected "
                             f"{', '.join(AlertType.__members__)})")
         kw["alert_type"] = frozenset(types)
     for key in ("real", "mock", "test", "significant"):
@@ -346,7 +349,7 @@ def _rule(ctx: _Ctx, raw: Any, index: int, default_age: timedelta | None,
         kw["far_max"] = _number(ctx, name, "far_max", raw["far_max"], 0)
     for key in ("classification_min", "properties_min"):
         if key in raw:
-            kw[key] = _thresholds(ctx, name, key, raw[key])
+            kw[key] = _thresholds(ctx, name, key, raw[key], _KNOWN_NAMES[key])
     if "area_90_max" in raw:
         kw["area_90_max"] = _number(ctx, name, "area_90_max", raw["area_90_max"], 0)
     if "distance_max" in raw:
@@ -357,6 +360,7 @@ def _rule(ctx: _Ctx, raw: Any, index: int, default_age: timedelta | None,
         kw["targets"] = _targets(ctx, name, raw["targets"])
     kw["max_age"] = (_duration(ctx, name, "max_age", raw["max_age"]) if "max_age" in raw
                      else default_age)
+    _check_possible(ctx, name, kw)
     actions = raw.get("action", [])
     if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
         raise ctx.error(name, "action", "must be an array of tables ([[rule.action]])")
@@ -444,10 +448,69 @@ def _strings(ctx: _Ctx, rule: str, key: str, value: Any) -> list[str]:
     return items
 
 
-def _thresholds(ctx: _Ctx, rule: str, key: str, value: Any) -> dict[str, float]:
+def _thresholds(ctx: _Ctx, rule: str, key: str, value: Any,
+                known: tuple[str, ...]) -> dict[str, float]:
     if not isinstance(value, dict) or not value:
         raise ctx.error(rule, key, "must be a table of name = threshold, e.g. { BNS = 0.5 }")
+    for k in value:
+        if k not in known:
+            raise ctx.error(rule, f"{key}.{k}", f"unknown name{_suggest(k, known)} (LVK "
+                            f"notices use {', '.join(known)}; names are case-sensitive)")
     return {k: _number(ctx, rule, f"{key}.{k}", v, 0, 1) for k, v in value.items()}
+
+
+#: The names LVK notices use in ``event.classification`` and ``event.properties``.
+_KNOWN_NAMES = {"classification_min": ("BNS", "NSBH", "BBH", "Terrestrial"),
+                "properties_min": ("HasNS", "HasRemnant", "HasMassGap", "HasSSM")}
+_GROUPS = ("cbc", "burst")
+
+
+def _suggest(word: str, choices: Any) -> str:
+    """" (did you mean 'x'?)" for the closest of ``choices`` (case-insensitive), or ""."""
+    import difflib
+
+    options = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)
+    return f" (did you mean {options[close[0]]!r}?)" if close else ""
+
+
+def _check_possible(ctx: _Ctx, rule: str, kw: dict[str, Any]) -> None:
+    """Refuse filters that no LVK notice can ever satisfy together."""
+    kinds = [k for k in ("real", "mock", "test") if kw.get(k) is True]
+    if len(kinds) > 1:
+        other = next(k for k in ("real", "mock", "test") if k not in kinds[:2])
+        raise ctx.error(rule, kinds[1], f"{kinds[0]} = true and {kinds[1]} = true: a notice "
+                        f"is exactly one of real, mock or test, so it cannot be both; for "
+                        f"either kind write {other} = false instead")
+    if kw.get("real") is False and kw.get("mock") is False and kw.get("test") is False:
+        raise ctx.error(rule, "real", "real, mock and test are all false: nothing can match")
+    cls = kw.get("classification_min")
+    if cls and sum(cls.values()) > 1.0 + 1e-9:
+        raise ctx.error(rule, "classification_min", f"thresholds add up to "
+                        f"{sum(cls.values()):g}, but a notice's classification probabilities "
+                        "add up to 1: nothing can match")
+    groups = kw.get("group")
+    if groups is not None:
+        bad = sorted(g for g in groups if g not in _GROUPS)
+        if bad:
+            raise ctx.error(rule, "group", f"unknown group {bad[0]!r}{_suggest(bad[0], _GROUPS)}"
+                            " (LVK groups: CBC, Burst)")
+        if groups == {"burst"}:
+            for key in ("classification_min", "properties_min", "distance_max"):
+                if kw.get(key) is not None:
+                    raise ctx.error(rule, key, "Burst notices carry no source classification, "
+                                    "properties or distance: with group = \"Burst\" nothing "
+                                    "can match")
+    types = kw.get("alert_type")
+    if types == {"RETRACTION"}:
+        for key in ("classification_min", "properties_min", "far_max", "significant",
+                    "group", "pipeline", "search", "area_90_max", "distance_max", "field",
+                    "targets"):
+            if kw.get(key) is not None:
+                raise ctx.error(rule, key, "a RETRACTION carries no event or sky map: with "
+                                "alert_type = \"RETRACTION\" this filter never matches")
+    if kw.get("far_max") == 0:
+        raise ctx.error(rule, "far_max", "0 Hz: every event has a false alarm rate above 0")
 
 
 def _duration(ctx: _Ctx, rule: str | None, key: str, value: Any) -> timedelta | None:
@@ -680,7 +743,7 @@ def _match(rule: Rule, f: Facts) -> Match:
         if ev is None or ev.significant is not rule.significant:
             return _no(rule, f"significant is {None if ev is None else ev.significant}")
     if rule.far_max is not None:
-        if ev is None or not ev.far <= rule.far_max:
+        if ev is None or ev.far is None or not ev.far <= rule.far_max:
             return _no(rule, f"far {None if ev is None else ev.far} > far_max {rule.far_max}")
     for key, source in (("classification_min", "classification"),
                         ("properties_min", "properties")):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -72,20 +72,24 @@ def _known_shapes() -> tuple[Any, ...]:
     return (_shape(official_schema()), _shape(legacy_schema()))
 
 
-@cache
+@lru_cache(maxsize=32)
 def writer_schema_verdict(schema_json: str) -> tuple[str | None, bool]:
     """For the writer schema text of an Avro container: (why it is refused or None, whether
-    it has exactly the layout of an official schema version). Cached: LVK sends one schema."""
+    it has exactly the layout of an official schema version). Cached (LVK sends one schema),
+    but bounded: a sender choosing a new schema per message must not grow memory."""
     try:
         schema = json.loads(schema_json)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "writer schema is not valid JSON", False
-    problem = check_writer_schema(schema)
+    try:
+        problem = check_writer_schema(schema)
+    except (TypeError, AttributeError, KeyError, RecursionError):
+        problem = "writer schema is not a valid Avro record schema"
     if problem:
         return problem, False
     try:
         known = _shape(schema) in _known_shapes()
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, RecursionError):
         known = False
     return None, known
 
@@ -111,7 +115,9 @@ def check_writer_schema(schema: Any) -> str | None:
     fullname = _fullname(schema, None)
     if not _ALERT_NAME.match(fullname):
         return f"writer schema {fullname!r} is not an IGWN alert schema"
-    fields = {f.get("name") for f in schema.get("fields", []) if isinstance(f, dict)}
+    if not isinstance(schema.get("fields"), list):
+        return "writer schema has no list of fields"
+    fields = {f.get("name") for f in schema["fields"] if isinstance(f, dict)}
     missing = {"superevent_id", "alert_type", "time_created"} - fields
     if missing:
         return f"writer schema lacks required field(s) {', '.join(sorted(missing))}"

@@ -12,7 +12,6 @@ together or not at all.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
+from . import sanitize
 from .errors import GwalertError
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ notices = sa.Table(
     sa.Column("partition", sa.Integer),
     sa.Column("offset", sa.BigInteger),
     sa.Column("received_at", sa.String(40), nullable=False),  # ISO 8601, UTC, "Z"
+    # How the notice strays from the official schema (a JSON list of lines); NULL if it
+    # does not. Added to older stores when they are opened (see Store.open).
+    sa.Column("warnings", sa.JSON(none_as_null=True), nullable=True),
     sa.UniqueConstraint("superevent_id", "alert_type", "time_created", "content_hash",
                         name="uq_gwalert_notices_identity"),
 )
@@ -115,10 +118,30 @@ def utcnow() -> str:
 
 
 def iso(dt: datetime) -> str:
-    """A notice time as stored (naive times are taken as UTC)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """A notice time as stored: ISO 8601 in UTC with ``Z`` (naive times are taken as UTC);
+    never raises (see :func:`gwalert.sanitize.time_text`)."""
+    return sanitize.time_text(dt)
+
+
+#: Errors that mean the store cannot be reached or used right now (a lost connection, a
+#: database that is down, locked or out of space): retry later, never blame the message.
+OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
+                 sa.exc.TimeoutError)
+
+
+#: SQLite's generic SQL error (no such table/column, syntax): sqlite3 raises it as an
+#: OperationalError, but it says nothing about the database being unavailable.
+_SQLITE_ERROR = 1
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store is unavailable (not that it refused this content)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    if not isinstance(exc, OUTAGE_ERRORS):
+        return False
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return not (isinstance(code, int) and code & 0xFF == _SQLITE_ERROR)
 
 
 def default_url() -> str:
@@ -163,6 +186,20 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             yield conn
+
+
+#: PostgreSQL advisory lock taken while creating tables (any gwalert schema, any process).
+_DDL_LOCK = 0x6777616C  # "gwal"
+
+
+def create_all_locked(md: sa.MetaData, engine: Engine) -> None:
+    """``md.create_all`` that several processes may run at once on a fresh database (listeners
+    and workers starting together): PostgreSQL's CREATE TABLE races otherwise fail with a
+    duplicate pg_type row, SQLite's with "table already exists"."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        md.create_all(conn)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -211,7 +248,8 @@ class Store:
                 engine = _sqlite_engine(url)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True)
-            metadata.create_all(engine)
+            create_all_locked(metadata, engine)
+            _add_missing_columns(engine)
         except GwalertError:
             raise
         except ModuleNotFoundError as exc:
@@ -242,23 +280,26 @@ class Store:
         and whatever each hook writes are committed in one transaction; the hooks are not
         called for a duplicate. ``summary`` defaults to :func:`gwalert.summary.summarize`.
         """
-        key = (notice.superevent_id, str(notice.alert_type), iso(notice.time_created),
-               notice.content_hash)
+        key = (_column_text("superevent_id", notice.superevent_id),
+               _column_text("alert_type", str(notice.alert_type)),
+               _column_text("time_created", iso(notice.time_created)), notice.content_hash)
         existing = self.find(*key)
         if existing is not None:
             return existing, False
         if summary is None:
             summary = safe_summary(notice)
+        summary = sanitize.json_value(summary)
         received_at = received_at or utcnow()
         row = {
             "superevent_id": key[0], "alert_type": key[1], "time_created": key[2],
-            "content_hash": key[3], "format": str(notice.format), "raw": notice.raw,
-            "summary": _jsonable(summary), "source": source, "partition": partition,
-            "offset": offset, "received_at": received_at,
+            "content_hash": key[3], "format": _column_text("format", str(notice.format)),
+            "raw": notice.raw, "summary": summary, "source": _column_text("source", source),
+            "partition": sanitize.integer(partition, 32), "offset": sanitize.integer(offset),
+            "received_at": received_at,
+            "warnings": sanitize.json_value(list(notice.warnings)) or None,
         }
         for name in _SUMMARY_COLUMNS:
-            value = summary.get(name)
-            row[name] = value if isinstance(value, int | float | str | bool) else None
+            row[name] = _column_value(name, summary.get(name))
         try:
             with write_transaction(self.engine) as conn:
                 found = conn.execute(_identity_query(*key)).scalar()
@@ -306,6 +347,9 @@ class Store:
         Returns ``(dead_letter_id, is_new)``.
         """
         digest = hashlib.sha256(raw).hexdigest()
+        error = sanitize.text(error)
+        source = sanitize.text(source, dead_letters.c.source.type.length)
+        partition, offset = sanitize.integer(partition, 32), sanitize.integer(offset)
         c = dead_letters.c
         where = [c.raw_sha256 == digest, c.source == source,
                  c.partition.is_(None) if partition is None else c.partition == partition,
@@ -401,7 +445,7 @@ def _identity_query(superevent_id: str, alert_type: str, time_created: str,
 
 def safe_summary(notice: Notice) -> dict[str, Any]:
     """:func:`gwalert.summary.summarize`, never raising: a notice must be stored even when its
-    sky map cannot be analysed (the reason goes into ``skymap_error``)."""
+    summary cannot be made (the reason goes into ``skymap_error``)."""
     from .summary import summarize
 
     try:
@@ -413,20 +457,46 @@ def safe_summary(notice: Notice) -> dict[str, Any]:
                 "skymap_error": f"{type(exc).__name__}: {exc}"}
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))
+def _column_text(name: str, value: str) -> str:
+    """``value`` fit for the text column ``name`` of the notices table."""
+    return sanitize.text(value, getattr(notices.c[name].type, "length", None))
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"bytes": len(value)}
-    if isinstance(value, datetime):
-        return iso(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+def _column_value(name: str, value: Any) -> Any:
+    """A summary value fit for its column: text cut to the column, finite floats, booleans;
+    anything else None."""
+    kind = notices.c[name].type
+    if isinstance(kind, sa.Float):
+        return sanitize.number(value)
+    if isinstance(kind, sa.Boolean):
+        return value if isinstance(value, bool) else None
+    if isinstance(value, str):
+        return sanitize.text(value, getattr(kind, "length", None))
+    return None
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the columns newer gwalert versions define to tables an older one created (all
+    nullable), so existing SQLite and PostgreSQL stores keep opening."""
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        existing = {col["name"] for col in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in existing:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            ddl = (f"ALTER TABLE {engine.dialect.identifier_preparer.format_table(table)} "
+                   f"ADD COLUMN {engine.dialect.identifier_preparer.format_column(column)} "
+                   f"{kind}")
+            try:
+                with write_transaction(engine) as conn:
+                    conn.exec_driver_sql(ddl)
+            except sa.exc.SQLAlchemyError:
+                # Another process may have added it meanwhile; anything else is re-raised.
+                columns = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+                if column.name not in columns:
+                    raise
+            log.info("store: added column %s.%s", table.name, column.name)
 
 
 def _first_line(exc: BaseException) -> str:

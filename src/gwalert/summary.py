@@ -1,11 +1,14 @@
 """A notice's facts as one flat, JSON-ready dict: what ``parse --json``, the store and actions
-share. Sky-map bytes never appear here."""
+share. Sky-map bytes never appear here.
+
+:func:`summarize` never raises: whatever goes wrong while reading or analysing the sky map is
+recorded in ``skymap_error`` and the sky-map facts stay None."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .errors import SkyMapError
+from .errors import GwalertError
 from .notice import Notice
 
 
@@ -18,11 +21,59 @@ def _iso(dt: Any) -> str | None:
     return dt.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-def _credible_regions(skymap: Any) -> dict[str, float | None]:
-    """50%/90% credible areas (deg²) and, for 3-D maps, the 90% volume (Mpc³); numpy only."""
-    area_50, area_90 = (float(a) for a in skymap.credible_area([0.5, 0.9]))
-    vol_90 = float(skymap.credible_volume(0.9)) if skymap.has_distance else None
-    return {"area_50": area_50, "area_90": area_90, "vol_90": vol_90}
+_SKYMAP_KEYS = ("ra", "dec", "distmean", "diststd", "area_50", "area_90", "vol_90")
+
+
+def skymap_facts(notice: Notice) -> dict[str, Any]:
+    """Most probable position, distance, 50%/90% credible areas (deg²) and, for 3-D maps, the
+    90% volume (Mpc³) of the notice's sky map. Never raises: what cannot be read or analysed
+    stays None and the first reason is ``skymap_error`` (a map that defeats the analysis must
+    not keep its notice out of the store, nor hide the facts that could be computed)."""
+    facts: dict[str, Any] = dict.fromkeys(_SKYMAP_KEYS)
+    facts["skymap_error"] = None
+    try:
+        skymap = notice.skymap
+    except GwalertError as exc:
+        facts["skymap_error"] = str(exc)
+        return facts
+    except Exception as exc:  # noqa: BLE001
+        facts["skymap_error"] = f"sky map of {notice.superevent_id}: {_why(exc)}"
+        return facts
+    if skymap is None:
+        return facts
+
+    def position() -> None:
+        facts["ra"], facts["dec"] = (float(x) for x in skymap.most_probable())
+
+    def distance() -> None:
+        if skymap.has_distance:
+            facts["distmean"], facts["diststd"] = skymap.distmean, skymap.diststd
+
+    def areas() -> None:
+        facts["area_50"], facts["area_90"] = (float(a) for a in skymap.credible_area([0.5, 0.9]))
+
+    def volume() -> None:
+        if skymap.has_distance:
+            facts["vol_90"] = float(skymap.credible_volume(0.9))
+
+    for step, what in ((position, "most probable position"), (distance, "distance"),
+                       (areas, "credible areas"), (volume, "credible volume")):
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - an analysis failure on one map is its own
+            if facts["skymap_error"] is None:
+                reason = str(exc) if isinstance(exc, GwalertError) else _why(exc)
+                facts["skymap_error"] = (f"sky map of {notice.superevent_id}: {what} could not "
+                                         f"be computed: {reason}")
+    return facts
+
+
+def _why(exc: BaseException) -> str:
+    try:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    except Exception:  # noqa: BLE001
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def summarize(notice: Notice) -> dict[str, Any]:
@@ -62,17 +113,9 @@ def summarize(notice: Notice) -> dict[str, Any]:
         "skymap_error": None,
         "external_coinc": None,
         "urls": dict(notice.urls),
+        "warnings": list(notice.warnings),
     }
-    try:
-        skymap = notice.skymap
-    except SkyMapError as exc:
-        skymap = None
-        out["skymap_error"] = str(exc)
-    if skymap is not None:
-        out["ra"], out["dec"] = skymap.most_probable()
-        out["distmean"] = skymap.distmean if skymap.has_distance else None
-        out["diststd"] = skymap.diststd if skymap.has_distance else None
-        out.update(_credible_regions(skymap))
+    out.update(skymap_facts(notice))
     ext = notice.external_coinc
     if ext is not None:
         out["external_coinc"] = {

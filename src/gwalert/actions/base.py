@@ -34,7 +34,18 @@ class OptionError(GwalertError):
 
 
 class ActionError(GwalertError):
-    """An action failed; the message (secrets removed) is recorded in the ledger."""
+    """An action failed; the message (secrets removed) is recorded in the ledger. ``ran``: the
+    action did run (a program started); ``killed``: it was killed before it completed."""
+
+    def __init__(self, message: str, *, ran: bool = False, killed: bool = False) -> None:
+        super().__init__(message)
+        self.ran = ran
+        self.killed = killed
+
+
+class PermanentError(ActionError):
+    """An action failed in a way no retry can fix (an unset environment variable, a bug in a
+    handler): the responder records it as failed at once instead of retrying."""
 
 
 @dataclass
@@ -56,6 +67,8 @@ class ActionContext:
     #: Unique on this machine for this ledger row (store + row id): lets a new attempt find
     #: processes a previous attempt left running (e.g. its runner was killed with -9).
     run_key: str = ""
+    #: A directory for this ledger's run records (e.g. a command's exit marker), or "".
+    state_dir: str = ""
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)

@@ -10,11 +10,13 @@ default one headline, and the headline plus the summary as JSON), ``timeout`` (d
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,22 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     return out
 
 
+def message_id(ctx: ActionContext, sender: str) -> str:
+    """The same ``Message-ID`` on every attempt and after a restart (so a mail system, or the
+    reader, recognises a repeat): from the action id and the notice's content hash (the action
+    id alone only means something inside one store), at the domain of the ``from`` address."""
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    domain = _DOMAIN.sub("", domain).strip(".").lower() or "gwalert.invalid"
+    content = getattr(ctx.notice, "content_hash", "") or ""
+    digest = hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:20]
+    readable = _ATOM.sub("-", ctx.action_id.replace("/", "."))[:80]
+    return f"<gwalert.{readable}.{digest}@{domain[:200]}>"
+
+
+_ATOM = re.compile(r"[^A-Za-z0-9._-]")
+_DOMAIN = re.compile(r"[^A-Za-z0-9.-]")
+
+
 def message(ctx: ActionContext, options: dict[str, Any]) -> EmailMessage:
     msg = EmailMessage()
     subject = (render(options["subject"], ctx.summary) if options.get("subject")
@@ -83,7 +101,7 @@ def message(ctx: ActionContext, options: dict[str, Any]) -> EmailMessage:
     msg["Subject"] = " ".join(subject.split())[:400]
     msg["From"] = options["from"]
     msg["To"] = ", ".join(options["to"])
-    msg["Message-ID"] = make_msgid(idstring=f"gwalert-{ctx.action_id}".replace("/", "."))
+    msg["Message-ID"] = message_id(ctx, options["from"])
     msg["X-Gwalert-Action-Id"] = ctx.action_id
     text = (render(options["body"], ctx.summary) if options.get("body") else
             headline(ctx.summary) + "\n\n" + json.dumps(json.loads(ctx.summary_json()),

@@ -5,7 +5,9 @@ Options: ``callable`` (``"package.module:function"`` or ``"package.module.functi
 attempt counts as failed; the thread cannot be killed, so it is left to finish on its own and its
 result is ignored). The function is called as ``function(notice, **kwargs)``, or
 ``function(notice, context, **kwargs)`` when it has a parameter named ``context``
-(an :class:`~gwalert.actions.base.ActionContext`). Raising fails the attempt (retried).
+(an :class:`~gwalert.actions.base.ActionContext`). Raising OSError (network, files) or
+ActionError fails the attempt (retried); any other exception is a bug that no retry fixes: it
+fails at once and its traceback is logged.
 In the Python API (:mod:`gwalert.handlers`) ``callable`` may be the function itself.
 """
 
@@ -13,11 +15,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .base import ActionContext, ActionError, OptionError, check_keys
+from .base import ActionContext, ActionError, OptionError, PermanentError, check_keys
+
+log = logging.getLogger("gwalert.actions.python")
 
 SECRET_KEYS = ("kwargs",)
 DEFAULT_TIMEOUT = 60.0
@@ -78,6 +84,11 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         func(ctx.notice, **kwargs)
     except ActionError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's code: record why, then retry
-        raise ActionError(f"{getattr(func, '__qualname__', target)} raised "
-                          f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the user's code: record why
+        name = getattr(func, "__qualname__", target)
+        message = f"{name} raised {type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError):  # network or file trouble: worth another attempt
+            raise ActionError(message) from exc
+        log.error("%s %s: %s\n%s", ctx.notice.superevent_id, ctx.notice.alert_type, message,
+                  "".join(traceback.format_exception(exc)).rstrip())
+        raise PermanentError(message) from exc

@@ -1,5 +1,6 @@
 """``save``: a directory per notice holding the raw notice, the sky-map FITS, a PNG plot and
-the summary JSON.
+the summary JSON; with an external coincidence also the combined (GW + GRB) sky map
+(``combined.multiorder.fits``, ``combined.png``).
 
 Options: ``dir`` (default ``<user data dir>/gwalert/saved``; relative to the config file),
 ``plot`` (default true). The notice's directory is
@@ -62,11 +63,33 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 except Exception as exc:  # noqa: BLE001 - a plot must not lose the rest
                     tmp.unlink(missing_ok=True)
                     files["plot_error"] = f"{type(exc).__name__}: {exc}"
+        files.update(_save_combined(notice, where, options.get("plot", True)))
         summary = dict(ctx.summary, files=files, directory=str(where))
         _write(where / "summary.json",
                json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
     except OSError as exc:
         raise ActionError(f"cannot save into {where}: {exc.strerror or exc}") from None
+
+
+def _save_combined(notice: Any, where: Path, with_plot: bool) -> dict[str, str]:
+    """The external coincidence's combined sky map (and its plot), if the notice has one."""
+    ext = notice.external_coinc
+    data = ext.combined_skymap_bytes if ext is not None else None
+    if not data:
+        return {}
+    files = {"combined_skymap": str(_write(where / "combined.multiorder.fits", data))}
+    if with_plot:
+        png = where / "combined.png"
+        tmp = png.with_name(png.name + ".tmp.png")
+        try:
+            label = f"{notice.alert_type} (combined with {ext.observatory or 'external'})"
+            plot(notice.combined_skymap, tmp, event=notice.superevent_id, alert_type=label)
+            os.replace(tmp, png)
+            files["combined_plot"] = str(png)
+        except Exception as exc:  # noqa: BLE001 - a plot must not lose the rest
+            tmp.unlink(missing_ok=True)
+            files["combined_plot_error"] = f"{type(exc).__name__}: {exc}"
+    return files
 
 
 def _write(path: Path, data: bytes) -> Path:

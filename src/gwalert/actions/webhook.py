@@ -3,8 +3,15 @@
 Options: ``url`` or ``url_env`` (the URL is a secret: a Slack webhook URL is a credential),
 ``mode`` (``"json"``: the summary object, default; ``"slack"``: ``{"text": …}`` as Slack,
 Mattermost and Teams incoming webhooks take it), ``text`` (a ``{field}`` template for slack
-mode, default one headline), ``headers`` (table; values are secrets), ``timeout`` (default 10 s).
-A status outside 2xx is a failure (retried).
+mode, default one headline), ``headers`` (table; values are secrets), ``timeout`` (default 10 s),
+``follow_redirects`` (default false).
+A status outside 2xx is a failure (retried). A redirect (3xx) is a failure too: following it
+would send the body and the configured headers (``Authorization``, …) somewhere the user never
+configured, and a POST that ends on a page reached by GET was never delivered. With
+``follow_redirects = true`` a redirect is followed only to the same origin (same scheme, host
+and port; ``http`` → ``https`` on the same host is allowed), at most 5 times, re-sending the
+same POST; a redirect to any other place is still a failure (nothing is sent there), and the
+last answer must be 2xx.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from .base import (
     ActionContext,
     ActionError,
     OptionError,
+    PermanentError,
     check_keys,
     check_secret,
     check_template,
     headline,
+    opt_bool,
     opt_str,
     opt_table,
     render,
@@ -36,7 +45,7 @@ MODES = ("json", "slack")
 
 
 def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
-    check_keys(options, {"url", "url_env", "mode", "text", "headers"})
+    check_keys(options, {"url", "url_env", "mode", "text", "headers", "follow_redirects"})
     check_secret(options, "url")
     if "url" not in options and "url_env" not in options:
         raise OptionError("url", "missing (give url, or url_env naming an environment variable)")
@@ -46,7 +55,8 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     if mode not in MODES:
         raise OptionError("mode", f"must be one of {', '.join(MODES)}")
     out = {k: options[k] for k in ("url", "url_env") if k in options}
-    out.update(mode=mode, headers=opt_table(options, "headers"))
+    out.update(mode=mode, headers=opt_table(options, "headers"),
+               follow_redirects=opt_bool(options, "follow_redirects", False))
     text = check_template(options, "text")
     if text is not None:
         if mode != "slack":
@@ -69,25 +79,80 @@ def body(ctx: ActionContext, options: dict[str, Any]) -> bytes:
     return ctx.summary_json().encode()
 
 
+MAX_REDIRECTS = 5
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect inside urllib: a 3xx surfaces as an HTTPError, and
+    :func:`run` decides."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
+def same_origin(url: str, target: str) -> bool:
+    """Whether a redirect from ``url`` to ``target`` stays with the same server: same scheme,
+    host and port, or the upgrade of the same host from http to https."""
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(target)
+    if not b.hostname or (a.hostname or "").lower() != b.hostname.lower():
+        return False
+    if b.username is not None or b.password is not None:
+        return False
+    if a.scheme == b.scheme:
+        return (a.port or _PORTS.get(a.scheme)) == (b.port or _PORTS.get(b.scheme))
+    return a.scheme == "http" and b.scheme == "https"
+
+
+_PORTS = {"http": 80, "https": 443}
+
+
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     url = secret(options, "url")
     if not url:
-        raise ActionError(f"no webhook URL (environment variable {options.get('url_env')} "
-                          "is empty)")
+        raise PermanentError(f"no webhook URL (environment variable "
+                             f"{options.get('url_env')} is not set)")
     try:
         _check_url(url)
     except OptionError:
         raise ActionError("the webhook URL is not an http(s) URL") from None
     headers = {"Content-Type": "application/json", "User-Agent": "gwalert",
                "Idempotency-Key": ctx.action_id, **options.get("headers", {})}
-    request = urllib.request.Request(url, data=body(ctx, options), headers=headers,
-                                     method="POST")
+    data = body(ctx, options)
     host = urllib.parse.urlsplit(url).hostname
-    try:
-        with urllib.request.urlopen(request, timeout=ctx.timeout) as response:
-            response.read(65536)
-    except urllib.error.HTTPError as exc:
-        raise ActionError(f"webhook on {host} answered HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ActionError(f"webhook on {host} unreachable: {reason}") from None
+    follow = bool(options.get("follow_redirects"))
+    current = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        request = urllib.request.Request(current, data=data, headers=headers, method="POST")
+        try:
+            with _OPENER.open(request, timeout=ctx.timeout) as response:
+                response.read(65536)
+            return
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+            location = exc.headers.get("Location") if exc.headers else None
+            exc.close()
+            if not 300 <= code < 400:
+                raise ActionError(f"webhook on {host} answered HTTP {code} {exc.reason}"
+                                  ) from None
+            if not location:
+                raise ActionError(f"webhook on {host} answered HTTP {code} (a redirect "
+                                  "without a Location): not delivered") from None
+            target = urllib.parse.urljoin(current, location)
+            where = urllib.parse.urlsplit(target).hostname or "?"
+            if not follow:
+                raise ActionError(f"webhook on {host} answered HTTP {code} (redirect to "
+                                  f"{where}, not followed: the POST was not delivered; set "
+                                  "follow_redirects = true to follow redirects on the same "
+                                  "server)") from None
+            if not same_origin(current, target):
+                raise ActionError(f"webhook on {host} answered HTTP {code}: a redirect to "
+                                  f"another server ({where}) is never followed (the headers "
+                                  "and body would go there): not delivered") from None
+            current = target
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ActionError(f"webhook on {host} unreachable: {reason}") from None
+    raise ActionError(f"webhook on {host}: more than {MAX_REDIRECTS} redirects: not delivered")

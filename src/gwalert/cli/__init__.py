@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
-VERBS = ["parse", "sample", "skymap", "listen", "publish", "notices", "events", "show", "doctor",
-         "rules", "replay", "serve"]
+VERBS = ["parse", "sample", "skymap", "listen", "respond", "publish", "notices", "events", "show",
+         "doctor", "rules", "replay", "serve"]
 
 EPILOG = """\
 Run 'gwalert VERB --help' for the options of one verb.
@@ -30,12 +30,36 @@ def _version() -> str:
         return "unknown"
 
 
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` and ``-v``: every verb and sub-command takes them."""
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logging")
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more logging (repeat for more)")
+
+
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """" (did you mean 'x'?)" for the closest choice, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_verb(argv: Sequence[str]) -> str | None:
+    """The first word if it is not a verb (options before it are skipped)."""
+    for word in argv:
+        if word.startswith("-"):
+            if word in ("-h", "--help", "--version"):
+                return None
+            continue
+        return None if word in VERBS else word
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks and debug logging")
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more logging (repeat for more)")
+    add_common_options(common)
     parser = argparse.ArgumentParser(
         prog="gwalert",
         description="Receive, understand and act on LIGO/Virgo/KAGRA gravitational-wave alerts.",
@@ -62,6 +86,13 @@ def error(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    word = _unknown_verb(argv)
+    if word is not None:
+        print(f"usage: gwalert [-h] [--debug] [-v] [--version] VERB ...\n"
+              f"gwalert: error: unknown verb {word!r}{suggest(word, VERBS)}; verbs: "
+              f"{', '.join(VERBS)}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)

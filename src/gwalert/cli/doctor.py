@@ -8,47 +8,73 @@ from typing import Any
 
 from ._store import add_store_arguments
 
-HELP = "check store, credentials, broker and topic access; one line per problem"
+HELP = "check store, credentials, brokers, topics and feed liveness; one line per check"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sources.url import DEFAULT_URL
 
-    parser.add_argument("url", nargs="?", default=DEFAULT_URL, metavar="URL",
-                        help="broker URL to check (default: %(default)s)")
+    parser.add_argument("url", nargs="*", metavar="URL",
+                        help="broker URL(s) to check, each on its own (default: the feeds "
+                             f"the listeners of this store follow, else {DEFAULT_URL})")
     parser.add_argument("--no-auth", action="store_true", help="connect without credentials")
     parser.add_argument("--group-id", metavar="ID", help="consumer group to check")
     add_store_arguments(parser)
     parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
-                        help="how long to wait for the broker (default: %(default)s)")
+                        help="how long to wait for each broker (default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object: {ok, problems, checks: [{check, status, "
+                             "detail, feed}]}")
+
+
+#: A feed row not updated for this long while its listener says it runs: the listener is gone.
+STALE_SECONDS = 30.0
 
 
 class Report:
-    def __init__(self) -> None:
+    """Checks, printed as they come (or kept for ``--json``); ``feed`` names the feed checked."""
+
+    def __init__(self, quiet: bool = False, feed: str | None = None) -> None:
         self.problems = 0
+        self.quiet = quiet
+        self.feed = feed
+        self.checks: list[dict[str, Any]] = []
+
+    def _add(self, status: str, what: str, detail: str) -> None:
+        self.checks.append({"check": what, "status": status, "detail": detail,
+                            "feed": self.feed})
+        if not self.quiet:
+            label = {"ok": "ok     ", "problem": "PROBLEM", "note": "note   "}[status]
+            where = f"{self.feed} " if self.feed else ""
+            print(f"{label} {where}{what}: {detail}", flush=True)
 
     def ok(self, what: str, detail: str) -> None:
-        print(f"ok      {what}: {detail}", flush=True)
+        self._add("ok", what, detail)
 
     def fail(self, what: str, detail: str) -> None:
         self.problems += 1
-        print(f"PROBLEM {what}: {detail}", flush=True)
+        self._add("problem", what, detail)
 
     def note(self, what: str, detail: str) -> None:
-        print(f"note    {what}: {detail}", flush=True)
+        self._add("note", what, detail)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+    import threading
+
     from ..errors import GwalertError
     from ..sources.config import load_config, store_url
+    from ..sources.url import DEFAULT_URL
     from ..store import Store
 
-    report = Report()
+    report = Report(quiet=args.json)
     try:
         config = load_config(args.config)
     except GwalertError as exc:
         report.fail("config", str(exc))
         config = {}
+    _check_rules(args, report)
     store = None
     try:
         store = Store.open(store_url(config, args.store))
@@ -58,18 +84,107 @@ def run(args: argparse.Namespace) -> int:
                            f"{counts['dead_letters']} dead letters)")
     except GwalertError as exc:
         report.fail("store", str(exc))
-    if args.url.startswith(("kafka://", "gcn://")):
-        _check_broker(args, config, str(store.engine.url) if store else "", report)
+    urls = list(dict.fromkeys(args.url or _listened(store) or [DEFAULT_URL]))
+    brokers = [u for u in urls if u.startswith(("kafka://", "gcn://"))]
+    # Each feed is checked on its own (in parallel: an unreachable one costs its timeout once).
+    reports = [Report(quiet=True, feed=u if len(urls) > 1 else None) for u in brokers]
+    threads = [threading.Thread(target=_check_broker, daemon=True,
+                                args=(argparse.Namespace(**{**vars(args), "url": u}), config,
+                                      str(store.engine.url) if store else "", r, len(urls) > 1))
+               for u, r in zip(brokers, reports, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in reports:
+        for check in r.checks:
+            report.feed = check["feed"]
+            {"ok": report.ok, "problem": report.fail, "note": report.note}[check["status"]](
+                check["check"], check["detail"])
+    report.feed = None
     if store is not None:
+        _check_feed_rows(store, report)
         store.close()
-    if report.problems:
+    if args.json:
+        print(json.dumps({"ok": report.problems == 0, "problems": report.problems,
+                          "checks": report.checks}))
+    elif report.problems:
         print(f"{report.problems} problem(s)", flush=True)
-        return 1
-    return 0
+    return 1 if report.problems else 0
+
+
+def _listened(store: Any) -> list[str]:
+    """The broker feeds the listeners of ``store`` follow (from ``gwalert_feeds``)."""
+    from ..sources import feedstatus
+
+    if store is None:
+        return []
+    try:
+        return [r.feed for r in feedstatus.read(store.engine)
+                if r.feed.startswith(("kafka://", "gcn://"))]
+    except Exception:  # noqa: BLE001 - reported by _check_feed_rows
+        return []
+
+
+def _check_feed_rows(store: Any, report: Report) -> None:
+    """What the listeners last wrote in ``gwalert_feeds``: a failed, degraded or silent feed, or
+    one whose listener stopped writing, is a problem."""
+    from datetime import UTC, datetime
+
+    from ..arrivals import parse_iso
+    from ..sources import feedstatus
+
+    try:
+        rows = feedstatus.read(store.engine)
+    except Exception as exc:  # noqa: BLE001 - an unreadable status table is one problem
+        report.fail("feeds", f"cannot read the feed status: {exc}")
+        return
+    now = datetime.now(UTC)
+    for row in rows:
+        report.feed = row.feed
+        updated = parse_iso(row.updated_at)
+        age = (now - updated).total_seconds() if updated else None
+        last = f"last message {row.last_message_at or 'never'}"
+        if row.last_heartbeat_at:
+            last += f", last heartbeat {row.last_heartbeat_at}"
+        detail = f"{row.state}{': ' + row.detail if row.detail else ''} ({last}; " \
+                 f"updated {row.updated_at})"
+        if row.state == feedstatus.STOPPED:
+            report.note("listener", detail)
+        elif age is not None and age > STALE_SECONDS:
+            report.fail("listener", f"no update for {age:.0f} s (listener gone?): {detail}")
+        elif row.state == feedstatus.OK:
+            report.ok("listener", detail)
+        else:
+            report.fail("listener", detail)
+    report.feed = None
+
+
+def _check_rules(args: argparse.Namespace, report: Report) -> None:
+    """The rules of the config file, as listen will load them (and the environment variables
+    their actions name)."""
+    from ..errors import GwalertError
+    from ..rules import default_config_path, load_config
+    from .rules import unset_env
+
+    path = args.config or default_config_path()
+    if args.config is None and not default_config_path().exists():
+        report.note("rules", f"no config file at {path}: no rules, no actions")
+        return
+    try:
+        config = load_config(path)
+    except GwalertError as exc:
+        report.fail("rules", f"{exc} (listen would refuse to start)")
+        return
+    unset = unset_env(config)
+    for line in unset:
+        report.fail("rules", f"{path}: {line}")
+    if not unset:
+        report.ok("rules", f"{path}: {len(config.rules)} rule(s)")
 
 
 def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: str,
-                  report: Report) -> None:
+                  report: Report, several: bool = False) -> None:
     import confluent_kafka
 
     from ..errors import GwalertError
@@ -90,7 +205,10 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
         report.fail("credentials", str(exc))
         return
     report.ok("credentials", f"user {username}" if username else "none (--no-auth)")
-    group = args.group_id or default_group_id(store_url, username)
+    from ..sources.feeds import feed_group
+
+    group_id, store_key = feed_group(args.url, args.group_id, store_url, several)
+    group = group_id or default_group_id(store_key, username)
     state = BrokerState(log_changes=False)
     conf.update({"group.id": group, "enable.auto.commit": False, "error_cb": state.error,
                  "logger": rdkafka_logger()})

@@ -16,20 +16,29 @@ hop's auth.toml: 'hop auth add'), gcn://igwn.gwalert or gcn://test.gcn.nasa.gov/
 (GCN_CLIENT_ID/GCN_CLIENT_SECRET or [gcn] in the config file), or a file/directory of notices.
 A message is acknowledged only after its notice is stored; the group id is stable, so a restart
 resumes where the last run stopped (--start-at applies only when the group has no committed
-offset). Ctrl-C or SIGTERM stops within seconds with exit status 0."""
+offset). A store that becomes unavailable is retried for as long as it is down (the broker keeps
+the messages). Ctrl-C or SIGTERM stops within seconds with exit status 0, also while the store
+is down (the message being handled is then not acknowledged and comes again).
+
+Several URLs: each feed has its own consumer (and consumer group), credentials, offsets,
+heartbeat and liveness; the first copy of a notice is stored and acted on, later copies are
+recorded as its arrivals ('gwalert show ID'). A feed that fails is reported ('gwalert doctor'),
+retried, and never stops the others."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sources.url import DEFAULT_URL
 
     parser.epilog = EPILOG
-    parser.add_argument("url", nargs="?", default=DEFAULT_URL, metavar="URL",
-                        help="broker URL or notice file/directory (default: %(default)s)")
+    parser.add_argument("url", nargs="*", default=[DEFAULT_URL], metavar="URL",
+                        help="broker URL(s) or notice file/directory; several feeds (e.g. "
+                             "SCiMMA and GCN) are followed at once, each notice stored and "
+                             f"acted on once (default: {DEFAULT_URL})")
     parser.add_argument("--no-auth", action="store_true",
                         help="connect without credentials (plaintext; local test brokers)")
     parser.add_argument("--group-id", metavar="ID",
                         help="consumer group (default: stable, from user, host and store)")
-    parser.add_argument("--start-at", default="latest", metavar="WHEN",
+    parser.add_argument("--start-at", default="latest", metavar="WHEN", type=_start_at,
                         help="earliest, latest or an ISO time; only when the group has no "
                              "committed offset (default: %(default)s)")
     parser.add_argument("--until-eos", action="store_true",
@@ -59,50 +68,114 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="do not print a line per message")
+    parser.add_argument("--no-actions", action="store_true",
+                        help="store notices and record their due actions, but run none "
+                             "('gwalert respond' workers run them)")
+    parser.add_argument("--lease", type=float, default=120.0, metavar="SECONDS",
+                        help="action lease: a worker that dies holding an action is replaced "
+                             "after this long (default: %(default)s)")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..app import build
     from ..errors import GwalertError
-    from ..pipeline import Pipeline
-    from ..pipeline import run as run_pipeline
-    from ..sources import open_source
     from ..sources.config import load_config, store_url
+    from ..sources.feeds import Feed, FeedSet
     from ..store import Store
 
     if args.fetch_external:
         raise GwalertError("--fetch-external is not supported yet: the notice URL would be "
                            "fetched with no size or time bound")
+    urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
     config = load_config(args.config)
+    options = kafka_options(args.kafka_option)
     store = Store.open(store_url(config, args.store))
+    if not args.quiet:
+        import logging
+
+        logging.getLogger("gwalert.pipeline").addFilter(_one_dead_letter_line)
     stop = threading.Event()
     _install_signal_handlers(stop)
+    # One feed: a bad URL or missing credentials is one clear error at once; several: a
+    # feed that cannot even be opened is reported and retried like one that cannot connect.
+    feeds = [Feed(url, _opener(args, url, urls, store, config, options, eager=len(urls) == 1))
+             for url in urls]
+    metrics = None
     try:
-        source = open_source(args.url, store_url=str(store.engine.url), no_auth=args.no_auth,
-                             group_id=args.group_id, start_at=args.start_at,
-                             until_eos=args.until_eos, config=config,
-                             silence_warning=args.silence_warning,
-                             connect_timeout=args.connect_timeout,
-                             heartbeat=(False if args.no_heartbeat else
-                                        args.heartbeat_topic or True),
-                             options=kafka_options(args.kafka_option),
-                             store=store)
-        responder = _responder(store, args.config)
-        pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
-        responder.start()
+        app = build(store, args.config, actions=not args.no_actions, lease=args.lease)
+        runner = FeedSet(feeds, app.pipeline, stop=stop,
+                         on_outcome=None if args.quiet else _print_outcome,
+                         fail_fast=len(feeds) == 1, until_eos=args.until_eos,
+                         status_engine=store.engine)
+        if args.metrics_port is not None:
+            from ..metrics import serve
+
+            metrics = serve(args.metrics_port, store.engine, runner)
+        app.start()
         try:
-            stats = run_pipeline(source, pipeline, stop,
-                                 on_outcome=None if args.quiet else _print_outcome)
-            if not stop.is_set() and not responder.wait_idle(60.0):
+            stats = runner.run()
+            if app.actions and not stop.is_set() and not app.responder.wait_idle(60.0):
                 print("gwalert: actions still running; they stay due and run at the next "
                       "start", file=sys.stderr, flush=True)
         finally:
-            source.close()
-            responder.stop()
+            app.stop()
     finally:
+        if metrics is not None:
+            metrics.shutdown()
         store.close()
+    if stats.unacknowledged:
+        print("gwalert: stopped while the store was unavailable: the message being handled "
+              "was not acknowledged and will be delivered again", file=sys.stderr, flush=True)
     print(f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
           f"{stats.dead_letters} dead letter(s)", file=sys.stderr, flush=True)
     return 0
+
+
+def _start_at(text: str) -> str:
+    """Check --start-at while parsing (a bad value is a usage error: exit status 2)."""
+    from ..errors import GwalertError
+    from ..sources.kafka import parse_start_at
+
+    try:
+        parse_start_at(text)
+    except GwalertError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+    return text
+
+
+def _one_dead_letter_line(record: Any) -> bool:
+    """Logging filter: the per-message line already reports each dead letter."""
+    return not str(record.msg).startswith("dead letter")
+
+
+def _opener(args: argparse.Namespace, url: str, urls: list[str], store: Any,
+            config: dict[str, Any], options: dict[str, str], eager: bool = False) -> Any:
+    """A function that opens the source of feed ``url`` (a new consumer each time; with
+    ``eager`` the first one is opened now)."""
+    from ..sources import open_source
+    from ..sources.feeds import feed_group
+
+    group_id, store_key = feed_group(url, args.group_id, str(store.engine.url), len(urls) > 1)
+
+    prepared: list[Any] = []
+
+    def open_feed() -> Any:
+        if prepared:
+            return prepared.pop()
+        return open_source(url, store_url=store_key, no_auth=args.no_auth,
+                           group_id=group_id, start_at=args.start_at,
+                           until_eos=args.until_eos, config=config,
+                           silence_warning=args.silence_warning,
+                           connect_timeout=args.connect_timeout,
+                           heartbeat=(False if args.no_heartbeat else
+                                      args.heartbeat_topic or True),
+                           options=options, store=store)
+
+    if eager:
+        prepared.append(open_feed())
+    return open_feed
 
 
 def kafka_options(items: list[str]) -> dict[str, str]:
@@ -116,17 +189,6 @@ def kafka_options(items: list[str]) -> dict[str, str]:
             raise GwalertError(f"--kafka-option {item!r}: expected KEY=VALUE")
         options[key.strip()] = value.strip()
     return options
-
-
-def _responder(store: Any, config_file: str | None) -> Any:
-    """The rules engine: its ``schedule`` hook records due actions in each new notice's store
-    transaction; its runner thread performs them outside the consumer loop."""
-    from ..responder import Responder
-    from ..rules import default_config_path, parse_config
-
-    if config_file is None and not default_config_path().exists():
-        return Responder(store, parse_config({}))  # no rules; actions already due still run
-    return Responder.from_file(store, config_file)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
@@ -148,4 +210,19 @@ def _print_outcome(outcome: Any) -> None:
         print(f"dead-letter {outcome.dead_letter_id} {where}: {outcome.error}", flush=True)
     for nid, new, notice in outcome.notices:
         kind = "new" if new else "duplicate"
-        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}", flush=True)
+        facts = _key_text(notice) if new else ""
+        flagged = f" ({len(notice.warnings)} warning(s))" if notice.warnings else ""
+        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
+              f"{'  ' + facts if facts else ''}", flush=True)
+
+
+def _key_text(notice: Any) -> str:
+    """FAR, significance, class, distance and 90% area of a new notice (its sky map was
+    analysed when it was stored: the numbers come from the map's cache)."""
+    from ..store import safe_summary
+    from ._facts import key_text
+
+    try:
+        return key_text(safe_summary(notice))
+    except Exception:  # noqa: BLE001 - a display line is not worth failing the stream for
+        return ""

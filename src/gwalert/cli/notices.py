@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
         if args.dead_letters:
+            if not args.json:
+                print("id\treceived_at\tsource\terror")
             for row in store.iter_dead_letters():
                 if args.json:
                     print(json.dumps({"id": row.id, "error": row.error, "source": row.source,

@@ -14,8 +14,11 @@ HELP = "run stored notices (or notice files) through the rules; --dry-run shows 
 EPILOG = """\
 Without PATH, every notice of the store is replayed; with PATHs (files or directories), those
 notices are added to the store first. Actions already recorded for a notice are never run again
-(the ledger keeps one row per notice, rule and action). Notices older than a rule's max_age fire
-nothing unless --ignore-age is given. --dry-run changes nothing and runs nothing."""
+(the ledger keeps one row per notice, rule and action): they are listed as "already done".
+Notices older than a rule's max_age fire nothing unless --ignore-age is given (the drill
+samples of 'gwalert sample' are dated 2026-01-01: replay them with --ignore-age). --dry-run
+changes nothing and runs nothing; it counts a notice carried in several files (Avro and JSON
+copies) once and leaves out actions the ledger already holds."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="notice files or directories (default: the store's notices)")
     parser.add_argument("--store", metavar="URL",
                         help="store URL or SQLite path (default: the listener's store)")
-    parser.add_argument("--config", metavar="FILE", required=True, help="rules config file")
+    parser.add_argument("--config", metavar="FILE",
+                        help="rules config file (default: gwalert.toml in the user config "
+                             "directory)")
     parser.add_argument("--dry-run", action="store_true",
                         help="only show which rules and actions would fire")
     parser.add_argument("--ignore-age", action="store_true",
@@ -38,9 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules import load_config
+    from ..rules import default_config_path, load_config
+    from . import error
 
     config = load_config(args.config)
+    if not config.rules:
+        where = args.config or default_config_path()
+        error(f"{where}: no rules (nothing would fire)" if args.config or
+              default_config_path().exists() else f"no config file at {where}: no rules "
+              "(give --config FILE)")
     _unreadable.clear()
     status = _dry_run(args, config) if args.dry_run else _replay(args, config)
     return 1 if _unreadable else status
@@ -116,21 +127,41 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
 
     from ..rules import match_all
     from ..store import safe_summary
+    from ._store import missing_sqlite_file
 
     store = None
     if args.paths:
         files = _files(args.paths)
         items: Any = _from_files(files)
         total: int | None = len(files)
+        from ..sources.config import load_config as load_listener_config
+        from ..sources.config import store_url
+        from ..store import default_url
+
+        url = store_url(load_listener_config(args.config), args.store)
+        if missing_sqlite_file(url or default_url()) is None:
+            store = _open_store(args)  # only to read the ledger: files are not added
     else:
         store = _open_store(args)
         items = _from_store(store)
         total = store.counts()["notices"]
     now = datetime.now(UTC)
     fired = 0
+    seen: dict[tuple[str, str, str, str], str] = {}
     try:
         for where, nid, notice, summary in _progress(items, total, args, "rules"):
             summary = summary or safe_summary(notice)
+            identity = (notice.superevent_id, str(notice.alert_type),
+                        str(summary.get("time_created")), notice.content_hash)
+            if identity in seen:  # the same notice in another file (Avro and JSON copies)
+                if getattr(args, "verbose", 0):
+                    _print_line(f"{notice.superevent_id} {notice.alert_type}: same notice as "
+                                f"{seen[identity]} (counted once)", args)
+                continue
+            seen[identity] = where
+            if nid is None and store is not None:
+                nid = store.find(*identity)
+            recorded = _recorded(store, nid)
             report: dict[str, Any] = {
                 "superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type),
                 "time_created": summary.get("time_created"), "source": where, "notice_id": nid,
@@ -139,9 +170,17 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
                 if not m.matched:
                     report["no_match"][m.rule.name] = m.reason
                     continue
-                entry = {"rule": m.rule.name, "actions": [a.name for a in m.rule.actions]}
+                entry = {"rule": m.rule.name, "actions": [
+                    a.name for a in m.rule.actions if (m.rule.name, a.name) not in recorded]}
                 if m.details:
                     entry["details"] = dict(m.details)
+                done = [f"{a.name} ({recorded[(m.rule.name, a.name)]})" for a in m.rule.actions
+                        if (m.rule.name, a.name) in recorded]
+                if done:
+                    report.setdefault("already", []).append(
+                        {"rule": m.rule.name, "actions": done})
+                if not entry["actions"]:
+                    continue
                 if not args.ignore_age and m.rule.too_old(notice, now):
                     report["too_old"].append(entry)
                 else:
@@ -156,6 +195,23 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
     return 0
 
 
+def _recorded(store: Any, nid: int | None) -> dict[tuple[str, str], str]:
+    """(rule, action) -> state of the ledger rows of stored notice ``nid``."""
+    if store is None or nid is None:
+        return {}
+    from .. import ledger
+
+    ledger.create(store.engine)
+    with store.engine.connect() as conn:
+        return {(r["rule"], r["action"]): r["state"] for r in ledger.iter_rows(conn, [nid])}
+
+
+def _print_line(text: str, args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stdout)
+
+
 def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
@@ -166,6 +222,8 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
         parts = [f"{e['rule']} -> {', '.join(e['actions'])}" for e in report["fire"]]
         parts += [f"({e['rule']}: older than max_age, would not fire)"
                   for e in report["too_old"]]
+        parts += [f"({e['rule']} already in the ledger: {', '.join(e['actions'])})"
+                  for e in report.get("already", [])]
         text = f"{head}: {'; '.join(parts) if parts else 'no rule'}"
         if getattr(args, "verbose", 0):
             text += "".join(f"\n    {rule}: {why}" for rule, why in report["no_match"].items())
@@ -175,12 +233,13 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------ replay
 def _replay(args: argparse.Namespace, config: Any) -> int:
     from ..errors import GwalertError
-    from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed
+    from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed, utcnow
     from ..responder import Responder
     from ..store import write_transaction
 
     store = _open_store(args)
     responder = Responder(store, config, ignore_age=args.ignore_age)
+    run_start = utcnow()
     ids: list[int] = []
     labels: dict[int, str] = {}
     try:
@@ -236,8 +295,11 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
                     "state": state, "attempts": row["attempts"], "error": row["last_error"]}))
             elif state != SKIPPED or getattr(args, "verbose", 0):
                 why = f": {row['last_error']}" if row["last_error"] and state != DONE else ""
+                earlier = (state in (DONE, FAILED) and row["finished_at"] is not None
+                           and row["finished_at"] < run_start)
+                shown = f"already {state} (earlier run)" if earlier else state
                 print(f"{labels.get(row['notice_id'], row['notice_id'])} "
-                      f"{row['rule']}/{row['action']}: {state}{why}")
+                      f"{row['rule']}/{row['action']}: {shown}{why}")
         if left:
             raise GwalertError(f"{left} action(s) still pending after {args.timeout:g} s "
                                "(they stay due in the ledger and run at the next start)")

@@ -6,20 +6,29 @@ import argparse
 import json
 import sys
 
-HELP = "check a rules config file (unknown keys and wrong types name file, rule and key)"
+HELP = ("rules check: validate a config file (keys, types, impossible rules, unset environment "
+        "variables); rules status: the actions recorded in the ledger")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import add_common_options
+
     sub = parser.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     check = sub.add_parser("check", help="validate a config file and list its rules",
                            description="Validate a config file: every rule, filter and action "
-                                       "option; python callables are imported.")
-    check.add_argument("file", metavar="FILE", help="the TOML config file")
+                                       "option; python callables are imported; rules that "
+                                       "can never match and environment variables that are "
+                                       "not set are errors.")
+    add_common_options(check)
+    check.add_argument("file", metavar="FILE", nargs="?",
+                       help="the TOML config file (default: gwalert.toml in the user config "
+                            "directory, as listen and replay use)")
     check.add_argument("--json", action="store_true",
                        help="print the validated config as JSON (secrets hidden)")
     status = sub.add_parser("status", help="list the actions recorded in the store's ledger",
                             description="List recorded actions: due, running, done, failed "
                                         "(with the error) or skipped (older than max_age).")
+    add_common_options(status)
     status.add_argument("--store", metavar="URL", help="store URL or SQLite path")
     status.add_argument("--config", metavar="FILE", help="config file naming the store")
     status.add_argument("--state", choices=["due", "running", "done", "failed", "skipped"],
@@ -30,32 +39,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.rules_command == "status":
         return _status(args)
-    from ..rules import load_config
+    from ..errors import GwalertError
+    from ..rules import default_config_path, load_config
 
-    config = load_config(args.file)
+    name = args.file or str(default_config_path())
+    if args.file is None and not default_config_path().exists():
+        raise GwalertError(f"{name}: no config file (give FILE, or create this one)")
+    config = load_config(name)
+    unset = unset_env(config)
+    if unset:
+        for line in unset:
+            print(f"gwalert: {name}: {line}", file=sys.stderr)
+        return 1
     if args.json:
         json.dump(config.describe(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
-    print(f"{args.file}: OK, {len(config.rules)} rule(s)")
+    print(f"{name}: OK, {len(config.rules)} rule(s)")
     for rule in config.rules:
         filters = [k for k, v in rule.describe().items()
                    if k not in ("name", "actions", "max_age") and v is not None]
-        age = "no max_age" if rule.max_age is None else f"max_age {rule.max_age}"
+        age = "no max_age" if rule.max_age is None else f"max_age {_age(rule.max_age)}"
         actions = ", ".join(f"{a.name} ({a.type})" if a.name != a.type else a.type
                             for a in rule.actions)
         print(f"  {rule.name}: {' '.join(filters) or 'every notice'}; {age} -> {actions}")
     return 0
 
 
+def _age(td: object) -> str:
+    """A timedelta as the config writes durations: ``1d``, ``12h``, ``90m``, ``45s``."""
+    seconds = td.total_seconds()  # type: ignore[attr-defined]
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:g}s"
+
+
+def unset_env(config: object) -> list[str]:
+    """One line per action option naming an environment variable that is not set (the
+    action would fail when it runs: say so now)."""
+    import os
+
+    out = []
+    for rule in config.rules:  # type: ignore[attr-defined]
+        for action in rule.actions:
+            for key, value in action.options.items():
+                if key.endswith("_env") and isinstance(value, str) and not os.environ.get(value):
+                    out.append(f"rule {rule.name!r}: action {action.name!r}: {key} names "
+                               f"${value}, which is not set in this environment")
+    return out
+
+
 def _status(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from .. import ledger
-    from ..sources.config import load_config, store_url
-    from ..store import Store, notices
+    from ..store import notices
+    from ._store import open_store
 
-    store = Store.open(store_url(load_config(args.config), args.store))
+    store = open_store(args, must_exist=True)
     try:
         ledger.create(store.engine)
         a, n = ledger.actions.c, notices.c

@@ -8,8 +8,11 @@ import math
 import sys
 from typing import Any
 
+from ._store import add_store_arguments
+
 HELP = "analyse a sky map (FITS file or notice): credible areas/volumes, plot, catalog ranking"
 
+TWILIGHTS = {"civil": -6.0, "nautical": -12.0, "astronomical": -18.0}
 _NAME_COLUMNS = ("name", "id", "objname", "galaxy", "gwgc", "hyperleda", "2mass", "pgc",
                  "gladeid", "glade_id")
 _PLACEHOLDERS = ("", "---", "<na>", "nan", "none", "null", "--")
@@ -22,77 +25,328 @@ _DIST_COLUMNS = ("distance", "dist", "distmpc", "dist_mpc", "distance_mpc", "d_l
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "FILE is a multi-order or flat HEALPix FITS sky map (optionally gzipped) or an LVK\n"
-        "notice (Avro or GCN JSON) that carries one. Areas are in deg², volumes in Mpc³\n"
-        "(the exact integral of the distance ansatz), distances in Mpc.\n"
+        "notice (Avro or GCN JSON) that carries one; or a superevent id in the store\n"
+        "(its latest notice with a sky map; --alert-type/--notice pick another). Several\n"
+        "FILEs give one report each (--table: one tab-separated row each, as\n"
+        "ligo-skymap-stats). Areas are in deg², volumes in Mpc³ (the exact integral of the\n"
+        "distance ansatz), distances in Mpc.\n"
         "The catalog is a CSV file with ra and dec columns (degrees) and optionally a distance\n"
         "column (Mpc: distance, dist or distmpc); its rows are ranked by 3-D probability\n"
-        "density when distances and a 3-D map are available, else by 2-D density."
+        "density when distances and a 3-D map are available, else by 2-D density.\n"
+        "Pictures are PNG, PDF or SVG by the file name's extension; contours are written as\n"
+        "GeoJSON (.geojson, .json) or ds9 regions (.reg)."
     )
-    parser.add_argument("path", metavar="FILE", help="FITS sky map or notice file")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--contours", type=float, nargs="+", default=[50.0, 90.0],
+    parser.add_argument("paths", nargs="*", metavar="FILE",
+                        help="FITS sky map, notice file, or superevent id in the store")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per map")
+    parser.add_argument("--table", action="store_true",
+                        help="one tab-separated row per map (for many maps)")
+    parser.add_argument("--contours", nargs="+", default=["50", "90"],
                         metavar="PERCENT", help="credible levels in percent (default: 50 90)")
-    parser.add_argument("--plot", metavar="OUT.png", help="write a Mollweide PNG")
+    parser.add_argument("--plot", metavar="OUT",
+                        help="write a Mollweide picture (.png, .pdf or .svg) with a zoom")
+    parser.add_argument("--radec", nargs=2, type=float, action="append", default=[],
+                        metavar=("RA", "DEC"), help="mark a position on the plot (degrees; "
+                                                    "repeatable)")
+    parser.add_argument("--galactic-plane", action="store_true",
+                        help="draw the Galactic plane on the plot")
+    parser.add_argument("--sun-moon", action="store_true",
+                        help="draw the Sun and Moon at the event time (the map's DATE-OBS)")
     parser.add_argument("--moc", metavar="OUT",
                         help="write the largest contour's region as a MOC (.fits, .json or text)")
+    parser.add_argument("--contours-out", metavar="OUT",
+                        help="write the contours as GeoJSON (.geojson/.json) or ds9 regions "
+                             "(.reg)")
     parser.add_argument("--catalog", metavar="CSV", help="rank the rows of a CSV catalog")
-    parser.add_argument("--top", type=int, default=10, metavar="N",
-                        help="how many catalog rows to show (default: 10)")
+    parser.add_argument("--top", type=int, default=None, metavar="N",
+                        help="how many catalog rows to show and draw (default: 10)")
+    parser.add_argument("--catalog-out", metavar="CSV",
+                        help="write every catalog row, ranked, to a CSV file")
+    parser.add_argument("--site", metavar="SITE",
+                        help="observability of the largest contour's region from SITE: a "
+                             "name (e.g. 'Rubin Observatory', keck, paranal, palomar) or "
+                             "LAT,LON[,HEIGHT] (degrees, degrees east, metres)")
+    parser.add_argument("--max-airmass", type=float, default=2.0, metavar="X",
+                        help="with --site: the airmass limit (default: %(default)s)")
+    parser.add_argument("--night-of", metavar="TIME",
+                        help="with --site: the first night after this UTC time (ISO; 'event' "
+                             "for the map's DATE-OBS; default: now)")
+    parser.add_argument("--twilight", choices=sorted(TWILIGHTS), default="astronomical",
+                        help="with --site: the Sun altitude that ends twilight (default: "
+                             "%(default)s, -18°)")
+    parser.add_argument("--observability", metavar="OUT",
+                        help="with --site: write a probability-weighted airmass chart over "
+                             "the night (.png, .pdf or .svg)")
     parser.add_argument("--combined", action="store_true",
                         help="use a notice's external_coinc combined sky map")
+    parser.add_argument("--alert-type", metavar="TYPE",
+                        help="for a superevent id: the latest notice of this alert type")
+    parser.add_argument("--notice", type=int, metavar="N",
+                        help="for a superevent id: the stored notice with this id")
+    add_store_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import GwalertError
     from . import error
 
-    name = args.path
+    usage = _usage_problem(args)
+    if usage:
+        print(f"gwalert skymap: error: {usage}", file=sys.stderr)
+        return 2
     try:
         levels = _levels(args.contours)
-        if args.top < 1:
-            raise GwalertError("--top must be at least 1")
-        skymap, context = _load(args.path, args.combined)
-        report = _report(skymap, levels, context)
-        if args.catalog:
-            report["catalog"] = _rank_catalog(skymap, args.catalog, args.top)
-        if args.plot:
-            alert_type = context.get("alert_type")
-            if alert_type and context.get("combined_with"):
-                alert_type = f"{alert_type} (combined with {context['combined_with']})"
-            skymap.plot(args.plot, event=context.get("superevent_id"), alert_type=alert_type,
-                        contours=levels)
-            report["plot"] = args.plot
-        if args.moc:
-            moc = skymap.moc(levels[-1])
-            try:
-                moc.write(args.moc)
-            except OSError as exc:
-                raise GwalertError(f"cannot write {args.moc}: {exc.strerror}") from None
-            report["moc"] = {"path": args.moc, "probability": levels[-1],
-                             "cells": int(moc.uniq.size), "area": moc.area}
+        _check_outputs(args)
     except GwalertError as exc:
-        if getattr(args, "debug", False):
-            raise
-        error(f"{name}: {exc}")
+        error(str(exc))
         return 1
-    except OSError as exc:  # e.g. the picture's directory does not exist
-        if getattr(args, "debug", False):
-            raise
-        error(f"{name}: {exc.strerror or exc}")
-        return 1
-    report = {"file": args.path, **report}
-    if args.json:
-        sys.stdout.write(json.dumps(_jsonable(report)) + "\n")
-    else:
-        sys.stdout.write(_text(report))
-    sys.stdout.flush()
-    return 0
+    failed = 0
+    if args.table:
+        sys.stdout.write("\t".join(_table_columns(levels)) + "\n")
+    for name in args.paths:
+        try:
+            report = _one(args, name, levels)
+        except GwalertError as exc:
+            if getattr(args, "debug", False):
+                raise
+            error(f"{name}: {exc}")
+            failed += 1
+            continue
+        except OSError as exc:
+            if getattr(args, "debug", False):
+                raise
+            error(f"{getattr(exc, 'filename', None) or name}: {exc.strerror or exc}")
+            failed += 1
+            continue
+        if args.table:
+            sys.stdout.write(_table_row(report, levels))
+        elif args.json:
+            sys.stdout.write(json.dumps(_jsonable(report)) + "\n")
+        else:
+            sys.stdout.write(_text(report))
+        sys.stdout.flush()
+        for warning in report.get("warnings", []):
+            error(f"{name}: warning: {warning}")
+    return 1 if failed else 0
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """Fix argparse's greedy --contours (``--contours 50 90 FILE``) and check combinations."""
+    numbers = []
+    for item in args.contours:
+        try:
+            numbers.append(float(item))
+        except ValueError:
+            args.paths.append(item)  # a file name after the percentages
+    args.contours = numbers
+    if not args.paths:
+        return "the following arguments are required: FILE"
+    if not numbers:
+        return "--contours needs at least one percentage"
+    if args.top is not None and not args.catalog:
+        return "--top needs --catalog"
+    if args.catalog_out and not args.catalog:
+        return "--catalog-out needs --catalog"
+    if args.top is None:
+        args.top = 10
+    if (args.observability or args.night_of) and not args.site:
+        return "--observability and --night-of need --site"
+    outputs = [o for o in ("plot", "moc", "contours_out", "catalog_out", "observability")
+               if getattr(args, o)]
+    if len(args.paths) > 1 and outputs:
+        return f"--{outputs[0].replace('_', '-')} takes one FILE ({len(args.paths)} given)"
+    if args.table and args.json:
+        return "--table and --json cannot be combined"
+    if (args.alert_type or args.notice is not None) and args.combined:
+        return None
+    return None
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before any work when an output cannot be written (named, not the input)."""
+    import os
+
+    from ..errors import GwalertError
+
+    if args.plot:
+        from ..skymap.plot import plot_format
+
+        plot_format(args.plot)
+    if args.contours_out and not args.contours_out.lower().endswith((".reg", ".json",
+                                                                     ".geojson")):
+        raise GwalertError(f"{args.contours_out}: unknown contour format; use .geojson, .json "
+                           "or .reg")
+    if args.observability:
+        from ..skymap.plot import plot_format
+
+        plot_format(args.observability)
+    if args.site:
+        from ..observability import site
+
+        site(args.site)  # a wrong name fails before any work
+    for out in (args.plot, args.moc, args.contours_out, args.catalog_out, args.observability):
+        if out and out != "-":
+            folder = os.path.dirname(os.path.abspath(out))
+            if not os.path.isdir(folder):
+                raise GwalertError(f"{out}: cannot write: no such directory {folder}")
+    if args.top < 1:
+        raise GwalertError("--top must be at least 1")
+
+
+def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, Any]:
+    from ..errors import GwalertError
+
+    skymap, context = _load_any(args, name)
+    report = _report(skymap, levels, context)
+    warnings: list[str] = []
+    ranked = None
+    if args.catalog:
+        ranked = _rank_catalog(skymap, args.catalog)
+        report["catalog"] = ranked[:args.top]
+        inside = sum(1 for r in ranked if r["searched_prob"] <= levels[-1])
+        report["catalog_inside"] = inside
+        if inside == 0:
+            warnings.append(f"no catalog row lies inside the {100 * levels[-1]:g}% region")
+        if args.catalog_out:
+            _write_catalog(ranked, args.catalog_out)
+            report["catalog_out"] = args.catalog_out
+    if args.plot:
+        from ..skymap.plot import Marker
+
+        alert_type = context.get("alert_type")
+        if alert_type and context.get("combined_with"):
+            alert_type = f"{alert_type} (combined with {context['combined_with']})"
+        marks = [Marker(ra % 360.0, dec, f"{ra:g}, {dec:+g}") for ra, dec in args.radec]
+        if any(abs(dec) > 90 for _, dec in args.radec):
+            raise GwalertError("--radec: DEC must be within ±90°")
+        if ranked:
+            marks += [Marker(r["ra"], r["dec"], r["name"] or "", "galaxy")
+                      for r in ranked[:args.top]]
+        skymap.plot(args.plot, event=context.get("superevent_id"), alert_type=alert_type,
+                    contours=levels, marks=marks, galactic_plane=args.galactic_plane,
+                    sun_moon=args.sun_moon)
+        report["plot"] = args.plot
+    if args.moc:
+        moc = skymap.moc(levels[-1])
+        try:
+            moc.write(args.moc)
+        except OSError as exc:
+            raise GwalertError(f"cannot write {args.moc}: {exc.strerror}") from None
+        report["moc"] = {"path": args.moc, "probability": levels[-1],
+                         "cells": int(moc.uniq.size), "area": moc.area}
+    if args.contours_out:
+        from ..skymap import contour
+
+        lines = contour.credible_contours(skymap, levels)
+        kind = contour.write(lines, args.contours_out)
+        report["contours_out"] = {"path": args.contours_out, "format": kind,
+                                  "lines": {f"{100 * p:g}": len(v) for p, v in lines.items()}}
+    if args.site:
+        report["observability"] = _observability(args, skymap, context, levels[-1])
+    if warnings:
+        report["warnings"] = warnings
+    return {"file": name, **report}
+
+
+def _observability(args: argparse.Namespace, skymap: Any, context: dict[str, Any],
+                   level: float) -> dict[str, Any]:
+    from astropy.time import Time
+
+    from .. import observability as ob
+    from ..errors import GwalertError
+
+    start = None
+    if args.night_of:
+        text = skymap.date_obs if args.night_of == "event" else args.night_of
+        if not text:
+            raise GwalertError("--night-of event: the map has no DATE-OBS")
+        try:
+            start = Time(text.replace("Z", ""), scale="utc")
+        except ValueError:
+            raise GwalertError(f"--night-of {args.night_of}: not an ISO time") from None
+    obs = ob.observability(skymap, ob.site(args.site), start=start,
+                           max_airmass=args.max_airmass, p=level,
+                           twilight=TWILIGHTS[args.twilight])
+    out = obs.as_dict()
+    out["text"] = ob.text(obs)
+    if args.observability:
+        event = context.get("superevent_id") or skymap.object or "sky map"
+        ob.plot(obs, args.observability, title=f"{event}: {100 * level:g}% region from "
+                f"{obs.site.name}")
+        out["chart"] = args.observability
+    return out
+
+
+def _load_any(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any]]:
+    """A file (or -), else a stored superevent's notice."""
+    import os
+
+    from ..errors import GwalertError
+
+    if name == "-" or os.path.exists(name) or not _looks_like_id(name):
+        if args.alert_type or args.notice is not None:
+            if name != "-" and not os.path.exists(name):
+                raise GwalertError("no such file or directory")
+            raise GwalertError("--alert-type/--notice select a stored notice: give a "
+                               "superevent id, not a file")
+        return _load(name, args.combined)
+    return _load_stored(args, name)
+
+
+def _looks_like_id(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Z]{1,3}\d{6}[a-z]{1,3}", text) is not None
+
+
+def _load_stored(args: argparse.Namespace, event: str) -> tuple[Any, dict[str, Any]]:
+    from ..errors import GwalertError
+    from ._store import open_store
+
+    store = open_store(args, must_exist=True)
+    try:
+        rows = list(store.iter_notices(event, with_raw=False))
+        if not rows:
+            raise GwalertError(f"not a file, and no notice of {event} in the store {store.url}")
+        rows.sort(key=lambda r: (r.time_created or "", r.id), reverse=True)
+        if args.notice is not None:
+            rows = [r for r in rows if r.id == args.notice]
+            if not rows:
+                raise GwalertError(f"{event} has no stored notice #{args.notice}")
+        if args.alert_type:
+            want = args.alert_type.strip().lower()
+            types = sorted({str(r.alert_type).lower() for r in rows})
+            rows = [r for r in rows if str(r.alert_type).lower() == want]
+            if not rows:
+                raise GwalertError(f"{event} has no {args.alert_type} notice (stored: "
+                                   f"{', '.join(types)})")
+        for row in rows:
+            summary = row.summary or {}
+            if args.combined and not summary.get("external_coinc"):
+                continue
+            full = store.get_notice(row.id)
+            try:
+                skymap, context = _load_bytes(bytes(full.raw), args.combined, row.content_hash)
+            except GwalertError:
+                if args.notice is not None or args.alert_type:
+                    raise
+                continue  # e.g. a retraction: try the previous notice
+            context["notice_id"] = row.id
+            return skymap, context
+        what = "combined sky map" if args.combined else "sky map"
+        raise GwalertError(f"no stored notice of {event} carries a {what}")
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------------------ input
 def _levels(percent: list[float]) -> list[float]:
     from ..errors import GwalertError
 
+    for p in percent:
+        if 0 < p <= 1:
+            raise GwalertError(f"--contours {p:g}: levels are percentages; did you mean "
+                               f"{100 * p:g}?")
     out = sorted({p / 100.0 for p in percent})
     if not out or any(not (0 < p < 1) or math.isnan(p) for p in out):
         raise GwalertError("--contours takes percentages strictly between 0 and 100")
@@ -100,7 +354,7 @@ def _levels(percent: list[float]) -> list[float]:
 
 
 def _load(path: str, combined: bool) -> tuple[Any, dict[str, Any]]:
-    from ..errors import GwalertError, SkyMapError
+    from ..errors import GwalertError
     from ..limits import MAX_NOTICE_BYTES
     from ..skymap import SkyMap
 
@@ -121,13 +375,31 @@ def _load(path: str, combined: bool) -> tuple[Any, dict[str, Any]]:
         raise GwalertError(exc.strerror or str(exc)) from None
     if len(data) > MAX_NOTICE_BYTES:
         raise GwalertError(f"larger than {MAX_NOTICE_BYTES} bytes")
+    return _load_bytes(data, combined)
+
+
+def _load_bytes(data: bytes, combined: bool,
+                content_hash: str | None = None) -> tuple[Any, dict[str, Any]]:
+    from ..errors import GwalertError, SkyMapError
+    from ..skymap import SkyMap
+
     if data.startswith((b"SIMPLE", b"\x1f\x8b")):
         if combined:
             raise GwalertError("--combined needs a notice, not a FITS file")
         return SkyMap.read(data), {}
+    from ..errors import NoticeError
     from ..notice import decode
+    from ._input import what_it_is
 
-    notice = decode(data)[0]
+    try:
+        notices = decode(data)
+    except NoticeError:
+        kind = what_it_is(data[:512])
+        if kind is None:
+            raise
+        raise GwalertError(f"not a FITS sky map or an LVK notice: "
+                           f"{kind.split(' (a sky map')[0]}") from None
+    notice = next((n for n in notices if n.content_hash == content_hash), notices[0])
     context = {"superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type)}
     if combined:
         skymap = notice.combined_skymap
@@ -179,7 +451,9 @@ def _report(skymap: Any, levels: list[float], context: dict[str, Any]) -> dict[s
     return out
 
 
-def _rank_catalog(skymap: Any, path: str, top: int) -> list[dict[str, Any]]:
+def _rank_catalog(skymap: Any, path: str) -> list[dict[str, Any]]:
+    """Every catalog row, most probable first; ``row`` counts data rows from 1 (the header is
+    not a row), as error messages do."""
     import numpy as np
 
     names, ra, dec, dist = _read_catalog(path)
@@ -187,7 +461,7 @@ def _rank_catalog(skymap: Any, path: str, top: int) -> list[dict[str, Any]]:
     use_3d = dist is not None and skymap.has_distance
     key = np.asarray(result.probdensity_vol if use_3d else result.probdensity, float)
     key = np.where(np.isfinite(key), key, -np.inf)
-    order = np.argsort(-key, kind="stable")[:top]
+    order = np.argsort(-key, kind="stable")
     rows = []
     for rank, i in enumerate(order, 1):
         row = {"rank": rank, "row": int(i) + 1, "name": names[i] if names else None,
@@ -222,7 +496,12 @@ def _read_catalog(path: str):
                 dialect = csv.excel
             reader = csv.reader(fh, dialect)
             header = next(reader, None)
-            rows = list(reader)
+            rows = []
+            lines = []
+            for r in reader:
+                if any(cell.strip() for cell in r):
+                    rows.append(r)
+                    lines.append(reader.line_num)
     except OSError as exc:
         raise GwalertError(f"catalog {path}: {exc.strerror}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -242,9 +521,11 @@ def _read_catalog(path: str):
     if i_ra is None or i_dec is None:
         raise GwalertError(f"catalog {path}: needs 'ra' and 'dec' columns (degrees); "
                            f"found {', '.join(header)}")
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise GwalertError(f"catalog {path}: no rows")
+
+    def where(n: int) -> str:
+        return f"row {n + 1} (line {lines[n]})"
 
     def column(i: int, what: str, required: bool) -> np.ndarray:
         out = np.empty(len(rows))
@@ -253,17 +534,17 @@ def _read_catalog(path: str):
             try:
                 out[n] = float(text) if text else math.nan
             except ValueError:
-                raise GwalertError(f"catalog {path}: row {n + 2}: {what} {text!r} is not a "
+                raise GwalertError(f"catalog {path}: {where(n)}: {what} {text!r} is not a "
                                    "number") from None
             if required and not math.isfinite(out[n]):
-                raise GwalertError(f"catalog {path}: row {n + 2}: {what} is missing")
+                raise GwalertError(f"catalog {path}: {where(n)}: {what} is missing")
         return out
 
     ra = column(i_ra, "ra", True)
     dec = column(i_dec, "dec", True)
     if np.any(np.abs(dec) > 90):
         n = int(np.flatnonzero(np.abs(dec) > 90)[0])
-        raise GwalertError(f"catalog {path}: row {n + 2}: dec {dec[n]} is outside ±90°")
+        raise GwalertError(f"catalog {path}: {where(n)}: dec {dec[n]} is outside ±90°")
     dist = column(i_dist, "distance", False) if i_dist is not None else None
     names = [_name(r, i_names) for r in rows] if i_names else None
     return names, ra, dec, dist
@@ -280,7 +561,46 @@ def _name(row: list[str], columns: list[int]) -> str:
     return ""
 
 
+def _write_catalog(rows: list[dict[str, Any]], path: str) -> None:
+    """Every ranked row as CSV (the columns of the text table, with full precision)."""
+    import csv
+
+    from ..errors import GwalertError
+
+    keys = list(rows[0]) if rows else ["rank", "row"]
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: "" if v is None else v for k, v in r.items()})
+    except OSError as exc:
+        raise GwalertError(f"cannot write {path}: {exc.strerror}") from None
+
+
 # ------------------------------------------------------------------------------ output
+def _table_columns(levels: list[float]) -> list[str]:
+    cols = ["file", "object", "ra", "dec", "distmean", "diststd"]
+    for p in levels:
+        cols.append(f"area({100 * p:g})")
+    for p in levels:
+        cols.append(f"vol({100 * p:g})")
+    return cols
+
+
+def _table_row(r: dict[str, Any], levels: list[float]) -> str:
+    def fmt(v: Any) -> str:
+        if v is None:
+            return ""
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    cells = [r["file"], r.get("superevent_id") or r.get("object") or "", r["ra"], r["dec"],
+             r.get("distmean"), r.get("diststd")]
+    cells += [c["area"] for c in r["contours"]]
+    cells += [c["volume"] for c in r["contours"]]
+    return "\t".join(fmt(c) for c in cells) + "\n"
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -317,8 +637,19 @@ def _text(r: dict[str, Any]) -> str:
                      f"{m['area']:,.1f} deg² -> {m['path']}")
     if "plot" in r:
         lines.append(f"  plot:          {r['plot']}")
+    if "observability" in r:
+        lines += r["observability"]["text"]
+        if r["observability"].get("chart"):
+            lines.append(f"    chart -> {r['observability']['chart']}")
+    if "contours_out" in r:
+        c = r["contours_out"]
+        lines.append(f"  contours:      {c['format']} -> {c['path']}")
     if "catalog" in r:
         lines.append(_catalog_text(r["catalog"]))
+        lines.append(f"  {r['catalog_inside']} catalog row(s) inside the "
+                     f"{100 * r['contours'][-1]['probability']:g}% region")
+    if "catalog_out" in r:
+        lines.append(f"  ranked catalog -> {r['catalog_out']}")
     return "\n".join(lines) + "\n"
 
 

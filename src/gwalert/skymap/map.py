@@ -120,6 +120,12 @@ class SkyMap:
     def __len__(self) -> int:
         return int(self.uniq.size)
 
+    def __repr__(self) -> str:
+        """One line: object, rows, deepest order and whether it has distances (not arrays)."""
+        kind = "3-D" if self.distmu is not None else "2-D"
+        name = f"{self.object!r}, " if self.object else ""
+        return f"<SkyMap {name}{len(self)} rows, order <= {self.mocorder}, {kind}>"
+
     def most_probable(self) -> tuple[float, float]:
         """(RA, Dec) in degrees of the centre of the pixel with the highest probability density.
 

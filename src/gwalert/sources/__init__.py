@@ -29,7 +29,9 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
     that keeps where a new group started (see :class:`~gwalert.sources.kafka.KafkaSource`)."""
     if not is_broker_url(target):
         from .files import FileSource
+        from .url import check_file_target
 
+        check_file_target(target)
         return FileSource(os.path.expanduser(target))
     from .config import client_config
     from .kafka import KafkaSource, default_group_id, heartbeat_topic_for, parse_start_at

@@ -110,7 +110,8 @@ def client_config(url: BrokerURL, mode: str = "consumer", *, no_auth: bool = Fal
         if not client_id or not client_secret:
             raise GwalertError(
                 "no GCN credentials: set GCN_CLIENT_ID and GCN_CLIENT_SECRET, or [gcn] "
-                "client_id/client_secret in the config file (from https://gcn.nasa.gov/quickstart)")
+                "client_id/client_secret in the config file (--config FILE, default "
+                f"{default_config_path()}; from https://gcn.nasa.gov/quickstart)")
         if url.domain is None:
             raise GwalertError(f"{url}: a local broker address takes --no-auth")
         from gcn_kafka import core as gcn_core

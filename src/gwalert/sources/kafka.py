@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import GwalertError
 from ..heartbeat import HEARTBEAT_TOPICS, Liveness
 from ..pipeline import Message
+from .offsets import KnownOffsets, check_position, forgotten
 from .url import BrokerURL
 
 log = logging.getLogger("gwalert.kafka")
@@ -113,7 +114,12 @@ def wait_for_broker(consumer: Any, state: BrokerState, url: BrokerURL, timeout: 
         consumer.poll(0)  # serves error_cb
         err = state.last_error
         if err is not None and err.name() in AUTH_ERRORS:
-            raise GwalertError(f"{url.bootstrap}: authentication failed: {err.str()}")
+            text = err.str()
+            if any(w in text.lower() for w in ("resolve", "name or service", "getaddrinfo")):
+                # e.g. the OAuth token endpoint's host name does not resolve: not a credential
+                raise GwalertError(f"{url.bootstrap}: cannot reach the network (a host name "
+                                   f"does not resolve; DNS or offline?): {text}")
+            raise GwalertError(f"{url.bootstrap}: authentication failed: {text}")
         if stop is not None and stop.is_set():
             raise GwalertError("stopped before the broker answered")
         if timeout and time.monotonic() > deadline:
@@ -144,19 +150,31 @@ class KafkaSource:
         self._eof: set[tuple[str, int]] = set()
         self._committed: dict[tuple[str, int], int] = {}
         self._seen: set[tuple[str, int]] = set()
+        self._last: dict[tuple[str, int], int] = {}
         self._pending: dict[tuple[str, int], int] = {}
         self._closing = False
         self.marks = marks  # where the group first started (a Store), or None
         self._start_marks: dict[tuple[str, int], int] = {}
         self._known_at_start: set[tuple[str, int]] = set()
+        #: Offsets this group committed (this run, and earlier runs kept in the store).
+        self.known = KnownOffsets(getattr(marks, "engine", None))
+        #: Where the first message of a partition is expected (after an assignment).
+        self._expect: dict[tuple[str, int], int] = {}
+        #: Partitions whose fetch position lay outside the log at the last check.
+        self._suspect: dict[tuple[str, int], int] = {}
+        self._last_check = time.monotonic()
+        self.check_interval = 5.0
         conf = dict(config)
         conf.update({
             "group.id": group_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             # --start-at is applied in _on_assign, only where the group has no committed
-            # offset; a committed offset that no longer exists (retention, lost log) restarts
-            # from the earliest message kept: duplicates are recognised, losses are not.
+            # offset. A committed offset, start mark or fetch position outside the partition's
+            # log is caught by _on_assign and _check_log (INCIDENT, read from the log start);
+            # should the broker still answer "offset out of range" first, librdkafka goes to
+            # the earliest message kept, never to the latest (duplicates are recognised, losses
+            # are not), and _check_offset logs the jump.
             "auto.offset.reset": "earliest",
             "enable.partition.eof": until_eos,
             # Broker contact is read from the statistics: often enough for the silence check.
@@ -276,35 +294,62 @@ class KafkaSource:
 
         for p in partitions:
             self._assigned.add((p.topic, p.partition))
+            self._suspect.pop((p.topic, p.partition), None)
         try:
             committed = consumer.committed(partitions, timeout=10)
         except confluent_kafka.KafkaException as exc:
             log.warning("could not read committed offsets: %s", exc)
             committed = []
-        for p in committed:
-            if p.offset >= 0:
-                self._committed[(p.topic, p.partition)] = p.offset
-        fresh = [p for p in committed if p.offset < 0]
         start: dict[tuple[str, int], int] = {}
-        for p in fresh:
+        by_time: list[Any] = []
+        for p in committed:
             key = (p.topic, p.partition)
             if p.topic == self.heartbeat_topic:
-                start[key] = confluent_kafka.OFFSET_END
+                if p.offset < 0:
+                    start[key] = confluent_kafka.OFFSET_END
+                continue
+            low, high = self._watermarks(consumer, p)
+            if p.offset >= 0:
+                self._committed[key] = p.offset
+                self._expect[key] = p.offset
+                if low is not None:
+                    verdict = check_position(p.topic, p.partition, p.offset, low, high,
+                                             "committed offset")
+                    if verdict.incident:
+                        log.error("%s", verdict.incident)
+                        start[key] = verdict.offset
+                continue
+            known = self._committed.get(key)
+            if known is None:
+                known = self.known.get(self.group_id, p.topic, p.partition)
+            if known is not None:
+                verdict = forgotten(p.topic, p.partition, known,
+                                    low if low is not None else confluent_kafka.OFFSET_BEGINNING)
+                log.error("%s", verdict.incident)
+                start[key] = verdict.offset
             elif self.start_at == "latest":
                 if key in self._start_marks:
-                    start[key] = self._start_marks[key]
+                    mark = self._start_marks[key]
+                    start[key] = mark
+                    if low is not None:
+                        verdict = check_position(p.topic, p.partition, mark, low, high,
+                                                 "start mark (where the group first started)")
+                        if verdict.incident:
+                            log.error("%s", verdict.incident)
+                            start[key] = verdict.offset
                 elif key in self._known_at_start:
-                    start[key] = self._high_watermark(consumer, p)
+                    start[key] = high if high is not None else confluent_kafka.OFFSET_END
                 else:  # created after the listener started: all of it is new
-                    start[key] = self._high_watermark(consumer, p, low=True)
+                    start[key] = low if low is not None else confluent_kafka.OFFSET_BEGINNING
             elif self.start_at == "earliest":
-                start[key] = self._high_watermark(consumer, p, low=True)
-        if isinstance(self.start_at, datetime):
+                start[key] = low if low is not None else confluent_kafka.OFFSET_BEGINNING
+            else:
+                by_time.append(p)
+        if isinstance(self.start_at, datetime) and by_time:
             ms = int(self.start_at.timestamp() * 1000)
-            query = [confluent_kafka.TopicPartition(p.topic, p.partition, ms) for p in fresh
-                     if (p.topic, p.partition) not in start]
+            query = [confluent_kafka.TopicPartition(p.topic, p.partition, ms) for p in by_time]
             try:
-                found = consumer.offsets_for_times(query, timeout=10) if query else []
+                found = consumer.offsets_for_times(query, timeout=10)
             except confluent_kafka.KafkaException as exc:
                 log.warning("could not look up offsets for --start-at: %s", exc)
                 found = []
@@ -312,6 +357,9 @@ class KafkaSource:
                 # -1: no message at or after that time -> the end of the partition.
                 start[(p.topic, p.partition)] = (p.offset if p.offset >= 0
                                                  else self._high_watermark(consumer, p))
+        for key, off in start.items():
+            if off >= 0:
+                self._expect[key] = off
         if start:
             for p in partitions:
                 p.offset = start.get((p.topic, p.partition), p.offset)
@@ -326,9 +374,24 @@ class KafkaSource:
                     consumer.commit(offsets=pin, asynchronous=False)
                     for tp in pin:
                         self._committed[(tp.topic, tp.partition)] = tp.offset
+                    self.known.save(self.group_id, {(tp.topic, tp.partition): tp.offset
+                                                    for tp in pin})
                 except confluent_kafka.KafkaException as exc:
                     log.warning("could not commit the starting offsets: %s", exc)
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    @staticmethod
+    def _watermarks(consumer: Any, tp: Any) -> tuple[int | None, int | None]:
+        """The partition's (first, end) offsets now, or (None, None) when the broker does not
+        say (then no check is possible)."""
+        import confluent_kafka
+
+        try:
+            return consumer.get_watermark_offsets(
+                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=10)
+        except confluent_kafka.KafkaException as exc:
+            log.warning("could not read the offsets of %s[%d]: %s", tp.topic, tp.partition, exc)
+            return None, None
 
     @staticmethod
     def _high_watermark(consumer: Any, tp: Any, low: bool = False) -> int:
@@ -360,6 +423,7 @@ class KafkaSource:
             self._assigned.discard((p.topic, p.partition))
             self._eof.discard((p.topic, p.partition))
             self._seen.discard((p.topic, p.partition))
+            self._last.pop((p.topic, p.partition), None)
 
     # ------------------------------------------------------------------ the loop
     def messages(self, stop: threading.Event) -> Iterator[Message]:
@@ -371,6 +435,9 @@ class KafkaSource:
         while not stop.is_set():
             msg = self.consumer.poll(self.poll_interval)
             self.liveness.check()
+            if time.monotonic() - self._last_check >= self.check_interval:
+                self._last_check = time.monotonic()
+                self._check_log()
             if msg is None:
                 continue
             err = msg.error()
@@ -399,15 +466,64 @@ class KafkaSource:
                           handle=msg)
 
     def _check_offset(self, key: tuple[str, int], offset: int) -> None:
-        """An offset jump on a partition's first message = the committed position was lost."""
-        if key in self._seen:
+        """An offset jump on a partition's first message = the position was reset (by
+        librdkafka's auto.offset.reset); an offset going back later = the log was replaced."""
+        expected = self._expect.pop(key, None)
+        last = self._last.get(key)
+        if expected is not None:
+            if offset != expected:
+                log.error("INCIDENT: %s[%d] resumed at offset %d but was expected at %d "
+                          "(offset reset: retention expired or the broker lost its log); "
+                          "messages in between may be missing", key[0], key[1], offset,
+                          expected)
+        elif last is not None and offset <= last:
+            log.error("INCIDENT: %s[%d] went back from offset %d to %d: the broker's log was "
+                      "replaced; reading on (notices already stored are duplicates)",
+                      key[0], key[1], last, offset)
+        self._last[key] = offset
+
+    def _check_log(self) -> None:
+        """Every few seconds: is each partition's fetch position still inside its log? A
+        broker that lost its log may not answer "out of range": the consumer would wait at
+        an offset the new log reaches only later, skipping every notice below it. Seen on two
+        checks in a row (no false alarm from a watermark read mid-append): INCIDENT, and read
+        the new log from its beginning."""
+        import confluent_kafka
+
+        if self.consumer is None or not self._assigned or self.state.problem:
             return
-        self._seen.add(key)
-        committed = self._committed.get(key)
-        if committed is not None and offset != committed:
-            log.error("INCIDENT: %s[%d] resumed at offset %d but the committed offset was %d "
-                      "(offset reset: retention expired or the broker lost its log); "
-                      "messages in between may be missing", key[0], key[1], offset, committed)
+        tps = [confluent_kafka.TopicPartition(t, n) for t, n in sorted(self._assigned)
+               if t != self.heartbeat_topic]
+        try:
+            positions = self.consumer.position(tps)
+        except confluent_kafka.KafkaException:
+            return
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            if tp.offset < 0:
+                continue
+            try:  # read after the position: a sound log's end can only have grown since
+                low, high = self.consumer.get_watermark_offsets(
+                    confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2)
+            except confluent_kafka.KafkaException:
+                continue
+            verdict = check_position(tp.topic, tp.partition, tp.offset, low, high,
+                                     "reading position")
+            if verdict.incident is None:
+                self._suspect.pop(key, None)
+            elif self._suspect.get(key) != tp.offset:
+                self._suspect[key] = tp.offset  # confirm at the next check
+            else:
+                self._suspect.pop(key, None)
+                log.error("%s", verdict.incident)
+                try:
+                    self.consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition,
+                                                                      verdict.offset))
+                    self._expect[key] = verdict.offset
+                    self._last.pop(key, None)
+                except confluent_kafka.KafkaException as exc:
+                    log.warning("could not move %s[%d] to offset %d: %s", tp.topic,
+                                tp.partition, verdict.offset, exc)
 
     def commit(self, message: Message) -> None:
         """Acknowledge a stored message. The commit is sent at once but not waited for (in
@@ -443,6 +559,7 @@ class KafkaSource:
                        for (t, p), off in self._pending.items()]
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
+                self.known.save(self.group_id, dict(self._pending))
             except confluent_kafka.KafkaException as exc:
                 log.warning("final commit failed (the last messages may be delivered "
                             "again): %s", exc)

@@ -39,6 +39,25 @@ def is_broker_url(text: str) -> bool:
     return text.startswith(("kafka://", "gcn://"))
 
 
+def check_file_target(text: str) -> None:
+    """Raise :class:`GwalertError` for a listen target that is neither a broker URL nor an
+    existing path: a URL of another scheme (``https://``, ``kafk://``) or a bare topic name."""
+    import os
+    import re
+
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/", text)
+    if scheme and not os.path.exists(text):
+        raise GwalertError(f"{text}: unknown scheme {scheme.group(1) + '://'!r}; use kafka:// "
+                           "(SCiMMA/hop) or gcn:// (NASA GCN), e.g. "
+                           f"{DEFAULT_URL}")
+    if not os.path.exists(os.path.expanduser(text)):
+        hint = ""
+        if re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+", text) and "/" not in text:
+            hint = (f"; to listen to the topic write kafka://kafka.scimma.org/{text} or "
+                    f"gcn://{text}")
+        raise GwalertError(f"{text}: no such file or directory{hint}")
+
+
 def _is_local(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if ":" in host else host
     if name == "localhost":

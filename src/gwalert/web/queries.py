@@ -304,7 +304,7 @@ def groups(conn: Connection, opt: StoreView) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- detail
-_NOTICE_COLS = [c for c in st.notices.c if c.name != "raw"]
+_NOTICE_COLS = [c for c in st.notices.c if c.name not in ("raw", "warnings")]  # see opt.warnings
 
 
 def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,202 @@
+"""``Pipeline.process``'s invariant (stored or dead-lettered, then acknowledged) and store
+outages: a real PostgreSQL cut off behind a loopback TCP proxy (the machine's server is never
+touched), retried with capped back-off, one log line per change of state, and SIGTERM while
+the store is down exits 0 without acknowledging (the broker delivers the message again)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from tcp_proxy import TcpProxy
+
+from gwalert import samples
+from gwalert.errors import StoreUnavailable
+from gwalert.pipeline import Message, Pipeline, run
+from gwalert.store import Store, is_outage
+
+
+def _message(i: int, source: str = "test") -> Message:
+    rec = samples.make_record("MS260401a", "UPDATE" if i else "PRELIMINARY",
+                              time_created=f"2026-04-01T00:{i:02d}:00Z")
+    return Message(samples.encode(rec), source, 0, i)
+
+
+class ListSource:
+    name = "list"
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages_ = messages
+        self.acked: list[Message] = []
+
+    def messages(self, stop):
+        for m in self.messages_:
+            if stop.is_set():
+                return
+            yield m
+
+    def commit(self, message: Message) -> None:
+        self.acked.append(message)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy():
+    p = TcpProxy()
+    yield p
+    p.down()
+
+
+@pytest.fixture
+def proxied_url(postgres_url, proxy):
+    return postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}") + \
+        "&connect_timeout=3"
+
+
+# --------------------------------------------------------------------- content vs. outage
+def test_content_errors_from_the_store_are_dead_letters(store):
+    """A hook whose SQL the database refuses (ProgrammingError) or that fails otherwise: the
+    message becomes a dead letter with the reason and can be acknowledged."""
+    def bad_sql(conn, nid, notice, summary):
+        conn.exec_driver_sql("SELECT no_such_column FROM gwalert_notices")
+
+    message = _message(1)
+    outcome = Pipeline(store, hooks=[bad_sql]).process(message)
+    assert outcome.dead_letter_id is not None and not outcome.notices
+    assert outcome.error.startswith("store refused the notice MS260401a UPDATE: ")
+    assert store.counts()["notices"] == 0
+    [dead] = store.iter_dead_letters()
+    assert dead.error == outcome.error and dead.raw == message.value
+
+
+def test_outage_errors_are_told_apart():
+    orig = Exception("x")
+    assert is_outage(sa.exc.OperationalError("s", {}, orig))
+    assert is_outage(sa.exc.InterfaceError("s", {}, orig))
+    assert is_outage(sa.exc.DBAPIError("s", {}, orig, connection_invalidated=True))
+    assert not is_outage(sa.exc.DataError("s", {}, orig))
+    assert not is_outage(sa.exc.IntegrityError("s", {}, orig))
+    assert not is_outage(sa.exc.ProgrammingError("s", {}, orig))
+    assert not is_outage(ValueError("x"))
+
+
+def test_sqlite_sql_errors_are_not_outages(tmp_path):
+    """sqlite3 reports a missing column as an OperationalError; a locked database is one."""
+    import sqlite3
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with pytest.raises(sa.exc.OperationalError) as info, engine.connect() as conn:
+        conn.exec_driver_sql("SELECT nothing FROM nowhere")
+    assert not is_outage(info.value)
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = 5  # SQLITE_BUSY
+    assert is_outage(sa.exc.OperationalError("s", {}, locked))
+    engine.dispose()
+
+
+# --------------------------------------------------------------------------- store outage
+@pytest.mark.postgres
+def test_store_outage_is_waited_for_and_logged_once_per_change(proxied_url, proxy, caplog):
+    caplog.set_level(logging.WARNING, "gwalert.pipeline")
+    store = Store.open(proxied_url)
+    try:
+        pipeline = Pipeline(store, retry_delay=0.05, max_retry_delay=0.2)
+        assert pipeline.process(_message(0)).new_ids
+        proxy.down()
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(
+            pipeline.process(_message(1), threading.Event())))
+        worker.start()
+        time.sleep(2.5)  # about 15 retries at the 0.2 s cap
+        assert worker.is_alive() and not result
+        proxy.up()
+        worker.join(30)
+        assert not worker.is_alive()
+        assert result[0].new_ids and result[0].dead_letter_id is None
+        assert store.counts()["notices"] == 2 and store.counts()["dead_letters"] == 0
+    finally:
+        store.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("store unavailable" in line for line in lines) == 1, lines
+    assert sum("store available again" in line for line in lines) == 1, lines
+
+
+@pytest.mark.postgres
+def test_stop_while_the_store_is_down_leaves_the_message_unacknowledged(proxied_url, proxy):
+    store = Store.open(proxied_url)
+    try:
+        source = ListSource([_message(0), _message(1), _message(2)])
+        pipeline = Pipeline(store, retry_delay=0.05, max_retry_delay=0.2)
+        stop = threading.Event()
+        pipeline.process(_message(0))
+        proxy.down()
+        threading.Timer(1.5, stop.set).start()
+        t0 = time.monotonic()
+        stats = run(source, pipeline, stop)
+        assert time.monotonic() - t0 < 10
+        # message 0 was already stored: a duplicate needs the store too, so nothing is acked
+        assert stats.unacknowledged == 1 and source.acked == []
+        with pytest.raises(StoreUnavailable):
+            stopped = threading.Event()
+            stopped.set()
+            pipeline.process(_message(1), stopped)
+        proxy.up()
+        stats = run(ListSource(source.messages_), pipeline, threading.Event())
+        assert (stats.new, stats.duplicates, stats.unacknowledged) == (2, 1, 0)
+    finally:
+        store.close()
+
+
+# ----------------------------------------------------------------- the CLI on a real broker
+@pytest.mark.broker
+@pytest.mark.postgres
+def test_listen_sigterm_during_store_outage_exits_0_and_message_comes_again(
+        kafka_broker, proxied_url, postgres_url, proxy, tmp_path):
+    from test_listen_kafka import FAST_GROUP, produce, topic, wait_until
+
+    name = topic()
+    url = kafka_broker.url(name)
+    out = tmp_path / "listen.out"
+    direct = Store.open(postgres_url)
+
+    def listener() -> subprocess.Popen:
+        fh = open(out, "ab")  # noqa: SIM115 - owned by the child
+        return subprocess.Popen([sys.executable, "-m", "gwalert", "listen", url, "--no-auth",
+                                 "--store", proxied_url, "--no-heartbeat", "--start-at",
+                                 "earliest", "--group-id", "outage-test", *FAST_GROUP],
+                                stdout=fh, stderr=subprocess.STDOUT)
+
+    procs = []
+    try:
+        produce(kafka_broker.bootstrap, name, [_message(0).value])
+        procs.append(listener())
+        wait_until(lambda: direct.counts()["notices"] == 1, 60, "the first notice")
+        proxy.down()
+        produce(kafka_broker.bootstrap, name, [_message(1).value])
+        wait_until(lambda: "store unavailable" in out.read_text(), 60, "the outage")
+        time.sleep(1.0)
+        procs[0].send_signal(signal.SIGTERM)
+        assert procs[0].wait(20) == 0, out.read_text()
+        text = out.read_text()
+        assert "not acknowledged" in text and "Traceback" not in text
+        assert text.count("store unavailable") == 1
+        assert direct.counts()["notices"] == 1
+        proxy.up()
+        procs.append(listener())
+        wait_until(lambda: direct.counts()["notices"] == 2, 60, "the redelivered notice")
+        procs[1].send_signal(signal.SIGTERM)
+        assert procs[1].wait(20) == 0
+        assert direct.counts() == {"notices": 2, "dead_letters": 0, "superevents": 1}
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        direct.close()
