@@ -385,7 +385,7 @@ def metrics(request: Request) -> Response:
                   f"gwalert_duplicates_received {c['duplicates']}"]
     lines += ["# HELP gwalert_actions Actions in the ledger by state.",
               "# TYPE gwalert_actions gauge"]
-    from ..ledger import STATES
+    from ..store.ledger import STATES
 
     for state in STATES:
         lines.append(f'gwalert_actions{{state="{state}"}} {c["actions"].get(state, 0)}')
