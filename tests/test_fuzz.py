@@ -35,8 +35,9 @@ from gwalert import samples
 from gwalert.alerts import read_notices
 from gwalert.alerts.schema import official_schema
 from gwalert.errors import NoticeError
-from gwalert.pipeline import Message, Pipeline
-from gwalert.sanitize import json_value
+from gwalert.pipeline import Pipeline
+from gwalert.sources.message import Message
+from gwalert.store.sanitize import json_value
 from gwalert.summary import summarize
 
 LONG = os.environ.get("GWALERT_LONG_TESTS") == "1"

@@ -1,5 +1,5 @@
 """Where notices come from: Kafka (SCiMMA/hop), NASA GCN Kafka, or files, all yielding
-:class:`gwalert.pipeline.Message` objects to the same pipeline."""
+:class:`gwalert.sources.message.Message` objects to the same pipeline."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import GwalertError
 from .url import DEFAULT_URL, BrokerURL, is_broker_url, parse_url
 
 if TYPE_CHECKING:
-    from ..pipeline import Source
+    from .message import Source
 
 __all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_start_at",
            "parse_url"]
@@ -54,7 +54,6 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
     from .config import client_config
     from .kafka import KafkaSource, default_group_id
     from .liveness import heartbeat_topic_for
-    from .offsets import KnownOffsets
 
     url = parse_url(target)
     when = parse_start_at(start_at)
@@ -65,4 +64,4 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                        heartbeat_topic=(heartbeat if isinstance(heartbeat, str) else
                                         heartbeat_topic_for(url) if heartbeat else None),
                        silence_warning=silence_warning, connect_timeout=connect_timeout,
-                       marks=store, known=KnownOffsets(store.engine if store is not None else None))
+                       marks=None if store is None else store.marks)

@@ -25,14 +25,11 @@ from typing import Any
 import confluent_kafka
 
 from ..errors import GwalertError
-from ..pipeline import Message
 from .liveness import BrokerState, Liveness, wait_for_broker
+from .message import Marks, Message
 from .start import (
-    GroupOffsets,
     Key,
-    MemoryOffsets,
     Partition,
-    StartMarks,
     StartPolicy,
     check_log,
     check_offset,
@@ -68,7 +65,7 @@ class KafkaSource:
                  start_at: str | datetime = "latest", until_eos: bool = False,
                  heartbeat_topic: str | None = None, silence_warning: float = 120.0,
                  connect_timeout: float = 30.0, poll_interval: float = 0.5,
-                 marks: StartMarks | None = None, known: GroupOffsets | None = None) -> None:
+                 marks: Marks | None = None) -> None:
         self.url = url
         self.name = str(url)
         self.group_id = group_id
@@ -81,9 +78,8 @@ class KafkaSource:
         self.liveness = Liveness(silence_warning)
         self.parts: dict[Key, Partition] = {}
         self._closing = False
-        #: ``marks``: where the group first started (the store), or None (this run only).
-        self.start = StartPolicy(group_id, url.topics, start_at, marks,
-                                 known if known is not None else MemoryOffsets())
+        #: ``marks``: where the group first started (the store's marks), or None (this run only).
+        self.start = StartPolicy(group_id, url.topics, start_at, marks)
         self._last_check = time.monotonic()
         self.check_interval = 5.0
         conf = dict(config)

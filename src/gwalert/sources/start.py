@@ -5,7 +5,7 @@ broker log from a normal start.
 :func:`gwalert.sources.parse_start_at`) applies only where the group has no
 committed offset. ``latest`` means "from the moment the group FIRST started listening": the end
 of each partition is remembered then (the start marks, kept in the store through
-:class:`StartMarks`) and reused by every later start of the same group.
+:class:`gwalert.sources.message.Marks`) and reused by every later start of the same group.
 
 A broker that lost its log (retention, a rebuilt cluster, an in-memory broker restarted) makes
 every offset we hold meaningless: a committed offset or a start mark may lie beyond the new log's
@@ -19,30 +19,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import confluent_kafka
+
+from .message import Marks
+from .offsets import KnownOffsets
 
 log = logging.getLogger("gwalert.kafka")
 
 Key = tuple[str, int]  # (topic, partition)
-
-
-class StartMarks(Protocol):
-    """Where a group first started (the store keeps them; None: this run only)."""
-
-    def get_start_marks(self, group_id: str, topic: str) -> dict[int, int] | None: ...
-
-    def save_start_marks(self, group_id: str, topic: str,
-                         partitions: dict[int, int]) -> None: ...
-
-
-class GroupOffsets(Protocol):
-    """The offsets a group is known to have committed (this run and earlier ones)."""
-
-    def get(self, group_id: str, topic: str, partition: int) -> int | None: ...
-
-    def save(self, group_id: str, offsets: dict[Key, int]) -> None: ...
 
 
 # ------------------------------------------------------------------------ log-loss checks
@@ -182,13 +168,13 @@ class StartPolicy:
     """Decides where each newly assigned partition is read from."""
 
     def __init__(self, group_id: str, topics: tuple[str, ...], start_at: str | datetime,
-                 marks: StartMarks | None, known: GroupOffsets) -> None:
+                 marks: Marks | None) -> None:
         self.group_id = group_id
         self.topics = topics
         self.start_at = start_at
         self.marks = marks
         #: Offsets this group committed (this run, and earlier runs kept in the store).
-        self.known = known
+        self.known = KnownOffsets(marks)
         self.start_marks: dict[Key, int] = {}
         self.known_at_start: set[Key] = set()
 
@@ -289,16 +275,3 @@ def checked_committed(topic: str, partition: int, offset: int, low: int | None,
         log.error("%s", verdict.incident)
         return verdict.offset
     return None
-
-
-class MemoryOffsets:
-    """:class:`GroupOffsets` kept for this run only (a source without a store)."""
-
-    def __init__(self) -> None:
-        self.memory: dict[Key, int] = {}
-
-    def get(self, group_id: str, topic: str, partition: int) -> int | None:
-        return self.memory.get((topic, partition))
-
-    def save(self, group_id: str, offsets: dict[Key, int]) -> None:
-        self.memory.update({k: v for k, v in offsets.items() if v >= 0})
