@@ -60,7 +60,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT2 = math.sqrt(2.0)
 _SQRT1_2 = math.sqrt(0.5)
-_ELEMENTS = 6144  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
+_ELEMENTS = 16000  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
 _SPARSE_ROWS = 64  # targets where at most this many rows take part are evaluated exactly
 _P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
 _V_CHECK = 4e-3  # and in ln V
@@ -268,12 +268,21 @@ class VolumeModel:
         the first guess, safeguarded Newton steps the rest."""
         grid: list[tuple[float, float, float]] = [(self.lnc_max, 0.0, 0.0)]  # u, P, dP/du
         top = max((p for p in levels if p < self.total), default=0.0)
-        delta = 0.5
+        # Nodes: first, for each level, the peak of the row where the main rows' totals
+        # (by peak) reach it: P is below the level there, and usually not far (the rows above
+        # hold it at lower densities); then 1.6 times further down each time.
+        m = self.main
+        first = m["cum_total"].size > 1 and math.isfinite(self.lnc_max)
+        rows = (np.searchsorted(m["cum_total"], [p for p in levels if 0 < p <= top])
+                if first else np.zeros(0, np.intp))
+        known = sorted({d for d in (self.lnc_max + float(m["neg_peak"][k - 1])
+                                    for k in rows if 1 < k < m["cum_total"].size) if d > 0})
+        delta = 0.5 / 1.6
         while grid[-1][1] < top and delta < 1e6:  # P reaches its total well before
+            delta = known.pop(0) if known else delta * 1.6
             u = self.lnc_max - delta
             P, _, dV = self.evaluate(u, True)
             grid.append((u, P, math.exp(u) * dV))
-            delta *= 2
         return [self._solve_one(p, grid) for p in levels]
 
     def _solve_one(self, p: float,
@@ -311,9 +320,11 @@ class VolumeModel:
                 hi = u
             dP = math.exp(u) * dV
             new = u - f / dP if dP < 0 else math.nan
-            if abs(f) <= 1e-6 * p and lo <= new <= hi:
+            if (abs(f) <= 1e-6 * p and lo <= new <= hi
+                    and abs(dV * (new - u)) <= 1e-5 * V):
                 # Newton converges quadratically: this last step leaves ~1e-12; V moves
-                # with it by dV/du times the step (no further evaluation).
+                # with it by dV/du times the step (no further evaluation), which misses
+                # V by about (step / V)^2 / 2 relative: 1e-5 keeps that well below 1e-9.
                 return new, V + dV * (new - u)
             if not (lo < new < hi):
                 new = 0.5 * (lo + hi)
