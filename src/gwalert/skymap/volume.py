@@ -66,6 +66,7 @@ _P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
 _V_CHECK = 4e-3  # and in ln V
 _EXACT_BUDGET = 1 << 22  # (targets x rows) evaluated exactly rather than interpolated
 _HEAVY = 64  # at most this many rows holding > _P_CHECK become nodes at their own peak
+_GRID_FRACTIONS = (0.5, 0.9)  # first nodes of the credible-volume bracketing grid
 _FAR = 40.0  # rows with ln(peak / rho) beyond this hold all their probability (e^-40)
 
 
@@ -264,17 +265,17 @@ class VolumeModel:
     # ------------------------------------------------------------------ credible volumes
     def solve(self, levels: Sequence[float]) -> list[tuple[float, float]]:
         """(u, V) with P(u) = p for each p in ``levels`` (to about 1e-10 relative in P): a
-        doubling grid of exact (P, dP/du) brackets each level, the bracket's cubic Hermite gives
+        growing grid of exact (P, dP/du) brackets each level, the bracket's cubic Hermite gives
         the first guess, safeguarded Newton steps the rest."""
         grid: list[tuple[float, float, float]] = [(self.lnc_max, 0.0, 0.0)]  # u, P, dP/du
         top = max((p for p in levels if p < self.total), default=0.0)
-        # Nodes: first, for each level, the peak of the row where the main rows' totals
-        # (by peak) reach it: P is below the level there, and usually not far (the rows above
-        # hold it at lower densities); then 1.6 times further down each time.
+        # Nodes: first the peaks of the rows where the main rows' totals (by peak) reach 0.5
+        # and 0.9 (P is below those there, and usually not far: the rows above hold it at
+        # lower densities), then 1.6 times further down each time. The nodes do not depend
+        # on the levels asked for: each level's result is the same alone or with others.
         m = self.main
-        first = m["cum_total"].size > 1 and math.isfinite(self.lnc_max)
-        rows = (np.searchsorted(m["cum_total"], [p for p in levels if 0 < p <= top])
-                if first else np.zeros(0, np.intp))
+        rows = (np.searchsorted(m["cum_total"], _GRID_FRACTIONS)
+                if math.isfinite(self.lnc_max) else np.zeros(0, np.intp))
         known = sorted({d for d in (self.lnc_max + float(m["neg_peak"][k - 1])
                                     for k in rows if 1 < k < m["cum_total"].size) if d > 0})
         delta = 0.5 / 1.6
