@@ -44,7 +44,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import ledger
 from .actions import get_action_type
 from .actions.base import (
     ActionContext,
@@ -55,6 +54,7 @@ from .actions.base import (
 )
 from .notice import Notice
 from .rules import ActionSpec, Config, Rule, match_all
+from .store import ledger
 
 log = logging.getLogger("gwalert.responder")
 
@@ -397,7 +397,7 @@ class Responder:
                       notices[0])
         summary = dict(m.get("summary") or {})
         if not summary:
-            from .store import safe_summary
+            from .summary import safe_summary
 
             summary = safe_summary(notice)
         _add_areas(notice, summary)
