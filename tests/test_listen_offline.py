@@ -19,7 +19,7 @@ from gwalert.heartbeat import Liveness
 from gwalert.notice import decode
 from gwalert.pipeline import Message, Pipeline, run
 from gwalert.sources import open_source
-from gwalert.sources.config import client_config
+from gwalert.sources.credentials import client_config
 from gwalert.sources.files import FileSource
 from gwalert.sources.kafka import BrokerState, default_group_id, parse_start_at
 from gwalert.sources.url import parse_url

@@ -30,16 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import (
-    ActionContext,
-    ActionError,
-    OptionError,
-    check_keys,
-    flat_env,
-    opt_path,
-    opt_strs,
-    opt_table,
-)
+from ..options import OptionError, check_keys, opt_path, opt_strs, opt_table
+from .base import ActionContext, ActionError, flat_env
 
 SECRET_KEYS = ("env",)
 DEFAULT_TIMEOUT = 60.0

@@ -20,21 +20,17 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from .base import (
-    ActionContext,
-    ActionError,
+from ..options import (
     OptionError,
     check_keys,
     check_secret,
     check_template,
-    headline,
     opt_int,
     opt_path,
     opt_str,
     opt_strs,
-    render,
-    secret,
 )
+from .base import ActionContext, ActionError, headline, render, secret
 
 SECRET_KEYS = ("password", "username")
 DEFAULT_TIMEOUT = 30.0

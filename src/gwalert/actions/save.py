@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .base import ActionContext, ActionError, check_keys, opt_bool, opt_path
+from ..options import check_keys, opt_bool, opt_path
+from .base import ActionContext, ActionError
 
 SECRET_KEYS: tuple[str, ...] = ()
 DEFAULT_TIMEOUT = 120.0

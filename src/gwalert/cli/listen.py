@@ -80,8 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..app import build
+    from ..config import read_config, store_url
     from ..errors import GwalertError
-    from ..sources.config import load_config, store_url
     from ..sources.feeds import Feed, FeedSet
     from ..store import Store
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise GwalertError("--fetch-external is not supported yet: the notice URL would be "
                            "fetched with no size or time bound")
     urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
-    config = load_config(args.config)
+    config = read_config(args.config)
     options = kafka_options(args.kafka_option)
     store = Store.open(store_url(config, args.store))
     if not args.quiet:
