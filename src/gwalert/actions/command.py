@@ -193,7 +193,7 @@ def _tag(ctx: ActionContext) -> str:
     """Ties a marker to this action of this notice (a rebuilt store reuses row ids)."""
     import hashlib
 
-    content = getattr(ctx.notice, "content_hash", "") or ""
+    content = ctx.notice.content_hash
     return hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:16]
 
 

@@ -231,13 +231,13 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------ replay
 def _replay(args: argparse.Namespace, config: Any) -> int:
+    from ..app import responder as make_responder
     from ..errors import GwalertError
     from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed, utcnow
-    from ..responder import Responder
     from ..store import write_transaction
 
     store = _open_store(args)
-    responder = Responder(store, config, ignore_age=args.ignore_age)
+    responder = make_responder(store, rules=config, ignore_age=args.ignore_age)
     run_start = utcnow()
     ids: list[int] = []
     labels: dict[int, str] = {}

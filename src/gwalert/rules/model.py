@@ -49,12 +49,6 @@ class Rule:
     #: Notices older than this (time_created to arrival) fire nothing; None = no limit.
     max_age: timedelta | None = DEFAULT_MAX_AGE
 
-    @property
-    def needs_skymap(self) -> bool:
-        from .filters import FILTERS
-
-        return any(FILTERS[k].skymap for k in self.filters)
-
     def match(self, notice: Notice, summary: Mapping[str, Any] | None = None) -> Match:
         """Whether ``notice`` passes every filter (age is checked separately, see
         :meth:`too_old`). ``summary`` is :func:`gwalert.summary.summarize`'s output if known."""
