@@ -115,15 +115,23 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
                    out: dict[str, np.ndarray]) -> None:
     """The 3-D fields of ``crossmatch`` for targets in ``rows`` at distances ``r``."""
     u = np.empty(rows.size)
-    for lo in range(0, rows.size, TARGET_BLOCK):
+    density = out["probdensity_vol"]
+    rmax = 0.0
+    finite = 0
+    for lo in range(0, rows.size, TARGET_BLOCK):  # blocks: no mmap-sized temporaries
         sl = slice(lo, lo + TARGET_BLOCK)
         u[sl] = log_density_vol(sm, rows[sl], r[sl])
-    with np.errstate(under="ignore"):
-        out["probdensity_vol"][:] = np.exp(u)
+        with np.errstate(under="ignore"):
+            np.exp(u[sl], out=density[sl])
+        rb = r[sl]
+        ok = np.isfinite(rb) & (rb > 0)
+        n_ok = int(np.count_nonzero(ok))
+        if n_ok:
+            finite += n_ok
+            rmax = max(rmax, float(rb[ok].max()))
     out["searched_prob_vol"][:], out["searched_vol"][:] = sm.volume_model.searched(u)
-    finite_r = np.isfinite(r) & (r > 0)
-    if np.count_nonzero(finite_r) > 48:
-        table = cdf_table(sm, float(np.where(finite_r, r, 0.0).max()))
+    if finite > 48:
+        table = cdf_table(sm, rmax)
         for lo in range(0, rows.size, TARGET_BLOCK):
             sl = slice(lo, lo + TARGET_BLOCK)
             out["searched_prob_dist"][sl] = cdf_apply(table, r[sl])
