@@ -1,4 +1,4 @@
-"""What every action type shares: the context an action runs with, option checking, secrets.
+"""What every action type shares: the context an action runs with, secrets, templates.
 
 An action type is a module (or any object) with::
 
@@ -6,6 +6,9 @@ An action type is a module (or any object) with::
     DEFAULT_TIMEOUT: float                # seconds
     def validate(options: dict, *, base: Path, resolve: bool) -> dict: ...   # raise OptionError
     def run(context: ActionContext, options: dict) -> None: ...              # raise ActionError
+
+Options are checked with :mod:`gwalert.options` (``OptionError``, ``opt_str``, ``check_keys``…),
+the validator the rules use too.
 """
 
 from __future__ import annotations
