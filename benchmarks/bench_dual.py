@@ -54,14 +54,14 @@ def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
              interval: float) -> dict:
     import sqlalchemy as sa
 
-    from gwalert import ledger
     from gwalert.app import build
-    from gwalert.arrivals import arrivals
     from gwalert.notice import decode
     from gwalert.samples import encode
     from gwalert.sources import open_source
     from gwalert.sources.feeds import Feed, FeedSet
-    from gwalert.store import Store, notices
+    from gwalert.store import Store, ledger
+    from gwalert.store.arrivals import arrivals
+    from gwalert.store.notices import notices
 
     topics = {"avro": f"dual-avro-{uuid.uuid4().hex[:6]}",
               "json": f"dual-json-{uuid.uuid4().hex[:6]}"}

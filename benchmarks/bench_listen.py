@@ -238,7 +238,8 @@ def bench_replay(bootstrap: str, make, m: int, tmp: Path) -> tuple[float, float,
 
 def bench_in_process(make, k: int, tmp: Path) -> tuple[float, float, float]:
     from gwalert.notice import decode
-    from gwalert.store import Store, safe_summary
+    from gwalert.store import Store
+    from gwalert.summary import safe_summary
 
     store = Store.open(str(tmp / "inproc.sqlite"))
     payloads = [make(200_000 + i) for i in range(k)]

@@ -97,9 +97,8 @@ def listeners(url: str, cfg: Path, dirs: list[Path], n: int) -> tuple[float, int
 
 
 def workers(url: str, cfg: Path, m: int, k: int, runs: list[str]) -> tuple[float, bool]:
-    from gwalert import ledger
     from gwalert.app import responder
-    from gwalert.store import Store
+    from gwalert.store import Store, ledger
 
     stores = [Store.open(url) for _ in range(m)]
     engines = [responder(s, str(cfg), lease=30.0, workers=2) for s in stores]
@@ -120,8 +119,7 @@ def workers(url: str, cfg: Path, m: int, k: int, runs: list[str]) -> tuple[float
 
 
 def reset_actions(url: str) -> None:
-    from gwalert import ledger
-    from gwalert.store import normalize_url
+    from gwalert.store import ledger, normalize_url
 
     engine = sa.create_engine(normalize_url(url))
     with engine.begin() as conn:

@@ -25,9 +25,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 
 def fill(store, n: int) -> None:
-    from gwalert import ledger, samples
+    from gwalert import samples
     from gwalert.notice import decode
-    from gwalert.store import safe_summary
+    from gwalert.store import ledger
+    from gwalert.summary import safe_summary
 
     skymap = samples.gaussian_skymap(meta={"OBJECT": "bench"})
     template = decode(samples.encode(samples.make_record(skymap=skymap)))[0]

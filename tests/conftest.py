@@ -3,9 +3,17 @@ it skip cleanly when it is absent."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property-based tests with a fixed seed, so a landing is reproducible; developers'
+# runs explore new examples each time (GWALERT_LONG_TESTS=1 runs longer campaigns).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"

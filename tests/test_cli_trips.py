@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gwalert import ledger, samples
+from gwalert import samples
 from gwalert.cli import main
 from gwalert.errors import GwalertError
 from gwalert.notice import decode
 from gwalert.responder import Responder
 from gwalert.rules import ConfigError, parse_config
-from gwalert.store import Store
+from gwalert.store import Store, ledger
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

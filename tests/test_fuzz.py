@@ -34,9 +34,10 @@ from conftest import NOTICES
 from gwalert import samples
 from gwalert.errors import NoticeError
 from gwalert.notice import read_notices
-from gwalert.pipeline import Message, Pipeline
-from gwalert.sanitize import json_value
+from gwalert.pipeline import Pipeline
 from gwalert.schema import official_schema
+from gwalert.sources.message import Message
+from gwalert.store.sanitize import json_value
 from gwalert.summary import summarize
 
 LONG = os.environ.get("GWALERT_LONG_TESTS") == "1"

@@ -17,11 +17,12 @@ from gwalert import samples
 from gwalert.errors import GwalertError
 from gwalert.heartbeat import Liveness
 from gwalert.notice import decode
-from gwalert.pipeline import Message, Pipeline, run
+from gwalert.pipeline import Pipeline, run
 from gwalert.sources import open_source
 from gwalert.sources.credentials import client_config
 from gwalert.sources.files import FileSource
 from gwalert.sources.kafka import BrokerState, default_group_id, parse_start_at
+from gwalert.sources.message import Message
 from gwalert.sources.url import parse_url
 from gwalert.store import Store
 

@@ -18,7 +18,8 @@ from tcp_proxy import TcpProxy
 
 from gwalert import samples
 from gwalert.errors import StoreUnavailable
-from gwalert.pipeline import Message, Pipeline, run
+from gwalert.pipeline import Pipeline, run
+from gwalert.sources.message import Message
 from gwalert.store import Store, is_outage
 
 

@@ -13,7 +13,8 @@ from poison import Poison, poisons
 from gwalert import samples
 from gwalert.errors import NoticeError
 from gwalert.notice import read_notice
-from gwalert.pipeline import Message, Pipeline
+from gwalert.pipeline import Pipeline
+from gwalert.sources.message import Message
 from gwalert.summary import summarize
 
 POISONS = poisons()

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from servers import http_server
 
-from gwalert import ledger, samples
+from gwalert import samples
 from gwalert.notice import decode
 from gwalert.responder import Responder
 from gwalert.rules import parse_config
-from gwalert.store import Store
+from gwalert.store import Store, ledger
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gwalert import ledger, samples
+from gwalert import samples
 from gwalert.notice import decode
-from gwalert.store import Store
+from gwalert.store import Store, ledger
 
 #: Text fields a hostile sender controls, each trying to run script if not escaped.
 XSS = {

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .arrivals import Arrivals
 from .pipeline import Pipeline
 from .store import Store
+from .store.arrivals import Arrivals
 
 #: Default action lease (s): a worker that dies holding an action is replaced after it.
 DEFAULT_LEASE = 120.0
@@ -59,18 +59,17 @@ def responder(store: Store, config_file: str | None = None, *, lease: float = DE
 
 def build(store: Store, config_file: str | None = None, *, actions: bool = True,
           lease: float = DEFAULT_LEASE, workers: int | None = None,
-          fetch_external: bool = False, rules: Any = None, ignore_age: bool = False,
+          rules: Any = None, ignore_age: bool = False,
           poll_interval: float = 0.5) -> App:
     """Store + pipeline (hooks: the first arrival, then the due actions, both in the notice's
     transaction; after commit: later arrivals, wake the runner) + responder.
 
-    Used by ``gwalert listen`` and the Python handlers' ``listen``/``replay``. Not by
-    ``gwalert replay``, which stores files and re-plans stored notices itself, outside a
-    pipeline (its notices get no arrival rows)."""
+    Used by ``gwalert listen`` and the Python handlers' ``listen``/``replay``. ``gwalert
+    replay`` uses :func:`responder` alone: it stores files and re-plans stored notices itself,
+    outside a pipeline (its notices get no arrival rows)."""
     engine = responder(store, config_file, lease=lease, workers=workers, rules=rules,
                        ignore_age=ignore_age, poll_interval=poll_interval)
     arrivals = Arrivals(store.engine)
     pipeline = Pipeline(store, hooks=[arrivals.hook, engine.schedule],
-                        after_commit=[arrivals.after_commit, engine.wake],
-                        fetch_external=fetch_external)
+                        after_commit=[arrivals.after_commit, engine.wake])
     return App(store, pipeline, engine, arrivals, actions)

@@ -102,10 +102,9 @@ class Handlers:
 
         Raises :class:`~gwalert.errors.GwalertError` naming the handlers that failed in this
         call (their tracebacks are logged as they happen)."""
-        from . import ledger
         from .errors import GwalertError
         from .sources.files import FileSource
-        from .store import Store
+        from .store import Store, ledger
 
         items = [paths] if isinstance(paths, str | Path) else list(paths)
         with tempfile.TemporaryDirectory(prefix="gwalert-replay-") as tmp:

@@ -39,7 +39,7 @@ class Metrics:
         self.action_duration = Histogram(
             "gwalert_action_duration_seconds", "Last attempt started to finished, per action",
             ["action_type", "state"], buckets=LATENCY_BUCKETS, registry=None)
-        from .store import utcnow
+        from .util import utcnow
 
         # Actions finished from now on (the ledger is shared: every process reports them all).
         self._finished_mark: str | None = utcnow()
@@ -116,8 +116,8 @@ class Metrics:
         import sqlalchemy as sa
         from prometheus_client.core import GaugeMetricFamily
 
-        from . import ledger
-        from .arrivals import parse_iso
+        from .store import ledger
+        from .store.arrivals import parse_iso
 
         states = GaugeMetricFamily("gwalert_actions", "Actions in the ledger by state",
                                    labels=["state"])

@@ -1,4 +1,11 @@
-"""The loop that moves each message through decode → store (+ hooks) → acknowledge.
+"""The flow of every message, and nothing else::
+
+    source ─Message─▶ decode ─Notice─▶ known? (look-up) ─no─▶ analyse (summary)
+        ─▶ store notice + hooks (arrival, planned actions) in one transaction ─▶ acknowledge
+
+The steps live elsewhere: messages and sources in :mod:`gwalert.sources`, decoding in
+:mod:`gwalert.notice`, analysis in :mod:`gwalert.summary`, storage and outage retries in
+:mod:`gwalert.store`, planning actions in the responder (a hook).
 
 A source (Kafka, GCN, files) yields :class:`Message` objects and is told to ``commit`` a message
 only after :meth:`Pipeline.process` returned, i.e. after the notice (or the dead letter) and
@@ -17,69 +24,28 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import sqlalchemy as sa
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .errors import NoticeError, StoreUnavailable
 from .notice import Notice, decode
-from .sanitize import text as _clean
-from .store import Hook, Store, is_outage
+from .sources.message import Message, Outcome, Source
+from .store.db import Retrying, is_refusal
+from .store.notices import Hook, Store
+from .store.sanitize import text as _clean
+from .summary import safe_summary
+from .util import first_line
 
 log = logging.getLogger("gwalert.pipeline")
 
-#: hop-client's large-message offload header value; such a message names a URL to fetch.
+#: hop-client's large-message offload header value: the notice is at a URL named in the
+#: message; gwalert does not fetch it, the message is dead-lettered.
 HOP_EXTERNAL_FORMAT = b"external"
 
 
-@dataclass(frozen=True)
-class Message:
-    """One message from a source: its bytes and where it came from."""
-
-    value: bytes
-    source: str  # e.g. "kafka://host:9092/igwn.gwalert" or "file:/abs/path"
-    partition: int | None = None
-    offset: int | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
-    handle: Any = field(default=None, repr=False, compare=False)  # the source's own object
-
-
-@dataclass
-class Outcome:
-    """What happened to one message."""
-
-    message: Message
-    notices: list[tuple[int, bool, Notice]] = field(default_factory=list)  # (id, is_new, notice)
-    dead_letter_id: int | None = None
-    error: str | None = None
-
-    @property
-    def new_ids(self) -> list[int]:
-        return [nid for nid, new, _ in self.notices if new]
-
-
-class Source(Protocol):
-    """What :func:`run` needs from a source."""
-
-    name: str
-
-    def messages(self, stop: threading.Event) -> Iterator[Message]:
-        """Yield messages until ``stop`` is set or the source ends."""
-        ...
-
-    def commit(self, message: Message) -> None:
-        """Acknowledge ``message``: it is durably handled."""
-        ...
-
-    def close(self) -> None:
-        ...
-
-
 class Pipeline:
-    """decode → store; ``hooks`` run inside the store transaction of each NEW notice.
+    """decode → skip known duplicates → analyse → store (+ ``hooks``, inside the store
+    transaction of each NEW notice: arrivals, planned actions) → the caller acknowledges.
 
     ``store_retry_seconds``: how long an unavailable store is retried before
     :class:`StoreUnavailable` is raised (None, the default: for as long as it lasts, until
@@ -88,16 +54,13 @@ class Pipeline:
 
     def __init__(self, store: Store, hooks: Sequence[Hook] = (), *,
                  after_commit: Sequence[Callable[[Outcome], None]] = (),
-                 fetch_external: bool = False, store_retry_seconds: float | None = None,
-                 retry_delay: float = 0.5, max_retry_delay: float = 30.0) -> None:
+                 store_retry_seconds: float | None = None, retry_delay: float = 0.5,
+                 max_retry_delay: float = 30.0) -> None:
         self.store = store
         self.hooks = list(hooks)
         self.after_commit = list(after_commit)
-        self.fetch_external = fetch_external
-        self.store_retry_seconds = store_retry_seconds
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max_retry_delay
-        self.store_down = False  # logged once per change of state
+        #: Runs each store operation, waiting out an unavailable store.
+        self.retrying = Retrying(store_retry_seconds, retry_delay, max_retry_delay)
 
     def process(self, message: Message, stop: threading.Event | None = None) -> Outcome:
         """Store or dead-letter ``message``; returns once everything is committed.
@@ -117,32 +80,7 @@ class Pipeline:
                       exc_info=exc)
             self._dead_letter(outcome, f"cannot decode: {_why(exc)}", stop)
         for notice in notices:
-            # The summary (sky-map analysis) is computed by the store only for a notice that
-            # is not already there: duplicates cost a lookup.
-            try:
-                nid, new = self._retrying(lambda n=notice: self.store.add(
-                    n, source=message.source, partition=message.partition,
-                    offset=message.offset, hooks=self.hooks), stop)
-            except StoreUnavailable:
-                raise
-            except Exception as exc:  # noqa: BLE001 - this content, not the store, is the cause
-                what = ("store refused" if isinstance(exc, sa.exc.SQLAlchemyError)
-                        else "could not store")
-                log.debug("%s %s", what, notice.superevent_id, exc_info=exc)
-                self._dead_letter(outcome, f"{what} the notice {notice.superevent_id} "
-                                  f"{notice.alert_type}: {_why(exc)}", stop)
-                continue
-            outcome.notices.append((nid, new, notice))
-            if new:
-                log.info("stored %s %s as notice %d (from %s)", notice.superevent_id,
-                         notice.alert_type, nid, _where(message))
-                if notice.warnings:
-                    log.warning("notice %d (%s %s) strays from the IGWN alert schema: %s", nid,
-                                notice.superevent_id, notice.alert_type,
-                                "; ".join(notice.warnings))
-            else:
-                log.info("duplicate %s %s (notice %d) from %s", notice.superevent_id,
-                         notice.alert_type, nid, _where(message))
+            self._store(outcome, notice, stop)
         for callback in self.after_commit:
             try:
                 callback(outcome)
@@ -150,11 +88,44 @@ class Pipeline:
                 log.exception("after-commit callback failed")
         return outcome
 
-    def _decode(self, message: Message) -> list[Notice]:
-        fmt = dict(message.headers).get("_format")
-        if fmt == HOP_EXTERNAL_FORMAT and not self.fetch_external:
+    def _store(self, outcome: Outcome, notice: Notice, stop: threading.Event | None) -> None:
+        """Skip a known duplicate (a look-up, no analysis), else analyse the notice and store
+        it with what the hooks plan, in one transaction; dead-letter it if it cannot be."""
+        message = outcome.message
+        try:
+            found = self.retrying(lambda: self.store.find_notice(notice), stop)
+            if found is not None:
+                nid, new = found, False
+            else:
+                summary = safe_summary(notice)
+                nid, new = self.retrying(lambda: self.store.add(
+                    notice, source=message.source, partition=message.partition,
+                    offset=message.offset, hooks=self.hooks, summary=summary), stop)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this content, not the store, is the cause
+            what = "store refused" if is_refusal(exc) else "could not store"
+            log.debug("%s %s", what, notice.superevent_id, exc_info=exc)
+            self._dead_letter(outcome, f"{what} the notice {notice.superevent_id} "
+                              f"{notice.alert_type}: {_why(exc)}", stop)
+            return
+        outcome.notices.append((nid, new, notice))
+        if new:
+            log.info("stored %s %s as notice %d (from %s)", notice.superevent_id,
+                     notice.alert_type, nid, _where(message))
+            if notice.warnings:
+                log.warning("notice %d (%s %s) strays from the IGWN alert schema: %s", nid,
+                            notice.superevent_id, notice.alert_type,
+                            "; ".join(notice.warnings))
+        else:
+            log.info("duplicate %s %s (notice %d) from %s", notice.superevent_id,
+                     notice.alert_type, nid, _where(message))
+
+    @staticmethod
+    def _decode(message: Message) -> list[Notice]:
+        if dict(message.headers).get("_format") == HOP_EXTERNAL_FORMAT:
             raise NoticeError("hop large-message offload (ExternalMessage): the notice is at a "
-                              "URL named in the message and fetching it is off")
+                              "URL named in the message, which gwalert does not fetch")
         return decode(message.value)
 
     def _dead_letter(self, outcome: Outcome, reason: str, stop: threading.Event | None) -> None:
@@ -164,7 +135,7 @@ class Pipeline:
         if outcome.error is None:
             outcome.error = reason
         try:
-            dl_id, new = self._retrying(lambda: self.store.add_dead_letter(
+            dl_id, new = self.retrying(lambda: self.store.add_dead_letter(
                 message.value, reason, message.source, message.partition, message.offset),
                 stop)
         except StoreUnavailable:
@@ -172,47 +143,12 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001
             reason = (f"{_clean(reason)[:200].encode('ascii', 'replace').decode()} "
                       f"(full reason not storable: {type(exc).__name__})")
-            dl_id, new = self._retrying(lambda: self.store.add_dead_letter(
+            dl_id, new = self.retrying(lambda: self.store.add_dead_letter(
                 message.value, reason, "unknown source", None, None), stop)
         if outcome.dead_letter_id is None:
             outcome.dead_letter_id = dl_id
         if new:
             log.warning("dead letter %d from %s: %s", dl_id, _where(message), reason)
-
-    def _retrying(self, operation: Callable[[], Any], stop: threading.Event | None) -> Any:
-        """``operation()``, retried while the store is unavailable (capped back-off, one log
-        line when the store goes away and one when it is back). Other errors propagate."""
-        started = time.monotonic()
-        delay = self.retry_delay
-        while True:
-            try:
-                result = operation()
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                problem = _first_line(exc)
-                if not self.store_down:
-                    self.store_down = True
-                    log.warning("store unavailable (%s); retrying until it answers, the "
-                                "message stays unacknowledged", problem)
-                if stop is not None and stop.is_set():
-                    raise StoreUnavailable(f"stopped while the store was unavailable: "
-                                           f"{problem}") from None
-                if (self.store_retry_seconds is not None
-                        and time.monotonic() - started + delay > self.store_retry_seconds):
-                    raise StoreUnavailable(f"store unavailable: {problem}") from None
-                if stop is not None:
-                    if stop.wait(delay):
-                        raise StoreUnavailable(f"stopped while the store was unavailable: "
-                                               f"{problem}") from None
-                else:
-                    time.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay)
-                continue
-            if self.store_down:
-                self.store_down = False
-                log.warning("store available again")
-            return result
 
 
 @dataclass
@@ -263,13 +199,5 @@ def _where(message: Message) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {_first_line(exc)}"
+    return f"{type(exc).__name__}: {first_line(exc, 300)}"
 
-
-def _first_line(exc: BaseException) -> str:
-    try:
-        text = str(getattr(exc, "orig", None) or exc).strip()
-    except Exception:  # noqa: BLE001
-        text = ""
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= 300 else line[:297] + "..."

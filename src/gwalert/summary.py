@@ -6,10 +6,14 @@ recorded in ``skymap_error`` and the sky-map facts stay None."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .errors import GwalertError
 from .notice import Notice
+from .util import iso
+
+log = logging.getLogger("gwalert.summary")
 
 
 def _iso(dt: Any) -> str | None:
@@ -129,3 +133,15 @@ def summarize(notice: Notice) -> dict[str, Any]:
             "combined_skymap_bytes": len(ext.combined_skymap_bytes or b""),
         }
     return out
+
+
+def safe_summary(notice: Notice) -> dict[str, Any]:
+    """:func:`gwalert.summary.summarize`, never raising: a notice must be stored even when its
+    summary cannot be made (the reason goes into ``skymap_error``)."""
+    try:
+        return summarize(notice)
+    except Exception as exc:  # noqa: BLE001 - the raw notice is what must not be lost
+        log.warning("%s %s: summary failed: %s", notice.superevent_id, notice.alert_type, exc)
+        return {"superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type),
+                "time_created": iso(notice.time_created),
+                "skymap_error": f"{type(exc).__name__}: {exc}"}

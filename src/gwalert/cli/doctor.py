@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _listened(store: Any) -> list[str]:
     """The broker feeds the listeners of ``store`` follow (from ``gwalert_feeds``)."""
-    from ..sources import feedstatus
+    from ..store import feeds as feedstatus
 
     if store is None:
         return []
@@ -131,8 +131,8 @@ def _check_feed_rows(store: Any, report: Report) -> None:
     one whose listener stopped writing, is a problem."""
     from datetime import UTC, datetime
 
-    from ..arrivals import parse_iso
-    from ..sources import feedstatus
+    from ..store import feeds as feedstatus
+    from ..store.arrivals import parse_iso
 
     try:
         rows = feedstatus.read(store.engine)

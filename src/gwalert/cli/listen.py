@@ -60,9 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat-topic", metavar="TOPIC",
                         help="heartbeat topic to follow (default: sys.heartbeat on SCiMMA, "
                              "gcn.heartbeat on GCN, none elsewhere)")
-    parser.add_argument("--fetch-external", action="store_true",
-                        help="accept hop-client large-message offload (off: such a message "
-                             "becomes a dead letter instead of fetching an unbounded URL)")
     parser.add_argument("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
                         help="extra librdkafka setting, e.g. session.timeout.ms=6000 "
                              "(repeatable)")
@@ -81,13 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..app import build
     from ..config import read_config, store_url
-    from ..errors import GwalertError
     from ..sources.feeds import Feed, FeedSet
     from ..store import Store
 
-    if args.fetch_external:
-        raise GwalertError("--fetch-external is not supported yet: the notice URL would be "
-                           "fetched with no size or time bound")
     urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
     config = read_config(args.config)
     options = kafka_options(args.kafka_option)
@@ -219,7 +212,7 @@ def _print_outcome(outcome: Any) -> None:
 def _key_text(notice: Any) -> str:
     """FAR, significance, class, distance and 90% area of a new notice (its sky map was
     analysed when it was stored: the numbers come from the map's cache)."""
-    from ..store import safe_summary
+    from ..summary import safe_summary
     from ._facts import key_text
 
     try:

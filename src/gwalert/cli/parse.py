@@ -86,7 +86,7 @@ def _expand(paths: list[str]) -> list[str]:
 
 def _render(notice, path: str, as_json: bool) -> str:
     if as_json:
-        from ..sanitize import json_value
+        from ..store.sanitize import json_value
         from ..summary import summarize
 
         facts = summarize(notice)

@@ -126,7 +126,7 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
     from datetime import UTC, datetime
 
     from ..rules import match_all
-    from ..store import safe_summary
+    from ..summary import safe_summary
     from ._store import missing_sqlite_file
 
     store = None
@@ -198,7 +198,7 @@ def _recorded(store: Any, nid: int | None) -> dict[tuple[str, str], str]:
     """(rule, action) -> state of the ledger rows of stored notice ``nid``."""
     if store is None or nid is None:
         return {}
-    from .. import ledger
+    from ..store import ledger
 
     ledger.create(store.engine)
     with store.engine.connect() as conn:
@@ -231,13 +231,14 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------ replay
 def _replay(args: argparse.Namespace, config: Any) -> int:
-    from ..app import responder as make_responder
+    from ..app import responder as build_responder
     from ..errors import GwalertError
-    from ..ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed, utcnow
     from ..store import write_transaction
+    from ..store.ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed
+    from ..util import utcnow
 
     store = _open_store(args)
-    responder = make_responder(store, rules=config, ignore_age=args.ignore_age)
+    responder = build_responder(store, rules=config, ignore_age=args.ignore_age)
     run_start = utcnow()
     ids: list[int] = []
     labels: dict[int, str] = {}

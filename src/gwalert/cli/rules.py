@@ -94,8 +94,8 @@ def unset_env(config: object) -> list[str]:
 def _status(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from .. import ledger
-    from ..store import notices
+    from ..store import ledger
+    from ..store.notices import notices
     from ._store import open_store
 
     store = open_store(args, must_exist=True)

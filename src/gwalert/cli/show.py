@@ -107,7 +107,7 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
 
 def _arrivals(store: object, ids: list[int]) -> dict[int, list[dict]]:
     """Each notice's copies (feed, when, how far behind the first), first copy first."""
-    from ..arrivals import for_notices, lead_seconds
+    from ..store.arrivals import for_notices, lead_seconds
 
     out: dict[int, list[dict]] = {}
     for nid, rows in for_notices(store.engine, ids).items():  # type: ignore[attr-defined]

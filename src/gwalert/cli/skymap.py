@@ -81,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import GwalertError
+    from ..store.sanitize import json_value
     from . import error
 
     usage = _usage_problem(args)
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         if args.table:
             sys.stdout.write(_table_row(report, levels))
         elif args.json:
-            sys.stdout.write(json.dumps(_jsonable(report)) + "\n")
+            sys.stdout.write(json.dumps(json_value(report)) + "\n")
         else:
             sys.stdout.write(_text(report))
         sys.stdout.flush()
@@ -527,16 +528,6 @@ def _table_row(r: dict[str, Any], levels: list[float]) -> str:
     cells += [c["area"] for c in r["contours"]]
     cells += [c["volume"] for c in r["contours"]]
     return "\t".join(fmt(c) for c in cells) + "\n"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _text(r: dict[str, Any]) -> str:

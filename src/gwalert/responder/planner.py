@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from .. import ledger
 from ..notice import Notice
 from ..rules import ActionSpec, Config, Rule, match_all
+from ..store import ledger
 
 log = logging.getLogger("gwalert.responder")
 

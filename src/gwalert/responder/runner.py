@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from .. import ledger
 from ..actions import get_action_type
 from ..actions.base import (
     ActionContext,
@@ -40,6 +39,8 @@ from ..actions.base import (
 )
 from ..notice import Notice
 from ..rules import ActionSpec, Config
+from ..store import ledger
+from ..util import first_line
 
 log = logging.getLogger("gwalert.responder")
 
@@ -163,7 +164,7 @@ class Runner:
                     self._db_ok = True
             except sa.exc.SQLAlchemyError as exc:
                 if self._db_ok:
-                    log.warning("action ledger unavailable, retrying: %s", _first_line(exc))
+                    log.warning("action ledger unavailable, retrying: %s", first_line(exc))
                     self._db_ok = False
                 self._stop.wait(1.0)
             except Exception:  # noqa: BLE001 - the runner must outlive any surprise
@@ -289,7 +290,7 @@ class Runner:
                 break
             except sa.exc.SQLAlchemyError as exc:
                 if self._stop.is_set() and delay > 8:
-                    log.error("%s: could not record the result: %s", label, _first_line(exc))
+                    log.error("%s: could not record the result: %s", label, first_line(exc))
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -317,7 +318,7 @@ class Runner:
                       notices[0])
         summary = dict(m.get("summary") or {})
         if not summary:
-            from ..store import safe_summary
+            from ..summary import safe_summary
 
             summary = safe_summary(notice)
         _add_areas(notice, summary)
@@ -387,8 +388,3 @@ def _write(engine: sa.Engine) -> Any:
     from ..store import write_transaction
 
     return write_transaction(engine)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

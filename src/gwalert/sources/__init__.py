@@ -1,5 +1,5 @@
 """Where notices come from: Kafka (SCiMMA/hop), NASA GCN Kafka, or files, all yielding
-:class:`gwalert.pipeline.Message` objects to the same pipeline."""
+:class:`gwalert.sources.message.Message` objects to the same pipeline."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .url import DEFAULT_URL, BrokerURL, is_broker_url, parse_url
 
 if TYPE_CHECKING:
-    from ..pipeline import Source
+    from .message import Source
 
 __all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_url"]
 
@@ -45,4 +45,4 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
                        heartbeat_topic=(heartbeat if isinstance(heartbeat, str) else
                                         heartbeat_topic_for(url) if heartbeat else None),
                        silence_warning=silence_warning, connect_timeout=connect_timeout,
-                       marks=store)
+                       marks=None if store is None else store.marks)

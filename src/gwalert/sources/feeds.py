@@ -20,11 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..arrivals import receiving
 from ..errors import GwalertError, StoreUnavailable
-from ..pipeline import Outcome, Pipeline, RunStats, Source
-from ..store import utcnow
-from . import feedstatus
+from ..pipeline import Pipeline, RunStats
+from ..store import feeds as feedstatus
+from ..store.arrivals import receiving
+from ..util import utcnow
+from .message import Outcome, Source
 
 log = logging.getLogger("gwalert.feeds")
 
@@ -85,7 +86,7 @@ class Feed:
         """This feed's row for the ``gwalert_feeds`` table."""
         state, detail = self.current_state()
         beat = self.last_heartbeat_wall()
-        from ..arrivals import ms_to_iso
+        from ..store.arrivals import ms_to_iso
 
         return {"feed": self.name, "last_message_at": self.last_message_at,
                 "last_heartbeat_at": ms_to_iso(int(beat * 1000)) if beat else None,

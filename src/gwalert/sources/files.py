@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import GwalertError
 from ..limits import MAX_NOTICE_BYTES
-from ..pipeline import Message
+from .message import Message
 
 
 class FileSource:

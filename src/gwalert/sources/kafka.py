@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import GwalertError
 from ..heartbeat import HEARTBEAT_TOPICS, Liveness
-from ..pipeline import Message
+from .message import Marks, Message
 from .offsets import KnownOffsets, check_position, forgotten
 from .url import BrokerURL
 
@@ -135,7 +135,7 @@ class KafkaSource:
                  start_at: str | datetime = "latest", until_eos: bool = False,
                  heartbeat_topic: str | None = None, silence_warning: float = 120.0,
                  connect_timeout: float = 30.0, poll_interval: float = 0.5,
-                 marks: Any = None) -> None:
+                 marks: Marks | None = None) -> None:
         self.url = url
         self.name = str(url)
         self.group_id = group_id
@@ -153,11 +153,11 @@ class KafkaSource:
         self._last: dict[tuple[str, int], int] = {}
         self._pending: dict[tuple[str, int], int] = {}
         self._closing = False
-        self.marks = marks  # where the group first started (a Store), or None
+        self.marks = marks  # where the group first started (the store's marks), or None
         self._start_marks: dict[tuple[str, int], int] = {}
         self._known_at_start: set[tuple[str, int]] = set()
         #: Offsets this group committed (this run, and earlier runs kept in the store).
-        self.known = KnownOffsets(getattr(marks, "engine", None))
+        self.known = KnownOffsets(marks)
         #: Where the first message of a partition is expected (after an assignment).
         self._expect: dict[tuple[str, int], int] = {}
         #: Partitions whose fetch position lay outside the log at the last check.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -35,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import GwalertError
 from ..store import Store
+from ..store.sanitize import json_value
 from . import fmt, maps, queries
 from .security import LOOPBACK_HOSTS, Guard
 
@@ -282,7 +282,7 @@ def summary_json(request: Request) -> Response:
     facts = queries._summary(row["summary"])
     facts.update(notice_id=row["id"], received_at=row["received_at"], source=row["source"])
     name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-summary") + ".json"
-    return _attachment(json.dumps(_finite(facts), indent=2).encode(), name, "application/json")
+    return _attachment(json.dumps(json_value(facts), indent=2).encode(), name, "application/json")
 
 
 def dead_letter_raw(request: Request) -> Response:
@@ -297,18 +297,7 @@ def dead_letter_raw(request: Request) -> Response:
 
 # ------------------------------------------------------------------------------ API
 def _json(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(_finite(data), status_code=status, headers={"cache-control": "no-store"})
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity (a hostile notice may carry them): they become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    return JSONResponse(json_value(data), status_code=status, headers={"cache-control": "no-store"})
 
 
 def api_events(request: Request) -> Response:
@@ -385,7 +374,7 @@ def metrics(request: Request) -> Response:
                   f"gwalert_duplicates_received {c['duplicates']}"]
     lines += ["# HELP gwalert_actions Actions in the ledger by state.",
               "# TYPE gwalert_actions gauge"]
-    from ..ledger import STATES
+    from ..store.ledger import STATES
 
     for state in STATES:
         lines.append(f'gwalert_actions{{state="{state}"}} {c["actions"].get(state, 0)}')

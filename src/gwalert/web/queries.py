@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .. import ledger
-from .. import store as st
+from ..store import ledger
+from ..store import notices as st
 from . import fmt
 
 N = st.notices.c

@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..store import create_all_locked, utcnow, write_transaction
+from ..util import utcnow
+from .db import create_all_locked, write_transaction
 
 #: States a feed can be in.
 CONNECTING, OK, SILENT, DEGRADED, FAILED, STOPPED = (

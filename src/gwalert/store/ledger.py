@@ -18,11 +18,12 @@ import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from ..util import utcnow
 
 DUE, RUNNING, DONE, FAILED, SKIPPED = "due", "running", "done", "failed", "skipped"
 STATES = (DUE, RUNNING, DONE, FAILED, SKIPPED)
@@ -52,13 +53,9 @@ actions = sa.Table(
 )
 
 
-def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def create(engine: Engine) -> None:
     """Create the ledger's tables if they do not exist."""
-    from .store import create_all_locked
+    from .db import create_all_locked
 
     create_all_locked(metadata, engine)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from ..util import iso
 
 #: NUL and UTF-16 surrogate code points: not storable as text in SQLite/PostgreSQL.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -50,19 +52,6 @@ def integer(value: Any, bits: int = 64) -> int | None:
     return value if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1) else None
 
 
-def time_text(dt: datetime) -> str:
-    """A time as stored: ISO 8601 in UTC with ``Z`` (naive times are taken as UTC).
-
-    A time that cannot be expressed in UTC (``9999-12-31T23:59:59-01:00`` is past year 9999
-    there) keeps the offset it was written with: the text still sorts by its year."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    try:
-        return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    except (OverflowError, ValueError):
-        return dt.isoformat()
-
-
 def json_value(value: Any, _depth: int = 0) -> Any:
     """``value`` as plain JSON every store and strict JSON parser accepts: non-finite floats
     become None, integers beyond 64 bits their decimal text, bytes ``{"bytes": size}``,
@@ -84,7 +73,7 @@ def json_value(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return {"bytes": len(value)}
     if isinstance(value, datetime):
-        return time_text(value)
+        return iso(value)
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy scalars
         try:
             return json_value(value.item(), _depth + 1)

@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .store import create_all_locked, notices, utcnow, write_transaction
+from ..util import utcnow
+from .db import create_all_locked, write_transaction
+from .notices import notices
 
 if TYPE_CHECKING:
-    from .pipeline import Message, Outcome
+    from ..sources.message import Message, Outcome
 
 metadata = sa.MetaData()
 

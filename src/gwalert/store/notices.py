@@ -1,42 +1,36 @@
-"""The durable store: every notice received (raw bytes kept, lossless), its decoded fields and
+"""The notices: every notice received (raw bytes kept, lossless), its decoded fields and
 sky-map summary, where and when it arrived, undecodable messages (dead letters) and a timeline
 per superevent.
 
-SQLAlchemy Core on SQLite by default (a file under the user's data directory, WAL mode,
-``synchronous=FULL``) or PostgreSQL by URL. Other parts of gwalert (rules, actions) keep their own
-tables in their own ``MetaData`` on :attr:`Store.engine` and write them from the hooks that
-:meth:`Store.add` calls inside its transaction, so a notice and what it triggers are stored
-together or not at all.
+SQLAlchemy Core on the database of :mod:`gwalert.store.db`. Other parts of gwalert (rules,
+actions) keep their own tables in their own ``MetaData`` on :attr:`Store.engine` and write
+them from the hooks that :meth:`Store.add` calls inside its transaction, so a notice and what
+it triggers are stored together or not at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from . import sanitize
-from .errors import GwalertError
+from ..errors import GwalertError
+from ..util import first_line, iso, utcnow
+from . import marks, sanitize
+from .db import open_engine, write_transaction
 
 if TYPE_CHECKING:
-    from .notice import Notice
+    from ..notice import Notice
 
 log = logging.getLogger("gwalert.store")
 
 #: ``hook(conn, notice_id, notice, summary)``: called inside the transaction that inserts a NEW
 #: notice (never for a duplicate). Raising aborts the insert: nothing of it is stored.
 Hook = Callable[[Connection, int, "Notice", dict[str, Any]], None]
-
-#: Environment variable naming the default store URL (else a SQLite file in the data dir).
-STORE_ENV = "GWALERT_STORE"
 
 metadata = sa.MetaData()
 
@@ -97,138 +91,8 @@ superevents = sa.Table(
     sa.Column("n_notices", sa.Integer, nullable=False, default=0),
 )
 
-#: Where each partition of a topic ended when a consumer group first started with
-#: ``--start-at latest``: kept so that "latest" keeps meaning "since this group first listened"
-#: even if that first run was killed before the broker held any committed offset for it.
-start_marks = sa.Table(
-    "gwalert_start_marks", metadata,
-    sa.Column("group_id", sa.String(255), primary_key=True),
-    sa.Column("topic", sa.String(255), primary_key=True),
-    sa.Column("partitions", sa.JSON, nullable=False),  # {"0": end offset, ...}; {} = no topic
-    sa.Column("marked_at", sa.String(40), nullable=False),
-)
-
 _SUMMARY_COLUMNS = ("event_time", "group", "pipeline", "search", "far", "significant", "ra",
                     "dec", "distmean", "diststd", "area_50", "area_90")
-
-
-def utcnow() -> str:
-    """The current time as stored: ISO 8601, UTC, microseconds, ``Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def iso(dt: datetime) -> str:
-    """A notice time as stored: ISO 8601 in UTC with ``Z`` (naive times are taken as UTC);
-    never raises (see :func:`gwalert.sanitize.time_text`)."""
-    return sanitize.time_text(dt)
-
-
-#: Errors that mean the store cannot be reached or used right now (a lost connection, a
-#: database that is down, locked or out of space): retry later, never blame the message.
-OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
-                 sa.exc.TimeoutError)
-
-
-#: SQLite's generic SQL error (no such table/column, syntax): sqlite3 raises it as an
-#: OperationalError, but it says nothing about the database being unavailable.
-_SQLITE_ERROR = 1
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the store is unavailable (not that it refused this content)."""
-    if getattr(exc, "connection_invalidated", False):
-        return True
-    if not isinstance(exc, OUTAGE_ERRORS):
-        return False
-    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
-    return not (isinstance(code, int) and code & 0xFF == _SQLITE_ERROR)
-
-
-def default_url() -> str:
-    """``$GWALERT_STORE``, else a SQLite file in the user's data directory."""
-    env = os.environ.get(STORE_ENV)
-    if env:
-        return env
-    from platformdirs import user_data_dir
-
-    return "sqlite:///" + str(Path(user_data_dir("gwalert", appauthor=False)) / "gwalert.sqlite")
-
-
-def normalize_url(url: str | None) -> str:
-    """Accept a SQLAlchemy URL, ``postgresql://…`` (psycopg 3) or a plain file path."""
-    url = url or default_url()
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    if "://" not in url:
-        return "sqlite:///" + str(Path(url).expanduser().resolve())
-    return url
-
-
-def describe_url(url: str) -> str:
-    """A URL fit for logs and messages: the password hidden."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return url
-
-
-#: Execution option that makes a SQLite transaction take the write lock at BEGIN (see
-#: :func:`write_transaction`); ignored by other databases.
-WRITE_OPTION = "gwalert_write"
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """``engine.begin()`` for a transaction that will write: on SQLite it starts with
-    ``BEGIN IMMEDIATE``, so two writers queue (``busy_timeout``) instead of failing with
-    "database is locked" when a read lock cannot be upgraded."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
-
-
-#: PostgreSQL advisory lock taken while creating tables (any gwalert schema, any process).
-_DDL_LOCK = 0x6777616C  # "gwal"
-
-
-def create_all_locked(md: sa.MetaData, engine: Engine) -> None:
-    """``md.create_all`` that several processes may run at once on a fresh database (listeners
-    and workers starting together): PostgreSQL's CREATE TABLE races otherwise fail with a
-    duplicate pg_type row, SQLite's with "table already exists"."""
-    with write_transaction(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
-        md.create_all(conn)
-
-
-def _sqlite_engine(url: str) -> Engine:
-    sa_url = sa.engine.make_url(url)
-    if sa_url.database and sa_url.database != ":memory:":
-        try:
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise GwalertError(f"cannot create the store's directory: {exc}") from None
-    engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event below open transactions (the documented pysqlite
-        # recipe): BEGIN IMMEDIATE takes the write lock at once, so two writers never deadlock.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(WRITE_OPTION)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
 
 
 class Store:
@@ -237,28 +101,14 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+        #: Where Kafka consumer groups stand (start marks, known offsets).
+        self.marks = marks.Marks(engine)
 
     # ------------------------------------------------------------------ opening, closing
     @classmethod
     def open(cls, url: str | None = None) -> Store:
         """Open (and create the tables of) the store at ``url``; None = the default store."""
-        url = normalize_url(url)
-        try:
-            if url.startswith("sqlite"):
-                engine = _sqlite_engine(url)
-            else:
-                engine = sa.create_engine(url, pool_pre_ping=True)
-            create_all_locked(metadata, engine)
-            _add_missing_columns(engine)
-        except GwalertError:
-            raise
-        except ModuleNotFoundError as exc:
-            raise GwalertError(f"store {describe_url(url)}: missing driver ({exc.name}); "
-                               "for PostgreSQL install gwalert[postgres]") from None
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            raise GwalertError(f"cannot open store {describe_url(url)}: "
-                               f"{_first_line(exc)}") from None
-        return cls(engine)
+        return cls(open_engine(url, metadata, marks.metadata))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -278,15 +128,16 @@ class Store:
 
         Returns ``(notice_id, is_new)``. For a new notice the row, the superevent's timeline
         and whatever each hook writes are committed in one transaction; the hooks are not
-        called for a duplicate. ``summary`` defaults to :func:`gwalert.summary.summarize`.
+        called for a duplicate. ``summary`` (the pipeline computes it after
+        :meth:`find_notice`) defaults to :func:`gwalert.summary.safe_summary`.
         """
-        key = (_column_text("superevent_id", notice.superevent_id),
-               _column_text("alert_type", str(notice.alert_type)),
-               _column_text("time_created", iso(notice.time_created)), notice.content_hash)
+        key = _identity(notice)
         existing = self.find(*key)
         if existing is not None:
             return existing, False
         if summary is None:
+            from ..summary import safe_summary
+
             summary = safe_summary(notice)
         summary = sanitize.json_value(summary)
         received_at = received_at or utcnow()
@@ -364,6 +215,10 @@ class Store:
         return int(new_id), True
 
     # ------------------------------------------------------------------------- reading
+    def find_notice(self, notice: Notice) -> int | None:
+        """The id of the stored copy of ``notice`` (same identity), or None."""
+        return self.find(*_identity(notice))
+
     def find(self, superevent_id: str, alert_type: str, time_created: str,
              content_hash: str) -> int | None:
         """The id of the stored notice with this identity, or None."""
@@ -371,23 +226,6 @@ class Store:
             found = conn.execute(_identity_query(superevent_id, alert_type, time_created,
                                                  content_hash)).scalar()
         return None if found is None else int(found)
-
-    def get_start_marks(self, group_id: str, topic: str) -> dict[int, int] | None:
-        """The partition ends recorded when ``group_id`` first started on ``topic``, or None."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(start_marks.c.partitions).where(
-                start_marks.c.group_id == group_id, start_marks.c.topic == topic)).first()
-        return None if row is None else {int(k): int(v) for k, v in row[0].items()}
-
-    def save_start_marks(self, group_id: str, topic: str, partitions: dict[int, int]) -> None:
-        """Record the first start's partition ends (a later call never overwrites them)."""
-        with write_transaction(self.engine) as conn:
-            exists = conn.execute(sa.select(start_marks.c.topic).where(
-                start_marks.c.group_id == group_id, start_marks.c.topic == topic)).first()
-            if exists is None:
-                conn.execute(start_marks.insert().values(
-                    group_id=group_id, topic=topic, marked_at=utcnow(),
-                    partitions={str(k): v for k, v in partitions.items()}))
 
     def iter_notices(self, superevent_id: str | None = None, *,
                      with_raw: bool = True) -> Iterator[Row]:
@@ -433,7 +271,14 @@ class Store:
                 conn.execute(sa.select(sa.func.count()).select_from(notices)).scalar()
                 conn.execute(superevents.update().where(sa.false()).values(n_notices=0))
         except sa.exc.SQLAlchemyError as exc:
-            raise GwalertError(f"store {self.url}: {_first_line(exc)}") from None
+            raise GwalertError(f"store {self.url}: {first_line(exc)}") from None
+
+
+def _identity(notice: Notice) -> tuple[str, str, str, str]:
+    """A notice's identity as stored: superevent, alert type, creation time, content hash."""
+    return (_column_text("superevent_id", notice.superevent_id),
+            _column_text("alert_type", str(notice.alert_type)),
+            _column_text("time_created", iso(notice.time_created)), notice.content_hash)
 
 
 def _identity_query(superevent_id: str, alert_type: str, time_created: str,
@@ -441,20 +286,6 @@ def _identity_query(superevent_id: str, alert_type: str, time_created: str,
     c = notices.c
     return sa.select(c.id).where(c.superevent_id == superevent_id, c.alert_type == alert_type,
                                  c.time_created == time_created, c.content_hash == content_hash)
-
-
-def safe_summary(notice: Notice) -> dict[str, Any]:
-    """:func:`gwalert.summary.summarize`, never raising: a notice must be stored even when its
-    summary cannot be made (the reason goes into ``skymap_error``)."""
-    from .summary import summarize
-
-    try:
-        return summarize(notice)
-    except Exception as exc:  # noqa: BLE001 - the raw notice is what must not be lost
-        log.warning("%s %s: summary failed: %s", notice.superevent_id, notice.alert_type, exc)
-        return {"superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type),
-                "time_created": iso(notice.time_created),
-                "skymap_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _column_text(name: str, value: str) -> str:
@@ -474,32 +305,4 @@ def _column_value(name: str, value: Any) -> Any:
         return sanitize.text(value, getattr(kind, "length", None))
     return None
 
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Add the columns newer gwalert versions define to tables an older one created (all
-    nullable), so existing SQLite and PostgreSQL stores keep opening."""
-    inspector = sa.inspect(engine)
-    for table in metadata.sorted_tables:
-        existing = {col["name"] for col in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in existing:
-                continue
-            kind = column.type.compile(dialect=engine.dialect)
-            ddl = (f"ALTER TABLE {engine.dialect.identifier_preparer.format_table(table)} "
-                   f"ADD COLUMN {engine.dialect.identifier_preparer.format_column(column)} "
-                   f"{kind}")
-            try:
-                with write_transaction(engine) as conn:
-                    conn.exec_driver_sql(ddl)
-            except sa.exc.SQLAlchemyError:
-                # Another process may have added it meanwhile; anything else is re-raised.
-                columns = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
-                if column.name not in columns:
-                    raise
-            log.info("store: added column %s.%s", table.name, column.name)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
