@@ -51,7 +51,7 @@ import numpy as np
 
 from .arrays import TARGET_BLOCK, levels, shaped
 from .distance import neg_bracket, require_distance, usable_rows
-from .special import erf_nonneg, norm_cdf, norm_pdf
+from .special import erf_nonneg, norm_pdf
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -59,12 +59,14 @@ if TYPE_CHECKING:
 _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT2 = math.sqrt(2.0)
-_ELEMENTS = 6144  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
+_SQRT1_2 = math.sqrt(0.5)
+_ELEMENTS = 16000  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
 _SPARSE_ROWS = 64  # targets where at most this many rows take part are evaluated exactly
 _P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
 _V_CHECK = 4e-3  # and in ln V
 _EXACT_BUDGET = 1 << 22  # (targets x rows) evaluated exactly rather than interpolated
 _HEAVY = 64  # at most this many rows holding > _P_CHECK become nodes at their own peak
+_GRID_FRACTIONS = (0.5, 0.9)  # first nodes of the credible-volume bracketing grid
 _FAR = 40.0  # rows with ln(peak / rho) beyond this hold all their probability (e^-40)
 
 
@@ -80,8 +82,9 @@ class VolumeModel:
         area = sm.pixel_area
         dens, mu, sigma, norm = sm.probdensity, sm.distmu, sm.distsigma, sm.distnorm
         with np.errstate(all="ignore"):
-            self.main = self._group(good & (mu >= 0), dens, mu, sigma, norm, area)
-            self.neg = self._group(good & (mu < 0), dens, mu, sigma, norm, area)
+            nonneg = mu >= 0
+            self.main = self._group(good & nonneg, dens, mu, sigma, norm, area, False)
+            self.neg = self._group(good & ~nonneg, dens, mu, sigma, norm, area, True)
             m, n = self.main, self.neg
             x = n["mu"] / n["sigma"]
             n["x"] = x
@@ -90,8 +93,9 @@ class VolumeModel:
                                 - _LN_SQRT_2PI + np.log(n["bracket0"]))
             n["row_total"] = n["total"]
             w, mu, sigma = m.pop("weight"), m["mu"], m["sigma"]
-            cdf_neg_x = norm_cdf(-mu / sigma)  # Phi(-x)
-            sig_mu_pdf_x = sigma * mu * norm_pdf(mu / sigma)
+            xm = mu / sigma  # >= 0
+            cdf_neg_x = 0.5 * (1.0 - erf_nonneg(xm * _SQRT1_2))  # Phi(-x)
+            sig_mu_pdf_x = sigma * mu * norm_pdf(xm)
             w_mu2s2 = w * (mu * mu + sigma * sigma)
             row_total = w_mu2s2 * (1 - cdf_neg_x) + w * sig_mu_pdf_x
             area, rt2 = m["area"], _SQRT2
@@ -109,13 +113,13 @@ class VolumeModel:
             m["c1"] = 0.5 * w_mu2s2
             m["c2"] = 2 * mu * sigma * w * _INV_SQRT_2PI
             m["c3"] = sigma * sigma * w * rt2 * _INV_SQRT_2PI
-            m["v0"] = area * mu ** 3 / 3
-            m["v1"] = area * mu * mu * sigma * rt2
-            m["v2"] = 2 * area * mu * sigma * sigma
-            m["v3"] = area * sigma ** 3 * 2 * rt2 / 3
-            m["d0"] = 2 * area * mu * sigma * sigma
-            m["d1"] = area * sigma * mu * mu / rt2
-            m["d2"] = area * sigma ** 3 * rt2
+            mu2, a_sig3 = mu * mu, area * (sigma * sigma * sigma)
+            m["v0"] = area * (mu2 * mu) / 3
+            m["v1"] = area * mu2 * sigma * rt2
+            m["v2"] = m["d0"] = 2 * area * mu * sigma * sigma  # read-only: one array
+            m["v3"] = a_sig3 * 2 * rt2 / 3
+            m["d1"] = area * sigma * mu2 / rt2
+            m["d2"] = a_sig3 * rt2
             m["a3"] = area / 3
             m["a_sig"] = area * sigma / rt2
             for key in ("K", "v0", "d0"):
@@ -133,16 +137,21 @@ class VolumeModel:
                          else -math.inf)
 
     @staticmethod
-    def _group(sel, dens, mu, sigma, norm, area) -> dict[str, np.ndarray]:
+    def _group(sel, dens, mu, sigma, norm, area, negative: bool) -> dict[str, np.ndarray]:
         idx = np.flatnonzero(sel)
-        lnc = np.log(dens[idx]) + np.log(norm[idx]) - np.log(sigma[idx]) - _LN_SQRT_2PI
-        x = mu[idx] / sigma[idx]
-        peak = lnc - 0.5 * np.where(x < 0, x * x, 0.0)
-        order = np.argsort(peak, kind="stable")[::-1]
+        d, s, nm = dens[idx], sigma[idx], norm[idx]
+        lnc = np.log(d) + np.log(nm) - np.log(s) - _LN_SQRT_2PI
+        if negative:  # the peak is at r = 0
+            x = mu[idx] / s
+            peak = lnc - 0.5 * x * x
+        else:  # the peak is at r = mu
+            peak = lnc
+        # Descending peak; the order among equal peaks only changes rounding of the sums.
+        order = np.argsort(peak)[::-1]
         idx = idx[order]
+        s, a = s[order], area[idx]
         return {"lnc": lnc[order], "neg_peak": -peak[order], "mu": mu[idx],
-                "sigma": sigma[idx], "area": area[idx],
-                "weight": dens[idx] * area[idx] * norm[idx]}
+                "sigma": s, "area": a, "weight": d[order] * a * nm[order]}
 
     # ------------------------------------------------------------------ exact evaluation
     def evaluate(self, u: float, derivative: bool = False) -> tuple[float, float, float]:
@@ -256,16 +265,25 @@ class VolumeModel:
     # ------------------------------------------------------------------ credible volumes
     def solve(self, levels: Sequence[float]) -> list[tuple[float, float]]:
         """(u, V) with P(u) = p for each p in ``levels`` (to about 1e-10 relative in P): a
-        doubling grid of exact (P, dP/du) brackets each level, the bracket's cubic Hermite gives
+        growing grid of exact (P, dP/du) brackets each level, the bracket's cubic Hermite gives
         the first guess, safeguarded Newton steps the rest."""
         grid: list[tuple[float, float, float]] = [(self.lnc_max, 0.0, 0.0)]  # u, P, dP/du
         top = max((p for p in levels if p < self.total), default=0.0)
-        delta = 0.5
+        # Nodes: first the peaks of the rows where the main rows' totals (by peak) reach 0.5
+        # and 0.9 (P is below those there, and usually not far: the rows above hold it at
+        # lower densities), then 1.6 times further down each time. The nodes do not depend
+        # on the levels asked for: each level's result is the same alone or with others.
+        m = self.main
+        rows = (np.searchsorted(m["cum_total"], _GRID_FRACTIONS)
+                if math.isfinite(self.lnc_max) else np.zeros(0, np.intp))
+        known = sorted({d for d in (self.lnc_max + float(m["neg_peak"][k - 1])
+                                    for k in rows if 1 < k < m["cum_total"].size) if d > 0})
+        delta = 0.5 / 1.6
         while grid[-1][1] < top and delta < 1e6:  # P reaches its total well before
+            delta = known.pop(0) if known else delta * 1.6
             u = self.lnc_max - delta
             P, _, dV = self.evaluate(u, True)
             grid.append((u, P, math.exp(u) * dV))
-            delta *= 2
         return [self._solve_one(p, grid) for p in levels]
 
     def _solve_one(self, p: float,
@@ -303,9 +321,11 @@ class VolumeModel:
                 hi = u
             dP = math.exp(u) * dV
             new = u - f / dP if dP < 0 else math.nan
-            if abs(f) <= 1e-6 * p and lo <= new <= hi:
+            if (abs(f) <= 1e-6 * p and lo <= new <= hi
+                    and abs(dV * (new - u)) <= 1e-5 * V):
                 # Newton converges quadratically: this last step leaves ~1e-12; V moves
-                # with it by dV/du times the step (no further evaluation).
+                # with it by dV/du times the step (no further evaluation), which misses
+                # V by about (step / V)^2 / 2 relative: 1e-5 keeps that well below 1e-9.
                 return new, V + dV * (new - u)
             if not (lo < new < hi):
                 new = 0.5 * (lo + hi)
