@@ -92,7 +92,7 @@ def producer(bootstrap: str):
 
 def listener(bootstrap: str, topic: str, store, *, until_eos: bool, after_commit=()):
     from gwalert.pipeline import Pipeline
-    from gwalert.sources.config import client_config
+    from gwalert.sources.credentials import client_config
     from gwalert.sources.kafka import KafkaSource
     from gwalert.sources.url import parse_url
 

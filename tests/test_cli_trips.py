@@ -279,7 +279,7 @@ def test_catalog_rows_counted_alike_and_option_mistakes(capsys, tmp_path):
 # ---------------------------------------------------------------- 11: defaults and usage
 def test_default_config_for_rules_check_and_replay(capsys, tmp_path, monkeypatch, sample_dir):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "conf"))
-    from gwalert.rules import default_config_path
+    from gwalert.config import default_config_path
 
     path = default_config_path()
     assert str(path).startswith(str(tmp_path / "conf"))

@@ -18,7 +18,7 @@ from gwalert.alerts import decode
 from gwalert.errors import GwalertError
 from gwalert.pipeline import Pipeline, run
 from gwalert.sources import open_source, parse_start_at
-from gwalert.sources.config import client_config
+from gwalert.sources.credentials import client_config
 from gwalert.sources.files import FileSource
 from gwalert.sources.kafka import default_group_id
 from gwalert.sources.liveness import BrokerState, Liveness

@@ -44,8 +44,9 @@ def responder(store: Store, config_file: str | None = None, *, lease: float = DE
     """The rules engine for ``rules`` (a parsed :class:`~gwalert.rules.Config`) or
     ``config_file`` (default: gwalert's config file; when there is none, no rules: actions
     already due in the ledger still run)."""
+    from .config import default_config_path
     from .responder import Responder
-    from .rules import default_config_path, parse_config
+    from .rules import parse_config
 
     kwargs: dict[str, Any] = {"lease": lease, "workers": workers, "ignore_age": ignore_age,
                               "poll_interval": poll_interval}

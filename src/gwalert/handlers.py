@@ -78,12 +78,12 @@ class Handlers:
         """Receive notices from ``url`` (default SCiMMA's ``igwn.gwalert``; also ``gcn://…`` or
         a file/directory) into the store and run the handlers, until ``stop`` is set, the
         stream ends (``until_eos``) or Ctrl-C. Returns the pipeline's statistics."""
+        from .config import read_config, store_url
         from .sources import open_source
-        from .sources.config import load_config, store_url
         from .sources.url import DEFAULT_URL
         from .store import Store
 
-        listener_config = load_config(config_file)
+        listener_config = read_config(config_file)
         opened = Store.open(store_url(listener_config, store))
         try:
             source = open_source(url or DEFAULT_URL, store_url=str(opened.engine.url),

@@ -18,7 +18,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..errors import GwalertError
-from .base import ActionContext, ActionError, OptionError
+from ..options import OptionError
+from .base import ActionContext, ActionError
 
 __all__ = ["ActionContext", "ActionError", "OptionError", "BUILTIN", "ENTRY_POINT_GROUP",
            "get_action_type"]

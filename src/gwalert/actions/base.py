@@ -1,4 +1,4 @@
-"""What every action type shares: the context an action runs with, option checking, secrets.
+"""What every action type shares: the context an action runs with, secrets, templates.
 
 An action type is a module (or any object) with::
 
@@ -6,31 +6,23 @@ An action type is a module (or any object) with::
     DEFAULT_TIMEOUT: float                # seconds
     def validate(options: dict, *, base: Path, resolve: bool) -> dict: ...   # raise OptionError
     def run(context: ActionContext, options: dict) -> None: ...              # raise ActionError
+
+Options are checked with :mod:`gwalert.options` (``OptionError``, ``opt_str``, ``check_keys``…),
+the validator the rules use too.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GwalertError
 
 if TYPE_CHECKING:
     from ..alerts import Notice
-
-
-class OptionError(GwalertError):
-    """An action option is wrong; ``key`` names it (raised by action types' ``validate``)."""
-
-    def __init__(self, key: str | None, message: str) -> None:
-        super().__init__(f"{key}: {message}" if key else message)
-        self.key = key
-        self.message = message
 
 
 class ActionError(GwalertError):
@@ -94,79 +86,6 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-# ------------------------------------------------------------------------- option checks
-def check_keys(options: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    allowed = set(allowed)
-    for key in options:
-        if key not in allowed:
-            raise OptionError(key, f"unknown key (expected {', '.join(sorted(allowed))})")
-
-
-def opt_str(options: Mapping[str, Any], key: str, default: Any = ..., *,
-            required: bool = False) -> Any:
-    if key not in options:
-        if required or default is ...:
-            raise OptionError(key, "missing")
-        return default
-    value = options[key]
-    if not isinstance(value, str) or not value:
-        raise OptionError(key, "must be a non-empty string")
-    return value
-
-
-def opt_strs(options: Mapping[str, Any], key: str, *, required: bool = True,
-             allow_one: bool = True) -> list[str] | None:
-    if key not in options:
-        if required:
-            raise OptionError(key, "missing")
-        return None
-    value = options[key]
-    if allow_one and isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise OptionError(key, "must be a non-empty array of strings")
-    return list(value)
-
-
-def opt_number(options: Mapping[str, Any], key: str, default: float, *,
-               minimum: float = 0.0) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise OptionError(key, "must be a number")
-    if value < minimum:
-        raise OptionError(key, f"must be at least {minimum:g}")
-    return float(value)
-
-
-def opt_int(options: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise OptionError(key, f"must be an integer between {lo} and {hi}")
-    return value
-
-
-def opt_bool(options: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = options.get(key, default)
-    if not isinstance(value, bool):
-        raise OptionError(key, "must be true or false")
-    return value
-
-
-def opt_table(options: Mapping[str, Any], key: str) -> dict[str, str]:
-    value = options.get(key, {})
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise OptionError(key, "must be a table of strings")
-    return dict(value)
-
-
-def opt_path(options: Mapping[str, Any], key: str, base: Path, default: Any = ...) -> Any:
-    value = opt_str(options, key, default)
-    if value is default and default is not ...:
-        return default
-    path = Path(os.path.expandvars(value)).expanduser()
-    return str(path if path.is_absolute() else (base / path).resolve())
-
-
 def secret(options: Mapping[str, Any], key: str, *, env_default: str | None = None) -> str | None:
     """A secret option's value: ``key`` in the config, else the environment variable named by
     ``key_env``, else ``env_default``'s variable. Read when the action runs, never logged."""
@@ -176,14 +95,6 @@ def secret(options: Mapping[str, Any], key: str, *, env_default: str | None = No
     if env_name:
         return os.environ.get(str(env_name)) or None
     return None
-
-
-def check_secret(options: Mapping[str, Any], key: str) -> None:
-    if key in options and (not isinstance(options[key], str) or not options[key]):
-        raise OptionError(key, "must be a non-empty string")
-    env_key = f"{key}_env"
-    if env_key in options and (not isinstance(options[env_key], str) or not options[env_key]):
-        raise OptionError(env_key, "must be the name of an environment variable")
 
 
 # ----------------------------------------------------------------------- facts for actions
@@ -208,24 +119,6 @@ def flat_env(summary: Mapping[str, Any]) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- templates
-def check_template(options: Mapping[str, Any], key: str) -> str | None:
-    """A ``{field}`` template (summary keys only: no attribute or index access)."""
-    if key not in options:
-        return None
-    value = options[key]
-    if not isinstance(value, str):
-        raise OptionError(key, "must be a string")
-    import string
-
-    try:
-        for _text, name, spec, _conv in string.Formatter().parse(value):
-            if name is not None and (not name.isidentifier() or "{" in (spec or "")):
-                raise OptionError(key, f"field {{{name}}} must be a plain summary key")
-    except ValueError as exc:
-        raise OptionError(key, f"invalid template: {exc}") from None
-    return value
-
-
 def render(template: str, summary: Mapping[str, Any]) -> str:
     """Fill a template checked by :func:`check_template`; unknown keys become empty."""
     import string

@@ -30,16 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import (
-    ActionContext,
-    ActionError,
-    OptionError,
-    check_keys,
-    flat_env,
-    opt_path,
-    opt_strs,
-    opt_table,
-)
+from ..options import OptionError, check_keys, opt_path, opt_strs, opt_table
+from .base import ActionContext, ActionError, flat_env
 
 SECRET_KEYS = ("env",)
 DEFAULT_TIMEOUT = 60.0
@@ -201,7 +193,7 @@ def _tag(ctx: ActionContext) -> str:
     """Ties a marker to this action of this notice (a rebuilt store reuses row ids)."""
     import hashlib
 
-    content = getattr(ctx.notice, "content_hash", "") or ""
+    content = ctx.notice.content_hash
     return hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:16]
 
 

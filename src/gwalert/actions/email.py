@@ -20,21 +20,17 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from .base import (
-    ActionContext,
-    ActionError,
+from ..options import (
     OptionError,
     check_keys,
     check_secret,
     check_template,
-    headline,
     opt_int,
     opt_path,
     opt_str,
     opt_strs,
-    render,
-    secret,
 )
+from .base import ActionContext, ActionError, headline, render, secret
 
 SECRET_KEYS = ("password", "username")
 DEFAULT_TIMEOUT = 30.0
@@ -84,7 +80,7 @@ def message_id(ctx: ActionContext, sender: str) -> str:
     id alone only means something inside one store), at the domain of the ``from`` address."""
     domain = parseaddr(sender)[1].rpartition("@")[2]
     domain = _DOMAIN.sub("", domain).strip(".").lower() or "gwalert.invalid"
-    content = getattr(ctx.notice, "content_hash", "") or ""
+    content = ctx.notice.content_hash
     digest = hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:20]
     readable = _ATOM.sub("-", ctx.action_id.replace("/", "."))[:80]
     return f"<gwalert.{readable}.{digest}@{domain[:200]}>"

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .base import ActionContext, ActionError, OptionError, PermanentError, check_keys
+from ..options import OptionError, check_keys
+from .base import ActionContext, ActionError, PermanentError
 
 log = logging.getLogger("gwalert.actions.python")
 

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .base import ActionContext, ActionError, check_keys, opt_bool, opt_path
+from ..options import check_keys, opt_bool, opt_path
+from .base import ActionContext, ActionError
 
 SECRET_KEYS: tuple[str, ...] = ()
 DEFAULT_TIMEOUT = 120.0
@@ -103,51 +104,5 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def plot(sky: Any, path: Path, *, event: str = "", alert_type: str = "") -> None:
-    """The sky-map engine's plot when it has one, else a plain Mollweide map of the density."""
-    engine_plot = getattr(sky, "plot", None)
-    if callable(engine_plot):
-        try:
-            engine_plot(path, event=event or None, alert_type=alert_type or None)
-            return
-        except ImportError:  # the engine's plotting module is not installed
-            pass
-    title = f"{event} {alert_type}".strip()
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from ..skymap.healpix import uniq_to_level_ipix
-
-    lon = np.linspace(-np.pi, np.pi, 361)
-    lat = np.linspace(-np.pi / 2, np.pi / 2, 181)
-    glon, glat = np.meshgrid(0.5 * (lon[1:] + lon[:-1]), 0.5 * (lat[1:] + lat[:-1]))
-    ra = np.mod(-glon, 2 * np.pi)  # east to the left, as astronomers draw the sky
-    order = np.argsort(sky.uniq)
-    uniq = sky.uniq[order]
-    dens = sky.probdensity[order]
-    values = np.zeros(glon.shape)
-    for level in np.unique(uniq_to_level_ipix(uniq)[0]):
-        ipix = _lonlat_to_nested(ra, glat, int(level))
-        want = 4 * 4 ** int(level) + ipix
-        idx = np.clip(np.searchsorted(uniq, want), 0, uniq.size - 1)
-        hit = uniq[idx] == want
-        values[hit] = dens[idx[hit]]
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.add_subplot(projection="mollweide")
-    ax.pcolormesh(lon, lat, values, cmap="cylon" if "cylon" in matplotlib.colormaps
-                  else "viridis", shading="flat", rasterized=True)
-    ax.grid(True, alpha=0.4)
-    ax.set_xticklabels([f"{int(d)}°" for d in (150, 120, 90, 60, 30, 0, 330, 300, 270, 240,
-                                                 210)], fontsize=7)
-    if title:
-        ax.set_title(title)
-    fig.savefig(path, format="png", dpi=100)
-
-
-def _lonlat_to_nested(ra: Any, dec: Any, level: int) -> Any:
-    import astropy.units as u
-    import astropy_healpix as ah
-
-    return ah.lonlat_to_healpix(ra * u.rad, dec * u.rad, 2 ** level, order="nested")
+    """The sky-map picture (:meth:`gwalert.skymap.SkyMap.plot`)."""
+    sky.plot(path, event=event or None, alert_type=alert_type or None)

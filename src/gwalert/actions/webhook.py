@@ -23,21 +23,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .base import (
-    ActionContext,
-    ActionError,
+from ..options import (
     OptionError,
-    PermanentError,
     check_keys,
     check_secret,
     check_template,
-    headline,
     opt_bool,
     opt_str,
     opt_table,
-    render,
-    secret,
 )
+from .base import ActionContext, ActionError, PermanentError, headline, render, secret
 
 SECRET_KEYS = ("url", "headers")
 DEFAULT_TIMEOUT = 10.0

@@ -47,11 +47,11 @@ def open_store(args: argparse.Namespace, must_exist: bool = True) -> Store:
 
     Verbs that only read (``must_exist``) refuse a SQLite file that does not exist instead of
     creating an empty store: "no store at PATH"."""
+    from ..config import read_config, store_url
     from ..errors import GwalertError
-    from ..sources.config import load_config, store_url
     from ..store import Store, default_url
 
-    config = load_config(getattr(args, "config", None))
+    config = read_config(getattr(args, "config", None))
     url = store_url(config, getattr(args, "store", None))
     if must_exist:
         missing = missing_sqlite_file(url or default_url())

@@ -63,14 +63,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     import threading
 
+    from ..config import read_config, store_url
     from ..errors import GwalertError
-    from ..sources.config import load_config, store_url
     from ..sources.url import DEFAULT_URL
     from ..store import Store
 
     report = Report(quiet=args.json)
     try:
-        config = load_config(args.config)
+        config = read_config(args.config)
     except GwalertError as exc:
         report.fail("config", str(exc))
         config = {}
@@ -163,8 +163,9 @@ def _check_feed_rows(store: Any, report: Report) -> None:
 def _check_rules(args: argparse.Namespace, report: Report) -> None:
     """The rules of the config file, as listen will load them (and the environment variables
     their actions name)."""
+    from ..config import default_config_path
     from ..errors import GwalertError
-    from ..rules import default_config_path, load_config
+    from ..rules import load_config
     from .rules import unset_env
 
     path = args.config or default_config_path()
@@ -188,7 +189,7 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
     import confluent_kafka
 
     from ..errors import GwalertError
-    from ..sources.config import client_config
+    from ..sources.credentials import client_config
     from ..sources.kafka import default_group_id, rdkafka_logger
     from ..sources.liveness import BrokerState, heartbeat_topic_for, wait_for_broker
     from ..sources.url import parse_url

@@ -77,12 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..app import build
-    from ..sources.config import load_config, store_url
+    from ..config import read_config, store_url
     from ..sources.feeds import Feed, FeedSet
     from ..store import Store
 
     urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
-    config = load_config(args.config)
+    config = read_config(args.config)
     options = kafka_options(args.kafka_option)
     store = Store.open(store_url(config, args.store))
     if not args.quiet:

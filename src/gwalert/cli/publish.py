@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import confluent_kafka
 
+    from ..config import read_config
     from ..errors import GwalertError
-    from ..sources.config import client_config, load_config
+    from ..sources.credentials import client_config
     from ..sources.kafka import rdkafka_logger
     from ..sources.url import parse_url
     from . import error
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise GwalertError(f"{args.to}: publish to exactly one topic")
     topic = url.topics[0]
     conf, username = client_config(url, "producer", no_auth=args.no_auth,
-                                   config=load_config(args.config))
+                                   config=read_config(args.config))
     problems: list[str] = []
     conf["error_cb"] = lambda err: problems.append(f"{err.str()} ({err.name()})")
     conf["logger"] = rdkafka_logger()  # the reason is in the one error line instead

@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..rules import default_config_path, load_config
+    from ..config import default_config_path
+    from ..rules import load_config
     from . import error
 
     config = load_config(args.config)
@@ -114,11 +115,10 @@ def _progress(iterable: Any, total: int | None, args: argparse.Namespace, desc: 
 
 
 def _open_store(args: argparse.Namespace) -> Any:
-    from ..sources.config import load_config as load_listener_config
-    from ..sources.config import store_url
+    from ..config import read_config, store_url
     from ..store import Store
 
-    return Store.open(store_url(load_listener_config(args.config), args.store))
+    return Store.open(store_url(read_config(args.config), args.store))
 
 
 # ------------------------------------------------------------------------ dry run
@@ -134,11 +134,10 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
         files = _files(args.paths)
         items: Any = _from_files(files)
         total: int | None = len(files)
-        from ..sources.config import load_config as load_listener_config
-        from ..sources.config import store_url
+        from ..config import read_config, store_url
         from ..store import default_url
 
-        url = store_url(load_listener_config(args.config), args.store)
+        url = store_url(read_config(args.config), args.store)
         if missing_sqlite_file(url or default_url()) is None:
             store = _open_store(args)  # only to read the ledger: files are not added
     else:

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..app import responder
+    from ..config import read_config, store_url
     from ..errors import GwalertError
-    from ..sources.config import load_config, store_url
     from ..store import Store
     from .listen import _install_signal_handlers
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise GwalertError(f"--lease {args.lease}: must be > 0")
     if args.workers is not None and args.workers < 1:
         raise GwalertError(f"--workers {args.workers}: must be >= 1")
-    config = load_config(args.config)
+    config = read_config(args.config)
     store = Store.open(store_url(config, args.store))
     stop = threading.Event()
     _install_signal_handlers(stop)

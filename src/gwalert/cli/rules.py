@@ -39,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.rules_command == "status":
         return _status(args)
+    from ..config import default_config_path
     from ..errors import GwalertError
-    from ..rules import default_config_path, load_config
+    from ..rules import load_config
 
     name = args.file or str(default_config_path())
     if args.file is None and not default_config_path().exists():

@@ -53,10 +53,10 @@ def _section(config: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import read_config
     from ..errors import GwalertError
-    from ..sources.config import load_config
 
-    config = load_config(args.config)
+    config = read_config(args.config)
     serve = _section(config)
     host = args.host or str(serve.get("host") or "127.0.0.1")
     port = args.port if args.port is not None else int(serve.get("port") or 8080)

@@ -13,13 +13,6 @@ from ._store import add_store_arguments
 HELP = "analyse a sky map (FITS file or notice): credible areas/volumes, plot, catalog ranking"
 
 TWILIGHTS = {"civil": -6.0, "nautical": -12.0, "astronomical": -18.0}
-_NAME_COLUMNS = ("name", "id", "objname", "galaxy", "gwgc", "hyperleda", "2mass", "pgc",
-                 "gladeid", "glade_id")
-_PLACEHOLDERS = ("", "---", "<na>", "nan", "none", "null", "--")
-_RA_COLUMNS = ("ra", "ra_deg", "raj2000", "_raj2000", "ra_j2000")
-_DEC_COLUMNS = ("dec", "dec_deg", "dej2000", "_dej2000", "decj2000", "dec_j2000", "de")
-_DIST_COLUMNS = ("distance", "dist", "distmpc", "dist_mpc", "distance_mpc", "d_l", "dl",
-                 "lumdist")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -481,85 +474,20 @@ def _rank_catalog(skymap: Any, path: str) -> list[dict[str, Any]]:
 
 
 def _read_catalog(path: str):
-    import csv
-
     import numpy as np
 
     from ..errors import GwalertError
+    from ..rules.targets import CsvError, read_positions
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            sample = fh.read(65536)
-            fh.seek(0)
-            try:
-                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t ")
-            except csv.Error:
-                dialect = csv.excel
-            reader = csv.reader(fh, dialect)
-            header = next(reader, None)
-            rows = []
-            lines = []
-            for r in reader:
-                if any(cell.strip() for cell in r):
-                    rows.append(r)
-                    lines.append(reader.line_num)
-    except OSError as exc:
-        raise GwalertError(f"catalog {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise GwalertError(f"catalog {path}: not a readable CSV file ({exc})") from None
-    if not header:
-        raise GwalertError(f"catalog {path}: empty file")
-    cols = [h.strip().lower() for h in header]
-
-    def find(candidates: tuple[str, ...]) -> int | None:
-        for c in candidates:
-            if c in cols:
-                return cols.index(c)
-        return None
-
-    i_ra, i_dec, i_dist = find(_RA_COLUMNS), find(_DEC_COLUMNS), find(_DIST_COLUMNS)
-    i_names = [cols.index(c) for c in _NAME_COLUMNS if c in cols]
-    if i_ra is None or i_dec is None:
-        raise GwalertError(f"catalog {path}: needs 'ra' and 'dec' columns (degrees); "
-                           f"found {', '.join(header)}")
-    if not rows:
-        raise GwalertError(f"catalog {path}: no rows")
-
-    def where(n: int) -> str:
-        return f"row {n + 1} (line {lines[n]})"
-
-    def column(i: int, what: str, required: bool) -> np.ndarray:
-        out = np.empty(len(rows))
-        for n, r in enumerate(rows):
-            text = r[i].strip() if i < len(r) else ""
-            try:
-                out[n] = float(text) if text else math.nan
-            except ValueError:
-                raise GwalertError(f"catalog {path}: {where(n)}: {what} {text!r} is not a "
-                                   "number") from None
-            if required and not math.isfinite(out[n]):
-                raise GwalertError(f"catalog {path}: {where(n)}: {what} is missing")
-        return out
-
-    ra = column(i_ra, "ra", True)
-    dec = column(i_dec, "dec", True)
-    if np.any(np.abs(dec) > 90):
-        n = int(np.flatnonzero(np.abs(dec) > 90)[0])
-        raise GwalertError(f"catalog {path}: {where(n)}: dec {dec[n]} is outside ±90°")
-    dist = column(i_dist, "distance", False) if i_dist is not None else None
-    names = [_name(r, i_names) for r in rows] if i_names else None
-    return names, ra, dec, dist
-
-
-def _name(row: list[str], columns: list[int]) -> str:
-    """The first real name among the name columns (astropy-written CSVs hold b'...' text)."""
-    for i in columns:
-        text = row[i].strip() if i < len(row) else ""
-        if len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
-            text = text[2:-1]
-        if text.lower() not in _PLACEHOLDERS:
-            return text
-    return ""
+        pos = read_positions(path)
+    except CsvError as exc:
+        raise GwalertError(f"catalog {path}: {exc}") from None
+    if np.any(np.abs(pos.dec) > 90):
+        n = int(np.flatnonzero(np.abs(pos.dec) > 90)[0])
+        raise GwalertError(f"catalog {path}: row {n + 1} (line {pos.lines[n]}): dec "
+                           f"{pos.dec[n]} is outside ±90°")
+    return pos.names, pos.ra, pos.dec, pos.distance
 
 
 def _write_catalog(rows: list[dict[str, Any]], path: str) -> None:

@@ -51,7 +51,7 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
 
         check_file_target(target)
         return FileSource(os.path.expanduser(target))
-    from .config import client_config
+    from .credentials import client_config
     from .kafka import KafkaSource, default_group_id
     from .liveness import heartbeat_topic_for
 

@@ -1,11 +1,7 @@
 """librdkafka client configurations for ``kafka://`` (credentials from hop-client's auth.toml)
 and ``gcn://`` (OIDC client id/secret, through gcn-kafka), in one place so they can be tested.
 
-gwalert's config file (``--config``, default ``<user config dir>/gwalert/gwalert.toml``, the
-file the rules also live in) may hold::
-
-    [store]
-    url = "postgresql://user@host/db"   # default: a SQLite file in the user data directory
+gwalert's config file (:mod:`gwalert.config`) may hold::
 
     [gcn]
     client_id = "..."
@@ -20,43 +16,14 @@ file the rules also live in) may hold::
 from __future__ import annotations
 
 import os
-import tomllib
-from pathlib import Path
 from typing import Any
 
+from ..config import default_config_path
 from ..errors import GwalertError
 from .url import BrokerURL
 
 #: Largest message gwalert sends or accepts (LVK sends up to 2 MiB, zstd-compressed).
 MAX_MESSAGE_BYTES = 16 << 20
-
-
-def default_config_path() -> Path:
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("gwalert", appauthor=False)) / "gwalert.toml"
-
-
-def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """gwalert's config file as a dict ({} when the default file does not exist)."""
-    explicit = path is not None
-    file = Path(path) if explicit else default_config_path()
-    if not file.exists():
-        if explicit:
-            raise GwalertError(f"{file}: no such config file")
-        return {}
-    try:
-        return tomllib.loads(file.read_text())
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GwalertError(f"{file}: {exc}") from None
-
-
-def store_url(config: dict[str, Any], explicit: str | None = None) -> str | None:
-    """``--store``, else ``[store] url`` of the config file, else None (the default store)."""
-    if explicit:
-        return explicit
-    section = config.get("store")
-    return section.get("url") if isinstance(section, dict) else None
 
 
 def hop_credential(url: BrokerURL, auth_file: str | os.PathLike | None = None) -> Any:

@@ -1,20 +1,7 @@
-"""The responder: decides which actions a new notice triggers (inside the store transaction) and
-runs them from the ledger, away from the consumer loop.
-
-Wiring into a listener::
-
-    responder = Responder(store, load_config(path))
-    pipeline = Pipeline(store, hooks=[responder.schedule], after_commit=[responder.wake])
-    responder.start()
-    try:
-        ...  # the consumer loop
-    finally:
-        responder.stop()
+"""The runner: runs the actions the planner recorded in the ledger, away from the consumer loop.
 
 Guarantees (from the ledger's point of view):
 
-* every (notice, rule, action) is recorded in the transaction that stores the notice, so it
-  exists before the broker offset is committed, and at most once (unique constraint);
 * a runner thread claims due rows under a renewed lease and runs each action in its own thread,
   at most ``workers`` at a time, so a slow, hanging or failing action never blocks the others or
   the stream; a failed attempt is retried with exponential backoff, then recorded as ``failed``
@@ -36,25 +23,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from .actions import get_action_type
-from .actions.base import (
+from ..actions import get_action_type
+from ..actions.base import (
     ActionContext,
     ActionError,
     PermanentError,
     collect_secrets,
     redact,
 )
-from .alerts import Notice
-from .rules import ActionSpec, Config, Rule, match_all
-from .store import ledger
+from ..alerts import Notice
+from ..rules import ActionSpec, Config
+from ..store import ledger
+from ..util import first_line
 
 log = logging.getLogger("gwalert.responder")
 
@@ -66,17 +52,20 @@ class _Running:
     deadline: float  # after this (the action's timeout plus grace) the attempt is abandoned
 
 
-class Responder:
-    """Schedules actions for new notices and runs them.
+class NoticeStore(Protocol):
+    """What the runner needs of the store (:class:`gwalert.store.Store` has it)."""
 
-    ``store`` is a :class:`gwalert.store.Store` (anything with ``engine`` and
-    ``get_notice(id)``). ``ignore_age`` schedules actions even for notices older than their
-    rule's ``max_age`` (for a replay the user asked for).
-    """
+    engine: sa.Engine
 
-    def __init__(self, store: Any, config: Config, *, workers: int | None = None,
-                 poll_interval: float = 0.5, lease: float = 120.0, grace: float = 5.0,
-                 ignore_age: bool = False) -> None:
+    def get_notice(self, notice_id: int) -> Any: ...
+
+
+class Runner:
+    """Runs the due actions of the ledger in ``store`` with ``config``'s action settings."""
+
+    def __init__(self, store: NoticeStore, config: Config, *, workers: int | None = None,
+                 poll_interval: float = 0.5, lease: float = 120.0,
+                 grace: float = 5.0) -> None:
         self.store = store
         self.engine = store.engine
         self.config = config
@@ -84,7 +73,6 @@ class Responder:
         self.poll_interval = poll_interval
         self.lease = lease
         self.grace = grace
-        self.ignore_age = ignore_age
         self.owner = ledger.new_owner()
         import hashlib
 
@@ -98,73 +86,6 @@ class Responder:
         self._lock = threading.Lock()
         self._db_ok = True
         ledger.create(self.engine)
-
-    @classmethod
-    def from_file(cls, store: Any, path: str | None = None, **kwargs: Any) -> Responder:
-        """A responder for the rules in ``path`` (default: gwalert's config file; when that
-        does not exist, no rules: actions already due in the ledger still run)."""
-        from .rules import load_config
-
-        return cls(store, load_config(path), **kwargs)
-
-    # ---------------------------------------------------------------- scheduling (hook)
-    def schedule(self, conn: Connection, notice_id: int, notice: Notice,
-                 summary: Mapping[str, Any] | None = None) -> None:
-        """The store hook: record the actions ``notice`` triggers, in the caller's transaction.
-
-        Never raises for a rule that cannot be evaluated (that would keep the notice out of the
-        store): its actions are recorded as ``failed`` with the reason instead.
-        """
-        rows = self.plan(notice_id, notice, summary)
-        ledger.insert_new(conn, rows)
-        if self.ignore_age:
-            ledger.unskip(conn, [notice_id])
-        self._wake.set()
-
-    def plan(self, notice_id: int, notice: Notice,
-             summary: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The ledger rows for one notice (what :meth:`schedule` inserts)."""
-        rules = self.config.rules
-        try:
-            matches = match_all(rules, notice, summary)
-        except Exception:  # noqa: BLE001 - one bad rule must not stop the others
-            matches = None
-        if matches is None:  # evaluate rule by rule to find which one failed
-            matches = []
-            for rule in rules:
-                try:
-                    matches.extend(match_all([rule], notice, summary))
-                except Exception as exc:  # noqa: BLE001
-                    error = f"rule could not be evaluated: {type(exc).__name__}: {exc}"
-                    log.error("%s %s: rule %s: %s", notice.superevent_id, notice.alert_type,
-                              rule.name, error)
-                    matches.append(_Failed(rule, error))
-        rows: list[dict[str, Any]] = []
-        now = datetime.now(UTC)
-        for m in matches:
-            if isinstance(m, _Failed):
-                rows += [self._row(notice_id, m.rule, a, state=ledger.FAILED, error=m.error)
-                         for a in m.rule.actions]
-                continue
-            if not m.matched:
-                continue
-            if not self.ignore_age and m.rule.too_old(notice, now):
-                age = m.rule.max_age
-                log.info("%s %s: rule %s matches but the notice is older than max_age %s: "
-                         "no action", notice.superevent_id, notice.alert_type, m.rule.name, age)
-                rows += [self._row(notice_id, m.rule, a, state=ledger.SKIPPED,
-                                   error=f"older than max_age {age}") for a in m.rule.actions]
-                continue
-            log.info("%s %s: rule %s: %s", notice.superevent_id, notice.alert_type, m.rule.name,
-                     ", ".join(a.name for a in m.rule.actions))
-            rows += [self._row(notice_id, m.rule, a, details=dict(m.details) or None)
-                     for a in m.rule.actions]
-        return rows
-
-    def _row(self, notice_id: int, rule: Rule, action: ActionSpec, **kw: Any) -> dict[str, Any]:
-        attempts = action.attempts or self.config.responder.attempts
-        return ledger.row(notice_id, rule.name, action.name, action.type,
-                          max_attempts=attempts, **kw)
 
     def wake(self, *_: Any) -> None:
         """Look for due actions now (e.g. from the pipeline's ``after_commit``)."""
@@ -197,7 +118,7 @@ class Responder:
             log.warning("stopping with %d action(s) still running: %s", len(left),
                         ", ".join(f"{c.rule}/{c.action}" for c in left))
 
-    def __enter__(self) -> Responder:
+    def __enter__(self) -> Runner:
         self.start()
         return self
 
@@ -243,7 +164,7 @@ class Responder:
                     self._db_ok = True
             except sa.exc.SQLAlchemyError as exc:
                 if self._db_ok:
-                    log.warning("action ledger unavailable, retrying: %s", _first_line(exc))
+                    log.warning("action ledger unavailable, retrying: %s", first_line(exc))
                     self._db_ok = False
                 self._stop.wait(1.0)
             except Exception:  # noqa: BLE001 - the runner must outlive any surprise
@@ -369,7 +290,7 @@ class Responder:
                 break
             except sa.exc.SQLAlchemyError as exc:
                 if self._stop.is_set() and delay > 8:
-                    log.error("%s: could not record the result: %s", label, _first_line(exc))
+                    log.error("%s: could not record the result: %s", label, first_line(exc))
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -386,7 +307,7 @@ class Responder:
         return held and error is None
 
     def _load(self, claim: ledger.Claim) -> tuple[Notice, dict[str, Any]]:
-        from .alerts import decode
+        from ..alerts import decode
 
         row = self.store.get_notice(claim.notice_id)
         if row is None:
@@ -397,18 +318,11 @@ class Responder:
                       notices[0])
         summary = dict(m.get("summary") or {})
         if not summary:
-            from .summary import safe_summary
+            from ..summary import safe_summary
 
             summary = safe_summary(notice)
         _add_areas(notice, summary)
         return notice, summary
-
-
-@dataclass(frozen=True)
-class _Failed:
-    rule: Rule
-    error: str
-    matched = False
 
 
 def _add_areas(notice: Notice, summary: dict[str, Any]) -> None:
@@ -419,10 +333,9 @@ def _add_areas(notice: Notice, summary: dict[str, Any]) -> None:
     summary.setdefault("area_90", None)
     try:
         sky = notice.skymap
-        area = getattr(sky, "credible_area", None)
-        if sky is not None and area is not None:
-            summary["area_50"] = float(area(0.5))
-            summary["area_90"] = float(area(0.9))
+        if sky is not None:
+            summary["area_50"] = float(sky.credible_area(0.5))
+            summary["area_90"] = float(sky.credible_area(0.9))
     except Exception:  # noqa: BLE001 - the facts are optional, the action is not
         pass
 
@@ -472,11 +385,6 @@ def _timeout(spec: ActionSpec | None) -> float:
 
 
 def _write(engine: sa.Engine) -> Any:
-    from .store import write_transaction
+    from ..store import write_transaction
 
     return write_transaction(engine)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

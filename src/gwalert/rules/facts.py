@@ -1,0 +1,75 @@
+"""What the rules read from one notice: its fields, its summary, and sky-map numbers computed
+at most once for all rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..alerts import Notice
+    from .targets import Targets
+
+
+class Facts:
+    """A notice, its summary and sky-map numbers computed at most once for all rules."""
+
+    def __init__(self, notice: Notice, summary: Mapping[str, Any] | None = None) -> None:
+        self.notice = notice
+        self.summary = dict(summary or {})
+        self._cache: dict[Any, Any] = {}
+
+    @property
+    def kind(self) -> str:
+        """``real``, ``mock``, ``test`` or ``other``."""
+        n = self.notice
+        kinds = {"real": n.is_real, "mock": n.is_mock, "test": n.is_test}
+        return next((k for k, v in kinds.items() if v), "other")
+
+    def skymap(self) -> Any:
+        if "skymap" not in self._cache:
+            from ..errors import SkyMapError
+
+            try:
+                self._cache["skymap"] = self.notice.skymap
+            except SkyMapError:
+                self._cache["skymap"] = None
+        return self._cache["skymap"]
+
+    def area_90(self) -> float | None:
+        value = self.summary.get("area_90")
+        if isinstance(value, int | float):
+            return float(value)
+        if "area_90" not in self._cache:
+            sky = self.skymap()
+            self._cache["area_90"] = None if sky is None else float(sky.credible_area(0.9))
+        return self._cache["area_90"]
+
+    def distance(self) -> float | None:
+        value = self.summary.get("distmean")
+        if isinstance(value, int | float):
+            return float(value)
+        sky = self.skymap()
+        return None if sky is None or not sky.has_distance else sky.distmean
+
+    def prob_in_circle(self, ra: float, dec: float, radius: float) -> float | None:
+        key = ("circle", ra, dec, radius)
+        if key not in self._cache:
+            sky = self.skymap()
+            self._cache[key] = (None if sky is None else
+                                float(sky.probability_in_circle(ra, dec, radius).probability))
+        return self._cache[key]
+
+    def searched_prob(self, targets: Targets) -> list[float] | None:
+        key = ("crossmatch", targets.file)
+        if key not in self._cache:
+            sky = self.skymap()
+            if sky is None:
+                self._cache[key] = None
+            else:
+                import numpy as np
+
+                result = sky.crossmatch(np.asarray(targets.ra), np.asarray(targets.dec))
+                values = np.atleast_1d(np.asarray(result.searched_prob, float))
+                self._cache[key] = [float(v) for v in values]
+        return self._cache[key]
