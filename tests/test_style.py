@@ -1,4 +1,4 @@
-"""The code base stays ruff-clean, and ``gwalert parse`` never imports astropy."""
+"""The code base stays ruff-clean (lint and format) and mypy-clean, and ``gwalert parse`` never imports astropy."""
 
 from __future__ import annotations
 
@@ -12,11 +12,26 @@ import pytest
 from conftest import REPO
 
 
-def test_ruff_clean():
-    ruff = shutil.which("ruff") or str(REPO / ".venv" / "bin" / "ruff")
-    result = subprocess.run([ruff, "check", "src", "tests", "benchmarks"], cwd=REPO,
+def _tool(name: str) -> str:
+    """The venv's own copy of a tool (the one pyproject pins), else the one on PATH."""
+    here = REPO / ".venv" / "bin" / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+    return found
+
+
+@pytest.mark.parametrize("check", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_clean(check):
+    result = subprocess.run([_tool("ruff"), *check, "src", "tests", "benchmarks"], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_clean():
+    """Type checking as configured in pyproject.toml ([tool.mypy])."""
+    result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
 
 
 @pytest.mark.parametrize("json_output", [False, True])
