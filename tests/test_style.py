@@ -1,4 +1,5 @@
-"""The code base stays ruff-clean (lint and format) and mypy-clean, and ``gwalert parse`` never imports astropy."""
+"""The code base stays ruff-clean (lint and format) and mypy-clean, and ``gwalert parse``
+never imports astropy."""
 
 from __future__ import annotations
 
