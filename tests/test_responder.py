@@ -399,7 +399,10 @@ def _at_least_once_only_across_the_kill(requests: list, kill_time: float, n: int
     for key, times in by_key.items():
         assert len(times) <= 2, key
         if len(times) == 2:
-            assert times[0] < kill_time < times[1], key
+            # The repeat comes from the restarted run. (The first delivery was sent before the
+            # kill — a killed process sends nothing — but the server may record it a little
+            # after, when its thread is scheduled late on a loaded machine.)
+            assert times[1] > kill_time, key
 
 
 def _count(db: Path, table: str) -> int:
