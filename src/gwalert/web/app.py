@@ -35,7 +35,8 @@ from starlette.staticfiles import StaticFiles
 from ..errors import GwalertError
 from ..store import Store
 from ..store.sanitize import json_value
-from . import fmt, maps, queries
+from . import fmt, health, maps, queries
+from .facts import _summary
 from .security import LOOPBACK_HOSTS, Guard
 
 log = logging.getLogger("gwalert.web")
@@ -90,7 +91,7 @@ class Dashboard:
 
     def rows(self, events: list[dict[str, Any]]) -> list[Markup]:
         """Each event's table row, rendered once per event dict: the list keeps one dict per
-        distinct content (:class:`queries.NoticeIndex`), so a refresh mostly joins cached
+        distinct content (:class:`.index.NoticeIndex`), so a refresh mostly joins cached
         rows (an observing run's list changes a row at a time)."""
         template = self.env.get_template("_row.html")
         out = []
@@ -164,7 +165,7 @@ def index(request: Request) -> Response:
     filters = queries.Filters.from_query(request.query_params)
     opt = d.opt_now()
     with d.connect() as conn:
-        version = queries.version(conn, opt)
+        version = health.version(conn, opt)
         events, total = queries.list_events(conn, opt, filters)
         groups = queries.groups(conn, opt)
     template = "_events.html" if request.url.path.startswith("/fragments") else "index.html"
@@ -177,7 +178,7 @@ def event_page(request: Request) -> Response:
     sid = request.path_params["superevent_id"]
     opt = d.opt_now()
     with d.connect() as conn:
-        version = queries.version(conn, opt)
+        version = health.version(conn, opt)
         event = queries.event_detail(conn, opt, sid)
     if event is None:
         return d.render("missing.html", request, status=404, what=f"superevent {sid}")
@@ -192,7 +193,7 @@ def health_page(request: Request) -> Response:
 def dead_letter_page(request: Request) -> Response:
     d: Dashboard = request.app.state.dashboard
     with d.connect() as conn:
-        row = queries.dead_letter(conn, request.path_params["dead_letter_id"])
+        row = health.dead_letter(conn, request.path_params["dead_letter_id"])
     if row is None:
         return d.render("missing.html", request, status=404, what="dead letter")
     raw = bytes(row["raw"])
@@ -279,7 +280,7 @@ def moc_fits(request: Request) -> Response:
 
 def summary_json(request: Request) -> Response:
     row = _notice(request, with_raw=False)
-    facts = queries._summary(row["summary"])
+    facts = _summary(row["summary"])
     facts.update(notice_id=row["id"], received_at=row["received_at"], source=row["source"])
     name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-summary") + ".json"
     return _attachment(json.dumps(json_value(facts), indent=2).encode(), name, "application/json")
@@ -288,7 +289,7 @@ def summary_json(request: Request) -> Response:
 def dead_letter_raw(request: Request) -> Response:
     d: Dashboard = request.app.state.dashboard
     with d.connect() as conn:
-        row = queries.dead_letter(conn, request.path_params["dead_letter_id"])
+        row = health.dead_letter(conn, request.path_params["dead_letter_id"])
     if row is None:
         raise HTTPException(404, "no such dead letter")
     return _attachment(bytes(row["raw"]), f"dead-letter-{row['id']}.bin",
@@ -335,10 +336,10 @@ def api_event(request: Request) -> Response:
 def _health(d: Dashboard) -> dict[str, Any]:
     opt = d.opt_now()
     with d.connect() as conn:
-        return {"sources": queries.sources(conn, opt, d.silence),
-                "counts": queries.counts(conn, opt),
-                "dead_letters": queries.dead_letters(conn),
-                "failed_actions": queries.failed_actions(conn, opt)}
+        return {"sources": health.sources(conn, opt, d.silence),
+                "counts": health.counts(conn, opt),
+                "dead_letters": health.dead_letters(conn),
+                "failed_actions": health.failed_actions(conn, opt)}
 
 
 def api_health(request: Request) -> Response:
@@ -350,7 +351,7 @@ def api_version(request: Request) -> Response:
     d: Dashboard = request.app.state.dashboard
     opt = d.opt_now()
     with d.connect() as conn:
-        return _json({"version": queries.version(conn, opt)})
+        return _json({"version": health.version(conn, opt)})
 
 
 def metrics(request: Request) -> Response:

@@ -1,0 +1,135 @@
+"""What the dashboard's health page reads: per-feed status, dead letters, failed actions,
+counts, and the version token that changes whenever anything the pages show changes."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..store import ledger
+from ..store import notices as st
+from . import fmt
+from .queries import A, D, N, StoreView
+
+#: Sources whose silence is not news (files are read once).
+_QUIET_KINDS = ("file",)
+
+
+# ----------------------------------------------------------------------------- health
+def _feed_name(source: Any) -> str:
+    """A notice's source as a feed: Kafka sources as they are, files as "files"."""
+    text = str(source or "?")
+    return "files" if text.startswith("file:") else text
+
+
+def _age(now: datetime, text: Any) -> float | None:
+    dt = fmt.parse_time(text)
+    return None if dt is None else (now - dt).total_seconds()
+
+
+def _blank_feed(name: str) -> dict[str, Any]:
+    return {"feed": name, "notices": 0, "dead_letters": 0, "last_message_at": None,
+            "last_heartbeat_at": None, "state": None, "detail": None, "updated_at": None}
+
+
+def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, Any]]:
+    """Per feed: last message, last heartbeat, state and a silence warning."""
+    now = datetime.now(UTC)
+    out: dict[str, dict[str, Any]] = {}
+    for n in opt.index.load(conn):
+        name = _feed_name(n["source"])
+        feed = out.setdefault(name, _blank_feed(name))
+        feed["notices"] += 1
+        feed["last_message_at"] = max(filter(None, (feed["last_message_at"], n["received_at"])),
+                                      default=None)
+    for source, last, count in conn.execute(
+            sa.select(D.source, sa.func.max(D.received_at), sa.func.count()).group_by(D.source)):
+        feed = out.setdefault(_feed_name(source), _blank_feed(_feed_name(source)))
+        feed["dead_letters"] += int(count)
+        feed["last_message_at"] = max(filter(None, (feed["last_message_at"], last)), default=None)
+    table = opt.feeds
+    if table is not None:
+        try:
+            for row in conn.execute(sa.select(table)).mappings():
+                name = str(row.get("feed"))
+                feed = out.setdefault(name, _blank_feed(name))
+                for key in ("last_message_at", "last_heartbeat_at", "state", "detail",
+                            "updated_at"):
+                    value = row.get(key)
+                    if value is not None:
+                        feed[key] = value if key in ("state", "detail") else str(value)
+        except sa.exc.SQLAlchemyError:
+            pass
+    result = []
+    for feed in sorted(out.values(), key=lambda f: f["feed"]):
+        msg_age = _age(now, feed["last_message_at"])
+        hb_age = _age(now, feed.get("last_heartbeat_at"))
+        contact = min((a for a in (msg_age, hb_age) if a is not None), default=None)
+        feed["seconds_since_last_message"] = msg_age
+        feed["seconds_since_last_heartbeat"] = hb_age
+        warning = None
+        state = str(feed.get("state") or "")
+        if state and state.lower() not in ("ok", "listening", "connected", "live", "idle"):
+            warning = f"{state}: {feed.get('detail') or ''}".rstrip(": ")
+        elif (silence > 0 and feed["feed"] not in ("files",) and contact is not None
+              and contact > silence):
+            warning = f"silent for {fmt.ago(contact).removesuffix(' ago')}"
+        feed["warning"] = warning
+        result.append(feed)
+    return result
+
+
+def dead_letters(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(D.id, D.error, D.source, D.partition, D.offset, D.received_at,
+                                  D.raw_sha256, sa.func.length(D.raw).label("size"))
+                        .order_by(D.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+def dead_letter(conn: Connection, dead_letter_id: int) -> Any:
+    return conn.execute(sa.select(st.dead_letters).where(D.id == dead_letter_id)
+                        ).mappings().first()
+
+
+def failed_actions(conn: Connection, opt: StoreView, limit: int = 50) -> list[dict[str, Any]]:
+    if not opt.actions:
+        return []
+    rows = conn.execute(
+        sa.select(A.id, A.notice_id, A.rule, A.action, A.action_type, A.attempts,
+                  A.last_error, A.finished_at, N.superevent_id, N.alert_type)
+        .select_from(ledger.actions.join(st.notices, N.id == A.notice_id))
+        .where(A.state == ledger.FAILED).order_by(A.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:
+    def count(table: sa.Table) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+
+    out: dict[str, Any] = {"notices": count(st.notices), "superevents": count(st.superevents),
+                           "dead_letters": count(st.dead_letters), "duplicates": None,
+                           "actions": ledger.counts(conn) if opt.actions else {}}
+    table = opt.arrivals
+    if table is not None and "is_first" in table.c:
+        try:
+            out["duplicates"] = int(conn.execute(
+                sa.select(sa.func.count()).select_from(table)
+                .where(sa.not_(table.c.is_first))).scalar() or 0)
+        except sa.exc.SQLAlchemyError:
+            pass
+    return out
+
+
+def version(conn: Connection, opt: StoreView) -> str:
+    """A token that changes whenever anything the pages show changes."""
+    parts = [conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)
+                          ).one(),
+             conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one()]
+    if opt.actions:
+        parts.append(tuple(sorted(conn.execute(sa.select(A.state, sa.func.count())
+                                               .group_by(A.state)).all())))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
