@@ -314,7 +314,7 @@ def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[s
     if event is None:
         return None
     event = dict(event)  # the list's copy is cached and shared
-    cols = list(_NOTICE_COLS)
+    cols: list[sa.ColumnElement[Any]] = list(_NOTICE_COLS)
     if opt.warnings:
         cols.append(sa.literal_column("warnings"))
     rows = conn.execute(sa.select(*cols).where(N.superevent_id == superevent_id)
@@ -552,9 +552,9 @@ def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:
 
 def version(conn: Connection, opt: StoreView) -> str:
     """A token that changes whenever anything the pages show changes."""
-    parts = [conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)
-                          ).one(),
-             conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one()]
+    parts: list[Any] = [
+        conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)).one(),
+        conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one()]
     if opt.actions:
         parts.append(tuple(sorted(conn.execute(sa.select(A.state, sa.func.count())
                                                .group_by(A.state)).all())))
