@@ -319,6 +319,7 @@ def pending(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
 
 def counts(conn: Connection) -> dict[str, int]:
     c = actions.c
-    found: dict[str, int] = dict(
-        conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).tuples().all())
+    found: dict[str, int] = {
+        state: n for state, n in conn.execute(sa.select(c.state, sa.func.count())
+                                              .group_by(c.state))}
     return {state: int(found.get(state, 0)) for state in STATES}
