@@ -17,7 +17,7 @@ import importlib
 import inspect
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     except OptionError as exc:
         raise ActionError(exc.message) from None
     kwargs = dict(options.get("kwargs", {}))
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):

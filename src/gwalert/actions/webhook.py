@@ -49,7 +49,7 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     mode = opt_str(options, "mode", "json")
     if mode not in MODES:
         raise OptionError("mode", f"must be one of {', '.join(MODES)}")
-    out = {k: options[k] for k in ("url", "url_env") if k in options}
+    out: dict[str, Any] = {k: options[k] for k in ("url", "url_env") if k in options}
     out.update(mode=mode, headers=opt_table(options, "headers"),
                follow_redirects=opt_bool(options, "follow_redirects", False))
     text = check_template(options, "text")

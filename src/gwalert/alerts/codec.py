@@ -144,7 +144,7 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
         # LVK writes uncompressed containers (Kafka compresses the message); a compressed
         # block could inflate without bound before we see it.
         raise NoticeError(f"unsupported Avro codec {validate.short(codec)} (expected 'null')")
-    records: list[dict[str, Any]] = []
+    records: list[Any] = []  # checked to be records below
     try:
         for record in reader:
             records.append(record)
@@ -175,6 +175,9 @@ def _decode_datum(data: bytes) -> dict[str, Any]:
         if buf.tell() != len(data):
             last = (f"not an Avro container, JSON or bare Avro alert "
                     f"({len(data) - buf.tell()} bytes left after the record)")
+            continue
+        if not isinstance(record, dict):  # both schemas are records: never taken
+            last = "not an Avro container, JSON or bare Avro alert (not a record)"
             continue
         return record
     raise NoticeError(last)

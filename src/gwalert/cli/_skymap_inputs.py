@@ -57,6 +57,8 @@ def _load_stored(args: argparse.Namespace, event: str) -> tuple[Any, dict[str, A
             if args.combined and not summary.get("external_coinc"):
                 continue
             full = store.get_notice(row.id)
+            if full is None:  # deleted since the listing
+                continue
             try:
                 skymap, context = _load_bytes(bytes(full.raw), args.combined, row.content_hash)
             except GwalertError:

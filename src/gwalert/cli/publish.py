@@ -6,6 +6,7 @@ import argparse
 import getpass
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 HELP = "send notice files to a Kafka topic as LVK does (drills on test topics)"
@@ -61,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
             error(f"{path}: {exc}")
             failed += 1
             continue
-        headers = [("_id", uuid.uuid4().bytes), ("_format", fmt.encode()),
-                   ("_sender", (username or getpass.getuser()).encode())]
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("_id", uuid.uuid4().bytes), ("_format", fmt.encode()),
+            ("_sender", (username or getpass.getuser()).encode())]
         reports: list[Any] = []
         try:
             producer.produce(topic, value=value, key=key, headers=headers,
-                             on_delivery=lambda err, msg, r=reports: r.append((err, msg)))
+                             on_delivery=_collect(reports))
         except (confluent_kafka.KafkaException, BufferError) as exc:
             raise GwalertError(f"cannot send {path}: {exc}") from None
         producer.flush(args.timeout + 5)  # one message per request: what tansu needs, too
@@ -82,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     sys.stdout.flush()
     return 1 if failed else 0
+
+
+def _collect(reports: list[Any]) -> Callable[[Any, Any], None]:
+    """A delivery callback appending (error, message) to ``reports``."""
+    def delivered(err: Any, msg: Any) -> None:
+        reports.append((err, msg))
+    return delivered
 
 
 def _message(path: str, scheme: str, raw: bool) -> tuple[bytes, bytes | None, str]:

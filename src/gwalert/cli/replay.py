@@ -169,7 +169,7 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
                 if not m.matched:
                     report["no_match"][m.rule.name] = m.reason
                     continue
-                entry = {"rule": m.rule.name, "actions": [
+                entry: dict[str, Any] = {"rule": m.rule.name, "actions": [
                     a.name for a in m.rule.actions if (m.rule.name, a.name) not in recorded]}
                 if m.details:
                     entry["details"] = dict(m.details)

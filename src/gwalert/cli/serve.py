@@ -7,6 +7,7 @@ import ipaddress
 import os
 import socket
 import sys
+from typing import Any
 
 HELP = "web dashboard over the store: events, sky maps, timelines, health, JSON API, /metrics"
 
@@ -105,15 +106,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _server_class(uvicorn: object) -> type:
+def _server_class(uvicorn: Any) -> type:
     """uvicorn's server, stopping on SIGINT/SIGTERM with exit status 0 (uvicorn itself
     re-raises the signal after shutting down, which ends the process with -15)."""
     import contextlib
     import signal
 
-    class Server(uvicorn.Server):  # type: ignore[attr-defined, name-defined, misc]
+    class Server(uvicorn.Server):
         @contextlib.contextmanager
-        def capture_signals(self):  # type: ignore[override]
+        def capture_signals(self):
             def handler(signum: int, frame: object) -> None:
                 self.handle_exit(signum, frame)
 

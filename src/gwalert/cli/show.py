@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
             where = ""
             if s.get("ra") is not None:
                 where = f"  RA {s['ra']:.2f} Dec {s['dec']:.2f}"
-            facts = key_text(s)
+            text = key_text(s)
             print(f"  {r.time_created}  {r.alert_type:<13} #{r.id} received {r.received_at} "
-                  f"from {r.source}{where}{'  ' + facts if facts else ''}")
+                  f"from {r.source}{where}{'  ' + text if text else ''}")
             for a in copies.get(r.id, []):
                 print(f"      {a['role']:<6} {a['feed']}  received {a['received_at']}"
                       f"{a['behind']}{a['where']}")
@@ -92,7 +92,7 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
             data = notice.event.skymap_bytes if notice.event else None
             if data:
                 files["skymap"] = str(_write(where / "skymap.multiorder.fits", data))
-                if with_plot:
+                if with_plot and notice.skymap is not None:  # bytes present: decodes
                     png = Path(where / "skymap.png")
                     notice.skymap.plot(png, event=notice.superevent_id,
                                        alert_type=str(notice.alert_type))

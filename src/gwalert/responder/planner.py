@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..alerts import Notice
-from ..rules import ActionSpec, Config, Rule, match_all
+from ..rules import ActionSpec, Config, Match, Rule, match_all
 from ..store import ledger
 
 log = logging.getLogger("gwalert.responder")
@@ -50,8 +50,9 @@ class Planner:
              summary: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The ledger rows for one notice (what :meth:`schedule` inserts)."""
         rules = self.config.rules
+        matches: list[Match | _Failed] | None
         try:
-            matches = match_all(rules, notice, summary)
+            matches = list(match_all(rules, notice, summary))
         except Exception:  # noqa: BLE001 - one bad rule must not stop the others
             matches = None
         if matches is None:  # evaluate rule by rule to find which one failed

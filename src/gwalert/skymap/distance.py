@@ -33,9 +33,11 @@ _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT1_2 = math.sqrt(0.5)
 
 
-def require_distance(sm: SkyMap) -> None:
-    if not sm.has_distance:
+def require_distance(sm: SkyMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The map's (DISTMU, DISTSIGMA, DISTNORM) columns; SkyMapError for a 2-D map."""
+    if sm.distmu is None or sm.distsigma is None or sm.distnorm is None:
         raise SkyMapError("this sky map has no distance information (a 2-D map)")
+    return sm.distmu, sm.distsigma, sm.distnorm
 
 
 _SANE = 1e90  # |mu| and sigma beyond this overflow in cubes: such rows have no 3-D density
@@ -44,7 +46,8 @@ _SANE = 1e90  # |mu| and sigma beyond this overflow in cubes: such rows have no 
 def usable_rows(sm: SkyMap) -> np.ndarray:
     """Rows whose distance parameters define a non-zero density: finite, DISTSIGMA > 0,
     DISTNORM > 0, density > 0, and magnitudes whose cubes stay finite."""
-    mu, sigma, norm, dens = sm.distmu, sm.distsigma, sm.distnorm, sm.probdensity
+    mu, sigma, norm = require_distance(sm)
+    dens = sm.probdensity
     with np.errstate(invalid="ignore", over="ignore"):
         return (np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0) & np.isfinite(norm)
                 & (norm > 0) & (dens > 0) & (np.abs(mu) < _SANE) & (sigma < _SANE)
@@ -100,10 +103,10 @@ def conditional_moments(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
 def distance_along(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> tuple[Any, Any]:
     """Conditional distance (mean, std) in Mpc along the line of sight to each position (NaN
     where the map has no row), each in the positions' shape."""
-    require_distance(sm)
+    distmu, distsigma, _ = require_distance(sm)
     shape, ra, dec, _ = flat_positions(ra_deg, dec_deg)
     rows = rows_flat(sm, ra, dec)
-    mean, std = conditional_moments(sm.distmu[rows], sm.distsigma[rows])
+    mean, std = conditional_moments(distmu[rows], distsigma[rows])
     mean = np.where(rows >= 0, mean, np.nan)
     std = np.where(rows >= 0, std, np.nan)
     return shaped(mean, shape), shaped(std, shape)
@@ -123,11 +126,11 @@ class DistanceRows:
 
 
 def build_distance_rows(sm: SkyMap) -> DistanceRows:
-    require_distance(sm)
+    distmu, distsigma, distnorm = require_distance(sm)
     prob = sm.prob
     good = usable_rows(sm)
     idx = np.flatnonzero(good)
-    mu, sigma, norm = sm.distmu[idx], sm.distsigma[idx], sm.distnorm[idx]
+    mu, sigma, norm = distmu[idx], distsigma[idx], distnorm[idx]
     cdf0 = _partial(-mu / sigma, mu, sigma)
     total = norm * ((mu * mu + sigma * sigma) - cdf0)
     neg = mu < 0

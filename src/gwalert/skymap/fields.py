@@ -33,7 +33,7 @@ class FieldProbability:
     area: Any
 
 
-def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+def _unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
     ra, dec = np.radians(ra_deg), np.radians(dec_deg)
     cd = np.cos(dec)
     return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)], axis=-1)

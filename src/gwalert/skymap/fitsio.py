@@ -103,7 +103,7 @@ class Stream:
         if isinstance(source, bytes | bytearray | memoryview):
             self._mem = memoryview(source).cast("B")
             self._gzip = bytes(self._mem[:2]) == b"\x1f\x8b"
-            self._pending: bytes | memoryview = b""
+            self._pending: bytes = b""
         else:
             if isinstance(source, str | os.PathLike):
                 try:
@@ -117,7 +117,7 @@ class Stream:
                 raise TypeError(f"cannot read a sky map from {type(source).__name__}")
             head = self._raw(2)
             self._gzip = head == b"\x1f\x8b"
-            self._pending = head  # raw bytes taken to look at the magic number
+            self._pending = bytes(head)  # raw bytes taken to look at the magic number
         self._inflater: Any = zlib.decompressobj(wbits=31) if self._gzip else None
         self._out = b""  # inflated bytes not handed out yet
 
@@ -175,11 +175,13 @@ class Stream:
                 "(set GWALERT_MAX_SKYMAP_BYTES to raise the bound)"
             )
         if not self._gzip:
+            out: bytes | memoryview
             if self._pending:
-                out = bytes(self._pending[:n])
+                first = self._pending[:n]
                 self._pending = self._pending[n:]
-                if len(out) < n:
-                    out += self._raw(n - len(out))
+                if len(first) < n:
+                    first += self._raw(n - len(first))
+                out = first
             else:
                 out = self._raw(n)  # a view into memory sources
             self.position += len(out)

@@ -49,13 +49,14 @@ class Marker:
     def style(self, small: bool = False) -> dict[str, Any]:
         size = {"radec": 11, "galaxy": 5, "sun": 13, "moon": 12}[self.kind] * (0.8 if small
                                                                              else 1.0)
-        return {
+        table: dict[str, dict[str, Any]] = {
             "radec": {"marker": "+", "color": "#30d158", "markeredgewidth": 2.0},
             "galaxy": {"marker": "o", "color": "none", "markeredgecolor": "#ff375f",
                        "markeredgewidth": 1.0},
             "sun": {"marker": "o", "color": "#ffd60a", "markeredgecolor": "black"},
             "moon": {"marker": "o", "color": "#d1d1d6", "markeredgecolor": "black"},
-        }[self.kind] | {"markersize": size}
+        }
+        return table[self.kind] | {"markersize": size}
 
 
 def plot_format(path: Any, strict: bool = True) -> str:
@@ -192,7 +193,8 @@ def plot(sm: SkyMap, path: Any, *, event: str | None = None,
     cb = fig.colorbar(mappable, cax=cax, orientation="horizontal")
     cb.set_label("probability per deg²")
 
-    handles = [Line2D([], [], color=c, linestyle=ls, linewidth=lw,
+    # the styles' names come from _contour_styles, all matplotlib line styles
+    handles = [Line2D([], [], color=c, linestyle=ls, linewidth=lw,  # type: ignore[arg-type]
                       label=f"{100 * p:g}% region: {a:,.0f} deg²")
                for (c, ls, lw), p, a in zip(styles, levels, areas, strict=True)]
     handles.append(Line2D([], [], marker="*", color="#ff3b30", markeredgecolor="black",
@@ -218,9 +220,9 @@ def plot(sm: SkyMap, path: Any, *, event: str | None = None,
     if windows:
         boxes = ([(0.755, 0.36, 0.20, 0.50)] if len(windows) == 1 else
                  [(0.775, 0.59, 0.17, 0.28), (0.775, 0.225, 0.17, 0.28)])
-        for n, (w, box) in enumerate(zip(windows, boxes, strict=False)):
+        for n, (win, box) in enumerate(zip(windows, boxes, strict=False)):
             label = "" if len(windows) == 1 else f" {n + 1}/{len(windows)}"
-            _inset(fig, sm, w, levels, styles, marks, box=box, label=label)
+            _inset(fig, sm, win, levels, styles, marks, box=box, label=label)
     elif levels:
         fig.text(0.50, 0.09, f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore "
                  "than a hemisphere", ha="left", va="center", fontsize=8, color="#555555")
@@ -268,7 +270,8 @@ def _galactic_plane(ax: Any) -> None:
     ax.plot(x, y, color="#bf5af2", linestyle="dotted", linewidth=1.4)
 
 
-def _rgba_image(ax: Any, density: np.ndarray, extent: tuple[float, ...], aspect: str) -> Any:
+def _rgba_image(ax: Any, density: np.ndarray, extent: tuple[float, ...] | None,
+                aspect: str) -> Any:
     """Show ``density`` as a ready-made RGBA uint8 image (NaN transparent): matplotlib's own
     resampling of float images costs several times the memory. Returns the colour mapping."""
     import matplotlib
@@ -293,9 +296,9 @@ def _graticule(ax: Any) -> None:
     for ra in range(0, 360, 30):
         x, y = _mollweide(np.full(dec.size, float(ra)), dec)
         ax.plot(x, y, **style)
-    ra = np.linspace(0, 360, 361)
+    ras = np.linspace(0, 360, 361)
     for d in range(-60, 61, 30):
-        x, y = _mollweide(ra, np.full(ra.size, float(d)))
+        x, y = _mollweide(ras, np.full(ras.size, float(d)))
         ax.plot(x, y, **style)
         lx, ly = _mollweide(359.999, d)
         ax.text(float(lx) - 0.05, float(ly), f"{d:+d}°", ha="right", va="center", fontsize=9)
@@ -388,8 +391,9 @@ def zoom_windows(sm: SkyMap, p: float, most: int = _MAX_PANELS
         return None
     groups = _parts(ipix, nside)
     while True:
-        cones = [_cone(prob[g], ipix[g], nside[g]) for g in groups]
-        if any(c is None or c[2] > _ZOOM_MAX_RADIUS for c in cones):
+        found = [_cone(prob[g], ipix[g], nside[g]) for g in groups]
+        cones = [c for c in found if c is not None and c[2] <= _ZOOM_MAX_RADIUS]
+        if len(cones) < len(found):
             return [single] if single is not None else None
         merged = _merge_overlapping(groups, cones)
         if merged is None:
@@ -425,7 +429,7 @@ def _parts(ipix: np.ndarray, nside: np.ndarray, order: int = _PART_ORDER) -> lis
         nb = neighbours(keys, 1 << order, order="nested")  # (8, n)
     index = {int(k): j for j, k in enumerate(keys)}
     part = -np.ones(keys.size, np.int64)
-    groups = []
+    groups: list[np.ndarray] = []
     for start in range(keys.size):
         if part[start] >= 0:
             continue
@@ -556,8 +560,8 @@ def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Seq
         for c in (ra_c, dec_c):
             c.set_ticklabel_visible(False)
             c.set_axislabel("")
-        h, m = divmod(round(window[0] * 4), 60)
-        ax.text(0.5, -0.06, f"centre RA {h % 24:02d}h{m:02d}m, Dec {window[1]:+.0f}°; "
+        hours, minutes = divmod(round(window[0] * 4), 60)
+        ax.text(0.5, -0.06, f"centre RA {hours % 24:02d}h{minutes:02d}m, Dec {window[1]:+.0f}°; "
                 "grid 30°", transform=ax.transAxes, ha="center", va="top", fontsize=7)
     ax.set_title(("globe" if globe else "zoom") + label + (" (orthographic)" if globe else
                                                           " (gnomonic)"), fontsize=9)

@@ -77,10 +77,10 @@ class VolumeModel:
     ``exp(u)`` takes part. Rows with ``mu < 0`` form a second group (upper-tail form)."""
 
     def __init__(self, sm: SkyMap) -> None:
-        require_distance(sm)
+        mu, sigma, norm = require_distance(sm)
         good = usable_rows(sm)
         area = sm.pixel_area
-        dens, mu, sigma, norm = sm.probdensity, sm.distmu, sm.distsigma, sm.distnorm
+        dens = sm.probdensity
         with np.errstate(all="ignore"):
             nonneg = mu >= 0
             self.main = self._group(good & nonneg, dens, mu, sigma, norm, area, False)
@@ -190,6 +190,7 @@ class VolumeModel:
                 step = max(1, _ELEMENTS // sel.size)
                 for lo in range(0, k, step):
                     hi = min(k, lo + step)
+                    bounds: tuple[tuple[int, int, bool], ...]
                     if lo < far < hi:  # split the chunk at the far boundary
                         bounds = ((lo, far, True), (far, hi, False))
                     else:
@@ -410,10 +411,10 @@ class VolumeModel:
         by_hand: list[tuple[np.ndarray, np.ndarray]] = []  # intervals evaluated exactly
         for _ in range(60):
             a, b = pending[0], pending[1]
-            lo = np.searchsorted(ys, a, side="left")
+            first = np.searchsorted(ys, a, side="left")
             hi = np.searchsorted(ys, b, side="right")
-            values = np.where(hi > lo, distinct[np.maximum(hi - 1, 0)] - distinct[
-                np.minimum(lo, ys.size - 1)] + 1, 0)
+            values = np.where(hi > first, distinct[np.maximum(hi - 1, 0)] - distinct[
+                np.minimum(first, ys.size - 1)] + 1, 0)
             few = (values > 0) & (values <= 2)
             by_hand.append((a[few], b[few]))
             keep = values > 2
@@ -490,8 +491,8 @@ def _slope(h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray,
     return 1.5 * (y1 - y0) - 0.25 * h * (d0 + d1)
 
 
-def _hermite(f: Any, h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray,
-             d1: np.ndarray) -> np.ndarray:
+def _hermite(f: Any, h: np.ndarray | float, y0: np.ndarray | float, y1: np.ndarray | float,
+             d0: np.ndarray | float, d1: np.ndarray | float) -> Any:
     """The cubic through (0, y0) and (1, y1) with slopes h d0 and h d1, at fraction f."""
     g = 1 - f
     return g * g * ((1 + 2 * f) * y0 + f * h * d0) + f * f * ((3 - 2 * f) * y1 - g * h * d1)
@@ -518,10 +519,10 @@ def log_density_vol(sm: SkyMap, rows: np.ndarray, r: np.ndarray) -> np.ndarray:
 def volume_constants(sm: SkyMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: ln(D DISTNORM / (sigma sqrt(2 pi))) (-inf for unusable rows), 1/sigma,
     mu/sigma (a derived table)."""
+    mu, sig, norm = require_distance(sm)
     good = usable_rows(sm)
-    mu, sig = sm.distmu, sm.distsigma
     with np.errstate(all="ignore"):
-        lnc = np.log(sm.probdensity) + np.log(sm.distnorm) - np.log(sig) - _LN_SQRT_2PI
+        lnc = np.log(sm.probdensity) + np.log(norm) - np.log(sig) - _LN_SQRT_2PI
         lnc = np.where(good, lnc, -np.inf)
         inv = np.where(good, 1.0 / sig, 0.0)
         mu_inv = np.where(good, mu * inv, 0.0)

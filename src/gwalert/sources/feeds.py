@@ -55,7 +55,7 @@ class Feed:
     def last_heartbeat_wall(self) -> float | None:
         liveness = getattr(self.source, "liveness", None)
         beat = getattr(liveness, "last_heartbeat", None)
-        if beat is None:
+        if liveness is None or beat is None:
             return None
         return time.time() - (liveness.clock() - beat)
 
@@ -324,8 +324,9 @@ class _FeedNames(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         thread = threading.current_thread().name
         if thread.startswith(_THREAD_PREFIX) and not getattr(record, "gwalert_feed", None):
-            record.gwalert_feed = thread[len(_THREAD_PREFIX):]
-            record.msg = f"feed {record.gwalert_feed}: {record.msg}"
+            feed = thread[len(_THREAD_PREFIX):]
+            record.gwalert_feed = feed
+            record.msg = f"feed {feed}: {record.msg}"
         return True
 
 

@@ -228,7 +228,7 @@ class StartPolicy:
         if self.start_at == "latest":
             if key in self.start_marks:
                 mark = self.start_marks[key]
-                if low is None:
+                if low is None or high is None:  # watermarks give both or neither
                     return mark
                 return _checked(check_position(topic, n, mark, low, high,
                                                "start mark (where the group first started)"),
@@ -268,7 +268,7 @@ def checked_committed(topic: str, partition: int, offset: int, low: int | None,
                       high: int | None) -> int | None:
     """A committed offset checked against the log: the offset to move to when the log it
     belonged to is gone (INCIDENT logged), else None (resume at the committed offset)."""
-    if low is None:
+    if low is None or high is None:  # watermarks give both or neither
         return None
     verdict = check_position(topic, partition, offset, low, high, "committed offset")
     if verdict.incident:

@@ -76,12 +76,14 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     name = conn.dialect.name
     if name in ("sqlite", "postgresql"):
+        keys = ["notice_id", "rule", "action"]
+        stmt: sa.Insert
         if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            stmt = sqlite_insert(actions).on_conflict_do_nothing(index_elements=keys)
         else:
-            from sqlalchemy.dialects.postgresql import insert
-        stmt = insert(actions).on_conflict_do_nothing(
-            index_elements=["notice_id", "rule", "action"])
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+            stmt = pg_insert(actions).on_conflict_do_nothing(index_elements=keys)
         return sum(conn.execute(stmt, [row]).rowcount or 0 for row in rows)
     inserted = 0
     for row in rows:
@@ -317,5 +319,7 @@ def pending(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
 
 def counts(conn: Connection) -> dict[str, int]:
     c = actions.c
-    found = dict(conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)).all())
+    found: dict[str, int] = {
+        state: n for state, n in conn.execute(sa.select(c.state, sa.func.count())
+                                              .group_by(c.state))}
     return {state: int(found.get(state, 0)) for state in STATES}

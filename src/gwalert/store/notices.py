@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
@@ -91,6 +91,13 @@ superevents = sa.Table(
     sa.Column("n_notices", sa.Integer, nullable=False, default=0),
 )
 
+def _new_id(result: sa.CursorResult[Any]) -> Any:
+    """The primary key of the row an INSERT just added."""
+    key = result.inserted_primary_key
+    assert key is not None  # always set by a single-row INSERT
+    return key[0]
+
+
 _SUMMARY_COLUMNS = ("event_time", "group", "pipeline", "search", "far", "significant", "ra",
                     "dec", "distmean", "diststd", "area_50", "area_90")
 
@@ -156,7 +163,7 @@ class Store:
                 found = conn.execute(_identity_query(*key)).scalar()
                 if found is not None:
                     return found, False
-                notice_id = conn.execute(notices.insert().values(**row)).inserted_primary_key[0]
+                notice_id = _new_id(conn.execute(notices.insert().values(**row)))
                 self._update_timeline(conn, notice_id, row, notice.is_retraction)
                 for hook in hooks:
                     hook(conn, notice_id, notice, summary)
@@ -199,7 +206,7 @@ class Store:
         """
         digest = hashlib.sha256(raw).hexdigest()
         error = sanitize.text(error)
-        source = sanitize.text(source, dead_letters.c.source.type.length)
+        source = sanitize.text(source, cast(sa.String, dead_letters.c.source.type).length)
         partition, offset = sanitize.integer(partition, 32), sanitize.integer(offset)
         c = dead_letters.c
         where = [c.raw_sha256 == digest, c.source == source,
@@ -209,9 +216,9 @@ class Store:
             found = conn.execute(sa.select(c.id).where(*where)).scalar()
             if found is not None:
                 return int(found), False
-            new_id = conn.execute(dead_letters.insert().values(
+            new_id = _new_id(conn.execute(dead_letters.insert().values(
                 raw=raw, raw_sha256=digest, error=error, source=source, partition=partition,
-                offset=offset, received_at=utcnow())).inserted_primary_key[0]
+                offset=offset, received_at=utcnow())))
         return int(new_id), True
 
     # ------------------------------------------------------------------------- reading
@@ -260,7 +267,8 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Rows per table: ``notices``, ``dead_letters``, ``superevents``."""
         with self.engine.connect() as conn:
-            return {name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar())
+            return {name: int(conn.execute(sa.select(sa.func.count()).select_from(t))
+                              .scalar_one())
                     for name, t in (("notices", notices), ("dead_letters", dead_letters),
                                     ("superevents", superevents))}
 

@@ -126,9 +126,9 @@ def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:
 
 def version(conn: Connection, opt: StoreView) -> str:
     """A token that changes whenever anything the pages show changes."""
-    parts = [conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)
-                          ).one(),
-             conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one()]
+    parts: list[Any] = [
+        conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)).one(),
+        conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one()]
     if opt.actions:
         parts.append(tuple(sorted(conn.execute(sa.select(A.state, sa.func.count())
                                                .group_by(A.state)).all())))

@@ -193,7 +193,7 @@ def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[s
     if event is None:
         return None
     event = dict(event)  # the list's copy is cached and shared
-    cols = list(_NOTICE_COLS)
+    cols: list[sa.ColumnElement[Any]] = list(_NOTICE_COLS)
     if opt.warnings:
         cols.append(sa.literal_column("warnings"))
     rows = conn.execute(sa.select(*cols).where(N.superevent_id == superevent_id)
