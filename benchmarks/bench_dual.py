@@ -42,16 +42,19 @@ from bench_listen import notice_factory, pct, producer, raw_consumer, start_brok
 def summary(name: str, values: list[float]) -> str:
     if not values:
         return f"{name}: no samples"
-    return (f"{name}: n={len(values)} p50 {pct(values, 50):.1f} ms, p99 {pct(values, 99):.1f} "
-            f"ms, max {max(values):.1f} ms, mean {statistics.fmean(values):.1f} ms")
+    return (
+        f"{name}: n={len(values)} p50 {pct(values, 50):.1f} ms, p99 {pct(values, 99):.1f} "
+        f"ms, max {max(values):.1f} ms, mean {statistics.fmean(values):.1f} ms"
+    )
 
 
 def ts(text: str | None) -> float | None:
     return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
-             interval: float) -> dict:
+def run_dual(
+    bootstrap: str, make, n: int, tmp: Path, store_url: str | None, interval: float
+) -> dict:
     import sqlalchemy as sa
 
     from gwalert.alerts import decode, encode
@@ -62,10 +65,14 @@ def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
     from gwalert.store.arrivals import arrivals
     from gwalert.store.notices import notices
 
-    topics = {"avro": f"dual-avro-{uuid.uuid4().hex[:6]}",
-              "json": f"dual-json-{uuid.uuid4().hex[:6]}"}
-    urls = {"avro": f"kafka://{bootstrap}/{topics['avro']}",
-            "json": f"gcn://{bootstrap}/{topics['json']}"}
+    topics = {
+        "avro": f"dual-avro-{uuid.uuid4().hex[:6]}",
+        "json": f"dual-json-{uuid.uuid4().hex[:6]}",
+    }
+    urls = {
+        "avro": f"kafka://{bootstrap}/{topics['avro']}",
+        "json": f"gcn://{bootstrap}/{topics['json']}",
+    }
     payloads = []
     for i in range(n + 1):
         avro = make(i)
@@ -78,7 +85,8 @@ def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
     sys.path.insert(0, str(tmp))
     (tmp / "bench_noop.py").write_text("def act(notice):\n    pass\n")
     cfg = tmp / "gwalert.toml"
-    cfg.write_text(textwrap.dedent("""
+    cfg.write_text(
+        textwrap.dedent("""
         [[rule]]
         name = "all"
         max_age = false
@@ -86,15 +94,28 @@ def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
         [[rule.action]]
         type = "python"
         callable = "bench_noop:act"
-    """))
+    """)
+    )
     store = Store.open(store_url or str(tmp / "dual.sqlite"))
     app = build(store, str(cfg))
     options = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
     group = uuid.uuid4().hex[:8]
-    feeds = [Feed(url, lambda url=url, fmt=fmt: open_source(
-        url, store_url=f"bench#{url}", no_auth=True, group_id=f"bench-dual-{group}-{fmt}",
-        start_at="earliest", heartbeat=False, options=options, store=store))
-        for fmt, url in urls.items()]
+    feeds = [
+        Feed(
+            url,
+            lambda url=url, fmt=fmt: open_source(
+                url,
+                store_url=f"bench#{url}",
+                no_auth=True,
+                group_id=f"bench-dual-{group}-{fmt}",
+                start_at="earliest",
+                heartbeat=False,
+                options=options,
+                store=store,
+            ),
+        )
+        for fmt, url in urls.items()
+    ]
     seen = threading.Event()
     stored: dict[str, dict[str, list[float]]] = {"new": {}, "duplicate": {}}
 
@@ -134,41 +155,59 @@ def run_dual(bootstrap: str, make, n: int, tmp: Path, store_url: str | None,
     worker.join(30)
     app.stop()
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(arrivals.c.notice_id, arrivals.c.feed, arrivals.c.is_first,
-                                      arrivals.c.broker_time, arrivals.c.received_at)).all()
-        started = dict(conn.execute(sa.select(ledger.actions.c.notice_id,
-                                              ledger.actions.c.started_at)).all())
+        rows = conn.execute(
+            sa.select(
+                arrivals.c.notice_id,
+                arrivals.c.feed,
+                arrivals.c.is_first,
+                arrivals.c.broker_time,
+                arrivals.c.received_at,
+            )
+        ).all()
+        started = dict(
+            conn.execute(sa.select(ledger.actions.c.notice_id, ledger.actions.c.started_at)).all()
+        )
         n_notices = conn.execute(sa.select(sa.func.count()).select_from(notices)).scalar()
         runs = conn.execute(sa.select(sa.func.sum(ledger.actions.c.attempts))).scalar()
     store.close()
     warm = min(r.notice_id for r in rows)
-    return {"rows": [r for r in rows if r.notice_id != warm], "started": started,
-            "notices": n_notices - 1, "runs": (runs or 0) - 1, "urls": urls,
-            "stored": stored}
+    return {
+        "rows": [r for r in rows if r.notice_id != warm],
+        "started": started,
+        "notices": n_notices - 1,
+        "runs": (runs or 0) - 1,
+        "urls": urls,
+        "stored": stored,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notices", type=int, default=200, help="notices (each on both feeds)")
     parser.add_argument("--store", metavar="URL", help="store URL (default: a SQLite file)")
-    parser.add_argument("--interval", type=float, default=0.15,
-                        help="seconds between notices (default: %(default)s)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.15,
+        help="seconds between notices (default: %(default)s)",
+    )
     args = parser.parse_args()
     what, make = notice_factory()
     print(f"notice: {what}", flush=True)
     proc, bootstrap = start_broker()
     try:
         with tempfile.TemporaryDirectory(prefix="gwalert-bench-dual-") as tmp:
-            result = run_dual(bootstrap, make, args.notices, Path(tmp), args.store,
-                              args.interval)
+            result = run_dual(bootstrap, make, args.notices, Path(tmp), args.store, args.interval)
             floor = measure_floor(bootstrap, make, args.notices, args.interval)
     finally:
         proc.kill()
         proc.wait(10)
     rows, started = result["rows"], result["started"]
-    print(f"{result['notices']} notices stored from {2 * args.notices} messages; action "
-          f"attempts {result['runs']} (exactly once: "
-          f"{'yes' if result['runs'] == result['notices'] == args.notices else 'NO'})")
+    print(
+        f"{result['notices']} notices stored from {2 * args.notices} messages; action "
+        f"attempts {result['runs']} (exactly once: "
+        f"{'yes' if result['runs'] == result['notices'] == args.notices else 'NO'})"
+    )
     action: list[float] = []
     for r in rows:
         broker, t = ts(r.broker_time), ts(started.get(r.notice_id))
@@ -176,8 +215,10 @@ def main() -> int:
             action.append((t - broker) * 1000)
     names = {v: k for k, v in result["urls"].items()}
     new, dup = result["stored"]["new"], result["stored"]["duplicate"]
-    print("broker timestamp -> notice stored (first copy: notice, arrival and ledger rows "
-          "committed), per feed that was first:")
+    print(
+        "broker timestamp -> notice stored (first copy: notice, arrival and ledger rows "
+        "committed), per feed that was first:"
+    )
     for feed, values in sorted(new.items()):
         print(f"  {names.get(feed, feed)}: " + summary(feed, values))
     print("broker timestamp -> later copy recognised and its arrival recorded, per feed:")
@@ -189,10 +230,12 @@ def main() -> int:
     print(summary("floor: bare consumer, produce -> received", floor))
     if stored_all and action and floor:
         f99 = pct(floor, 99)
-        print(f"ratio to the floor's p99 ({f99:.1f} ms): stored p99 "
-              f"{pct(stored_all, 99) / f99:.2f}x, action started p99 "
-              f"{pct(action, 99) / f99:.2f}x (target p99 <= 100 ms: "
-              f"{'met' if max(pct(stored_all, 99), pct(action, 99)) <= 100 else 'NOT met'})")
+        print(
+            f"ratio to the floor's p99 ({f99:.1f} ms): stored p99 "
+            f"{pct(stored_all, 99) / f99:.2f}x, action started p99 "
+            f"{pct(action, 99) / f99:.2f}x (target p99 <= 100 ms: "
+            f"{'met' if max(pct(stored_all, 99), pct(action, 99)) <= 100 else 'NOT met'})"
+        )
     return 0
 
 
@@ -204,8 +247,9 @@ def measure_floor(bootstrap: str, make, n: int, interval: float) -> list[float]:
     sent: dict[bytes, float] = {}
     out: list[float] = []
     stop, ready = threading.Event(), threading.Event()
-    worker = threading.Thread(target=raw_consumer, daemon=True,
-                              args=(bootstrap, topic, sent, out, stop, ready))
+    worker = threading.Thread(
+        target=raw_consumer, daemon=True, args=(bootstrap, topic, sent, out, stop, ready)
+    )
     worker.start()
     if not ready.wait(60):
         raise SystemExit("the bare consumer never received anything")

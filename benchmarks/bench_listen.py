@@ -51,8 +51,10 @@ def notice_factory() -> tuple[str, object]:
 
     def make(i: int) -> bytes:
         rec = dict(record)
-        rec["time_created"] = f"2026-02-{1 + i // 86400 % 28:02d}T{i // 3600 % 24:02d}:" \
-                              f"{i // 60 % 60:02d}:{i % 60:02d}Z"
+        rec["time_created"] = (
+            f"2026-02-{1 + i // 86400 % 28:02d}T{i // 3600 % 24:02d}:"
+            f"{i // 60 % 60:02d}:{i % 60:02d}Z"
+        )
         return encode(rec, "avro")
 
     size = len(make(0))
@@ -69,10 +71,20 @@ def start_broker() -> tuple[subprocess.Popen[bytes], str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(binary), "broker", "--listener-url", url,
-                             "--advertised-listener-url", url, "--storage-engine",
-                             "memory://tansu/"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -86,8 +98,9 @@ def start_broker() -> tuple[subprocess.Popen[bytes], str]:
 def producer(bootstrap: str):
     import confluent_kafka
 
-    return confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
-                                     "message.max.bytes": 16 << 20})
+    return confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 0, "message.max.bytes": 16 << 20}
+    )
 
 
 def listener(bootstrap: str, topic: str, store, *, until_eos: bool, after_commit=()):
@@ -99,8 +112,14 @@ def listener(bootstrap: str, topic: str, store, *, until_eos: bool, after_commit
     url = parse_url(f"kafka://{bootstrap}/{topic}")
     conf, _ = client_config(url, "consumer", no_auth=True)
     conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
-    source = KafkaSource(url, conf, group_id=f"bench-{uuid.uuid4().hex[:8]}",
-                         start_at="earliest", until_eos=until_eos, poll_interval=0.1)
+    source = KafkaSource(
+        url,
+        conf,
+        group_id=f"bench-{uuid.uuid4().hex[:8]}",
+        start_at="earliest",
+        until_eos=until_eos,
+        poll_interval=0.1,
+    )
     return source, Pipeline(store, after_commit=list(after_commit))
 
 
@@ -109,15 +128,27 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-def raw_consumer(bootstrap: str, topic: str, sent: dict[bytes, float], out: list[float],
-                 stop: threading.Event, ready: threading.Event) -> None:
+def raw_consumer(
+    bootstrap: str,
+    topic: str,
+    sent: dict[bytes, float],
+    out: list[float],
+    stop: threading.Event,
+    ready: threading.Event,
+) -> None:
     """The floor: a bare confluent-kafka consumer (same fetch settings, no decode, no store)."""
     import confluent_kafka
 
-    c = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id":
-                                  f"raw-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
-                                  "fetch.wait.max.ms": 100, "session.timeout.ms": 6000,
-                                  "max.partition.fetch.bytes": 16 << 20})
+    c = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 100,
+            "session.timeout.ms": 6000,
+            "max.partition.fetch.bytes": 16 << 20,
+        }
+    )
     c.subscribe([topic])
     while not stop.is_set():
         m = c.poll(0.1)
@@ -167,8 +198,7 @@ def bench_latency(bootstrap: str, make, n: int, tmp: Path) -> tuple[list[float],
         prod.flush(10)
 
     # Phase 1: gwalert's source + pipeline alone in this process (as `gwalert listen` runs).
-    source, pipeline = listener(bootstrap, topic, store, until_eos=False,
-                                after_commit=[stored])
+    source, pipeline = listener(bootstrap, topic, store, until_eos=False, after_commit=[stored])
     stop = threading.Event()
     worker = threading.Thread(target=run, args=(source, pipeline, stop), daemon=True)
     worker.start()
@@ -184,8 +214,9 @@ def bench_latency(bootstrap: str, make, n: int, tmp: Path) -> tuple[list[float],
     store.close()
     # Phase 2: the floor, a bare consumer alone, same broker and fetch settings.
     stop = threading.Event()
-    worker = threading.Thread(target=raw_consumer, daemon=True,
-                              args=(bootstrap, topic, sent_raw, floor, stop, raw_ready))
+    worker = threading.Thread(
+        target=raw_consumer, daemon=True, args=(bootstrap, topic, sent_raw, floor, stop, raw_ready)
+    )
     worker.start()
     if not raw_ready.wait(60):
         raise SystemExit("the bare consumer never received anything")
@@ -271,20 +302,27 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="gwalert-bench-") as tmp:
             tmp_path = Path(tmp)
             dec, summ, store = bench_in_process(make, 50, tmp_path)
-            print(f"in process, per notice: decode {dec:.2f} ms, summary {summ:.2f} ms, "
-                  f"store (SQLite WAL, synchronous=FULL) {store:.2f} ms")
+            print(
+                f"in process, per notice: decode {dec:.2f} ms, summary {summ:.2f} ms, "
+                f"store (SQLite WAL, synchronous=FULL) {store:.2f} ms"
+            )
             lat, floor = bench_latency(bootstrap, make, args.notices, tmp_path)
-            print(f"broker-to-stored latency over {len(lat)} notices: p50 {pct(lat, 50):.1f} ms, "
-                  f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms, mean "
-                  f"{statistics.fmean(lat):.1f} ms (target p99 <= 100 ms: "
-                  f"{'met' if pct(lat, 99) <= 100 else 'NOT met'})")
-            print(f"  floor, bare consumer on the same broker (no decode/store): p50 "
-                  f"{pct(floor, 50):.1f} ms, p99 {pct(floor, 99):.1f} ms")
-            broker_rate, file_rate, dup_rate = bench_replay(bootstrap, make, args.replay,
-                                                            tmp_path)
-            print(f"replay of {args.replay} notices: from the broker {broker_rate:.0f} "
-                  f"notices/s (stored, committed one by one); from files {file_rate:.0f} "
-                  f"notices/s; duplicates recognised {dup_rate:.0f} notices/s")
+            print(
+                f"broker-to-stored latency over {len(lat)} notices: p50 {pct(lat, 50):.1f} ms, "
+                f"p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms, mean "
+                f"{statistics.fmean(lat):.1f} ms (target p99 <= 100 ms: "
+                f"{'met' if pct(lat, 99) <= 100 else 'NOT met'})"
+            )
+            print(
+                f"  floor, bare consumer on the same broker (no decode/store): p50 "
+                f"{pct(floor, 50):.1f} ms, p99 {pct(floor, 99):.1f} ms"
+            )
+            broker_rate, file_rate, dup_rate = bench_replay(bootstrap, make, args.replay, tmp_path)
+            print(
+                f"replay of {args.replay} notices: from the broker {broker_rate:.0f} "
+                f"notices/s (stored, committed one by one); from files {file_rate:.0f} "
+                f"notices/s; duplicates recognised {dup_rate:.0f} notices/s"
+            )
     finally:
         proc.kill()
         proc.wait(10)

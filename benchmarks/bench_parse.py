@@ -93,8 +93,7 @@ def main() -> None:
     def guide():
         for record in reader(BytesIO(data)):
             skymap = Table.read(BytesIO(record["event"].pop("skymap")))
-            level, ipix = ah.uniq_to_level_ipix(
-                skymap[np.argmax(skymap["PROBDENSITY"])]["UNIQ"])
+            level, ipix = ah.uniq_to_level_ipix(skymap[np.argmax(skymap["PROBDENSITY"])]["UNIQ"])
             ra, dec = ah.healpix_to_lonlat(ipix, ah.level_to_nside(level), order="nested")
             return record, skymap, ra.deg, dec.deg, skymap.meta["DISTMEAN"], skymap.meta["DISTSTD"]
 
@@ -104,11 +103,15 @@ def main() -> None:
     t = median_times({"ours": ours, "guide": guide, "floor": floor}, 300)
     t_ours, t_guide, t_floor = t["ours"], t["guide"], t["floor"]
     print(f"sample: {path} ({len(data)} bytes)")
-    print(f"in process: gwalert {t_ours * 1e3:.2f} ms, guide recipe {t_guide * 1e3:.2f} ms, "
-          f"gwalert is {t_guide / t_ours:.1f}x faster (target >= 5x)")
-    print(f"  of which fastavro's decoding, paid by both: {t_floor * 1e3:.2f} ms; beyond it "
-          f"gwalert {(t_ours - t_floor) * 1e3:.2f} ms vs guide {(t_guide - t_floor) * 1e3:.2f} ms"
-          f" ({(t_guide - t_floor) / max(t_ours - t_floor, 1e-9):.1f}x)")
+    print(
+        f"in process: gwalert {t_ours * 1e3:.2f} ms, guide recipe {t_guide * 1e3:.2f} ms, "
+        f"gwalert is {t_guide / t_ours:.1f}x faster (target >= 5x)"
+    )
+    print(
+        f"  of which fastavro's decoding, paid by both: {t_floor * 1e3:.2f} ms; beyond it "
+        f"gwalert {(t_ours - t_floor) * 1e3:.2f} ms vs guide {(t_guide - t_floor) * 1e3:.2f} ms"
+        f" ({(t_guide - t_floor) / max(t_ours - t_floor, 1e-9):.1f}x)"
+    )
 
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(GUIDE_SCRIPT)
@@ -125,8 +128,10 @@ def main() -> None:
             subprocess.run(cmd, capture_output=True, check=True)
             runs[key].append(time.perf_counter() - t0)
     t_cli, t_ref = statistics.median(runs["cli"]), statistics.median(runs["ref"])
-    print(f"process: gwalert parse {t_cli * 1e3:.0f} ms, guide script {t_ref * 1e3:.0f} ms, "
-          f"ratio {t_cli / t_ref:.2f} (target <= 0.5); outputs identical")
+    print(
+        f"process: gwalert parse {t_cli * 1e3:.0f} ms, guide script {t_ref * 1e3:.0f} ms, "
+        f"ratio {t_cli / t_ref:.2f} (target <= 0.5); outputs identical"
+    )
 
 
 if __name__ == "__main__":

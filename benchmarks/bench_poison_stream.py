@@ -26,8 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-FAST_GROUP = ["--kafka-option", "session.timeout.ms=6000",
-              "--kafka-option", "heartbeat.interval.ms=1000"]
+FAST_GROUP = [
+    "--kafka-option",
+    "session.timeout.ms=6000",
+    "--kafka-option",
+    "heartbeat.interval.ms=1000",
+]
 
 
 def ring_2048_map() -> bytes:
@@ -38,8 +42,14 @@ def ring_2048_map() -> bytes:
 
     nside, npix = 2048, 12 * 2048**2
     hdu = fits.BinTableHDU.from_columns([fits.Column("PROB", "E", array=np.zeros(1, "f4"))])
-    for key, value in {"PIXTYPE": "HEALPIX", "ORDERING": "RING", "NSIDE": nside,
-                       "INDXSCHM": "IMPLICIT", "COORDSYS": "C", "OBJECT": "MS260901r"}.items():
+    for key, value in {
+        "PIXTYPE": "HEALPIX",
+        "ORDERING": "RING",
+        "NSIDE": nside,
+        "INDXSCHM": "IMPLICIT",
+        "COORDSYS": "C",
+        "OBJECT": "MS260901r",
+    }.items():
         hdu.header[key] = value
     hdu.header["NAXIS2"] = npix
     buf = io.BytesIO()
@@ -69,13 +79,21 @@ def messages(good: int, ring: bool) -> tuple[list[bytes], int, int]:
     bad = [p.data for p in poisons()]
     if ring:
         bad.append(samples.encode(samples.make_record("MS260901r", skymap=ring_2048_map())))
-    goods = [samples.encode(samples.make_record(
-        "MS260902g", "UPDATE" if i else "PRELIMINARY",
-        time_created=f"2026-09-02T00:{i:02d}:00Z", skymap=samples.gaussian_skymap(max_level=5)),
-        "avro" if i % 2 else "json") for i in range(good)]
+    goods = [
+        samples.encode(
+            samples.make_record(
+                "MS260902g",
+                "UPDATE" if i else "PRELIMINARY",
+                time_created=f"2026-09-02T00:{i:02d}:00Z",
+                skymap=samples.gaussian_skymap(max_level=5),
+            ),
+            "avro" if i % 2 else "json",
+        )
+        for i in range(good)
+    ]
     out = []
     for i in range(max(len(goods), len(bad))):
-        out += goods[i:i + 1] + bad[i:i + 1]
+        out += goods[i : i + 1] + bad[i : i + 1]
     return out, len(goods), len(bad)
 
 
@@ -84,8 +102,9 @@ def postgres_url() -> str | None:
 
     base = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     try:
-        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT",
-                                  connect_args={"connect_timeout": 3})
+        engine = sa.create_engine(
+            base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
         schema = f"gwalert_bench_{uuid.uuid4().hex[:10]}"
         with engine.connect() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
@@ -95,8 +114,9 @@ def postgres_url() -> str | None:
     return f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
 
 
-def run_one(broker, values: list[bytes], n_good: int, n_bad: int, store_url: str,
-            label: str, workdir: Path) -> None:
+def run_one(
+    broker, values: list[bytes], n_good: int, n_bad: int, store_url: str, label: str, workdir: Path
+) -> None:
     from test_listen_kafka import produce
 
     from gwalert.store import Store
@@ -104,21 +124,36 @@ def run_one(broker, values: list[bytes], n_good: int, n_bad: int, store_url: str
     topic = f"igwn.gwalert-poison-{uuid.uuid4().hex[:8]}"
     produce(broker.bootstrap, topic, values)
     out = workdir / f"{label}.out"
-    script = ("import resource, sys\nfrom gwalert.cli import main\nrc = main(sys.argv[1:])\n"
-              "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-              "file=sys.stderr)\nsys.exit(rc)\n")
+    script = (
+        "import resource, sys\nfrom gwalert.cli import main\nrc = main(sys.argv[1:])\n"
+        "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+        "file=sys.stderr)\nsys.exit(rc)\n"
+    )
     with open(out, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-c", script, "listen", broker.url(topic),
-                                 "--no-auth", "--store", store_url, "--no-heartbeat",
-                                 "--start-at", "earliest", *FAST_GROUP],
-                                stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                script,
+                "listen",
+                broker.url(topic),
+                "--no-auth",
+                "--store",
+                store_url,
+                "--no-heartbeat",
+                "--start-at",
+                "earliest",
+                *FAST_GROUP,
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
     store = Store.open(store_url)
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < 600:
             counts = store.counts()
-            if proc.poll() is not None or counts["notices"] + counts["dead_letters"] >= len(
-                    values):
+            if proc.poll() is not None or counts["notices"] + counts["dead_letters"] >= len(values):
                 break
             time.sleep(0.5)
         alive = proc.poll() is None
@@ -129,16 +164,22 @@ def run_one(broker, values: list[bytes], n_good: int, n_bad: int, store_url: str
     finally:
         store.close()
     good = sum(r.superevent_id == "MS260902g" for r in rows)
-    flagged = sum(bool(r.warnings) or bool((r.summary or {}).get("skymap_error"))
-                  for r in rows if r.superevent_id != "MS260902g")
+    flagged = sum(
+        bool(r.warnings) or bool((r.summary or {}).get("skymap_error"))
+        for r in rows
+        if r.superevent_id != "MS260902g"
+    )
     text = out.read_text(errors="replace")
-    peak = next((int(line.split()[-1]) for line in text.splitlines()
-                 if line.startswith("PEAK_RSS_KB")), 0)
-    print(f"{label}: published {len(values)} ({n_good} good, {n_bad} poison); good stored "
-          f"{good}/{n_good}; poison stored {len(rows) - good} ({flagged} flagged), "
-          f"dead letters {counts['dead_letters']}; listener alive until SIGTERM: {alive}; "
-          f"exit status {status}; peak RSS {peak / 1024:.0f} MiB; "
-          f"{time.monotonic() - t0:.1f} s")
+    peak = next(
+        (int(line.split()[-1]) for line in text.splitlines() if line.startswith("PEAK_RSS_KB")), 0
+    )
+    print(
+        f"{label}: published {len(values)} ({n_good} good, {n_bad} poison); good stored "
+        f"{good}/{n_good}; poison stored {len(rows) - good} ({flagged} flagged), "
+        f"dead letters {counts['dead_letters']}; listener alive until SIGTERM: {alive}; "
+        f"exit status {status}; peak RSS {peak / 1024:.0f} MiB; "
+        f"{time.monotonic() - t0:.1f} s"
+    )
 
 
 def main() -> None:
@@ -153,8 +194,7 @@ def main() -> None:
         workdir = Path(tmp)
         broker = Broker(log_path=workdir / "tansu.log")
         try:
-            run_one(broker, values, n_good, n_bad, str(workdir / "store.sqlite"), "SQLite",
-                    workdir)
+            run_one(broker, values, n_good, n_bad, str(workdir / "store.sqlite"), "SQLite", workdir)
             pg = postgres_url()
             if pg:
                 run_one(broker, values, n_good, n_bad, pg, "PostgreSQL", workdir)
@@ -162,7 +202,6 @@ def main() -> None:
                 print("PostgreSQL: not reachable on 127.0.0.1:5432, skipped")
         finally:
             broker.kill()
-
 
 
 if __name__ == "__main__":

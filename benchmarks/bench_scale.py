@@ -61,10 +61,12 @@ def write_notices(tmp: Path, k: int) -> list[Path]:
         d = tmp / fmt
         d.mkdir()
         for i in range(k):
-            rec = samples.make_record(f"MS26{i // 100:04d}{'abcdefghij'[i // 10 % 10]}",
-                                      ("PRELIMINARY", "INITIAL", "UPDATE")[i % 3], skymap=skymap,
-                                      time_created=f"2026-03-01T{i // 3600:02d}:"
-                                                   f"{i // 60 % 60:02d}:{i % 60:02d}Z")
+            rec = samples.make_record(
+                f"MS26{i // 100:04d}{'abcdefghij'[i // 10 % 10]}",
+                ("PRELIMINARY", "INITIAL", "UPDATE")[i % 3],
+                skymap=skymap,
+                time_created=f"2026-03-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            )
             (d / f"{i:05d}.{fmt}").write_bytes(samples.encode(rec, fmt))
         dirs.append(d)
     return dirs
@@ -123,9 +125,18 @@ def reset_actions(url: str) -> None:
 
     engine = sa.create_engine(normalize_url(url))
     with engine.begin() as conn:
-        conn.execute(ledger.actions.update().values(
-            state=ledger.DUE, attempts=0, next_attempt_at=0.0, lease_owner=None,
-            lease_until=None, started_at=None, finished_at=None, last_error=None))
+        conn.execute(
+            ledger.actions.update().values(
+                state=ledger.DUE,
+                attempts=0,
+                next_attempt_at=0.0,
+                lease_owner=None,
+                lease_until=None,
+                started_at=None,
+                finished_at=None,
+                last_error=None,
+            )
+        )
     engine.dispose()
 
 
@@ -141,18 +152,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gwalert-bench-scale-") as tmp:
         tmp_path = Path(tmp)
         sys.path.insert(0, tmp)
-        (tmp_path / "bench_sleep.py").write_text(textwrap.dedent("""
+        (tmp_path / "bench_sleep.py").write_text(
+            textwrap.dedent("""
             import threading, time
             RUNS = []
             def act(notice, context):
                 RUNS.append(context.action_id)
                 time.sleep(0.05)
-        """))
+        """)
+        )
         import bench_sleep
 
         cfg = tmp_path / "gwalert.toml"
-        cfg.write_text('[[rule]]\nname = "all"\nmax_age = false\n[[rule.action]]\n'
-                       'type = "python"\ncallable = "bench_sleep:act"\n')
+        cfg.write_text(
+            '[[rule]]\nname = "all"\nmax_age = false\n[[rule.action]]\n'
+            'type = "python"\ncallable = "bench_sleep:act"\n'
+        )
         dirs = write_notices(tmp_path, args.notices)
         print(f"{args.notices} notices, each as Avro and as JSON (2 feeds per listener)")
         url = None
@@ -163,14 +178,17 @@ def main() -> int:
             with engine.connect() as conn:
                 stored = conn.execute(sa.text("SELECT COUNT(*) FROM gwalert_notices")).scalar()
                 planned = conn.execute(sa.text("SELECT COUNT(*) FROM gwalert_actions")).scalar()
-                firsts = conn.execute(sa.text(
-                    "SELECT COUNT(*) FROM gwalert_arrivals WHERE is_first")).scalar()
+                firsts = conn.execute(
+                    sa.text("SELECT COUNT(*) FROM gwalert_arrivals WHERE is_first")
+                ).scalar()
             engine.dispose()
             good = stored == new == planned == firsts == args.notices
-            print(f"N={n} listeners: {messages} messages in {elapsed:.2f} s "
-                  f"({messages / elapsed:.0f} messages/s, {stored / elapsed:.0f} notices/s); "
-                  f"stored {stored}, ledger rows "
-                  f"{planned}, first arrivals {firsts}: {'exactly once' if good else 'WRONG'}")
+            print(
+                f"N={n} listeners: {messages} messages in {elapsed:.2f} s "
+                f"({messages / elapsed:.0f} messages/s, {stored / elapsed:.0f} notices/s); "
+                f"stored {stored}, ledger rows "
+                f"{planned}, first arrivals {firsts}: {'exactly once' if good else 'WRONG'}"
+            )
             if n != ns[-1]:
                 drop(handle)
         base_rate = None
@@ -179,9 +197,11 @@ def main() -> int:
             elapsed, once = workers(url, cfg, m, args.notices, bench_sleep.RUNS)
             rate = args.notices / elapsed
             base_rate = base_rate or rate
-            print(f"M={m} workers (2 action threads each): {args.notices} actions in "
-                  f"{elapsed:.2f} s = {rate:.0f} actions/s ({rate / base_rate:.2f}x M={ms[0]}); "
-                  f"{'exactly once' if once else 'NOT exactly once'}")
+            print(
+                f"M={m} workers (2 action threads each): {args.notices} actions in "
+                f"{elapsed:.2f} s = {rate:.0f} actions/s ({rate / base_rate:.2f}x M={ms[0]}); "
+                f"{'exactly once' if once else 'NOT exactly once'}"
+            )
         drop(handle)
     return 0
 

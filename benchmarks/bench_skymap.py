@@ -74,19 +74,35 @@ def big_map(path: Path, distance: bool) -> int:
     for level, radius in ((7, 30.0), (8, 14.0), (9, 6.0), (10, 2.5)):
         lv, ip = uniq_to_level_ipix(uniq)
         lon, lat = ah.healpix_to_lonlat(ip, 2**lv, order="nested")
-        sep = np.degrees(np.arccos(np.clip(
-            np.sin(lat.rad) * math.sin(math.radians(dec0))
-            + np.cos(lat.rad) * math.cos(math.radians(dec0))
-            * np.cos(lon.rad - math.radians(ra0)), -1, 1)))
+        sep = np.degrees(
+            np.arccos(
+                np.clip(
+                    np.sin(lat.rad) * math.sin(math.radians(dec0))
+                    + np.cos(lat.rad)
+                    * math.cos(math.radians(dec0))
+                    * np.cos(lon.rad - math.radians(ra0)),
+                    -1,
+                    1,
+                )
+            )
+        )
         split = (lv == level) & (sep < radius)
         uniq = np.concatenate([uniq[~split], (4 * uniq[split][:, None] + np.arange(4)).ravel()])
     uniq = np.sort(uniq)
     lv, ip = uniq_to_level_ipix(uniq)
     lon, lat = ah.healpix_to_lonlat(ip, 2**lv, order="nested")
-    sep = np.degrees(np.arccos(np.clip(
-        np.sin(lat.rad) * math.sin(math.radians(dec0))
-        + np.cos(lat.rad) * math.cos(math.radians(dec0)) * np.cos(lon.rad - math.radians(ra0)),
-        -1, 1)))
+    sep = np.degrees(
+        np.arccos(
+            np.clip(
+                np.sin(lat.rad) * math.sin(math.radians(dec0))
+                + np.cos(lat.rad)
+                * math.cos(math.radians(dec0))
+                * np.cos(lon.rad - math.radians(ra0)),
+                -1,
+                1,
+            )
+        )
+    )
     dens = np.exp(-0.5 * (sep / sigma) ** 2) + 1e-9
     dens /= np.sum(dens * pixel_area_sr(lv))
     kwargs = {}
@@ -102,8 +118,7 @@ def big_map(path: Path, distance: bool) -> int:
         norm = 1 / ((mu * mu + sd * sd) * cdf + mu * sd * pdf)
         kwargs = {"distmu": mu, "distsigma": sd, "distnorm": norm}
     del u
-    path.write_bytes(write_skymap(uniq, dens, meta={"MOCORDER": 11, "OBJECT": "BENCH"},
-                                  **kwargs))
+    path.write_bytes(write_skymap(uniq, dens, meta={"MOCORDER": 11, "OBJECT": "BENCH"}, **kwargs))
     return int(uniq.size)
 
 
@@ -124,10 +139,15 @@ def broad_map(path: Path) -> int:
     top = np.argsort(dens5)[-2400:]
     keep = np.ones(dens5.size, bool)
     keep[top] = False
-    uniq = np.concatenate([level_ipix_to_uniq(5, np.flatnonzero(keep)),
-                           level_ipix_to_uniq(6, (4 * top[:, None] + np.arange(4)).ravel())])
-    dens = np.concatenate([dens5[keep], np.repeat(dens5[top], 4) * rng.uniform(0.8, 1.2,
-                                                                               4 * top.size)])
+    uniq = np.concatenate(
+        [
+            level_ipix_to_uniq(5, np.flatnonzero(keep)),
+            level_ipix_to_uniq(6, (4 * top[:, None] + np.arange(4)).ravel()),
+        ]
+    )
+    dens = np.concatenate(
+        [dens5[keep], np.repeat(dens5[top], 4) * rng.uniform(0.8, 1.2, 4 * top.size)]
+    )
     order = np.argsort(uniq)
     uniq, dens = uniq[order], dens[order]
     dens /= np.sum(dens * pixel_area_sr(uniq_to_level_ipix(uniq)[0]))
@@ -136,9 +156,16 @@ def broad_map(path: Path) -> int:
     sigma = rng.uniform(1200, 2600, n)
     mu = np.where(rng.random(n) < 0.05, -rng.uniform(0, 2, n) * sigma, mu)
     _, _, norm = ligo_distance.parameters_to_moments(mu, sigma)
-    path.write_bytes(write_skymap(uniq, dens, distmu=mu, distsigma=sigma,
-                                  distnorm=np.asarray(norm, float),
-                                  meta={"OBJECT": "BROAD", "INSTRUME": "L1"}))
+    path.write_bytes(
+        write_skymap(
+            uniq,
+            dens,
+            distmu=mu,
+            distsigma=sigma,
+            distnorm=np.asarray(norm, float),
+            meta={"OBJECT": "BROAD", "INSTRUME": "L1"},
+        )
+    )
     return int(n)
 
 
@@ -226,8 +253,12 @@ def main() -> int:
         return sm.distmean, sm.diststd
 
     # In a fresh process first (as the CLI and `gwalert parse` run it), then in this one.
-    fresh = subprocess.run([sys.executable, "-c", SUMMARY_SCRIPT, str(map3d)],
-                           capture_output=True, text=True, check=True).stdout.split()
+    fresh = subprocess.run(
+        [sys.executable, "-c", SUMMARY_SCRIPT, str(map3d)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     gw_summary()
     gw = {"summary": best(gw_summary, 30), "summary_fresh": float(fresh[0])}
     maps = iter([SkyMap.read(data) for _ in range(reps)])
@@ -264,21 +295,36 @@ def main() -> int:
     table_broad = read_sky_map(str(path_broad), moc=True)
     coords_broad = SkyCoord(ra * u.deg, dec * u.deg, dist_broad * u.Mpc)
     coords2d = SkyCoord(ra * u.deg, dec * u.deg)
-    li = {"summary": best(ligo_summary, lreps),
-          "3d": best(lambda: ligo_crossmatch(table, coords, contours=(0.5, 0.9)), lreps),
-          "broad": best(lambda: ligo_crossmatch(table_broad, coords_broad, contours=(0.5, 0.9)),
-                        lreps),
-          "2d": best(lambda: ligo_crossmatch(table2d, coords2d, contours=(0.5, 0.9)), lreps),
-          "2d_read": best(lambda: ligo_crossmatch(read_sky_map(str(path2d), moc=True), coords2d,
-                                                  contours=(0.5, 0.9)), lreps)}
+    li = {
+        "summary": best(ligo_summary, lreps),
+        "3d": best(lambda: ligo_crossmatch(table, coords, contours=(0.5, 0.9)), lreps),
+        "broad": best(
+            lambda: ligo_crossmatch(table_broad, coords_broad, contours=(0.5, 0.9)), lreps
+        ),
+        "2d": best(lambda: ligo_crossmatch(table2d, coords2d, contours=(0.5, 0.9)), lreps),
+        "2d_read": best(
+            lambda: ligo_crossmatch(
+                read_sky_map(str(path2d), moc=True), coords2d, contours=(0.5, 0.9)
+            ),
+            lreps,
+        ),
+    }
     results = [
-        (f"full summary, {rows}-row 3-D map (fresh process)", gw["summary_fresh"],
-         li["summary"], "<= 10 ms"),
+        (
+            f"full summary, {rows}-row 3-D map (fresh process)",
+            gw["summary_fresh"],
+            li["summary"],
+            "<= 10 ms",
+        ),
         ("full summary (in this process)", gw["summary"], li["summary"], ""),
         ("3-D crossmatch, 100,000 galaxies (cold map)", gw["cold"], li["3d"], ">= 100x"),
         ("3-D crossmatch, 100,000 galaxies (warm map)", gw["warm"], li["3d"], ""),
-        (f"3-D crossmatch, 100,000 galaxies, broad {rows_broad}-row map (cold)", gw["broad"],
-         li["broad"], ">= 100x"),
+        (
+            f"3-D crossmatch, 100,000 galaxies, broad {rows_broad}-row map (cold)",
+            gw["broad"],
+            li["broad"],
+            ">= 100x",
+        ),
         (f"2-D crossmatch + areas, {rows2d}-row map", gw["2d"], li["2d"], ">= 4x"),
         ("  the same, including reading the file", gw["2d_read"], li["2d_read"], ""),
     ]
@@ -295,24 +341,35 @@ def main() -> int:
         memory.insert(0, (f"{len(SkyMap.read(real))}-row order-11 3-D map (MS181101ab)", real))
     measured = []
     for label, path in memory:
-        out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path), str(tmp / "m.png")],
-                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(path), str(tmp / "m.png")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         measured.append((label, *(int(v) / 1024 for v in out)))
-    base = subprocess.run([sys.executable, "-c", BASELINE_SCRIPT], capture_output=True,
-                          text=True, check=True).stdout.split()
+    base = subprocess.run(
+        [sys.executable, "-c", BASELINE_SCRIPT], capture_output=True, text=True, check=True
+    ).stdout.split()
 
-    print(f"gwalert sky-map benchmark (numpy {np.__version__}; best of {reps}, "
-          f"ligo.skymap best of {lreps})")
+    print(
+        f"gwalert sky-map benchmark (numpy {np.__version__}; best of {reps}, "
+        f"ligo.skymap best of {lreps})"
+    )
     print(f"{'':52} {'gwalert':>11} {'ligo.skymap':>12} {'ratio':>8}  target")
     for name, g, li, target in results:
         print(f"{name:52} {g * 1e3:9.2f} ms {li * 1e3:9.1f} ms {li / g:7.1f}x  {target}")
     base_np, base_mpl = (int(v) / 1024 for v in base)
     print("peak memory (VmHWM of a fresh process; target <= 150 MB):")
     for label, before_plot, peak in measured:
-        print(f"  {label}: read + summary + 100,000-galaxy crossmatch {before_plot:.0f} MB; "
-              f"then the Mollweide plot {peak:.0f} MB")
-    print(f"  imports alone: {base_np:.0f} MB (python + numpy + gwalert), {base_mpl:.0f} MB "
-          "with matplotlib")
+        print(
+            f"  {label}: read + summary + 100,000-galaxy crossmatch {before_plot:.0f} MB; "
+            f"then the Mollweide plot {peak:.0f} MB"
+        )
+    print(
+        f"  imports alone: {base_np:.0f} MB (python + numpy + gwalert), {base_mpl:.0f} MB "
+        "with matplotlib"
+    )
     return 0
 
 

@@ -41,8 +41,9 @@ print(n, took, int(hwm) / 1024)
 """
 
 
-def write_flat(path: Path, level: int, ordering: str, dist: bool, code: str, repeat: int,
-               compress: bool) -> int:
+def write_flat(
+    path: Path, level: int, ordering: str, dist: bool, code: str, repeat: int, compress: bool
+) -> int:
     from astropy.io import fits
     from astropy_healpix.core import nested_to_ring
 
@@ -50,8 +51,11 @@ def write_flat(path: Path, level: int, ordering: str, dist: bool, code: str, rep
     from gwalert.skymap import SkyMap
     from gwalert.skymap.healpix import uniq_to_level_ipix
 
-    sm = SkyMap.read(gaussian_skymap(max_level=min(level, 9), sigma=3.0,
-                                     distance=(150.0, 30.0) if dist else None))
+    sm = SkyMap.read(
+        gaussian_skymap(
+            max_level=min(level, 9), sigma=3.0, distance=(150.0, 30.0) if dist else None
+        )
+    )
     lev, ipix = uniq_to_level_ipix(sm.uniq)
     npix = 12 << (2 * level)
     span = 1 << (2 * (level - lev))
@@ -59,8 +63,7 @@ def write_flat(path: Path, level: int, ordering: str, dist: bool, code: str, rep
     idx = np.repeat(order, span[order])
     cols = {"PROB": sm.probdensity[idx] * (4 * np.pi / npix)}
     if dist:
-        cols.update(DISTMU=sm.distmu[idx], DISTSIGMA=sm.distsigma[idx],
-                    DISTNORM=sm.distnorm[idx])
+        cols.update(DISTMU=sm.distmu[idx], DISTSIGMA=sm.distsigma[idx], DISTNORM=sm.distnorm[idx])
     del idx
     if ordering == "RING":
         ring = nested_to_ring(np.arange(npix), 1 << level)
@@ -70,12 +73,24 @@ def write_flat(path: Path, level: int, ordering: str, dist: bool, code: str, rep
             cols[key] = out
         del ring
     dtype = np.float32 if code == "E" else np.float64
-    columns = [fits.Column(k, f"{repeat}{code}" if repeat > 1 else code,
-                           array=v.astype(dtype).reshape(-1, repeat) if repeat > 1
-                           else v.astype(dtype)) for k, v in cols.items()]
+    columns = [
+        fits.Column(
+            k,
+            f"{repeat}{code}" if repeat > 1 else code,
+            array=v.astype(dtype).reshape(-1, repeat) if repeat > 1 else v.astype(dtype),
+        )
+        for k, v in cols.items()
+    ]
     hdu = fits.BinTableHDU.from_columns(columns)
-    hdu.header.update({"PIXTYPE": "HEALPIX", "ORDERING": ordering, "NSIDE": 1 << level,
-                       "INDXSCHM": "IMPLICIT", "COORDSYS": "C"})
+    hdu.header.update(
+        {
+            "PIXTYPE": "HEALPIX",
+            "ORDERING": ordering,
+            "NSIDE": 1 << level,
+            "INDXSCHM": "IMPLICIT",
+            "COORDSYS": "C",
+        }
+    )
     buf = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
     data = buf.getvalue()
@@ -84,8 +99,9 @@ def write_flat(path: Path, level: int, ordering: str, dist: bool, code: str, rep
 
 
 def measure(which: str, path: Path) -> tuple[int, float, float]:
-    out = subprocess.run([sys.executable, "-c", READER, which, str(path)], check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", READER, which, str(path)], check=True, capture_output=True, text=True
+    ).stdout.split()
     return int(out[0]), float(out[1]), float(out[2])
 
 
@@ -105,16 +121,21 @@ def main() -> None:
             ("nside 2048, PROB float64, RING gzip", 11, "RING", False, "D", 1, True),
         ]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        print(f"{'map':44s} {'inflated':>9s} {'rows':>6s} {'gwalert':>16s} "
-              f"{'ligo.skymap':>17s} {'ratio':>6s}")
+        print(
+            f"{'map':44s} {'inflated':>9s} {'rows':>6s} {'gwalert':>16s} "
+            f"{'ligo.skymap':>17s} {'ratio':>6s}"
+        )
         for label, level, ordering, dist, code, repeat, compress in cases:
             path = Path(tmp) / f"map{level}{ordering}.fits{'.gz' if compress else ''}"
             size = write_flat(path, level, ordering, dist, code, repeat, compress)
             n, ours, ours_mb = measure("gwalert", path)
             n_ref, ref, ref_mb = measure("ligo", path)
             assert n == n_ref, (n, n_ref)
-            print(f"{label:44s} {size / 1e6:7.0f}MB {n:6d} {ours:6.2f}s {ours_mb:5.0f}MB "
-                  f"{ref:7.2f}s {ref_mb:5.0f}MB {ref / ours:5.1f}x", flush=True)
+            print(
+                f"{label:44s} {size / 1e6:7.0f}MB {n:6d} {ours:6.2f}s {ours_mb:5.0f}MB "
+                f"{ref:7.2f}s {ref_mb:5.0f}MB {ref / ours:5.1f}x",
+                flush=True,
+            )
             path.unlink()
 
 

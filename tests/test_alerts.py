@@ -95,14 +95,23 @@ def test_mock_gcn_json_with_external_coincidence():
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_newest_schema_fields_in_every_format(fmt, cbc_map):
-    record = make_record("S260101ab", "EARLYWARNING", skymap=cbc_map, search="EarlyWarning",
-                         mchirp_source={"bin_edges": [0.0, 1.2, 3.0],
-                                        "probabilities": [0.9, 0.1]},
-                         external_coinc={"gcn_notice_id": "GRB-42", "ivorn": "ivo://x",
-                                         "observatory": "Swift", "search": "GRB",
-                                         "time_difference": -1.0, "time_coincidence_far": None,
-                                         "time_sky_position_coincidence_far": None,
-                                         "combined_skymap": None})
+    record = make_record(
+        "S260101ab",
+        "EARLYWARNING",
+        skymap=cbc_map,
+        search="EarlyWarning",
+        mchirp_source={"bin_edges": [0.0, 1.2, 3.0], "probabilities": [0.9, 0.1]},
+        external_coinc={
+            "gcn_notice_id": "GRB-42",
+            "ivorn": "ivo://x",
+            "observatory": "Swift",
+            "search": "GRB",
+            "time_difference": -1.0,
+            "time_coincidence_far": None,
+            "time_sky_position_coincidence_far": None,
+            "combined_skymap": None,
+        },
+    )
     data = encode(record, fmt)
     assert detect_format(data) == fmt
     notice = read_notice(data)
@@ -144,8 +153,7 @@ def test_burst_without_distance(fmt, burst_map):
 
 
 def test_subsolar_search_with_empty_classification(cbc_map):
-    record = make_record("S260101d", search="SSM", classification={}, properties={},
-                         skymap=cbc_map)
+    record = make_record("S260101d", search="SSM", classification={}, properties={}, skymap=cbc_map)
     notice = read_notice(encode(record, "json"))
     assert dict(notice.event.classification) == {}
     assert gwalert.summarize(notice)["classification"] == {}
@@ -176,8 +184,11 @@ def test_container_with_two_records(cbc_map):
     from gwalert.alerts.schema import parsed_official_schema
 
     buf = io.BytesIO()
-    fastavro.writer(buf, parsed_official_schema(),
-                    [make_record("MS1", "RETRACTION"), make_record("MS2", "RETRACTION")])
+    fastavro.writer(
+        buf,
+        parsed_official_schema(),
+        [make_record("MS1", "RETRACTION"), make_record("MS2", "RETRACTION")],
+    )
     assert [n.superevent_id for n in decode(buf.getvalue())] == ["MS1", "MS2"]
 
 
@@ -188,15 +199,18 @@ def test_printable_record_drops_only_skymap_bytes(cbc_map):
     assert printed["event"]["group"] == "CBC"
 
 
-@pytest.mark.parametrize("change,reason", [
-    (lambda r: r.update(alert_type="SOMETHING"), "alert_type"),
-    (lambda r: r.update(time_created="yesterday"), "time_created is not an ISO 8601 time"),
-    (lambda r: r.update(superevent_id="S 1; rm -rf"), "not a GraceDB superevent id"),
-    (lambda r: r.update(superevent_id="S260101a\n"), "not a GraceDB superevent id"),
-    (lambda r: r.update(superevent_id=12), "not a GraceDB superevent id"),
-    (lambda r: r.pop("superevent_id"), "missing field superevent_id"),
-    (lambda r: r.pop("time_created"), "missing field time_created"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (lambda r: r.update(alert_type="SOMETHING"), "alert_type"),
+        (lambda r: r.update(time_created="yesterday"), "time_created is not an ISO 8601 time"),
+        (lambda r: r.update(superevent_id="S 1; rm -rf"), "not a GraceDB superevent id"),
+        (lambda r: r.update(superevent_id="S260101a\n"), "not a GraceDB superevent id"),
+        (lambda r: r.update(superevent_id=12), "not a GraceDB superevent id"),
+        (lambda r: r.pop("superevent_id"), "missing field superevent_id"),
+        (lambda r: r.pop("time_created"), "missing field time_created"),
+    ],
+)
 def test_invalid_records_are_refused_with_the_field_named(change, reason):
     record = make_record(skymap=None)
     change(record)
@@ -254,12 +268,15 @@ def test_initial_burst_notice_without_search_is_reported_with_a_warning(tmp_path
 
     from gwalert.alerts.schema import official_schema
 
-    record = make_record("MS260801a", "INITIAL", group="burst", pipeline="CWB",
-                         skymap=burst_map)
+    record = make_record("MS260801a", "INITIAL", group="burst", pipeline="CWB", skymap=burst_map)
     path = tmp_path / "burst.json"
     path.write_bytes(_without(record, "event.search"))
-    result = subprocess.run([sys.executable, "-m", "gwalert", "parse", str(path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "gwalert", "parse", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0
     assert result.stderr == f"gwalert: {path}: warning: missing field event.search\n"
     notice = read_notice(path)
@@ -280,23 +297,37 @@ def test_initial_burst_notice_without_search_is_reported_with_a_warning(tmp_path
     assert dataclasses.replace(avro, format=notice.format, raw=notice.raw) == notice
 
 
-@pytest.mark.parametrize("key", ["event.duration", "event.skymap", "event.central_frequency",
-                                 "external_coinc.time_coincidence_far",
-                                 "external_coinc.combined_skymap"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "event.duration",
+        "event.skymap",
+        "event.central_frequency",
+        "external_coinc.time_coincidence_far",
+        "external_coinc.combined_skymap",
+    ],
+)
 def test_missing_optional_keys_are_null_and_hash_like_explicit_nulls(key, burst_map):
-    ext = {"gcn_notice_id": 1, "ivorn": "ivo://x", "observatory": "Fermi", "search": "GRB",
-           "time_difference": 1.0, "time_coincidence_far": None,
-           "time_sky_position_coincidence_far": None, "combined_skymap": None}
-    record = make_record("MS260801b", group="Burst", pipeline="CWB", skymap=None,
-                         external_coinc=ext)
+    ext = {
+        "gcn_notice_id": 1,
+        "ivorn": "ivo://x",
+        "observatory": "Fermi",
+        "search": "GRB",
+        "time_difference": 1.0,
+        "time_coincidence_far": None,
+        "time_sky_position_coincidence_far": None,
+        "combined_skymap": None,
+    }
+    record = make_record(
+        "MS260801b", group="Burst", pipeline="CWB", skymap=None, external_coinc=ext
+    )
     section, name = key.split(".")
     record[section][name] = None
     full = read_notice(encode(record, "avro"))
     notice = read_notice(_without(record, key))
     assert notice.warnings == (f"missing field {key}",)
     obj = notice.event if section == "event" else notice.external_coinc
-    field = {"skymap": "skymap_bytes", "combined_skymap": "combined_skymap_bytes"}.get(name,
-                                                                                    name)
+    field = {"skymap": "skymap_bytes", "combined_skymap": "combined_skymap_bytes"}.get(name, name)
     assert getattr(obj, field) is None
     assert notice.content_hash == full.content_hash  # missing optional = null, as in Avro
     gwalert.summarize(notice)
@@ -308,15 +339,26 @@ def test_deviations_are_warnings_only_identity_is_required():
     from gwalert.rules import match_all, parse_config
 
     doc = json.loads(encode(make_record("S260801c", skymap=None), "json"))
-    doc["event"].update(far="high", significant="yes", instruments="H1", group=7,
-                        classification={"BNS": "x", "BBH": 0.5}, time="never")
+    doc["event"].update(
+        far="high",
+        significant="yes",
+        instruments="H1",
+        group=7,
+        classification={"BNS": "x", "BBH": 0.5},
+        time="never",
+    )
     doc["extra"] = {"x": 1}
     doc.pop("external_coinc")
     doc["urls"] = ["not", "a", "map"]
     notice = read_notice(json.dumps(doc).encode())
     ev = notice.event
-    assert (ev.far, ev.significant, ev.instruments, ev.group, ev.time) == (None, None, (),
-                                                                           None, None)
+    assert (ev.far, ev.significant, ev.instruments, ev.group, ev.time) == (
+        None,
+        None,
+        (),
+        None,
+        None,
+    )
     assert dict(ev.classification) == {"BBH": 0.5} and dict(notice.urls) == {}
     assert notice.warnings == (
         "event.far has an invalid value 'high'",
@@ -330,9 +372,14 @@ def test_deviations_are_warnings_only_identity_is_required():
         "event.time is not an ISO 8601 time: 'never'; taken as unknown",
     )
     # and it goes through rules like any other notice: unknown values never match
-    config = parse_config({"rule": [
-        {"name": "far", "far_max": 1.0, "action": [{"type": "save", "dir": "x"}]},
-        {"name": "any", "action": [{"type": "save", "dir": "x"}]}]})
+    config = parse_config(
+        {
+            "rule": [
+                {"name": "far", "far_max": 1.0, "action": [{"type": "save", "dir": "x"}]},
+                {"name": "any", "action": [{"type": "save", "dir": "x"}]},
+            ]
+        }
+    )
     far, anything = match_all(config.rules, notice)
     assert not far.matched and anything.matched
 
@@ -349,13 +396,18 @@ def test_many_deviations_are_bounded():
     assert notice.warnings[-1] == "... and 480 more deviation(s) from the schema"
 
 
-@pytest.mark.parametrize("text, reason", [
-    (b'{"a": ' + b"1" * 4301 + b"}", "an integer has more than 4300 digits"),
-    (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nests too deeply"),
-    (b'{"superevent_id": "S1", "alert_type": "UPDATE"}', "missing field time_created"),
-    (b'{"superevent_id": "S1\\n", "alert_type": "UPDATE", "time_created": "2026-01-01"}',
-     "not a GraceDB superevent id"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (b'{"a": ' + b"1" * 4301 + b"}", "an integer has more than 4300 digits"),
+        (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nests too deeply"),
+        (b'{"superevent_id": "S1", "alert_type": "UPDATE"}', "missing field time_created"),
+        (
+            b'{"superevent_id": "S1\\n", "alert_type": "UPDATE", "time_created": "2026-01-01"}',
+            "not a GraceDB superevent id",
+        ),
+    ],
+)
 def test_refusals_are_one_line(text, reason):
     with pytest.raises(NoticeError, match=reason) as info:
         read_notice(text)

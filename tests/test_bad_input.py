@@ -42,19 +42,32 @@ def _varint(n: int) -> bytes:
 def igwn_named_array_null_bomb() -> bytes:
     """An Avro container whose schema is named like an IGWN alert but adds a field of type
     array<null>, with a block claiming 2**31 items: costless to claim, ruinous to decode."""
-    schema = {"type": "record", "name": "Alert", "namespace": "igwn.alerts",
-              "fields": [{"name": "alert_type", "type": "string"},
-                         {"name": "time_created", "type": "string"},
-                         {"name": "superevent_id", "type": "string"},
-                         {"name": "junk", "type": {"type": "array", "items": "null"}}]}
+    schema = {
+        "type": "record",
+        "name": "Alert",
+        "namespace": "igwn.alerts",
+        "fields": [
+            {"name": "alert_type", "type": "string"},
+            {"name": "time_created", "type": "string"},
+            {"name": "superevent_id", "type": "string"},
+            {"name": "junk", "type": {"type": "array", "items": "null"}},
+        ],
+    }
     head = io.BytesIO()
     fastavro.writer(head, schema, [])
     header = head.getvalue()
     sync = header[-16:]
     datum = io.BytesIO()
-    fastavro.schemaless_writer(datum, schema, {"alert_type": "PRELIMINARY",
-                                               "time_created": "2026-01-01T00:00:00Z",
-                                               "superevent_id": "S1", "junk": []})
+    fastavro.schemaless_writer(
+        datum,
+        schema,
+        {
+            "alert_type": "PRELIMINARY",
+            "time_created": "2026-01-01T00:00:00Z",
+            "superevent_id": "S1",
+            "junk": [],
+        },
+    )
     body = datum.getvalue()[:-1] + _varint(2**31) + b"\x00"
     return header + _varint(1) + _varint(len(body)) + body + sync
 
@@ -70,7 +83,7 @@ def fits_claiming_rows(rows: int) -> bytes:
     data = bytearray(gaussian_skymap(max_level=4, distance=None))
     card = b"NAXIS2  = "
     at = data.index(card, 2880)
-    data[at:at + 80] = f"NAXIS2  = {rows:>20d}".ljust(80).encode()
+    data[at : at + 80] = f"NAXIS2  = {rows:>20d}".ljust(80).encode()
     return bytes(data)
 
 
@@ -79,7 +92,7 @@ def gzip_bomb(total: int) -> bytes:
     head = bytearray(write_skymap([4], [1 / (4 * 3.141592653589793 / 12)]))
     row = 16
     at = head.index(b"NAXIS2  = ", 2880)
-    head[at:at + 80] = f"NAXIS2  = {total // row:>20d}".ljust(80).encode()
+    head[at : at + 80] = f"NAXIS2  = {total // row:>20d}".ljust(80).encode()
     end = head.index(b"END     ", 2880)
     header = bytes(head[: -(-(end + 80) // 2880) * 2880])
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -109,8 +122,11 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     bad_b64 = json.loads(json.dumps(good_json))
     bad_b64["event"]["skymap"] = "!!not base64!!"
     other = io.BytesIO()
-    fastavro.writer(other, {"type": "record", "name": "Foo", "fields": [
-        {"name": "x", "type": "int"}]}, [{"x": 1}])
+    fastavro.writer(
+        other,
+        {"type": "record", "name": "Foo", "fields": [{"name": "x", "type": "int"}]},
+        [{"x": 1}],
+    )
     cases = {
         "empty.avro": (b"", "empty input"),
         "truncated.avro": (src[: len(src) // 2], "corrupt Avro data"),
@@ -122,11 +138,15 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[Path, str]]:
         "igwn-array-null.avro": (igwn_named_array_null_bomb(), "array of items that take no"),
         "broken.json": (b'{"alert_type": "PRELIMINARY",', "invalid JSON"),
         "bad-base64.json": (json.dumps(bad_b64).encode(), "event.skymap is not valid base64"),
-        "huge-rows.avro": (encode(make_record(skymap=fits_claiming_rows(10**10))),
-                           "header claims 10000000000 rows"),
+        "huge-rows.avro": (
+            encode(make_record(skymap=fits_claiming_rows(10**10))),
+            "header claims 10000000000 rows",
+        ),
         "not-fits.avro": (encode(make_record(skymap=b"garbage" * 100)), "not a FITS file"),
-        "truncated-fits.avro": (encode(make_record(skymap=gaussian_skymap()[:5000])),
-                                "truncated FITS"),
+        "truncated-fits.avro": (
+            encode(make_record(skymap=gaussian_skymap()[:5000])),
+            "truncated FITS",
+        ),
     }
     out = {}
     for name, (data, reason) in cases.items():
@@ -177,8 +197,10 @@ def test_missing_file_and_directory(tmp_path):
     result = run("parse", str(tmp_path / "nope.avro"), str(tmp_path))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert lines == [f"gwalert: {tmp_path / 'nope.avro'}: No such file or directory",
-                     f"gwalert: {tmp_path}: no files in this directory"]
+    assert lines == [
+        f"gwalert: {tmp_path / 'nope.avro'}: No such file or directory",
+        f"gwalert: {tmp_path}: no files in this directory",
+    ]
 
 
 def test_gzip_bomb_is_refused_within_bounded_memory(tmp_path):
@@ -199,8 +221,9 @@ def test_gzip_bomb_is_refused_within_bounded_memory(tmp_path):
         # VmHWM: this process's own peak (ru_maxrss would include pytest's, kept across exec)
         "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout.splitlines()
     # refused from its header (more rows than the bound), before inflating anything
     assert out[0].startswith("refused: sky map has more than"), out[0]
     assert int(out[1]) * 1024 < 600 << 20  # peak RSS well under 1 GB
@@ -221,17 +244,25 @@ def test_stdin_dash(good):
     result = run("parse", "-", stdin=open(good, "rb"))
     assert result.returncode == 0
     assert result.stdout.startswith("Most probable sky location")
-    result = subprocess.run([*GWALERT, "parse", "-"], input=b"", capture_output=True,
-                            timeout=60)
+    result = subprocess.run([*GWALERT, "parse", "-"], input=b"", capture_output=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.decode().strip() == "gwalert: <stdin>: empty input"
 
 
 def test_bad_base64_in_combined_skymap():
-    record = make_record(skymap=None, external_coinc={
-        "gcn_notice_id": 1, "ivorn": "ivo://x", "observatory": "Fermi", "search": "GRB",
-        "time_difference": 1.0, "time_coincidence_far": None,
-        "time_sky_position_coincidence_far": None, "combined_skymap": None})
+    record = make_record(
+        skymap=None,
+        external_coinc={
+            "gcn_notice_id": 1,
+            "ivorn": "ivo://x",
+            "observatory": "Fermi",
+            "search": "GRB",
+            "time_difference": 1.0,
+            "time_coincidence_far": None,
+            "time_sky_position_coincidence_far": None,
+            "combined_skymap": None,
+        },
+    )
     data = json.loads(encode(record, "json"))
     data["external_coinc"]["combined_skymap"] = base64.b64encode(b"xx").decode()[:-1]
     with pytest.raises(NoticeError, match="external_coinc.combined_skymap is not valid base64"):

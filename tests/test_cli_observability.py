@@ -43,8 +43,11 @@ def test_altitudes_match_astropy_altaz(ra, dec, frac):
     handles = ob._quiet_iers()
     try:
         mine = ob.altitudes(np.array([ra]), np.array([dec]), loc, times)[:, 0]
-        ref = SkyCoord(ra * u.deg, dec * u.deg).transform_to(
-            AltAz(obstime=times, location=loc)).alt.deg
+        ref = (
+            SkyCoord(ra * u.deg, dec * u.deg)
+            .transform_to(AltAz(obstime=times, location=loc))
+            .alt.deg
+        )
     finally:
         ob._release(handles)
     # refraction off in both; what differs is diurnal aberration and polar motion (< 1")
@@ -70,13 +73,25 @@ def test_night_is_dark_and_bounded_by_twilight():
 
 def test_fraction_above_airmass_and_chart(capsys, tmp_path):
     south = tmp_path / "south.fits"
-    south.write_bytes(gaussian_skymap(45.0, -35.0, 4.0, distance=None, max_level=6,
-                                      meta={"OBJECT": "south"}))
+    south.write_bytes(
+        gaussian_skymap(45.0, -35.0, 4.0, distance=None, max_level=6, meta={"OBJECT": "south"})
+    )
     north = tmp_path / "north.fits"
     north.write_bytes(gaussian_skymap(45.0, 75.0, 4.0, distance=None, max_level=6))
     chart = tmp_path / "airmass.png"
-    rc = main(["skymap", str(south), "--site", "rubin", "--night-of", "2018-11-01T18:00",
-               "--observability", str(chart), "--json"])
+    rc = main(
+        [
+            "skymap",
+            str(south),
+            "--site",
+            "rubin",
+            "--night-of",
+            "2018-11-01T18:00",
+            "--observability",
+            str(chart),
+            "--json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     obs = json.loads(out)["observability"]
@@ -84,12 +99,22 @@ def test_fraction_above_airmass_and_chart(capsys, tmp_path):
     assert obs["night_start"].startswith("2018-11-02T00:")
     assert 0.85 < obs["best_prob"] <= 0.91  # the whole region up at once
     assert chart.read_bytes().startswith(b"\x89PNG")
-    rc = main(["skymap", str(north), "--site", "rubin", "--night-of", "2018-11-01T18:00",
-               "--json"])
+    rc = main(["skymap", str(north), "--site", "rubin", "--night-of", "2018-11-01T18:00", "--json"])
     obs = json.loads(capsys.readouterr()[0])["observability"]
     assert rc == 0 and obs["fraction_prob"] == 0.0 and obs["best_prob"] == 0.0
-    rc = main(["skymap", str(north), "--site", "rubin", "--night-of", "2018-11-01T18:00",
-               "--max-airmass", "20", "--json"])
+    rc = main(
+        [
+            "skymap",
+            str(north),
+            "--site",
+            "rubin",
+            "--night-of",
+            "2018-11-01T18:00",
+            "--max-airmass",
+            "20",
+            "--json",
+        ]
+    )
     assert json.loads(capsys.readouterr()[0])["observability"]["fraction_prob"] == 0.0
     rc = main(["skymap", str(north), "--site", "palomar", "--night-of", "2018-11-01T18:00"])
     out = capsys.readouterr()[0]

@@ -25,21 +25,28 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def sample_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    cbc = gaussian_skymap(120.0, -30.0, 5.0, distance=(150.0, 30.0), max_level=6,
-                          meta={"OBJECT": "MS260101a"})
+    cbc = gaussian_skymap(
+        120.0, -30.0, 5.0, distance=(150.0, 30.0), max_level=6, meta={"OBJECT": "MS260101a"}
+    )
     burst = gaussian_skymap(200.0, 40.0, 8.0, distance=None, max_level=5)
     combined = gaussian_skymap(121.0, -29.0, 3.0, max_level=6)
-    ext = {"gcn_notice_id": "1", "ivorn": "ivo://x", "observatory": "Fermi", "search": "GRB",
-           "time_difference": 1.0, "time_coincidence_far": 1e-9,
-           "time_sky_position_coincidence_far": 1e-10, "combined_skymap": combined}
+    ext = {
+        "gcn_notice_id": "1",
+        "ivorn": "ivo://x",
+        "observatory": "Fermi",
+        "search": "GRB",
+        "time_difference": 1.0,
+        "time_coincidence_far": 1e-9,
+        "time_sky_position_coincidence_far": 1e-10,
+        "combined_skymap": combined,
+    }
     files = {
         "cbc.fits": cbc,
         "cbc.fits.gz": gzip.compress(cbc),
         "burst.fits": burst,
         "prelim.avro": encode(make_record(skymap=cbc)),
         "prelim.json": encode(make_record(skymap=cbc), "json"),
-        "burst.avro": encode(make_record("MS260102b", group="Burst", pipeline="CWB",
-                                         skymap=burst)),
+        "burst.avro": encode(make_record("MS260102b", group="Burst", pipeline="CWB", skymap=burst)),
         "update.avro": encode(make_record(alert_type="UPDATE", skymap=cbc, external_coinc=ext)),
         "retraction.avro": encode(make_record(alert_type="RETRACTION")),
     }
@@ -69,16 +76,18 @@ def test_matches_ligo_skymap(capsys, sample_files):
     crossmatch = pytest.importorskip("ligo.skymap.postprocess.crossmatch").crossmatch
     read_sky_map = pytest.importorskip("ligo.skymap.io").read_sky_map
 
-    rc, out, _ = _run(capsys, str(sample_files / "cbc.fits"), "--json", "--contours", "50",
-                      "90", "95")
+    rc, out, _ = _run(
+        capsys, str(sample_files / "cbc.fits"), "--json", "--contours", "50", "90", "95"
+    )
     assert rc == 0
     facts = json.loads(out)
-    ref = crossmatch(read_sky_map(str(sample_files / "cbc.fits"), moc=True),
-                     contours=(0.5, 0.9, 0.95))
-    np.testing.assert_allclose([c["area"] for c in facts["contours"]], ref.contour_areas,
-                               rtol=1e-6)
-    np.testing.assert_allclose([c["volume"] for c in facts["contours"]], ref.contour_vols,
-                               rtol=0.01)
+    ref = crossmatch(
+        read_sky_map(str(sample_files / "cbc.fits"), moc=True), contours=(0.5, 0.9, 0.95)
+    )
+    np.testing.assert_allclose([c["area"] for c in facts["contours"]], ref.contour_areas, rtol=1e-6)
+    np.testing.assert_allclose(
+        [c["volume"] for c in facts["contours"]], ref.contour_vols, rtol=0.01
+    )
     assert facts["vol_95"] == facts["contours"][2]["volume"]
 
 
@@ -121,8 +130,9 @@ def test_errors_are_one_line(capsys, sample_files, tmp_path):
     retraction = str(sample_files / "retraction.avro")
     rc, out, err = _run(capsys, retraction)
     assert rc == 1 and out == ""
-    assert err.strip() == (f"gwalert: {retraction}: MS260101a RETRACTION carries no sky map "
-                           "(a retraction)")
+    assert err.strip() == (
+        f"gwalert: {retraction}: MS260101a RETRACTION carries no sky map (a retraction)"
+    )
     rc, _, err = _run(capsys, str(tmp_path / "missing.fits"))
     assert rc == 1 and "No such file" in err and err.count("\n") == 1
     rc, _, err = _run(capsys, str(sample_files / "prelim.avro"), "--combined")
@@ -154,12 +164,15 @@ def test_catalog_ranking(capsys, sample_files, tmp_path):
     dist = rng.uniform(20, 400, n)
     cat = tmp_path / "galaxies.csv"
     lines = ["name,ra,dec,distmpc,magb"]
-    lines += [f"g{i},{a:.6f},{b:.6f},{c:.3f},15" for i, (a, b, c) in
-              enumerate(zip(ra, dec, dist, strict=True))]
+    lines += [
+        f"g{i},{a:.6f},{b:.6f},{c:.3f},15"
+        for i, (a, b, c) in enumerate(zip(ra, dec, dist, strict=True))
+    ]
     lines.append("nodist,120.0,-30.0,,15")
     cat.write_text("\n".join(lines) + "\n")
-    rc, out, err = _run(capsys, str(sample_files / "cbc.fits"), "--catalog", str(cat),
-                        "--top", "7", "--json")
+    rc, out, err = _run(
+        capsys, str(sample_files / "cbc.fits"), "--catalog", str(cat), "--top", "7", "--json"
+    )
     assert rc == 0, err
     rows = json.loads(out)["catalog"]
     assert [r["rank"] for r in rows] == list(range(1, 8))
@@ -171,14 +184,12 @@ def test_catalog_ranking(capsys, sample_files, tmp_path):
     assert dens == sorted(dens, reverse=True)
     assert all(0 <= r["searched_prob_vol"] <= 1 for r in rows)
     # Text output: a table with the 3-D credible level.
-    rc, out, _ = _run(capsys, str(sample_files / "cbc.fits"), "--catalog", str(cat), "--top",
-                      "3")
+    rc, out, _ = _run(capsys, str(sample_files / "cbc.fits"), "--catalog", str(cat), "--top", "3")
     assert rc == 0 and "P(<=) 3-D" in out and f" g{best[0]} " in out
     # Without distances, or on a 2-D map: ranked by 2-D density.
     cat2 = tmp_path / "radec.csv"
     cat2.write_text("RA,Dec\n200,40\n120,-30\n10,10\n")
-    rc, out, _ = _run(capsys, str(sample_files / "burst.fits"), "--catalog", str(cat2),
-                      "--json")
+    rc, out, _ = _run(capsys, str(sample_files / "burst.fits"), "--catalog", str(cat2), "--json")
     rows = json.loads(out)["catalog"]
     assert rows[0]["row"] == 1 and "probdensity_vol" not in rows[0]
     assert rows[0]["searched_prob"] < rows[1]["searched_prob"]
@@ -187,8 +198,17 @@ def test_catalog_ranking(capsys, sample_files, tmp_path):
 def test_plot_and_moc_files(capsys, sample_files, tmp_path):
     png = tmp_path / "sky.png"
     moc = tmp_path / "region.json"
-    rc, out, err = _run(capsys, str(sample_files / "prelim.avro"), "--plot", str(png), "--moc",
-                        str(moc), "--contours", "50", "90")
+    rc, out, err = _run(
+        capsys,
+        str(sample_files / "prelim.avro"),
+        "--plot",
+        str(png),
+        "--moc",
+        str(moc),
+        "--contours",
+        "50",
+        "90",
+    )
     assert rc == 0, err
     data = png.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 30_000

@@ -25,16 +25,17 @@ def _modes_map(modes: list[tuple[float, float, float, float]], level: int = 6) -
     """A single-order map (given as NUNIQ rows) of Gaussian blobs (ra, dec, sigma, weight)."""
     import astropy_healpix as ah
 
-    nside = 2 ** level
+    nside = 2**level
     ipix = np.arange(12 * nside * nside)
     lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
     dens = np.full(ipix.size, 1e-300)
     for ra, dec, sigma, weight in modes:
         r0, d0 = math.radians(ra), math.radians(dec)
-        cosd = (np.sin(lat.rad) * math.sin(d0)
-                + np.cos(lat.rad) * math.cos(d0) * np.cos(lon.rad - r0))
+        cosd = np.sin(lat.rad) * math.sin(d0) + np.cos(lat.rad) * math.cos(d0) * np.cos(
+            lon.rad - r0
+        )
         sep = np.degrees(np.arccos(np.clip(cosd, -1, 1)))
-        dens += weight * np.exp(-0.5 * (sep / sigma) ** 2) / sigma ** 2
+        dens += weight * np.exp(-0.5 * (sep / sigma) ** 2) / sigma**2
     dens /= dens.sum() * (4 * math.pi / ipix.size)
     return SkyMap.read(write_skymap(ipix + 4 * nside * nside, dens))
 
@@ -64,9 +65,14 @@ def _check_window_holds(sm: SkyMap, levels: list[float]) -> list | None:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.floats(0, 360), st.floats(-89, 89), st.floats(1.5, 8),
-                          st.floats(0.3, 1.0)), min_size=1, max_size=3),
-       st.sampled_from([[0.5, 0.9], [0.5, 0.9, 0.99], [0.9]]))
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 360), st.floats(-89, 89), st.floats(1.5, 8), st.floats(0.3, 1.0)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from([[0.5, 0.9], [0.5, 0.9, 0.99], [0.9]]),
+)
 def test_zoom_holds_every_contour_of_every_mode(modes, levels):
     _check_window_holds(_modes_map(modes, level=5), levels)
 
@@ -74,8 +80,10 @@ def test_zoom_holds_every_contour_of_every_mode(modes, levels):
 def test_zoom_on_the_guide_maps_holds_the_99_percent_contour():
     from gwalert.alerts import read_notices
 
-    for name, combined in (("MS181101ab-preliminary.json", False),
-                           ("MS230425l-preliminary.json", True)):
+    for name, combined in (
+        ("MS181101ab-preliminary.json", False),
+        ("MS230425l-preliminary.json", True),
+    ):
         notice = read_notices(shared_file("notices", name))[0]
         sm = notice.combined_skymap if combined else notice.skymap
         _check_window_holds(sm, [0.5, 0.9, 0.99])
@@ -128,17 +136,28 @@ def wrap_map(tmp_path_factory):
     """A map across RA 0/360 with a date (for the Sun and Moon)."""
     path = tmp_path_factory.mktemp("plot") / "wrap.fits"
     sm = _modes_map([(359.0, 40.0, 3.0, 1.0)])
-    path.write_bytes(write_skymap(sm.uniq, sm.probdensity,
-                                  meta={"OBJECT": "wrap", "DATE-OBS": "2026-03-01T03:00:00"}))
+    path.write_bytes(
+        write_skymap(
+            sm.uniq, sm.probdensity, meta={"OBJECT": "wrap", "DATE-OBS": "2026-03-01T03:00:00"}
+        )
+    )
     return path
 
 
-@pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"),
-                                       (".svg", b"<?xml")])
+@pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
 def test_format_follows_the_extension(capsys, tmp_path, wrap_map, ext, magic):
     out = tmp_path / f"sky{ext}"
-    rc, text, err = _cli(capsys, str(wrap_map), "--plot", str(out), "--radec", "10", "35",
-                         "--galactic-plane", "--sun-moon")
+    rc, text, err = _cli(
+        capsys,
+        str(wrap_map),
+        "--plot",
+        str(out),
+        "--radec",
+        "10",
+        "35",
+        "--galactic-plane",
+        "--sun-moon",
+    )
     assert rc == 0, err
     assert out.read_bytes().startswith(magic)
     assert str(out) in text
@@ -168,8 +187,9 @@ def test_sun_and_moon_positions_match_astropy():
     assert sun_and_moon(sm) == []
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          print_blob=False)
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=False
+)
 @given(st.floats(0, 360), st.floats(-75, 75), st.floats(2, 6))
 def test_contours_enclose_the_credible_area(ra, dec, sigma):
     sm = _modes_map([(ra, dec, sigma, 1.0)], level=6)

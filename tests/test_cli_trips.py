@@ -54,9 +54,17 @@ def filled_store(tmp_path, sample_dir, capsys) -> str:
 
 
 # ---------------------------------------------------------------- 3: read-only verbs, no store
-@pytest.mark.parametrize("verb", [["notices"], ["events"], ["show", "S1"],
-                                  ["rules", "status"], ["notices", "--dead-letters"],
-                                  ["skymap", "MS181101ab"]])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["notices"],
+        ["events"],
+        ["show", "S1"],
+        ["rules", "status"],
+        ["notices", "--dead-letters"],
+        ["skymap", "MS181101ab"],
+    ],
+)
 def test_read_only_verbs_do_not_create_a_store(capsys, tmp_path, verb):
     missing = tmp_path / "nonexist.sqlite"
     rc, out, err = _run(capsys, *verb, "--store", str(missing))
@@ -78,8 +86,7 @@ def _ledger(store: Store) -> list[dict]:
         return [dict(r) for r in ledger.iter_rows(conn)]
 
 
-def test_unset_webhook_variable_and_handler_bug_fail_at_once(sqlite_store, caplog,
-                                                              monkeypatch):
+def test_unset_webhook_variable_and_handler_bug_fail_at_once(sqlite_store, caplog, monkeypatch):
     monkeypatch.delenv("GWALERT_TEST_UNSET_HOOK", raising=False)
     calls: list[str] = []
 
@@ -92,11 +99,22 @@ def test_unset_webhook_variable_and_handler_bug_fail_at_once(sqlite_store, caplo
         if calls.count("net") < 2:
             raise ConnectionResetError("peer went away")
 
-    config = parse_config({"responder": {"backoff": 0.05, "backoff_max": 0.1, "attempts": 4},
-                           "rule": [{"name": "r", "max_age": False, "action": [
-                               {"type": "webhook", "url_env": "GWALERT_TEST_UNSET_HOOK"},
-                               {"type": "python", "callable": buggy, "name": "bug"},
-                               {"type": "python", "callable": flaky, "name": "net"}]}]})
+    config = parse_config(
+        {
+            "responder": {"backoff": 0.05, "backoff_max": 0.1, "attempts": 4},
+            "rule": [
+                {
+                    "name": "r",
+                    "max_age": False,
+                    "action": [
+                        {"type": "webhook", "url_env": "GWALERT_TEST_UNSET_HOOK"},
+                        {"type": "python", "callable": buggy, "name": "bug"},
+                        {"type": "python", "callable": flaky, "name": "net"},
+                    ],
+                }
+            ],
+        }
+    )
     caplog.set_level(logging.INFO, logger="gwalert")
     responder = Responder(sqlite_store, config, poll_interval=0.02)
     with responder:
@@ -126,8 +144,9 @@ def test_handlers_replay_raises_when_a_handler_fails(sample_dir):
         raise KeyError("ra")
 
     start = time.monotonic()
-    with pytest.raises(GwalertError,
-                       match=r"2 handler run\(s\) failed; first: .*broken raised KeyError"):
+    with pytest.raises(
+        GwalertError, match=r"2 handler run\(s\) failed; first: .*broken raised KeyError"
+    ):
         h.replay(sample_dir)
     assert time.monotonic() - start < 30 and sorted(seen) == ["MS260101a", "MS260102b"]
 
@@ -135,24 +154,33 @@ def test_handlers_replay_raises_when_a_handler_fails(sample_dir):
 def test_rules_check_reports_unset_variables(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("GWALERT_TEST_HOOK", raising=False)
     cfg = tmp_path / "g.toml"
-    cfg.write_text('[[rule]]\nname = "r"\n[[rule.action]]\ntype = "webhook"\n'
-                   'url_env = "GWALERT_TEST_HOOK"\n')
+    cfg.write_text(
+        '[[rule]]\nname = "r"\n[[rule.action]]\ntype = "webhook"\nurl_env = "GWALERT_TEST_HOOK"\n'
+    )
     rc, out, err = _run(capsys, "rules", "check", str(cfg))
     assert rc == 1 and out == ""
-    assert err == (f"gwalert: {cfg}: rule 'r': action 'webhook': url_env names "
-                   "$GWALERT_TEST_HOOK, which is not set in this environment\n")
+    assert err == (
+        f"gwalert: {cfg}: rule 'r': action 'webhook': url_env names "
+        "$GWALERT_TEST_HOOK, which is not set in this environment\n"
+    )
     monkeypatch.setenv("GWALERT_TEST_HOOK", "https://example.org/hook")
     rc, out, _ = _run(capsys, "rules", "check", str(cfg))
     assert rc == 0 and out.startswith(f"{cfg}: OK, 1 rule(s)")
 
 
 # ---------------------------------------------------------------- 5: listen URL schemes
-@pytest.mark.parametrize("url,expect", [
-    ("https://kafka.scimma.org/igwn.gwalert", "unknown scheme 'https://'; use kafka://"),
-    ("kafk://kafka.scimma.org/igwn.gwalert", "unknown scheme 'kafk://'; use kafka://"),
-    ("igwn.gwalert", "no such file or directory; to listen to the topic write "
-                     "kafka://kafka.scimma.org/igwn.gwalert or gcn://igwn.gwalert"),
-])
+@pytest.mark.parametrize(
+    "url,expect",
+    [
+        ("https://kafka.scimma.org/igwn.gwalert", "unknown scheme 'https://'; use kafka://"),
+        ("kafk://kafka.scimma.org/igwn.gwalert", "unknown scheme 'kafk://'; use kafka://"),
+        (
+            "igwn.gwalert",
+            "no such file or directory; to listen to the topic write "
+            "kafka://kafka.scimma.org/igwn.gwalert or gcn://igwn.gwalert",
+        ),
+    ],
+)
 def test_listen_names_the_scheme_problem(capsys, tmp_path, url, expect):
     rc, out, err = _run(capsys, "listen", url, "--store", str(tmp_path / "s.sqlite"))
     assert rc == 1 and err == f"gwalert: {url}: {expect}" + err.split(expect, 1)[1]
@@ -160,12 +188,13 @@ def test_listen_names_the_scheme_problem(capsys, tmp_path, url, expect):
 
 
 # ---------------------------------------------------------------- 6: replay, dry-run, ledger
-def test_replay_says_already_done_and_dry_run_counts_each_notice_once(capsys, tmp_path,
-                                                                      sample_dir):
+def test_replay_says_already_done_and_dry_run_counts_each_notice_once(capsys, tmp_path, sample_dir):
     out_dir = tmp_path / "saved"
     cfg = tmp_path / "g.toml"
-    cfg.write_text(f'[[rule]]\nname = "drills"\nmock = true\nalert_type = "PRELIMINARY"\n'
-                   f'[[rule.action]]\ntype = "save"\ndir = "{out_dir}"\nplot = false\n')
+    cfg.write_text(
+        f'[[rule]]\nname = "drills"\nmock = true\nalert_type = "PRELIMINARY"\n'
+        f'[[rule.action]]\ntype = "save"\ndir = "{out_dir}"\nplot = false\n'
+    )
     store = str(tmp_path / "s.sqlite")
     common = ["--config", str(cfg), "--store", store, "--ignore-age", "--no-progress"]
     rc, out, err = _run(capsys, "replay", str(sample_dir), *common, "--dry-run")
@@ -173,12 +202,15 @@ def test_replay_says_already_done_and_dry_run_counts_each_notice_once(capsys, tm
     assert out.count("drills -> save") == 2 and len(out.splitlines()) == 5  # 10 files
     assert not Path(store).exists()  # a dry run creates nothing
     rc, out, _ = _run(capsys, "replay", str(sample_dir), *common)
-    assert rc == 0 and sorted(out.splitlines()) == ["MS260101a PRELIMINARY drills/save: done",
-                                                    "MS260102b PRELIMINARY drills/save: done"]
+    assert rc == 0 and sorted(out.splitlines()) == [
+        "MS260101a PRELIMINARY drills/save: done",
+        "MS260102b PRELIMINARY drills/save: done",
+    ]
     rc, out, _ = _run(capsys, "replay", str(sample_dir), *common)
     assert rc == 0 and sorted(out.splitlines()) == [
         "MS260101a PRELIMINARY drills/save: already done (earlier run)",
-        "MS260102b PRELIMINARY drills/save: already done (earlier run)"]
+        "MS260102b PRELIMINARY drills/save: already done (earlier run)",
+    ]
     rc, out, err = _run(capsys, "replay", str(sample_dir), *common, "--dry-run")
     assert rc == 0 and err.strip().endswith("0 action(s) would fire")
     assert "(drills already in the ledger: save (done))" in out
@@ -187,41 +219,66 @@ def test_replay_says_already_done_and_dry_run_counts_each_notice_once(capsys, tm
 
 
 # ---------------------------------------------------------------- 7: impossible rules
-@pytest.mark.parametrize("rule,message", [
-    ({"classification_min": {"BNs": 0.5}},
-     "key 'classification_min.BNs': unknown name (did you mean 'BNS'?)"),
-    ({"properties_min": {"hasns": 0.5}}, "unknown name (did you mean 'HasNS'?)"),
-    ({"real": True, "mock": True}, "real = true and mock = true"),
-    ({"real": False, "mock": False, "test": False}, "nothing can match"),
-    ({"classification_min": {"BNS": 0.6, "BBH": 0.6}}, "thresholds add up to 1.2"),
-    ({"group": "Burst", "classification_min": {"BNS": 0.5}}, "Burst notices carry no"),
-    ({"group": "CBS"}, "unknown group 'cbs' (did you mean 'cbc'?)"),
-    ({"alert_type": "RETRACTION", "far_max": 1e-9}, "a RETRACTION carries no event"),
-    ({"alert_type": "PRELIMNARY"}, "(did you mean 'PRELIMINARY'?)"),
-    ({"area_90max": 10}, "unknown key (did you mean 'area_90_max'?)"),
-    ({"far_max": 0}, "every event has a false alarm rate above 0"),
-])
+@pytest.mark.parametrize(
+    "rule,message",
+    [
+        (
+            {"classification_min": {"BNs": 0.5}},
+            "key 'classification_min.BNs': unknown name (did you mean 'BNS'?)",
+        ),
+        ({"properties_min": {"hasns": 0.5}}, "unknown name (did you mean 'HasNS'?)"),
+        ({"real": True, "mock": True}, "real = true and mock = true"),
+        ({"real": False, "mock": False, "test": False}, "nothing can match"),
+        ({"classification_min": {"BNS": 0.6, "BBH": 0.6}}, "thresholds add up to 1.2"),
+        ({"group": "Burst", "classification_min": {"BNS": 0.5}}, "Burst notices carry no"),
+        ({"group": "CBS"}, "unknown group 'cbs' (did you mean 'cbc'?)"),
+        ({"alert_type": "RETRACTION", "far_max": 1e-9}, "a RETRACTION carries no event"),
+        ({"alert_type": "PRELIMNARY"}, "(did you mean 'PRELIMINARY'?)"),
+        ({"area_90max": 10}, "unknown key (did you mean 'area_90_max'?)"),
+        ({"far_max": 0}, "every event has a false alarm rate above 0"),
+    ],
+)
 def test_rules_that_can_never_match_are_refused(rule, message):
     with pytest.raises(ConfigError) as info:
-        parse_config({"rule": [{"name": "r", **rule,
-                                "action": [{"type": "python", "callable": print}]}]})
+        parse_config(
+            {"rule": [{"name": "r", **rule, "action": [{"type": "python", "callable": print}]}]}
+        )
     assert message in str(info.value)
 
 
 def test_possible_rules_still_pass():
-    parse_config({"rule": [{"name": "r", "real": False, "group": ["CBC", "Burst"],
-                            "classification_min": {"BNS": 0.5, "NSBH": 0.5},
-                            "properties_min": {"HasNS": 0.9},
-                            "action": [{"type": "python", "callable": print}]}]})
+    parse_config(
+        {
+            "rule": [
+                {
+                    "name": "r",
+                    "real": False,
+                    "group": ["CBC", "Burst"],
+                    "classification_min": {"BNS": 0.5, "NSBH": 0.5},
+                    "properties_min": {"HasNS": 0.9},
+                    "action": [{"type": "python", "callable": print}],
+                }
+            ]
+        }
+    )
 
 
 # ---------------------------------------------------------------- 8: doctor checks the rules
 def test_doctor_checks_the_rules_file(capsys, tmp_path):
     cfg = tmp_path / "g.toml"
-    cfg.write_text('[[rule]]\nname = "r"\nclassification_min = { BNs = 0.5 }\n'
-                   '[[rule.action]]\ntype = "python"\ncallable = "builtins:print"\n')
-    rc, out, _ = _run(capsys, "doctor", "gwalert-samples", "--config", str(cfg), "--store",
-                      str(tmp_path / "s.sqlite"))
+    cfg.write_text(
+        '[[rule]]\nname = "r"\nclassification_min = { BNs = 0.5 }\n'
+        '[[rule.action]]\ntype = "python"\ncallable = "builtins:print"\n'
+    )
+    rc, out, _ = _run(
+        capsys,
+        "doctor",
+        "gwalert-samples",
+        "--config",
+        str(cfg),
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    )
     assert rc == 1
     line = next(x for x in out.splitlines() if x.startswith("PROBLEM rules"))
     assert "did you mean 'BNS'?" in line and "listen would refuse to start" in line
@@ -234,11 +291,14 @@ def test_wrong_kind_of_file_in_plain_words(capsys, tmp_path):
     csv = tmp_path / "cat.csv"
     csv.write_text("ra,dec\n1,2\n")
     rc, _, err = _run(capsys, "parse", str(fits))
-    assert rc == 1 and err == (f"gwalert: {fits}: not an LVK notice (Avro or GCN JSON): a FITS "
-                               "file (a sky map? use 'gwalert skymap')\n")
+    assert rc == 1 and err == (
+        f"gwalert: {fits}: not an LVK notice (Avro or GCN JSON): a FITS "
+        "file (a sky map? use 'gwalert skymap')\n"
+    )
     rc, _, err = _run(capsys, "skymap", str(csv))
-    assert rc == 1 and err == (f"gwalert: {csv}: not a FITS sky map or an LVK notice: a text "
-                               "(CSV?) file\n")
+    assert rc == 1 and err == (
+        f"gwalert: {csv}: not a FITS sky map or an LVK notice: a text (CSV?) file\n"
+    )
     for e in (err,):
         assert "Error" not in e and "index" not in e
 
@@ -268,8 +328,17 @@ def test_catalog_rows_counted_alike_and_option_mistakes(capsys, tmp_path):
     assert "warning: no catalog row lies inside the 90% region" in err
     ranked = tmp_path / "ranked.csv"
     cat.write_text("name,ra,dec\nfar,300,40\nnear,120,-30\nmid,121,-29\n")
-    rc, out, err = _run(capsys, "skymap", str(fits), "--catalog", str(cat), "--top", "1",
-                        "--catalog-out", str(ranked))
+    rc, out, err = _run(
+        capsys,
+        "skymap",
+        str(fits),
+        "--catalog",
+        str(cat),
+        "--top",
+        "1",
+        "--catalog-out",
+        str(ranked),
+    )
     assert rc == 0, err
     lines = ranked.read_text().splitlines()
     assert lines[0].startswith("rank,row,name,ra,dec") and len(lines) == 4  # every row
@@ -286,12 +355,21 @@ def test_default_config_for_rules_check_and_replay(capsys, tmp_path, monkeypatch
     rc, _, err = _run(capsys, "rules", "check")
     assert rc == 1 and f"{path}: no config file" in err
     path.parent.mkdir(parents=True)
-    path.write_text('[[rule]]\nname = "all"\n[[rule.action]]\ntype = "python"\n'
-                    'callable = "builtins:len"\n')
+    path.write_text(
+        '[[rule]]\nname = "all"\n[[rule.action]]\ntype = "python"\ncallable = "builtins:len"\n'
+    )
     rc, out, _ = _run(capsys, "rules", "check", "--debug")
     assert rc == 0 and out.startswith(f"{path}: OK, 1 rule(s)")
-    rc, out, err = _run(capsys, "replay", str(sample_dir), "--dry-run", "--ignore-age",
-                        "--store", str(tmp_path / "s.sqlite"), "-v")
+    rc, out, err = _run(
+        capsys,
+        "replay",
+        str(sample_dir),
+        "--dry-run",
+        "--ignore-age",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "-v",
+    )
     assert rc == 0 and err.strip().endswith("5 action(s) would fire")
 
 
@@ -300,8 +378,15 @@ def test_usage_errors_exit_2_with_suggestions(capsys, tmp_path):
     assert rc == 2 and "unknown verb 'lisen' (did you mean 'listen'?)" in err
     rc, _, err = _run(capsys, "--debug", "evnts")
     assert rc == 2 and "(did you mean 'events'?)" in err
-    rc, _, err = _run(capsys, "listen", str(tmp_path), "--start-at", "yesterday",
-                      "--store", str(tmp_path / "s.sqlite"))
+    rc, _, err = _run(
+        capsys,
+        "listen",
+        str(tmp_path),
+        "--start-at",
+        "yesterday",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    )
     assert rc == 2 and "--start-at" in err and "expected earliest, latest" in err
     rc, out, _ = _run(capsys, "rules", "--help")
     assert rc == 0 and "status" in out and "check" in out
@@ -351,12 +436,30 @@ def test_skymap_many_files_and_table(capsys, tmp_path):
         paths.append(str(p))
     rc, out, _ = _run(capsys, "skymap", *paths, "--json")
     assert rc == 0 and [json.loads(x)["file"] for x in out.splitlines()] == paths
-    rc, out, err = _run(capsys, "skymap", *paths, str(tmp_path / "missing.fits"), "--table",
-                        "--contours", "50", "90")
+    rc, out, err = _run(
+        capsys,
+        "skymap",
+        *paths,
+        str(tmp_path / "missing.fits"),
+        "--table",
+        "--contours",
+        "50",
+        "90",
+    )
     assert rc == 1 and "missing.fits" in err
     head, *rows = out.splitlines()
-    assert head.split("\t") == ["file", "object", "ra", "dec", "distmean", "diststd",
-                                "area(50)", "area(90)", "vol(50)", "vol(90)"]
+    assert head.split("\t") == [
+        "file",
+        "object",
+        "ra",
+        "dec",
+        "distmean",
+        "diststd",
+        "area(50)",
+        "area(90)",
+        "vol(50)",
+        "vol(90)",
+    ]
     assert len(rows) == 3
     for line, path in zip(rows, paths, strict=True):
         cells = line.split("\t")
@@ -383,14 +486,16 @@ def test_far_text_round_trips(far):
 def test_key_numbers_in_listen_events_show(capsys, tmp_path, sample_dir):
     store = str(tmp_path / "s.sqlite")
     rc, out, _ = _run(capsys, "listen", str(sample_dir), "--store", store)
-    new = [x for x in out.splitlines() if x.startswith("new ") and "PRELIMINARY" in x
-           and "MS260101a" in x]
+    new = [
+        x
+        for x in out.splitlines()
+        if x.startswith("new ") and "PRELIMINARY" in x and "MS260101a" in x
+    ]
     assert new and "FAR 1 per 31.7 yr" in new[0] and "significant" in new[0]
     assert "Mpc" in new[0] and "90% " in new[0] and "deg²" in new[0]
     rc, out, _ = _run(capsys, "events", "--store", store)
     head, *rows = out.splitlines()
-    assert head.split("\t")[-5:] == ["far", "significant", "classification", "distance",
-                                     "area_90"]
+    assert head.split("\t")[-5:] == ["far", "significant", "classification", "distance", "area_90"]
     row = next(r.split("\t") for r in rows if r.startswith("MS260101a"))
     assert row[6] == "1 per 31.7 yr" and row[7] == "yes"
     rc, out, _ = _run(capsys, "show", "MS260101a", "--store", store)
@@ -403,20 +508,24 @@ def test_stored_skymap_by_id_and_show_save(capsys, tmp_path, filled_store):
     assert rc == 0, err
     facts = json.loads(out)
     assert facts["alert_type"] == "UPDATE"  # the latest notice with a map (not the retraction)
-    rc, out, _ = _run(capsys, "skymap", "MS260101a", "--store", filled_store,
-                      "--alert-type", "initial", "--json")
+    rc, out, _ = _run(
+        capsys, "skymap", "MS260101a", "--store", filled_store, "--alert-type", "initial", "--json"
+    )
     assert rc == 0 and json.loads(out)["alert_type"] == "INITIAL"
-    rc, out, _ = _run(capsys, "skymap", "MS260101a", "--store", filled_store, "--combined",
-                      "--json")
+    rc, out, _ = _run(
+        capsys, "skymap", "MS260101a", "--store", filled_store, "--combined", "--json"
+    )
     assert rc == 0 and json.loads(out)["combined_with"] == "Fermi"
-    rc, _, err = _run(capsys, "skymap", "MS260101a", "--store", filled_store,
-                      "--alert-type", "EARLYWARNING")
+    rc, _, err = _run(
+        capsys, "skymap", "MS260101a", "--store", filled_store, "--alert-type", "EARLYWARNING"
+    )
     assert rc == 1 and "has no EARLYWARNING notice" in err
     rc, _, err = _run(capsys, "skymap", "MS260101a", "--store", filled_store, "--notice", "999")
     assert rc == 1 and "no stored notice #999" in err
     save = tmp_path / "out"
-    rc, out, err = _run(capsys, "show", "MS260101a", "--store", filled_store, "--save",
-                        str(save), "--json")
+    rc, out, err = _run(
+        capsys, "show", "MS260101a", "--store", filled_store, "--save", str(save), "--json"
+    )
     assert rc == 0, err
     notices = json.loads(out)["notices"]
     assert len(notices) == 4
@@ -430,13 +539,22 @@ def test_stored_skymap_by_id_and_show_save(capsys, tmp_path, filled_store):
 
 def test_save_action_writes_the_combined_map(sqlite_store, tmp_path):
     combined = samples.gaussian_skymap(121.0, -29.0, 3.0, max_level=5)
-    ext = {"gcn_notice_id": "1", "ivorn": "ivo://x", "observatory": "Fermi", "search": "GRB",
-           "time_difference": 1.0, "time_coincidence_far": 1e-9,
-           "time_sky_position_coincidence_far": 1e-10, "combined_skymap": combined}
-    notice = _make(alert_type="UPDATE", skymap=samples.gaussian_skymap(max_level=5),
-                   external_coinc=ext)
-    config = parse_config({"rule": [{"name": "r", "action": [
-        {"type": "save", "dir": str(tmp_path / "saved")}]}]})
+    ext = {
+        "gcn_notice_id": "1",
+        "ivorn": "ivo://x",
+        "observatory": "Fermi",
+        "search": "GRB",
+        "time_difference": 1.0,
+        "time_coincidence_far": 1e-9,
+        "time_sky_position_coincidence_far": 1e-10,
+        "combined_skymap": combined,
+    }
+    notice = _make(
+        alert_type="UPDATE", skymap=samples.gaussian_skymap(max_level=5), external_coinc=ext
+    )
+    config = parse_config(
+        {"rule": [{"name": "r", "action": [{"type": "save", "dir": str(tmp_path / "saved")}]}]}
+    )
     with Responder(sqlite_store, config, poll_interval=0.02) as responder:
         sqlite_store.add(notice, source="t", hooks=[responder.schedule])
         assert responder.wait_idle(60)
@@ -450,12 +568,20 @@ def test_save_action_writes_the_combined_map(sqlite_store, tmp_path):
 
 
 # ---------------------------------------------------------------- 8: a DNS failure is not auth
-@pytest.mark.parametrize("reason,expect", [
-    ("Failed to acquire SASL OAUTHBEARER token: Could not resolve host: auth.gcn.nasa.gov",
-     "a host name does not resolve"),
-    ("SASL authentication error: Authentication failed during authentication due to invalid "
-     "credentials with SASL mechanism SCRAM-SHA-512", "authentication failed"),
-])
+@pytest.mark.parametrize(
+    "reason,expect",
+    [
+        (
+            "Failed to acquire SASL OAUTHBEARER token: Could not resolve host: auth.gcn.nasa.gov",
+            "a host name does not resolve",
+        ),
+        (
+            "SASL authentication error: Authentication failed during authentication due to invalid "
+            "credentials with SASL mechanism SCRAM-SHA-512",
+            "authentication failed",
+        ),
+    ],
+)
 def test_dns_failure_is_not_called_authentication(reason, expect):
     import confluent_kafka
 
@@ -463,11 +589,15 @@ def test_dns_failure_is_not_called_authentication(reason, expect):
     from gwalert.sources.url import parse_url
 
     state = BrokerState(log_changes=False)
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": "t",
-                                         "socket.connection.setup.timeout.ms": 1000})
+    consumer = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": "127.0.0.1:1",
+            "group.id": "t",
+            "socket.connection.setup.timeout.ms": 1000,
+        }
+    )
     try:
-        state.error(confluent_kafka.KafkaError(confluent_kafka.KafkaError._AUTHENTICATION,
-                                               reason))
+        state.error(confluent_kafka.KafkaError(confluent_kafka.KafkaError._AUTHENTICATION, reason))
         with pytest.raises(GwalertError) as info:
             wait_for_broker(consumer, state, parse_url("kafka://127.0.0.1:1/t"), 10)
     finally:

@@ -36,8 +36,12 @@ from gwalert.store import Store, normalize_url
 pytestmark = pytest.mark.broker
 
 # tansu answers JoinGroup after half the session timeout: keep it short for the tests.
-FAST_GROUP = ["--kafka-option", "session.timeout.ms=6000",
-              "--kafka-option", "heartbeat.interval.ms=1000"]
+FAST_GROUP = [
+    "--kafka-option",
+    "session.timeout.ms=6000",
+    "--kafka-option",
+    "heartbeat.interval.ms=1000",
+]
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -47,9 +51,14 @@ def records(n: int, skymap: bytes, prefix: str = "MS2601") -> list[dict]:
     for i in range(n):
         sid = f"{prefix}{i // 3:02d}a"
         kind = ("PRELIMINARY", "INITIAL", "UPDATE")[i % 3]
-        out.append(samples.make_record(sid, kind, skymap=skymap,
-                                       time_created=f"2026-01-01T0{i // 60 % 10}:"
-                                                    f"{i % 60:02d}:00Z"))
+        out.append(
+            samples.make_record(
+                sid,
+                kind,
+                skymap=skymap,
+                time_created=f"2026-01-01T0{i // 60 % 10}:{i % 60:02d}:00Z",
+            )
+        )
     return out
 
 
@@ -57,8 +66,9 @@ def produce(bootstrap: str, topic: str, values: list[bytes], pauses: list[float]
     """One message per request (tansu's high watermark is wrong after batches)."""
     import confluent_kafka
 
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
-                                         "message.max.bytes": 16 << 20})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 0, "message.max.bytes": 16 << 20}
+    )
     for value, pause in zip(values, pauses, strict=True):
         producer.produce(topic, value=value)
         assert producer.flush(15) == 0
@@ -73,8 +83,9 @@ def create_topic(bootstrap: str, name: str) -> None:
         future.result(15)
 
 
-def publish_both(bootstrap: str, avro_topic: str, json_topic: str, recs: list[dict],
-                 seed: int) -> list[threading.Thread]:
+def publish_both(
+    bootstrap: str, avro_topic: str, json_topic: str, recs: list[dict], seed: int
+) -> list[threading.Thread]:
     """The Avro copies in order on one topic, the JSON copies shuffled with other delays on
     the other, at the same time (two threads, started)."""
     rng = random.Random(seed)
@@ -83,10 +94,14 @@ def publish_both(bootstrap: str, avro_topic: str, json_topic: str, recs: list[di
     rng.shuffle(order)
     gcn = [samples.encode(recs[i], "json") for i in order]
     threads = [
-        threading.Thread(target=produce, args=(bootstrap, avro_topic, avro,
-                                               [rng.uniform(0.0, 0.08) for _ in avro])),
-        threading.Thread(target=produce, args=(bootstrap, json_topic, gcn,
-                                               [rng.uniform(0.02, 0.15) for _ in gcn])),
+        threading.Thread(
+            target=produce,
+            args=(bootstrap, avro_topic, avro, [rng.uniform(0.0, 0.08) for _ in avro]),
+        ),
+        threading.Thread(
+            target=produce,
+            args=(bootstrap, json_topic, gcn, [rng.uniform(0.02, 0.15) for _ in gcn]),
+        ),
     ]
     for t in threads:
         t.start()
@@ -97,7 +112,8 @@ def rules(tmp_path: Path, sleep: float = 0.0) -> Path:
     """One rule for every notice: a command that logs its start (with its pid) and, after
     ``sleep`` s, its end, keyed by GWALERT_ACTION_ID."""
     act = tmp_path / "act.py"
-    act.write_text(textwrap.dedent("""
+    act.write_text(
+        textwrap.dedent("""
         import fcntl, os, sys, time
         out, aid = sys.argv[1], os.environ["GWALERT_ACTION_ID"]
         with open(os.path.join(out, "starts.log"), "a") as f:
@@ -110,9 +126,11 @@ def rules(tmp_path: Path, sleep: float = 0.0) -> Path:
             f.seek(0)
             if aid not in f.read().splitlines():
                 f.write(f"{aid}\\n")
-    """))
+    """)
+    )
     cfg = tmp_path / "gwalert.toml"
-    cfg.write_text(textwrap.dedent(f"""
+    cfg.write_text(
+        textwrap.dedent(f"""
         [responder]
         workers = 4
         backoff = 0.1
@@ -126,7 +144,8 @@ def rules(tmp_path: Path, sleep: float = 0.0) -> Path:
         type = "command"
         argv = [{json.dumps(sys.executable)}, {json.dumps(str(act))},
                 {json.dumps(str(tmp_path))}, "{sleep}"]
-    """))
+    """)
+    )
     return cfg
 
 
@@ -135,14 +154,18 @@ def lines(path: Path) -> list[str]:
 
 
 def gwalert(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gwalert", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gwalert", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def spawn(args: list[str], out: Path, prefix: list[str] | None = None) -> subprocess.Popen:
     fh = open(out, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen([*(prefix or []), sys.executable, "-m", "gwalert", *args],
-                            stdout=fh, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [*(prefix or []), sys.executable, "-m", "gwalert", *args],
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_until(pred, timeout: float, what: str, procs: tuple = ()) -> None:
@@ -189,8 +212,11 @@ def stop(*procs: subprocess.Popen | None) -> None:
 
 def check_arrivals(url: str, n: int, feeds: set[str]) -> dict[int, list]:
     """Every notice has exactly one first arrival; copies come only from ``feeds``."""
-    rows = query(url, "SELECT notice_id, feed, is_first, received_at, partition, \"offset\" "
-                      "FROM gwalert_arrivals ORDER BY notice_id, id")
+    rows = query(
+        url,
+        'SELECT notice_id, feed, is_first, received_at, partition, "offset" '
+        "FROM gwalert_arrivals ORDER BY notice_id, id",
+    )
     by_notice: dict[int, list] = {}
     for r in rows:
         by_notice.setdefault(r[0], []).append(r)
@@ -224,19 +250,45 @@ def test_one_listener_two_feeds(kafka_broker, tmp_path, skymap) -> None:
     cfg = rules(tmp_path)
     port = free_port()
     out = tmp_path / "listen.out"
-    listener = spawn(["listen", feed_a, feed_b, "--no-auth", "--store", store, "--config",
-                      str(cfg), "--no-heartbeat", "--metrics-port", str(port), *FAST_GROUP],
-                     out)
+    listener = spawn(
+        [
+            "listen",
+            feed_a,
+            feed_b,
+            "--no-auth",
+            "--store",
+            store,
+            "--config",
+            str(cfg),
+            "--no-heartbeat",
+            "--metrics-port",
+            str(port),
+            *FAST_GROUP,
+        ],
+        out,
+    )
     try:
-        wait_until(lambda: count(store, "gwalert_feeds") == 2 and all(
-            r[0] == "ok" for r in query(store, "SELECT state FROM gwalert_feeds")), 40,
-            "both feeds connected", (listener,))
+        wait_until(
+            lambda: (
+                count(store, "gwalert_feeds") == 2
+                and all(r[0] == "ok" for r in query(store, "SELECT state FROM gwalert_feeds"))
+            ),
+            40,
+            "both feeds connected",
+            (listener,),
+        )
         time.sleep(4)  # both groups have their partitions (tansu: half the session timeout)
         for t in publish_both(kafka_broker.bootstrap, avro_topic, json_topic, recs, seed=1):
             t.join(60)
-        wait_until(lambda: count(store, "gwalert_arrivals") == 2 * len(recs)
-                   and len(lines(tmp_path / "done.log")) == len(recs), 60,
-                   "every copy and every action", (listener,))
+        wait_until(
+            lambda: (
+                count(store, "gwalert_arrivals") == 2 * len(recs)
+                and len(lines(tmp_path / "done.log")) == len(recs)
+            ),
+            60,
+            "every copy and every action",
+            (listener,),
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             metrics = resp.read().decode()
     finally:
@@ -245,10 +297,16 @@ def test_one_listener_two_feeds(kafka_broker, tmp_path, skymap) -> None:
     for feed in (feed_a, feed_b):
         assert f'gwalert_feed_messages_total{{feed="{feed}"}} {len(recs)}.0' in metrics
         assert f'gwalert_feed_up{{feed="{feed}",state="ok"}} 1.0' in metrics
-    notices = [int(float(x.split()[-1])) for x in metrics.splitlines()
-               if x.startswith("gwalert_feed_notices_total")]
-    dups = [int(float(x.split()[-1])) for x in metrics.splitlines()
-            if x.startswith("gwalert_feed_duplicates_total")]
+    notices = [
+        int(float(x.split()[-1]))
+        for x in metrics.splitlines()
+        if x.startswith("gwalert_feed_notices_total")
+    ]
+    dups = [
+        int(float(x.split()[-1]))
+        for x in metrics.splitlines()
+        if x.startswith("gwalert_feed_duplicates_total")
+    ]
     assert sum(notices) == sum(dups) == len(recs)
     assert 'gwalert_actions{state="done"} 9.0' in metrics
 
@@ -285,8 +343,9 @@ def test_one_listener_two_feeds(kafka_broker, tmp_path, skymap) -> None:
 
 
 @pytest.mark.postgres
-def test_two_listeners_and_workers_on_postgres_killed(kafka_broker, postgres_url, tmp_path,
-                                                      skymap) -> None:
+def test_two_listeners_and_workers_on_postgres_killed(
+    kafka_broker, postgres_url, tmp_path, skymap
+) -> None:
     """One `listen --no-actions` per feed and a `respond` worker on one PostgreSQL: the Avro
     listener is killed -9 mid-stream and never restarted, the worker is killed -9 while
     actions run and a second worker on another host (its own UTS namespace) takes them over
@@ -299,50 +358,109 @@ def test_two_listeners_and_workers_on_postgres_killed(kafka_broker, postgres_url
     recs = records(24, skymap, prefix="MS2602")
     cfg = rules(tmp_path, sleep=1.0)
     lease = "4"
-    common = ["--no-auth", "--store", postgres_url, "--config", str(cfg), "--no-heartbeat",
-              "--no-actions", "--lease", lease, *FAST_GROUP]
+    common = [
+        "--no-auth",
+        "--store",
+        postgres_url,
+        "--config",
+        str(cfg),
+        "--no-heartbeat",
+        "--no-actions",
+        "--lease",
+        lease,
+        *FAST_GROUP,
+    ]
     a = spawn(["listen", feed_a, *common], tmp_path / "a.out")
     b = spawn(["listen", feed_b, *common], tmp_path / "b.out")
-    w1 = spawn(["respond", "--store", postgres_url, "--config", str(cfg), "--lease", lease,
-                "--workers", "3"], tmp_path / "w1.out")
+    w1 = spawn(
+        [
+            "respond",
+            "--store",
+            postgres_url,
+            "--config",
+            str(cfg),
+            "--lease",
+            lease,
+            "--workers",
+            "3",
+        ],
+        tmp_path / "w1.out",
+    )
     w2 = None
     try:
-        wait_until(lambda: count(postgres_url, "gwalert_feeds") == 2, 40, "both listeners",
-                   (a, b, w1))
+        wait_until(
+            lambda: count(postgres_url, "gwalert_feeds") == 2, 40, "both listeners", (a, b, w1)
+        )
         time.sleep(4)
         feeders = publish_both(kafka_broker.bootstrap, avro_topic, json_topic, recs, seed=2)
-        wait_until(lambda: count(postgres_url, "gwalert_notices") >= 6, 60,
-                   "a few notices", (a, b, w1))
+        wait_until(
+            lambda: count(postgres_url, "gwalert_notices") >= 6, 60, "a few notices", (a, b, w1)
+        )
         a.send_signal(signal.SIGKILL)  # never restarted
         a.wait(10)
         stored_at_kill = count(postgres_url, "gwalert_notices")
         # Kill the worker while actions run (started, not done).
-        wait_until(lambda: {x.split()[0] for x in lines(tmp_path / "starts.log")}
-                   - set(lines(tmp_path / "done.log")), 60, "an action running", (w1,))
+        wait_until(
+            lambda: (
+                {x.split()[0] for x in lines(tmp_path / "starts.log")}
+                - set(lines(tmp_path / "done.log"))
+            ),
+            60,
+            "an action running",
+            (w1,),
+        )
         w1.send_signal(signal.SIGKILL)
         w1.wait(10)
         killed_at = time.time()
         time.sleep(0.5)  # a command spawned just before the kill has logged its start
-        running = {x.split()[0] for x in lines(tmp_path / "starts.log")} \
-            - set(lines(tmp_path / "done.log"))
+        running = {x.split()[0] for x in lines(tmp_path / "starts.log")} - set(
+            lines(tmp_path / "done.log")
+        )
         assert running
         for t in feeders:
             t.join(90)
         assert stored_at_kill < len(recs), "the listener was killed too late"
         # A second worker on "another host": the dead one's process cannot be seen from
         # there, so its actions wait for their lease to expire.
-        prefix = ["unshare", "--uts", "sh", "-c", 'hostname gwalert-other-host && exec "$@"',
-                  "sh"] if shutil.which("unshare") and os.geteuid() == 0 else None
+        prefix = (
+            ["unshare", "--uts", "sh", "-c", 'hostname gwalert-other-host && exec "$@"', "sh"]
+            if shutil.which("unshare") and os.geteuid() == 0
+            else None
+        )
         from kafka_broker import free_port
 
         port = free_port()
-        w2 = spawn(["respond", "--store", postgres_url, "--config", str(cfg), "--lease", lease,
-                    "--metrics-port", str(port), "-v"], tmp_path / "w2.out", prefix=prefix)
-        wait_until(lambda: count(postgres_url, "gwalert_notices") == len(recs), 90,
-                   "every notice (from the surviving feed)", (b,))
-        wait_until(lambda: len(set(lines(tmp_path / "done.log"))) == len(recs)
-                   and count(postgres_url, "gwalert_actions WHERE state = 'done'") == len(recs),
-                   120, "every action done", (b, w2))
+        w2 = spawn(
+            [
+                "respond",
+                "--store",
+                postgres_url,
+                "--config",
+                str(cfg),
+                "--lease",
+                lease,
+                "--metrics-port",
+                str(port),
+                "-v",
+            ],
+            tmp_path / "w2.out",
+            prefix=prefix,
+        )
+        wait_until(
+            lambda: count(postgres_url, "gwalert_notices") == len(recs),
+            90,
+            "every notice (from the surviving feed)",
+            (b,),
+        )
+        wait_until(
+            lambda: (
+                len(set(lines(tmp_path / "done.log"))) == len(recs)
+                and count(postgres_url, "gwalert_actions WHERE state = 'done'") == len(recs)
+            ),
+            120,
+            "every action done",
+            (b, w2),
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             metrics = resp.read().decode()
     finally:
@@ -370,8 +488,9 @@ def test_two_listeners_and_workers_on_postgres_killed(kafka_broker, postgres_url
         # the lease, renewed every third of it, had at least two thirds of it left at the kill
         assert at >= killed_at + 2 / 3 * float(lease) - 0.2, (retry, killed_at)
     check_arrivals(postgres_url, len(recs), {feed_a, feed_b})
-    from_b = query(postgres_url, "SELECT COUNT(*) FROM gwalert_arrivals WHERE feed = "
-                                 f"'{feed_b}'")[0][0]
+    from_b = query(postgres_url, f"SELECT COUNT(*) FROM gwalert_arrivals WHERE feed = '{feed_b}'")[
+        0
+    ][0]
     assert from_b == len(recs)  # the surviving feed saw every notice
 
 
@@ -384,16 +503,36 @@ def test_one_feed_unreachable_from_the_start(kafka_broker, tmp_path) -> None:
     bad = f"gcn://127.0.0.1:{free_port()}/igwn.gwalert"
     store = f"sqlite:///{tmp_path / 's.sqlite'}"
     out = tmp_path / "listen.out"
-    listener = spawn(["listen", good, bad, "--no-auth", "--store", store, "--no-heartbeat",
-                      "--connect-timeout", "2", *FAST_GROUP], out)
+    listener = spawn(
+        [
+            "listen",
+            good,
+            bad,
+            "--no-auth",
+            "--store",
+            store,
+            "--no-heartbeat",
+            "--connect-timeout",
+            "2",
+            *FAST_GROUP,
+        ],
+        out,
+    )
     try:
-        wait_until(lambda: dict(query(store, "SELECT feed, state FROM gwalert_feeds")).get(bad)
-                   == "failed", 40, "the broken feed reported", (listener,))
+        wait_until(
+            lambda: (
+                dict(query(store, "SELECT feed, state FROM gwalert_feeds")).get(bad) == "failed"
+            ),
+            40,
+            "the broken feed reported",
+            (listener,),
+        )
         time.sleep(3)
         values = [samples.encode(r, "avro") for r in records(3, b"", prefix="MS2603")]
         produce(kafka_broker.bootstrap, good_topic, values, [0.05] * 3)
-        wait_until(lambda: count(store, "gwalert_notices") == 3, 40, "the good feed's notices",
-                   (listener,))
+        wait_until(
+            lambda: count(store, "gwalert_notices") == 3, 40, "the good feed's notices", (listener,)
+        )
         doc = gwalert("doctor", good, bad, "--no-auth", "--store", store, "--timeout", "3")
         # Without URLs, doctor checks the feeds the store's listeners follow.
         doc_json = gwalert("doctor", "--no-auth", "--store", store, "--timeout", "3", "--json")
@@ -423,20 +562,24 @@ def test_n_listeners_m_workers_exactly_once(postgres_url, tmp_path, monkeypatch)
 
     sys.path.insert(0, str(tmp_path))
     monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "sim_action.py").write_text(textwrap.dedent("""
+    (tmp_path / "sim_action.py").write_text(
+        textwrap.dedent("""
         import threading, time
         RUNS, LOCK = [], threading.Lock()
         def act(notice, context):
             with LOCK:
                 RUNS.append(context.action_id)
             time.sleep(0.02)
-    """))
+    """)
+    )
     import importlib
 
     sim = importlib.import_module("sim_action")
     cfg = tmp_path / "gwalert.toml"
-    cfg.write_text('[responder]\nworkers = 2\n[[rule]]\nname = "all"\nmax_age = false\n'
-                   '[[rule.action]]\ntype = "python"\ncallable = "sim_action:act"\n')
+    cfg.write_text(
+        '[responder]\nworkers = 2\n[[rule]]\nname = "all"\nmax_age = false\n'
+        '[[rule.action]]\ntype = "python"\ncallable = "sim_action:act"\n'
+    )
     feeds_dir = []
     recs = records(12, b"", prefix="MS2604")
     for fmt in ("avro", "json"):
@@ -476,9 +619,12 @@ def test_n_listeners_m_workers_exactly_once(postgres_url, tmp_path, monkeypatch)
     assert len(sim.RUNS) == len(set(sim.RUNS)) == len(recs)
     assert sum(r.stats.new for r in runners) == len(recs)
     assert sum(r.stats.messages for r in runners) == 3 * 2 * len(recs)
-    by_notice = query(postgres_url, "SELECT notice_id, COUNT(*), SUM(CASE WHEN is_first "
-                                    "THEN 1 ELSE 0 END) FROM gwalert_arrivals "
-                                    "GROUP BY notice_id")
+    by_notice = query(
+        postgres_url,
+        "SELECT notice_id, COUNT(*), SUM(CASE WHEN is_first "
+        "THEN 1 ELSE 0 END) FROM gwalert_arrivals "
+        "GROUP BY notice_id",
+    )
     assert len(by_notice) == len(recs)
     # Three listeners saw each file: a file copy is one (source, no offset) per listener; the
     # first one stored it, the others recorded their copies once each.
@@ -489,10 +635,16 @@ def test_n_listeners_m_workers_exactly_once(postgres_url, tmp_path, monkeypatch)
 def test_processes_starting_together_on_a_fresh_database(postgres_url) -> None:
     """Listeners and workers started at once on an empty database all create the tables
     (PostgreSQL's concurrent CREATE TABLE fails on its catalogue unless serialised)."""
-    code = ("import sys; from gwalert.store import Store; from gwalert.app import build; "
-            "s = Store.open(sys.argv[1]); build(s); s.close()")
-    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url], text=True,
-                              stderr=subprocess.PIPE) for _ in range(4)]
+    code = (
+        "import sys; from gwalert.store import Store; from gwalert.app import build; "
+        "s = Store.open(sys.argv[1]); build(s); s.close()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, postgres_url], text=True, stderr=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
     assert count(postgres_url, "gwalert_arrivals") == 0

@@ -15,14 +15,20 @@ from gwalert.samples import gaussian_skymap, write_skymap
 from gwalert.skymap import SkyMap
 from gwalert.skymap.fitsio import read_bintable
 
-SHARED_MAPS = ["bayestar.multiorder.fits", "G1028259_rrt_small_area_cwb.multiorder.fits",
-               "MS181101ab_userguide_bayestar.slim.nside512.fits.gz"]
+SHARED_MAPS = [
+    "bayestar.multiorder.fits",
+    "G1028259_rrt_small_area_cwb.multiorder.fits",
+    "MS181101ab_userguide_bayestar.slim.nside512.fits.gz",
+]
 
 
 def _compare(data: bytes) -> None:
     ours = read_bintable(data)
-    ref = Table.read(fits.open(__import__("io").BytesIO(gzip.decompress(data)
-                                                         if data[:2] == b"\x1f\x8b" else data)))
+    ref = Table.read(
+        fits.open(
+            __import__("io").BytesIO(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+        )
+    )
     assert list(ours.columns) == [c.upper() for c in ref.colnames]
     for name in ref.colnames:
         np.testing.assert_array_equal(ours.columns[name.upper()], np.asarray(ref[name]))
@@ -44,10 +50,18 @@ def test_built_maps_match_astropy():
 
 
 def test_header_values_of_every_kind():
-    data = write_skymap([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-                        np.full(12, 1 / (4 * np.pi)),
-                        meta={"OBJECT": "it''s", "HISTORY": "x", "LOGBCI": 1.5e-3,
-                              "MOC": True, "RUNTIME": 3, "EMPTY": ""})
+    data = write_skymap(
+        [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+        np.full(12, 1 / (4 * np.pi)),
+        meta={
+            "OBJECT": "it''s",
+            "HISTORY": "x",
+            "LOGBCI": 1.5e-3,
+            "MOC": True,
+            "RUNTIME": 3,
+            "EMPTY": "",
+        },
+    )
     header = read_bintable(data).header
     ref = fits.open(__import__("io").BytesIO(data))[1].header
     for key in ("OBJECT", "LOGBCI", "MOC", "RUNTIME"):
@@ -58,8 +72,16 @@ def _flat(nside: int, ordering: str, values: np.ndarray, column: str = "PROB") -
     import io
 
     hdu = fits.BinTableHDU.from_columns([fits.Column(column, "D", array=values)])
-    hdu.header.update({"PIXTYPE": "HEALPIX", "ORDERING": ordering, "NSIDE": nside,
-                       "INDXSCHM": "IMPLICIT", "DISTMEAN": 10.0, "DISTSTD": 1.0})
+    hdu.header.update(
+        {
+            "PIXTYPE": "HEALPIX",
+            "ORDERING": ordering,
+            "NSIDE": nside,
+            "INDXSCHM": "IMPLICIT",
+            "DISTMEAN": 10.0,
+            "DISTSTD": 1.0,
+        }
+    )
     buf = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
     return buf.getvalue()
@@ -103,6 +125,6 @@ def test_refuses_what_it_cannot_read():
         read_bintable(data[:2000])
     bad = bytearray(data)
     at = bad.index(b"TFORM1  = ")
-    bad[at:at + 80] = b"TFORM1  = 'P       '".ljust(80)
+    bad[at : at + 80] = b"TFORM1  = 'P       '".ljust(80)
     with pytest.raises(SkyMapError, match="unsupported FITS column format"):
         read_bintable(bytes(bad))

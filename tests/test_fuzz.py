@@ -44,9 +44,16 @@ LONG = os.environ.get("GWALERT_LONG_TESTS") == "1"
 
 
 def _settings(default: int, long: int) -> settings:
-    return settings(max_examples=long if LONG else default, deadline=None, derandomize=not LONG,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=long if LONG else default,
+        deadline=None,
+        derandomize=not LONG,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+    )
 
 
 # ------------------------------------------------------------------------------ sources
@@ -60,8 +67,14 @@ def base_records() -> tuple[dict[str, Any], ...]:
         if data.startswith(b"Obj"):
             records.extend(fastavro.reader(io.BytesIO(data)))
     small = samples.gaussian_skymap(max_level=3)
-    records.append(samples.make_record("S260501a", "INITIAL", skymap=small, mchirp_source={
-        "bin_edges": [0.0, 1.0, 2.0], "probabilities": [0.5, 0.5]}))
+    records.append(
+        samples.make_record(
+            "S260501a",
+            "INITIAL",
+            skymap=small,
+            mchirp_source={"bin_edges": [0.0, 1.0, 2.0], "probabilities": [0.5, 0.5]},
+        )
+    )
     if NOTICES.is_dir():
         for path in sorted(NOTICES.glob("*.avro")):
             records.extend(fastavro.reader(io.BytesIO(path.read_bytes())))
@@ -88,18 +101,61 @@ class Literal:
         self.text = text
 
 
-HOSTILE = [None, True, False, 0, -1, 2**31, 2**63, -(2**63) - 1, 2**64, 10**400,
-           float("nan"), float("inf"), float("-inf"), 1e308, -0.0, 5e-324, "", "\ud800",
-           "\udfff\ud800", "a\x00b", "\x00", "x" * 5000, "é" * 70, "9999-12-31T23:59:59-01:00",
-           "0001-01-01T00:00:00+01:00", "2026-13-45T00:00:00Z", "S260101a\n", "MS260101a",
-           "PRELIMINARY", [], {}, [[[]]], {"a": {"b": {}}}, ["H1", 5], {"BNS": "x"},
-           {"BNS": float("nan")}, {"": 1.0}, Literal("1" * 4301), Literal("1e400"),
-           Literal("-1e400"), Literal("[" * 3000 + "]" * 3000),
-           Literal("[" * 900 + "]" * 900), Literal('{"a":' * 500 + "1" + "}" * 500)]
+HOSTILE = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**31,
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    10**400,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    1e308,
+    -0.0,
+    5e-324,
+    "",
+    "\ud800",
+    "\udfff\ud800",
+    "a\x00b",
+    "\x00",
+    "x" * 5000,
+    "é" * 70,
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00+01:00",
+    "2026-13-45T00:00:00Z",
+    "S260101a\n",
+    "MS260101a",
+    "PRELIMINARY",
+    [],
+    {},
+    [[[]]],
+    {"a": {"b": {}}},
+    ["H1", 5],
+    {"BNS": "x"},
+    {"BNS": float("nan")},
+    {"": 1.0},
+    Literal("1" * 4301),
+    Literal("1e400"),
+    Literal("-1e400"),
+    Literal("[" * 3000 + "]" * 3000),
+    Literal("[" * 900 + "]" * 900),
+    Literal('{"a":' * 500 + "1" + "}" * 500),
+]
 
 any_text = st.text(st.characters(codec=None, categories=None), max_size=40)
-hostile = st.one_of(st.sampled_from(HOSTILE).map(copy.deepcopy), any_text, st.integers(),
-                    st.floats(), st.booleans(), st.none())
+hostile = st.one_of(
+    st.sampled_from(HOSTILE).map(copy.deepcopy),
+    any_text,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+)
 
 
 def dump(value: Any) -> bytes:
@@ -179,8 +235,19 @@ def _avro_value(draw, schema: Any) -> Any:
     if kind in ("int", "long"):
         return draw(st.sampled_from([0, -1, 2**31 - 1, -(2**31)]))
     if kind == "string":
-        return draw(st.sampled_from(["", "a\x00b", "x" * 3000, "é" * 70, "S1\n",
-                                     "9999-12-31T23:59:59-01:00", "not a time"]))
+        return draw(
+            st.sampled_from(
+                [
+                    "",
+                    "a\x00b",
+                    "x" * 3000,
+                    "é" * 70,
+                    "S1\n",
+                    "9999-12-31T23:59:59-01:00",
+                    "not a time",
+                ]
+            )
+        )
     if kind == "boolean":
         return draw(st.booleans())
     if kind == "bytes":
@@ -188,8 +255,11 @@ def _avro_value(draw, schema: Any) -> Any:
     if kind == "null":
         return None
     if kind == "map":
-        return {draw(st.sampled_from(["", "BNS", "a\x00", "x" * 100])):
-                _avro_value(draw, schema["values"])}
+        return {
+            draw(st.sampled_from(["", "BNS", "a\x00", "x" * 100])): _avro_value(
+                draw, schema["values"]
+            )
+        }
     if kind == "array":
         return [_avro_value(draw, schema["items"])]
     if kind == "enum":
@@ -221,8 +291,18 @@ def avro_mutant(draw) -> bytes:
             rec_schema["fields"].pop(i)
             rec.pop(field["name"], None)
         elif op == "retype":
-            new = draw(st.sampled_from(["string", "long", "double", "boolean", "null",
-                                        {"type": "map", "values": "string"}]))
+            new = draw(
+                st.sampled_from(
+                    [
+                        "string",
+                        "long",
+                        "double",
+                        "boolean",
+                        "null",
+                        {"type": "map", "values": "string"},
+                    ]
+                )
+            )
             field["type"] = new
             rec[field["name"]] = _avro_value(draw, new)
         elif op == "unname" and field["name"] != "event":
@@ -256,7 +336,7 @@ def byte_mutant(draw, source=None) -> bytes:
         elif op == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=8))
         else:
-            del data[at:at + draw(st.integers(1, 16))]
+            del data[at : at + draw(st.integers(1, 16))]
     return bytes(data)
 
 
@@ -271,8 +351,9 @@ def _poison_corpus() -> list[bytes]:
 
 
 def _json_of(change) -> bytes:
-    doc = json.loads(samples.encode(samples.make_record(
-        skymap=samples.gaussian_skymap(max_level=3)), "json"))
+    doc = json.loads(
+        samples.encode(samples.make_record(skymap=samples.gaussian_skymap(max_level=3)), "json")
+    )
     change(doc)
     return dump(doc)
 
@@ -363,8 +444,11 @@ def test_gwalert_parse_of_mutated_files(tmp_path):
     rng = random.Random(9)
     n = 300 if LONG else 40
     good = tmp_path / "good.avro"
-    good.write_bytes(samples.encode(samples.make_record(
-        "MS260601z", skymap=samples.gaussian_skymap(max_level=3))))
+    good.write_bytes(
+        samples.encode(
+            samples.make_record("MS260601z", skymap=samples.gaussian_skymap(max_level=3))
+        )
+    )
     paths = []
     bases = base_messages()
     for i in range(n):
@@ -390,8 +474,12 @@ def test_gwalert_parse_of_mutated_files(tmp_path):
         path.write_bytes(data)
         paths.append(path)
     for args in (["parse"], ["parse", "--json"]):
-        result = subprocess.run([sys.executable, "-m", "gwalert", *args, *map(str, paths),
-                                 str(good)], capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-m", "gwalert", *args, *map(str, paths), str(good)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert "unexpected error" not in result.stderr and "Traceback" not in result.stderr
         errors: dict[str, int] = {}
         for line in result.stderr.splitlines():
@@ -408,9 +496,9 @@ def test_gwalert_parse_of_mutated_files(tmp_path):
             assert len(reported) + len(errors) == len(paths) + 1
             assert facts[-1]["superevent_id"] == "MS260601z"
         else:
-            assert result.stdout.rstrip().endswith("'urls': {'gracedb': "
-                                                   "'https://gracedb.ligo.org/superevents/"
-                                                   "MS260601z/view/'}}")
+            assert result.stdout.rstrip().endswith(
+                "'urls': {'gracedb': 'https://gracedb.ligo.org/superevents/MS260601z/view/'}}"
+            )
 
 
 @example(b"")

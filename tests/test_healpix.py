@@ -49,8 +49,9 @@ def test_uniq_round_trip_matches_astropy():
 
 
 def test_pixel_area():
-    np.testing.assert_allclose(pixel_area_sr(np.arange(10)),
-                               [ah.nside_to_pixel_area(2**lv).value for lv in range(10)])
+    np.testing.assert_allclose(
+        pixel_area_sr(np.arange(10)), [ah.nside_to_pixel_area(2**lv).value for lv in range(10)]
+    )
 
 
 def test_out_of_range():

@@ -22,8 +22,12 @@ from gwalert.store import Store
 pytestmark = pytest.mark.broker
 
 # tansu answers JoinGroup after half the session timeout: keep it short for the tests.
-FAST_GROUP = ["--kafka-option", "session.timeout.ms=6000",
-              "--kafka-option", "heartbeat.interval.ms=1000"]
+FAST_GROUP = [
+    "--kafka-option",
+    "session.timeout.ms=6000",
+    "--kafka-option",
+    "heartbeat.interval.ms=1000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +35,25 @@ def skymap() -> bytes:
     return samples.gaussian_skymap(max_level=4)
 
 
-def notice(i: int, skymap: bytes | None = None, fmt: str = "avro",
-           sid: str = "MS260101a") -> bytes:
-    rec = samples.make_record(sid, "UPDATE" if i else "PRELIMINARY", skymap=skymap,
-                              time_created=f"2026-01-01T01:{i // 60:02d}:{i % 60:02d}Z")
+def notice(i: int, skymap: bytes | None = None, fmt: str = "avro", sid: str = "MS260101a") -> bytes:
+    rec = samples.make_record(
+        sid,
+        "UPDATE" if i else "PRELIMINARY",
+        skymap=skymap,
+        time_created=f"2026-01-01T01:{i // 60:02d}:{i % 60:02d}Z",
+    )
     return samples.encode(rec, fmt)
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], pause: float = 0.0,
-            key: bytes | None = None) -> None:
+def produce(
+    bootstrap: str, topic: str, values: list[bytes], pause: float = 0.0, key: bytes | None = None
+) -> None:
     """One message per request (tansu's high watermark is wrong after batches)."""
     import confluent_kafka
 
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
-                                         "message.max.bytes": 16 << 20})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 0, "message.max.bytes": 16 << 20}
+    )
     for value in values:
         producer.produce(topic, value=value, key=key)
         assert producer.flush(15) == 0
@@ -52,15 +61,30 @@ def produce(bootstrap: str, topic: str, values: list[bytes], pause: float = 0.0,
 
 
 def gwalert(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gwalert", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "gwalert", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def start_listener(url: str, store: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
     fh = open(out, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen([sys.executable, "-m", "gwalert", "listen", url, "--no-auth",
-                             "--store", str(store), "--no-heartbeat", *FAST_GROUP, *extra],
-                            stdout=fh, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gwalert",
+            "listen",
+            url,
+            "--no-auth",
+            "--store",
+            str(store),
+            "--no-heartbeat",
+            *FAST_GROUP,
+            *extra,
+        ],
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def count(store_path: Path) -> dict[str, int]:
@@ -105,8 +129,17 @@ def test_publish_listen_resume(kafka_broker, tmp_path) -> None:
     assert pub.returncode == 0, pub.stderr
     assert len(pub.stdout.splitlines()) == 5
     store = tmp_path / "s.sqlite"
-    first = gwalert("listen", url, "--no-auth", "--store", str(store), "--start-at", "earliest",
-                    "--until-eos", *FAST_GROUP)
+    first = gwalert(
+        "listen",
+        url,
+        "--no-auth",
+        "--store",
+        str(store),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        *FAST_GROUP,
+    )
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("new ") == 5
     listed = gwalert("notices", "--store", str(store))
@@ -122,16 +155,24 @@ def test_publish_listen_resume(kafka_broker, tmp_path) -> None:
     json_files = sorted(str(p) for p in sample_dir.glob("*.json"))
     assert gwalert("publish", *json_files, "--to", url, "--no-auth").returncode == 0
     produce(kafka_broker.bootstrap, url.rsplit("/", 1)[1], [notice(101), notice(102)])
-    second = gwalert("listen", url, "--no-auth", "--store", str(store), "--start-at", "earliest",
-                     "--until-eos", *FAST_GROUP)
+    second = gwalert(
+        "listen",
+        url,
+        "--no-auth",
+        "--store",
+        str(store),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        *FAST_GROUP,
+    )
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("new ") == 2
     assert second.stdout.count("duplicate ") == 5
     assert count(store)["notices"] == 7
 
 
-def test_kill9_midstream_loses_nothing_stores_nothing_twice(kafka_broker, tmp_path,
-                                                            skymap) -> None:
+def test_kill9_midstream_loses_nothing_stores_nothing_twice(kafka_broker, tmp_path, skymap) -> None:
     name = topic()
     url = kafka_broker.url(name)
     total = 60
@@ -141,8 +182,9 @@ def test_kill9_midstream_loses_nothing_stores_nothing_twice(kafka_broker, tmp_pa
     listener = start_listener(url, store, out, "--start-at", "earliest")
     try:
         wait_until(lambda: out.exists() and "new " in out.read_text(), 40, "first notice")
-        feeder = threading.Thread(target=produce,
-                                  args=(kafka_broker.bootstrap, name, values[1:], 0.05))
+        feeder = threading.Thread(
+            target=produce, args=(kafka_broker.bootstrap, name, values[1:], 0.05)
+        )
         feeder.start()
         wait_until(lambda: count(store)["notices"] >= 10, 60, "a few notices stored")
         listener.send_signal(signal.SIGKILL)
@@ -153,8 +195,16 @@ def test_kill9_midstream_loses_nothing_stores_nothing_twice(kafka_broker, tmp_pa
     finally:
         if listener.poll() is None:
             listener.kill()
-    again = gwalert("listen", url, "--no-auth", "--store", str(store), "--until-eos",
-                    "--no-heartbeat", *FAST_GROUP)
+    again = gwalert(
+        "listen",
+        url,
+        "--no-auth",
+        "--store",
+        str(store),
+        "--until-eos",
+        "--no-heartbeat",
+        *FAST_GROUP,
+    )
     assert again.returncode == 0, again.stderr
     rows = stored(store)
     times = sorted(r.time_created for r in rows)
@@ -177,8 +227,18 @@ def test_poison_message_goes_to_dead_letters_and_stream_goes_on(kafka_broker, tm
     produce(kafka_broker.bootstrap, name, [b'{"superevent_id": "S1"}'])
     assert gwalert("publish", str(good), "--to", url, "--no-auth").returncode == 0
     store = tmp_path / "s.sqlite"
-    res = gwalert("listen", url, "--no-auth", "--store", str(store), "--start-at", "earliest",
-                  "--until-eos", "--no-heartbeat", *FAST_GROUP)
+    res = gwalert(
+        "listen",
+        url,
+        "--no-auth",
+        "--store",
+        str(store),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        "--no-heartbeat",
+        *FAST_GROUP,
+    )
     assert res.returncode == 0, res.stderr
     assert count(store) == {"notices": 1, "dead_letters": 2, "superevents": 1}
     dl = gwalert("notices", "--dead-letters", "--store", str(store))
@@ -194,8 +254,17 @@ def test_gcn_json_through_local_broker(kafka_broker, tmp_path) -> None:
     pub = gwalert("publish", str(path), "--to", gcn_url, "--no-auth")  # converted to JSON
     assert pub.returncode == 0, pub.stderr
     store = tmp_path / "s.sqlite"
-    res = gwalert("listen", gcn_url, "--no-auth", "--store", str(store), "--start-at",
-                  "earliest", "--until-eos", *FAST_GROUP)
+    res = gwalert(
+        "listen",
+        gcn_url,
+        "--no-auth",
+        "--store",
+        str(store),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        *FAST_GROUP,
+    )
     assert res.returncode == 0, res.stderr
     (row,) = stored(store, with_raw=True)
     assert row.format == "json" and row.raw.startswith(b"{")
@@ -209,8 +278,18 @@ def test_four_mib_message(kafka_broker, tmp_path) -> None:
     rec = samples.make_record(skymap=big)
     produce(kafka_broker.bootstrap, name, [samples.encode(rec, "avro")])
     store = tmp_path / "s.sqlite"
-    res = gwalert("listen", kafka_broker.url(name), "--no-auth", "--store", str(store),
-                  "--start-at", "earliest", "--until-eos", "--no-heartbeat", *FAST_GROUP)
+    res = gwalert(
+        "listen",
+        kafka_broker.url(name),
+        "--no-auth",
+        "--store",
+        str(store),
+        "--start-at",
+        "earliest",
+        "--until-eos",
+        "--no-heartbeat",
+        *FAST_GROUP,
+    )
     assert res.returncode == 0, res.stderr
     (row,) = stored(store, with_raw=True)
     assert len(row.raw) > 4 << 20
@@ -227,13 +306,13 @@ def test_start_at_applies_only_without_committed_offset(kafka_broker, tmp_path) 
     assert latest.returncode == 0 and latest.stdout.count("new ") == 0
     # An ISO time is looked up with offsets_for_times; tansu 0.6 answers offset 0 for ANY
     # timestamp (measured), so only a time before every message can be checked here.
-    past = gwalert("listen", url, *common, "--group-id", "g-past",
-                   "--start-at", "2000-01-01T00:00:00")
+    past = gwalert(
+        "listen", url, *common, "--group-id", "g-past", "--start-at", "2000-01-01T00:00:00"
+    )
     assert past.returncode == 0 and past.stdout.count("new ") == 2
     # While both groups are away, notices land on every partition: both resume from their
     # committed (or pinned starting) offsets, whatever --start-at now says.
-    produce(kafka_broker.bootstrap, name, [notice(i) for i in range(3, 11)],
-            key=None)
+    produce(kafka_broker.bootstrap, name, [notice(i) for i in range(3, 11)], key=None)
     resumed = gwalert("listen", url, *common, "--group-id", "g-past", "--start-at", "latest")
     assert resumed.returncode == 0 and resumed.stdout.count("new ") == 8
     resumed = gwalert("listen", url, *common, "--group-id", "g-latest", "--start-at", "latest")
@@ -244,8 +323,9 @@ def test_sigterm_stops_within_seconds_exit_0(kafka_broker, tmp_path) -> None:
     name = topic()
     produce(kafka_broker.bootstrap, name, [notice(1)])
     out = tmp_path / "listen.out"
-    listener = start_listener(kafka_broker.url(name), tmp_path / "s.sqlite", out,
-                              "--start-at", "earliest")
+    listener = start_listener(
+        kafka_broker.url(name), tmp_path / "s.sqlite", out, "--start-at", "earliest"
+    )
     try:
         wait_until(lambda: "new " in out.read_text(), 40, "the notice")
         t0 = time.monotonic()
@@ -263,13 +343,15 @@ def test_unreachable_broker_is_a_clear_error(tmp_path) -> None:
 
     url = f"kafka://127.0.0.1:{free_port()}/igwn.gwalert"
     t0 = time.monotonic()
-    res = gwalert("listen", url, "--no-auth", "--store", str(tmp_path / "s.sqlite"),
-                  "--connect-timeout", "3")
+    res = gwalert(
+        "listen", url, "--no-auth", "--store", str(tmp_path / "s.sqlite"), "--connect-timeout", "3"
+    )
     assert res.returncode == 1
     assert res.stderr.strip().splitlines()[-1].startswith("gwalert: cannot reach broker")
     assert "Traceback" not in res.stderr
-    doc = gwalert("doctor", url, "--no-auth", "--store", str(tmp_path / "s.sqlite"),
-                  "--timeout", "5")
+    doc = gwalert(
+        "doctor", url, "--no-auth", "--store", str(tmp_path / "s.sqlite"), "--timeout", "5"
+    )
     assert doc.returncode == 1
     assert "PROBLEM broker: cannot reach broker 127.0.0.1" in doc.stdout
     sample = tmp_path / "n.avro"
@@ -284,12 +366,18 @@ def test_unreachable_broker_is_a_clear_error(tmp_path) -> None:
 def test_doctor_on_a_working_broker(kafka_broker, tmp_path) -> None:
     name = topic()
     produce(kafka_broker.bootstrap, name, [notice(1)])
-    doc = gwalert("doctor", kafka_broker.url(name), "--no-auth", "--store",
-                  str(tmp_path / "s.sqlite"))
+    doc = gwalert(
+        "doctor", kafka_broker.url(name), "--no-auth", "--store", str(tmp_path / "s.sqlite")
+    )
     assert doc.returncode == 0, doc.stdout + doc.stderr
     assert f"ok      topic {name}: 4 partition(s)" in doc.stdout
-    missing = gwalert("doctor", kafka_broker.url("no.such.topic"), "--no-auth", "--store",
-                      str(tmp_path / "s.sqlite"))
+    missing = gwalert(
+        "doctor",
+        kafka_broker.url("no.such.topic"),
+        "--no-auth",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+    )
     assert missing.returncode == 1 and "PROBLEM topic no.such.topic" in missing.stdout
 
 
@@ -319,9 +407,11 @@ def test_rejected_credentials_reported_fast(kafka_broker, tmp_path) -> None:
     """tansu's SASL cannot log anyone in: that exercises the rejection path (the SCRAM
     exchange itself cannot be run here; its client configuration is unit-tested)."""
     auth = tmp_path / "auth.toml"
-    auth.write_text(f'[[auth]]\nusername = "alice"\npassword = "wrong"\n'
-                    f'hostname = "{kafka_broker.bootstrap}"\nprotocol = "SASL_PLAINTEXT"\n'
-                    'mechanism = "SCRAM-SHA-512"\n')
+    auth.write_text(
+        f'[[auth]]\nusername = "alice"\npassword = "wrong"\n'
+        f'hostname = "{kafka_broker.bootstrap}"\nprotocol = "SASL_PLAINTEXT"\n'
+        'mechanism = "SCRAM-SHA-512"\n'
+    )
     auth.chmod(0o600)
     config = tmp_path / "gwalert.toml"
     config.write_text(f'[kafka]\nauth = "{auth}"\n')
@@ -346,13 +436,23 @@ def test_silent_broker_warns_once_and_listener_waits(tmp_path) -> None:
     try:
         produce(broker.bootstrap, name, [notice(1)])
         out = tmp_path / "listen.out"
-        listener = start_listener(broker.url(name), tmp_path / "s.sqlite", out,
-                                  "--start-at", "earliest", "--silence-warning", "3")
+        listener = start_listener(
+            broker.url(name),
+            tmp_path / "s.sqlite",
+            out,
+            "--start-at",
+            "earliest",
+            "--silence-warning",
+            "3",
+        )
         try:
             wait_until(lambda: "new " in out.read_text(), 40, "the notice")
             broker.kill()
-            wait_until(lambda: "no heartbeat and no broker contact" in out.read_text(), 20,
-                       "the silence warning")
+            wait_until(
+                lambda: "no heartbeat and no broker contact" in out.read_text(),
+                20,
+                "the silence warning",
+            )
             broker.start()  # same port, empty (memory) log
             wait_until(lambda: "stream alive again" in out.read_text(), 30, "recovery")
             assert listener.poll() is None
@@ -388,8 +488,9 @@ def test_latest_means_from_the_listener_start(kafka_broker, tmp_path) -> None:
             listener.kill()
     # Existing topic, messages present before the start: a new group skips those only.
     out2 = tmp_path / "listen2.out"
-    listener = start_listener(kafka_broker.url(name), tmp_path / "s2.sqlite", out2,
-                              "--group-id", "fresh", "-v")
+    listener = start_listener(
+        kafka_broker.url(name), tmp_path / "s2.sqlite", out2, "--group-id", "fresh", "-v"
+    )
     try:
         wait_until(lambda: "listening to " in out2.read_text(), 40, "the start")
         produce(kafka_broker.bootstrap, name, [notice(i) for i in range(6, 9)])
@@ -417,12 +518,16 @@ def test_two_listeners_in_one_group_share_the_stream(kafka_broker, tmp_path, sky
     b = None
     try:
         wait_until(lambda: count(store)["notices"] >= 1, 40, "the first notice")
-        feeder = threading.Thread(target=produce,
-                                  args=(kafka_broker.bootstrap, name, values[1:], 0.1))
+        feeder = threading.Thread(
+            target=produce, args=(kafka_broker.bootstrap, name, values[1:], 0.1)
+        )
         feeder.start()
         b = start_listener(url, store, tmp_path / "b.out", *group)
-        wait_until(lambda: "new " in (tmp_path / "b.out").read_text(), 40,
-                   "the second listener to take partitions")
+        wait_until(
+            lambda: "new " in (tmp_path / "b.out").read_text(),
+            40,
+            "the second listener to take partitions",
+        )
         a.send_signal(signal.SIGKILL)
         a.wait(10)
         feeder.join(60)
@@ -443,10 +548,25 @@ def test_heartbeat_topic_is_followed_not_stored(kafka_broker, tmp_path) -> None:
     produce(kafka_broker.bootstrap, name, [notice(1)])
     out = tmp_path / "listen.out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gwalert", "-v", "listen", kafka_broker.url(name), "--no-auth",
-         "--store", str(tmp_path / "s.sqlite"), "--start-at", "earliest",
-         "--heartbeat-topic", beat, *FAST_GROUP],
-        stdout=open(out, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        [
+            sys.executable,
+            "-m",
+            "gwalert",
+            "-v",
+            "listen",
+            kafka_broker.url(name),
+            "--no-auth",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--start-at",
+            "earliest",
+            "--heartbeat-topic",
+            beat,
+            *FAST_GROUP,
+        ],
+        stdout=open(out, "ab"),
+        stderr=subprocess.STDOUT,
+    )  # noqa: SIM115
     try:
         wait_until(lambda: "new " in out.read_text(), 40, "the notice")
         produce(kafka_broker.bootstrap, beat, [b'{"timestamp": 2}', b'{"timestamp": 3}'])
@@ -472,8 +592,7 @@ def test_restart_after_kill_before_any_commit(kafka_broker, tmp_path) -> None:
     for future in admin.create_topics([NewTopic(name, 4)]).values():
         future.result(15)
     store, out = tmp_path / "s.sqlite", tmp_path / "listen.out"
-    listener = start_listener(kafka_broker.url(name), store, out, "--start-at", "earliest",
-                              "-v")
+    listener = start_listener(kafka_broker.url(name), store, out, "--start-at", "earliest", "-v")
     try:
         wait_until(lambda: "assigned " in out.read_text(), 40, "the assignment")
         time.sleep(0.5)
@@ -483,8 +602,16 @@ def test_restart_after_kill_before_any_commit(kafka_broker, tmp_path) -> None:
         if listener.poll() is None:
             listener.kill()
     produce(kafka_broker.bootstrap, name, [notice(i) for i in range(8)])
-    again = gwalert("listen", kafka_broker.url(name), "--no-auth", "--store", str(store),
-                    "--until-eos", "--no-heartbeat", *FAST_GROUP)
+    again = gwalert(
+        "listen",
+        kafka_broker.url(name),
+        "--no-auth",
+        "--store",
+        str(store),
+        "--until-eos",
+        "--no-heartbeat",
+        *FAST_GROUP,
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("new ") == 8
 
@@ -515,8 +642,16 @@ def test_restart_after_kill_before_assignment(kafka_broker, tmp_path, topic_exis
             listener.kill()
     assert "assigned " not in out.read_text()
     produce(kafka_broker.bootstrap, name, [notice(i) for i in range(5)])
-    again = gwalert("listen", kafka_broker.url(name), "--no-auth", "--store", str(store),
-                    "--until-eos", "--no-heartbeat", *FAST_GROUP)
+    again = gwalert(
+        "listen",
+        kafka_broker.url(name),
+        "--no-auth",
+        "--store",
+        str(store),
+        "--until-eos",
+        "--no-heartbeat",
+        *FAST_GROUP,
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("new ") == 5
     assert "MS260101z" not in again.stdout  # what was there before the first start
@@ -568,8 +703,17 @@ def test_broker_lost_its_log_incident_and_nothing_skipped(tmp_path) -> None:
         broker.restart()
         create_topic(broker.bootstrap, name)
         produce(broker.bootstrap, name, [notice(i, sid=next(sid)) for i in range(7)])
-        again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
-                        "--no-heartbeat", *FAST_GROUP)
+        again = gwalert(
+            "-v",
+            "listen",
+            url,
+            "--no-auth",
+            "--store",
+            str(store),
+            "--until-eos",
+            "--no-heartbeat",
+            *FAST_GROUP,
+        )
         assert again.returncode == 0, again.stderr
         assert again.stdout.count("new ") == 7, again.stdout + again.stderr
         assert "INCIDENT" in again.stderr
@@ -589,9 +733,11 @@ def test_out_of_range_offsets_never_jump_to_latest() -> None:
     from gwalert.sources.start import check_position
     from gwalert.sources.url import parse_url
 
-    source = KafkaSource(parse_url("kafka://127.0.0.1:1/t"),
-                         {"bootstrap.servers": "127.0.0.1:1", "auto.offset.reset": "latest"},
-                         group_id="g")
+    source = KafkaSource(
+        parse_url("kafka://127.0.0.1:1/t"),
+        {"bootstrap.servers": "127.0.0.1:1", "auto.offset.reset": "latest"},
+        group_id="g",
+    )
     assert source.config["auto.offset.reset"] == "earliest"
 
     @settings(max_examples=200, deadline=None)
@@ -603,8 +749,10 @@ def test_out_of_range_offsets_never_jump_to_latest() -> None:
         assert (verdict.incident is None) == inside
         assert verdict.offset == (position if inside else low)
         if verdict.incident:
-            assert verdict.incident.startswith("INCIDENT: t[0]: ") and str(position) in \
-                verdict.incident
+            assert (
+                verdict.incident.startswith("INCIDENT: t[0]: ")
+                and str(position) in verdict.incident
+            )
 
     check()
 
@@ -635,8 +783,17 @@ def test_start_marks_beyond_a_lost_log_are_an_incident(tmp_path) -> None:
         broker.restart()
         create_topic(broker.bootstrap, name)
         produce(broker.bootstrap, name, [notice(i) for i in range(5)])
-        again = gwalert("-v", "listen", url, "--no-auth", "--store", str(store), "--until-eos",
-                        "--no-heartbeat", *FAST_GROUP)
+        again = gwalert(
+            "-v",
+            "listen",
+            url,
+            "--no-auth",
+            "--store",
+            str(store),
+            "--until-eos",
+            "--no-heartbeat",
+            *FAST_GROUP,
+        )
     finally:
         broker.kill()
     assert again.returncode == 0, again.stderr

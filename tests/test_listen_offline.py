@@ -69,8 +69,9 @@ def test_scram_config_from_hop_auth_toml(tmp_path) -> None:
 def test_user_in_url_picks_among_credentials(tmp_path) -> None:
     auth = _auth_file(tmp_path)
     cfg = {"kafka": {"auth": str(auth)}}
-    conf, user = client_config(parse_url("kafka://bob-5678@kafka.scimma.org/igwn.gwalert"),
-                               "consumer", config=cfg)
+    conf, user = client_config(
+        parse_url("kafka://bob-5678@kafka.scimma.org/igwn.gwalert"), "consumer", config=cfg
+    )
     assert user == "bob-5678" and conf["sasl.password"] == "hunter2"
     with pytest.raises(GwalertError, match="Ambiguous credentials"):
         client_config(parse_url("kafka://kafka.scimma.org/igwn.gwalert"), config=cfg)
@@ -110,8 +111,10 @@ def test_gcn_oidc_config(monkeypatch) -> None:
     assert "group.id" not in conf  # gcn-kafka's would be random
     test_conf, _ = client_config(parse_url("gcn://test.gcn.nasa.gov/igwn.gwalert"))
     assert test_conf["bootstrap.servers"] == "kafka.test.gcn.nasa.gov"
-    assert test_conf["sasl.oauthbearer.token.endpoint.url"] == \
-        "https://auth.test.gcn.nasa.gov/oauth2/token"
+    assert (
+        test_conf["sasl.oauthbearer.token.endpoint.url"]
+        == "https://auth.test.gcn.nasa.gov/oauth2/token"
+    )
 
 
 def test_gcn_credentials_from_config_file_or_clear_error(monkeypatch) -> None:
@@ -119,27 +122,47 @@ def test_gcn_credentials_from_config_file_or_clear_error(monkeypatch) -> None:
     monkeypatch.delenv("GCN_CLIENT_SECRET", raising=False)
     with pytest.raises(GwalertError, match="GCN_CLIENT_ID"):
         client_config(parse_url("gcn://igwn.gwalert"))
-    conf, _ = client_config(parse_url("gcn://igwn.gwalert"),
-                            config={"gcn": {"client_id": "a", "client_secret": "b"}})
+    conf, _ = client_config(
+        parse_url("gcn://igwn.gwalert"), config={"gcn": {"client_id": "a", "client_secret": "b"}}
+    )
     assert conf["sasl.oauthbearer.client.id"] == "a"
 
 
 # --------------------------------------------------------------------------------- URLs
-@pytest.mark.parametrize("text, scheme, bootstrap, topics, user", [
-    ("kafka://kafka.scimma.org/igwn.gwalert", "kafka", "kafka.scimma.org", ("igwn.gwalert",),
-     None),
-    ("kafka://me@kafka.scimma.org:9092/a,b", "kafka", "kafka.scimma.org:9092", ("a", "b"), "me"),
-    ("gcn://igwn.gwalert", "gcn", "kafka.gcn.nasa.gov", ("igwn.gwalert",), None),
-    ("gcn://127.0.0.1:9092/igwn.gwalert", "gcn", "127.0.0.1:9092", ("igwn.gwalert",), None),
-])
+@pytest.mark.parametrize(
+    "text, scheme, bootstrap, topics, user",
+    [
+        (
+            "kafka://kafka.scimma.org/igwn.gwalert",
+            "kafka",
+            "kafka.scimma.org",
+            ("igwn.gwalert",),
+            None,
+        ),
+        (
+            "kafka://me@kafka.scimma.org:9092/a,b",
+            "kafka",
+            "kafka.scimma.org:9092",
+            ("a", "b"),
+            "me",
+        ),
+        ("gcn://igwn.gwalert", "gcn", "kafka.gcn.nasa.gov", ("igwn.gwalert",), None),
+        ("gcn://127.0.0.1:9092/igwn.gwalert", "gcn", "127.0.0.1:9092", ("igwn.gwalert",), None),
+    ],
+)
 def test_parse_url(text, scheme, bootstrap, topics, user) -> None:
     url = parse_url(text)
-    assert (url.scheme, url.bootstrap, url.topics, url.username) == (scheme, bootstrap, topics,
-                                                                      user)
+    assert (url.scheme, url.bootstrap, url.topics, url.username) == (
+        scheme,
+        bootstrap,
+        topics,
+        user,
+    )
 
 
-@pytest.mark.parametrize("text", ["kafka://host", "kafka:///topic", "http://x/y",
-                                  "kafka://h/bad topic"])
+@pytest.mark.parametrize(
+    "text", ["kafka://host", "kafka:///topic", "http://x/y", "kafka://h/bad topic"]
+)
 def test_bad_urls(text) -> None:
     with pytest.raises(GwalertError):
         parse_url(text)
@@ -244,8 +267,13 @@ def test_failing_hook_dead_letters_the_message_with_the_reason(tmp_path) -> None
 
 def test_hop_external_message_is_not_fetched(tmp_path) -> None:
     store = Store.open(str(tmp_path / "s.sqlite"))
-    msg = Message(b'{"url": "http://example.invalid/huge"}', "kafka://h/t", 0, 1,
-                  headers=(("_format", b"external"),))
+    msg = Message(
+        b'{"url": "http://example.invalid/huge"}',
+        "kafka://h/t",
+        0,
+        1,
+        headers=(("_format", b"external"),),
+    )
     outcome = Pipeline(store).process(msg)
     assert outcome.dead_letter_id is not None and "ExternalMessage" in outcome.error
     store.close()
@@ -260,8 +288,9 @@ def test_open_source_for_paths(tmp_path) -> None:
 
 # ------------------------------------------------------------------------------ the CLI
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gwalert", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gwalert", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_listen_files_then_notices_events_show(tmp_path) -> None:
@@ -273,15 +302,19 @@ def test_cli_listen_files_then_notices_events_show(tmp_path) -> None:
     res = _cli("listen", str(d), "--store", store)
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("new ") == 5 and res.stdout.count("duplicate ") == 5
-    rows = [json.loads(line) for line in _cli("notices", "--store", store, "--json")
-            .stdout.splitlines()]
+    rows = [
+        json.loads(line) for line in _cli("notices", "--store", store, "--json").stdout.splitlines()
+    ]
     assert len(rows) == 5
     assert {r["alert_type"] for r in rows} == {"PRELIMINARY", "INITIAL", "UPDATE", "RETRACTION"}
     assert all(r["received_at"] and r["source"].startswith("file:") for r in rows)
-    events = [json.loads(line) for line in _cli("events", "--store", store, "--json")
-              .stdout.splitlines()]
-    assert {e["superevent_id"]: e["retracted"] for e in events} == {"MS260101a": True,
-                                                                   "MS260102b": False}
+    events = [
+        json.loads(line) for line in _cli("events", "--store", store, "--json").stdout.splitlines()
+    ]
+    assert {e["superevent_id"]: e["retracted"] for e in events} == {
+        "MS260101a": True,
+        "MS260102b": False,
+    }
     shown = _cli("show", "MS260102b", "--store", store)
     assert shown.returncode == 0 and "PRELIMINARY" in shown.stdout
     missing = _cli("show", "S000000x", "--store", store)
@@ -317,8 +350,14 @@ def test_offset_jump_is_logged_as_incident(caplog) -> None:
 def test_doctor_reports_missing_gcn_credentials(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("GCN_CLIENT_ID", raising=False)
     monkeypatch.delenv("GCN_CLIENT_SECRET", raising=False)
-    res = _cli("doctor", "gcn://igwn.gwalert", "--store", str(tmp_path / "s.sqlite"),
-               "--config", str(_empty_config(tmp_path)))
+    res = _cli(
+        "doctor",
+        "gcn://igwn.gwalert",
+        "--store",
+        str(tmp_path / "s.sqlite"),
+        "--config",
+        str(_empty_config(tmp_path)),
+    )
     assert res.returncode == 1
     assert "ok      store" in res.stdout
     assert "PROBLEM credentials: no GCN credentials" in res.stdout

@@ -24,8 +24,9 @@ from gwalert.store import Store, is_outage
 
 
 def _message(i: int, source: str = "test") -> Message:
-    rec = samples.make_record("MS260401a", "UPDATE" if i else "PRELIMINARY",
-                              time_created=f"2026-04-01T00:{i:02d}:00Z")
+    rec = samples.make_record(
+        "MS260401a", "UPDATE" if i else "PRELIMINARY", time_created=f"2026-04-01T00:{i:02d}:00Z"
+    )
     return Message(samples.encode(rec), source, 0, i)
 
 
@@ -58,14 +59,14 @@ def proxy():
 
 @pytest.fixture
 def proxied_url(postgres_url, proxy):
-    return postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}") + \
-        "&connect_timeout=3"
+    return postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}") + "&connect_timeout=3"
 
 
 # --------------------------------------------------------------------- content vs. outage
 def test_content_errors_from_the_store_are_dead_letters(store):
     """A hook whose SQL the database refuses (ProgrammingError) or that fails otherwise: the
     message becomes a dead letter with the reason and can be acknowledged."""
+
     def bad_sql(conn, nid, notice, summary):
         conn.exec_driver_sql("SELECT no_such_column FROM gwalert_notices")
 
@@ -113,8 +114,9 @@ def test_store_outage_is_waited_for_and_logged_once_per_change(proxied_url, prox
         assert pipeline.process(_message(0)).new_ids
         proxy.down()
         result: list = []
-        worker = threading.Thread(target=lambda: result.append(
-            pipeline.process(_message(1), threading.Event())))
+        worker = threading.Thread(
+            target=lambda: result.append(pipeline.process(_message(1), threading.Event()))
+        )
         worker.start()
         time.sleep(2.5)  # about 15 retries at the 0.2 s cap
         assert worker.is_alive() and not result
@@ -160,7 +162,8 @@ def test_stop_while_the_store_is_down_leaves_the_message_unacknowledged(proxied_
 @pytest.mark.broker
 @pytest.mark.postgres
 def test_listen_sigterm_during_store_outage_exits_0_and_message_comes_again(
-        kafka_broker, proxied_url, postgres_url, proxy, tmp_path):
+    kafka_broker, proxied_url, postgres_url, proxy, tmp_path
+):
     from test_listen_kafka import FAST_GROUP, produce, topic, wait_until
 
     name = topic()
@@ -170,10 +173,26 @@ def test_listen_sigterm_during_store_outage_exits_0_and_message_comes_again(
 
     def listener() -> subprocess.Popen:
         fh = open(out, "ab")  # noqa: SIM115 - owned by the child
-        return subprocess.Popen([sys.executable, "-m", "gwalert", "listen", url, "--no-auth",
-                                 "--store", proxied_url, "--no-heartbeat", "--start-at",
-                                 "earliest", "--group-id", "outage-test", *FAST_GROUP],
-                                stdout=fh, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gwalert",
+                "listen",
+                url,
+                "--no-auth",
+                "--store",
+                proxied_url,
+                "--no-heartbeat",
+                "--start-at",
+                "earliest",
+                "--group-id",
+                "outage-test",
+                *FAST_GROUP,
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
 
     procs = []
     try:

@@ -25,9 +25,12 @@ def _id(p: Poison) -> str:
 
 
 def _good(i: int) -> bytes:
-    return samples.encode(samples.make_record(
-        "MS260301a", "UPDATE" if i else "PRELIMINARY",
-        time_created=f"2026-03-01T00:{i:02d}:00Z"), "avro" if i % 2 else "json")
+    return samples.encode(
+        samples.make_record(
+            "MS260301a", "UPDATE" if i else "PRELIMINARY", time_created=f"2026-03-01T00:{i:02d}:00Z"
+        ),
+        "avro" if i % 2 else "json",
+    )
 
 
 @pytest.mark.parametrize("poison", POISONS, ids=_id)
@@ -81,16 +84,20 @@ def test_gwalert_parse_of_each_poison_file(tmp_path):
     """One run over every poison file between two good ones: a refused file gets exactly one
     line, a flagged one its report and its warnings; never "unexpected error"."""
     good = tmp_path / "good.avro"
-    good.write_bytes(samples.encode(samples.make_record(skymap=samples.gaussian_skymap(
-        max_level=3))))
+    good.write_bytes(
+        samples.encode(samples.make_record(skymap=samples.gaussian_skymap(max_level=3)))
+    )
     paths = []
     for p in POISONS:
         path = tmp_path / f"{p.name}.bin"
         path.write_bytes(p.data)
         paths.append(path)
-    result = subprocess.run([sys.executable, "-m", "gwalert", "parse", str(good),
-                             *map(str, paths), str(good)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "gwalert", "parse", str(good), *map(str, paths), str(good)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1  # the refused ones
     assert "unexpected error" not in result.stderr and "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
@@ -116,9 +123,15 @@ def test_parse_json_of_each_poison_is_strict_json(tmp_path):
             path = tmp_path / f"{p.name}.bin"
             path.write_bytes(p.data)
             paths.append(path)
-    result = subprocess.run([sys.executable, "-m", "gwalert", "parse", "--json",
-                             *map(str, paths)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "gwalert", "parse", "--json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
-    facts = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
-             for line in result.stdout.splitlines()]
+    facts = [
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+        for line in result.stdout.splitlines()
+    ]
     assert len(facts) == len(paths)

@@ -35,14 +35,24 @@ def recent(minutes_ago: float = 5) -> str:
 
 @pytest.fixture(scope="module")
 def maps() -> dict[str, bytes]:
-    return {"small": samples.gaussian_skymap(120.0, -30.0, 5.0, max_level=5),
-            "big": samples.gaussian_skymap(200.0, 10.0, 30.0, max_level=4)}
+    return {
+        "small": samples.gaussian_skymap(120.0, -30.0, 5.0, max_level=5),
+        "big": samples.gaussian_skymap(200.0, 10.0, 30.0, max_level=4),
+    }
 
 
-def make(sid: str, alert_type: str = "PRELIMINARY", *, skymap: bytes | None = None,
-         created: str | None = None, fmt: str = "avro", **kw):
-    rec = samples.make_record(sid, alert_type, time_created=created or recent(), skymap=skymap,
-                              **kw)
+def make(
+    sid: str,
+    alert_type: str = "PRELIMINARY",
+    *,
+    skymap: bytes | None = None,
+    created: str | None = None,
+    fmt: str = "avro",
+    **kw,
+):
+    rec = samples.make_record(
+        sid, alert_type, time_created=created or recent(), skymap=skymap, **kw
+    )
     return decode(samples.encode(rec, fmt))[0]
 
 
@@ -53,7 +63,8 @@ def issue_rules(tmp_path: Path, hook_url: str, *, extra: str = "") -> str:
     """The issue's three rules: real CBC with BNS >= 0.5 and 90% area <= 1000 deg2 -> command;
     any RETRACTION -> webhook; mock PRELIMINARY -> save."""
     act = tmp_path / "act.py"
-    act.write_text(textwrap.dedent("""
+    act.write_text(
+        textwrap.dedent("""
         import fcntl, os, sys, time
         out = sys.argv[1]
         aid = os.environ["GWALERT_ACTION_ID"]
@@ -68,7 +79,8 @@ def issue_rules(tmp_path: Path, hook_url: str, *, extra: str = "") -> str:
             f.seek(0)
             if aid not in [line.split()[0] for line in f.read().splitlines()]:
                 f.write(f"{aid} {sid}\\n")
-    """))
+    """)
+    )
     return textwrap.dedent(f"""
         [responder]
         backoff = 0.1
@@ -85,7 +97,7 @@ def issue_rules(tmp_path: Path, hook_url: str, *, extra: str = "") -> str:
         type = "command"
         argv = [{json.dumps(sys.executable)}, {json.dumps(str(act))},
                 {json.dumps(str(tmp_path))}]
-        env = {{ ACT_SLEEP = "{'0.4' if extra == 'slow' else '0'}" }}
+        env = {{ ACT_SLEEP = "{"0.4" if extra == "slow" else "0"}" }}
 
         [[rule]]
         name = "retraction"
@@ -102,7 +114,7 @@ def issue_rules(tmp_path: Path, hook_url: str, *, extra: str = "") -> str:
 
         [[rule.action]]
         type = "save"
-        dir = "{tmp_path / 'saved'}"
+        dir = "{tmp_path / "saved"}"
     """)
 
 
@@ -129,15 +141,21 @@ def test_issue_rules_fire_exactly_once(store, tmp_path, maps, caplog):
         config = config_from(issue_rules(tmp_path, hook.url), tmp_path)
         responder = Responder(store, config, poll_interval=0.05)
         stream = [
-            make("S260101a", skymap=maps["small"]),                        # bns
-            make("S260101b", skymap=maps["big"]),                          # area too large
-            make("S260101c", skymap=maps["small"], classification=BBH),    # not BNS
-            make("S260101d", skymap=maps["small"], group="Burst", pipeline="CWB",
-                 classification={}, properties={}),                        # not CBC
-            make("MS260101e", skymap=maps["small"]),                       # mock prelim: save
-            make("MS260101e", "INITIAL", skymap=maps["small"]),            # nothing
-            make("S260101a", "RETRACTION"),                                # webhook
-            make("MS260101e", "RETRACTION"),                               # webhook
+            make("S260101a", skymap=maps["small"]),  # bns
+            make("S260101b", skymap=maps["big"]),  # area too large
+            make("S260101c", skymap=maps["small"], classification=BBH),  # not BNS
+            make(
+                "S260101d",
+                skymap=maps["small"],
+                group="Burst",
+                pipeline="CWB",
+                classification={},
+                properties={},
+            ),  # not CBC
+            make("MS260101e", skymap=maps["small"]),  # mock prelim: save
+            make("MS260101e", "INITIAL", skymap=maps["small"]),  # nothing
+            make("S260101a", "RETRACTION"),  # webhook
+            make("MS260101e", "RETRACTION"),  # webhook
             make("S260101f", skymap=maps["small"], created="2026-01-01T00:00:00Z"),  # too old
         ]
         responder.start()
@@ -149,23 +167,28 @@ def test_issue_rules_fire_exactly_once(store, tmp_path, maps, caplog):
             for n in stream:
                 again = decode(samples.encode(n.record, "json"))[0]
                 assert store.add(again, source="gcn", hooks=[responder.schedule]) == (
-                    ids[stream.index(n)], False)
+                    ids[stream.index(n)],
+                    False,
+                )
             assert responder.wait_idle(30)
         finally:
             responder.stop()
         got = {(r["notice_id"], r["rule"], r["action"]): r for r in rows(store)}
-        expected = {(ids[0], "bns", "command"): "done",
-                    (ids[4], "mock-preliminary", "save"): "done",
-                    (ids[6], "retraction", "webhook"): "done",
-                    (ids[7], "retraction", "webhook"): "done",
-                    (ids[8], "bns", "command"): "skipped"}
+        expected = {
+            (ids[0], "bns", "command"): "done",
+            (ids[4], "mock-preliminary", "save"): "done",
+            (ids[6], "retraction", "webhook"): "done",
+            (ids[7], "retraction", "webhook"): "done",
+            (ids[8], "bns", "command"): "skipped",
+        }
         assert {k: r["state"] for k, r in got.items()} == expected
         assert all(r["attempts"] == (r["state"] == "done") for r in got.values())
         assert lines(tmp_path / "done.log") == [f"{ids[0]}/bns/command S260101a"]
-        assert sorted(r.json()["superevent_id"] for r in hook.requests) == [
-            "MS260101e", "S260101a"]
+        assert sorted(r.json()["superevent_id"] for r in hook.requests) == ["MS260101e", "S260101a"]
         assert {r.headers["Idempotency-Key"] for r in hook.requests} == {
-            f"{ids[6]}/retraction/webhook", f"{ids[7]}/retraction/webhook"}
+            f"{ids[6]}/retraction/webhook",
+            f"{ids[7]}/retraction/webhook",
+        }
         (saved,) = (tmp_path / "saved" / "MS260101e").iterdir()
         assert (saved / "skymap.png").exists()
         assert got[(ids[8], "bns", "command")]["last_error"] == "older than max_age 1 day, 0:00:00"
@@ -182,12 +205,29 @@ def test_issue_rules_fire_exactly_once(store, tmp_path, maps, caplog):
 def test_retry_with_backoff_then_failed(sqlite_store, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="gwalert")
     with http_server() as hook:
-        config = parse_config({"responder": {"backoff": 0.2, "backoff_max": 1},
-                               "rule": [{"name": "r", "action": [
-                                   {"type": "webhook", "url": hook.url + "/ok/SECRET-TOKEN",
-                                    "name": "flaky"},
-                                   {"type": "webhook", "url": hook.url + "/no/SECRET-TOKEN",
-                                    "name": "broken", "attempts": 2}]}]})
+        config = parse_config(
+            {
+                "responder": {"backoff": 0.2, "backoff_max": 1},
+                "rule": [
+                    {
+                        "name": "r",
+                        "action": [
+                            {
+                                "type": "webhook",
+                                "url": hook.url + "/ok/SECRET-TOKEN",
+                                "name": "flaky",
+                            },
+                            {
+                                "type": "webhook",
+                                "url": hook.url + "/no/SECRET-TOKEN",
+                                "name": "broken",
+                                "attempts": 2,
+                            },
+                        ],
+                    }
+                ],
+            }
+        )
         hook.statuses = [500, 503, 500, 500]  # first three answers are errors
         responder = Responder(sqlite_store, config, poll_interval=0.05)
         with responder:
@@ -208,11 +248,26 @@ def test_retry_with_backoff_then_failed(sqlite_store, tmp_path, caplog):
 
 def test_slow_and_hanging_actions_block_nothing(sqlite_store, tmp_path):
     with http_server() as hook:
-        config = parse_config({"rule": [{"name": "r", "action": [
-            {"type": "command", "argv": ["sleep", "3"], "name": "slow"},
-            {"type": "python", "callable": lambda n: time.sleep(5), "name": "hang", "timeout": 0.3,
-             "attempts": 1},
-            {"type": "webhook", "url": hook.url, "name": "fast"}]}]})
+        config = parse_config(
+            {
+                "rule": [
+                    {
+                        "name": "r",
+                        "action": [
+                            {"type": "command", "argv": ["sleep", "3"], "name": "slow"},
+                            {
+                                "type": "python",
+                                "callable": lambda n: time.sleep(5),
+                                "name": "hang",
+                                "timeout": 0.3,
+                                "attempts": 1,
+                            },
+                            {"type": "webhook", "url": hook.url, "name": "fast"},
+                        ],
+                    }
+                ]
+            }
+        )
         responder = Responder(sqlite_store, config, poll_interval=0.05, grace=0.2)
         with responder:
             t0 = time.monotonic()
@@ -226,21 +281,43 @@ def test_slow_and_hanging_actions_block_nothing(sqlite_store, tmp_path):
             assert responder.wait_idle(15)
     assert stored < 1.0  # the hook only writes the ledger
     assert len(hook.requests) == 3 and fast_done < 2.0  # not behind the 3 s commands
-    states = {(r["notice_id"], r["action"]): (r["state"], r["last_error"])
-              for r in rows(sqlite_store)}
+    states = {
+        (r["notice_id"], r["action"]): (r["state"], r["last_error"]) for r in rows(sqlite_store)
+    }
     assert [v for (_, a), v in states.items() if a == "fast"] == [("done", None)] * 3
     assert [v for (_, a), v in states.items() if a == "slow"] == [("done", None)] * 3
     assert [v for (_, a), v in states.items() if a == "hang"] == [
-        ("failed", "abandoned: still running after its timeout")] * 3
+        ("failed", "abandoned: still running after its timeout")
+    ] * 3
 
 
 def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, monkeypatch):
     seen = []
-    config = parse_config({"rule": [
-        {"name": "area", "area_90_max": 100000, "action": [
-            {"type": "python", "callable": lambda n: seen.append(("area", n.superevent_id))}]},
-        {"name": "all", "action": [
-            {"type": "python", "callable": lambda n: seen.append(("all", n.superevent_id))}]}]})
+    config = parse_config(
+        {
+            "rule": [
+                {
+                    "name": "area",
+                    "area_90_max": 100000,
+                    "action": [
+                        {
+                            "type": "python",
+                            "callable": lambda n: seen.append(("area", n.superevent_id)),
+                        }
+                    ],
+                },
+                {
+                    "name": "all",
+                    "action": [
+                        {
+                            "type": "python",
+                            "callable": lambda n: seen.append(("all", n.superevent_id)),
+                        }
+                    ],
+                },
+            ]
+        }
+    )
     from gwalert.skymap import SkyMap
 
     def broken(self, p=0.9):
@@ -249,8 +326,11 @@ def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, mo
     monkeypatch.setattr(SkyMap, "credible_area", broken)
     responder = Responder(sqlite_store, config, poll_interval=0.05)
     with responder:
-        nid, new = sqlite_store.add(make("S9", skymap=samples.gaussian_skymap(max_level=4)),
-                                    source="t", hooks=[responder.schedule])
+        nid, new = sqlite_store.add(
+            make("S9", skymap=samples.gaussian_skymap(max_level=4)),
+            source="t",
+            hooks=[responder.schedule],
+        )
         assert new  # a rule that cannot be evaluated never keeps a notice out of the store
         assert responder.wait_idle(10)
     assert seen == [("all", "S9")]
@@ -274,8 +354,18 @@ def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, mo
 
 def test_old_notices_fire_only_when_asked(sqlite_store, tmp_path):
     seen = []
-    config = parse_config({"rule": [{"name": "r", "action": [
-        {"type": "python", "callable": lambda n: seen.append(n.superevent_id)}]}]})
+    config = parse_config(
+        {
+            "rule": [
+                {
+                    "name": "r",
+                    "action": [
+                        {"type": "python", "callable": lambda n: seen.append(n.superevent_id)}
+                    ],
+                }
+            ]
+        }
+    )
     old = make("S1", created="2026-01-01T00:00:00Z")
     with Responder(sqlite_store, config, poll_interval=0.05) as responder:
         nid, _ = sqlite_store.add(old, source="t", hooks=[responder.schedule])
@@ -373,10 +463,14 @@ def test_kill_9_mid_stream_then_restart(tmp_path, maps):
         # every notice stored once, every expected action recorded done once
         assert _count(db, "gwalert_notices") == k
         with sqlite3.connect(db) as conn:
-            states = conn.execute("SELECT rule, state, COUNT(*) FROM gwalert_actions "
-                                  "GROUP BY rule, state").fetchall()
-        assert sorted(states) == [("bns", "done", 6), ("mock-preliminary", "done", 6),
-                                  ("retraction", "done", 6)]
+            states = conn.execute(
+                "SELECT rule, state, COUNT(*) FROM gwalert_actions GROUP BY rule, state"
+            ).fetchall()
+        assert sorted(states) == [
+            ("bns", "done", 6),
+            ("mock-preliminary", "done", 6),
+            ("retraction", "done", 6),
+        ]
         done = lines(tmp_path / "done.log")
         assert sorted(x.split()[1] for x in done) == sorted(expect_cmd)
         assert len({x.split()[0] for x in done}) == 6
@@ -440,10 +534,19 @@ def test_handler_api_user_guide_parse_notice(tmp_path):
         api.handler(far_mx=1)(lambda n: None)
     store_path = tmp_path / "s.sqlite"
     assert api.replay(tmp_path, store=str(store_path)) == 10  # 5 notices, Avro and JSON
-    assert sorted(printed) == sorted([
-        "MS260101a INITIAL 120.1 -30.0", "MS260101a PRELIMINARY 120.1 -30.0",
-        "MS260101a UPDATE 120.1 -30.0", "MS260101a was retracted",
-        "MS260102b PRELIMINARY 199.9 40.1"]) or printed
+    assert (
+        sorted(printed)
+        == sorted(
+            [
+                "MS260101a INITIAL 120.1 -30.0",
+                "MS260101a PRELIMINARY 120.1 -30.0",
+                "MS260101a UPDATE 120.1 -30.0",
+                "MS260101a was retracted",
+                "MS260102b PRELIMINARY 199.9 40.1",
+            ]
+        )
+        or printed
+    )
     assert api.replay(tmp_path, store=str(store_path)) == 10
     assert len(printed) == 5  # the same store: nothing runs twice
 
@@ -463,26 +566,49 @@ def test_cli_replay_runs_actions_once(tmp_path, capsys):
         assert main(args + ["--json"]) == 0  # the samples are older than max_age
         records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert sorted((r["rule"], r["state"]) for r in records) == [
-            ("mock-preliminary", "skipped"), ("mock-preliminary", "skipped"),
-            ("retraction", "skipped")]
+            ("mock-preliminary", "skipped"),
+            ("mock-preliminary", "skipped"),
+            ("retraction", "skipped"),
+        ]
         assert hook.requests == [] and not (tmp_path / "saved").exists()
         assert main(args + ["--ignore-age"]) == 0
         out = capsys.readouterr().out.splitlines()
-        assert sorted(out) == ["MS260101a PRELIMINARY mock-preliminary/save: done",
-                               "MS260101a RETRACTION retraction/webhook: done",
-                               "MS260102b PRELIMINARY mock-preliminary/save: done"]
+        assert sorted(out) == [
+            "MS260101a PRELIMINARY mock-preliminary/save: done",
+            "MS260101a RETRACTION retraction/webhook: done",
+            "MS260102b PRELIMINARY mock-preliminary/save: done",
+        ]
         assert len(hook.requests) == 1
-        assert main(args[:1] + ["--config", str(cfg), "--store", store, "--ignore-age",
-                                "--no-progress"]) == 0  # from the store: nothing new runs
+        assert (
+            main(
+                args[:1] + ["--config", str(cfg), "--store", store, "--ignore-age", "--no-progress"]
+            )
+            == 0
+        )  # from the store: nothing new runs
         assert len(hook.requests) == 1
 
 
 def test_two_runners_share_one_ledger(store, tmp_path):
     """Two responders (two listeners on one store) never run the same action twice."""
     seen: list[tuple[str, str]] = []
-    config = parse_config({"rule": [{"name": "r", "action": [
-        {"type": "python", "callable": lambda n: (seen.append((n.superevent_id, "a")),
-                                                  time.sleep(0.02))}]}]})
+    config = parse_config(
+        {
+            "rule": [
+                {
+                    "name": "r",
+                    "action": [
+                        {
+                            "type": "python",
+                            "callable": lambda n: (
+                                seen.append((n.superevent_id, "a")),
+                                time.sleep(0.02),
+                            ),
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     a = Responder(store, config, poll_interval=0.01, workers=3)
     b = Responder(store, config, poll_interval=0.01, workers=3)
     with a, b:
@@ -514,8 +640,9 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
         expect_hook.append(f"S26030{i}a")
     db = tmp_path / "store.sqlite"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap,
-                                         "linger.ms": 0})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": kafka_broker.bootstrap, "linger.ms": 0}
+    )
 
     def publish(batch: list[bytes]) -> None:
         for value in batch:  # one message per request (tansu's watermark quirk)
@@ -529,10 +656,26 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
         cfg = tmp_path / "gwalert.toml"
         cfg.write_text(issue_rules(tmp_path, hook.url, extra="slow"))
         # exactly what a user runs
-        argv = [sys.executable, "-m", "gwalert", "listen", kafka_broker.url(topic), "--no-auth",
-                "--store", str(db), "--config", str(cfg), "--start-at", "earliest",
-                "--no-heartbeat", "--kafka-option", "session.timeout.ms=6000",
-                "--kafka-option", "heartbeat.interval.ms=1000", "-v"]
+        argv = [
+            sys.executable,
+            "-m",
+            "gwalert",
+            "listen",
+            kafka_broker.url(topic),
+            "--no-auth",
+            "--store",
+            str(db),
+            "--config",
+            str(cfg),
+            "--start-at",
+            "earliest",
+            "--no-heartbeat",
+            "--kafka-option",
+            "session.timeout.ms=6000",
+            "--kafka-option",
+            "heartbeat.interval.ms=1000",
+            "-v",
+        ]
         log1 = open(tmp_path / "run1.log", "w")
         first = subprocess.Popen(argv, stdout=log1, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
@@ -556,15 +699,20 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
         rest.join(60)
         assert killed_at is not None, (tmp_path / "run1.log").read_text()[-3000:]
         assert killed_at < len(values)
-        second = subprocess.run(argv + ["--until-eos"], capture_output=True, text=True,
-                                env=env, timeout=120)
+        second = subprocess.run(
+            argv + ["--until-eos"], capture_output=True, text=True, env=env, timeout=120
+        )
         assert second.returncode == 0, second.stderr[-3000:]
         assert _count(db, "gwalert_notices") == len(values)
         with sqlite3.connect(db) as conn:
-            states = conn.execute("SELECT rule, state, COUNT(*) FROM gwalert_actions "
-                                  "GROUP BY rule, state").fetchall()
-        assert sorted(states) == [("bns", "done", 5), ("mock-preliminary", "done", 5),
-                                  ("retraction", "done", 5)]
+            states = conn.execute(
+                "SELECT rule, state, COUNT(*) FROM gwalert_actions GROUP BY rule, state"
+            ).fetchall()
+        assert sorted(states) == [
+            ("bns", "done", 5),
+            ("mock-preliminary", "done", 5),
+            ("retraction", "done", 5),
+        ]
         done = lines(tmp_path / "done.log")
         assert sorted(x.split()[1] for x in done) == sorted(expect_cmd)
         # the command in flight at the kill finished on its own (its exit marker said so):
@@ -581,8 +729,10 @@ def test_status_retry_failed_and_vanished_action(tmp_path, capsys):
     with http_server() as hook:
         hook.statuses = [500]
         cfg = tmp_path / "gwalert.toml"
-        cfg.write_text(f'[[rule]]\nname = "r"\nmax_age = false\n[[rule.action]]\n'
-                       f'type = "webhook"\nurl = "{hook.url}/x/SECRET-TOKEN"\nattempts = 1\n')
+        cfg.write_text(
+            f'[[rule]]\nname = "r"\nmax_age = false\n[[rule.action]]\n'
+            f'type = "webhook"\nurl = "{hook.url}/x/SECRET-TOKEN"\nattempts = 1\n'
+        )
         (tmp_path / "n.avro").write_bytes(make("S1").raw)
         store = str(tmp_path / "s.sqlite")
         common = ["--config", str(cfg), "--store", store, "--no-progress"]
@@ -590,8 +740,10 @@ def test_status_retry_failed_and_vanished_action(tmp_path, capsys):
         capsys.readouterr()
         assert main(["rules", "status", "--store", store, "--state", "failed"]) == 0
         out = capsys.readouterr().out
-        assert out == ("S1 PRELIMINARY r/webhook: failed (1 attempt(s)): webhook on 127.0.0.1 "
-                       "answered HTTP 500 Internal Server Error\n")
+        assert out == (
+            "S1 PRELIMINARY r/webhook: failed (1 attempt(s)): webhook on 127.0.0.1 "
+            "answered HTTP 500 Internal Server Error\n"
+        )
         assert main(["replay", *common]) == 1  # failed stays failed without --retry-failed
         assert main(["replay", *common, "--retry-failed"]) == 0
         assert len(hook.requests) == 2
@@ -603,8 +755,7 @@ def test_status_retry_failed_and_vanished_action(tmp_path, capsys):
     s = Store.open(store)
     try:
         with s.engine.begin() as conn:
-            ledger.insert_new(conn, [ledger.row(1, "gone", "webhook", "webhook",
-                                                max_attempts=4)])
+            ledger.insert_new(conn, [ledger.row(1, "gone", "webhook", "webhook", max_attempts=4)])
         with Responder(s, parse_config({}), poll_interval=0.05) as responder:
             assert responder.wait_idle(5)
         gone = [r for r in rows(s) if r["rule"] == "gone"][0]
@@ -618,9 +769,21 @@ def test_own_running_action_is_never_claimed_twice(sqlite_store):
     """Even when its lease has expired (a stalled renewal), a runner never starts a second copy
     of an action it is still running."""
     seen = []
-    config = parse_config({"rule": [{"name": "r", "action": [
-        {"type": "python", "callable": lambda n: (seen.append(n.superevent_id),
-                                                  time.sleep(1.0))}]}]})
+    config = parse_config(
+        {
+            "rule": [
+                {
+                    "name": "r",
+                    "action": [
+                        {
+                            "type": "python",
+                            "callable": lambda n: (seen.append(n.superevent_id), time.sleep(1.0)),
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     responder = Responder(sqlite_store, config, poll_interval=0.02, lease=0.1)
     responder._renew = lambda: None  # renewal stalls: the lease expires while it runs
     with responder:
@@ -638,8 +801,9 @@ def test_handler_api_listen_on_a_real_broker(kafka_broker, tmp_path):
     from gwalert.handlers import Handlers
 
     topic = f"igwn.gwalert-{uuid.uuid4().hex[:8]}"
-    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap,
-                                         "linger.ms": 0})
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": kafka_broker.bootstrap, "linger.ms": 0}
+    )
     for n in (make("MS260401a"), make("S260401b"), make("MS260401a", "RETRACTION")):
         producer.produce(topic, value=n.raw)
         assert producer.flush(15) == 0
@@ -650,10 +814,16 @@ def test_handler_api_listen_on_a_real_broker(kafka_broker, tmp_path):
     def parse_notice(notice):
         got.append((notice.superevent_id, str(notice.alert_type)))
 
-    stats = api.listen(kafka_broker.url(topic), store=str(tmp_path / "s.sqlite"), no_auth=True,
-                       start_at="earliest", until_eos=True, heartbeat=False,
-                       group_id="handler-test",
-                       options={"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"})
+    stats = api.listen(
+        kafka_broker.url(topic),
+        store=str(tmp_path / "s.sqlite"),
+        no_auth=True,
+        start_at="earliest",
+        until_eos=True,
+        heartbeat=False,
+        group_id="handler-test",
+        options={"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"},
+    )
     assert stats.new == 3
     assert sorted(got) == [("MS260401a", "PRELIMINARY"), ("MS260401a", "RETRACTION")]
 
@@ -663,14 +833,35 @@ def test_command_killed_on_every_attempt_is_recorded_as_such(sqlite_store, tmp_p
     outside) ran each time; the ledger says so for every attempt, and that it never
     completed. A program that exits with an error is a plain failure, not a kill."""
     runs = tmp_path / "runs.log"
-    script = (f'echo "$GWALERT_ATTEMPT" >> {runs}; '
-              'if [ "$GWALERT_ATTEMPT" = 1 ]; then sleep 5; else kill -KILL $$; fi')
-    config = parse_config({"responder": {"backoff": 0.1, "backoff_max": 0.2}, "rule": [
-        {"name": "r", "action": [
-            {"type": "command", "name": "killed", "argv": ["sh", "-c", script],
-             "timeout": 0.5, "attempts": 3},
-            {"type": "command", "name": "exits", "argv": ["sh", "-c", "exit 4"],
-             "attempts": 2}]}]})
+    script = (
+        f'echo "$GWALERT_ATTEMPT" >> {runs}; '
+        'if [ "$GWALERT_ATTEMPT" = 1 ]; then sleep 5; else kill -KILL $$; fi'
+    )
+    config = parse_config(
+        {
+            "responder": {"backoff": 0.1, "backoff_max": 0.2},
+            "rule": [
+                {
+                    "name": "r",
+                    "action": [
+                        {
+                            "type": "command",
+                            "name": "killed",
+                            "argv": ["sh", "-c", script],
+                            "timeout": 0.5,
+                            "attempts": 3,
+                        },
+                        {
+                            "type": "command",
+                            "name": "exits",
+                            "argv": ["sh", "-c", "exit 4"],
+                            "attempts": 2,
+                        },
+                    ],
+                }
+            ],
+        }
+    )
     with Responder(sqlite_store, config, poll_interval=0.05) as responder:
         sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
         assert responder.wait_idle(30)
@@ -698,9 +889,24 @@ def test_last_attempt_interrupted_is_recovered_not_rerun(sqlite_store, tmp_path)
     import sqlalchemy as sa
 
     ran = tmp_path / "ran"
-    config = parse_config({"rule": [{"name": "r", "action": [
-        {"type": "command", "name": c, "argv": ["sh", "-c", f"echo {c} >> {ran}"],
-         "attempts": 2} for c in ("completed", "cut")]}]})
+    config = parse_config(
+        {
+            "rule": [
+                {
+                    "name": "r",
+                    "action": [
+                        {
+                            "type": "command",
+                            "name": c,
+                            "argv": ["sh", "-c", f"echo {c} >> {ran}"],
+                            "attempts": 2,
+                        }
+                        for c in ("completed", "cut")
+                    ],
+                }
+            ]
+        }
+    )
     responder = Responder(sqlite_store, config, poll_interval=0.05)
     notice = make("S1")
     nid, _ = sqlite_store.add(notice, source="t", hooks=[responder.schedule])
@@ -708,9 +914,14 @@ def test_last_attempt_interrupted_is_recovered_not_rerun(sqlite_store, tmp_path)
     dead.wait()
     c = ledger.actions.c
     with sqlite_store.engine.begin() as conn:
-        conn.execute(ledger.actions.update().values(
-            state="running", attempts=2, lease_until=time.time() + 600,
-            lease_owner=f"{socket.gethostname()}:{dead.pid}:dead"))
+        conn.execute(
+            ledger.actions.update().values(
+                state="running",
+                attempts=2,
+                lease_until=time.time() + 600,
+                lease_owner=f"{socket.gethostname()}:{dead.pid}:dead",
+            )
+        )
         ids = dict(conn.execute(sa.select(c.action, c.id)).all())
     marker_dir = Path(responder.state_dir)
     marker_dir.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,14 @@ from gwalert.rules import ConfigError, load_config, match_all, parse_config
 SAVE = [{"type": "save", "dir": "out"}]
 
 
-def notice(sid: str = "S260101a", alert_type: str = "PRELIMINARY", *, skymap: bytes | None = None,
-           created: str = "2026-01-01T00:10:00Z", **kw):
+def notice(
+    sid: str = "S260101a",
+    alert_type: str = "PRELIMINARY",
+    *,
+    skymap: bytes | None = None,
+    created: str = "2026-01-01T00:10:00Z",
+    **kw,
+):
     rec = samples.make_record(sid, alert_type, time_created=created, skymap=skymap, **kw)
     return decode(samples.encode(rec, "avro"))[0]
 
@@ -33,13 +39,17 @@ def big_map() -> bytes:  # thousands of deg2, 400 Mpc
 
 
 def rules(*tables: dict, base: Path | str = ".") -> list:
-    return list(parse_config({"rule": [dict(t, action=t.get("action", SAVE))
-                                       for t in tables]}, base=base).rules)
+    return list(
+        parse_config(
+            {"rule": [dict(t, action=t.get("action", SAVE)) for t in tables]}, base=base
+        ).rules
+    )
 
 
 def fired(rule_tables: list[dict] | list, n) -> list[str]:
-    rs = rule_tables if rule_tables and not isinstance(rule_tables[0], dict) else rules(
-        *rule_tables)
+    rs = (
+        rule_tables if rule_tables and not isinstance(rule_tables[0], dict) else rules(*rule_tables)
+    )
     return [m.rule.name for m in match_all(rs, n) if m.matched]
 
 
@@ -90,46 +100,93 @@ def test_issue_config_loads_and_hides_secrets(tmp_path):
     assert "SECRETTOKEN" not in text and "***" in text
 
 
-@pytest.mark.parametrize(("rule", "where", "why"), [
-    ({"far_mx": 1e-7}, "rule 'r': key 'far_mx'", "unknown key"),
-    ({"far_max": "1e-7"}, "rule 'r': key 'far_max'", "must be a number, not a string"),
-    ({"far_max": -1}, "key 'far_max'", "at least 0"),
-    ({"real": "yes"}, "key 'real'", "true or false"),
-    ({"alert_type": ["PRELIM"]}, "key 'alert_type'", "unknown alert type 'PRELIM'"),
-    ({"group": []}, "key 'group'", "non-empty array"),
-    ({"classification_min": {"BNS": 2}}, "key 'classification_min.BNS'", "at most 1"),
-    ({"classification_min": 0.5}, "key 'classification_min'", "table"),
-    ({"max_age": "3 fortnights"}, "key 'max_age'", "duration"),
-    ({"max_age": 0}, "key 'max_age'", "positive"),
-    ({"field": {"ra": 10, "dec": 0, "radius": 5}}, "key 'field.prob_min'", "missing"),
-    ({"field": {"ra": 10, "dec": 95, "radius": 5, "prob_min": 0.1}}, "key 'field.dec'",
-     "at most 90"),
-    ({"field": {"ra": 10, "dec": 0, "radius": 5, "prob_min": 0.1, "r": 1}}, "key 'field.r'",
-     "unknown key"),
-    ({"targets": {"file": "t.csv"}}, "key 'targets'", "either credible_level"),
-    ({"targets": {"file": "none.csv", "credible_level": 0.9}}, "key 'targets.file'",
-     "No such file"),
-    ({"action": []}, "key 'action'", "at least one"),
-    ({"action": [{"type": "carrier-pigeon"}]}, "key 'action[0].type'", "unknown action type"),
-    ({"action": [{"type": "save", "directory": "x"}]}, "key 'action[0].directory'",
-     "unknown key"),
-    ({"action": [{"type": "command", "argv": "ls -l"}]}, "key 'action[0].argv'",
-     "array of strings"),
-    ({"action": [{"type": "command", "argv": ["/no/such/program"]}]}, "key 'action[0].argv'",
-     "not found"),
-    ({"action": [{"type": "webhook", "url": "ftp://x"}]}, "key 'action[0].url'", "http"),
-    ({"action": [{"type": "webhook", "url": "http://x", "mode": "teams"}]},
-     "key 'action[0].mode'", "one of"),
-    ({"action": [{"type": "email", "host": "h", "from": "a@b", "to": ["nobody"]}]},
-     "key 'action[0].to'", "not an e-mail address"),
-    ({"action": [{"type": "email", "host": "h", "from": "a@b", "to": "c@d", "tls": "none",
-                  "password": "pw"}]}, "key 'action[0].tls'", "clear text"),
-    ({"action": [{"type": "python", "callable": "no_such_module_xyz:f"}]},
-     "key 'action[0].callable'", "cannot import"),
-    ({"action": [{"type": "python", "callable": "json:no_such"}]},
-     "key 'action[0].callable'", "no attribute"),
-    ({"action": [{"type": "save", "timeout": "soon"}]}, "key 'action[0].timeout'", "number"),
-])
+@pytest.mark.parametrize(
+    ("rule", "where", "why"),
+    [
+        ({"far_mx": 1e-7}, "rule 'r': key 'far_mx'", "unknown key"),
+        ({"far_max": "1e-7"}, "rule 'r': key 'far_max'", "must be a number, not a string"),
+        ({"far_max": -1}, "key 'far_max'", "at least 0"),
+        ({"real": "yes"}, "key 'real'", "true or false"),
+        ({"alert_type": ["PRELIM"]}, "key 'alert_type'", "unknown alert type 'PRELIM'"),
+        ({"group": []}, "key 'group'", "non-empty array"),
+        ({"classification_min": {"BNS": 2}}, "key 'classification_min.BNS'", "at most 1"),
+        ({"classification_min": 0.5}, "key 'classification_min'", "table"),
+        ({"max_age": "3 fortnights"}, "key 'max_age'", "duration"),
+        ({"max_age": 0}, "key 'max_age'", "positive"),
+        ({"field": {"ra": 10, "dec": 0, "radius": 5}}, "key 'field.prob_min'", "missing"),
+        (
+            {"field": {"ra": 10, "dec": 95, "radius": 5, "prob_min": 0.1}},
+            "key 'field.dec'",
+            "at most 90",
+        ),
+        (
+            {"field": {"ra": 10, "dec": 0, "radius": 5, "prob_min": 0.1, "r": 1}},
+            "key 'field.r'",
+            "unknown key",
+        ),
+        ({"targets": {"file": "t.csv"}}, "key 'targets'", "either credible_level"),
+        (
+            {"targets": {"file": "none.csv", "credible_level": 0.9}},
+            "key 'targets.file'",
+            "No such file",
+        ),
+        ({"action": []}, "key 'action'", "at least one"),
+        ({"action": [{"type": "carrier-pigeon"}]}, "key 'action[0].type'", "unknown action type"),
+        (
+            {"action": [{"type": "save", "directory": "x"}]},
+            "key 'action[0].directory'",
+            "unknown key",
+        ),
+        (
+            {"action": [{"type": "command", "argv": "ls -l"}]},
+            "key 'action[0].argv'",
+            "array of strings",
+        ),
+        (
+            {"action": [{"type": "command", "argv": ["/no/such/program"]}]},
+            "key 'action[0].argv'",
+            "not found",
+        ),
+        ({"action": [{"type": "webhook", "url": "ftp://x"}]}, "key 'action[0].url'", "http"),
+        (
+            {"action": [{"type": "webhook", "url": "http://x", "mode": "teams"}]},
+            "key 'action[0].mode'",
+            "one of",
+        ),
+        (
+            {"action": [{"type": "email", "host": "h", "from": "a@b", "to": ["nobody"]}]},
+            "key 'action[0].to'",
+            "not an e-mail address",
+        ),
+        (
+            {
+                "action": [
+                    {
+                        "type": "email",
+                        "host": "h",
+                        "from": "a@b",
+                        "to": "c@d",
+                        "tls": "none",
+                        "password": "pw",
+                    }
+                ]
+            },
+            "key 'action[0].tls'",
+            "clear text",
+        ),
+        (
+            {"action": [{"type": "python", "callable": "no_such_module_xyz:f"}]},
+            "key 'action[0].callable'",
+            "cannot import",
+        ),
+        (
+            {"action": [{"type": "python", "callable": "json:no_such"}]},
+            "key 'action[0].callable'",
+            "no attribute",
+        ),
+        ({"action": [{"type": "save", "timeout": "soon"}]}, "key 'action[0].timeout'", "number"),
+    ],
+)
 def test_errors_name_file_rule_and_key(tmp_path, rule, where, why):
     path = tmp_path / "bad.toml"
     table = {"name": "r", "action": SAVE, **rule}
@@ -145,6 +202,7 @@ def test_errors_name_file_rule_and_key(tmp_path, rule, where, why):
 
 def _toml(data: dict) -> str:
     """A tiny TOML writer for the shapes these tests use."""
+
     def value(v):
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -171,8 +229,10 @@ def _toml(data: dict) -> str:
 
 def test_file_level_errors(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text("[[rule]]\nname = 'a'\n[[rule.action]]\ntype = 'save'\n"
-                    "[[rule]]\nname = 'a'\n[[rule.action]]\ntype = 'save'\n")
+    path.write_text(
+        "[[rule]]\nname = 'a'\n[[rule.action]]\ntype = 'save'\n"
+        "[[rule]]\nname = 'a'\n[[rule.action]]\ntype = 'save'\n"
+    )
     with pytest.raises(ConfigError, match=r"rule 'a': key 'name': two rules"):
         load_config(path)
     path.write_text("[[rule]]\n[[rule.action]]\ntype = 'save'\n")
@@ -208,8 +268,10 @@ def test_rules_check_cli(tmp_path, capsys):
     bad.write_text(ISSUE_CONFIG.replace("area_90_max", "area90_max"))
     assert main(["rules", "check", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == (f"gwalert: {bad}: rule 'bns-small': key 'area90_max': unknown key "
-                           "(did you mean 'area_90_max'?)")
+    assert err.strip() == (
+        f"gwalert: {bad}: rule 'bns-small': key 'area90_max': unknown key "
+        "(did you mean 'area_90_max'?)"
+    )
 
 
 # -------------------------------------------------------------------------- matching
@@ -242,22 +304,26 @@ def test_identity_filters():
 
 
 def test_classification_and_properties():
-    rs = rules({"name": "bns", "classification_min": {"BNS": 0.5}},
-               {"name": "nsbh", "classification_min": {"NSBH": 0.5}},
-               {"name": "hasns", "properties_min": {"HasNS": 0.9, "HasRemnant": 0.5}})
-    n = notice(classification={"BNS": 0.6, "NSBH": 0.3, "BBH": 0.0, "Terrestrial": 0.1},
-               properties={"HasNS": 0.95, "HasRemnant": 0.4})
+    rs = rules(
+        {"name": "bns", "classification_min": {"BNS": 0.5}},
+        {"name": "nsbh", "classification_min": {"NSBH": 0.5}},
+        {"name": "hasns", "properties_min": {"HasNS": 0.9, "HasRemnant": 0.5}},
+    )
+    n = notice(
+        classification={"BNS": 0.6, "NSBH": 0.3, "BBH": 0.0, "Terrestrial": 0.1},
+        properties={"HasNS": 0.95, "HasRemnant": 0.4},
+    )
     assert fired(rs, n) == ["bns"]
     assert fired(rs, notice("S1", "RETRACTION")) == []
 
 
 def test_skymap_filters(small_map, big_map):
-    rs = rules({"name": "small", "area_90_max": 1000},
-               {"name": "near", "distance_max": 200},
-               {"name": "field", "field": {"ra": 121, "dec": -29, "radius": 10,
-                                           "prob_min": 0.5}},
-               {"name": "far-field", "field": {"ra": 300, "dec": 40, "radius": 10,
-                                               "prob_min": 0.01}})
+    rs = rules(
+        {"name": "small", "area_90_max": 1000},
+        {"name": "near", "distance_max": 200},
+        {"name": "field", "field": {"ra": 121, "dec": -29, "radius": 10, "prob_min": 0.5}},
+        {"name": "far-field", "field": {"ra": 300, "dec": 40, "radius": 10, "prob_min": 0.01}},
+    )
     small = notice(skymap=small_map)
     big = notice(skymap=big_map)
     assert fired(rs, small) == ["small", "near", "field"]
@@ -274,18 +340,18 @@ def test_skymap_filters(small_map, big_map):
 def test_targets(tmp_path, small_map):
     (tmp_path / "galaxies.csv").write_text("name,RA,Dec\nNGC-in,120.5,-30.5\nfar,300,40\n")
     (tmp_path / "none.csv").write_text("ra,dec\n300,40\n10,80\n")
-    table = [{"name": "in90", "targets": {"file": "galaxies.csv", "credible_level": 0.9}},
-             {"name": "none90", "targets": {"file": "none.csv", "credible_level": 0.9}},
-             {"name": "circle", "targets": {"file": "galaxies.csv", "prob_min": 0.3,
-                                            "radius": 5}}]
+    table = [
+        {"name": "in90", "targets": {"file": "galaxies.csv", "credible_level": 0.9}},
+        {"name": "none90", "targets": {"file": "none.csv", "credible_level": 0.9}},
+        {"name": "circle", "targets": {"file": "galaxies.csv", "prob_min": 0.3, "radius": 5}},
+    ]
     rs = rules(*table, base=tmp_path)
     matches = match_all(rs, notice(skymap=small_map))
     assert [m.rule.name for m in matches if m.matched] == ["in90", "circle"]
     assert matches[0].details["targets"] == ["NGC-in"]
     (tmp_path / "bad.csv").write_text("ra,dec\n10,x\n")
     with pytest.raises(ConfigError, match=r"bad.csv:2: ra/dec are not numbers"):
-        rules({"name": "b", "targets": {"file": "bad.csv", "credible_level": 0.5}},
-              base=tmp_path)
+        rules({"name": "b", "targets": {"file": "bad.csv", "credible_level": 0.5}}, base=tmp_path)
 
 
 def test_max_age():
@@ -307,8 +373,10 @@ def test_replay_dry_run(tmp_path, capsys):
             (samples_dir / name).write_bytes(data)
     config = tmp_path / "gwalert.toml"
     config.write_text(ISSUE_CONFIG.replace('max_age = "12h"', "max_age = false"))
-    assert main(["replay", str(samples_dir), "--config", str(config), "--dry-run",
-                 "--no-progress"]) == 0
+    assert (
+        main(["replay", str(samples_dir), "--config", str(config), "--dry-run", "--no-progress"])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "MS260101a INITIAL 2026-01-01T00:20:00Z: no rule",
@@ -318,8 +386,21 @@ def test_replay_dry_run(tmp_path, capsys):
         "MS260101a UPDATE 2026-01-01T00:40:00Z: no rule",
         "MS260102b PRELIMINARY 2026-01-01T00:05:00Z: mock-preliminary -> save",
     ]
-    assert main(["replay", str(samples_dir), "--config", str(config), "--dry-run",
-                 "--ignore-age", "--json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "replay",
+                str(samples_dir),
+                "--config",
+                str(config),
+                "--dry-run",
+                "--ignore-age",
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert reports[2]["fire"] == [{"rule": "retraction", "actions": ["webhook"]}]
     assert "SECRETTOKEN" not in json.dumps(reports)
@@ -330,8 +411,20 @@ def test_replay_dry_run_bad_file_exit_1(tmp_path, capsys):
     (tmp_path / "good.json").write_bytes(samples.encode(samples.make_record(), "json"))
     config = tmp_path / "gwalert.toml"
     config.write_text(ISSUE_CONFIG)
-    assert main(["replay", str(tmp_path / "bad.avro"), str(tmp_path / "good.json"),
-                 "--config", str(config), "--dry-run", "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "replay",
+                str(tmp_path / "bad.avro"),
+                str(tmp_path / "good.json"),
+                "--config",
+                str(config),
+                "--dry-run",
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert "bad.avro: not an Avro container" in captured.err
     assert captured.out.startswith("MS260101a PRELIMINARY")

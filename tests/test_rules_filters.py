@@ -50,8 +50,14 @@ def toy_filter():
 
 
 def test_a_filter_is_one_table_entry(toy_filter, tmp_path, capsys):
-    config = parse_config({"rule": [{"name": "s26", "id_prefix": "S26", "action": SAVE},
-                                    {"name": "ms", "id_prefix": "MS", "action": SAVE}]})
+    config = parse_config(
+        {
+            "rule": [
+                {"name": "s26", "id_prefix": "S26", "action": SAVE},
+                {"name": "ms", "id_prefix": "MS", "action": SAVE},
+            ]
+        }
+    )
     s26, ms = config.rules
     assert s26.filters == {"id_prefix": "S26"}
     # parse + match: the notice's facts decide, the reason names the value
@@ -60,25 +66,29 @@ def test_a_filter_is_one_table_entry(toy_filter, tmp_path, capsys):
     assert not mms.matched and mms.reason == "S260101a does not start with MS"
     assert [m.matched for m in match_all(config.rules, notice("MS260101a"))] == [False, True]
     # a registered filter is checked after the built-in ones, in table order
-    both = parse_config({"rule": [{"name": "b", "id_prefix": "MS", "real": False,
-                                   "action": SAVE}]})
+    both = parse_config({"rule": [{"name": "b", "id_prefix": "MS", "real": False, "action": SAVE}]})
     assert match_all(both.rules, notice("S260101a"))[0].reason == "S260101a is real (real = false)"
     # describe: rules check --json and the text listing show it
     assert s26.describe()["id_prefix"] == "S26*"
     path = tmp_path / "toy.toml"
-    path.write_text('[[rule]]\nname = "s26"\nid_prefix = "S26"\n'
-                    '[[rule.action]]\ntype = "save"\ndir = "out"\n')
+    path.write_text(
+        '[[rule]]\nname = "s26"\nid_prefix = "S26"\n[[rule.action]]\ntype = "save"\ndir = "out"\n'
+    )
     assert main(["rules", "check", str(path)]) == 0
     assert "s26: id_prefix;" in capsys.readouterr().out
     assert main(["rules", "check", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rules"][0]["id_prefix"] == "S26*"
     # its errors name the file, the rule and the key, like every filter's
-    with pytest.raises(ConfigError, match=r"^<config>: rule 'x': key 'id_prefix': must be a "
-                       r"non-empty string$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^<config>: rule 'x': key 'id_prefix': must be a "
+        r"non-empty string$",
+    ):
         parse_config({"rule": [{"name": "x", "id_prefix": 3, "action": SAVE}]})
     # a RETRACTION-only rule accepts it (event=False), unlike an event filter
-    parse_config({"rule": [{"name": "r", "alert_type": "RETRACTION", "id_prefix": "S",
-                            "action": SAVE}]})
+    parse_config(
+        {"rule": [{"name": "r", "alert_type": "RETRACTION", "id_prefix": "S", "action": SAVE}]}
+    )
 
 
 def test_unregistered_key_is_refused():
@@ -98,18 +108,27 @@ def test_every_filter_entry_is_complete():
 
 # ------------------------------------------------------------------ one position reader
 _finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
-_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")),
-                 max_size=12)
+_names = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12
+)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(_names, st.floats(0, 360), st.floats(-90, 90), _finite),
-                     min_size=1, max_size=20),
-       delimiter=st.sampled_from([",", ";"]),
-       header=st.sampled_from([("name", "ra", "dec", "distance"),
-                               ("ID", "RAJ2000", "DEJ2000", "Dist"),
-                               ("GLADE_id", "ra_deg", "dec_deg", "lumdist")]))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(_names, st.floats(0, 360), st.floats(-90, 90), _finite), min_size=1, max_size=20
+    ),
+    delimiter=st.sampled_from([",", ";"]),
+    header=st.sampled_from(
+        [
+            ("name", "ra", "dec", "distance"),
+            ("ID", "RAJ2000", "DEJ2000", "Dist"),
+            ("GLADE_id", "ra_deg", "dec_deg", "lumdist"),
+        ]
+    ),
+)
 def test_positions_match_astropy_csv(tmp_path, rows, delimiter, header):
     """Differential: what astropy's CSV reader makes of the same file."""
     import csv
@@ -129,8 +148,9 @@ def test_positions_match_astropy_csv(tmp_path, rows, delimiter, header):
     assert len(pos.names) == len(rows)
     ra, dec, names = read_targets(path)
     assert ra == tuple(pos.ra) and dec == tuple(pos.dec)
-    assert all(n == (p or f"#{i + 1}") for i, (n, p) in enumerate(zip(names, pos.names,
-                                                                      strict=True)))
+    assert all(
+        n == (p or f"#{i + 1}") for i, (n, p) in enumerate(zip(names, pos.names, strict=True))
+    )
 
 
 def test_positions_errors_worded_by_each_caller(tmp_path, capsys):

@@ -35,8 +35,9 @@ ligo_distance = pytest.importorskip("ligo.skymap.distance")
 FULL_SKY = 4 * 180**2 / math.pi
 
 
-def _targets(n: int, seed: int, around: tuple[float, float] | None = None,
-             spread: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+def _targets(
+    n: int, seed: int, around: tuple[float, float] | None = None, spread: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     ra = rng.uniform(0, 360, n)
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
@@ -52,8 +53,11 @@ def _oracle(path, ra, dec, dist=None, contours=(0.5, 0.9)):
     from astropy.coordinates import SkyCoord
 
     table = ligo_io.read_sky_map(str(path), moc=True)
-    coords = (SkyCoord(ra * u.deg, dec * u.deg) if dist is None
-              else SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc))
+    coords = (
+        SkyCoord(ra * u.deg, dec * u.deg)
+        if dist is None
+        else SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
+    )
     return table, ligo_crossmatch.crossmatch(table, coords, contours=contours)
 
 
@@ -141,8 +145,13 @@ def test_sin_cos_from_half_angle_tangents():
     x = np.concatenate([rng.uniform(-7, 7, 100000), [0.0, np.pi, -np.pi, np.pi / 2, 2 * np.pi]])
     s, c = sin_cos(x)
     assert np.max(np.abs(s - np.sin(x))) < 1e-15 and np.max(np.abs(c - np.cos(x))) < 1e-15
-    lat = np.concatenate([rng.uniform(-np.pi / 2, np.pi / 2, 100000),
-                          np.pi / 2 - np.logspace(-12, -1, 50), [0.0, np.pi / 2, -np.pi / 2]])
+    lat = np.concatenate(
+        [
+            rng.uniform(-np.pi / 2, np.pi / 2, 100000),
+            np.pi / 2 - np.logspace(-12, -1, 50),
+            [0.0, np.pi / 2, -np.pi / 2],
+        ]
+    )
     z, cd = sin_cos_lat(lat)
     np.testing.assert_allclose(z, np.sin(lat), rtol=1e-15, atol=0)
     # cos(lat) keeps its relative precision near the poles
@@ -165,8 +174,10 @@ def test_ang2pix_matches_healpy_and_astropy_healpix():
     # poles and the RA wrap
     edge_ra = np.array([0.0, 359.999999, 180.0, 45.0])
     edge_dec = np.array([90.0, -90.0, 89.9999, -41.81])
-    assert np.array_equal(ang2pix_nested(9, edge_ra, edge_dec),
-                          hp.ang2pix(512, edge_ra, edge_dec, lonlat=True, nest=True))
+    assert np.array_equal(
+        ang2pix_nested(9, edge_ra, edge_dec),
+        hp.ang2pix(512, edge_ra, edge_dec, lonlat=True, nest=True),
+    )
 
 
 def test_pixel_vectors_match_astropy_healpix():
@@ -176,21 +187,27 @@ def test_pixel_vectors_match_astropy_healpix():
 
     rng = np.random.default_rng(5)
     for level in (0, 1, 2, 3, 6, 11, 18, 29):
-        ipix = (np.arange(12 * 4**level) if level <= 3
-                else rng.integers(0, 12 * 4**level, 50000))
+        ipix = np.arange(12 * 4**level) if level <= 3 else rng.integers(0, 12 * 4**level, 50000)
         for dx, dy in ((0.5, 0.5), (0, 0), (1, 1), (0, 1), (1, 0), (0.5, 0), (1, 0.5)):
             ours = pixel_vectors(level, ipix, dx, dy)
             lon, lat = ah.healpix_to_lonlat(ipix, 1 << level, dx=dx, dy=dy, order="nested")
-            ref = np.stack([np.cos(lat.rad) * np.cos(lon.rad), np.cos(lat.rad) * np.sin(lon.rad),
-                            np.sin(lat.rad)], axis=-1)
+            ref = np.stack(
+                [
+                    np.cos(lat.rad) * np.cos(lon.rad),
+                    np.cos(lat.rad) * np.sin(lon.rad),
+                    np.sin(lat.rad),
+                ],
+                axis=-1,
+            )
             assert np.max(np.linalg.norm(ours - ref, axis=1)) < 1e-12
     # mixed levels in one call
     levels = np.array([0, 5, 11])
     ipix = np.array([7, 1000, 123456])
     mixed = pixel_vectors(levels, ipix)
     for i in range(3):
-        np.testing.assert_allclose(mixed[i], pixel_vectors(levels[i], ipix[i:i + 1])[0],
-                                   atol=1e-15)
+        np.testing.assert_allclose(
+            mixed[i], pixel_vectors(levels[i], ipix[i : i + 1])[0], atol=1e-15
+        )
 
 
 def test_conditional_moments_match_ligo():
@@ -278,16 +295,18 @@ def test_flat_map_areas_match_multiorder():
     from gwalert.alerts import read_notice
 
     moc = read_notice(shared_file("notices", "MS181101ab-preliminary.avro")).skymap
-    np.testing.assert_allclose(flat.credible_area([0.5, 0.9]), moc.credible_area([0.5, 0.9]),
-                               rtol=0.01)
+    np.testing.assert_allclose(
+        flat.credible_area([0.5, 0.9]), moc.credible_area([0.5, 0.9]), rtol=0.01
+    )
 
 
 # ------------------------------------------------------------------------------ 3-D
 def _snapped(dist: np.ndarray, table) -> np.ndarray:
     """ligo.skymap reads the cell whose shell centre is the largest one below r."""
     prob = table["PROBDENSITY"] * pixel_area_sr(uniq_to_level_ipix(table["UNIQ"])[0])
-    distmean, _ = ligo_distance.parameters_to_marginal_moments(prob, table["DISTMU"],
-                                                               table["DISTSIGMA"])
+    distmean, _ = ligo_distance.parameters_to_marginal_moments(
+        prob, table["DISTMU"], table["DISTSIGMA"]
+    )
     d_r = 6 * distmean / 1000
     return d_r * np.floor(dist / d_r)
 
@@ -306,19 +325,18 @@ def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
     sm, table, result, ra, dec, dist = bayestar
     snapped = _snapped(dist, table)
     ours = sm.crossmatch(ra, dec, snapped)
-    np.testing.assert_allclose(ours.probdensity_vol, result.probdensity_vol, rtol=1e-6,
-                               atol=1e-300)
+    np.testing.assert_allclose(ours.probdensity_vol, result.probdensity_vol, rtol=1e-6, atol=1e-300)
     spv = np.asarray(result.searched_prob_vol)
     assert np.max(np.abs(ours.searched_prob_vol - spv)) < 0.01
     mid = (spv > 0.02) & (spv < 0.98)
     assert mid.sum() > 300
     np.testing.assert_allclose(ours.searched_prob_vol[mid], spv[mid], rtol=0.01)
-    np.testing.assert_allclose(ours.searched_vol[mid], np.asarray(result.searched_vol)[mid],
-                               rtol=0.01)
+    np.testing.assert_allclose(
+        ours.searched_vol[mid], np.asarray(result.searched_vol)[mid], rtol=0.01
+    )
     # searched_prob_dist: ligo interpolates its own grid; ours is exact at the true distance.
     ours_true = sm.crossmatch(ra, dec, dist)
-    np.testing.assert_allclose(ours_true.searched_prob_dist, result.searched_prob_dist,
-                               atol=1e-3)
+    np.testing.assert_allclose(ours_true.searched_prob_dist, result.searched_prob_dist, atol=1e-3)
     # Unsnapped 3-D credible levels move by at most one shell's worth.
     assert np.max(np.abs(ours_true.searched_prob_vol - spv)) < 0.05
 
@@ -349,10 +367,12 @@ def test_distance_functions_match_ligo(bayestar):
     good = np.isfinite(sm.distmu) & (sm.distnorm > 0)
     r = np.array([1.0, 20.0, 80.0, 157.0, 300.0, 900.0])
     args = (prob[good], sm.distmu[good], sm.distsigma[good], sm.distnorm[good])
-    np.testing.assert_allclose(sm.distance_posterior(r), ligo_distance.marginal_pdf(r, *args),
-                               rtol=1e-6)
-    np.testing.assert_allclose(sm.distance_cdf(r),
-                               ligo_distance.marginal_cdf(r, *args), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(
+        sm.distance_posterior(r), ligo_distance.marginal_pdf(r, *args), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        sm.distance_cdf(r), ligo_distance.marginal_cdf(r, *args), rtol=1e-6, atol=1e-12
+    )
     mean, std = sm.distance_moments()
     lmean, lstd = ligo_distance.parameters_to_marginal_moments(prob, sm.distmu, sm.distsigma)
     assert mean == pytest.approx(lmean, rel=1e-6)
@@ -388,7 +408,7 @@ def _brute_force(sm: SkyMap, level: int):
     for i, (lv, p) in enumerate(zip(lvl, ip, strict=True)):
         if lv <= level:
             shift = 2 * (level - lv)
-            rows[p << shift:(p + 1) << shift] = i
+            rows[p << shift : (p + 1) << shift] = i
         else:
             rows[p >> (2 * (lv - level))] = i
     return rows
@@ -402,8 +422,7 @@ def test_probability_in_circle(built_maps):
     level = 10
     nside = 1 << level
     rows = _brute_force(sm, level)
-    disc = hp.query_disc(nside, hp.ang2vec(121.0, -31.0, lonlat=True), math.radians(4.0),
-                         nest=True)
+    disc = hp.query_disc(nside, hp.ang2vec(121.0, -31.0, lonlat=True), math.radians(4.0), nest=True)
     area = hp.nside2pixarea(nside)
     brute = float(np.sum(sm.probdensity[rows[disc]]) * area)
     cap = 2 * math.pi * (1 - math.cos(math.radians(4.0))) * SQDEG_PER_SR
@@ -505,16 +524,20 @@ def test_normalize_uniq_merges_siblings():
     children = level_ipix_to_uniq(3, np.arange(4 * 7, 4 * 7 + 4))
     grand = level_ipix_to_uniq(4, np.arange(16 * 2, 16 * 3))  # all of level-2 pixel 2
     out = normalize_uniq(np.concatenate([children, grand, [level_ipix_to_uniq(3, 0)]]))
-    assert set(out.tolist()) == {int(level_ipix_to_uniq(2, 7)), int(level_ipix_to_uniq(2, 2)),
-                                 int(level_ipix_to_uniq(3, 0))}
+    assert set(out.tolist()) == {
+        int(level_ipix_to_uniq(2, 7)),
+        int(level_ipix_to_uniq(2, 2)),
+        int(level_ipix_to_uniq(3, 0)),
+    }
 
 
 # ------------------------------------------------------------------------------ bad maps
 def _fits_table(columns: dict[str, np.ndarray], header: dict) -> bytes:
     from astropy.io import fits
 
-    cols = [fits.Column(k, "K" if v.dtype.kind == "i" else "D", array=v)
-            for k, v in columns.items()]
+    cols = [
+        fits.Column(k, "K" if v.dtype.kind == "i" else "D", array=v) for k, v in columns.items()
+    ]
     hdu = fits.BinTableHDU.from_columns(cols)
     for k, v in header.items():
         hdu.header[k] = v

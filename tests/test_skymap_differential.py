@@ -57,8 +57,9 @@ def make_map(seed: int, base: int, top: int, dist_kind: str, tied: bool):
     # A blob around a random pixel of the finest order, plus background.
     centre = int(np.flatnonzero(lv == lv.max())[0])
     dens = rng.exponential(1.0, uniq.size) * 0.05
-    dens[max(0, centre - 20):centre + 20] += rng.exponential(5.0, min(uniq.size, 40))[
-        :min(uniq.size, centre + 20) - max(0, centre - 20)]
+    dens[max(0, centre - 20) : centre + 20] += rng.exponential(5.0, min(uniq.size, 40))[
+        : min(uniq.size, centre + 20) - max(0, centre - 20)
+    ]
     if tied:  # a few distinct values: many equal densities
         dens = np.round(dens * 2) / 2 + 0.25
     if rng.random() < 0.3:
@@ -67,9 +68,14 @@ def make_map(seed: int, base: int, top: int, dist_kind: str, tied: bool):
     if dist_kind == "none":
         return uniq, dens, None, None, None
     n = uniq.size
-    mean, spread = {"near": (40.0, 0.3), "far": (3000.0, 0.3), "narrow": (200.0, 0.02),
-                    "broad": (3100.0, 0.8), "negative": (100.0, 1.5),
-                    "holes": (500.0, 0.4)}[dist_kind]
+    mean, spread = {
+        "near": (40.0, 0.3),
+        "far": (3000.0, 0.3),
+        "narrow": (200.0, 0.02),
+        "broad": (3100.0, 0.8),
+        "negative": (100.0, 1.5),
+        "holes": (500.0, 0.4),
+    }[dist_kind]
     mu = mean * (1 + 0.3 * rng.standard_normal(n))
     sigma = mean * spread * rng.uniform(0.5, 1.5, n)
     if dist_kind == "negative":
@@ -111,8 +117,11 @@ def ligo_result(table, ra, dec, dist=None):
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    coords = (SkyCoord(ra * u.deg, dec * u.deg) if dist is None
-              else SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc))
+    coords = (
+        SkyCoord(ra * u.deg, dec * u.deg)
+        if dist is None
+        else SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
+    )
     return ligo_crossmatch.crossmatch(table, coords, contours=(0.5, 0.9))
 
 
@@ -126,8 +135,14 @@ def reference_searched_vol(sm: SkyMap, log_rho: float) -> tuple[float, float]:
     mu, sigma, norm, dens = sm.distmu, sm.distsigma, sm.distnorm, sm.probdensity
     area = sm.pixel_area
     with np.errstate(all="ignore"):
-        ok = (np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0) & (norm > 0)
-              & np.isfinite(norm) & (dens > 0))
+        ok = (
+            np.isfinite(mu)
+            & np.isfinite(sigma)
+            & (sigma > 0)
+            & (norm > 0)
+            & np.isfinite(norm)
+            & (dens > 0)
+        )
         lnc = np.log(dens * norm / (sigma * math.sqrt(2 * math.pi)))
         s = np.sqrt(2 * (lnc - log_rho))
         ok &= lnc > log_rho
@@ -142,10 +157,14 @@ def reference_searched_vol(sm: SkyMap, log_rho: float) -> tuple[float, float]:
         lo = a + (b - a) * k / panels
         hi = a + (b - a) * (k + 1) / panels
         r = 0.5 * (hi - lo)[:, None] * _GL_X + 0.5 * (hi + lo)[:, None]
-        f = r * r * np.exp(-0.5 * ((r - m[:, None]) / sg[:, None]) ** 2) / (
-            sg[:, None] * math.sqrt(2 * math.pi))
+        f = (
+            r
+            * r
+            * np.exp(-0.5 * ((r - m[:, None]) / sg[:, None]) ** 2)
+            / (sg[:, None] * math.sqrt(2 * math.pi))
+        )
         P += float(np.sum(dens[i] * area[i] * norm[i] * 0.5 * (hi - lo) * (f @ _GL_W)))
-    V = float(np.sum(area[i] * (b ** 3 - a ** 3)) / 3)
+    V = float(np.sum(area[i] * (b**3 - a**3)) / 3)
     return P, V
 
 
@@ -153,11 +172,13 @@ def reference_log_density(sm: SkyMap, row: int, r: float) -> float:
     """ln dP/dV at distance r in a row (-inf where the density is 0)."""
     mu, sigma, norm = sm.distmu[row], sm.distsigma[row], sm.distnorm[row]
     dens = sm.probdensity[row]
-    if not (r > 0 and np.isfinite(mu) and np.isfinite(sigma) and sigma > 0 and norm > 0
-            and dens > 0):
+    if not (
+        r > 0 and np.isfinite(mu) and np.isfinite(sigma) and sigma > 0 and norm > 0 and dens > 0
+    ):
         return -math.inf
-    return float(math.log(dens * norm / (sigma * math.sqrt(2 * math.pi)))
-                 - 0.5 * ((r - mu) / sigma) ** 2)
+    return float(
+        math.log(dens * norm / (sigma * math.sqrt(2 * math.pi))) - 0.5 * ((r - mu) / sigma) ** 2
+    )
 
 
 def test_reference_quadrature_is_accurate():
@@ -167,8 +188,13 @@ def test_reference_quadrature_is_accurate():
     for mu, sigma in ((100.0, 30.0), (3000.0, 2500.0), (-50.0, 20.0), (5.0, 200.0)):
         _, _, norm = ligo_distance.parameters_to_moments(mu, sigma)
         dens = np.full(12, 1 / (4 * np.pi))
-        sm = SkyMap(uniq=uniq, probdensity=dens, distmu=np.full(12, mu),
-                    distsigma=np.full(12, sigma), distnorm=np.full(12, float(norm)))
+        sm = SkyMap(
+            uniq=uniq,
+            probdensity=dens,
+            distmu=np.full(12, mu),
+            distsigma=np.full(12, sigma),
+            distnorm=np.full(12, float(norm)),
+        )
         for r in (1.0, abs(mu) + 0.3 * sigma, abs(mu) + 2 * sigma):
             log_rho = reference_log_density(sm, 0, r)
             P, _ = reference_searched_vol(sm, log_rho)
@@ -176,18 +202,29 @@ def test_reference_quadrature_is_accurate():
             s = math.sqrt(2 * (math.log(c) - log_rho))
             lo, hi = max(mu - sigma * s, 0.0), mu + sigma * s
             one, _ = integrate.quad(
-                lambda x, m=mu, sd=sigma: x * x * math.exp(-0.5 * ((x - m) / sd) ** 2)
-                / (sd * math.sqrt(2 * math.pi)), lo, hi, epsabs=0, epsrel=1e-12, limit=200)
+                lambda x, m=mu, sd=sigma: (
+                    x * x * math.exp(-0.5 * ((x - m) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+                ),
+                lo,
+                hi,
+                epsabs=0,
+                epsrel=1e-12,
+                limit=200,
+            )
             assert P == pytest.approx(float(norm) * one, rel=1e-9, abs=1e-15)
 
 
 # ------------------------------------------------------------------------------ properties
-map_args = st.tuples(st.integers(0, 2**31), st.integers(0, 3), st.integers(0, 12),
-                     st.sampled_from(DIST_KINDS), st.booleans())
+map_args = st.tuples(
+    st.integers(0, 2**31),
+    st.integers(0, 3),
+    st.integers(0, 12),
+    st.sampled_from(DIST_KINDS),
+    st.booleans(),
+)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(map_args)
 def test_generated_maps_match_ligo_and_exact(args):
     seed, base, top, dist_kind, tied = args
@@ -195,9 +232,16 @@ def test_generated_maps_match_ligo_and_exact(args):
     sm, table = both(seed, base, top, dist_kind, tied)
     ra, dec = targets(sm, 600, seed + 1)
     three_d = sm.has_distance
-    dist = np.random.default_rng(seed + 2).uniform(1, 2.5 * float(
-        np.nanmedian(np.abs(np.where(np.isfinite(sm.distmu), sm.distmu, np.nan)))) + 10,
-        ra.size) if three_d else None
+    dist = (
+        np.random.default_rng(seed + 2).uniform(
+            1,
+            2.5 * float(np.nanmedian(np.abs(np.where(np.isfinite(sm.distmu), sm.distmu, np.nan))))
+            + 10,
+            ra.size,
+        )
+        if three_d
+        else None
+    )
     ref = ligo_result(table, ra, dec, dist)
     np.testing.assert_allclose(sm.credible_area([0.5, 0.9]), ref.contour_areas, rtol=1e-6)
     ours = sm.crossmatch(ra, dec, dist)
@@ -215,8 +259,7 @@ def test_generated_maps_match_ligo_and_exact(args):
     checked = 0
     for i in range(0, ra.size, 7):
         log_rho = reference_log_density(sm, int(rows[i]), float(dist[i]))
-        assert ours.probdensity_vol[i] == pytest.approx(math.exp(log_rho), rel=1e-6,
-                                                        abs=1e-300)
+        assert ours.probdensity_vol[i] == pytest.approx(math.exp(log_rho), rel=1e-6, abs=1e-300)
         if log_rho == -math.inf:
             assert ours.searched_prob_vol[i] == pytest.approx(sm.volume_model.total, rel=1e-9)
             assert ours.searched_vol[i] == math.inf
@@ -234,8 +277,7 @@ def test_generated_maps_match_ligo_and_exact(args):
             assert vol == pytest.approx(V, rel=1e-6)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(map_args)
 def test_scalar_list_array_agree(args):
     seed, base, top, dist_kind, tied = args
@@ -251,8 +293,13 @@ def test_scalar_list_array_agree(args):
         else:
             assert scalar == element
 
-    methods = [("searched_prob", ()), ("searched_area", ()), ("probdensity_at", ()),
-               ("contains", (0.9,)), ("rows_at", ())]
+    methods = [
+        ("searched_prob", ()),
+        ("searched_area", ()),
+        ("probdensity_at", ()),
+        ("contains", (0.9,)),
+        ("rows_at", ()),
+    ]
     for name, extra in methods:
         fn = getattr(sm, name)
         arr = fn(ra, dec, *extra)
@@ -267,8 +314,14 @@ def test_scalar_list_array_agree(args):
     res_grid = sm.crossmatch(*grid, dist.reshape(3, 4))
     for i in range(0, ra.size, 3):
         one = sm.crossmatch(ra[i], dec[i], dist[i])
-        for field in ("searched_area", "searched_prob", "offset", "probdensity",
-                      "probdensity_vol", "searched_prob_dist"):
+        for field in (
+            "searched_area",
+            "searched_prob",
+            "offset",
+            "probdensity",
+            "probdensity_vol",
+            "searched_prob_dist",
+        ):
             same(getattr(one, field), getattr(res, field)[i])
             same(getattr(res_grid, field)[i // 4, i % 4], getattr(res, field)[i])
         if sm.has_distance:  # exact one at a time, within 2e-3 in many (tested above)
@@ -283,10 +336,12 @@ def test_scalar_list_array_agree(args):
             same(sm.distance_along(ra[i], dec[i])[0], m[i])
             same(sm.distance_along(ra[i], dec[i])[1], s[i])
         r = np.array([[10.0, 100.0], [1000.0, 0.0]])
-        np.testing.assert_array_equal(sm.distance_posterior(r).ravel(),
-                                      [sm.distance_posterior(v) for v in r.ravel()])
-        np.testing.assert_array_equal(sm.distance_cdf(r).ravel(),
-                                      [sm.distance_cdf(v) for v in r.ravel()])
+        np.testing.assert_array_equal(
+            sm.distance_posterior(r).ravel(), [sm.distance_posterior(v) for v in r.ravel()]
+        )
+        np.testing.assert_array_equal(
+            sm.distance_cdf(r).ravel(), [sm.distance_cdf(v) for v in r.ravel()]
+        )
         vols = sm.credible_volume([0.5, 0.9])
         assert sm.credible_volume(0.9) == vols[1]
     else:
@@ -332,7 +387,8 @@ def test_real_maps_scalar_and_array(tmp_path):
         assert sm.searched_prob(ra, dec) == sm.searched_prob([ra], [dec])[0] < 0.01
         mean, std = sm.distance_along(ra, dec)
         assert math.isfinite(mean) and (mean, std) == tuple(
-            v[0] for v in sm.distance_along([ra], [dec]))
+            v[0] for v in sm.distance_along([ra], [dec])
+        )
 
 
 def test_broad_single_detector_map_exact():
@@ -395,8 +451,11 @@ def test_flattened_map_ties_match_ligo(tmp_path):
     np.testing.assert_array_equal(other.searched_prob(ra, dec), ours.searched_prob)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(map_args)
 def test_interpolated_levels_match_exact(monkeypatch, args):
     """The adaptive Hermite interpolation of the 3-D level (forced here even where the map

@@ -35,8 +35,11 @@ ligo_fits = pytest.importorskip("ligo.skymap.io.fits")
 ah_core = pytest.importorskip("astropy_healpix.core")
 
 LONG = os.environ.get("GWALERT_LONG_TESTS") == "1"
-SETTINGS = settings(max_examples=300 if LONG else 30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=300 if LONG else 30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _hdul_bytes(hdu: fits.BinTableHDU, compress: bool = False) -> bytes:
@@ -51,8 +54,15 @@ def _inflated(data: bytes) -> bytes:
 
 
 # ------------------------------------------------------------------- FITS reader vs astropy
-_STORED = {"L": np.bool_, "B": np.uint8, "I": np.int16, "J": np.int32, "K": np.int64,
-           "E": np.float32, "D": np.float64}
+_STORED = {
+    "L": np.bool_,
+    "B": np.uint8,
+    "I": np.int16,
+    "J": np.int32,
+    "K": np.int64,
+    "E": np.float32,
+    "D": np.float64,
+}
 
 
 @st.composite
@@ -105,8 +115,9 @@ def _write_table(spec, nrows: int, seed: int) -> bytes:
     columns = []
     for i, (code, repeat, _, _) in enumerate(spec):
         shape = (nrows,) if repeat == 1 else (nrows, repeat)
-        columns.append(fits.Column(f"C{i}", f"{repeat}{code}",
-                                   array=_stored_values(code, shape, rng)))
+        columns.append(
+            fits.Column(f"C{i}", f"{repeat}{code}", array=_stored_values(code, shape, rng))
+        )
     hdu = fits.BinTableHDU.from_columns(columns)
     for i, (_, _, dim, cards) in enumerate(spec, start=1):
         for key, value in cards.items():
@@ -122,8 +133,9 @@ def _same(ours: np.ndarray, ref: np.ndarray) -> None:
     assert ours.dtype.kind == ref.dtype.kind, (ours.dtype, ref.dtype)
     if ref.dtype.kind == "f":
         # bit for bit, NaNs included
-        np.testing.assert_array_equal(ours.astype(np.float64).view(np.int64),
-                                      ref.astype(np.float64).view(np.int64))
+        np.testing.assert_array_equal(
+            ours.astype(np.float64).view(np.int64), ref.astype(np.float64).view(np.int64)
+        )
     else:
         np.testing.assert_array_equal(ours, ref)
 
@@ -147,8 +159,12 @@ def test_fitsio_matches_astropy_on_every_layout(table):
             if name in ours.nulls:
                 assert mask is not None
                 np.testing.assert_array_equal(ours.nulls[name], mask)
-            elif code in "BIJK" and "TNULL" in cards and "TSCAL" not in cards and \
-                    "TZERO" not in cards:
+            elif (
+                code in "BIJK"
+                and "TNULL" in cards
+                and "TSCAL" not in cards
+                and "TZERO" not in cards
+            ):
                 raise AssertionError(f"{name}: TNULL not reported")
 
 
@@ -195,8 +211,9 @@ def test_corrupt_and_truncated_streams_are_refused():
 @given(st.integers(0, 29), st.data())
 def test_nest_to_ring_matches_astropy_healpix(level, data):
     npix = 12 << (2 * level)
-    ipix = np.array(data.draw(st.lists(st.integers(0, npix - 1), min_size=1, max_size=50)),
-                    dtype=np.int64)
+    ipix = np.array(
+        data.draw(st.lists(st.integers(0, npix - 1), min_size=1, max_size=50)), dtype=np.int64
+    )
     expected = ah_core.nested_to_ring(ipix, 1 << level)
     np.testing.assert_array_equal(skyio.nest_to_ring(ipix, level), expected)
 
@@ -205,13 +222,15 @@ def test_nest_to_ring_matches_astropy_healpix(level, data):
 def test_block_ring_indices_cover_every_pixel(level):
     der = skyio.Derasterizer(level, "RING", ["PROB"], "PROB", 1.0)
     got = der.ring_indices(np.arange(der.nblocks)).ravel()
-    np.testing.assert_array_equal(got, ah_core.nested_to_ring(np.arange(12 << (2 * level)),
-                                                              1 << level))
+    np.testing.assert_array_equal(
+        got, ah_core.nested_to_ring(np.arange(12 << (2 * level)), 1 << level)
+    )
 
 
 # --------------------------------------------------------- flattened maps vs ligo.skymap
-def _piecewise(level: int, ncols: int, rng: np.random.Generator, split: float,
-               palette: np.ndarray) -> np.ndarray:
+def _piecewise(
+    level: int, ncols: int, rng: np.random.Generator, split: float, palette: np.ndarray
+) -> np.ndarray:
     """NESTED values made of random multi-order pieces, with repeated values (ties)."""
     npix = 12 << (2 * level)
     values = np.empty((ncols, npix))
@@ -226,12 +245,20 @@ def _piecewise(level: int, ncols: int, rng: np.random.Generator, split: float,
             v = rng.choice(palette, size=ncols)
         else:
             v = rng.random(ncols) * 10.0 ** rng.integers(-3, 3)
-        values[:, ipix * span:(ipix + 1) * span] = v[:, None]
+        values[:, ipix * span : (ipix + 1) * span] = v[:, None]
     return values
 
 
-def _write_flat(values: np.ndarray, names: list[str], level: int, ordering: str, code: str,
-                repeat: int, compress: bool, unit: bool = True) -> bytes:
+def _write_flat(
+    values: np.ndarray,
+    names: list[str],
+    level: int,
+    ordering: str,
+    code: str,
+    repeat: int,
+    compress: bool,
+    unit: bool = True,
+) -> bytes:
     npix = values.shape[1]
     if ordering == "RING":
         out = np.empty_like(values)
@@ -241,12 +268,25 @@ def _write_flat(values: np.ndarray, names: list[str], level: int, ordering: str,
     cols = []
     for name, v in zip(names, values, strict=True):
         v = v.astype(dtype)
-        cols.append(fits.Column(name, f"{repeat}{code}" if repeat > 1 else code,
-                                array=v.reshape(-1, repeat) if repeat > 1 else v,
-                                unit="pix-1" if unit and name == "PROB" else None))
+        cols.append(
+            fits.Column(
+                name,
+                f"{repeat}{code}" if repeat > 1 else code,
+                array=v.reshape(-1, repeat) if repeat > 1 else v,
+                unit="pix-1" if unit and name == "PROB" else None,
+            )
+        )
     hdu = fits.BinTableHDU.from_columns(cols)
-    hdu.header.update({"PIXTYPE": "HEALPIX", "ORDERING": ordering, "COORDSYS": "C",
-                       "NSIDE": 1 << level, "INDXSCHM": "IMPLICIT", "OBJECT": "TEST"})
+    hdu.header.update(
+        {
+            "PIXTYPE": "HEALPIX",
+            "ORDERING": ordering,
+            "COORDSYS": "C",
+            "NSIDE": 1 << level,
+            "INDXSCHM": "IMPLICIT",
+            "OBJECT": "TEST",
+        }
+    )
     return _hdul_bytes(hdu, compress)
 
 
@@ -284,10 +324,17 @@ def _flat_map(draw, max_level: int = 6):
         repeat = 1024  # O1/O2 layout: `1024E` vector columns
     elif npix % 48 == 0 and draw(st.booleans()):
         repeat = 48
-    return dict(level=level, names=names, ordering=draw(st.sampled_from(["NESTED", "RING"])),
-                code=draw(st.sampled_from("ED")), repeat=repeat,
-                compress=draw(st.booleans()), split=draw(st.sampled_from([0.3, 0.6, 0.9])),
-                seed=draw(st.integers(0, 2**32 - 1)), specials=draw(st.booleans()))
+    return dict(
+        level=level,
+        names=names,
+        ordering=draw(st.sampled_from(["NESTED", "RING"])),
+        code=draw(st.sampled_from("ED")),
+        repeat=repeat,
+        compress=draw(st.booleans()),
+        split=draw(st.sampled_from([0.3, 0.6, 0.9])),
+        seed=draw(st.integers(0, 2**32 - 1)),
+        specials=draw(st.booleans()),
+    )
 
 
 def _make(spec: dict) -> tuple[bytes, np.ndarray]:
@@ -304,8 +351,15 @@ def _make(spec: dict) -> tuple[bytes, np.ndarray]:
             stop = min(npix, start + 4 ** int(rng.integers(0, 3)))
             values[col, start:stop] = rng.choice([np.nan, np.inf, -np.inf, -0.0, -5.0])
     values[0] /= values[0].sum()
-    return _write_flat(values, spec["names"], spec["level"], spec["ordering"], spec["code"],
-                       spec["repeat"], spec["compress"]), values
+    return _write_flat(
+        values,
+        spec["names"],
+        spec["level"],
+        spec["ordering"],
+        spec["code"],
+        spec["repeat"],
+        spec["compress"],
+    ), values
 
 
 @SETTINGS
@@ -316,9 +370,17 @@ def test_flat_maps_read_as_ligo_skymap_derasterizes_them(spec):
 
 
 def test_a_large_flat_map_reads_as_ligo_skymap():
-    spec = dict(level=9 if not LONG else 11, names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
-                ordering="RING", code="E", repeat=1024, compress=True, split=0.6, seed=7,
-                specials=True)
+    spec = dict(
+        level=9 if not LONG else 11,
+        names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
+        ordering="RING",
+        code="E",
+        repeat=1024,
+        compress=True,
+        split=0.6,
+        seed=7,
+        specials=True,
+    )
     data, values = _make(spec)
     rows = skyio.read(data)
     assert len(rows.uniq) < values.shape[1] // 10  # merging happened
@@ -349,12 +411,21 @@ def _multiorder(uniq: np.ndarray, dens: np.ndarray, unsigned: bool, dist: bool) 
     cols = [ucol, fits.Column("PROBDENSITY", "D", array=dens)]
     if dist:
         n = uniq.size
-        cols += [fits.Column("DISTMU", "D", array=np.full(n, 100.0)),
-                 fits.Column("DISTSIGMA", "D", array=np.full(n, 20.0)),
-                 fits.Column("DISTNORM", "D", array=np.full(n, 1e-4))]
+        cols += [
+            fits.Column("DISTMU", "D", array=np.full(n, 100.0)),
+            fits.Column("DISTSIGMA", "D", array=np.full(n, 20.0)),
+            fits.Column("DISTNORM", "D", array=np.full(n, 1e-4)),
+        ]
     hdu = fits.BinTableHDU.from_columns(cols)
-    hdu.header.update({"PIXTYPE": "HEALPIX", "ORDERING": "NUNIQ", "COORDSYS": "C",
-                       "MOCORDER": 4, "INDXSCHM": "EXPLICIT"})
+    hdu.header.update(
+        {
+            "PIXTYPE": "HEALPIX",
+            "ORDERING": "NUNIQ",
+            "COORDSYS": "C",
+            "MOCORDER": 4,
+            "INDXSCHM": "EXPLICIT",
+        }
+    )
     return _hdul_bytes(hdu)
 
 
@@ -372,23 +443,40 @@ def test_o3_unsigned_uniq_opens(unsigned):
     assert sm.uniq.dtype == np.int64
 
 
-@pytest.mark.parametrize("layout", ["o1-1024E-2d", "o2-3d-float32-ring", "prob-only-128",
-                                    "o3-nested-gzip", "fermi-probability"])
+@pytest.mark.parametrize(
+    "layout",
+    ["o1-1024E-2d", "o2-3d-float32-ring", "prob-only-128", "o3-nested-gzip", "fermi-probability"],
+)
 def test_real_layouts_give_ligo_skymap_rows_and_areas(layout):
     from ligo.skymap.postprocess.crossmatch import crossmatch
 
     spec = {
-        "o1-1024E-2d": dict(level=7, names=["PROB"], ordering="NESTED", code="E",
-                            repeat=1024, compress=True),
-        "o2-3d-float32-ring": dict(level=6, names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
-                                   ordering="RING", code="E", repeat=1024, compress=True),
-        "prob-only-128": dict(level=7, names=["PROB"], ordering="RING", code="D", repeat=1,
-                              compress=True),
-        "o3-nested-gzip": dict(level=6, names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
-                               ordering="NESTED", code="D", repeat=1, compress=True),
+        "o1-1024E-2d": dict(
+            level=7, names=["PROB"], ordering="NESTED", code="E", repeat=1024, compress=True
+        ),
+        "o2-3d-float32-ring": dict(
+            level=6,
+            names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
+            ordering="RING",
+            code="E",
+            repeat=1024,
+            compress=True,
+        ),
+        "prob-only-128": dict(
+            level=7, names=["PROB"], ordering="RING", code="D", repeat=1, compress=True
+        ),
+        "o3-nested-gzip": dict(
+            level=6,
+            names=["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"],
+            ordering="NESTED",
+            code="D",
+            repeat=1,
+            compress=True,
+        ),
         # Fermi GBM names the column PROBABILITY; ligo.skymap reads it as PROB
-        "fermi-probability": dict(level=6, names=["PROBABILITY"], ordering="RING", code="D",
-                                  repeat=1, compress=False),
+        "fermi-probability": dict(
+            level=6, names=["PROBABILITY"], ordering="RING", code="D", repeat=1, compress=False
+        ),
     }[layout]
     data, _ = _make({**spec, "split": 0.8, "seed": 11, "specials": False})
     sm = SkyMap.read(data)
@@ -413,10 +501,9 @@ def test_row_bound_refuses_a_map_that_does_not_merge(monkeypatch):
 
 
 def test_flat_map_claiming_too_many_pixels_is_refused_from_its_header():
-    data = bytearray(_write_flat(np.full((1, 12), 1 / 12), ["PROB"], 0, "NESTED", "D", 1,
-                                 False))
+    data = bytearray(_write_flat(np.full((1, 12), 1 / 12), ["PROB"], 0, "NESTED", "D", 1, False))
     at = data.index(b"NAXIS2  = ", 2880)
-    data[at:at + 80] = f"NAXIS2  = {12 << 30:>20d}".ljust(80).encode()
+    data[at : at + 80] = f"NAXIS2  = {12 << 30:>20d}".ljust(80).encode()
     with pytest.raises(SkyMapError, match="header claims"):
         SkyMap.read(bytes(data))
 
@@ -436,8 +523,9 @@ def _huge_ring_notice(tmp_path, level: int) -> bytes:
 
     npix = 12 << (2 * level)
     hdu = fits.BinTableHDU.from_columns([fits.Column("PROB", "D", array=np.zeros(1))])
-    hdu.header.update({"PIXTYPE": "HEALPIX", "ORDERING": "RING", "NSIDE": 1 << level,
-                       "INDXSCHM": "IMPLICIT"})
+    hdu.header.update(
+        {"PIXTYPE": "HEALPIX", "ORDERING": "RING", "NSIDE": 1 << level, "INDXSCHM": "IMPLICIT"}
+    )
     hdu.header["NAXIS2"] = npix
     head = fits.PrimaryHDU().header.tostring().encode() + hdu.header.tostring().encode()
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
@@ -447,7 +535,7 @@ def _huge_ring_notice(tmp_path, level: int) -> bytes:
     left = npix * 8 - len(hot)
     parts.append(comp.compress(hot))
     while left > 0:
-        parts.append(comp.compress(zeros[:min(left, len(zeros))]))
+        parts.append(comp.compress(zeros[: min(left, len(zeros))]))
         left -= len(zeros)
     parts.append(comp.compress(bytes(-(npix * 8) % 2880)))
     parts.append(comp.flush())
@@ -459,14 +547,17 @@ def test_a_small_notice_with_an_nside_2048_ring_map_costs_little_memory(tmp_path
     path.write_bytes(_huge_ring_notice(tmp_path, 11))
     assert path.stat().st_size < 2 << 20
     # VmHWM is this process's own peak (ru_maxrss would include pytest's, inherited at fork)
-    code = ("import sys\n"
-            "from gwalert.cli import main\n"
-            "rc = main(['parse', '--json', sys.argv[1]])\n"
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-            "heavy = any(m.split('.')[0] in ('astropy', 'astropy_healpix') for m in sys.modules)\n"
-            "print('RC', rc, hwm.split()[1], heavy)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                         text=True, timeout=300)
+    code = (
+        "import sys\n"
+        "from gwalert.cli import main\n"
+        "rc = main(['parse', '--json', sys.argv[1]])\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "heavy = any(m.split('.')[0] in ('astropy', 'astropy_healpix') for m in sys.modules)\n"
+        "print('RC', rc, hwm.split()[1], heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300
+    )
     last = out.stdout.splitlines()[-1].split()
     assert last[:2] == ["RC", "0"], out.stderr
     assert int(last[2]) * 1024 < 400 << 20  # the flat map alone is 400 MB

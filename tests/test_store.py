@@ -14,10 +14,16 @@ from gwalert.errors import GwalertError
 from gwalert.store import Store
 
 
-def _notice(alert_type: str = "PRELIMINARY", minute: int = 1, fmt: str = "avro",
-            sid: str = "MS260101a", skymap: bytes | None = None):
-    rec = samples.make_record(sid, alert_type, time_created=f"2026-01-01T00:{minute:02d}:00Z",
-                              skymap=skymap)
+def _notice(
+    alert_type: str = "PRELIMINARY",
+    minute: int = 1,
+    fmt: str = "avro",
+    sid: str = "MS260101a",
+    skymap: bytes | None = None,
+):
+    rec = samples.make_record(
+        sid, alert_type, time_created=f"2026-01-01T00:{minute:02d}:00Z", skymap=skymap
+    )
     return decode(samples.encode(rec, fmt))[0]
 
 
@@ -37,15 +43,17 @@ def test_add_then_duplicate_is_recognised(store: Store, skymap: bytes) -> None:
     assert new and calls == [nid]
     # The same notice again, and in GCN's JSON form: stored once, hook not called again.
     assert store.add(_notice(skymap=skymap), source="again", hooks=[hook]) == (nid, False)
-    assert store.add(_notice(fmt="json", skymap=skymap), source="gcn", hooks=[hook]) == (nid,
-                                                                                        False)
+    assert store.add(_notice(fmt="json", skymap=skymap), source="gcn", hooks=[hook]) == (nid, False)
     assert calls == [nid]
     rows = list(store.iter_notices())
     assert len(rows) == 1
     row = rows[0]
     assert row.raw == first.raw
     assert (row.superevent_id, row.alert_type, row.time_created) == (
-        "MS260101a", "PRELIMINARY", "2026-01-01T00:01:00Z")
+        "MS260101a",
+        "PRELIMINARY",
+        "2026-01-01T00:01:00Z",
+    )
     assert (row.source, row.partition, row.offset) == ("kafka://x/t", 2, 7)
     assert row.received_at.endswith("Z")
     assert row.summary["distmean"] == pytest.approx(150.0)
@@ -73,8 +81,9 @@ def test_hook_failure_stores_nothing(store: Store) -> None:
 
 def test_hook_writes_commit_with_the_notice(store: Store) -> None:
     md = sa.MetaData()
-    due = sa.Table("rules_due_test", md, sa.Column("notice_id", sa.Integer),
-                   sa.Column("action", sa.String(20)))
+    due = sa.Table(
+        "rules_due_test", md, sa.Column("notice_id", sa.Integer), sa.Column("action", sa.String(20))
+    )
     md.create_all(store.engine)
 
     def hook(conn, notice_id, notice, summary) -> None:
@@ -97,7 +106,11 @@ def test_superevent_timeline(store: Store) -> None:
     assert ev.retracted and ev.latest_alert_type == "RETRACTION" and ev.n_notices == 4
     assert [r.superevent_id for r in store.iter_superevents()] == ["MS260101a"]
     assert [r.alert_type for r in store.iter_notices("MS260101a", with_raw=False)] == [
-        "INITIAL", "PRELIMINARY", "RETRACTION", "UPDATE"]
+        "INITIAL",
+        "PRELIMINARY",
+        "RETRACTION",
+        "UPDATE",
+    ]
 
 
 def test_dead_letters_kept_once(store: Store) -> None:
@@ -107,8 +120,11 @@ def test_dead_letters_kept_once(store: Store) -> None:
     assert store.add_dead_letter(b"\x00junk", "x", "file:a", None, None)[1]
     assert not store.add_dead_letter(b"\x00junk", "x", "file:a", None, None)[1]
     rows = list(store.iter_dead_letters())
-    assert [(r.raw, r.offset) for r in rows] == [(b"\x00junk", 5), (b"\x00junk", 6),
-                                                 (b"\x00junk", None)]
+    assert [(r.raw, r.offset) for r in rows] == [
+        (b"\x00junk", 5),
+        (b"\x00junk", 6),
+        (b"\x00junk", None),
+    ]
     assert rows[0].error == "not a notice"
 
 
@@ -168,8 +184,14 @@ def _odd_notice():
     """A notice whose values SQLite or PostgreSQL used to refuse."""
     import json
 
-    doc = json.loads(samples.encode(samples.make_record(
-        "MS260701a", pipeline="gst\ud800lal", search="All\x00Sky", group="G" * 40), "json"))
+    doc = json.loads(
+        samples.encode(
+            samples.make_record(
+                "MS260701a", pipeline="gst\ud800lal", search="All\x00Sky", group="G" * 40
+            ),
+            "json",
+        )
+    )
     doc["time_created"] = "9999-12-31T23:59:59-01:00"
     doc["event"]["classification"]["BNS"] = "NAN"
     doc["event"]["far"] = "INF"
@@ -179,12 +201,24 @@ def _odd_notice():
 
 def test_unstorable_values_are_normalised(store: Store) -> None:
     notice = _odd_notice()
-    summary = {"superevent_id": notice.superevent_id, "far": float("nan"), "area_90": 1e400,
-               "ra": float("inf"), "group": "g\x00" * 40, "nested": {"x": [float("-inf"), 2**70]},
-               "text": "\udfff"}
+    summary = {
+        "superevent_id": notice.superevent_id,
+        "far": float("nan"),
+        "area_90": 1e400,
+        "ra": float("inf"),
+        "group": "g\x00" * 40,
+        "nested": {"x": [float("-inf"), 2**70]},
+        "text": "\udfff",
+    }
     seen: list[dict] = []
-    nid, new = store.add(notice, source="s\x00" * 400, partition=2**40, offset=2**70,
-                         summary=summary, hooks=[lambda c, i, n, s: seen.append(s)])
+    nid, new = store.add(
+        notice,
+        source="s\x00" * 400,
+        partition=2**40,
+        offset=2**70,
+        summary=summary,
+        hooks=[lambda c, i, n, s: seen.append(s)],
+    )
     assert new
     row = store.get_notice(nid)
     assert row.time_created == "9999-12-31T23:59:59-01:00"
@@ -205,8 +239,9 @@ def test_unstorable_values_are_normalised(store: Store) -> None:
 
 
 def test_dead_letter_reason_and_source_are_normalised(store: Store) -> None:
-    dl_id, new = store.add_dead_letter(b"\x00", "bad \x00 reason \ud800", "src\x00" * 200,
-                                       2**40, 2**70)
+    dl_id, new = store.add_dead_letter(
+        b"\x00", "bad \x00 reason \ud800", "src\x00" * 200, 2**40, 2**70
+    )
     assert new
     [row] = store.iter_dead_letters()
     assert row.error == "bad \ufffd reason \ufffd" and len(row.source) == 512
@@ -215,8 +250,11 @@ def test_dead_letter_reason_and_source_are_normalised(store: Store) -> None:
 def test_time_created_order_survives_out_of_range_times(store: Store) -> None:
     import json
 
-    for created in ("2026-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00",
-                    "0001-01-01T00:00:00+01:00"):
+    for created in (
+        "2026-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+01:00",
+    ):
         doc = json.loads(samples.encode(samples.make_record("MS260702a", "UPDATE"), "json"))
         doc["time_created"] = created
         store.add(decode(json.dumps(doc).encode())[0], source="s")
@@ -243,13 +281,17 @@ def test_old_store_without_warnings_column_still_opens(request, tmp_path) -> Non
         engine = sa.create_engine(normalize_url(url))
         old.create_all(engine)
         with engine.begin() as conn:
-            assert "warnings" not in {c["name"] for c in sa.inspect(conn).get_columns(
-                "gwalert_notices")}
+            assert "warnings" not in {
+                c["name"] for c in sa.inspect(conn).get_columns("gwalert_notices")
+            }
         engine.dispose()
         store = Store.open(url)
         try:
-            notice = decode(samples.encode(samples.make_record(search=None), "json")
-                            .replace(b'"search": null, ', b""))[0]
+            notice = decode(
+                samples.encode(samples.make_record(search=None), "json").replace(
+                    b'"search": null, ', b""
+                )
+            )[0]
             assert notice.warnings == ("missing field event.search",)
             nid, _ = store.add(notice, source="s")
             assert store.get_notice(nid).warnings == ["missing field event.search"]

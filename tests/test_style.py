@@ -24,8 +24,12 @@ def _tool(name: str) -> str:
 
 @pytest.mark.parametrize("check", [["check"], ["format", "--check"]], ids=["lint", "format"])
 def test_ruff_clean(check):
-    result = subprocess.run([_tool("ruff"), *check, "src", "tests", "benchmarks"], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [_tool("ruff"), *check, "src", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -45,32 +49,45 @@ def test_parse_imports_nothing_heavy(tmp_path, json_output):
     path = tmp_path / "n.avro"
     path.write_bytes(encode(make_record(skymap=gaussian_skymap(max_level=5))))
     argv = ["parse", "--json"] if json_output else ["parse"]
-    code = ("import sys\nfrom gwalert.cli import main\n"
-            f"rc = main({argv!r} + [sys.argv[1]])\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('astropy', 'astropy_healpix', 'matplotlib', 'scipy', 'sqlalchemy', "
-            "'confluent_kafka'))\n"
-            "print('HEAVY', heavy)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    code = (
+        "import sys\nfrom gwalert.cli import main\n"
+        f"rc = main({argv!r} + [sys.argv[1]])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('astropy', 'astropy_healpix', 'matplotlib', 'scipy', 'sqlalchemy', "
+        "'confluent_kafka'))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    ).stdout
     assert out.splitlines()[-1] == "HEAVY []"
     if json_output:
         facts = json.loads(out.splitlines()[0])
         assert facts["area_90"] > 0 and facts["vol_90"] > 0
 
 
-@pytest.mark.parametrize("module", ["gwalert.sources.files", "gwalert.sources.message",
-                                    "gwalert.sources.offsets", "gwalert.util",
-                                    "gwalert.store.sanitize"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "gwalert.sources.files",
+        "gwalert.sources.message",
+        "gwalert.sources.offsets",
+        "gwalert.util",
+        "gwalert.store.sanitize",
+    ],
+)
 def test_sources_and_helpers_import_no_store(module):
     """Sources see messages and marks through ``gwalert.sources.message`` only: importing a
     file source (or the shared helpers) loads neither SQLAlchemy nor the store's tables."""
-    code = (f"import sys, {module}\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'\n"
-            "             or m in ('gwalert.pipeline', 'gwalert.store.notices',\n"
-            "                      'gwalert.store.db')))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        f"import sys, {module}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'\n"
+        "             or m in ('gwalert.pipeline', 'gwalert.store.notices',\n"
+        "                      'gwalert.store.db')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -89,8 +106,11 @@ def test_no_import_cycles():
         deps: set[str] = set()
         for node in ast.parse(path.read_text()).body:  # module level only: late imports are fine
             if isinstance(node, ast.ImportFrom):
-                base = (importlib.util.resolve_name("." * node.level + (node.module or ""),
-                                                    package) if node.level else node.module)
+                base = (
+                    importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                    if node.level
+                    else node.module
+                )
                 if base and base.startswith("gwalert"):
                     deps.add(base)
                     deps.update(f"{base}.{a.name}" for a in node.names)
@@ -99,8 +119,10 @@ def test_no_import_cycles():
         graph[name] = deps
     # A package's __init__ is loaded before its submodules: ``from . import x`` in a submodule
     # imports the sibling x, not the package again.
-    graph = {k: {d for d in v if d in graph and d != k and not k.startswith(d + ".")}
-             for k, v in graph.items()}
+    graph = {
+        k: {d for d in v if d in graph and d != k and not k.startswith(d + ".")}
+        for k, v in graph.items()
+    }
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
@@ -108,7 +130,7 @@ def test_no_import_cycles():
         state[node] = 1
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                cycles.append(stack[stack.index(dep):] + [dep])
+                cycles.append(stack[stack.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, stack + [dep])
         state[node] = 2

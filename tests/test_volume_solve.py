@@ -40,8 +40,13 @@ def check_solve(sm: SkyMap, levels: list[float], tol: float) -> None:
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**31), st.integers(0, 3), st.integers(0, 9),
-       st.sampled_from([k for k in DIST_KINDS if k != "none"]), st.booleans())
+@given(
+    st.integers(0, 2**31),
+    st.integers(0, 3),
+    st.integers(0, 9),
+    st.sampled_from([k for k in DIST_KINDS if k != "none"]),
+    st.booleans(),
+)
 def test_solve_lands_on_the_level(seed, base, top, kind, tied):
     uniq, dens, mu, sigma, norm = make_map(seed, base, max(base, top), kind, tied)
     sm = SkyMap.read(write_skymap(uniq, dens, distmu=mu, distsigma=sigma, distnorm=norm))

@@ -46,8 +46,12 @@ def _rows(html: str, attr: str = "data-superevent") -> list[str]:
 def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
     ids = fill_samples(store)
     update = ids["MS260101a-update"]
-    add_actions(store, update, ("gcn-circular", "done", None),
-                ("slack", "failed", "HTTP 500 from <script>alert('hook')</script>"))
+    add_actions(
+        store,
+        update,
+        ("gcn-circular", "done", None),
+        ("slack", "failed", "HTTP 500 from <script>alert('hook')</script>"),
+    )
     bad = b"<script>document.title='pwned-dl'</script>\x00\xff junk"
     store.add_dead_letter(bad, "not a notice: <b>bold</b> claim", "kafka://h/igwn.gwalert", 0, 7)
     app = create_app(store, cache_dir=tmp_path / "cache", prerender=False)
@@ -66,8 +70,17 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
         events = {e["superevent_id"]: e for e in _json(base + "/api/events")["events"]}
         stored = {r.id: r for r in store.iter_notices(with_raw=False)}
         for sid, e in events.items():
-            for field in ("superevent_id", "latest_alert_type", "retracted", "is_mock",
-                          "n_notices", "far", "distmean", "area_90", "time_created"):
+            for field in (
+                "superevent_id",
+                "latest_alert_type",
+                "retracted",
+                "is_mock",
+                "n_notices",
+                "far",
+                "distmean",
+                "area_90",
+                "time_created",
+            ):
                 assert field in e
             mine = [r for r in stored.values() if r.superevent_id == sid]
             assert e["n_notices"] == len(mine)
@@ -75,8 +88,10 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
             latest = max(mine, key=lambda r: (r.time_created, r.id))
             assert e["latest_alert_type"] == latest.alert_type
             assert e["time_created"] == latest.time_created
-            facts = max((r for r in mine if r.alert_type != "RETRACTION"),
-                        key=lambda r: (r.time_created, r.id))
+            facts = max(
+                (r for r in mine if r.alert_type != "RETRACTION"),
+                key=lambda r: (r.time_created, r.id),
+            )
             assert e["far"] == facts.far and e["area_90"] == facts.area_90
             assert e["distmean"] == facts.distmean
         assert events["MS260101a"]["retracted"] is True
@@ -89,7 +104,8 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
         html = _html(body)
         assert status == 200
         assert sorted(map(int, _rows(html, "data-notice-id"))) == sorted(
-            i for k, i in ids.items() if k.startswith("MS260101a"))
+            i for k, i in ids.items() if k.startswith("MS260101a")
+        )
         alts = re.findall(r'<img[^>]*alt="([^"]*)"', html)
         assert alts and all(a.startswith("Sky map") for a in alts) and len(alts) == 2
         assert f'src="/maps/{update}/skymap.png"' in html
@@ -99,7 +115,11 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
         assert "Fermi" in html and "1 per 32 years" in html
         detail = _json(base + "/api/events/MS260101a")
         assert [n["alert_type"] for n in detail["notices"]] == [
-            "PRELIMINARY", "INITIAL", "UPDATE", "RETRACTION"]
+            "PRELIMINARY",
+            "INITIAL",
+            "UPDATE",
+            "RETRACTION",
+        ]
         by_id = {n["id"]: n for n in detail["notices"]}
         assert [a["state"] for a in by_id[update]["actions"]] == ["done", "failed"]
         assert detail["skymap_notice_id"] == update == detail["combined_notice_id"]
@@ -133,18 +153,19 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
         assert raw == notice.raw and "attachment" in headers["content-disposition"]
         fits = get(base + f"/notices/{update}/skymap.fits")[2]
         assert fits == notice.event.skymap_bytes
-        assert SkyMap.read(fits).credible_area(0.9) == pytest.approx(
-            events["MS260101a"]["area_90"])
+        assert SkyMap.read(fits).credible_area(0.9) == pytest.approx(events["MS260101a"]["area_90"])
         moc = get(base + f"/notices/{update}/moc90.fits")[2]
         from astropy.io import fits as afits
 
         with afits.open(io.BytesIO(moc)) as hdul:
             uniq = np.asarray(hdul[1].data.field(0), dtype=np.int64)
         order = np.floor(np.log2(uniq / 4) / 2).astype(int)
-        area = np.sum(4 * math.pi / (12 * 4.0 ** order)) * (180 / math.pi) ** 2
+        area = np.sum(4 * math.pi / (12 * 4.0**order)) * (180 / math.pi) ** 2
         assert area == pytest.approx(events["MS260101a"]["area_90"], rel=0.02)
-        assert get(base + f"/notices/{update}/combined.fits")[2] == \
-            notice.external_coinc.combined_skymap_bytes
+        assert (
+            get(base + f"/notices/{update}/combined.fits")[2]
+            == notice.external_coinc.combined_skymap_bytes
+        )
         summary = json.loads(get(base + f"/notices/{update}/summary.json")[2])
         assert summary["superevent_id"] == "MS260101a" and summary["notice_id"] == update
         assert get(base + f"/notices/{ids['MS260101a-retraction']}/skymap.fits")[0] == 404
@@ -189,7 +210,7 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
         assert _json(base + "/api/version")["version"] != before
 
 
-_SAMPLE_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN)$')
+_SAMPLE_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN)$")
 
 
 def _prometheus(text: str) -> dict[str, float]:
@@ -224,8 +245,11 @@ def _active_markup(html: str) -> list[str]:
             found.extend(f"{tag} {k}" for k in names if k.startswith("on"))
             if tag == "script" and "src" not in names:
                 found.append("inline script")
-            found.extend(f"{tag} {k}={v}" for k, v in names.items()
-                         if v and v.strip().lower().startswith(("javascript:", "data:")))
+            found.extend(
+                f"{tag} {k}={v}"
+                for k, v in names.items()
+                if v and v.strip().lower().startswith(("javascript:", "data:"))
+            )
             if tag == "img" and not str(names.get("src", "")).startswith("/maps/"):
                 found.append(f"img {names}")
             if tag == "b":
@@ -239,8 +263,7 @@ def test_hostile_notice_text_is_escaped_everywhere(sqlite_store, tmp_path) -> No
     [nid] = store_bytes(sqlite_store, hostile_notice())
     app = create_app(sqlite_store, cache_dir=tmp_path / "c", prerender=False)
     with running(app) as base:
-        for path in ("/", "/events/MS260103x", "/fragments/events?q=%3Cscript",
-                     "/health"):
+        for path in ("/", "/events/MS260103x", "/fragments/events?q=%3Cscript", "/health"):
             html = _html(get(base + path)[2])
             for payload in XSS.values():
                 assert payload not in html, (path, payload)
@@ -265,14 +288,16 @@ def _superevents(draw):
     out = []
     for i in range(n):
         prefix = draw(st.sampled_from("SMT"))
-        out.append({
-            "sid": f"{prefix}2601{i:02d}{'abcdefgh'[i]}",
-            "group": draw(st.sampled_from(["CBC", "Burst"])),
-            "pipeline": draw(st.sampled_from(["gstlal", "pycbc", "MBTA", "CWB", "olib_%x"])),
-            "significant": draw(st.booleans()),
-            "retracted": draw(st.booleans()),
-            "day": draw(st.integers(1, 28)),
-        })
+        out.append(
+            {
+                "sid": f"{prefix}2601{i:02d}{'abcdefgh'[i]}",
+                "group": draw(st.sampled_from(["CBC", "Burst"])),
+                "pipeline": draw(st.sampled_from(["gstlal", "pycbc", "MBTA", "CWB", "olib_%x"])),
+                "significant": draw(st.booleans()),
+                "retracted": draw(st.booleans()),
+                "day": draw(st.integers(1, 28)),
+            }
+        )
     return out
 
 
@@ -288,8 +313,13 @@ def _reference(events: list[dict], f: queries.Filters) -> list[str]:
         if f.group and e["group"] != f.group:
             continue
         if f.q:
-            hay = [e["sid"], "RETRACTION" if e["retracted"] else "PRELIMINARY", e["group"],
-                   e["pipeline"], "AllSky"]
+            hay = [
+                e["sid"],
+                "RETRACTION" if e["retracted"] else "PRELIMINARY",
+                e["group"],
+                e["pipeline"],
+                "AllSky",
+            ]
             if not any(f.q.lower() in h.lower() for h in hay):
                 continue
         keep.append(e)
@@ -297,26 +327,41 @@ def _reference(events: list[dict], f: queries.Filters) -> list[str]:
     return [e["sid"] for e in keep]
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=_superevents(), kind=st.sampled_from(["", "real", "mock", "test"]),
-       significant=st.sampled_from(["", "yes", "no"]),
-       retracted=st.sampled_from(["", "yes", "no"]),
-       group=st.sampled_from(["", "CBC", "Burst"]),
-       q=st.sampled_from(["", "260", "ABC", "stl", "%", "_", "retr", "burst", "x%"]))
-def test_filters_match_a_reference(tmp_path_factory, events, kind, significant, retracted,
-                                   group, q) -> None:
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events=_superevents(),
+    kind=st.sampled_from(["", "real", "mock", "test"]),
+    significant=st.sampled_from(["", "yes", "no"]),
+    retracted=st.sampled_from(["", "yes", "no"]),
+    group=st.sampled_from(["", "CBC", "Burst"]),
+    q=st.sampled_from(["", "260", "ABC", "stl", "%", "_", "retr", "burst", "x%"]),
+)
+def test_filters_match_a_reference(
+    tmp_path_factory, events, kind, significant, retracted, group, q
+) -> None:
     store = Store.open(str(tmp_path_factory.mktemp("f") / "s.sqlite"))
     try:
         for e in events:
-            rec = samples.make_record(e["sid"], group=e["group"], pipeline=e["pipeline"],
-                                      significant=e["significant"],
-                                      time_created=f"2026-02-{e['day']:02d}T00:10:00Z")
+            rec = samples.make_record(
+                e["sid"],
+                group=e["group"],
+                pipeline=e["pipeline"],
+                significant=e["significant"],
+                time_created=f"2026-02-{e['day']:02d}T00:10:00Z",
+            )
             rec["event"]["time"] = f"2026-02-{e['day']:02d}T00:00:00.000Z"
             store_bytes(store, samples.encode(rec))
             if e["retracted"]:
-                store_bytes(store, samples.encode(samples.make_record(
-                    e["sid"], "RETRACTION", time_created=f"2026-02-{e['day']:02d}T00:20:00Z")))
+                store_bytes(
+                    store,
+                    samples.encode(
+                        samples.make_record(
+                            e["sid"], "RETRACTION", time_created=f"2026-02-{e['day']:02d}T00:20:00Z"
+                        )
+                    ),
+                )
         f = queries.Filters(kind, significant, retracted, group, q)
         opt = queries.StoreView(store.engine).refresh(force=True)
         with store.engine.connect() as conn:
@@ -329,8 +374,12 @@ def test_filters_match_a_reference(tmp_path_factory, events, kind, significant, 
 
 def test_filters_over_http_and_limit(sqlite_store, tmp_path) -> None:
     for i in range(5):
-        store_bytes(sqlite_store, samples.encode(samples.make_record(
-            f"S26010{i}a", time_created=f"2026-01-0{i + 1}T00:10:00Z")))
+        store_bytes(
+            sqlite_store,
+            samples.encode(
+                samples.make_record(f"S26010{i}a", time_created=f"2026-01-0{i + 1}T00:10:00Z")
+            ),
+        )
     store_bytes(sqlite_store, samples.encode(samples.make_record("MS260101q", group="Burst")))
     app = create_app(sqlite_store, cache_dir=tmp_path / "c", prerender=False)
     with running(app) as base:
@@ -351,11 +400,23 @@ def test_filters_over_http_and_limit(sqlite_store, tmp_path) -> None:
 # -------------------------------------------------------------------------- tokens
 def test_token_guards_every_request(sqlite_store, tmp_path) -> None:
     fill_samples(sqlite_store)
-    app = create_app(sqlite_store, cache_dir=tmp_path / "c", token="s3cret-token",
-                     loopback_only=False, prerender=False)
+    app = create_app(
+        sqlite_store,
+        cache_dir=tmp_path / "c",
+        token="s3cret-token",
+        loopback_only=False,
+        prerender=False,
+    )
     with running(app) as base:
-        for path in ("/", "/api/events", "/metrics", "/static/app.js", "/health",
-                     "/notices/1/raw", "/maps/1/skymap.png"):
+        for path in (
+            "/",
+            "/api/events",
+            "/metrics",
+            "/static/app.js",
+            "/health",
+            "/notices/1/raw",
+            "/maps/1/skymap.png",
+        ):
             status, headers, body = get(base + path)
             assert status == 401, path
             assert b"MS2601" not in body
@@ -370,14 +431,20 @@ def test_token_guards_every_request(sqlite_store, tmp_path) -> None:
         assert get(base + "/events/MS260101a", headers={"Cookie": cookie})[0] == 200
         assert get(base + "/?token=nope")[0] == 401
         # any Host is fine with a token (the token is the guard)
-        assert get(base + "/", headers={"Host": "dash.example.org",
-                                        "Authorization": "Bearer s3cret-token"})[0] == 200
+        assert (
+            get(
+                base + "/",
+                headers={"Host": "dash.example.org", "Authorization": "Bearer s3cret-token"},
+            )[0]
+            == 200
+        )
 
 
 # ----------------------------------------------------------------------------- CLI
 def _gwalert(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gwalert", *args], capture_output=True,
-                          text=True, timeout=60, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "gwalert", *args], capture_output=True, text=True, timeout=60, **kw
+    )
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
@@ -395,9 +462,21 @@ def test_serve_cli_serves_and_stops(tmp_path) -> None:
     fill_samples(store)
     store.close()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gwalert", "serve", "--port", "0", "--store",
-         str(tmp_path / "s.sqlite"), "--cache-dir", str(tmp_path / "cache")],
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "gwalert",
+            "serve",
+            "--port",
+            "0",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stderr.readline()
         m = re.search(r"on (http://127\.0\.0\.1:\d+/) \(no token", line)
@@ -432,8 +511,9 @@ def test_far_in_human_units_examples() -> None:
 @given(st.floats(min_value=1e-30, max_value=1e3, allow_nan=False))
 def test_far_in_human_units_reads_back(far) -> None:
     text = fmt.far_human(far)
-    m = re.fullmatch(r"1 per ([0-9.,]+)(?: × 10([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+))? (year|day|hour|minute|second)s?",
-                     text)
+    m = re.fullmatch(
+        r"1 per ([0-9.,]+)(?: × 10([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+))? (year|day|hour|minute|second)s?", text
+    )
     if m is None:
         assert re.fullmatch(r"[0-9.e+-]+ per second", text.replace(",", "")), text
         assert far > 1
@@ -458,42 +538,88 @@ def test_optional_feed_arrival_and_warning_tables_are_shown(store, tmp_path) -> 
     nid = ids["MS260101a-update"]
     hour_ago = "2026-01-01T00:00:00.000000Z"
     with store.engine.begin() as conn:
-        if "warnings" not in {c["name"] for c in sa.inspect(conn).get_columns(
-                "gwalert_notices")}:  # the store has it since issue 8 point 6
+        if "warnings" not in {
+            c["name"] for c in sa.inspect(conn).get_columns("gwalert_notices")
+        }:  # the store has it since issue 8 point 6
             conn.execute(sa.text("ALTER TABLE gwalert_notices ADD COLUMN warnings TEXT"))
-        conn.execute(sa.text("UPDATE gwalert_notices SET warnings = :w WHERE id = :i"),
-                     {"w": json.dumps(["probabilities sum to 0.98 <b>x</b>"]), "i": nid})
+        conn.execute(
+            sa.text("UPDATE gwalert_notices SET warnings = :w WHERE id = :i"),
+            {"w": json.dumps(["probabilities sum to 0.98 <b>x</b>"]), "i": nid},
+        )
         meta = sa.MetaData()
-        feeds = sa.Table("gwalert_feeds", meta, sa.Column("feed", sa.Text, primary_key=True),
-                         *(sa.Column(c, sa.String(40)) for c in (
-                             "last_message_at", "last_heartbeat_at", "state", "detail",
-                             "updated_at")))
+        feeds = sa.Table(
+            "gwalert_feeds",
+            meta,
+            sa.Column("feed", sa.Text, primary_key=True),
+            *(
+                sa.Column(c, sa.String(40))
+                for c in ("last_message_at", "last_heartbeat_at", "state", "detail", "updated_at")
+            ),
+        )
         arrivals = sa.Table(
-            "gwalert_arrivals", meta, sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("notice_id", sa.Integer), sa.Column("feed", sa.Text),
-            sa.Column("partition", sa.Integer), sa.Column("offset", sa.BigInteger),
-            sa.Column("received_at", sa.String(40)), sa.Column("broker_timestamp", sa.Float),
-            sa.Column("is_first", sa.Boolean))
+            "gwalert_arrivals",
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("notice_id", sa.Integer),
+            sa.Column("feed", sa.Text),
+            sa.Column("partition", sa.Integer),
+            sa.Column("offset", sa.BigInteger),
+            sa.Column("received_at", sa.String(40)),
+            sa.Column("broker_timestamp", sa.Float),
+            sa.Column("is_first", sa.Boolean),
+        )
         meta.create_all(conn)
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-        conn.execute(feeds.insert(), [
-            {"feed": "kafka://kafka.scimma.org/igwn.gwalert", "last_message_at": hour_ago,
-             "last_heartbeat_at": hour_ago, "state": "silent",
-             "detail": "no heartbeat for 3 h", "updated_at": hour_ago},
-            {"feed": "gcn://igwn.gwalert", "last_message_at": hour_ago,
-             "last_heartbeat_at": now, "state": "ok", "detail": None, "updated_at": now}])
-        conn.execute(arrivals.insert(), [
-            {"notice_id": nid, "feed": feed, "partition": 0, "offset": k,
-             "received_at": hour_ago, "broker_timestamp": 1.0, "is_first": first}
-            for k, (feed, first) in enumerate([
-                ("kafka://kafka.scimma.org/igwn.gwalert", True),
-                ("gcn://igwn.gwalert", False), ("gcn://igwn.gwalert", False)])])
+        conn.execute(
+            feeds.insert(),
+            [
+                {
+                    "feed": "kafka://kafka.scimma.org/igwn.gwalert",
+                    "last_message_at": hour_ago,
+                    "last_heartbeat_at": hour_ago,
+                    "state": "silent",
+                    "detail": "no heartbeat for 3 h",
+                    "updated_at": hour_ago,
+                },
+                {
+                    "feed": "gcn://igwn.gwalert",
+                    "last_message_at": hour_ago,
+                    "last_heartbeat_at": now,
+                    "state": "ok",
+                    "detail": None,
+                    "updated_at": now,
+                },
+            ],
+        )
+        conn.execute(
+            arrivals.insert(),
+            [
+                {
+                    "notice_id": nid,
+                    "feed": feed,
+                    "partition": 0,
+                    "offset": k,
+                    "received_at": hour_ago,
+                    "broker_timestamp": 1.0,
+                    "is_first": first,
+                }
+                for k, (feed, first) in enumerate(
+                    [
+                        ("kafka://kafka.scimma.org/igwn.gwalert", True),
+                        ("gcn://igwn.gwalert", False),
+                        ("gcn://igwn.gwalert", False),
+                    ]
+                )
+            ],
+        )
     app = create_app(store, cache_dir=tmp_path / "c", prerender=False)
     with running(app) as base:
         detail = _json(base + "/api/events/MS260101a")
         by_id = {n["id"]: n for n in detail["notices"]}
-        assert by_id[nid]["feeds"] == ["kafka://kafka.scimma.org/igwn.gwalert",
-                                       "gcn://igwn.gwalert"]
+        assert by_id[nid]["feeds"] == [
+            "kafka://kafka.scimma.org/igwn.gwalert",
+            "gcn://igwn.gwalert",
+        ]
         assert by_id[nid]["warnings"] == ["probabilities sum to 0.98 <b>x</b>"]
         html = _html(get(base + "/events/MS260101a")[2])
         assert "probabilities sum to 0.98 &lt;b&gt;x&lt;/b&gt;" in html
@@ -512,27 +638,51 @@ def test_optional_feed_arrival_and_warning_tables_are_shown(store, tmp_path) -> 
 
 
 # ------------------------------------------------------------------- hostile numbers
-_ODD = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
-                 st.sampled_from([0.0, -0.0, -1.0, 1e-300, 1e300, float("nan"), float("inf")]))
+_ODD = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, -1.0, 1e-300, 1e300, float("nan"), float("inf")]),
+)
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
-@settings(max_examples=10, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(far=_ODD, tdiff=_ODD, cls=st.dictionaries(_TEXT, _ODD, max_size=4),
-       props=st.dictionaries(_TEXT, _ODD, max_size=3), pipeline=_TEXT, search=_TEXT,
-       observatory=_TEXT)
-def test_any_decodable_notice_renders_everywhere(tmp_path_factory, far, tdiff, cls, props,
-                                                  pipeline, search, observatory) -> None:
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    far=_ODD,
+    tdiff=_ODD,
+    cls=st.dictionaries(_TEXT, _ODD, max_size=4),
+    props=st.dictionaries(_TEXT, _ODD, max_size=3),
+    pipeline=_TEXT,
+    search=_TEXT,
+    observatory=_TEXT,
+)
+def test_any_decodable_notice_renders_everywhere(
+    tmp_path_factory, far, tdiff, cls, props, pipeline, search, observatory
+) -> None:
     """Whatever numbers and text a notice that decodes carries, every page and API answers
     200 with valid JSON (no NaN) and shows the text escaped."""
     from gwalert.errors import GwalertError
 
-    ext = {"gcn_notice_id": "1", "ivorn": "ivo://x#" + observatory, "observatory": observatory,
-           "search": search, "time_difference": tdiff, "time_coincidence_far": far,
-           "time_sky_position_coincidence_far": None, "combined_skymap": None}
-    record = samples.make_record("S260107q", far=far, pipeline=pipeline or "p", search=search,
-                                 classification=cls, properties=props, external_coinc=ext)
+    ext = {
+        "gcn_notice_id": "1",
+        "ivorn": "ivo://x#" + observatory,
+        "observatory": observatory,
+        "search": search,
+        "time_difference": tdiff,
+        "time_coincidence_far": far,
+        "time_sky_position_coincidence_far": None,
+        "combined_skymap": None,
+    }
+    record = samples.make_record(
+        "S260107q",
+        far=far,
+        pipeline=pipeline or "p",
+        search=search,
+        classification=cls,
+        properties=props,
+        external_coinc=ext,
+    )
     try:
         data = samples.encode(record, "json")
         decode(data)
@@ -544,14 +694,23 @@ def test_any_decodable_notice_renders_everywhere(tmp_path_factory, far, tdiff, c
         [nid] = store_bytes(store, data)
         app = create_app(store, cache_dir=root / "c", prerender=False)
         with running(app) as base:
-            for path in ("/", "/events/S260107q", "/health", "/metrics",
-                         f"/notices/{nid}/summary.json"):
+            for path in (
+                "/",
+                "/events/S260107q",
+                "/health",
+                "/metrics",
+                f"/notices/{nid}/summary.json",
+            ):
                 status, _, body = get(base + path)
                 assert status == 200, (path, body[:200])
                 if path != f"/notices/{nid}/summary.json":
                     assert _active_markup(body.decode()) == []
-            for path in ("/api/events", "/api/events/S260107q", "/api/health",
-                         f"/notices/{nid}/summary.json"):
+            for path in (
+                "/api/events",
+                "/api/events/S260107q",
+                "/api/health",
+                f"/notices/{nid}/summary.json",
+            ):
                 json.loads(get(base + path)[2], parse_constant=_no_constants)
     finally:
         store.close()

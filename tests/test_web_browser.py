@@ -22,14 +22,24 @@ from web_server import XSS, fill_samples, hostile_notice, store_bytes
 from gwalert import samples
 from gwalert.store import Store
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("GWALERT_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("GWALERT_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and os.path.exists(candidate):
             return candidate
     return None
@@ -56,8 +66,14 @@ def page(browser):
     pg = context.new_page()
     pg.set_default_timeout(15000)
     pg.problems = []  # console errors, page errors and dialogs: none is expected
-    pg.on("console", lambda m: pg.problems.append(f"console {m.type}: {m.text}")
-          if m.type in ("error", "warning") else None)
+    pg.on(
+        "console",
+        lambda m: (
+            pg.problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
     pg.on("pageerror", lambda e: pg.problems.append(f"page error: {e}"))
 
     def on_dialog(dialog):
@@ -72,9 +88,23 @@ def page(browser):
 @contextmanager
 def serving(store_path: Path, cache: Path, *extra: str) -> Iterator[str]:
     """``gwalert serve`` as its own process on a free port; yields the base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "gwalert", "serve", "--port", "0",
-                             "--store", str(store_path), "--cache-dir", str(cache), *extra],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gwalert",
+            "serve",
+            "--port",
+            "0",
+            "--store",
+            str(store_path),
+            "--cache-dir",
+            str(cache),
+            *extra,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stderr.readline()
         m = re.search(r"on (http://127\.0\.0\.1:\d+)/", line)
@@ -93,8 +123,7 @@ def drill(tmp_path_factory) -> dict:
     store = Store.open(str(root / "s.sqlite"))
     ids = fill_samples(store)
     store_bytes(store, hostile_notice())
-    store.add_dead_letter(b"<img src=z onerror=alert(9)>", "<script>alert(10)</script>",
-                          "file:/x")
+    store.add_dead_letter(b"<img src=z onerror=alert(9)>", "<script>alert(10)</script>", "file:/x")
     store.close()
     return {"path": root / "s.sqlite", "cache": root / "cache", "ids": ids}
 
@@ -106,8 +135,9 @@ def drill_server(drill, browser) -> Iterator[str]:
 
 
 def rows(page) -> list[str]:
-    return page.eval_on_selector_all("[data-superevent]",
-                                     "els => els.map(e => e.dataset.superevent)")
+    return page.eval_on_selector_all(
+        "[data-superevent]", "els => els.map(e => e.dataset.superevent)"
+    )
 
 
 MAPS_LOADED = """() => [...document.querySelectorAll('img[alt^="Sky map"]')]
@@ -124,12 +154,14 @@ def _many(store: Store, n: int = 40) -> None:
     """Enough superevents that the list scrolls: mock and real, one day each."""
     for i in range(n):
         prefix = "MS" if i % 2 else "S"
-        store_bytes(store, _record(f"{prefix}2603{i % 28 + 1:02d}{'abcdefghij'[i // 28]}",
-                                   i % 28 + 1), source="file:/bulk")
+        store_bytes(
+            store,
+            _record(f"{prefix}2603{i % 28 + 1:02d}{'abcdefghij'[i // 28]}", i % 28 + 1),
+            source="file:/bulk",
+        )
 
 
-def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
-        page, tmp_path) -> None:
+def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(page, tmp_path) -> None:
     path = tmp_path / "s.sqlite"
     store = Store.open(str(path))
     fill_samples(store)
@@ -139,8 +171,7 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
     with serving(path, tmp_path / "cache") as base:
         page.goto(base + "/")
         assert set(rows(page)) == expected
-        assert page.locator('[data-superevent="MS260101a"]').get_attribute("class") == \
-            "retracted"
+        assert page.locator('[data-superevent="MS260101a"]').get_attribute("class") == "retracted"
         page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'")
 
         page.select_option("select[name=kind]", "mock")
@@ -162,9 +193,22 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
         new.mkdir()
         (new / "a.avro").write_bytes(_record("MS260330z", 30))
         (new / "b.avro").write_bytes(_record("S260330y", 30))
-        done = subprocess.run([sys.executable, "-m", "gwalert", "listen", str(new),
-                               "--store", str(path), "--until-eos", "-q"],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gwalert",
+                "listen",
+                str(new),
+                "--store",
+                str(path),
+                "--until-eos",
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         stored_at = time.monotonic()
         page.wait_for_selector('[data-superevent="MS260330z"]', timeout=5000)
@@ -179,8 +223,7 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(
 
         # text search narrows the list as one types, still without a reload
         page.fill("input[name=q]", "260330")
-        page.wait_for_function(
-            "() => document.querySelectorAll('[data-superevent]').length === 1")
+        page.wait_for_function("() => document.querySelectorAll('[data-superevent]').length === 1")
         assert rows(page) == ["MS260330z"] and "q=260330" in page.url
         assert page.evaluate("window.__sameDocument") == 42
     assert page.problems == []
@@ -194,11 +237,11 @@ def test_detail_page_shows_map_timeline_and_actions(page, drill, drill_server) -
     images = page.locator('img[alt^="Sky map"]')
     assert images.count() == 2  # the GW map and the combined map
     page.wait_for_function(MAPS_LOADED, timeout=60000)
-    widths = page.eval_on_selector_all('img[alt^="Sky map"]',
-                                       "els => els.map(i => i.naturalWidth)")
+    widths = page.eval_on_selector_all('img[alt^="Sky map"]', "els => els.map(i => i.naturalWidth)")
     assert widths == [1080, 1080]
-    timeline = page.eval_on_selector_all("[data-notice-id]",
-                                         "els => els.map(e => +e.dataset.noticeId)")
+    timeline = page.eval_on_selector_all(
+        "[data-notice-id]", "els => els.map(e => +e.dataset.noticeId)"
+    )
     assert sorted(timeline) == sorted(i for k, i in ids.items() if k.startswith("MS260101a"))
     assert page.get_by_text("BNS").first.is_visible()
     assert page.get_by_text("Fermi").first.is_visible()
@@ -247,21 +290,42 @@ def test_token_is_required_in_the_browser(page, drill) -> None:
     assert page.problems == []
 
 
-def test_notice_published_to_a_running_listen_appears_within_5s(page, tmp_path,
-                                                                 kafka_broker) -> None:
+def test_notice_published_to_a_running_listen_appears_within_5s(
+    page, tmp_path, kafka_broker
+) -> None:
     url = kafka_broker.url(f"igwn.gwalert-{uuid.uuid4().hex[:8]}")
     path = tmp_path / "s.sqlite"
     first = tmp_path / "first.avro"
     first.write_bytes(_record("MS260301a", 1))
-    pub = subprocess.run([sys.executable, "-m", "gwalert", "publish", str(first), "--to", url,
-                          "--no-auth"], capture_output=True, text=True, timeout=90)
+    pub = subprocess.run(
+        [sys.executable, "-m", "gwalert", "publish", str(first), "--to", url, "--no-auth"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert pub.returncode == 0, pub.stderr
     log = open(tmp_path / "listen.log", "ab")  # noqa: SIM115 - owned by the child
     listener = subprocess.Popen(
-        [sys.executable, "-m", "gwalert", "listen", url, "--no-auth", "--store", str(path),
-         "--no-heartbeat", "--start-at", "earliest", "--kafka-option",
-         "session.timeout.ms=6000", "--kafka-option", "heartbeat.interval.ms=1000"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "gwalert",
+            "listen",
+            url,
+            "--no-auth",
+            "--store",
+            str(path),
+            "--no-heartbeat",
+            "--start-at",
+            "earliest",
+            "--kafka-option",
+            "session.timeout.ms=6000",
+            "--kafka-option",
+            "heartbeat.interval.ms=1000",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while b"MS260301a" not in (tmp_path / "listen.log").read_bytes():
@@ -274,9 +338,12 @@ def test_notice_published_to_a_running_listen_appears_within_5s(page, tmp_path,
             page.evaluate("window.__sameDocument = 1")
             second = tmp_path / "second.avro"
             second.write_bytes(_record("MS260302b", 2))
-            pub = subprocess.run([sys.executable, "-m", "gwalert", "publish", str(second),
-                                  "--to", url, "--no-auth"], capture_output=True, text=True,
-                                 timeout=90)
+            pub = subprocess.run(
+                [sys.executable, "-m", "gwalert", "publish", str(second), "--to", url, "--no-auth"],
+                capture_output=True,
+                text=True,
+                timeout=90,
+            )
             assert pub.returncode == 0, pub.stderr
             published = time.monotonic()
             page.wait_for_selector('[data-superevent="MS260302b"]', timeout=5000)

@@ -42,11 +42,16 @@ def fill_samples(store: Store) -> dict[str, int]:
 def hostile_notice(superevent_id: str = "MS260103x") -> bytes:
     """A valid notice whose free-text fields hold markup and script."""
     record = samples.make_record(
-        superevent_id, pipeline=XSS["pipeline"], search=XSS["search"],
+        superevent_id,
+        pipeline=XSS["pipeline"],
+        search=XSS["search"],
         classification={XSS["class"]: 0.7, "BNS": 0.3},
-        skymap=samples.gaussian_skymap(30.0, 10.0, 6.0, max_level=5))
-    record["urls"] = {"gracedb": "javascript:document.title='pwned-4'",
-                      XSS["url_name"]: "https://example.org/\"><script>alert(5)</script>"}
+        skymap=samples.gaussian_skymap(30.0, 10.0, 6.0, max_level=5),
+    )
+    record["urls"] = {
+        "gracedb": "javascript:document.title='pwned-4'",
+        XSS["url_name"]: 'https://example.org/"><script>alert(5)</script>',
+    }
     return samples.encode(record, "json")
 
 
@@ -54,9 +59,15 @@ def add_actions(store: Store, notice_id: int, *rows: tuple[str, str, str | None]
     """Ledger rows (rule, state, error) for a notice, as the responder would write them."""
     ledger.create(store.engine)
     with store.engine.begin() as conn:
-        ledger.insert_new(conn, [
-            ledger.row(notice_id, rule, f"act-{i}", "webhook", max_attempts=3, state=state,
-                       error=error) for i, (rule, state, error) in enumerate(rows)])
+        ledger.insert_new(
+            conn,
+            [
+                ledger.row(
+                    notice_id, rule, f"act-{i}", "webhook", max_attempts=3, state=state, error=error
+                )
+                for i, (rule, state, error) in enumerate(rows)
+            ],
+        )
 
 
 @contextmanager
@@ -68,8 +79,9 @@ def running(app: Any) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -85,9 +97,11 @@ def running(app: Any) -> Iterator[str]:
         sock.close()
 
 
-def get(url: str, headers: dict[str, str] | None = None,
-        method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+def get(
+    url: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one request; redirects are not followed."""
+
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None

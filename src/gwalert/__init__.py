@@ -37,8 +37,20 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "AlertType", "Event", "ExternalCoinc", "GwalertError", "Notice", "NoticeError", "SkyMap",
-    "SkyMapError", "decode", "handler", "listen", "read_notice", "read_notices", "replay",
+    "AlertType",
+    "Event",
+    "ExternalCoinc",
+    "GwalertError",
+    "Notice",
+    "NoticeError",
+    "SkyMap",
+    "SkyMapError",
+    "decode",
+    "handler",
+    "listen",
+    "read_notice",
+    "read_notices",
+    "replay",
     "summarize",
 ]
 

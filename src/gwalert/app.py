@@ -38,9 +38,16 @@ class App:
             self.responder.stop()
 
 
-def responder(store: Store, config_file: str | None = None, *, lease: float = DEFAULT_LEASE,
-              workers: int | None = None, ignore_age: bool = False, rules: Any = None,
-              poll_interval: float = 0.5) -> Any:
+def responder(
+    store: Store,
+    config_file: str | None = None,
+    *,
+    lease: float = DEFAULT_LEASE,
+    workers: int | None = None,
+    ignore_age: bool = False,
+    rules: Any = None,
+    poll_interval: float = 0.5,
+) -> Any:
     """The rules engine for ``rules`` (a parsed :class:`~gwalert.rules.Config`) or
     ``config_file`` (default: gwalert's config file; when there is none, no rules: actions
     already due in the ledger still run)."""
@@ -48,8 +55,12 @@ def responder(store: Store, config_file: str | None = None, *, lease: float = DE
     from .responder import Responder
     from .rules import parse_config
 
-    kwargs: dict[str, Any] = {"lease": lease, "workers": workers, "ignore_age": ignore_age,
-                              "poll_interval": poll_interval}
+    kwargs: dict[str, Any] = {
+        "lease": lease,
+        "workers": workers,
+        "ignore_age": ignore_age,
+        "poll_interval": poll_interval,
+    }
     if rules is not None:
         return Responder(store, rules, **kwargs)
     if config_file is None and not default_config_path().exists():
@@ -57,19 +68,36 @@ def responder(store: Store, config_file: str | None = None, *, lease: float = DE
     return Responder.from_file(store, config_file, **kwargs)
 
 
-def build(store: Store, config_file: str | None = None, *, actions: bool = True,
-          lease: float = DEFAULT_LEASE, workers: int | None = None,
-          rules: Any = None, ignore_age: bool = False,
-          poll_interval: float = 0.5) -> App:
+def build(
+    store: Store,
+    config_file: str | None = None,
+    *,
+    actions: bool = True,
+    lease: float = DEFAULT_LEASE,
+    workers: int | None = None,
+    rules: Any = None,
+    ignore_age: bool = False,
+    poll_interval: float = 0.5,
+) -> App:
     """Store + pipeline (hooks: the first arrival, then the due actions, both in the notice's
     transaction; after commit: later arrivals, wake the runner) + responder.
 
     Used by ``gwalert listen`` and the Python handlers' ``listen``/``replay``. ``gwalert
     replay`` uses :func:`responder` alone: it stores files and re-plans stored notices itself,
     outside a pipeline (its notices get no arrival rows)."""
-    engine = responder(store, config_file, lease=lease, workers=workers, rules=rules,
-                       ignore_age=ignore_age, poll_interval=poll_interval)
+    engine = responder(
+        store,
+        config_file,
+        lease=lease,
+        workers=workers,
+        rules=rules,
+        ignore_age=ignore_age,
+        poll_interval=poll_interval,
+    )
     arrivals = Arrivals(store.engine)
-    pipeline = Pipeline(store, hooks=[arrivals.hook, engine.schedule],
-                        after_commit=[arrivals.after_commit, engine.wake])
+    pipeline = Pipeline(
+        store,
+        hooks=[arrivals.hook, engine.schedule],
+        after_commit=[arrivals.after_commit, engine.wake],
+    )
     return App(store, pipeline, engine, arrivals, actions)

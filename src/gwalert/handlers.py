@@ -45,10 +45,18 @@ class Handlers:
     def __init__(self) -> None:
         self._rules: list[dict[str, Any]] = []
 
-    def handler(self, func: Handler | None = None, /, *, name: str | None = None,
-                attempts: int | None = None, timeout: float | None = None,
-                **filters: Any) -> Any:
+    def handler(
+        self,
+        func: Handler | None = None,
+        /,
+        *,
+        name: str | None = None,
+        attempts: int | None = None,
+        timeout: float | None = None,
+        **filters: Any,
+    ) -> Any:
         """Register ``func``; use as ``@handler`` or ``@handler(real=True, …)``."""
+
         def register(f: Handler) -> Handler:
             rule_name = name or _UNSAFE.sub("_", getattr(f, "__qualname__", "handler"))[:100]
             if any(r["name"] == rule_name for r in self._rules):
@@ -71,10 +79,19 @@ class Handlers:
     def config(self) -> Config:
         return parse_config({"rule": self._rules}, source="<handlers>")
 
-    def listen(self, url: str | None = None, *, store: str | None = None,
-               no_auth: bool = False, group_id: str | None = None, start_at: str = "latest",
-               until_eos: bool = False, config_file: str | None = None,
-               stop: threading.Event | None = None, **source_options: Any) -> Any:
+    def listen(
+        self,
+        url: str | None = None,
+        *,
+        store: str | None = None,
+        no_auth: bool = False,
+        group_id: str | None = None,
+        start_at: str = "latest",
+        until_eos: bool = False,
+        config_file: str | None = None,
+        stop: threading.Event | None = None,
+        **source_options: Any,
+    ) -> Any:
         """Receive notices from ``url`` (default SCiMMA's ``igwn.gwalert``; also ``gcn://…`` or
         a file/directory) into the store and run the handlers, until ``stop`` is set, the
         stream ends (``until_eos``) or Ctrl-C. Returns the pipeline's statistics."""
@@ -86,16 +103,29 @@ class Handlers:
         listener_config = read_config(config_file)
         opened = Store.open(store_url(listener_config, store))
         try:
-            source = open_source(url or DEFAULT_URL, store_url=str(opened.engine.url),
-                                 no_auth=no_auth, group_id=group_id, start_at=start_at,
-                                 until_eos=until_eos, config=listener_config, store=opened,
-                                 **source_options)
+            source = open_source(
+                url or DEFAULT_URL,
+                store_url=str(opened.engine.url),
+                no_auth=no_auth,
+                group_id=group_id,
+                start_at=start_at,
+                until_eos=until_eos,
+                config=listener_config,
+                store=opened,
+                **source_options,
+            )
             return _run(opened, self.config(), source, stop, ignore_age=False)
         finally:
             opened.close()
 
-    def replay(self, paths: str | Path | Sequence[str | Path], *, store: str | None = None,
-               ignore_age: bool = True, timeout: float = 600.0) -> int:
+    def replay(
+        self,
+        paths: str | Path | Sequence[str | Path],
+        *,
+        store: str | None = None,
+        ignore_age: bool = True,
+        timeout: float = 600.0,
+    ) -> int:
         """Run the handlers on notice files or directories and wait for them; returns how many
         notices were read. Without ``store`` a temporary store is used, so every call runs the
         handlers afresh; with one, notices already handled there are not handled again.
@@ -112,27 +142,46 @@ class Handlers:
             try:
                 ledger.create(opened.engine)
                 with opened.engine.connect() as conn:
-                    before = {r["id"] for r in ledger.iter_rows(conn)
-                              if r["state"] == ledger.FAILED}
+                    before = {
+                        r["id"] for r in ledger.iter_rows(conn) if r["state"] == ledger.FAILED
+                    }
                 count = 0
                 for item in items:
-                    stats = _run(opened, self.config(), FileSource(item), None,
-                                 ignore_age=ignore_age, timeout=timeout)
+                    stats = _run(
+                        opened,
+                        self.config(),
+                        FileSource(item),
+                        None,
+                        ignore_age=ignore_age,
+                        timeout=timeout,
+                    )
                     count += stats.new + stats.duplicates
                 with opened.engine.connect() as conn:
-                    failed = [r for r in ledger.iter_rows(conn)
-                              if r["state"] == ledger.FAILED and r["id"] not in before]
+                    failed = [
+                        r
+                        for r in ledger.iter_rows(conn)
+                        if r["state"] == ledger.FAILED and r["id"] not in before
+                    ]
                 if failed:
                     first = failed[0]
-                    raise GwalertError(f"{len(failed)} handler run(s) failed; first: "
-                                       f"{first['rule']}: {first['last_error']}")
+                    raise GwalertError(
+                        f"{len(failed)} handler run(s) failed; first: "
+                        f"{first['rule']}: {first['last_error']}"
+                    )
                 return count
             finally:
                 opened.close()
 
 
-def _run(store: Any, config: Config, source: Any, stop: threading.Event | None, *,
-         ignore_age: bool, timeout: float = 30.0) -> Any:
+def _run(
+    store: Any,
+    config: Config,
+    source: Any,
+    stop: threading.Event | None,
+    *,
+    ignore_age: bool,
+    timeout: float = 30.0,
+) -> Any:
     from .app import build
     from .pipeline import run as run_pipeline
 

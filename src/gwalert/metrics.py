@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 #: Seconds: broker timestamp -> stored (loopback p99 is tens of ms; real feeds add the network).
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                   300.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class Metrics:
@@ -31,14 +30,24 @@ class Metrics:
         self.store_latency = Histogram(
             "gwalert_feed_store_latency_seconds",
             "Broker timestamp of a message to its notice stored (new notices), per feed",
-            ["feed"], buckets=LATENCY_BUCKETS, registry=None)
+            ["feed"],
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
         self.action_latency = Histogram(
             "gwalert_action_latency_seconds",
             "Action planned (notice stored) to its last attempt started, per finished action",
-            ["action_type"], buckets=LATENCY_BUCKETS, registry=None)
+            ["action_type"],
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
         self.action_duration = Histogram(
-            "gwalert_action_duration_seconds", "Last attempt started to finished, per action",
-            ["action_type", "state"], buckets=LATENCY_BUCKETS, registry=None)
+            "gwalert_action_duration_seconds",
+            "Last attempt started to finished, per action",
+            ["action_type", "state"],
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
         from .util import utcnow
 
         # Actions finished from now on (the ledger is shared: every process reports them all).
@@ -62,34 +71,49 @@ class Metrics:
         if self.feedset is not None:
             now = time.time()
             fams = {
-                "messages": CounterMetricFamily("gwalert_feed_messages", "Messages handled",
-                                                labels=["feed"]),
-                "new": CounterMetricFamily("gwalert_feed_notices", "New notices stored",
-                                           labels=["feed"]),
+                "messages": CounterMetricFamily(
+                    "gwalert_feed_messages", "Messages handled", labels=["feed"]
+                ),
+                "new": CounterMetricFamily(
+                    "gwalert_feed_notices", "New notices stored", labels=["feed"]
+                ),
                 "duplicates": CounterMetricFamily(
-                    "gwalert_feed_duplicates", "Copies of notices already stored",
-                    labels=["feed"]),
+                    "gwalert_feed_duplicates", "Copies of notices already stored", labels=["feed"]
+                ),
                 "dead_letters": CounterMetricFamily(
-                    "gwalert_feed_dead_letters", "Undecodable messages kept as dead letters",
-                    labels=["feed"]),
+                    "gwalert_feed_dead_letters",
+                    "Undecodable messages kept as dead letters",
+                    labels=["feed"],
+                ),
             }
-            up = GaugeMetricFamily("gwalert_feed_up", "1 when the feed is connected and "
-                                   "not silent, else 0", labels=["feed", "state"])
-            msg_age = GaugeMetricFamily("gwalert_feed_last_message_age_seconds",
-                                        "Seconds since the feed's last message",
-                                        labels=["feed"])
-            beat_age = GaugeMetricFamily("gwalert_feed_last_heartbeat_age_seconds",
-                                         "Seconds since the feed's last heartbeat message",
-                                         labels=["feed"])
-            contact_age = GaugeMetricFamily("gwalert_feed_last_contact_age_seconds",
-                                            "Seconds since the feed's broker last answered",
-                                            labels=["feed"])
-            lag = GaugeMetricFamily("gwalert_feed_consumer_lag",
-                                    "Messages on the broker not yet consumed (librdkafka)",
-                                    labels=["feed"])
-            failures = CounterMetricFamily("gwalert_feed_failures",
-                                           "Times the feed failed and was retried",
-                                           labels=["feed"])
+            up = GaugeMetricFamily(
+                "gwalert_feed_up",
+                "1 when the feed is connected and not silent, else 0",
+                labels=["feed", "state"],
+            )
+            msg_age = GaugeMetricFamily(
+                "gwalert_feed_last_message_age_seconds",
+                "Seconds since the feed's last message",
+                labels=["feed"],
+            )
+            beat_age = GaugeMetricFamily(
+                "gwalert_feed_last_heartbeat_age_seconds",
+                "Seconds since the feed's last heartbeat message",
+                labels=["feed"],
+            )
+            contact_age = GaugeMetricFamily(
+                "gwalert_feed_last_contact_age_seconds",
+                "Seconds since the feed's broker last answered",
+                labels=["feed"],
+            )
+            lag = GaugeMetricFamily(
+                "gwalert_feed_consumer_lag",
+                "Messages on the broker not yet consumed (librdkafka)",
+                labels=["feed"],
+            )
+            failures = CounterMetricFamily(
+                "gwalert_feed_failures", "Times the feed failed and was retried", labels=["feed"]
+            )
             for feed in self.feedset.feeds:
                 for key, fam in fams.items():
                     fam.add_metric([feed.name], getattr(feed.stats, key))
@@ -119,17 +143,18 @@ class Metrics:
         from .store import ledger
         from .store.arrivals import parse_iso
 
-        states = GaugeMetricFamily("gwalert_actions", "Actions in the ledger by state",
-                                   labels=["state"])
+        states = GaugeMetricFamily(
+            "gwalert_actions", "Actions in the ledger by state", labels=["state"]
+        )
         try:
             with self.engine.connect() as conn:
                 for state, n in ledger.counts(conn).items():
                     states.add_metric([state], n)
                 c = ledger.actions.c
                 with self._lock:
-                    query = sa.select(c.action_type, c.state, c.created_at, c.started_at,
-                                      c.finished_at).where(
-                        c.state.in_([ledger.DONE, ledger.FAILED]), c.started_at.is_not(None))
+                    query = sa.select(
+                        c.action_type, c.state, c.created_at, c.started_at, c.finished_at
+                    ).where(c.state.in_([ledger.DONE, ledger.FAILED]), c.started_at.is_not(None))
                     if self._finished_mark is not None:
                         query = query.where(c.finished_at > self._finished_mark)
                     rows = conn.execute(query.order_by(c.finished_at)).all()
@@ -138,10 +163,12 @@ class Metrics:
                         finished = parse_iso(row.finished_at)
                         if created and started:
                             self.action_latency.labels(row.action_type).observe(
-                                max(0.0, (started - created).total_seconds()))
+                                max(0.0, (started - created).total_seconds())
+                            )
                         if started and finished:
                             self.action_duration.labels(row.action_type, row.state).observe(
-                                max(0.0, (finished - started).total_seconds()))
+                                max(0.0, (finished - started).total_seconds())
+                            )
                     if rows:
                         self._finished_mark = rows[-1].finished_at
         except sa.exc.SQLAlchemyError:

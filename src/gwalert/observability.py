@@ -32,31 +32,40 @@ if TYPE_CHECKING:
 #: Major optical/infrared observatories: names (the first is shown), latitude (deg), east
 #: longitude (deg), height (m). Positions from the observatories' published coordinates.
 SITES: tuple[tuple[tuple[str, ...], float, float, float], ...] = (
-    (("Rubin Observatory", "lsst", "rubin", "cerro pachon", "gemini south", "soar"),
-     -30.2444, -70.7494, 2663.0),
+    (
+        ("Rubin Observatory", "lsst", "rubin", "cerro pachon", "gemini south", "soar"),
+        -30.2444,
+        -70.7494,
+        2663.0,
+    ),
     (("Cerro Tololo", "ctio", "blanco"), -30.1690, -70.8063, 2207.0),
     (("La Silla", "lasilla", "eso la silla"), -29.2567, -70.7300, 2347.0),
     (("Paranal", "vlt", "eso paranal", "cerro paranal"), -24.6272, -70.4042, 2635.0),
-    (("Las Campanas", "lco", "magellan", "las campanas observatory"), -29.0146, -70.6926,
-     2380.0),
-    (("Mauna Kea", "keck", "subaru", "gemini north", "cfht", "ukirt"), 19.8261, -155.4747,
-     4160.0),
+    (("Las Campanas", "lco", "magellan", "las campanas observatory"), -29.0146, -70.6926, 2380.0),
+    (("Mauna Kea", "keck", "subaru", "gemini north", "cfht", "ukirt"), 19.8261, -155.4747, 4160.0),
     (("Haleakala", "pan-starrs", "panstarrs", "ps1"), 20.7075, -156.2561, 3052.0),
     (("Palomar", "ztf", "palomar observatory", "p48"), 33.3563, -116.8648, 1712.0),
-    (("Kitt Peak", "kpno", "kitt peak national observatory", "wiyn", "desi"), 31.9583,
-     -111.5967, 2120.0),
+    (
+        ("Kitt Peak", "kpno", "kitt peak national observatory", "wiyn", "desi"),
+        31.9583,
+        -111.5967,
+        2120.0,
+    ),
     (("Mount Graham", "lbt", "large binocular telescope", "mgio"), 32.7013, -109.8891, 3221.0),
     (("Apache Point", "apo", "sdss"), 32.7803, -105.8203, 2798.0),
     (("McDonald", "mcdonald observatory", "het", "hobby-eberly"), 30.6714, -104.0225, 2075.0),
     (("Lick", "lick observatory", "mount hamilton"), 37.3414, -121.6429, 1283.0),
-    (("Roque de los Muchachos", "lapalma", "la palma", "orm", "gtc", "wht", "lt"), 28.7606,
-     -17.8792, 2396.0),
+    (
+        ("Roque de los Muchachos", "lapalma", "la palma", "orm", "gtc", "wht", "lt"),
+        28.7606,
+        -17.8792,
+        2396.0,
+    ),
     (("Teide", "observatorio del teide", "tenerife"), 28.3003, -16.5122, 2390.0),
     (("Calar Alto", "caha"), 37.2236, -2.5463, 2168.0),
     (("Siding Spring", "sso", "aat", "siding spring observatory"), -31.2733, 149.0617, 1165.0),
     (("SAAO Sutherland", "saao", "salt", "sutherland"), -32.3794, 20.8107, 1798.0),
-    (("Hanle", "iao", "indian astronomical observatory", "growth-india"), 32.7794, 78.9642,
-     4500.0),
+    (("Hanle", "iao", "indian astronomical observatory", "growth-india"), 32.7794, 78.9642, 4500.0),
     (("Lulin", "lulin observatory"), 23.4686, 120.8731, 2862.0),
     (("Xinglong", "xinglong station"), 40.3958, 117.5775, 900.0),
     (("Observatorio San Pedro Martir", "spm", "san pedro martir"), 31.0446, -115.4638, 2830.0),
@@ -76,8 +85,7 @@ class Site:
         import astropy.units as u
         from astropy.coordinates import EarthLocation
 
-        return EarthLocation.from_geodetic(self.lon * u.deg, self.lat * u.deg,
-                                           self.height * u.m)
+        return EarthLocation.from_geodetic(self.lon * u.deg, self.lat * u.deg, self.height * u.m)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.lat:+.4f}°, {self.lon:+.4f}°, {self.height:.0f} m)"
@@ -98,8 +106,10 @@ def site(text: str) -> Site:
         lat, lon = values[0], values[1]
         height = values[2] if len(values) == 3 else 0.0
         if not (-90 <= lat <= 90 and -360 <= lon <= 360 and -500 <= height <= 9000):
-            raise GwalertError(f"--site {text}: expected LAT,LON[,HEIGHT] with latitude "
-                               "within ±90°, longitude in degrees east, height in metres")
+            raise GwalertError(
+                f"--site {text}: expected LAT,LON[,HEIGHT] with latitude "
+                "within ±90°, longitude in degrees east, height in metres"
+            )
         if not -180 <= lon <= 180:
             lon = (lon + 180.0) % 360.0 - 180.0
         return Site(f"{lat:g},{lon:g}", lat, lon, height)
@@ -112,8 +122,10 @@ def site(text: str) -> Site:
     known = {_key(n): names[0] for names, *_ in SITES for n in names}
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     hint = f" (did you mean {known[close[0]]!r}?)" if close else ""
-    raise GwalertError(f"--site {text}: unknown site{hint}; give LAT,LON[,HEIGHT] or one of: "
-                       f"{', '.join(names[0] for names, *_ in SITES)}")
+    raise GwalertError(
+        f"--site {text}: unknown site{hint}; give LAT,LON[,HEIGHT] or one of: "
+        f"{', '.join(names[0] for names, *_ in SITES)}"
+    )
 
 
 def _quiet_iers():
@@ -143,8 +155,9 @@ def sun_altitude(location: Any, times: Any) -> np.ndarray:
     return np.asarray(get_body("sun", times).transform_to(frame).alt.deg)
 
 
-def find_night(location: Any, start: Any, twilight: float = -18.0,
-               step_minutes: float = 5.0) -> tuple[Any, Any]:
+def find_night(
+    location: Any, start: Any, twilight: float = -18.0, step_minutes: float = 5.0
+) -> tuple[Any, Any]:
     """The first run of time within 24 h of ``start`` when the Sun is below ``twilight``
     (beginning at ``start`` itself if it is already dark); edges to the nearest step."""
     import astropy.units as u
@@ -153,8 +166,9 @@ def find_night(location: Any, start: Any, twilight: float = -18.0,
     times = start + np.arange(n) * step_minutes * u.min
     dark = sun_altitude(location, times) < twilight
     if not dark.any():
-        raise GwalertError(f"no night (Sun below {twilight:g}°) in the 24 h from "
-                           f"{start.utc.isot[:16]} UTC")
+        raise GwalertError(
+            f"no night (Sun below {twilight:g}°) in the 24 h from {start.utc.isot[:16]} UTC"
+        )
     first = int(np.argmax(dark))
     last = first + int(np.argmin(dark[first:])) - 1 if not dark[first:].all() else n - 1
     return times[first], times[last]
@@ -196,13 +210,23 @@ class Observability:
 
     def as_dict(self) -> dict[str, Any]:
         t, p = self.best()
-        return {"site": self.site.name, "lat": self.site.lat, "lon": self.site.lon,
-                "height": self.site.height, "night_start": self.start.utc.isot + "Z",
-                "night_end": self.end.utc.isot + "Z", "twilight": self.twilight,
-                "max_airmass": self.max_airmass, "credible_level": self.level,
-                "region_area": self.region_area, "region_prob": self.region_prob,
-                "fraction_area": self.fraction_area, "fraction_prob": self.fraction_prob,
-                "best_time": t.utc.isot + "Z", "best_prob": p}
+        return {
+            "site": self.site.name,
+            "lat": self.site.lat,
+            "lon": self.site.lon,
+            "height": self.site.height,
+            "night_start": self.start.utc.isot + "Z",
+            "night_end": self.end.utc.isot + "Z",
+            "twilight": self.twilight,
+            "max_airmass": self.max_airmass,
+            "credible_level": self.level,
+            "region_area": self.region_area,
+            "region_prob": self.region_prob,
+            "fraction_area": self.fraction_area,
+            "fraction_prob": self.fraction_prob,
+            "best_time": t.utc.isot + "Z",
+            "best_prob": p,
+        }
 
 
 def region_rows(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -229,21 +253,32 @@ def altitudes(ra: np.ndarray, dec: np.ndarray, location: Any, times: Any) -> np.
 
     mid = times[len(times) // 2]
     c = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(
-        TETE(obstime=mid, location=location))
+        TETE(obstime=mid, location=location)
+    )
     a, d = np.asarray(c.ra.rad), np.asarray(c.dec.rad)
     lst = np.asarray(times.sidereal_time("apparent", longitude=location.lon).rad)
     phi = math.radians(location.lat.deg)
     sin_d, cos_d = np.sin(d), np.cos(d)
     out = np.empty((len(lst), a.size))
     for i, theta in enumerate(lst):
-        out[i] = np.degrees(np.arcsin(np.clip(
-            math.sin(phi) * sin_d + math.cos(phi) * cos_d * np.cos(theta - a), -1, 1)))
+        out[i] = np.degrees(
+            np.arcsin(
+                np.clip(math.sin(phi) * sin_d + math.cos(phi) * cos_d * np.cos(theta - a), -1, 1)
+            )
+        )
     return out
 
 
-def observability(sm: SkyMap, where: Site, *, start: Any = None, max_airmass: float = 2.0,
-                  p: float = 0.9, twilight: float = -18.0,
-                  step_minutes: float = 10.0) -> Observability:
+def observability(
+    sm: SkyMap,
+    where: Site,
+    *,
+    start: Any = None,
+    max_airmass: float = 2.0,
+    p: float = 0.9,
+    twilight: float = -18.0,
+    step_minutes: float = 10.0,
+) -> Observability:
     """Observability of the ``p`` credible region from ``where`` during the first night after
     ``start`` (an astropy Time; default now)."""
     import astropy.units as u
@@ -275,11 +310,25 @@ def observability(sm: SkyMap, where: Site, *, start: Any = None, max_airmass: fl
     for i in range(len(times)):
         up = alt[i] > 0
         if up.any():
-            quantiles[i] = _weighted_quantiles(airmass[i, up], prob[up],
-                                               (0.05, 0.25, 0.5, 0.75, 0.95))
-    return Observability(where, night_start, night_end, twilight, max_airmass, p, times, sun,
-                         prob_visible, quantiles, float(prob.sum()), float(rows_area.sum()),
-                         float(prob[ever].sum()), float(rows_area[ever].sum()))
+            quantiles[i] = _weighted_quantiles(
+                airmass[i, up], prob[up], (0.05, 0.25, 0.5, 0.75, 0.95)
+            )
+    return Observability(
+        where,
+        night_start,
+        night_end,
+        twilight,
+        max_airmass,
+        p,
+        times,
+        sun,
+        prob_visible,
+        quantiles,
+        float(prob.sum()),
+        float(rows_area.sum()),
+        float(prob[ever].sum()),
+        float(rows_area[ever].sum()),
+    )
 
 
 def _row_areas(sm: SkyMap, p: float) -> np.ndarray:
@@ -299,9 +348,12 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: Sequence[float]) -> np
 
 def text(obs: Observability) -> list[str]:
     t, p = obs.best()
-    best = (f"    best at {t.utc.isot[11:16]} UTC: {100 * p:.0f}% of the map's probability "
-            "observable at once" if p > 0 else
-            f"    nothing of the region rises above airmass {obs.max_airmass:g} this night")
+    best = (
+        f"    best at {t.utc.isot[11:16]} UTC: {100 * p:.0f}% of the map's probability "
+        "observable at once"
+        if p > 0
+        else f"    nothing of the region rises above airmass {obs.max_airmass:g} this night"
+    )
     return [
         f"  observability from {obs.site}:",
         f"    night (Sun below {obs.twilight:g}°): {obs.start.utc.isot[:16]} -> "
@@ -329,13 +381,32 @@ def plot(obs: Observability, path: str | os.PathLike, *, title: str = "") -> Non
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.09, 0.13, 0.78, 0.74))
     q = obs.airmass_quantiles
-    ax.fill_between(t, q[:, 0], q[:, 4], color="#64d2ff", alpha=0.25, lw=0,
-                    label="airmass, 90% of the probability")
-    ax.fill_between(t, q[:, 1], q[:, 3], color="#0a84ff", alpha=0.35, lw=0,
-                    label="airmass, 50% of the probability")
+    ax.fill_between(
+        t,
+        q[:, 0],
+        q[:, 4],
+        color="#64d2ff",
+        alpha=0.25,
+        lw=0,
+        label="airmass, 90% of the probability",
+    )
+    ax.fill_between(
+        t,
+        q[:, 1],
+        q[:, 3],
+        color="#0a84ff",
+        alpha=0.35,
+        lw=0,
+        label="airmass, 50% of the probability",
+    )
     ax.plot(t, q[:, 2], color="#0040dd", lw=1.8, label="probability-weighted median")
-    ax.axhline(obs.max_airmass, color="#ff453a", ls="--", lw=1.2,
-               label=f"airmass limit {obs.max_airmass:g}")
+    ax.axhline(
+        obs.max_airmass,
+        color="#ff453a",
+        ls="--",
+        lw=1.2,
+        label=f"airmass limit {obs.max_airmass:g}",
+    )
     ax.set_ylim(3.0 if obs.max_airmass < 3 else obs.max_airmass + 0.5, 1.0)  # low is good
     ax.set_ylabel("airmass")
     ax.set_xlabel("time (UTC)")
@@ -343,20 +414,23 @@ def plot(obs: Observability, path: str | os.PathLike, *, title: str = "") -> Non
     ax.set_xlim(t[0], t[-1])
     ax.grid(alpha=0.3)
     twin = ax.twinx()
-    twin.plot(t, obs.prob_visible, color="#ff9f0a", lw=1.8,
-              label="probability above the limit")
+    twin.plot(t, obs.prob_visible, color="#ff9f0a", lw=1.8, label="probability above the limit")
     twin.set_ylim(0, max(0.05, float(obs.prob_visible.max()) * 1.15))
     twin.set_ylabel("probability observable at once", color="#c36b00")
     dark = obs.sun_alt < obs.twilight
     if not dark.all():
-        ax.fill_between(t, 1.0, 10.0, where=~dark, color="grey", alpha=0.15, lw=0,
-                        label="twilight")
+        ax.fill_between(t, 1.0, 10.0, where=~dark, color="grey", alpha=0.15, lw=0, label="twilight")
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8,
-              framealpha=0.9)
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=8, framealpha=0.9)
     fig.suptitle(title or f"{100 * obs.level:g}% region from {obs.site.name}", fontsize=12)
-    fig.text(0.5, 0.905, f"night {obs.start.utc.isot[:16]} → {obs.end.utc.isot[:16]} UTC · "
-             f"{100 * obs.fraction_prob:.0f}% of the region's probability above airmass "
-             f"{obs.max_airmass:g} at some time", ha="center", fontsize=9)
+    fig.text(
+        0.5,
+        0.905,
+        f"night {obs.start.utc.isot[:16]} → {obs.end.utc.isot[:16]} UTC · "
+        f"{100 * obs.fraction_prob:.0f}% of the region's probability above airmass "
+        f"{obs.max_airmass:g} at some time",
+        ha="center",
+        fontsize=9,
+    )
     fig.savefig(os.fspath(path), format=fmt, dpi=110)

@@ -25,8 +25,14 @@ class OptionError(GwalertError):
 
 
 def type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 # ------------------------------------------------------------------- one value, its key
@@ -36,8 +42,9 @@ def boolean(key: str, value: Any) -> bool:
     return value
 
 
-def number(key: str, value: Any, minimum: float | None = None,
-           maximum: float | None = None) -> float:
+def number(
+    key: str, value: Any, minimum: float | None = None, maximum: float | None = None
+) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise OptionError(key, f"must be a number, not {type_name(value)}")
     if minimum is not None and value < minimum:
@@ -86,8 +93,9 @@ def check_keys(options: Mapping[str, Any], allowed: Iterable[str]) -> None:
             raise OptionError(key, f"unknown key (expected {', '.join(sorted(allowed))})")
 
 
-def opt_str(options: Mapping[str, Any], key: str, default: Any = ..., *,
-            required: bool = False) -> Any:
+def opt_str(
+    options: Mapping[str, Any], key: str, default: Any = ..., *, required: bool = False
+) -> Any:
     if key not in options:
         if required or default is ...:
             raise OptionError(key, "missing")
@@ -98,8 +106,9 @@ def opt_str(options: Mapping[str, Any], key: str, default: Any = ..., *,
     return value
 
 
-def opt_strs(options: Mapping[str, Any], key: str, *, required: bool = True,
-             allow_one: bool = True) -> list[str] | None:
+def opt_strs(
+    options: Mapping[str, Any], key: str, *, required: bool = True, allow_one: bool = True
+) -> list[str] | None:
     if key not in options:
         if required:
             raise OptionError(key, "missing")
@@ -168,7 +177,7 @@ def check_template(options: Mapping[str, Any], key: str) -> str | None:
 
 
 def suggest(word: str, choices: Any) -> str:
-    """" (did you mean 'x'?)" for the closest of ``choices`` (case-insensitive), or ""."""
+    """ " (did you mean 'x'?)" for the closest of ``choices`` (case-insensitive), or ""."""
     import difflib
 
     options = {str(c).lower(): str(c) for c in choices}

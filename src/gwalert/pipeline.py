@@ -52,10 +52,16 @@ class Pipeline:
     ``stop`` is set). Retries back off from ``retry_delay`` up to ``max_retry_delay``.
     """
 
-    def __init__(self, store: Store, hooks: Sequence[Hook] = (), *,
-                 after_commit: Sequence[Callable[[Outcome], None]] = (),
-                 store_retry_seconds: float | None = None, retry_delay: float = 0.5,
-                 max_retry_delay: float = 30.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hooks: Sequence[Hook] = (),
+        *,
+        after_commit: Sequence[Callable[[Outcome], None]] = (),
+        store_retry_seconds: float | None = None,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 30.0,
+    ) -> None:
         self.store = store
         self.hooks = list(hooks)
         self.after_commit = list(after_commit)
@@ -76,8 +82,9 @@ class Pipeline:
             self._dead_letter(outcome, str(exc), stop)
         except Exception as exc:  # noqa: BLE001 - a decoder bug on this message, not the stream
             notices = []
-            log.error("decoding the message from %s failed unexpectedly", _where(message),
-                      exc_info=exc)
+            log.error(
+                "decoding the message from %s failed unexpectedly", _where(message), exc_info=exc
+            )
             self._dead_letter(outcome, f"cannot decode: {_why(exc)}", stop)
         for notice in notices:
             self._store(outcome, notice, stop)
@@ -98,34 +105,61 @@ class Pipeline:
                 nid, new = found, False
             else:
                 summary = safe_summary(notice)
-                nid, new = self.retrying(lambda: self.store.add(
-                    notice, source=message.source, partition=message.partition,
-                    offset=message.offset, hooks=self.hooks, summary=summary), stop)
+                nid, new = self.retrying(
+                    lambda: self.store.add(
+                        notice,
+                        source=message.source,
+                        partition=message.partition,
+                        offset=message.offset,
+                        hooks=self.hooks,
+                        summary=summary,
+                    ),
+                    stop,
+                )
         except StoreUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - this content, not the store, is the cause
             what = "store refused" if is_refusal(exc) else "could not store"
             log.debug("%s %s", what, notice.superevent_id, exc_info=exc)
-            self._dead_letter(outcome, f"{what} the notice {notice.superevent_id} "
-                              f"{notice.alert_type}: {_why(exc)}", stop)
+            self._dead_letter(
+                outcome,
+                f"{what} the notice {notice.superevent_id} {notice.alert_type}: {_why(exc)}",
+                stop,
+            )
             return
         outcome.notices.append((nid, new, notice))
         if new:
-            log.info("stored %s %s as notice %d (from %s)", notice.superevent_id,
-                     notice.alert_type, nid, _where(message))
+            log.info(
+                "stored %s %s as notice %d (from %s)",
+                notice.superevent_id,
+                notice.alert_type,
+                nid,
+                _where(message),
+            )
             if notice.warnings:
-                log.warning("notice %d (%s %s) strays from the IGWN alert schema: %s", nid,
-                            notice.superevent_id, notice.alert_type,
-                            "; ".join(notice.warnings))
+                log.warning(
+                    "notice %d (%s %s) strays from the IGWN alert schema: %s",
+                    nid,
+                    notice.superevent_id,
+                    notice.alert_type,
+                    "; ".join(notice.warnings),
+                )
         else:
-            log.info("duplicate %s %s (notice %d) from %s", notice.superevent_id,
-                     notice.alert_type, nid, _where(message))
+            log.info(
+                "duplicate %s %s (notice %d) from %s",
+                notice.superevent_id,
+                notice.alert_type,
+                nid,
+                _where(message),
+            )
 
     @staticmethod
     def _decode(message: Message) -> list[Notice]:
         if dict(message.headers).get("_format") == HOP_EXTERNAL_FORMAT:
-            raise NoticeError("hop large-message offload (ExternalMessage): the notice is at a "
-                              "URL named in the message, which gwalert does not fetch")
+            raise NoticeError(
+                "hop large-message offload (ExternalMessage): the notice is at a "
+                "URL named in the message, which gwalert does not fetch"
+            )
         return decode(message.value)
 
     def _dead_letter(self, outcome: Outcome, reason: str, stop: threading.Event | None) -> None:
@@ -135,16 +169,25 @@ class Pipeline:
         if outcome.error is None:
             outcome.error = reason
         try:
-            dl_id, new = self.retrying(lambda: self.store.add_dead_letter(
-                message.value, reason, message.source, message.partition, message.offset),
-                stop)
+            dl_id, new = self.retrying(
+                lambda: self.store.add_dead_letter(
+                    message.value, reason, message.source, message.partition, message.offset
+                ),
+                stop,
+            )
         except StoreUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001
-            reason = (f"{_clean(reason)[:200].encode('ascii', 'replace').decode()} "
-                      f"(full reason not storable: {type(exc).__name__})")
-            dl_id, new = self.retrying(lambda: self.store.add_dead_letter(
-                message.value, reason, "unknown source", None, None), stop)
+            reason = (
+                f"{_clean(reason)[:200].encode('ascii', 'replace').decode()} "
+                f"(full reason not storable: {type(exc).__name__})"
+            )
+            dl_id, new = self.retrying(
+                lambda: self.store.add_dead_letter(
+                    message.value, reason, "unknown source", None, None
+                ),
+                stop,
+            )
         if outcome.dead_letter_id is None:
             outcome.dead_letter_id = dl_id
         if new:
@@ -160,8 +203,12 @@ class RunStats:
     unacknowledged: int = 0  # stopped while the store was unavailable
 
 
-def run(source: Source, pipeline: Pipeline, stop: threading.Event | None = None,
-        on_outcome: Callable[[Outcome], None] | None = None) -> RunStats:
+def run(
+    source: Source,
+    pipeline: Pipeline,
+    stop: threading.Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> RunStats:
     """Process every message of ``source`` until it ends or ``stop`` is set.
 
     Each message is acknowledged (``source.commit``) only after it was stored. ``stop`` is
@@ -177,8 +224,11 @@ def run(source: Source, pipeline: Pipeline, stop: threading.Event | None = None,
             if not stop.is_set():
                 raise
             stats.unacknowledged += 1
-            log.warning("%s; the message from %s is not acknowledged and will be delivered "
-                        "again", exc, _where(message))
+            log.warning(
+                "%s; the message from %s is not acknowledged and will be delivered again",
+                exc,
+                _where(message),
+            )
             break
         source.commit(message)
         stats.messages += 1
@@ -200,4 +250,3 @@ def _where(message: Message) -> str:
 
 def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line(exc, 300)}"
-

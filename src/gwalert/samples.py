@@ -17,22 +17,37 @@ from .alerts import encode
 MOCK_ID = "MS260101a"
 
 
-def write_skymap(uniq: np.ndarray, probdensity: np.ndarray, *,
-                 distmu: np.ndarray | None = None, distsigma: np.ndarray | None = None,
-                 distnorm: np.ndarray | None = None, meta: dict[str, Any] | None = None,
-                 gzip: bool = False) -> bytes:
+def write_skymap(
+    uniq: np.ndarray,
+    probdensity: np.ndarray,
+    *,
+    distmu: np.ndarray | None = None,
+    distsigma: np.ndarray | None = None,
+    distnorm: np.ndarray | None = None,
+    meta: dict[str, Any] | None = None,
+    gzip: bool = False,
+) -> bytes:
     """A multi-order FITS sky map (as LVK writes them) holding the given columns."""
     from astropy.io import fits
 
-    cols = [fits.Column("UNIQ", "K", array=np.asarray(uniq, dtype=np.int64)),
-            fits.Column("PROBDENSITY", "D", unit="sr-1", array=np.asarray(probdensity, float))]
+    cols = [
+        fits.Column("UNIQ", "K", array=np.asarray(uniq, dtype=np.int64)),
+        fits.Column("PROBDENSITY", "D", unit="sr-1", array=np.asarray(probdensity, float)),
+    ]
     if distmu is not None:
-        cols += [fits.Column("DISTMU", "D", unit="Mpc", array=np.asarray(distmu, float)),
-                 fits.Column("DISTSIGMA", "D", unit="Mpc", array=np.asarray(distsigma, float)),
-                 fits.Column("DISTNORM", "D", unit="Mpc-2", array=np.asarray(distnorm, float))]
+        cols += [
+            fits.Column("DISTMU", "D", unit="Mpc", array=np.asarray(distmu, float)),
+            fits.Column("DISTSIGMA", "D", unit="Mpc", array=np.asarray(distsigma, float)),
+            fits.Column("DISTNORM", "D", unit="Mpc-2", array=np.asarray(distnorm, float)),
+        ]
     hdu = fits.BinTableHDU.from_columns(cols)
-    header = {"PIXTYPE": "HEALPIX", "ORDERING": "NUNIQ", "COORDSYS": "C",
-              "INDXSCHM": "EXPLICIT", "MOC": True}
+    header = {
+        "PIXTYPE": "HEALPIX",
+        "ORDERING": "NUNIQ",
+        "COORDSYS": "C",
+        "INDXSCHM": "EXPLICIT",
+        "MOC": True,
+    }
     header.update(meta or {})
     for key, value in header.items():
         hdu.header[key] = value
@@ -46,9 +61,15 @@ def write_skymap(uniq: np.ndarray, probdensity: np.ndarray, *,
     return data
 
 
-def gaussian_skymap(ra: float = 120.0, dec: float = -30.0, sigma: float = 5.0, *,
-                    distance: tuple[float, float] | None = (150.0, 30.0), max_level: int = 6,
-                    meta: dict[str, Any] | None = None) -> bytes:
+def gaussian_skymap(
+    ra: float = 120.0,
+    dec: float = -30.0,
+    sigma: float = 5.0,
+    *,
+    distance: tuple[float, float] | None = (150.0, 30.0),
+    max_level: int = 6,
+    meta: dict[str, Any] | None = None,
+) -> bytes:
     """A multi-order map of a Gaussian blob (``sigma`` degrees) around (``ra``, ``dec``).
 
     Pixels start at level 3 and the most probable ones are refined up to ``max_level``, so
@@ -61,10 +82,11 @@ def gaussian_skymap(ra: float = 120.0, dec: float = -30.0, sigma: float = 5.0, *
 
     def density(uniq: np.ndarray) -> np.ndarray:
         level, ipix = uniq_to_level_ipix(uniq)
-        lon, lat = ah.healpix_to_lonlat(ipix, 2 ** level, order="nested")
+        lon, lat = ah.healpix_to_lonlat(ipix, 2**level, order="nested")
         ra0, dec0 = np.radians(ra), np.radians(dec)
-        cosd = (np.sin(lat.rad) * np.sin(dec0)
-                + np.cos(lat.rad) * np.cos(dec0) * np.cos(lon.rad - ra0))
+        cosd = np.sin(lat.rad) * np.sin(dec0) + np.cos(lat.rad) * np.cos(dec0) * np.cos(
+            lon.rad - ra0
+        )
         d = np.degrees(np.arccos(np.clip(cosd, -1, 1)))
         return np.exp(-0.5 * (d / sigma) ** 2) + 1e-12
 
@@ -88,29 +110,41 @@ def gaussian_skymap(ra: float = 120.0, dec: float = -30.0, sigma: float = 5.0, *
     if distance is not None:
         mu, sd = distance
         n = uniq.size
-        kwargs = {"distmu": np.full(n, mu), "distsigma": np.full(n, sd),
-                  "distnorm": np.full(n, 1.0 / (mu * mu + sd * sd))}
+        kwargs = {
+            "distmu": np.full(n, mu),
+            "distsigma": np.full(n, sd),
+            "distnorm": np.full(n, 1.0 / (mu * mu + sd * sd)),
+        }
         meta.setdefault("DISTMEAN", float(mu))
         meta.setdefault("DISTSTD", float(sd))
     return write_skymap(uniq, dens, meta=meta, **kwargs)
 
 
-def make_record(superevent_id: str = MOCK_ID, alert_type: str = "PRELIMINARY", *,
-                time_created: str = "2026-01-01T00:10:00Z", group: str = "CBC",
-                pipeline: str = "gstlal", search: str = "AllSky", far: float = 1e-9,
-                significant: bool = True, skymap: bytes | None = None,
-                classification: dict[str, float] | None = None,
-                properties: dict[str, float] | None = None,
-                external_coinc: dict[str, Any] | None = None,
-                mchirp_source: dict[str, list[float]] | None = None) -> dict[str, Any]:
+def make_record(
+    superevent_id: str = MOCK_ID,
+    alert_type: str = "PRELIMINARY",
+    *,
+    time_created: str = "2026-01-01T00:10:00Z",
+    group: str = "CBC",
+    pipeline: str = "gstlal",
+    search: str = "AllSky",
+    far: float = 1e-9,
+    significant: bool = True,
+    skymap: bytes | None = None,
+    classification: dict[str, float] | None = None,
+    properties: dict[str, float] | None = None,
+    external_coinc: dict[str, Any] | None = None,
+    mchirp_source: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
     """A record that follows the newest official schema."""
     if alert_type == "RETRACTION":
         event = None
     else:
         burst = group == "Burst"
         if classification is None:
-            classification = ({} if burst else
-                              {"BNS": 0.9, "NSBH": 0.05, "BBH": 0.0, "Terrestrial": 0.05})
+            classification = (
+                {} if burst else {"BNS": 0.9, "NSBH": 0.05, "BBH": 0.0, "Terrestrial": 0.05}
+            )
         if properties is None:
             properties = {} if burst else {"HasNS": 0.95, "HasRemnant": 0.9, "HasMassGap": 0.01}
         event = {
@@ -141,26 +175,40 @@ def make_record(superevent_id: str = MOCK_ID, alert_type: str = "PRELIMINARY", *
 def sample_set() -> dict[str, bytes]:
     """File name -> bytes of the drill set written by ``gwalert sample``."""
     cbc = gaussian_skymap(meta={"OBJECT": MOCK_ID})
-    burst = gaussian_skymap(200.0, 40.0, 8.0, distance=None, max_level=5,
-                            meta={"OBJECT": "MS260102b"})
+    burst = gaussian_skymap(
+        200.0, 40.0, 8.0, distance=None, max_level=5, meta={"OBJECT": "MS260102b"}
+    )
     combined = gaussian_skymap(121.0, -29.0, 3.0, meta={"OBJECT": MOCK_ID})
     t = "2026-01-01T00:{:02d}:00Z"
-    ext = {"gcn_notice_id": "1234567", "ivorn": "ivo://nasa.gsfc.gcn/Fermi#drill",
-           "observatory": "Fermi", "search": "GRB", "time_difference": 1.5,
-           "time_coincidence_far": 1e-12, "time_sky_position_coincidence_far": 1e-14,
-           "combined_skymap": combined}
+    ext = {
+        "gcn_notice_id": "1234567",
+        "ivorn": "ivo://nasa.gsfc.gcn/Fermi#drill",
+        "observatory": "Fermi",
+        "search": "GRB",
+        "time_difference": 1.5,
+        "time_coincidence_far": 1e-12,
+        "time_sky_position_coincidence_far": 1e-14,
+        "combined_skymap": combined,
+    }
     records = {
-        f"{MOCK_ID}-preliminary": make_record(alert_type="PRELIMINARY", skymap=cbc,
-                                              time_created=t.format(1)),
-        f"{MOCK_ID}-initial": make_record(alert_type="INITIAL", skymap=cbc,
-                                          time_created=t.format(20)),
-        f"{MOCK_ID}-update": make_record(alert_type="UPDATE", skymap=cbc,
-                                         time_created=t.format(40), external_coinc=ext),
-        f"{MOCK_ID}-retraction": make_record(alert_type="RETRACTION",
-                                             time_created=t.format(50)),
-        "MS260102b-preliminary": make_record("MS260102b", group="Burst", pipeline="CWB",
-                                             search="AllSky", skymap=burst,
-                                             time_created=t.format(5)),
+        f"{MOCK_ID}-preliminary": make_record(
+            alert_type="PRELIMINARY", skymap=cbc, time_created=t.format(1)
+        ),
+        f"{MOCK_ID}-initial": make_record(
+            alert_type="INITIAL", skymap=cbc, time_created=t.format(20)
+        ),
+        f"{MOCK_ID}-update": make_record(
+            alert_type="UPDATE", skymap=cbc, time_created=t.format(40), external_coinc=ext
+        ),
+        f"{MOCK_ID}-retraction": make_record(alert_type="RETRACTION", time_created=t.format(50)),
+        "MS260102b-preliminary": make_record(
+            "MS260102b",
+            group="Burst",
+            pipeline="CWB",
+            search="AllSky",
+            skymap=burst,
+            time_created=t.format(5),
+        ),
     }
     files = {}
     for stem, record in records.items():

@@ -20,8 +20,13 @@ def _iso(dt: Any) -> str | None:
     """ISO 8601 as LVK writes it: '2018-11-01T22:22:46.654Z', '2018-11-01T22:34:49Z'."""
     if dt is None:
         return None
-    spec = ("seconds" if not dt.microsecond
-            else "milliseconds" if dt.microsecond % 1000 == 0 else "microseconds")
+    spec = (
+        "seconds"
+        if not dt.microsecond
+        else "milliseconds"
+        if dt.microsecond % 1000 == 0
+        else "microseconds"
+    )
     return dt.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
@@ -60,15 +65,20 @@ def skymap_facts(notice: Notice) -> dict[str, Any]:
         if skymap.has_distance:
             facts["vol_90"] = float(skymap.credible_volume(0.9))
 
-    for step, what in ((position, "most probable position"), (distance, "distance"),
-                       (areas, "credible areas"), (volume, "credible volume")):
+    for step, what in (
+        (position, "most probable position"),
+        (distance, "distance"),
+        (areas, "credible areas"),
+        (volume, "credible volume"),
+    ):
         try:
             step()
         except Exception as exc:  # noqa: BLE001 - an analysis failure on one map is its own
             if facts["skymap_error"] is None:
                 reason = str(exc) if isinstance(exc, GwalertError) else _why(exc)
-                facts["skymap_error"] = (f"sky map of {notice.superevent_id}: {what} could not "
-                                         f"be computed: {reason}")
+                facts["skymap_error"] = (
+                    f"sky map of {notice.superevent_id}: {what} could not be computed: {reason}"
+                )
     return facts
 
 
@@ -102,9 +112,13 @@ def summarize(notice: Notice) -> dict[str, Any]:
         "classification": dict(ev.classification) if ev else {},
         "properties": dict(ev.properties) if ev else {},
         "mchirp_source": (
-            {"bin_edges": list(ev.mchirp_source.bin_edges),
-             "probabilities": list(ev.mchirp_source.probabilities)}
-            if ev and ev.mchirp_source else None),
+            {
+                "bin_edges": list(ev.mchirp_source.bin_edges),
+                "probabilities": list(ev.mchirp_source.probabilities),
+            }
+            if ev and ev.mchirp_source
+            else None
+        ),
         "duration": ev.duration if ev else None,
         "central_frequency": ev.central_frequency if ev else None,
         "ra": None,
@@ -142,6 +156,9 @@ def safe_summary(notice: Notice) -> dict[str, Any]:
         return summarize(notice)
     except Exception as exc:  # noqa: BLE001 - the raw notice is what must not be lost
         log.warning("%s %s: summary failed: %s", notice.superevent_id, notice.alert_type, exc)
-        return {"superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type),
-                "time_created": iso(notice.time_created),
-                "skymap_error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "superevent_id": notice.superevent_id,
+            "alert_type": str(notice.alert_type),
+            "time_created": iso(notice.time_created),
+            "skymap_error": f"{type(exc).__name__}: {exc}",
+        }

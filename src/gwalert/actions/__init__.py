@@ -21,8 +21,14 @@ from ..errors import GwalertError
 from ..options import OptionError
 from .base import ActionContext, ActionError
 
-__all__ = ["ActionContext", "ActionError", "OptionError", "BUILTIN", "ENTRY_POINT_GROUP",
-           "get_action_type"]
+__all__ = [
+    "ActionContext",
+    "ActionError",
+    "OptionError",
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "get_action_type",
+]
 
 BUILTIN = ("command", "webhook", "email", "save", "python")
 ENTRY_POINT_GROUP = "gwalert.actions"
@@ -46,17 +52,20 @@ def get_action_type(name: str) -> Any:
     try:
         obj = ep.load()
     except Exception as exc:  # noqa: BLE001 - a broken plugin is a config error
-        raise GwalertError(f"plugin action type {name!r} cannot be loaded: "
-                           f"{type(exc).__name__}: {exc}") from None
+        raise GwalertError(
+            f"plugin action type {name!r} cannot be loaded: {type(exc).__name__}: {exc}"
+        ) from None
     if hasattr(obj, "run"):
         if not hasattr(obj, "validate"):
-            return SimpleNamespace(run=obj.run, validate=_passthrough,
-                                   SECRET_KEYS=getattr(obj, "SECRET_KEYS", ()),
-                                   DEFAULT_TIMEOUT=getattr(obj, "DEFAULT_TIMEOUT", 60.0))
+            return SimpleNamespace(
+                run=obj.run,
+                validate=_passthrough,
+                SECRET_KEYS=getattr(obj, "SECRET_KEYS", ()),
+                DEFAULT_TIMEOUT=getattr(obj, "DEFAULT_TIMEOUT", 60.0),
+            )
         return obj
     if callable(obj):
-        return SimpleNamespace(run=obj, validate=_passthrough, SECRET_KEYS=(),
-                               DEFAULT_TIMEOUT=60.0)
+        return SimpleNamespace(run=obj, validate=_passthrough, SECRET_KEYS=(), DEFAULT_TIMEOUT=60.0)
     raise GwalertError(f"plugin action type {name!r} is neither callable nor has run()")
 
 

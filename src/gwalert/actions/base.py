@@ -137,7 +137,7 @@ def render(template: str, summary: Mapping[str, Any]) -> str:
 def headline(summary: Mapping[str, Any]) -> str:
     """One human line about a notice, for chat messages and e-mail subjects."""
     sid = summary.get("superevent_id", "?")
-    kind = ("mock " if summary.get("is_mock") else "test " if summary.get("is_test") else "")
+    kind = "mock " if summary.get("is_mock") else "test " if summary.get("is_test") else ""
     text = f"{sid} {summary.get('alert_type', '?')} ({kind}rule {summary.get('rule', '?')})"
     if summary.get("alert_type") == "RETRACTION":
         return f"{sid} was retracted ({kind}rule {summary.get('rule', '?')})"
@@ -155,8 +155,11 @@ def headline(summary: Mapping[str, Any]) -> str:
         parts.append(f"90% area {summary['area_90']:.0f} deg2")
     if isinstance(summary.get("distmean"), int | float):
         std = summary.get("diststd")
-        parts.append(f"{summary['distmean']:.0f} ± {std:.0f} Mpc"
-                     if isinstance(std, int | float) else f"{summary['distmean']:.0f} Mpc")
+        parts.append(
+            f"{summary['distmean']:.0f} ± {std:.0f} Mpc"
+            if isinstance(std, int | float)
+            else f"{summary['distmean']:.0f} Mpc"
+        )
     url = (summary.get("urls") or {}).get("gracedb")
     if url:
         parts.append(url)

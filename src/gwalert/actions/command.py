@@ -62,9 +62,11 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
 #: Runs the program, then records its exit status in the exit marker (``$GWALERT_EXIT_MARKER``,
 #: written to a temporary name and renamed): a record that survives the listener, so that a
 #: runner that was killed while the program ran can tell afterwards that it completed.
-_WRAPPER = ('"$@"; s=$?; printf "%s %s\\n" "$s" "$GWALERT_MARKER_TAG" '
-            '> "$GWALERT_EXIT_MARKER.tmp" && mv -f "$GWALERT_EXIT_MARKER.tmp" '
-            '"$GWALERT_EXIT_MARKER"; exit $s')
+_WRAPPER = (
+    '"$@"; s=$?; printf "%s %s\\n" "$s" "$GWALERT_MARKER_TAG" '
+    '> "$GWALERT_EXIT_MARKER.tmp" && mv -f "$GWALERT_EXIT_MARKER.tmp" '
+    '"$GWALERT_EXIT_MARKER"; exit $s'
+)
 
 
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
@@ -103,26 +105,38 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         stdin_path.write_text(payload)
         err_path = Path(tmp) / "stderr"
         output = options.get("output")
-        with open(stdin_path, "rb") as fin, open(err_path, "w+b") as ferr, \
-                (open(output, "ab") if output else open(os.devnull, "wb")) as fout:
+        with (
+            open(stdin_path, "rb") as fin,
+            open(err_path, "w+b") as ferr,
+            open(output, "ab") if output else open(os.devnull, "wb") as fout,
+        ):
             if output:
                 fout.write(f"--- {ctx.action_id} attempt {ctx.attempt}\n".encode())
                 fout.flush()
             started = time.monotonic()
             try:
-                proc = subprocess.Popen(argv, stdin=fin, stdout=fout,
-                                        stderr=ferr, env=env, cwd=options.get("cwd"),
-                                        start_new_session=True, close_fds=True)
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=fin,
+                    stdout=fout,
+                    stderr=ferr,
+                    env=env,
+                    cwd=options.get("cwd"),
+                    start_new_session=True,
+                    close_fds=True,
+                )
             except OSError as exc:
-                raise ActionError(f"cannot run {program!r}: "
-                                  f"{exc.strerror or exc}") from None
+                raise ActionError(f"cannot run {program!r}: {exc.strerror or exc}") from None
             try:
                 status = proc.wait(timeout=ctx.timeout)
             except subprocess.TimeoutExpired:
                 _kill(proc)
-                raise ActionError(f"{program!r} ran {time.monotonic() - started:.1f} s and was "
-                                  f"killed: timed out after {ctx.timeout:g} s",
-                                  ran=True, killed=True) from None
+                raise ActionError(
+                    f"{program!r} ran {time.monotonic() - started:.1f} s and was "
+                    f"killed: timed out after {ctx.timeout:g} s",
+                    ran=True,
+                    killed=True,
+                ) from None
             finally:
                 if proc.poll() is None:  # interrupted (e.g. KeyboardInterrupt): no orphans
                     _kill(proc)
@@ -134,11 +148,17 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
             if status != 0:
                 tail = _tail(ferr)
                 if status < 0:
-                    raise ActionError(f"{program!r} ran {time.monotonic() - started:.1f} s and "
-                                      f"was killed by {_signame(-status)} (not by gwalert)"
-                                      + (f": {tail}" if tail else ""), ran=True, killed=True)
-                raise ActionError(f"{program!r} failed (exit status {status})"
-                                  + (f": {tail}" if tail else ""), ran=True)
+                    raise ActionError(
+                        f"{program!r} ran {time.monotonic() - started:.1f} s and "
+                        f"was killed by {_signame(-status)} (not by gwalert)"
+                        + (f": {tail}" if tail else ""),
+                        ran=True,
+                        killed=True,
+                    )
+                raise ActionError(
+                    f"{program!r} failed (exit status {status})" + (f": {tail}" if tail else ""),
+                    ran=True,
+                )
 
 
 def recover(ctx: ActionContext, options: dict[str, Any] | None = None) -> bool:
@@ -166,7 +186,10 @@ def recover(ctx: ActionContext, options: dict[str, Any] | None = None) -> bool:
 
         logging.getLogger("gwalert.actions").info(
             "%s: the program an interrupted attempt started %s completed (exit status 0): "
-            "not run again", ctx.action_id, "had" if not waited else "has now")
+            "not run again",
+            ctx.action_id,
+            "had" if not waited else "has now",
+        )
         return True
     return False
 
@@ -267,7 +290,8 @@ def kill_leftovers(run_key: str) -> int:
         import logging
 
         logging.getLogger("gwalert.actions").warning(
-            "killed %d program(s) left running by an interrupted earlier attempt", killed)
+            "killed %d program(s) left running by an interrupted earlier attempt", killed
+        )
     return killed
 
 

@@ -40,8 +40,23 @@ TLS = ("starttls", "ssl", "none")
 
 
 def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
-    check_keys(options, {"host", "port", "tls", "cafile", "username", "username_env",
-                         "password", "password_env", "from", "to", "subject", "body"})
+    check_keys(
+        options,
+        {
+            "host",
+            "port",
+            "tls",
+            "cafile",
+            "username",
+            "username_env",
+            "password",
+            "password_env",
+            "from",
+            "to",
+            "subject",
+            "body",
+        },
+    )
     out: dict[str, Any] = {"host": opt_str(options, "host", required=True)}
     tls = opt_str(options, "tls", "starttls")
     if tls not in TLS:
@@ -60,7 +75,7 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     out["username_env_default"] = USERNAME_ENV
     out["password_env_default"] = PASSWORD_ENV
     if tls == "none" and ("username" in options or "password" in options):
-        raise OptionError("tls", "\"none\" would send the password in clear text")
+        raise OptionError("tls", '"none" would send the password in clear text')
     sender = opt_str(options, "from", required=True)
     recipients = opt_strs(options, "to") or []
     for key, addr in [("from", sender)] + [("to", a) for a in recipients]:
@@ -92,30 +107,36 @@ _DOMAIN = re.compile(r"[^A-Za-z0-9.-]")
 
 def message(ctx: ActionContext, options: dict[str, Any]) -> EmailMessage:
     msg = EmailMessage()
-    subject = (render(options["subject"], ctx.summary) if options.get("subject")
-               else headline(ctx.summary))
+    subject = (
+        render(options["subject"], ctx.summary) if options.get("subject") else headline(ctx.summary)
+    )
     msg["Subject"] = " ".join(subject.split())[:400]
     msg["From"] = options["from"]
     msg["To"] = ", ".join(options["to"])
     msg["Message-ID"] = message_id(ctx, options["from"])
     msg["X-Gwalert-Action-Id"] = ctx.action_id
-    text = (render(options["body"], ctx.summary) if options.get("body") else
-            headline(ctx.summary) + "\n\n" + json.dumps(json.loads(ctx.summary_json()),
-                                                        indent=2, sort_keys=True))
+    text = (
+        render(options["body"], ctx.summary)
+        if options.get("body")
+        else headline(ctx.summary)
+        + "\n\n"
+        + json.dumps(json.loads(ctx.summary_json()), indent=2, sort_keys=True)
+    )
     msg.set_content(text)
     return msg
 
 
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
-    username = (secret(options, "username", env_default=USERNAME_ENV))
+    username = secret(options, "username", env_default=USERNAME_ENV)
     password = secret(options, "password", env_default=PASSWORD_ENV)
     host, port, tls = options["host"], options["port"], options["tls"]
     context = ssl.create_default_context(cafile=options.get("cafile"))
     msg = message(ctx, options)
     try:
         if tls == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=ctx.timeout,
-                                                    context=context)
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                host, port, timeout=ctx.timeout, context=context
+            )
         else:
             client = smtplib.SMTP(host, port, timeout=ctx.timeout)
         with client:
@@ -131,11 +152,11 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     except smtplib.SMTPAuthenticationError as exc:
         raise ActionError(f"SMTP {host}:{port}: login refused ({exc.smtp_code})") from None
     except smtplib.SMTPResponseException as exc:
-        raise ActionError(f"SMTP {host}:{port}: {exc.smtp_code} "
-                          f"{_text(exc.smtp_error)}") from None
+        raise ActionError(f"SMTP {host}:{port}: {exc.smtp_code} {_text(exc.smtp_error)}") from None
     except smtplib.SMTPRecipientsRefused as exc:
-        raise ActionError(f"SMTP {host}:{port}: recipients refused: "
-                          f"{', '.join(exc.recipients)}") from None
+        raise ActionError(
+            f"SMTP {host}:{port}: recipients refused: {', '.join(exc.recipients)}"
+        ) from None
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         raise ActionError(f"SMTP {host}:{port}: {type(exc).__name__}: {exc}") from None
 

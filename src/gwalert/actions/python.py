@@ -40,8 +40,9 @@ def resolve_callable(path: str) -> Callable[..., Any]:
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is a config error
-        raise OptionError("callable", f"cannot import {module_name!r}: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise OptionError(
+            "callable", f"cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -91,6 +92,11 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         message = f"{name} raised {type(exc).__name__}: {exc}"
         if isinstance(exc, OSError):  # network or file trouble: worth another attempt
             raise ActionError(message) from exc
-        log.error("%s %s: %s\n%s", ctx.notice.superevent_id, ctx.notice.alert_type, message,
-                  "".join(traceback.format_exception(exc)).rstrip())
+        log.error(
+            "%s %s: %s\n%s",
+            ctx.notice.superevent_id,
+            ctx.notice.alert_type,
+            message,
+            "".join(traceback.format_exception(exc)).rstrip(),
+        )
         raise PermanentError(message) from exc

@@ -32,8 +32,10 @@ def default_dir() -> str:
 
 def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> dict[str, Any]:
     check_keys(options, {"dir", "plot"})
-    return {"dir": opt_path(options, "dir", base, None) or default_dir(),
-            "plot": opt_bool(options, "plot", True)}
+    return {
+        "dir": opt_path(options, "dir", base, None) or default_dir(),
+        "plot": opt_bool(options, "plot", True),
+    }
 
 
 def notice_dir(root: str | os.PathLike, summary: dict[str, Any], content_hash: str) -> Path:
@@ -57,8 +59,12 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 png = where / "skymap.png"
                 tmp = png.with_name(png.name + ".tmp.png")
                 try:
-                    plot(notice.skymap, tmp, event=notice.superevent_id,
-                         alert_type=str(notice.alert_type))
+                    plot(
+                        notice.skymap,
+                        tmp,
+                        event=notice.superevent_id,
+                        alert_type=str(notice.alert_type),
+                    )
                     os.replace(tmp, png)
                     files["plot"] = str(png)
                 except Exception as exc:  # noqa: BLE001 - a plot must not lose the rest
@@ -66,8 +72,10 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                     files["plot_error"] = f"{type(exc).__name__}: {exc}"
         files.update(_save_combined(notice, where, options.get("plot", True)))
         summary = dict(ctx.summary, files=files, directory=str(where))
-        _write(where / "summary.json",
-               json.dumps(summary, indent=2, sort_keys=True, default=str).encode())
+        _write(
+            where / "summary.json",
+            json.dumps(summary, indent=2, sort_keys=True, default=str).encode(),
+        )
     except OSError as exc:
         raise ActionError(f"cannot save into {where}: {exc.strerror or exc}") from None
 

@@ -50,12 +50,15 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     if mode not in MODES:
         raise OptionError("mode", f"must be one of {', '.join(MODES)}")
     out: dict[str, Any] = {k: options[k] for k in ("url", "url_env") if k in options}
-    out.update(mode=mode, headers=opt_table(options, "headers"),
-               follow_redirects=opt_bool(options, "follow_redirects", False))
+    out.update(
+        mode=mode,
+        headers=opt_table(options, "headers"),
+        follow_redirects=opt_bool(options, "follow_redirects", False),
+    )
     text = check_template(options, "text")
     if text is not None:
         if mode != "slack":
-            raise OptionError("text", "only used with mode = \"slack\"")
+            raise OptionError("text", 'only used with mode = "slack"')
         out["text"] = text
     return out
 
@@ -68,8 +71,9 @@ def _check_url(url: str) -> None:
 
 def body(ctx: ActionContext, options: dict[str, Any]) -> bytes:
     if options.get("mode") == "slack":
-        text = (render(options["text"], ctx.summary) if options.get("text")
-                else headline(ctx.summary))
+        text = (
+            render(options["text"], ctx.summary) if options.get("text") else headline(ctx.summary)
+        )
         return json.dumps({"text": text}).encode()
     return ctx.summary_json().encode()
 
@@ -107,14 +111,19 @@ _PORTS = {"http": 80, "https": 443}
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     url = secret(options, "url")
     if not url:
-        raise PermanentError(f"no webhook URL (environment variable "
-                             f"{options.get('url_env')} is not set)")
+        raise PermanentError(
+            f"no webhook URL (environment variable {options.get('url_env')} is not set)"
+        )
     try:
         _check_url(url)
     except OptionError:
         raise ActionError("the webhook URL is not an http(s) URL") from None
-    headers = {"Content-Type": "application/json", "User-Agent": "gwalert",
-               "Idempotency-Key": ctx.action_id, **options.get("headers", {})}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "gwalert",
+        "Idempotency-Key": ctx.action_id,
+        **options.get("headers", {}),
+    }
     data = body(ctx, options)
     host = urllib.parse.urlsplit(url).hostname
     follow = bool(options.get("follow_redirects"))
@@ -130,22 +139,27 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
             location = exc.headers.get("Location") if exc.headers else None
             exc.close()
             if not 300 <= code < 400:
-                raise ActionError(f"webhook on {host} answered HTTP {code} {exc.reason}"
-                                  ) from None
+                raise ActionError(f"webhook on {host} answered HTTP {code} {exc.reason}") from None
             if not location:
-                raise ActionError(f"webhook on {host} answered HTTP {code} (a redirect "
-                                  "without a Location): not delivered") from None
+                raise ActionError(
+                    f"webhook on {host} answered HTTP {code} (a redirect "
+                    "without a Location): not delivered"
+                ) from None
             target = urllib.parse.urljoin(current, location)
             where = urllib.parse.urlsplit(target).hostname or "?"
             if not follow:
-                raise ActionError(f"webhook on {host} answered HTTP {code} (redirect to "
-                                  f"{where}, not followed: the POST was not delivered; set "
-                                  "follow_redirects = true to follow redirects on the same "
-                                  "server)") from None
+                raise ActionError(
+                    f"webhook on {host} answered HTTP {code} (redirect to "
+                    f"{where}, not followed: the POST was not delivered; set "
+                    "follow_redirects = true to follow redirects on the same "
+                    "server)"
+                ) from None
             if not same_origin(current, target):
-                raise ActionError(f"webhook on {host} answered HTTP {code}: a redirect to "
-                                  f"another server ({where}) is never followed (the headers "
-                                  "and body would go there): not delivered") from None
+                raise ActionError(
+                    f"webhook on {host} answered HTTP {code}: a redirect to "
+                    f"another server ({where}) is never followed (the headers "
+                    "and body would go there): not delivered"
+                ) from None
             current = target
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

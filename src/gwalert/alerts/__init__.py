@@ -12,6 +12,17 @@ from .hashing import content_hash
 from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice
 
 __all__ = [
-    "AlertType", "Event", "ExternalCoinc", "Format", "MchirpSource", "Notice", "NoticeSource",
-    "content_hash", "decode", "detect_format", "encode", "read_notice", "read_notices",
+    "AlertType",
+    "Event",
+    "ExternalCoinc",
+    "Format",
+    "MchirpSource",
+    "Notice",
+    "NoticeSource",
+    "content_hash",
+    "decode",
+    "detect_format",
+    "encode",
+    "read_notice",
+    "read_notices",
 ]

@@ -116,9 +116,20 @@ def _decode(data: bytes) -> list[Notice]:
 
 
 # Exceptions fastavro raises on malformed input (it has no common base class for them).
-_AVRO_ERRORS = (EOFError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError,
-                OverflowError, MemoryError, AttributeError, AssertionError, StopIteration,
-                RecursionError)
+_AVRO_ERRORS = (
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    UnicodeDecodeError,
+    OverflowError,
+    MemoryError,
+    AttributeError,
+    AssertionError,
+    StopIteration,
+    RecursionError,
+)
 
 
 def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
@@ -173,8 +184,10 @@ def _decode_datum(data: bytes) -> dict[str, Any]:
             last = f"not an Avro container, JSON or bare Avro alert ({why(exc)})"
             continue
         if buf.tell() != len(data):
-            last = (f"not an Avro container, JSON or bare Avro alert "
-                    f"({len(data) - buf.tell()} bytes left after the record)")
+            last = (
+                f"not an Avro container, JSON or bare Avro alert "
+                f"({len(data) - buf.tell()} bytes left after the record)"
+            )
             continue
         if not isinstance(record, dict):  # both schemas are records: never taken
             last = "not an Avro container, JSON or bare Avro alert (not a record)"
@@ -190,8 +203,9 @@ def _decode_json(data: bytes) -> dict[str, Any]:
         raise NoticeError("invalid JSON: nests too deeply") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the int digit limit
         if "integer string conversion" in str(exc):
-            raise NoticeError(f"invalid JSON: an integer has more than "
-                              f"{sys.get_int_max_str_digits()} digits") from None
+            raise NoticeError(
+                f"invalid JSON: an integer has more than {sys.get_int_max_str_digits()} digits"
+            ) from None
         raise NoticeError(f"invalid JSON: {why(exc)}") from None
     if not isinstance(record, dict):
         raise NoticeError("JSON notice is not an object")
@@ -232,8 +246,10 @@ def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = Fal
             if edges is not None and probs is not None:
                 mchirp = MchirpSource(edges, probs)
             else:
-                found.add("event.mchirp_source", "event.mchirp_source is not two lists of "
-                          "finite numbers; taken as unknown")
+                found.add(
+                    "event.mchirp_source",
+                    "event.mchirp_source is not two lists of finite numbers; taken as unknown",
+                )
         event = Event(
             time=f.time("time"),
             far=f.number("far", nonnegative=True),
@@ -266,8 +282,9 @@ def _build(record: dict[str, Any], fmt: Format, raw: bytes, *, typed: bool = Fal
             combined_skymap_bytes=f.blob("combined_skymap"),
         )
     elif ext is not None:
-        found.add("external_coinc",
-                  f"external_coinc is not a record: {validate.short(ext)}; ignored")
+        found.add(
+            "external_coinc", f"external_coinc is not a record: {validate.short(ext)}; ignored"
+        )
     return Notice(
         superevent_id=sid,
         alert_type=AlertType(alert_type),
@@ -298,6 +315,7 @@ def encode(record: dict[str, Any], fmt: str = "avro") -> bytes:
         fastavro.schemaless_writer(buf, parsed_official_schema(), record)
         return buf.getvalue()
     if fmt == "json":
+
         def b64(value: Any) -> Any:
             return base64.b64encode(value).decode() if isinstance(value, bytes) else value
 

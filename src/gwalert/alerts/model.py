@@ -132,8 +132,7 @@ class Notice:
         except GwalertError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever a hostile map provokes: one line
-            raise SkyMapError(f"sky map of {self.superevent_id}: unreadable ({why(exc)})"
-                              ) from exc
+            raise SkyMapError(f"sky map of {self.superevent_id}: unreadable ({why(exc)})") from exc
 
     @cached_property
     def combined_skymap(self) -> SkyMap | None:
@@ -148,8 +147,9 @@ class Notice:
         except GwalertError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise SkyMapError(f"combined sky map of {self.superevent_id}: unreadable "
-                              f"({why(exc)})") from exc
+            raise SkyMapError(
+                f"combined sky map of {self.superevent_id}: unreadable ({why(exc)})"
+            ) from exc
 
     @property
     def content_hash(self) -> str:

@@ -140,8 +140,10 @@ def _zero_size(schema: Any, named: dict[str, Any], namespace: str | None, depth:
     if isinstance(schema, dict):
         kind = schema.get("type")
         if kind == "record":
-            return all(_zero_size(f.get("type"), named, namespace, depth + 1)
-                       for f in schema.get("fields", []))
+            return all(
+                _zero_size(f.get("type"), named, namespace, depth + 1)
+                for f in schema.get("fields", [])
+            )
         if kind == "fixed":
             return schema.get("size") == 0
         if kind in ("array", "map", "enum"):
@@ -150,8 +152,9 @@ def _zero_size(schema: Any, named: dict[str, Any], namespace: str | None, depth:
     return False
 
 
-def _check_no_empty_items(schema: Any, named: dict[str, Any], namespace: str | None,
-                          depth: int) -> None:
+def _check_no_empty_items(
+    schema: Any, named: dict[str, Any], namespace: str | None, depth: int
+) -> None:
     if depth > 32:
         raise ValueError("writer schema nests too deeply")
     if isinstance(schema, list):

@@ -137,8 +137,9 @@ def _walk(value: Any, schema: Any, path: str, found: Warnings) -> None:
 
 
 # ------------------------------------------------------------------- the values gwalert uses
-def identity(record: dict[str, Any], id_pattern: re.Pattern[str],
-             alert_types: tuple[str, ...]) -> tuple[str, str, datetime]:
+def identity(
+    record: dict[str, Any], id_pattern: re.Pattern[str], alert_types: tuple[str, ...]
+) -> tuple[str, str, datetime]:
     """(superevent_id, alert_type, time_created), or :class:`NoticeError` naming the field."""
     for name in ("superevent_id", "alert_type", "time_created"):
         if name not in record:
@@ -151,8 +152,7 @@ def identity(record: dict[str, Any], id_pattern: re.Pattern[str],
         raise NoticeError(f"unknown alert_type {short(alert_type)}")
     created = parse_time(record["time_created"])
     if created is None:
-        raise NoticeError(
-            f"time_created is not an ISO 8601 time: {short(record['time_created'])}")
+        raise NoticeError(f"time_created is not an ISO 8601 time: {short(record['time_created'])}")
     return sid, alert_type, created
 
 

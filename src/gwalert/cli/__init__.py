@@ -13,8 +13,21 @@ import sys
 from collections.abc import Sequence
 
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
-VERBS = ["parse", "sample", "skymap", "listen", "respond", "publish", "notices", "events", "show",
-         "doctor", "rules", "replay", "serve"]
+VERBS = [
+    "parse",
+    "sample",
+    "skymap",
+    "listen",
+    "respond",
+    "publish",
+    "notices",
+    "events",
+    "show",
+    "doctor",
+    "rules",
+    "replay",
+    "serve",
+]
 
 EPILOG = """\
 Run 'gwalert VERB --help' for the options of one verb.
@@ -29,14 +42,23 @@ def _version() -> str:
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """``--debug`` and ``-v``: every verb and sub-command takes them."""
-    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks and debug logging")
-    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more logging (repeat for more)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks and debug logging",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more logging (repeat for more)",
+    )
 
 
 def suggest(word: str, choices: Sequence[str]) -> str:
-    """" (did you mean 'x'?)" for the closest choice, or ""."""
+    """ " (did you mean 'x'?)" for the closest choice, or ""."""
     import difflib
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -69,9 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for verb in VERBS:
         module = importlib.import_module(f"gwalert.cli.{verb.replace('-', '_')}")
-        p = sub.add_parser(verb, help=module.HELP, description=module.HELP,
-                           parents=[common],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            verb,
+            help=module.HELP,
+            description=module.HELP,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
@@ -86,9 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     word = _unknown_verb(argv)
     if word is not None:
-        print(f"usage: gwalert [-h] [--debug] [-v] [--version] VERB ...\n"
-              f"gwalert: error: unknown verb {word!r}{suggest(word, VERBS)}; verbs: "
-              f"{', '.join(VERBS)}", file=sys.stderr)
+        print(
+            f"usage: gwalert [-h] [--debug] [-v] [--version] VERB ...\n"
+            f"gwalert: error: unknown verb {word!r}{suggest(word, VERBS)}; verbs: "
+            f"{', '.join(VERBS)}",
+            file=sys.stderr,
+        )
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)

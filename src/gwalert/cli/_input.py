@@ -29,7 +29,7 @@ def what_it_is(head: bytes) -> str | None:
 
 
 def not_a_notice(path: str, what: str = "an LVK notice (Avro or GCN JSON)") -> str | None:
-    """"not WHAT: it is a FITS file …" when ``path``'s first bytes say so, else None."""
+    """ "not WHAT: it is a FITS file …" when ``path``'s first bytes say so, else None."""
     if path == "-" or not os.path.isfile(path):
         return None
     try:

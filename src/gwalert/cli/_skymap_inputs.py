@@ -19,8 +19,9 @@ def _load_any(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any]]
         if args.alert_type or args.notice is not None:
             if name != "-" and not os.path.exists(name):
                 raise GwalertError("no such file or directory")
-            raise GwalertError("--alert-type/--notice select a stored notice: give a "
-                               "superevent id, not a file")
+            raise GwalertError(
+                "--alert-type/--notice select a stored notice: give a superevent id, not a file"
+            )
         return _load(name, args.combined)
     return _load_stored(args, name)
 
@@ -50,8 +51,9 @@ def _load_stored(args: argparse.Namespace, event: str) -> tuple[Any, dict[str, A
             types = sorted({str(r.alert_type).lower() for r in rows})
             rows = [r for r in rows if str(r.alert_type).lower() == want]
             if not rows:
-                raise GwalertError(f"{event} has no {args.alert_type} notice (stored: "
-                                   f"{', '.join(types)})")
+                raise GwalertError(
+                    f"{event} has no {args.alert_type} notice (stored: {', '.join(types)})"
+                )
         for row in rows:
             summary = row.summary or {}
             if args.combined and not summary.get("external_coinc"):
@@ -79,8 +81,9 @@ def _levels(percent: list[float]) -> list[float]:
 
     for p in percent:
         if 0 < p <= 1:
-            raise GwalertError(f"--contours {p:g}: levels are percentages; did you mean "
-                               f"{100 * p:g}?")
+            raise GwalertError(
+                f"--contours {p:g}: levels are percentages; did you mean {100 * p:g}?"
+            )
     out = sorted({p / 100.0 for p in percent})
     if not out or any(not (0 < p < 1) or math.isnan(p) for p in out):
         raise GwalertError("--contours takes percentages strictly between 0 and 100")
@@ -112,8 +115,9 @@ def _load(path: str, combined: bool) -> tuple[Any, dict[str, Any]]:
     return _load_bytes(data, combined)
 
 
-def _load_bytes(data: bytes, combined: bool,
-                content_hash: str | None = None) -> tuple[Any, dict[str, Any]]:
+def _load_bytes(
+    data: bytes, combined: bool, content_hash: str | None = None
+) -> tuple[Any, dict[str, Any]]:
     from ..errors import GwalertError, SkyMapError
     from ..skymap import SkyMap
 
@@ -131,8 +135,9 @@ def _load_bytes(data: bytes, combined: bool,
         kind = what_it_is(data[:512])
         if kind is None:
             raise
-        raise GwalertError(f"not a FITS sky map or an LVK notice: "
-                           f"{kind.split(' (a sky map')[0]}") from None
+        raise GwalertError(
+            f"not a FITS sky map or an LVK notice: {kind.split(' (a sky map')[0]}"
+        ) from None
     notice = next((n for n in notices if n.content_hash == content_hash), notices[0])
     context = {"superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type)}
     if combined:

@@ -13,21 +13,26 @@ def _report(skymap: Any, levels: list[float], context: dict[str, Any]) -> dict[s
 
     ra, dec = skymap.most_probable()
     areas = np.atleast_1d(skymap.credible_area(levels))
-    vols = (np.atleast_1d(skymap.credible_volume(levels)) if skymap.has_distance
-            else [None] * len(levels))
+    vols = (
+        np.atleast_1d(skymap.credible_volume(levels))
+        if skymap.has_distance
+        else [None] * len(levels)
+    )
     out: dict[str, Any] = {**context}
-    out.update({
-        "object": skymap.object,
-        "instruments": list(skymap.instruments),
-        "creator": skymap.creator,
-        "npix": len(skymap),
-        "mocorder": skymap.mocorder,
-        "has_distance": skymap.has_distance,
-        "ra": ra,
-        "dec": dec,
-        "distmean": skymap.distmean if skymap.has_distance else None,
-        "diststd": skymap.diststd if skymap.has_distance else None,
-    })
+    out.update(
+        {
+            "object": skymap.object,
+            "instruments": list(skymap.instruments),
+            "creator": skymap.creator,
+            "npix": len(skymap),
+            "mocorder": skymap.mocorder,
+            "has_distance": skymap.has_distance,
+            "ra": ra,
+            "dec": dec,
+            "distmean": skymap.distmean if skymap.has_distance else None,
+            "diststd": skymap.diststd if skymap.has_distance else None,
+        }
+    )
     if skymap.has_distance:
         mean, std = skymap.distance_moments()
         out["distmean_map"], out["diststd_map"] = mean, std
@@ -35,7 +40,8 @@ def _report(skymap: Any, levels: list[float], context: dict[str, Any]) -> dict[s
             out["distmean"], out["diststd"] = mean, std
     out["contours"] = [
         {"probability": p, "area": float(a), "volume": None if v is None else float(v)}
-        for p, a, v in zip(levels, areas, vols, strict=True)]
+        for p, a, v in zip(levels, areas, vols, strict=True)
+    ]
     for c in out["contours"]:
         key = f"{100 * c['probability']:g}".replace(".", "_")
         out[f"area_{key}"] = c["area"]
@@ -56,17 +62,24 @@ def _rank_catalog(skymap: Any, path: str) -> list[dict[str, Any]]:
     order = np.argsort(-key, kind="stable")
     rows = []
     for rank, i in enumerate(order, 1):
-        row = {"rank": rank, "row": int(i) + 1, "name": names[i] if names else None,
-               "ra": float(ra[i]), "dec": float(dec[i]),
-               "distance": None if dist is None else float(dist[i]),
-               "searched_prob": float(result.searched_prob[i]),
-               "searched_area": float(result.searched_area[i]),
-               "probdensity": float(result.probdensity[i])}
+        row = {
+            "rank": rank,
+            "row": int(i) + 1,
+            "name": names[i] if names else None,
+            "ra": float(ra[i]),
+            "dec": float(dec[i]),
+            "distance": None if dist is None else float(dist[i]),
+            "searched_prob": float(result.searched_prob[i]),
+            "searched_area": float(result.searched_area[i]),
+            "probdensity": float(result.probdensity[i]),
+        }
         if use_3d:
-            row.update(searched_prob_vol=float(result.searched_prob_vol[i]),
-                       searched_vol=float(result.searched_vol[i]),
-                       probdensity_vol=float(result.probdensity_vol[i]),
-                       searched_prob_dist=float(result.searched_prob_dist[i]))
+            row.update(
+                searched_prob_vol=float(result.searched_prob_vol[i]),
+                searched_vol=float(result.searched_vol[i]),
+                probdensity_vol=float(result.probdensity_vol[i]),
+                searched_prob_dist=float(result.searched_prob_dist[i]),
+            )
         rows.append(row)
     return rows
 
@@ -83,8 +96,9 @@ def _read_catalog(path: str):
         raise GwalertError(f"catalog {path}: {exc}") from None
     if np.any(np.abs(pos.dec) > 90):
         n = int(np.flatnonzero(np.abs(pos.dec) > 90)[0])
-        raise GwalertError(f"catalog {path}: row {n + 1} (line {pos.lines[n]}): dec "
-                           f"{pos.dec[n]} is outside ±90°")
+        raise GwalertError(
+            f"catalog {path}: row {n + 1} (line {pos.lines[n]}): dec {pos.dec[n]} is outside ±90°"
+        )
     return pos.names, pos.ra, pos.dec, pos.distance
 
 
@@ -121,8 +135,14 @@ def _table_row(r: dict[str, Any], levels: list[float]) -> str:
             return ""
         return f"{v:.6g}" if isinstance(v, float) else str(v)
 
-    cells = [r["file"], r.get("superevent_id") or r.get("object") or "", r["ra"], r["dec"],
-             r.get("distmean"), r.get("diststd")]
+    cells = [
+        r["file"],
+        r.get("superevent_id") or r.get("object") or "",
+        r["ra"],
+        r["dec"],
+        r.get("distmean"),
+        r.get("diststd"),
+    ]
     cells += [c["area"] for c in r["contours"]]
     cells += [c["volume"] for c in r["contours"]]
     return "\t".join(fmt(c) for c in cells) + "\n"
@@ -150,8 +170,10 @@ def _text(r: dict[str, Any]) -> str:
         lines.append(text)
     if "moc" in r:
         m = r["moc"]
-        lines.append(f"  MOC ({100 * m['probability']:g}%): {m['cells']} cells, "
-                     f"{m['area']:,.1f} deg² -> {m['path']}")
+        lines.append(
+            f"  MOC ({100 * m['probability']:g}%): {m['cells']} cells, "
+            f"{m['area']:,.1f} deg² -> {m['path']}"
+        )
     if "plot" in r:
         lines.append(f"  plot:          {r['plot']}")
     if "observability" in r:
@@ -163,8 +185,10 @@ def _text(r: dict[str, Any]) -> str:
         lines.append(f"  contours:      {c['format']} -> {c['path']}")
     if "catalog" in r:
         lines.append(_catalog_text(r["catalog"]))
-        lines.append(f"  {r['catalog_inside']} catalog row(s) inside the "
-                     f"{100 * r['contours'][-1]['probability']:g}% region")
+        lines.append(
+            f"  {r['catalog_inside']} catalog row(s) inside the "
+            f"{100 * r['contours'][-1]['probability']:g}% region"
+        )
     if "catalog_out" in r:
         lines.append(f"  ranked catalog -> {r['catalog_out']}")
     return "\n".join(lines) + "\n"
@@ -180,13 +204,17 @@ def _catalog_text(rows: list[dict[str, Any]]) -> str:
     out = ["  catalog, most probable first (P(<=): credible level containing the row):", head]
     for row in rows:
         name = (row["name"] or "")[:16]
-        line = (f"  {row['rank']:>3} {row['row']:>6} {name:<16} {row['ra']:>9.4f}"
-                f" {row['dec']:>+9.4f}")
+        line = (
+            f"  {row['rank']:>3} {row['row']:>6} {name:<16} {row['ra']:>9.4f} {row['dec']:>+9.4f}"
+        )
         if three_d:
-            line += (f" {row['distance']:>8.1f} {row['searched_prob_vol']:>10.4f}"
-                     f" {row['searched_prob']:>10.4f} {row['probdensity_vol']:>15.4g}")
+            line += (
+                f" {row['distance']:>8.1f} {row['searched_prob_vol']:>10.4f}"
+                f" {row['searched_prob']:>10.4f} {row['probdensity_vol']:>15.4g}"
+            )
         else:
-            line += (f" {row['searched_prob']:>10.4f}"
-                     f" {row['probdensity'] / (180 / math.pi) ** 2:>15.4g}")
+            line += (
+                f" {row['searched_prob']:>10.4f} {row['probdensity'] / (180 / math.pi) ** 2:>15.4g}"
+            )
         out.append(line)
     return "\n".join(out)

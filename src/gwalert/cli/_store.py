@@ -56,6 +56,8 @@ def open_store(args: argparse.Namespace, must_exist: bool = True) -> Store:
     if must_exist:
         missing = missing_sqlite_file(url or default_url())
         if missing is not None:
-            raise GwalertError(f"no store at {missing} (nothing received yet? 'gwalert listen' "
-                               "creates it; --store names another)")
+            raise GwalertError(
+                f"no store at {missing} (nothing received yet? 'gwalert listen' "
+                "creates it; --store names another)"
+            )
     return Store.open(url)

@@ -14,17 +14,28 @@ HELP = "check store, credentials, brokers, topics and feed liveness; one line pe
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sources.url import DEFAULT_URL
 
-    parser.add_argument("url", nargs="*", metavar="URL",
-                        help="broker URL(s) to check, each on its own (default: the feeds "
-                             f"the listeners of this store follow, else {DEFAULT_URL})")
+    parser.add_argument(
+        "url",
+        nargs="*",
+        metavar="URL",
+        help="broker URL(s) to check, each on its own (default: the feeds "
+        f"the listeners of this store follow, else {DEFAULT_URL})",
+    )
     parser.add_argument("--no-auth", action="store_true", help="connect without credentials")
     parser.add_argument("--group-id", metavar="ID", help="consumer group to check")
     add_store_arguments(parser)
-    parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
-                        help="how long to wait for each broker (default: %(default)s)")
-    parser.add_argument("--json", action="store_true",
-                        help="one JSON object: {ok, problems, checks: [{check, status, "
-                             "detail, feed}]}")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="how long to wait for each broker (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: {ok, problems, checks: [{check, status, detail, feed}]}",
+    )
 
 
 #: A feed row not updated for this long while its listener says it runs: the listener is gone.
@@ -41,8 +52,7 @@ class Report:
         self.checks: list[dict[str, Any]] = []
 
     def _add(self, status: str, what: str, detail: str) -> None:
-        self.checks.append({"check": what, "status": status, "detail": detail,
-                            "feed": self.feed})
+        self.checks.append({"check": what, "status": status, "detail": detail, "feed": self.feed})
         if not self.quiet:
             label = {"ok": "ok     ", "problem": "PROBLEM", "note": "note   "}[status]
             where = f"{self.feed} " if self.feed else ""
@@ -80,18 +90,30 @@ def run(args: argparse.Namespace) -> int:
         store = Store.open(store_url(config, args.store))
         store.check()
         counts = store.counts()
-        report.ok("store", f"{store.url} ({counts['notices']} notices, "
-                           f"{counts['dead_letters']} dead letters)")
+        report.ok(
+            "store",
+            f"{store.url} ({counts['notices']} notices, {counts['dead_letters']} dead letters)",
+        )
     except GwalertError as exc:
         report.fail("store", str(exc))
     urls = list(dict.fromkeys(args.url or _listened(store) or [DEFAULT_URL]))
     brokers = [u for u in urls if u.startswith(("kafka://", "gcn://"))]
     # Each feed is checked on its own (in parallel: an unreachable one costs its timeout once).
     reports = [Report(quiet=True, feed=u if len(urls) > 1 else None) for u in brokers]
-    threads = [threading.Thread(target=_check_broker, daemon=True,
-                                args=(argparse.Namespace(**{**vars(args), "url": u}), config,
-                                      str(store.engine.url) if store else "", r, len(urls) > 1))
-               for u, r in zip(brokers, reports, strict=True)]
+    threads = [
+        threading.Thread(
+            target=_check_broker,
+            daemon=True,
+            args=(
+                argparse.Namespace(**{**vars(args), "url": u}),
+                config,
+                str(store.engine.url) if store else "",
+                r,
+                len(urls) > 1,
+            ),
+        )
+        for u, r in zip(brokers, reports, strict=True)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -100,14 +122,18 @@ def run(args: argparse.Namespace) -> int:
         for check in r.checks:
             report.feed = check["feed"]
             {"ok": report.ok, "problem": report.fail, "note": report.note}[check["status"]](
-                check["check"], check["detail"])
+                check["check"], check["detail"]
+            )
     report.feed = None
     if store is not None:
         _check_feed_rows(store, report)
         store.close()
     if args.json:
-        print(json.dumps({"ok": report.problems == 0, "problems": report.problems,
-                          "checks": report.checks}))
+        print(
+            json.dumps(
+                {"ok": report.problems == 0, "problems": report.problems, "checks": report.checks}
+            )
+        )
     elif report.problems:
         print(f"{report.problems} problem(s)", flush=True)
     return 1 if report.problems else 0
@@ -120,8 +146,11 @@ def _listened(store: Any) -> list[str]:
     if store is None:
         return []
     try:
-        return [r.feed for r in feedstatus.read(store.engine)
-                if r.feed.startswith(("kafka://", "gcn://"))]
+        return [
+            r.feed
+            for r in feedstatus.read(store.engine)
+            if r.feed.startswith(("kafka://", "gcn://"))
+        ]
     except Exception:  # noqa: BLE001 - reported by _check_feed_rows
         return []
 
@@ -147,8 +176,10 @@ def _check_feed_rows(store: Any, report: Report) -> None:
         last = f"last message {row.last_message_at or 'never'}"
         if row.last_heartbeat_at:
             last += f", last heartbeat {row.last_heartbeat_at}"
-        detail = f"{row.state}{': ' + row.detail if row.detail else ''} ({last}; " \
-                 f"updated {row.updated_at})"
+        detail = (
+            f"{row.state}{': ' + row.detail if row.detail else ''} ({last}; "
+            f"updated {row.updated_at})"
+        )
         if row.state == feedstatus.STOPPED:
             report.note("listener", detail)
         elif age is not None and age > STALE_SECONDS:
@@ -184,8 +215,13 @@ def _check_rules(args: argparse.Namespace, report: Report) -> None:
         report.ok("rules", f"{path}: {len(config.rules)} rule(s)")
 
 
-def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: str,
-                  report: Report, several: bool = False) -> None:
+def _check_broker(
+    args: argparse.Namespace,
+    config: dict[str, Any],
+    store_url: str,
+    report: Report,
+    several: bool = False,
+) -> None:
     import confluent_kafka
 
     from ..errors import GwalertError
@@ -206,8 +242,14 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
     group_id, store_key = feed_group(args.url, args.group_id, store_url, several)
     group = group_id or default_group_id(store_key, username)
     state = BrokerState(log_changes=False)
-    conf.update({"group.id": group, "enable.auto.commit": False, "error_cb": state.error,
-                 "logger": rdkafka_logger()})
+    conf.update(
+        {
+            "group.id": group,
+            "enable.auto.commit": False,
+            "error_cb": state.error,
+            "logger": rdkafka_logger(),
+        }
+    )
     consumer = confluent_kafka.Consumer(conf)
     try:
         deadline = time.monotonic() + args.timeout
@@ -227,21 +269,21 @@ def _check_broker(args: argparse.Namespace, config: dict[str, Any], store_url: s
                 continue
             parts = [confluent_kafka.TopicPartition(topic, p) for p in tmeta.partitions]
             try:
-                committed = consumer.committed(parts, timeout=max(1.0, deadline -
-                                                                   time.monotonic()))
+                committed = consumer.committed(parts, timeout=max(1.0, deadline - time.monotonic()))
             except confluent_kafka.KafkaException as exc:
                 report.fail(f"topic {topic}", f"group {group}: {exc.args[0].str()}")
                 continue
             done = [p for p in committed if p.offset >= 0]
-            report.ok(f"topic {topic}", f"{len(parts)} partition(s); group {group} has "
-                                        f"committed offsets on {len(done)}")
+            report.ok(
+                f"topic {topic}",
+                f"{len(parts)} partition(s); group {group} has committed offsets on {len(done)}",
+            )
         hb = heartbeat_topic_for(url)
         if hb is not None:
             if hb in meta.topics:
                 report.ok("heartbeat", f"{hb} readable")
             else:
-                report.note("heartbeat", f"{hb} not visible; liveness falls back on broker "
-                                         "contact")
+                report.note("heartbeat", f"{hb} not visible; liveness falls back on broker contact")
     finally:
         thread_close(consumer)
 

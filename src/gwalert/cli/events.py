@@ -11,9 +11,11 @@ HELP = "list the superevents in the store with their latest state and key number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("Columns after 'last_received_at' are the latest notice's key numbers: "
-                     "false alarm rate (as 1 per N years), significance, leading "
-                     "classification, distance (Mpc) and 90% area (deg²).")
+    parser.epilog = (
+        "Columns after 'last_received_at' are the latest notice's key numbers: "
+        "false alarm rate (as 1 per N years), significance, leading "
+        "classification, distance (Mpc) and 90% area (deg²)."
+    )
     add_store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per superevent")
 
@@ -24,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
         if not args.json:
-            print("superevent_id\tlatest_alert_type\tlatest_time_created\tretracted\tnotices\t"
-                  "last_received_at\tfar\tsignificant\tclassification\tdistance\tarea_90")
+            print(
+                "superevent_id\tlatest_alert_type\tlatest_time_created\tretracted\tnotices\t"
+                "last_received_at\tfar\tsignificant\tclassification\tdistance\tarea_90"
+            )
         for row in store.iter_superevents():
             facts = superevent_facts(row)
             latest = store.get_notice(row.latest_notice_id) if row.latest_notice_id else None
@@ -40,14 +44,19 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({**facts, **key}))
             else:
-                dist = ("" if key["distmean"] is None else
-                        f"{key['distmean']:.0f} ± {key['diststd'] or 0:.0f}")
+                dist = (
+                    ""
+                    if key["distmean"] is None
+                    else f"{key['distmean']:.0f} ± {key['diststd'] or 0:.0f}"
+                )
                 sig = "" if key["significant"] is None else "yes" if key["significant"] else "no"
                 area = "" if key["area_90"] is None else f"{key['area_90']:.0f}"
-                print(f"{row.superevent_id}\t{row.latest_alert_type}\t{row.latest_time_created}"
-                      f"\t{'yes' if row.retracted else 'no'}\t{row.n_notices}\t"
-                      f"{row.last_received_at}\t{key['far_text'] or ''}\t{sig}\t"
-                      f"{key['classification'] or ''}\t{dist}\t{area}")
+                print(
+                    f"{row.superevent_id}\t{row.latest_alert_type}\t{row.latest_time_created}"
+                    f"\t{'yes' if row.retracted else 'no'}\t{row.n_notices}\t"
+                    f"{row.last_received_at}\t{key['far_text'] or ''}\t{sig}\t"
+                    f"{key['classification'] or ''}\t{dist}\t{area}"
+                )
     finally:
         store.close()
     return 0

@@ -30,49 +30,105 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..sources.url import DEFAULT_URL
 
     parser.epilog = EPILOG
-    parser.add_argument("url", nargs="*", default=[DEFAULT_URL], metavar="URL",
-                        help="broker URL(s) or notice file/directory; several feeds (e.g. "
-                             "SCiMMA and GCN) are followed at once, each notice stored and "
-                             f"acted on once (default: {DEFAULT_URL})")
-    parser.add_argument("--no-auth", action="store_true",
-                        help="connect without credentials (plaintext; local test brokers)")
-    parser.add_argument("--group-id", metavar="ID",
-                        help="consumer group (default: stable, from user, host and store)")
-    parser.add_argument("--start-at", default="latest", metavar="WHEN", type=_start_at,
-                        help="earliest, latest or an ISO time; only when the group has no "
-                             "committed offset (default: %(default)s)")
-    parser.add_argument("--until-eos", action="store_true",
-                        help="stop at the end of the stream instead of waiting for more")
-    parser.add_argument("--store", metavar="URL",
-                        help="store URL or SQLite path (default: [store] url in the config, "
-                             "$GWALERT_STORE, else a SQLite file in the user data directory)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="gwalert config file (default: gwalert.toml in the user config dir)")
-    parser.add_argument("--silence-warning", type=float, default=120.0, metavar="SECONDS",
-                        help="warn when neither heartbeat nor broker contact was seen for this "
-                             "long (0: never; default: %(default)s)")
-    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="give up if the broker never answers at start (0: wait for ever; "
-                             "once connected, listen always keeps retrying; default: "
-                             "%(default)s)")
-    parser.add_argument("--no-heartbeat", action="store_true",
-                        help="do not follow the broker's heartbeat topic")
-    parser.add_argument("--heartbeat-topic", metavar="TOPIC",
-                        help="heartbeat topic to follow (default: sys.heartbeat on SCiMMA, "
-                             "gcn.heartbeat on GCN, none elsewhere)")
-    parser.add_argument("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra librdkafka setting, e.g. session.timeout.ms=6000 "
-                             "(repeatable)")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="do not print a line per message")
-    parser.add_argument("--no-actions", action="store_true",
-                        help="store notices and record their due actions, but run none "
-                             "('gwalert respond' workers run them)")
-    parser.add_argument("--lease", type=float, default=120.0, metavar="SECONDS",
-                        help="action lease: a worker that dies holding an action is replaced "
-                             "after this long (default: %(default)s)")
-    parser.add_argument("--metrics-port", type=int, metavar="PORT",
-                        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics")
+    parser.add_argument(
+        "url",
+        nargs="*",
+        default=[DEFAULT_URL],
+        metavar="URL",
+        help="broker URL(s) or notice file/directory; several feeds (e.g. "
+        "SCiMMA and GCN) are followed at once, each notice stored and "
+        f"acted on once (default: {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="connect without credentials (plaintext; local test brokers)",
+    )
+    parser.add_argument(
+        "--group-id",
+        metavar="ID",
+        help="consumer group (default: stable, from user, host and store)",
+    )
+    parser.add_argument(
+        "--start-at",
+        default="latest",
+        metavar="WHEN",
+        type=_start_at,
+        help="earliest, latest or an ISO time; only when the group has no "
+        "committed offset (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--until-eos",
+        action="store_true",
+        help="stop at the end of the stream instead of waiting for more",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="store URL or SQLite path (default: [store] url in the config, "
+        "$GWALERT_STORE, else a SQLite file in the user data directory)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="gwalert config file (default: gwalert.toml in the user config dir)",
+    )
+    parser.add_argument(
+        "--silence-warning",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="warn when neither heartbeat nor broker contact was seen for this "
+        "long (0: never; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up if the broker never answers at start (0: wait for ever; "
+        "once connected, listen always keeps retrying; default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--no-heartbeat", action="store_true", help="do not follow the broker's heartbeat topic"
+    )
+    parser.add_argument(
+        "--heartbeat-topic",
+        metavar="TOPIC",
+        help="heartbeat topic to follow (default: sys.heartbeat on SCiMMA, "
+        "gcn.heartbeat on GCN, none elsewhere)",
+    )
+    parser.add_argument(
+        "--kafka-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra librdkafka setting, e.g. session.timeout.ms=6000 (repeatable)",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="do not print a line per message"
+    )
+    parser.add_argument(
+        "--no-actions",
+        action="store_true",
+        help="store notices and record their due actions, but run none "
+        "('gwalert respond' workers run them)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="action lease: a worker that dies holding an action is replaced "
+        "after this long (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,15 +149,22 @@ def run(args: argparse.Namespace) -> int:
     _install_signal_handlers(stop)
     # One feed: a bad URL or missing credentials is one clear error at once; several: a
     # feed that cannot even be opened is reported and retried like one that cannot connect.
-    feeds = [Feed(url, _opener(args, url, urls, store, config, options, eager=len(urls) == 1))
-             for url in urls]
+    feeds = [
+        Feed(url, _opener(args, url, urls, store, config, options, eager=len(urls) == 1))
+        for url in urls
+    ]
     metrics = None
     try:
         app = build(store, args.config, actions=not args.no_actions, lease=args.lease)
-        runner = FeedSet(feeds, app.pipeline, stop=stop,
-                         on_outcome=None if args.quiet else _print_outcome,
-                         fail_fast=len(feeds) == 1, until_eos=args.until_eos,
-                         status_engine=store.engine)
+        runner = FeedSet(
+            feeds,
+            app.pipeline,
+            stop=stop,
+            on_outcome=None if args.quiet else _print_outcome,
+            fail_fast=len(feeds) == 1,
+            until_eos=args.until_eos,
+            status_engine=store.engine,
+        )
         if args.metrics_port is not None:
             from ..metrics import serve
 
@@ -110,8 +173,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             stats = runner.run()
             if app.actions and not stop.is_set() and not app.responder.wait_idle(60.0):
-                print("gwalert: actions still running; they stay due and run at the next "
-                      "start", file=sys.stderr, flush=True)
+                print(
+                    "gwalert: actions still running; they stay due and run at the next start",
+                    file=sys.stderr,
+                    flush=True,
+                )
         finally:
             app.stop()
     finally:
@@ -119,10 +185,18 @@ def run(args: argparse.Namespace) -> int:
             metrics.shutdown()
         store.close()
     if stats.unacknowledged:
-        print("gwalert: stopped while the store was unavailable: the message being handled "
-              "was not acknowledged and will be delivered again", file=sys.stderr, flush=True)
-    print(f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
-          f"{stats.dead_letters} dead letter(s)", file=sys.stderr, flush=True)
+        print(
+            "gwalert: stopped while the store was unavailable: the message being handled "
+            "was not acknowledged and will be delivered again",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"{stats.messages} message(s): {stats.new} new, {stats.duplicates} duplicate(s), "
+        f"{stats.dead_letters} dead letter(s)",
+        file=sys.stderr,
+        flush=True,
+    )
     return 0
 
 
@@ -143,8 +217,15 @@ def _one_dead_letter_line(record: Any) -> bool:
     return not str(record.msg).startswith("dead letter")
 
 
-def _opener(args: argparse.Namespace, url: str, urls: list[str], store: Any,
-            config: dict[str, Any], options: dict[str, str], eager: bool = False) -> Any:
+def _opener(
+    args: argparse.Namespace,
+    url: str,
+    urls: list[str],
+    store: Any,
+    config: dict[str, Any],
+    options: dict[str, str],
+    eager: bool = False,
+) -> Any:
     """A function that opens the source of feed ``url`` (a new consumer each time; with
     ``eager`` the first one is opened now)."""
     from ..sources import open_source
@@ -157,14 +238,20 @@ def _opener(args: argparse.Namespace, url: str, urls: list[str], store: Any,
     def open_feed() -> Any:
         if prepared:
             return prepared.pop()
-        return open_source(url, store_url=store_key, no_auth=args.no_auth,
-                           group_id=group_id, start_at=args.start_at,
-                           until_eos=args.until_eos, config=config,
-                           silence_warning=args.silence_warning,
-                           connect_timeout=args.connect_timeout,
-                           heartbeat=(False if args.no_heartbeat else
-                                      args.heartbeat_topic or True),
-                           options=options, store=store)
+        return open_source(
+            url,
+            store_url=store_key,
+            no_auth=args.no_auth,
+            group_id=group_id,
+            start_at=args.start_at,
+            until_eos=args.until_eos,
+            config=config,
+            silence_warning=args.silence_warning,
+            connect_timeout=args.connect_timeout,
+            heartbeat=(False if args.no_heartbeat else args.heartbeat_topic or True),
+            options=options,
+            store=store,
+        )
 
     if eager:
         prepared.append(open_feed())
@@ -189,8 +276,11 @@ def _install_signal_handlers(stop: threading.Event) -> None:
         if stop.is_set():  # a second Ctrl-C: stop at once
             raise KeyboardInterrupt
         stop.set()
-        print(f"gwalert: {signal.Signals(signum).name}: stopping after the current message",
-              file=sys.stderr, flush=True)
+        print(
+            f"gwalert: {signal.Signals(signum).name}: stopping after the current message",
+            file=sys.stderr,
+            flush=True,
+        )
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -205,8 +295,11 @@ def _print_outcome(outcome: Any) -> None:
         kind = "new" if new else "duplicate"
         facts = _key_text(notice) if new else ""
         flagged = f" ({len(notice.warnings)} warning(s))" if notice.warnings else ""
-        print(f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
-              f"{'  ' + facts if facts else ''}", flush=True)
+        print(
+            f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
+            f"{'  ' + facts if facts else ''}",
+            flush=True,
+        )
 
 
 def _key_text(notice: Any) -> str:

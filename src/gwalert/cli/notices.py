@@ -15,8 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_arguments(parser)
     parser.add_argument("--superevent", metavar="ID", help="only this superevent's notices")
     parser.add_argument("--json", action="store_true", help="one JSON object per notice")
-    parser.add_argument("--dead-letters", action="store_true",
-                        help="list the messages that could not be decoded instead")
+    parser.add_argument(
+        "--dead-letters",
+        action="store_true",
+        help="list the messages that could not be decoded instead",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,25 +30,44 @@ def run(args: argparse.Namespace) -> int:
                 print("id\treceived_at\tsource\terror")
             for row in store.iter_dead_letters():
                 if args.json:
-                    print(json.dumps({"id": row.id, "error": row.error, "source": row.source,
-                                      "partition": row.partition, "offset": row.offset,
-                                      "received_at": row.received_at, "bytes": len(row.raw)}))
+                    print(
+                        json.dumps(
+                            {
+                                "id": row.id,
+                                "error": row.error,
+                                "source": row.source,
+                                "partition": row.partition,
+                                "offset": row.offset,
+                                "received_at": row.received_at,
+                                "bytes": len(row.raw),
+                            }
+                        )
+                    )
                 else:
                     print(f"{row.id}\t{row.received_at}\t{_where(row)}\t{row.error}")
             return 0
-        cols = ("id", "superevent_id", "alert_type", "time_created", "received_at", "source",
-                "partition", "offset")
+        cols = (
+            "id",
+            "superevent_id",
+            "alert_type",
+            "time_created",
+            "received_at",
+            "source",
+            "partition",
+            "offset",
+        )
         if not args.json:
             print("\t".join(cols[:6]))
         for row in store.iter_notices(args.superevent, with_raw=False):
             if args.json:
                 facts = {c: getattr(row, c) for c in cols}
-                facts.update(format=row.format, content_hash=row.content_hash,
-                             summary=row.summary)
+                facts.update(format=row.format, content_hash=row.content_hash, summary=row.summary)
                 print(json.dumps(facts))
             else:
-                print(f"{row.id}\t{row.superevent_id}\t{row.alert_type}\t{row.time_created}\t"
-                      f"{row.received_at}\t{_where(row)}")
+                print(
+                    f"{row.id}\t{row.superevent_id}\t{row.alert_type}\t{row.time_created}\t"
+                    f"{row.received_at}\t{_where(row)}"
+                )
         sys.stdout.flush()
     finally:
         store.close()

@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'gwalert: FILE: warning: ...'; a file that cannot be understood gets one line\n"
         "'gwalert: FILE: reason' and the exit status is 1."
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="notice file or directory, or - for stdin")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="notice file or directory, or - for stdin"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per notice")
 
 
@@ -76,8 +77,11 @@ def _expand(paths: list[str]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if p != "-" and os.path.isdir(p):
-            files = sorted(os.path.join(p, f) for f in os.listdir(p)
-                           if not f.startswith(".") and os.path.isfile(os.path.join(p, f)))
+            files = sorted(
+                os.path.join(p, f)
+                for f in os.listdir(p)
+                if not f.startswith(".") and os.path.isfile(os.path.join(p, f))
+            )
             out += files or [p]  # an empty directory is reported as such
         else:
             out.append(p)

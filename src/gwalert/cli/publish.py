@@ -21,16 +21,30 @@ real alert topics. --raw sends the files' bytes unchecked (to drill dead letters
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("paths", nargs="+", metavar="FILE", help="notice file(s)")
-    parser.add_argument("--to", required=True, metavar="URL",
-                        help="kafka://[user@]host[:port]/topic or gcn://…/topic")
-    parser.add_argument("--no-auth", action="store_true",
-                        help="connect without credentials (plaintext; local test brokers)")
+    parser.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="kafka://[user@]host[:port]/topic or gcn://…/topic",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="connect without credentials (plaintext; local test brokers)",
+    )
     parser.add_argument("--config", metavar="FILE", help="gwalert config file")
-    parser.add_argument("--raw", action="store_true",
-                        help="send each file's bytes as they are, without checking them")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="give up on a message not acknowledged by then (default: "
-                             "%(default)s)")
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="send each file's bytes as they are, without checking them",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up on a message not acknowledged by then (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if len(url.topics) != 1:
         raise GwalertError(f"{args.to}: publish to exactly one topic")
     topic = url.topics[0]
-    conf, username = client_config(url, "producer", no_auth=args.no_auth,
-                                   config=read_config(args.config))
+    conf, username = client_config(
+        url, "producer", no_auth=args.no_auth, config=read_config(args.config)
+    )
     problems: list[str] = []
     conf["error_cb"] = lambda err: problems.append(f"{err.str()} ({err.name()})")
     conf["logger"] = rdkafka_logger()  # the reason is in the one error line instead
@@ -63,33 +78,42 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         headers: list[tuple[str, str | bytes | None]] = [
-            ("_id", uuid.uuid4().bytes), ("_format", fmt.encode()),
-            ("_sender", (username or getpass.getuser()).encode())]
+            ("_id", uuid.uuid4().bytes),
+            ("_format", fmt.encode()),
+            ("_sender", (username or getpass.getuser()).encode()),
+        ]
         reports: list[Any] = []
         try:
-            producer.produce(topic, value=value, key=key, headers=headers,
-                             on_delivery=_collect(reports))
+            producer.produce(
+                topic, value=value, key=key, headers=headers, on_delivery=_collect(reports)
+            )
         except (confluent_kafka.KafkaException, BufferError) as exc:
             raise GwalertError(f"cannot send {path}: {exc}") from None
         producer.flush(args.timeout + 5)  # one message per request: what tansu needs, too
         if not reports:
-            raise GwalertError(f"{url.bootstrap}: {path} not acknowledged within "
-                               f"{args.timeout:.0f} s" + (f": {problems[-1]}" if problems else ""))
+            raise GwalertError(
+                f"{url.bootstrap}: {path} not acknowledged within "
+                f"{args.timeout:.0f} s" + (f": {problems[-1]}" if problems else "")
+            )
         err, msg = reports[0]
         if err is not None:
-            why = problems[-1] if problems and err.code() == confluent_kafka.KafkaError.\
-                _MSG_TIMED_OUT else f"{err.str()} ({err.name()})"
+            why = (
+                problems[-1]
+                if problems and err.code() == confluent_kafka.KafkaError._MSG_TIMED_OUT
+                else f"{err.str()} ({err.name()})"
+            )
             raise GwalertError(f"{url.bootstrap}: {path} not delivered: {why}")
-        print(f"{path} -> {url.source_name(topic)}[{msg.partition()}]@{msg.offset()}",
-              flush=True)
+        print(f"{path} -> {url.source_name(topic)}[{msg.partition()}]@{msg.offset()}", flush=True)
     sys.stdout.flush()
     return 1 if failed else 0
 
 
 def _collect(reports: list[Any]) -> Callable[[Any, Any], None]:
     """A delivery callback appending (error, message) to ``reports``."""
+
     def delivered(err: Any, msg: Any) -> None:
         reports.append((err, msg))
+
     return delivered
 
 

@@ -23,22 +23,41 @@ copies) once and leaves out actions the ledger already holds."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="notice files or directories (default: the store's notices)")
-    parser.add_argument("--store", metavar="URL",
-                        help="store URL or SQLite path (default: the listener's store)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="rules config file (default: gwalert.toml in the user config "
-                             "directory)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="only show which rules and actions would fire")
-    parser.add_argument("--ignore-age", action="store_true",
-                        help="fire for notices older than the rules' max_age too")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="run actions recorded as failed again (with fresh attempts)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="notice files or directories (default: the store's notices)",
+    )
+    parser.add_argument(
+        "--store", metavar="URL", help="store URL or SQLite path (default: the listener's store)"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="rules config file (default: gwalert.toml in the user config directory)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only show which rules and actions would fire"
+    )
+    parser.add_argument(
+        "--ignore-age",
+        action="store_true",
+        help="fire for notices older than the rules' max_age too",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run actions recorded as failed again (with fresh attempts)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per notice")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                        help="how long to wait for the actions (default: %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for the actions (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -50,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not config.rules:
         where = args.config or default_config_path()
-        error(f"{where}: no rules (nothing would fire)" if args.config or
-              default_config_path().exists() else f"no config file at {where}: no rules "
-              "(give --config FILE)")
+        error(
+            f"{where}: no rules (nothing would fire)"
+            if args.config or default_config_path().exists()
+            else f"no config file at {where}: no rules (give --config FILE)"
+        )
     _unreadable.clear()
     status = _dry_run(args, config) if args.dry_run else _replay(args, config)
     return 1 if _unreadable else status
@@ -110,8 +131,15 @@ def _from_store(store: Any) -> Iterator[tuple[str, int | None, Any, dict | None]
 def _progress(iterable: Any, total: int | None, args: argparse.Namespace, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit=" notice", file=sys.stderr,
-                disable=True if args.no_progress else None, leave=False)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=" notice",
+        file=sys.stderr,
+        disable=True if args.no_progress else None,
+        leave=False,
+    )
 
 
 def _open_store(args: argparse.Namespace) -> Any:
@@ -150,34 +178,53 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
     try:
         for where, nid, notice, summary in _progress(items, total, args, "rules"):
             summary = summary or safe_summary(notice)
-            identity = (notice.superevent_id, str(notice.alert_type),
-                        str(summary.get("time_created")), notice.content_hash)
+            identity = (
+                notice.superevent_id,
+                str(notice.alert_type),
+                str(summary.get("time_created")),
+                notice.content_hash,
+            )
             if identity in seen:  # the same notice in another file (Avro and JSON copies)
                 if getattr(args, "verbose", 0):
-                    _print_line(f"{notice.superevent_id} {notice.alert_type}: same notice as "
-                                f"{seen[identity]} (counted once)", args)
+                    _print_line(
+                        f"{notice.superevent_id} {notice.alert_type}: same notice as "
+                        f"{seen[identity]} (counted once)",
+                        args,
+                    )
                 continue
             seen[identity] = where
             if nid is None and store is not None:
                 nid = store.find(*identity)
             recorded = _recorded(store, nid)
             report: dict[str, Any] = {
-                "superevent_id": notice.superevent_id, "alert_type": str(notice.alert_type),
-                "time_created": summary.get("time_created"), "source": where, "notice_id": nid,
-                "fire": [], "too_old": [], "no_match": {}}
+                "superevent_id": notice.superevent_id,
+                "alert_type": str(notice.alert_type),
+                "time_created": summary.get("time_created"),
+                "source": where,
+                "notice_id": nid,
+                "fire": [],
+                "too_old": [],
+                "no_match": {},
+            }
             for m in match_all(config.rules, notice, summary):
                 if not m.matched:
                     report["no_match"][m.rule.name] = m.reason
                     continue
-                entry: dict[str, Any] = {"rule": m.rule.name, "actions": [
-                    a.name for a in m.rule.actions if (m.rule.name, a.name) not in recorded]}
+                entry: dict[str, Any] = {
+                    "rule": m.rule.name,
+                    "actions": [
+                        a.name for a in m.rule.actions if (m.rule.name, a.name) not in recorded
+                    ],
+                }
                 if m.details:
                     entry["details"] = dict(m.details)
-                done = [f"{a.name} ({recorded[(m.rule.name, a.name)]})" for a in m.rule.actions
-                        if (m.rule.name, a.name) in recorded]
+                done = [
+                    f"{a.name} ({recorded[(m.rule.name, a.name)]})"
+                    for a in m.rule.actions
+                    if (m.rule.name, a.name) in recorded
+                ]
                 if done:
-                    report.setdefault("already", []).append(
-                        {"rule": m.rule.name, "actions": done})
+                    report.setdefault("already", []).append({"rule": m.rule.name, "actions": done})
                 if not entry["actions"]:
                     continue
                 if not args.ignore_age and m.rule.too_old(notice, now):
@@ -219,10 +266,11 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
     else:
         head = f"{report['superevent_id']} {report['alert_type']} {report['time_created']}"
         parts = [f"{e['rule']} -> {', '.join(e['actions'])}" for e in report["fire"]]
-        parts += [f"({e['rule']}: older than max_age, would not fire)"
-                  for e in report["too_old"]]
-        parts += [f"({e['rule']} already in the ledger: {', '.join(e['actions'])})"
-                  for e in report.get("already", [])]
+        parts += [f"({e['rule']}: older than max_age, would not fire)" for e in report["too_old"]]
+        parts += [
+            f"({e['rule']} already in the ledger: {', '.join(e['actions'])})"
+            for e in report.get("already", [])
+        ]
         text = f"{head}: {'; '.join(parts) if parts else 'no rule'}"
         if getattr(args, "verbose", 0):
             text += "".join(f"\n    {rule}: {why}" for rule, why in report["no_match"].items())
@@ -253,8 +301,7 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
             total = store.counts()["notices"]
         for where, nid, notice, summary in _progress(items, total, args, "scheduling"):
             if nid is None:
-                nid, new = store.add(notice, source=f"replay:{where}",
-                                     hooks=[responder.schedule])
+                nid, new = store.add(notice, source=f"replay:{where}", hooks=[responder.schedule])
                 if not new:
                     summary = None
             else:
@@ -290,21 +337,39 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
             state = row["state"]
             failed += state == FAILED
             if args.json:
-                print(json.dumps({"notice_id": row["notice_id"], "notice": labels.get(
-                    row["notice_id"]), "rule": row["rule"], "action": row["action"],
-                    "state": state, "attempts": row["attempts"], "error": row["last_error"]}))
+                print(
+                    json.dumps(
+                        {
+                            "notice_id": row["notice_id"],
+                            "notice": labels.get(row["notice_id"]),
+                            "rule": row["rule"],
+                            "action": row["action"],
+                            "state": state,
+                            "attempts": row["attempts"],
+                            "error": row["last_error"],
+                        }
+                    )
+                )
             elif state != SKIPPED or getattr(args, "verbose", 0):
                 why = f": {row['last_error']}" if row["last_error"] and state != DONE else ""
-                earlier = (state in (DONE, FAILED) and row["finished_at"] is not None
-                           and row["finished_at"] < run_start)
+                earlier = (
+                    state in (DONE, FAILED)
+                    and row["finished_at"] is not None
+                    and row["finished_at"] < run_start
+                )
                 shown = f"already {state} (earlier run)" if earlier else state
-                print(f"{labels.get(row['notice_id'], row['notice_id'])} "
-                      f"{row['rule']}/{row['action']}: {shown}{why}")
+                print(
+                    f"{labels.get(row['notice_id'], row['notice_id'])} "
+                    f"{row['rule']}/{row['action']}: {shown}{why}"
+                )
         if left:
-            raise GwalertError(f"{left} action(s) still pending after {args.timeout:g} s "
-                               "(they stay due in the ledger and run at the next start)")
-        print(f"{len(ids)} notice(s), {len(rows)} action record(s), {failed} failed",
-              file=sys.stderr)
+            raise GwalertError(
+                f"{left} action(s) still pending after {args.timeout:g} s "
+                "(they stay due in the ledger and run at the next start)"
+            )
+        print(
+            f"{len(ids)} notice(s), {len(rows)} action record(s), {failed} failed", file=sys.stderr
+        )
         return 1 if failed else 0
     finally:
         responder.stop(timeout=5)

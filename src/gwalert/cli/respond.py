@@ -18,21 +18,40 @@ for the running actions."""
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("--store", metavar="URL",
-                        help="store URL or SQLite path (default: [store] url in the config, "
-                             "$GWALERT_STORE, else the SQLite file in the user data directory)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="gwalert config file with the rules (default: gwalert.toml in the "
-                             "user config dir)")
-    parser.add_argument("--lease", type=float, default=120.0, metavar="SECONDS",
-                        help="action lease, renewed while an action runs; a dead worker's "
-                             "actions are taken over after it (default: %(default)s)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="actions run at once (default: [responder] workers, 8)")
-    parser.add_argument("--until-idle", action="store_true",
-                        help="exit once no action is due or running")
-    parser.add_argument("--metrics-port", type=int, metavar="PORT",
-                        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="store URL or SQLite path (default: [store] url in the config, "
+        "$GWALERT_STORE, else the SQLite file in the user data directory)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="gwalert config file with the rules (default: gwalert.toml in the user config dir)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="action lease, renewed while an action runs; a dead worker's "
+        "actions are taken over after it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="actions run at once (default: [responder] workers, 8)",
+    )
+    parser.add_argument(
+        "--until-idle", action="store_true", help="exit once no action is due or running"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
             from ..metrics import serve
 
             metrics = serve(args.metrics_port, store.engine)
-        print(f"gwalert: responding from {store.url} as {worker.owner}", file=sys.stderr,
-              flush=True)
+        print(
+            f"gwalert: responding from {store.url} as {worker.owner}", file=sys.stderr, flush=True
+        )
         worker.start()
         try:
             while not stop.is_set():

@@ -9,8 +9,13 @@ HELP = "write sample (mock) notices to a directory, for drills and offline tests
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", "-o", default="gwalert-samples", metavar="DIR",
-                        help="directory to write into (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        "-o",
+        default="gwalert-samples",
+        metavar="DIR",
+        help="directory to write into (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,17 +26,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.epilog = EPILOG
     add_store_arguments(parser)
-    parser.add_argument("--host", metavar="ADDR",
-                        help="address to listen on (default: [serve] host, else 127.0.0.1)")
-    parser.add_argument("--port", type=int, metavar="N",
-                        help="port (0: any free port; default: [serve] port, else 8080)")
-    parser.add_argument("--token", metavar="T",
-                        help=f"require this token on every request (default: ${TOKEN_ENV}, "
-                             "else [serve] token in the config)")
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="where rendered sky maps are kept (default: the user cache dir)")
-    parser.add_argument("--silence-warning", type=float, default=None, metavar="SECONDS",
-                        help="flag a feed silent for this long on /health (default: 3600)")
+    parser.add_argument(
+        "--host",
+        metavar="ADDR",
+        help="address to listen on (default: [serve] host, else 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="port (0: any free port; default: [serve] port, else 8080)",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="T",
+        help=f"require this token on every request (default: ${TOKEN_ENV}, "
+        "else [serve] token in the config)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where rendered sky maps are kept (default: the user cache dir)",
+    )
+    parser.add_argument(
+        "--silence-warning",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="flag a feed silent for this long on /health (default: 3600)",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -65,15 +83,21 @@ def run(args: argparse.Namespace) -> int:
     if token is not None and not str(token).strip():
         token = None
     if not is_loopback(host) and token is None:
-        print(f"gwalert: --host {host}: listening beyond this machine needs a token "
-              f"(--token, ${TOKEN_ENV} or [serve] token in the config)", file=sys.stderr,
-              flush=True)
+        print(
+            f"gwalert: --host {host}: listening beyond this machine needs a token "
+            f"(--token, ${TOKEN_ENV} or [serve] token in the config)",
+            file=sys.stderr,
+            flush=True,
+        )
         return 2
     if not 0 <= port <= 65535:
         print(f"gwalert: --port {port}: not a port number", file=sys.stderr, flush=True)
         return 2
-    silence = args.silence_warning if args.silence_warning is not None else float(
-        serve.get("silence_warning", 3600.0))
+    silence = (
+        args.silence_warning
+        if args.silence_warning is not None
+        else float(serve.get("silence_warning", 3600.0))
+    )
 
     import uvicorn
 
@@ -84,16 +108,25 @@ def run(args: argparse.Namespace) -> int:
     store: Store = open_store(args)
     try:
         cache_dir = args.cache_dir or _default_cache(store)
-        app = create_app(store, cache_dir=cache_dir, token=token,
-                         loopback_only=is_loopback(host), silence=silence)
+        app = create_app(
+            store,
+            cache_dir=cache_dir,
+            token=token,
+            loopback_only=is_loopback(host),
+            silence=silence,
+        )
         sock = _bind(host, port)
         actual = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        print(f"gwalert: serving {store.url} on http://{shown}:{actual}/ "
-              f"({'token required' if token else 'no token'}; Ctrl-C stops)",
-              file=sys.stderr, flush=True)
-        config_ = uvicorn.Config(app, log_level="warning", access_log=False,
-                                 lifespan="on", server_header=False)
+        print(
+            f"gwalert: serving {store.url} on http://{shown}:{actual}/ "
+            f"({'token required' if token else 'no token'}; Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+        config_ = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", server_header=False
+        )
         server = _server_class(uvicorn)(config_)
         try:
             server.run(sockets=[sock])
@@ -132,8 +165,9 @@ def _bind(host: str, port: int) -> socket.socket:
     from ..errors import GwalertError
 
     try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except socket.gaierror as exc:
         raise GwalertError(f"--host {host}: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]

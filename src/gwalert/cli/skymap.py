@@ -37,53 +37,110 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Pictures are PNG, PDF or SVG by the file name's extension; contours are written as\n"
         "GeoJSON (.geojson, .json) or ds9 regions (.reg)."
     )
-    parser.add_argument("paths", nargs="*", metavar="FILE",
-                        help="FITS sky map, notice file, or superevent id in the store")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="FILE",
+        help="FITS sky map, notice file, or superevent id in the store",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per map")
-    parser.add_argument("--table", action="store_true",
-                        help="one tab-separated row per map (for many maps)")
-    parser.add_argument("--contours", nargs="+", default=["50", "90"],
-                        metavar="PERCENT", help="credible levels in percent (default: 50 90)")
-    parser.add_argument("--plot", metavar="OUT",
-                        help="write a Mollweide picture (.png, .pdf or .svg) with a zoom")
-    parser.add_argument("--radec", nargs=2, type=float, action="append", default=[],
-                        metavar=("RA", "DEC"), help="mark a position on the plot (degrees; "
-                                                    "repeatable)")
-    parser.add_argument("--galactic-plane", action="store_true",
-                        help="draw the Galactic plane on the plot")
-    parser.add_argument("--sun-moon", action="store_true",
-                        help="draw the Sun and Moon at the event time (the map's DATE-OBS)")
-    parser.add_argument("--moc", metavar="OUT",
-                        help="write the largest contour's region as a MOC (.fits, .json or text)")
-    parser.add_argument("--contours-out", metavar="OUT",
-                        help="write the contours as GeoJSON (.geojson/.json) or ds9 regions "
-                             "(.reg)")
+    parser.add_argument(
+        "--table", action="store_true", help="one tab-separated row per map (for many maps)"
+    )
+    parser.add_argument(
+        "--contours",
+        nargs="+",
+        default=["50", "90"],
+        metavar="PERCENT",
+        help="credible levels in percent (default: 50 90)",
+    )
+    parser.add_argument(
+        "--plot", metavar="OUT", help="write a Mollweide picture (.png, .pdf or .svg) with a zoom"
+    )
+    parser.add_argument(
+        "--radec",
+        nargs=2,
+        type=float,
+        action="append",
+        default=[],
+        metavar=("RA", "DEC"),
+        help="mark a position on the plot (degrees; repeatable)",
+    )
+    parser.add_argument(
+        "--galactic-plane", action="store_true", help="draw the Galactic plane on the plot"
+    )
+    parser.add_argument(
+        "--sun-moon",
+        action="store_true",
+        help="draw the Sun and Moon at the event time (the map's DATE-OBS)",
+    )
+    parser.add_argument(
+        "--moc",
+        metavar="OUT",
+        help="write the largest contour's region as a MOC (.fits, .json or text)",
+    )
+    parser.add_argument(
+        "--contours-out",
+        metavar="OUT",
+        help="write the contours as GeoJSON (.geojson/.json) or ds9 regions (.reg)",
+    )
     parser.add_argument("--catalog", metavar="CSV", help="rank the rows of a CSV catalog")
-    parser.add_argument("--top", type=int, default=None, metavar="N",
-                        help="how many catalog rows to show and draw (default: 10)")
-    parser.add_argument("--catalog-out", metavar="CSV",
-                        help="write every catalog row, ranked, to a CSV file")
-    parser.add_argument("--site", metavar="SITE",
-                        help="observability of the largest contour's region from SITE: a "
-                             "name (e.g. 'Rubin Observatory', keck, paranal, palomar) or "
-                             "LAT,LON[,HEIGHT] (degrees, degrees east, metres)")
-    parser.add_argument("--max-airmass", type=float, default=2.0, metavar="X",
-                        help="with --site: the airmass limit (default: %(default)s)")
-    parser.add_argument("--night-of", metavar="TIME",
-                        help="with --site: the first night after this UTC time (ISO; 'event' "
-                             "for the map's DATE-OBS; default: now)")
-    parser.add_argument("--twilight", choices=sorted(TWILIGHTS), default="astronomical",
-                        help="with --site: the Sun altitude that ends twilight (default: "
-                             "%(default)s, -18°)")
-    parser.add_argument("--observability", metavar="OUT",
-                        help="with --site: write a probability-weighted airmass chart over "
-                             "the night (.png, .pdf or .svg)")
-    parser.add_argument("--combined", action="store_true",
-                        help="use a notice's external_coinc combined sky map")
-    parser.add_argument("--alert-type", metavar="TYPE",
-                        help="for a superevent id: the latest notice of this alert type")
-    parser.add_argument("--notice", type=int, metavar="N",
-                        help="for a superevent id: the stored notice with this id")
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many catalog rows to show and draw (default: 10)",
+    )
+    parser.add_argument(
+        "--catalog-out", metavar="CSV", help="write every catalog row, ranked, to a CSV file"
+    )
+    parser.add_argument(
+        "--site",
+        metavar="SITE",
+        help="observability of the largest contour's region from SITE: a "
+        "name (e.g. 'Rubin Observatory', keck, paranal, palomar) or "
+        "LAT,LON[,HEIGHT] (degrees, degrees east, metres)",
+    )
+    parser.add_argument(
+        "--max-airmass",
+        type=float,
+        default=2.0,
+        metavar="X",
+        help="with --site: the airmass limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--night-of",
+        metavar="TIME",
+        help="with --site: the first night after this UTC time (ISO; 'event' "
+        "for the map's DATE-OBS; default: now)",
+    )
+    parser.add_argument(
+        "--twilight",
+        choices=sorted(TWILIGHTS),
+        default="astronomical",
+        help="with --site: the Sun altitude that ends twilight (default: %(default)s, -18°)",
+    )
+    parser.add_argument(
+        "--observability",
+        metavar="OUT",
+        help="with --site: write a probability-weighted airmass chart over "
+        "the night (.png, .pdf or .svg)",
+    )
+    parser.add_argument(
+        "--combined", action="store_true", help="use a notice's external_coinc combined sky map"
+    )
+    parser.add_argument(
+        "--alert-type",
+        metavar="TYPE",
+        help="for a superevent id: the latest notice of this alert type",
+    )
+    parser.add_argument(
+        "--notice",
+        type=int,
+        metavar="N",
+        help="for a superevent id: the stored notice with this id",
+    )
     add_store_arguments(parser)
 
 
@@ -153,8 +210,11 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         args.top = 10
     if (args.observability or args.night_of) and not args.site:
         return "--observability and --night-of need --site"
-    outputs = [o for o in ("plot", "moc", "contours_out", "catalog_out", "observability")
-               if getattr(args, o)]
+    outputs = [
+        o
+        for o in ("plot", "moc", "contours_out", "catalog_out", "observability")
+        if getattr(args, o)
+    ]
     if len(args.paths) > 1 and outputs:
         return f"--{outputs[0].replace('_', '-')} takes one FILE ({len(args.paths)} given)"
     if args.table and args.json:
@@ -174,10 +234,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
         from ..skymap.plot import plot_format
 
         plot_format(args.plot)
-    if args.contours_out and not args.contours_out.lower().endswith((".reg", ".json",
-                                                                     ".geojson")):
-        raise GwalertError(f"{args.contours_out}: unknown contour format; use .geojson, .json "
-                           "or .reg")
+    if args.contours_out and not args.contours_out.lower().endswith((".reg", ".json", ".geojson")):
+        raise GwalertError(
+            f"{args.contours_out}: unknown contour format; use .geojson, .json or .reg"
+        )
     if args.observability:
         from ..skymap.plot import plot_format
 
@@ -204,7 +264,7 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
     ranked = None
     if args.catalog:
         ranked = _rank_catalog(skymap, args.catalog)
-        report["catalog"] = ranked[:args.top]
+        report["catalog"] = ranked[: args.top]
         inside = sum(1 for r in ranked if r["searched_prob"] <= levels[-1])
         report["catalog_inside"] = inside
         if inside == 0:
@@ -222,11 +282,18 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
         if any(abs(dec) > 90 for _, dec in args.radec):
             raise GwalertError("--radec: DEC must be within ±90°")
         if ranked:
-            marks += [Marker(r["ra"], r["dec"], r["name"] or "", "galaxy")
-                      for r in ranked[:args.top]]
-        skymap.plot(args.plot, event=context.get("superevent_id"), alert_type=alert_type,
-                    contours=levels, marks=marks, galactic_plane=args.galactic_plane,
-                    sun_moon=args.sun_moon)
+            marks += [
+                Marker(r["ra"], r["dec"], r["name"] or "", "galaxy") for r in ranked[: args.top]
+            ]
+        skymap.plot(
+            args.plot,
+            event=context.get("superevent_id"),
+            alert_type=alert_type,
+            contours=levels,
+            marks=marks,
+            galactic_plane=args.galactic_plane,
+            sun_moon=args.sun_moon,
+        )
         report["plot"] = args.plot
     if args.moc:
         moc = skymap.moc(levels[-1])
@@ -234,15 +301,22 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
             moc.write(args.moc)
         except OSError as exc:
             raise GwalertError(f"cannot write {args.moc}: {exc.strerror}") from None
-        report["moc"] = {"path": args.moc, "probability": levels[-1],
-                         "cells": int(moc.uniq.size), "area": moc.area}
+        report["moc"] = {
+            "path": args.moc,
+            "probability": levels[-1],
+            "cells": int(moc.uniq.size),
+            "area": moc.area,
+        }
     if args.contours_out:
         from ..skymap import contour
 
         lines = contour.credible_contours(skymap, levels)
         kind = contour.write(lines, args.contours_out)
-        report["contours_out"] = {"path": args.contours_out, "format": kind,
-                                  "lines": {f"{100 * p:g}": len(v) for p, v in lines.items()}}
+        report["contours_out"] = {
+            "path": args.contours_out,
+            "format": kind,
+            "lines": {f"{100 * p:g}": len(v) for p, v in lines.items()},
+        }
     if args.site:
         report["observability"] = _observability(args, skymap, context, levels[-1])
     if warnings:
@@ -250,8 +324,9 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
     return {"file": name, **report}
 
 
-def _observability(args: argparse.Namespace, skymap: Any, context: dict[str, Any],
-                   level: float) -> dict[str, Any]:
+def _observability(
+    args: argparse.Namespace, skymap: Any, context: dict[str, Any], level: float
+) -> dict[str, Any]:
     from astropy.time import Time
 
     from .. import observability as ob
@@ -266,14 +341,20 @@ def _observability(args: argparse.Namespace, skymap: Any, context: dict[str, Any
             start = Time(text.replace("Z", ""), scale="utc")
         except ValueError:
             raise GwalertError(f"--night-of {args.night_of}: not an ISO time") from None
-    obs = ob.observability(skymap, ob.site(args.site), start=start,
-                           max_airmass=args.max_airmass, p=level,
-                           twilight=TWILIGHTS[args.twilight])
+    obs = ob.observability(
+        skymap,
+        ob.site(args.site),
+        start=start,
+        max_airmass=args.max_airmass,
+        p=level,
+        twilight=TWILIGHTS[args.twilight],
+    )
     out = obs.as_dict()
     out["text"] = ob.text(obs)
     if args.observability:
         event = context.get("superevent_id") or skymap.object or "sky map"
-        ob.plot(obs, args.observability, title=f"{event}: {100 * level:g}% region from "
-                f"{obs.site.name}")
+        ob.plot(
+            obs, args.observability, title=f"{event}: {100 * level:g}% region from {obs.site.name}"
+        )
         out["chart"] = args.observability
     return out

@@ -26,14 +26,20 @@ class Planner:
     for notices older than their rule's ``max_age`` (for a replay the user asked for);
     ``planned`` is called after each notice's rows are recorded (e.g. to wake a runner)."""
 
-    def __init__(self, config: Config, *, ignore_age: bool = False,
-                 planned: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, config: Config, *, ignore_age: bool = False, planned: Callable[[], None] | None = None
+    ) -> None:
         self.config = config
         self.ignore_age = ignore_age
         self.planned = planned
 
-    def schedule(self, conn: Connection, notice_id: int, notice: Notice,
-                 summary: Mapping[str, Any] | None = None) -> None:
+    def schedule(
+        self,
+        conn: Connection,
+        notice_id: int,
+        notice: Notice,
+        summary: Mapping[str, Any] | None = None,
+    ) -> None:
         """The store hook: record the actions ``notice`` triggers, in the caller's transaction.
 
         Never raises for a rule that cannot be evaluated (that would keep the notice out of the
@@ -46,8 +52,9 @@ class Planner:
         if self.planned is not None:
             self.planned()
 
-    def plan(self, notice_id: int, notice: Notice,
-             summary: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def plan(
+        self, notice_id: int, notice: Notice, summary: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """The ledger rows for one notice (what :meth:`schedule` inserts)."""
         rules = self.config.rules
         matches: list[Match | _Failed] | None
@@ -62,35 +69,63 @@ class Planner:
                     matches.extend(match_all([rule], notice, summary))
                 except Exception as exc:  # noqa: BLE001
                     error = f"rule could not be evaluated: {type(exc).__name__}: {exc}"
-                    log.error("%s %s: rule %s: %s", notice.superevent_id, notice.alert_type,
-                              rule.name, error)
+                    log.error(
+                        "%s %s: rule %s: %s",
+                        notice.superevent_id,
+                        notice.alert_type,
+                        rule.name,
+                        error,
+                    )
                     matches.append(_Failed(rule, error))
         rows: list[dict[str, Any]] = []
         now = datetime.now(UTC)
         for m in matches:
             if isinstance(m, _Failed):
-                rows += [self._row(notice_id, m.rule, a, state=ledger.FAILED, error=m.error)
-                         for a in m.rule.actions]
+                rows += [
+                    self._row(notice_id, m.rule, a, state=ledger.FAILED, error=m.error)
+                    for a in m.rule.actions
+                ]
                 continue
             if not m.matched:
                 continue
             if not self.ignore_age and m.rule.too_old(notice, now):
                 age = m.rule.max_age
-                log.info("%s %s: rule %s matches but the notice is older than max_age %s: "
-                         "no action", notice.superevent_id, notice.alert_type, m.rule.name, age)
-                rows += [self._row(notice_id, m.rule, a, state=ledger.SKIPPED,
-                                   error=f"older than max_age {age}") for a in m.rule.actions]
+                log.info(
+                    "%s %s: rule %s matches but the notice is older than max_age %s: no action",
+                    notice.superevent_id,
+                    notice.alert_type,
+                    m.rule.name,
+                    age,
+                )
+                rows += [
+                    self._row(
+                        notice_id,
+                        m.rule,
+                        a,
+                        state=ledger.SKIPPED,
+                        error=f"older than max_age {age}",
+                    )
+                    for a in m.rule.actions
+                ]
                 continue
-            log.info("%s %s: rule %s: %s", notice.superevent_id, notice.alert_type, m.rule.name,
-                     ", ".join(a.name for a in m.rule.actions))
-            rows += [self._row(notice_id, m.rule, a, details=dict(m.details) or None)
-                     for a in m.rule.actions]
+            log.info(
+                "%s %s: rule %s: %s",
+                notice.superevent_id,
+                notice.alert_type,
+                m.rule.name,
+                ", ".join(a.name for a in m.rule.actions),
+            )
+            rows += [
+                self._row(notice_id, m.rule, a, details=dict(m.details) or None)
+                for a in m.rule.actions
+            ]
         return rows
 
     def _row(self, notice_id: int, rule: Rule, action: ActionSpec, **kw: Any) -> dict[str, Any]:
         attempts = action.attempts or self.config.responder.attempts
-        return ledger.row(notice_id, rule.name, action.name, action.type,
-                          max_attempts=attempts, **kw)
+        return ledger.row(
+            notice_id, rule.name, action.name, action.type, max_attempts=attempts, **kw
+        )
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,16 @@ class NoticeStore(Protocol):
 class Runner:
     """Runs the due actions of the ledger in ``store`` with ``config``'s action settings."""
 
-    def __init__(self, store: NoticeStore, config: Config, *, workers: int | None = None,
-                 poll_interval: float = 0.5, lease: float = 120.0,
-                 grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: NoticeStore,
+        config: Config,
+        *,
+        workers: int | None = None,
+        poll_interval: float = 0.5,
+        lease: float = 120.0,
+        grace: float = 5.0,
+    ) -> None:
         self.store = store
         self.engine = store.engine
         self.config = config
@@ -77,7 +84,8 @@ class Runner:
         import hashlib
 
         self._store_key = hashlib.sha256(
-            self.engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:12]
+            self.engine.url.render_as_string(hide_password=True).encode()
+        ).hexdigest()[:12]
         self.state_dir = _state_dir(self.engine, self._store_key)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -98,8 +106,7 @@ class Runner:
             return
         _warm_imports(self.config)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="gwalert-responder",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="gwalert-responder", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -115,8 +122,11 @@ class Runner:
             item.thread.join(max(0.0, end - time.monotonic()))
         left = [r.claim for r in self._running.values() if r.thread.is_alive()]
         if left:
-            log.warning("stopping with %d action(s) still running: %s", len(left),
-                        ", ".join(f"{c.rule}/{c.action}" for c in left))
+            log.warning(
+                "stopping with %d action(s) still running: %s",
+                len(left),
+                ", ".join(f"{c.rule}/{c.action}" for c in left),
+            )
 
     def __enter__(self) -> Runner:
         self.start()
@@ -186,9 +196,13 @@ class Runner:
             items = list(self._running.items())
         for ident, item in items:
             if item.thread.is_alive() and now > item.deadline:
-                log.error("%s/%s (notice %d): still running %.0f s past its timeout; "
-                          "abandoned", item.claim.rule, item.claim.action, item.claim.notice_id,
-                          self.grace)
+                log.error(
+                    "%s/%s (notice %d): still running %.0f s past its timeout; abandoned",
+                    item.claim.rule,
+                    item.claim.action,
+                    item.claim.notice_id,
+                    self.grace,
+                )
                 with self._lock:
                     self._running.pop(ident, None)
                 self._record(item.claim, "abandoned: still running after its timeout")
@@ -208,11 +222,16 @@ class Runner:
         for claim in claims:
             spec = self._spec(claim)
             timeout = _timeout(spec)
-            thread = threading.Thread(target=self._execute, args=(claim, spec, timeout),
-                                      name=f"gwalert-action-{claim.id}", daemon=True)
+            thread = threading.Thread(
+                target=self._execute,
+                args=(claim, spec, timeout),
+                name=f"gwalert-action-{claim.id}",
+                daemon=True,
+            )
             with self._lock:
-                self._running[claim.id] = _Running(claim, thread,
-                                                   time.monotonic() + timeout + self.grace)
+                self._running[claim.id] = _Running(
+                    claim, thread, time.monotonic() + timeout + self.grace
+                )
             thread.start()
 
     def _spec(self, claim: ledger.Claim) -> ActionSpec | None:
@@ -230,31 +249,51 @@ class Runner:
         try:
             if spec is None:
                 final = True  # retrying cannot help: the config no longer has it
-                raise ActionError(f"rule {claim.rule!r} has no action {claim.action!r} in the "
-                                  "current config")
+                raise ActionError(
+                    f"rule {claim.rule!r} has no action {claim.action!r} in the current config"
+                )
             secrets = collect_secrets(spec.options, spec.secret_keys)
             notice, summary = self._load(claim)
-            summary.update(rule=claim.rule, action=claim.action, action_id=claim.key,
-                           attempt=claim.attempt)
+            summary.update(
+                rule=claim.rule, action=claim.action, action_id=claim.key, attempt=claim.attempt
+            )
             if claim.details:
                 summary["match"] = claim.details
-            ctx = ActionContext(action_id=claim.key, attempt=claim.attempt, rule=claim.rule,
-                                action=claim.action, notice=notice, summary=summary,
-                                timeout=timeout, secrets=secrets,
-                                run_key=f"{self._store_key}-{claim.id}",
-                                state_dir=self.state_dir)
+            ctx = ActionContext(
+                action_id=claim.key,
+                attempt=claim.attempt,
+                rule=claim.rule,
+                action=claim.action,
+                notice=notice,
+                summary=summary,
+                timeout=timeout,
+                secrets=secrets,
+                run_key=f"{self._store_key}-{claim.id}",
+                state_dir=self.state_dir,
+            )
             kind = get_action_type(spec.type)
             if claim.recover_only:
                 final = True
                 recover = getattr(kind, "recover", None)
                 if recover is None or not recover(ctx, dict(spec.options)):
-                    raise ActionError("interrupted: the runner stopped during the last attempt"
-                                      " and it did not complete")
-                log.info("%s %s: %s completed before its runner stopped", notice.superevent_id,
-                         notice.alert_type, label)
+                    raise ActionError(
+                        "interrupted: the runner stopped during the last attempt"
+                        " and it did not complete"
+                    )
+                log.info(
+                    "%s %s: %s completed before its runner stopped",
+                    notice.superevent_id,
+                    notice.alert_type,
+                    label,
+                )
             else:
-                log.info("%s %s: %s attempt %d", notice.superevent_id, notice.alert_type,
-                         label, claim.attempt)
+                log.info(
+                    "%s %s: %s attempt %d",
+                    notice.superevent_id,
+                    notice.alert_type,
+                    label,
+                    claim.attempt,
+                )
                 kind.run(ctx, dict(spec.options))
             error = None
         except PermanentError as exc:  # retrying cannot help: failed at once
@@ -299,8 +338,14 @@ class Runner:
         elif error is None:
             log.info("%s: done", label)
         elif retry_at is not None:
-            log.warning("%s: attempt %d/%d failed, retry in %.0f s: %s", label, claim.attempt,
-                        claim.max_attempts, retry_at - time.time(), error)
+            log.warning(
+                "%s: attempt %d/%d failed, retry in %.0f s: %s",
+                label,
+                claim.attempt,
+                claim.max_attempts,
+                retry_at - time.time(),
+                error,
+            )
         else:
             log.error("%s: failed after %d attempt(s): %s", label, claim.attempt, error)
         self._wake.set()
@@ -314,8 +359,7 @@ class Runner:
             raise ActionError(f"notice {claim.notice_id} is not in the store")
         m = row._mapping
         notices = decode(bytes(m["raw"]))
-        notice = next((n for n in notices if n.content_hash == m.get("content_hash")),
-                      notices[0])
+        notice = next((n for n in notices if n.content_hash == m.get("content_hash")), notices[0])
         summary = dict(m.get("summary") or {})
         if not summary:
             from ..summary import safe_summary
@@ -346,14 +390,30 @@ def _warm_imports(config: Config) -> None:
     initialised module)."""
     import importlib
 
-    modules = ["fastavro", "numpy", "gwalert.summary", "gwalert.skymap",
-               "gwalert.skymap.credible", "gwalert.skymap.volume", "gwalert.skymap.crossmatch",
-               "gwalert.skymap.fields", "gwalert.skymap.moc"]
+    modules = [
+        "fastavro",
+        "numpy",
+        "gwalert.summary",
+        "gwalert.skymap",
+        "gwalert.skymap.credible",
+        "gwalert.skymap.volume",
+        "gwalert.skymap.crossmatch",
+        "gwalert.skymap.fields",
+        "gwalert.skymap.moc",
+    ]
     types = {a.type for r in config.rules for a in r.actions}
     if "save" in types:
-        modules += ["matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",
-                    "matplotlib.lines", "matplotlib.patches", "matplotlib.cm",
-                    "matplotlib.colors", "matplotlib.ticker", "gwalert.skymap.plot"]
+        modules += [
+            "matplotlib",
+            "matplotlib.figure",
+            "matplotlib.backends.backend_agg",
+            "matplotlib.lines",
+            "matplotlib.patches",
+            "matplotlib.cm",
+            "matplotlib.colors",
+            "matplotlib.ticker",
+            "gwalert.skymap.plot",
+        ]
     for name in modules:
         try:
             importlib.import_module(name)

@@ -20,13 +20,27 @@ from .filters import FILTERS, Filter, match, register
 from .load import load_config, parse_config
 from .model import ActionSpec, Config, Match, ResponderSettings, Rule, RuleError
 
-__all__ = ["FILTERS", "ActionSpec", "Config", "ConfigError", "Facts", "Filter", "Match",
-           "ResponderSettings", "Rule", "RuleError", "load_config",
-           "match_all", "parse_config", "register"]
+__all__ = [
+    "FILTERS",
+    "ActionSpec",
+    "Config",
+    "ConfigError",
+    "Facts",
+    "Filter",
+    "Match",
+    "ResponderSettings",
+    "Rule",
+    "RuleError",
+    "load_config",
+    "match_all",
+    "parse_config",
+    "register",
+]
 
 
-def match_all(rules: Sequence[Rule], notice: Any,
-              summary: Mapping[str, Any] | None = None) -> list[Match]:
+def match_all(
+    rules: Sequence[Rule], notice: Any, summary: Mapping[str, Any] | None = None
+) -> list[Match]:
     """Evaluate every rule on one notice, sharing sky-map computations."""
     facts = Facts(notice, summary)
     return [match(rule, facts) for rule in rules]

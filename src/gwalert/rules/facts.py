@@ -56,8 +56,11 @@ class Facts:
         key = ("circle", ra, dec, radius)
         if key not in self._cache:
             sky = self.skymap()
-            self._cache[key] = (None if sky is None else
-                                float(sky.probability_in_circle(ra, dec, radius).probability))
+            self._cache[key] = (
+                None
+                if sky is None
+                else float(sky.probability_in_circle(ra, dec, radius).probability)
+            )
         return self._cache[key]
 
     def searched_prob(self, targets: Targets) -> list[float] | None:

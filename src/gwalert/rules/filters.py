@@ -74,9 +74,12 @@ def _alert_type(raw: Any, base: Path) -> frozenset[str]:
     types = [t.upper() for t in opt.strings("alert_type", raw)]
     bad = [t for t in types if t not in AlertType.__members__]
     if bad:
-        raise OptionError("alert_type", f"unknown alert type {bad[0]!r}"
-                          f"{opt.suggest(bad[0], AlertType.__members__)} (expected "
-                          f"{', '.join(AlertType.__members__)})")
+        raise OptionError(
+            "alert_type",
+            f"unknown alert type {bad[0]!r}"
+            f"{opt.suggest(bad[0], AlertType.__members__)} (expected "
+            f"{', '.join(AlertType.__members__)})",
+        )
     return frozenset(types)
 
 
@@ -98,8 +101,7 @@ def _kind_filter(key: str) -> Filter:
         if value is True and kind != key:
             return f"{sid} is {kind}, not {key}"
         # a kind = true elsewhere in the rule decides alone (it says "not <that kind>")
-        if value is False and kind == key and not any(rule.filters.get(k) is True
-                                                      for k in KINDS):
+        if value is False and kind == key and not any(rule.filters.get(k) is True for k in KINDS):
             return f"{sid} is {kind} ({kind} = false)"
         return None
 
@@ -135,8 +137,9 @@ def _significant_match(value: bool, f: Facts, rule: Rule, details: dict) -> str 
     return None
 
 
-register(Filter("significant", lambda raw, base: opt.boolean("significant", raw),
-                _significant_match))
+register(
+    Filter("significant", lambda raw, base: opt.boolean("significant", raw), _significant_match)
+)
 
 
 def _far_match(far_max: float, f: Facts, rule: Rule, details: dict) -> str | None:
@@ -149,8 +152,10 @@ def _far_match(far_max: float, f: Facts, rule: Rule, details: dict) -> str | Non
 register(Filter("far_max", lambda raw, base: opt.number("far_max", raw, 0), _far_match))
 
 #: The names LVK notices use in ``event.classification`` and ``event.properties``.
-KNOWN_NAMES = {"classification": ("BNS", "NSBH", "BBH", "Terrestrial"),
-               "properties": ("HasNS", "HasRemnant", "HasMassGap", "HasSSM")}
+KNOWN_NAMES = {
+    "classification": ("BNS", "NSBH", "BBH", "Terrestrial"),
+    "properties": ("HasNS", "HasRemnant", "HasMassGap", "HasSSM"),
+}
 
 
 def _thresholds_filter(source: str) -> Filter:
@@ -161,12 +166,14 @@ def _thresholds_filter(source: str) -> Filter:
         value = opt.table(key, raw, "of name = threshold, e.g. { BNS = 0.5 }")
         for k in value:
             if k not in known:
-                raise OptionError(f"{key}.{k}", f"unknown name{opt.suggest(k, known)} (LVK "
-                                  f"notices use {', '.join(known)}; names are case-sensitive)")
+                raise OptionError(
+                    f"{key}.{k}",
+                    f"unknown name{opt.suggest(k, known)} (LVK "
+                    f"notices use {', '.join(known)}; names are case-sensitive)",
+                )
         return {k: opt.number(f"{key}.{k}", v, 0, 1) for k, v in value.items()}
 
-    def match(thresholds: Mapping[str, float], f: Facts, rule: Rule,
-              details: dict) -> str | None:
+    def match(thresholds: Mapping[str, float], f: Facts, rule: Rule, details: dict) -> str | None:
         ev = f.notice.event
         values = getattr(ev, source, {}) if ev else {}
         for name, threshold in thresholds.items():
@@ -186,25 +193,41 @@ for _source in ("classification", "properties"):
 def _area_match(area_max: float, f: Facts, rule: Rule, details: dict) -> str | None:
     area = details["area_90"] = f.area_90()
     if area is None or not area <= area_max:
-        return (f"area_90 {area:.4g} deg2 > area_90_max {area_max:g}" if area is not None
-                else "no 90% area")
+        return (
+            f"area_90 {area:.4g} deg2 > area_90_max {area_max:g}"
+            if area is not None
+            else "no 90% area"
+        )
     return None
 
 
-register(Filter("area_90_max", lambda raw, base: opt.number("area_90_max", raw, 0),
-                _area_match, skymap=True))
+register(
+    Filter(
+        "area_90_max", lambda raw, base: opt.number("area_90_max", raw, 0), _area_match, skymap=True
+    )
+)
 
 
 def _distance_match(dist_max: float, f: Facts, rule: Rule, details: dict) -> str | None:
     dist = details["distance"] = f.distance()
     if dist is None or not dist <= dist_max:
-        return (f"distance {dist} Mpc > distance_max {dist_max:g}" if dist is not None
-                else "sky map has no distance")
+        return (
+            f"distance {dist} Mpc > distance_max {dist_max:g}"
+            if dist is not None
+            else "sky map has no distance"
+        )
     return None
 
 
-register(Filter("distance_max", lambda raw, base: opt.number("distance_max", raw, 0),
-                _distance_match, skymap=True, cbc_only=True))
+register(
+    Filter(
+        "distance_max",
+        lambda raw, base: opt.number("distance_max", raw, 0),
+        _distance_match,
+        skymap=True,
+        cbc_only=True,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -224,10 +247,12 @@ def _field(raw: Any, base: Path) -> Field:
     for k in ("ra", "dec", "radius", "prob_min"):
         if k not in raw:
             raise OptionError(f"field.{k}", "missing")
-    return Field(ra=opt.number("field.ra", raw["ra"], 0, 360),
-                 dec=opt.number("field.dec", raw["dec"], -90, 90),
-                 radius=opt.number("field.radius", raw["radius"], 0, 180),
-                 prob_min=opt.number("field.prob_min", raw["prob_min"], 0, 1))
+    return Field(
+        ra=opt.number("field.ra", raw["ra"], 0, 360),
+        dec=opt.number("field.dec", raw["dec"], -90, 90),
+        radius=opt.number("field.radius", raw["radius"], 0, 180),
+        prob_min=opt.number("field.prob_min", raw["prob_min"], 0, 1),
+    )
 
 
 def _field_match(fld: Field, f: Facts, rule: Rule, details: dict) -> str | None:
@@ -242,17 +267,19 @@ register(Filter("field", _field, _field_match, describe=vars, skymap=True))
 
 def _targets(raw: Any, base: Path) -> Targets:
     if not isinstance(raw, dict):
-        raise OptionError("targets", "must be a table { file, credible_level } or "
-                          "{ file, prob_min, radius }")
+        raise OptionError(
+            "targets", "must be a table { file, credible_level } or { file, prob_min, radius }"
+        )
     opt.only("targets", raw, {"file", "credible_level", "prob_min", "radius"})
     if not isinstance(raw.get("file"), str):
         raise OptionError("targets.file", "missing or not a string (a CSV with ra, dec)")
-    level = (opt.number("targets.credible_level", raw["credible_level"], 0, 1)
-             if "credible_level" in raw else None)
-    prob_min = (opt.number("targets.prob_min", raw["prob_min"], 0, 1)
-                if "prob_min" in raw else None)
-    radius = (opt.number("targets.radius", raw["radius"], 0, 180)
-              if "radius" in raw else None)
+    level = (
+        opt.number("targets.credible_level", raw["credible_level"], 0, 1)
+        if "credible_level" in raw
+        else None
+    )
+    prob_min = opt.number("targets.prob_min", raw["prob_min"], 0, 1) if "prob_min" in raw else None
+    radius = opt.number("targets.radius", raw["radius"], 0, 180) if "radius" in raw else None
     if (level is None) == (prob_min is None):
         raise OptionError("targets", "give either credible_level, or prob_min with radius")
     if prob_min is not None and radius is None:
@@ -269,12 +296,14 @@ def _targets(raw: Any, base: Path) -> Targets:
 def _targets_match(t: Targets, f: Facts, rule: Rule, details: dict) -> str | None:
     if t.credible_level is not None:
         searched = f.searched_prob(t) or []
-        hit = [name for name, p in zip(t.names, searched, strict=False)
-               if p <= t.credible_level]
+        hit = [name for name, p in zip(t.names, searched, strict=False) if p <= t.credible_level]
     else:
         assert t.prob_min is not None and t.radius is not None
-        hit = [name for name, ra, dec in zip(t.names, t.ra, t.dec, strict=True)
-               if (f.prob_in_circle(ra, dec, t.radius) or 0.0) >= t.prob_min]
+        hit = [
+            name
+            for name, ra, dec in zip(t.names, t.ra, t.dec, strict=True)
+            if (f.prob_in_circle(ra, dec, t.radius) or 0.0) >= t.prob_min
+        ]
     if not hit:
         return "no target qualifies"
     details["targets"] = hit
@@ -282,8 +311,13 @@ def _targets_match(t: Targets, f: Facts, rule: Rule, details: dict) -> str | Non
 
 
 def _targets_describe(t: Targets) -> dict[str, Any]:
-    return {"file": t.file, "count": len(t.ra), "credible_level": t.credible_level,
-            "prob_min": t.prob_min, "radius": t.radius}
+    return {
+        "file": t.file,
+        "count": len(t.ra),
+        "credible_level": t.credible_level,
+        "prob_min": t.prob_min,
+        "radius": t.radius,
+    }
 
 
 register(Filter("targets", _targets, _targets_match, describe=_targets_describe, skymap=True))

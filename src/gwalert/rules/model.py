@@ -34,8 +34,7 @@ class ActionSpec:
 
     def public_options(self) -> dict[str, Any]:
         """The options with secret values replaced by ``"***"`` (for ``--json`` output)."""
-        return {k: ("***" if k in self.secret_keys else public(v))
-                for k, v in self.options.items()}
+        return {k: ("***" if k in self.secret_keys else public(v)) for k, v in self.options.items()}
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,9 @@ class Rule:
         for key, value in self.filters.items():
             out[key] = FILTERS[key].describe(value)
         out["max_age"] = None if self.max_age is None else self.max_age.total_seconds()
-        out["actions"] = [{"type": a.type, "name": a.name, **a.public_options()}
-                          for a in self.actions]
+        out["actions"] = [
+            {"type": a.type, "name": a.name, **a.public_options()} for a in self.actions
+        ]
         return out
 
 
@@ -96,8 +96,11 @@ class Config:
         return next((r for r in self.rules if r.name == name), None)
 
     def describe(self) -> dict[str, Any]:
-        return {"path": self.path, "responder": vars(self.responder),
-                "rules": [r.describe() for r in self.rules]}
+        return {
+            "path": self.path,
+            "responder": vars(self.responder),
+            "rules": [r.describe() for r in self.rules],
+        }
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,23 @@ from typing import Any
 
 from ..errors import GwalertError
 
-NAME_COLUMNS = ("name", "id", "objname", "galaxy", "gwgc", "hyperleda", "2mass", "pgc",
-                "gladeid", "glade_id")
+NAME_COLUMNS = (
+    "name",
+    "id",
+    "objname",
+    "galaxy",
+    "gwgc",
+    "hyperleda",
+    "2mass",
+    "pgc",
+    "gladeid",
+    "glade_id",
+)
 #: Name cells that mean "no name".
 PLACEHOLDERS = ("", "---", "<na>", "nan", "none", "null", "--")
 RA_COLUMNS = ("ra", "ra_deg", "raj2000", "_raj2000", "ra_j2000")
 DEC_COLUMNS = ("dec", "dec_deg", "dej2000", "_dej2000", "decj2000", "dec_j2000", "de")
-DIST_COLUMNS = ("distance", "dist", "distmpc", "dist_mpc", "distance_mpc", "d_l", "dl",
-                "lumdist")
+DIST_COLUMNS = ("distance", "dist", "distmpc", "dist_mpc", "distance_mpc", "d_l", "dl", "lumdist")
 
 
 class CsvError(GwalertError):
@@ -33,8 +42,15 @@ class CsvError(GwalertError):
     ``number`` (a cell is not a number; ``missing``: a required cell is empty); ``row`` counts
     data rows from 1 and ``line`` is the file's line; ``detail``: the reader's own error."""
 
-    def __init__(self, kind: str, message: str, *, row: int | None = None,
-                 line: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        row: int | None = None,
+        line: int | None = None,
+        detail: str = "",
+    ) -> None:
         super().__init__(message)
         self.detail = detail
         self.kind = kind
@@ -105,8 +121,9 @@ def read_positions(path: str | Path, *, limit: int | None = None) -> Positions:
     i_ra, i_dec, i_dist = find(RA_COLUMNS), find(DEC_COLUMNS), find(DIST_COLUMNS)
     i_names = [cols.index(c) for c in NAME_COLUMNS if c in cols]
     if i_ra is None or i_dec is None:
-        raise CsvError("columns", f"needs 'ra' and 'dec' columns (degrees); found "
-                       f"{', '.join(header)}")
+        raise CsvError(
+            "columns", f"needs 'ra' and 'dec' columns (degrees); found {', '.join(header)}"
+        )
     if not rows:
         raise CsvError("rows", "no rows")
 
@@ -118,11 +135,11 @@ def read_positions(path: str | Path, *, limit: int | None = None) -> Positions:
             try:
                 out[n] = float(text) if text else math.nan
             except ValueError:
-                raise CsvError("number", f"{where}: {what} {text!r} is not a number",
-                               row=n + 1, line=lines[n]) from None
+                raise CsvError(
+                    "number", f"{where}: {what} {text!r} is not a number", row=n + 1, line=lines[n]
+                ) from None
             if required and not math.isfinite(out[n]):
-                raise CsvError("missing", f"{where}: {what} is missing", row=n + 1,
-                               line=lines[n])
+                raise CsvError("missing", f"{where}: {what} is missing", row=n + 1, line=lines[n])
         return out
 
     ra = column(i_ra, "ra", True)

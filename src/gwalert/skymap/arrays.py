@@ -22,19 +22,22 @@ ROW_BLOCK = 6144  # rows per block of vector work
 TARGET_BLOCK = 8192  # targets per block of look-ups and crossmatch
 
 
-def flat_positions(ra_deg: Any, dec_deg: Any,
-                   *more: Any) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, list[np.ndarray]]:
+def flat_positions(
+    ra_deg: Any, dec_deg: Any, *more: Any
+) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, list[np.ndarray]]:
     """(broadcast shape, RA, Dec, further arrays) as 1-D float64 arrays; refuses non-finite
     coordinates and declinations beyond ±90°."""
     try:
-        arrays = np.broadcast_arrays(np.asarray(ra_deg, float), np.asarray(dec_deg, float),
-                                     *(np.asarray(m, float) for m in more))
+        arrays = np.broadcast_arrays(
+            np.asarray(ra_deg, float),
+            np.asarray(dec_deg, float),
+            *(np.asarray(m, float) for m in more),
+        )
     except (TypeError, ValueError) as exc:
         raise SkyMapError(f"coordinates must be numbers of matching shapes: {exc}") from None
     shape = arrays[0].shape
     ra, dec = (np.ascontiguousarray(a).reshape(-1) for a in arrays[:2])
-    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))
-            and np.all(np.abs(dec) <= 90)):
+    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec)) and np.all(np.abs(dec) <= 90)):
         raise SkyMapError("coordinates must be finite, with declinations within ±90°")
     return shape, ra, dec, [np.ascontiguousarray(a).reshape(-1) for a in arrays[2:]]
 

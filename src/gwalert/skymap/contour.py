@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 _PIXELS = 800
 
 
-def credible_contours(sm: SkyMap, levels: Sequence[float],
-                      pixels: int = _PIXELS) -> dict[float, list[np.ndarray]]:
+def credible_contours(
+    sm: SkyMap, levels: Sequence[float], pixels: int = _PIXELS
+) -> dict[float, list[np.ndarray]]:
     """For each level (a probability in (0, 1)), the boundary lines of its credible region,
     each an (N, 2) array of (RA, Dec) in degrees, RA in [0, 360)."""
     import contourpy
@@ -42,6 +43,7 @@ def credible_contours(sm: SkyMap, levels: Sequence[float],
         def to_world(xy: np.ndarray) -> np.ndarray:
             ra, dec = wcs.pixel_to_world_values(xy[:, 0], xy[:, 1])
             return np.column_stack([np.mod(ra, 360.0), dec])
+
         x = np.arange(level.shape[1], dtype=float)
         y = np.arange(level.shape[0], dtype=float)
     else:
@@ -54,6 +56,7 @@ def credible_contours(sm: SkyMap, levels: Sequence[float],
 
         def to_world(xy: np.ndarray) -> np.ndarray:
             return np.column_stack([np.mod(xy[:, 0], 360.0), xy[:, 1]])
+
     gen = contourpy.contour_generator(x, y, level, line_type="Separate")
     out: dict[float, list[np.ndarray]] = {}
     for p in levels:
@@ -74,9 +77,13 @@ def geojson(contours: dict[float, list[np.ndarray]]) -> dict[str, Any]:
         for line in lines:
             ra = np.mod(line[:, 0] + 180.0, 360.0) - 180.0
             coords.append(_rounded(np.column_stack([ra, line[:, 1]])))
-        features.append({"type": "Feature",
-                         "properties": {"credible_level": round(100 * p, 6)},
-                         "geometry": {"type": "MultiLineString", "coordinates": coords}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"credible_level": round(100 * p, 6)},
+                "geometry": {"type": "MultiLineString", "coordinates": coords},
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -63,13 +63,21 @@ def credible_area(sm: SkyMap, p: Any) -> Any:
     ``contour_areas``); ``p`` of any shape."""
     lv = levels(p)
     rk = sm.ranking
-    out = np.interp(lv.reshape(-1), np.pad(rk.cum_prob, (1, 0)), np.pad(rk.cum_area, (1, 0)),
-                    right=4 * math.pi) * SQDEG_PER_SR
+    out = (
+        np.interp(
+            lv.reshape(-1),
+            np.pad(rk.cum_prob, (1, 0)),
+            np.pad(rk.cum_area, (1, 0)),
+            right=4 * math.pi,
+        )
+        * SQDEG_PER_SR
+    )
     return shaped(out, lv.shape)
 
 
-def _per_row(sm: SkyMap, ra_deg: Any, dec_deg: Any, table: np.ndarray, outside: float,
-             scale: float = 1.0) -> Any:
+def _per_row(
+    sm: SkyMap, ra_deg: Any, dec_deg: Any, table: np.ndarray, outside: float, scale: float = 1.0
+) -> Any:
     shape, ra, dec, _ = flat_positions(ra_deg, dec_deg)
     rows = rows_flat(sm, ra, dec)
     out = np.where(rows >= 0, table[rows] * scale, outside)
@@ -85,8 +93,9 @@ def searched_prob(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> Any:
 def searched_area(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> Any:
     """Area (deg²) of the smallest region containing each position (the full sky where the
     map has no row)."""
-    return _per_row(sm, ra_deg, dec_deg, sm.ranking.searched_area, 4 * 180**2 / math.pi,
-                    SQDEG_PER_SR)
+    return _per_row(
+        sm, ra_deg, dec_deg, sm.ranking.searched_area, 4 * 180**2 / math.pi, SQDEG_PER_SR
+    )
 
 
 def probdensity_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> Any:

@@ -63,8 +63,9 @@ class CrossmatchResult:
 _FIELDS = tuple(f.name for f in fields(CrossmatchResult))
 
 
-def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
-               distance: Any | None = None) -> CrossmatchResult:
+def crossmatch(
+    sm: SkyMap, ra_deg: Any, dec_deg: Any, distance: Any | None = None
+) -> CrossmatchResult:
     """Where each target (RA, Dec in degrees, optional luminosity distance in Mpc; scalars,
     lists or arrays broadcast together) falls in the map: ligo.skymap's
     ``crossmatch(sky_map, coordinates)`` per-target fields."""
@@ -88,8 +89,9 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
         cd_cos_d = cd * cos_d
         across = cd * sin_d
         along = c0 * z - z0 * cd_cos_d
-        out["offset"][sl] = np.arctan2(np.sqrt(across * across + along * along),
-                                       z0 * z + c0 * cd_cos_d) * _DEG
+        out["offset"][sl] = (
+            np.arctan2(np.sqrt(across * across + along * along), z0 * z + c0 * cd_cos_d) * _DEG
+        )
     # Targets outside the map (row -1) read the last row here and are set to NaN at the end.
     for lo in range(0, n, TARGET_BLOCK):
         sl = slice(lo, lo + TARGET_BLOCK)
@@ -100,8 +102,7 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     if rest and sm.has_distance:
         _crossmatch_3d(sm, rows, rest[0], out)
     else:
-        for key in ("searched_prob_vol", "searched_vol", "probdensity_vol",
-                    "searched_prob_dist"):
+        for key in ("searched_prob_vol", "searched_vol", "probdensity_vol", "searched_prob_dist"):
             out[key].fill(np.nan)
     outside = rows < 0
     if np.any(outside):
@@ -111,8 +112,7 @@ def crossmatch(sm: SkyMap, ra_deg: Any, dec_deg: Any,
     return CrossmatchResult(**{k: shaped(v, shape) for k, v in out.items()})
 
 
-def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
-                   out: dict[str, np.ndarray]) -> None:
+def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray, out: dict[str, np.ndarray]) -> None:
     """The 3-D fields of ``crossmatch`` for targets in ``rows`` at distances ``r``."""
     u = np.empty(rows.size)
     density = out["probdensity_vol"]
@@ -139,6 +139,5 @@ def _crossmatch_3d(sm: SkyMap, rows: np.ndarray, r: np.ndarray,
         out["searched_prob_dist"][:] = np.asarray(distance_cdf(sm, r), float).reshape(-1)
     unknown = np.isnan(r)  # no distance given for these targets: no 3-D answer
     if np.any(unknown):
-        for key in ("searched_prob_vol", "searched_vol", "probdensity_vol",
-                    "searched_prob_dist"):
+        for key in ("searched_prob_vol", "searched_vol", "probdensity_vol", "searched_prob_dist"):
             out[key][unknown] = np.nan

@@ -49,9 +49,18 @@ def usable_rows(sm: SkyMap) -> np.ndarray:
     mu, sigma, norm = require_distance(sm)
     dens = sm.probdensity
     with np.errstate(invalid="ignore", over="ignore"):
-        return (np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0) & np.isfinite(norm)
-                & (norm > 0) & (dens > 0) & (np.abs(mu) < _SANE) & (sigma < _SANE)
-                & (sigma > 1 / _SANE) & (norm < _SANE))
+        return (
+            np.isfinite(mu)
+            & np.isfinite(sigma)
+            & (sigma > 0)
+            & np.isfinite(norm)
+            & (norm > 0)
+            & (dens > 0)
+            & (np.abs(mu) < _SANE)
+            & (sigma < _SANE)
+            & (sigma > 1 / _SANE)
+            & (norm < _SANE)
+        )
 
 
 def conditional_moments(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +79,7 @@ def conditional_moments(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
         m1 = pdf
         m2 = cdf - x * pdf
         m3 = (x * x + 2) * pdf
-        m4 = 3 * m2 - x ** 3 * pdf
+        m4 = 3 * m2 - x**3 * pdf
         # T_k = int (x + t)^2 t^k phi dt: moments about mu, weighted by r^2.
         t0 = x * x * m0 + 2 * x * m1 + m2
         t1 = x * x * m1 + 2 * x * m2 + m3
@@ -86,8 +95,12 @@ def conditional_moments(mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
         j = {k: np.zeros(z.shape) for k in (2, 3, 4)}
         for k in j:
             for m in range(40):
-                j[k] += ((-1) ** m * math.factorial(k + 2 * m)
-                         / (math.factorial(m) * 2.0 ** m) / z ** (k + 2 * m + 1))
+                j[k] += (
+                    (-1) ** m
+                    * math.factorial(k + 2 * m)
+                    / (math.factorial(m) * 2.0**m)
+                    / z ** (k + 2 * m + 1)
+                )
         sig_far = np.broadcast_to(sigma, x.shape)[far]
         mean = np.array(mean, dtype=float, copy=True)
         std = np.array(std, dtype=float, copy=True)
@@ -156,12 +169,14 @@ def neg_bracket(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 def _neg_log_total(mu: np.ndarray, sigma: np.ndarray, norm: np.ndarray) -> np.ndarray:
     """ln of DISTNORM * int_0^inf r^2 N(r; mu, sigma) dr for mu < 0."""
     x = mu / sigma
-    return (np.log(norm) + 2 * np.log(sigma) - 0.5 * x * x - _LN_SQRT_2PI
-            + np.log(neg_bracket(x, -x)))
+    return (
+        np.log(norm) + 2 * np.log(sigma) - 0.5 * x * x - _LN_SQRT_2PI + np.log(neg_bracket(x, -x))
+    )
 
 
-def _neg_fraction_above(x: np.ndarray, t: np.ndarray,
-                        bracket0: np.ndarray | None = None) -> np.ndarray:
+def _neg_fraction_above(
+    x: np.ndarray, t: np.ndarray, bracket0: np.ndarray | None = None
+) -> np.ndarray:
     """For mu < 0: the share of a row's distance probability beyond r = mu + sigma t
     (``bracket0``: ``neg_bracket(x, -x)`` if the caller holds it)."""
     if bracket0 is None:
@@ -239,10 +254,10 @@ def cdf_table(sm: SkyMap, rmax: float) -> tuple[float, tuple[np.ndarray, ...], f
     # with the constant factors folded into per-row coefficients.
     v_per_r = _SQRT1_2 / sig
     v_at_0 = mu * v_per_r
-    c_erf = 0.5 * w * (mu ** 2 + sig ** 2)
+    c_erf = 0.5 * w * (mu**2 + sig**2)
     c_const = float(np.sum(c_erf) - np.sum(w * d.cdf0[pos]))
     c_phi = -2 * _INV_SQRT_2PI * w * mu * sig
-    c_vphi = -math.sqrt(2) * _INV_SQRT_2PI * w * sig ** 2  # t phi(t) = sqrt(2) v phi
+    c_vphi = -math.sqrt(2) * _INV_SQRT_2PI * w * sig**2  # t phi(t) = sqrt(2) v phi
     c_pdf = _INV_SQRT_2PI * w / sig
     c_dpdf = -math.sqrt(2) * c_pdf / sig
     # mu < 0 rows: the upper-tail form (see neg_bracket).
@@ -277,10 +292,14 @@ def cdf_table(sm: SkyMap, rmax: float) -> tuple[float, tuple[np.ndarray, ...], f
     dF = cdf[1:] - cdf[:-1]
     f0, f1 = h * pdf[:-1], h * pdf[1:]
     d0, d1 = h * h * dpdf[:-1], h * h * dpdf[1:]
-    coef = (cdf[:-1], f0, 0.5 * d0,
-            10 * dF - 6 * f0 - 4 * f1 - 0.5 * (3 * d0 - d1),
-            -15 * dF + 8 * f0 + 7 * f1 + 0.5 * (3 * d0 - 2 * d1),
-            6 * dF - 3 * (f0 + f1) - 0.5 * (d0 - d1))
+    coef = (
+        cdf[:-1],
+        f0,
+        0.5 * d0,
+        10 * dF - 6 * f0 - 4 * f1 - 0.5 * (3 * d0 - d1),
+        -15 * dF + 8 * f0 + 7 * f1 + 0.5 * (3 * d0 - 2 * d1),
+        6 * dF - 3 * (f0 + f1) - 0.5 * (d0 - d1),
+    )
     return h, coef, float(d.prob @ d.total)
 
 

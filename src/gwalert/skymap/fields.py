@@ -84,8 +84,9 @@ def _detail_level(sm: SkyMap, size_rad: float) -> int:
     return max(int(sm.level.max()), want)
 
 
-def probability_in_circle(sm: SkyMap, ra_deg: Any, dec_deg: Any,
-                          radius_deg: Any) -> FieldProbability:
+def probability_in_circle(
+    sm: SkyMap, ra_deg: Any, dec_deg: Any, radius_deg: Any
+) -> FieldProbability:
     """Probability and area inside circular fields of view of ``radius_deg`` (centres and
     radii broadcast together; the result's fields have their shape)."""
     shape, ra, dec, (radius,) = flat_positions(ra_deg, dec_deg, radius_deg)
@@ -110,8 +111,9 @@ def _circle(sm: SkyMap, ra_deg: float, dec_deg: float, radius_deg: float) -> Fie
     return _field_sum(sm, classify, _detail_level(sm, radius))
 
 
-def probability_in_polygon(sm: SkyMap, ra_deg: Sequence[float],
-                           dec_deg: Sequence[float]) -> FieldProbability:
+def probability_in_polygon(
+    sm: SkyMap, ra_deg: Sequence[float], dec_deg: Sequence[float]
+) -> FieldProbability:
     """Probability and area inside a polygon whose vertices (degrees, in order) are joined by
     great-circle arcs. The polygon must fit in a hemisphere (as any telescope field does)."""
     try:

@@ -124,7 +124,7 @@ class Stream:
     # raw (possibly compressed) input
     def _raw(self, n: int) -> bytes | memoryview:
         if self._mem is not None:
-            piece = self._mem[self._mem_pos:self._mem_pos + n]  # no copy
+            piece = self._mem[self._mem_pos : self._mem_pos + n]  # no copy
             self._mem_pos += len(piece)
             return piece
         assert self._file is not None
@@ -147,8 +147,9 @@ class Stream:
                 self._pending = bytes(self._raw(_CHUNK))
                 if not self._pending:
                     if not self._inflater.eof:
-                        raise SkyMapError("truncated gzip-compressed sky map: stream ends "
-                                          "before its end marker")
+                        raise SkyMapError(
+                            "truncated gzip-compressed sky map: stream ends before its end marker"
+                        )
                     return b""
             if self._inflater.eof:
                 # after a member: another member, or zero padding (allowed by gzip(1))
@@ -162,8 +163,9 @@ class Stream:
                 out = self._inflater.decompress(self._pending, want)
             except zlib.error as exc:
                 raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
-            self._pending = (self._inflater.unused_data if self._inflater.eof
-                             else self._inflater.unconsumed_tail)
+            self._pending = (
+                self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+            )
             if out:
                 return out
 
@@ -194,7 +196,7 @@ class Stream:
             if not piece:
                 break
             take = piece[: n - got]
-            self._out = piece[n - got:]
+            self._out = piece[n - got :]
             parts.append(take)
             got += len(take)
         out = b"".join(parts) if len(parts) > 1 else parts[0]
@@ -226,7 +228,7 @@ def read_header(stream: Stream, first: bool = False) -> dict[str, Any] | None:
             raise SkyMapError("truncated FITS header (no END card)")
         text = block.decode("ascii", errors="replace")
         for i in range(0, BLOCK, CARD):
-            card = text[i:i + CARD]
+            card = text[i : i + CARD]
             key = card[:8].strip()
             if key == "END":
                 return header
@@ -341,11 +343,20 @@ def _columns(header: dict[str, Any]) -> tuple[list[Column], int]:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise SkyMapError(f"FITS header card {key} is not a number")
         null = header.get(f"TNULL{n}")
-        cols.append(Column(
-            name=name, code=code, repeat=repeat, offset=offset, tscal=scal, tzero=zero,
-            tnull=null if isinstance(null, int) and not isinstance(null, bool)
-            and code in "BIJK" else None,
-            dim=_tdim(header.get(f"TDIM{n}"), repeat, name) if code != "A" else None))
+        cols.append(
+            Column(
+                name=name,
+                code=code,
+                repeat=repeat,
+                offset=offset,
+                tscal=scal,
+                tzero=zero,
+                tnull=null
+                if isinstance(null, int) and not isinstance(null, bool) and code in "BIJK"
+                else None,
+                dim=_tdim(header.get(f"TDIM{n}"), repeat, name) if code != "A" else None,
+            )
+        )
         offset += repeat * _TFORM[code][1]
     if offset != row_bytes:
         raise SkyMapError(
@@ -366,8 +377,10 @@ class BinTable:
         while True:
             size = _padded(_data_size(header))
             if stream.position + size > stream.limit:
-                raise SkyMapError(f"FITS HDU claims {size} bytes of data, more than the bound "
-                                  f"of {stream.limit} bytes")
+                raise SkyMapError(
+                    f"FITS HDU claims {size} bytes of data, more than the bound "
+                    f"of {stream.limit} bytes"
+                )
             if stream.skip(size) < size:
                 raise SkyMapError("truncated FITS file: an HDU's data ends early")
             header = read_header(stream)
@@ -385,14 +398,19 @@ class BinTable:
                 f"than the bound of {stream.limit} bytes (set GWALERT_MAX_SKYMAP_BYTES to "
                 "raise it)"
             )
-        self.dtype = np.dtype({
-            "names": [c.name for c in self.columns],
-            "formats": [(_TFORM[c.code][0] if c.code != "A" else f"S{c.repeat}",
-                         (c.repeat,)) if c.repeat != 1 and c.code != "A"
-                        else (_TFORM[c.code][0] if c.code != "A" else f"S{c.repeat}")
-                        for c in self.columns],
-            "offsets": [c.offset for c in self.columns],
-            "itemsize": max(self.row_bytes, 1)})
+        self.dtype = np.dtype(
+            {
+                "names": [c.name for c in self.columns],
+                "formats": [
+                    (_TFORM[c.code][0] if c.code != "A" else f"S{c.repeat}", (c.repeat,))
+                    if c.repeat != 1 and c.code != "A"
+                    else (_TFORM[c.code][0] if c.code != "A" else f"S{c.repeat}")
+                    for c in self.columns
+                ],
+                "offsets": [c.offset for c in self.columns],
+                "itemsize": max(self.row_bytes, 1),
+            }
+        )
         self._rows_read = 0
 
     def column(self, name: str) -> Column:
@@ -429,8 +447,7 @@ class BinTable:
         """Physical values of ``col`` in ``rows``, shaped as astropy shapes them."""
         values = col.physical(rows[col.name])
         if col.dim is not None:
-            values = values.reshape((len(rows), *col.dim)) if col.dim != (col.repeat,) \
-                else values
+            values = values.reshape((len(rows), *col.dim)) if col.dim != (col.repeat,) else values
         return values
 
 

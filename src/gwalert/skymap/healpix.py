@@ -165,8 +165,9 @@ def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.nd
     return ang2pix_nested_rad(level, ra, z, cos_dec).reshape(shape)
 
 
-def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray,
-                       cos_dec: np.ndarray) -> np.ndarray:
+def ang2pix_nested_rad(
+    level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
+) -> np.ndarray:
     """``ang2pix_nested`` from RA in radians, z = sin(Dec) and cos(Dec) (1-D arrays): callers
     that already hold these trigonometric values do not pay for them twice."""
     nside = 1 << int(level)
@@ -198,9 +199,12 @@ def ang2pix_nested_rad(level: int, ra: np.ndarray, z: np.ndarray,
         jp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
         jm = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
         north = zp >= 0
-        pix[pol] = _nested(level, np.where(north, ntt, ntt + 8),
-                           np.where(north, nside - jm - 1, jp),
-                           np.where(north, nside - jp - 1, jm))
+        pix[pol] = _nested(
+            level,
+            np.where(north, ntt, ntt + 8),
+            np.where(north, nside - jm - 1, jp),
+            np.where(north, nside - jp - 1, jm),
+        )
     return pix
 
 
@@ -220,8 +224,9 @@ def _compact_bits(v: np.ndarray) -> np.ndarray:
     return v
 
 
-def pixel_vectors(level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5,
-                  dy: float = 0.5) -> np.ndarray:
+def pixel_vectors(
+    level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5, dy: float = 0.5
+) -> np.ndarray:
     """Unit vectors (n, 3) of the points at fractional position (dx, dy) inside nested pixels
     (0.5, 0.5 is the centre; corners at 0 or 1): astropy-healpix's ``healpix_to_xyz`` with
     offsets, vectorised over pixels of mixed levels, in numpy."""
@@ -251,8 +256,7 @@ def pixel_vectors(level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5,
         ys = np.where(south, npix - xp, yp)
         denom = 2.0 * ((npix - xs) + (npix - ys))
         with np.errstate(divide="ignore", invalid="ignore"):
-            phi_t = np.where(denom > 0, np.pi * (npix - ys) / np.where(denom > 0, denom, 1.0),
-                             0.0)
+            phi_t = np.where(denom > 0, np.pi * (npix - ys) / np.where(denom > 0, denom, 1.0), 0.0)
             vv_lo = np.abs(np.pi * (npix - xs) / ((2.0 * phi_t - np.pi) * npix) / _SQRT3)
             vv_hi = np.abs(np.pi * (npix - ys) / (2.0 * phi_t * npix) / _SQRT3)
         vv = np.where(phi_t < np.pi / 4, vv_lo, vv_hi)
@@ -263,4 +267,3 @@ def pixel_vectors(level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5,
         rad[p] = radp
         phi[p] = np.where(south, np.pi / 2 * (face[p] - 8), np.pi / 2 * face[p]) + phi_t
     return np.stack([rad * np.cos(phi), rad * np.sin(phi), z], axis=-1)
-

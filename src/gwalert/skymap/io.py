@@ -77,8 +77,11 @@ def xyf_to_ring(x: np.ndarray, y: np.ndarray, face: np.ndarray, level: int) -> n
     north = jr < nside
     south = jr > 3 * nside
     nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
-    start = np.where(north, 2 * jr * (jr - 1),
-                     np.where(south, npix - 2 * nr * (nr + 1), ncap + (jr - nside) * nl4))
+    start = np.where(
+        north,
+        2 * jr * (jr - 1),
+        np.where(south, npix - 2 * nr * (nr + 1), ncap + (jr - nside) * nl4),
+    )
     kshift = np.where(north | south, 0, (jr - nside) & 1)
     jp = (_JPLL[face] * nr + x - y + 1 + kshift) >> 1
     jp = np.where(jp > nl4, jp - nl4, np.where(jp < 1, jp + nl4, jp))
@@ -129,9 +132,9 @@ def _read_multiorder(table: fitsio.BinTable) -> Rows:
     at = 0
     for rows in table.iter_rows(_WHOLE_TABLE):
         n = len(rows)
-        uniq[at:at + n] = _uniq(ucol, rows["UNIQ"])
+        uniq[at : at + n] = _uniq(ucol, rows["UNIQ"])
         for col in kept:
-            out[col.name][at:at + n] = _float64(table, rows, col)
+            out[col.name][at : at + n] = _float64(table, rows, col)
         at += n
     return Rows(uniq=uniq, columns=out, header=table.header)
 
@@ -164,8 +167,7 @@ def flat_level(npix: int, header: dict[str, Any]) -> int:
     if npix == 0 or 12 * nside * nside != npix or nside & (nside - 1):
         raise SkyMapError(f"{npix} pixels is not a HEALPix map with a power-of-two NSIDE")
     nside_card = header.get("NSIDE")
-    if isinstance(nside_card, int) and not isinstance(nside_card, bool) \
-            and nside_card != nside:
+    if isinstance(nside_card, int) and not isinstance(nside_card, bool) and nside_card != nside:
         raise SkyMapError(f"header NSIDE {nside_card} disagrees with {npix} pixels")
     return nside.bit_length() - 1
 
@@ -194,8 +196,7 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
         raise SkyMapError("FITS table has no columns")
     if len(cols) > _MAX_FLAT_COLUMNS:
         # every column takes part in merging and in the RING window: bound the width
-        raise SkyMapError(f"flat sky map has {len(cols)} columns, more than "
-                          f"{_MAX_FLAT_COLUMNS}")
+        raise SkyMapError(f"flat sky map has {len(cols)} columns, more than {_MAX_FLAT_COLUMNS}")
     for col in cols:
         if col.code == "A":
             raise SkyMapError(f"column {col.name} of a flat sky map is not numeric")
@@ -241,8 +242,9 @@ def from_flat_columns(columns: dict[str, np.ndarray], header: dict[str, Any]) ->
         raise SkyMapError("columns of a flat sky map hold different numbers of pixels")
     level = flat_level(npix, header)
     value_name, is_prob = _value_column(names)
-    der = Derasterizer(level, _ordering(header), names, value_name,
-                       npix / (4 * np.pi) if is_prob else None)
+    der = Derasterizer(
+        level, _ordering(header), names, value_name, npix / (4 * np.pi) if is_prob else None
+    )
     der.feed(arrays)
     return der.finish(header)
 
@@ -250,8 +252,9 @@ def from_flat_columns(columns: dict[str, np.ndarray], header: dict[str, Any]) ->
 class Derasterizer:
     """Merge a flat map's pixels, fed in file order a chunk at a time, into multi-order rows."""
 
-    def __init__(self, level: int, ordering: str, names: list[str], value_name: str,
-                 scale: float | None) -> None:
+    def __init__(
+        self, level: int, ordering: str, names: list[str], value_name: str, scale: float | None
+    ) -> None:
         self.level = level
         self.nside = 1 << level
         self.npix = 12 << (2 * level)
@@ -279,8 +282,9 @@ class Derasterizer:
             self.suffix_min = first
         self.sorted_rmax = self.rmax[self.order]
         # RING: chunks about as large as the window (the window is copied once per chunk)
-        self.chunk_pixels = max(_CHUNK_PIXELS, 8 << (self.k + level)) if self.ring \
-            else _CHUNK_PIXELS
+        self.chunk_pixels = (
+            max(_CHUNK_PIXELS, 8 << (self.k + level)) if self.ring else _CHUNK_PIXELS
+        )
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
         self.window: list[np.ndarray] | None = None
@@ -310,8 +314,9 @@ class Derasterizer:
             self.blk_rep = [np.zeros(self.nblocks, dtype=c.dtype) for c in chunk]
         else:
             drop = self._keep_from() - self.lo
-            self.window = [np.concatenate((w[drop:], c)) for w, c in zip(self.window, chunk,
-                                                                          strict=True)]
+            self.window = [
+                np.concatenate((w[drop:], c)) for w, c in zip(self.window, chunk, strict=True)
+            ]
             self.lo += drop
         self.fed += chunk[0].size
         self._process()
@@ -329,7 +334,7 @@ class Derasterizer:
         # in batches that keep the temporaries bounded
         per = max(1, _CHUNK_PIXELS // self.C)
         for start in range(self.done, ready, per):
-            ids = self.order[start:min(ready, start + per)]
+            ids = self.order[start : min(ready, start + per)]
             self._merge_blocks(ids)
         self.done = ready
 
@@ -355,9 +360,13 @@ class Derasterizer:
         north = jr < nside
         south = jr > 3 * nside
         nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
-        start = np.where(north, 2 * jr * (jr - 1),
-                         np.where(south, self.npix - 2 * nr * (nr + 1),
-                                  2 * nside * (nside - 1) + (jr - nside) * nl4))
+        start = np.where(
+            north,
+            2 * jr * (jr - 1),
+            np.where(
+                south, self.npix - 2 * nr * (nr + 1), 2 * nside * (nside - 1) + (jr - nside) * nl4
+            ),
+        )
         kshift = np.where(north | south, 0, (jr - nside) & 1)
         a = _JPLL[face][:, None] * nr + (x0 - y0 + 1)[:, None] + kshift
         jp = (np.take(a, self.d_template, axis=1) + self.e_template) >> 1
@@ -374,19 +383,32 @@ class Derasterizer:
         uniform: np.ndarray | None = None  # every pixel is a uniform node
         for t in range(self.k):
             step = 1 << (2 * t)
-            uniform = self._merge_level(values, nan, uniform, step, self.level - t,
-                                        lambda local, per: ids[local // per] * per
-                                        + local % per, self.C // step)
+            uniform = self._merge_level(
+                values,
+                nan,
+                uniform,
+                step,
+                self.level - t,
+                lambda local, per: ids[local // per] * per + local % per,
+                self.C // step,
+            )
         # one node per block remains: hand it to the coarse stage
         self.blk_uniform[ids] = True if uniform is None else uniform
-        self.blk_nan[ids] = nan[::self.C]
+        self.blk_nan[ids] = nan[:: self.C]
         assert self.blk_rep is not None
         for rep, v in zip(self.blk_rep, values, strict=True):
-            rep[ids] = v[::self.C]
+            rep[ids] = v[:: self.C]
 
-    def _merge_level(self, values: list[np.ndarray], nan: np.ndarray,
-                     uniform: np.ndarray | None,
-                     step: int, level: int, to_global: Any, per: int) -> np.ndarray:
+    def _merge_level(
+        self,
+        values: list[np.ndarray],
+        nan: np.ndarray,
+        uniform: np.ndarray | None,
+        step: int,
+        level: int,
+        to_global: Any,
+        per: int,
+    ) -> np.ndarray:
         """Merge nodes (every ``step``-th record) four by four; emit the children that stay."""
         # the four children of parent i are nodes 4i .. 4i+3 (strided views, no reductions
         # over a short axis, which numpy does slowly)
@@ -408,8 +430,9 @@ class Derasterizer:
             self._emit(values, emit, step, level, to_global(emit, per))
         return parent
 
-    def _emit(self, values: list[np.ndarray], local: np.ndarray, step: int, level: int,
-              ipix: np.ndarray) -> None:
+    def _emit(
+        self, values: list[np.ndarray], local: np.ndarray, step: int, level: int, ipix: np.ndarray
+    ) -> None:
         self.nout += local.size
         _bound_rows(self.nout)
         at = local * step
@@ -428,8 +451,9 @@ class Derasterizer:
         uniform = self.blk_uniform
         level = self.level - self.k
         for t in range(level):
-            uniform = self._merge_level(values, nan, uniform, 1 << (2 * t), level - t,
-                                        lambda local, per: local, 0)
+            uniform = self._merge_level(
+                values, nan, uniform, 1 << (2 * t), level - t, lambda local, per: local, 0
+            )
             # the coarser nodes' representatives are every 4th of these
         # the 12 base pixels (or the block level itself when level == 0)
         top = np.flatnonzero(uniform)
@@ -439,8 +463,10 @@ class Derasterizer:
         order = np.argsort(uniq, kind="stable")
         names = ["PROBDENSITY", *self.kept]
         cols = [np.concatenate([c[j] for c in self.out_cols]) for j in range(len(names))]
-        columns = {name: np.ascontiguousarray(c[order], dtype=np.float64)
-                   for name, c in zip(names, cols, strict=True)}
+        columns = {
+            name: np.ascontiguousarray(c[order], dtype=np.float64)
+            for name, c in zip(names, cols, strict=True)
+        }
         return Rows(uniq=uniq[order], columns=columns, header=header)
 
 
@@ -450,4 +476,3 @@ def _has_nan(values: list[np.ndarray]) -> np.ndarray:
         if v.dtype.kind == "f":
             nan |= np.isnan(v)
     return nan
-

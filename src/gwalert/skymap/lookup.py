@@ -49,8 +49,12 @@ def build_lookup(sm: SkyMap) -> Lookup:
     order = np.argsort(cell_first, kind="stable")  # fast on the nearly sorted starts
     cell_first, cell_count, cell_row = cell_first[order], cell_count[order], cell_row[order]
     ends_c = cell_first + cell_count
-    if (cell_first.size and cell_first[0] == 0 and ends_c[-1] == ncells
-            and np.all(cell_first[1:] == ends_c[:-1])):
+    if (
+        cell_first.size
+        and cell_first[0] == 0
+        and ends_c[-1] == ncells
+        and np.all(cell_first[1:] == ends_c[:-1])
+    ):
         index = np.repeat(cell_row, cell_count)
     else:  # gaps or overlaps: fill cell by cell (overlaps resolve to the later row)
         index = np.full(ncells, -1, dtype=np.int32)
@@ -62,8 +66,9 @@ def build_lookup(sm: SkyMap) -> Lookup:
     shift = 2 * (top - level[deep])
     starts = ipix[deep] << shift
     by_start = np.argsort(starts, kind="stable")
-    return Lookup(top, starts[by_start], ((ipix[deep] + 1) << shift)[by_start],
-                   deep[by_start], coarse, index)
+    return Lookup(
+        top, starts[by_start], ((ipix[deep] + 1) << shift)[by_start], deep[by_start], coarse, index
+    )
 
 
 def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:

@@ -63,8 +63,11 @@ class SkyMap:
             uniq = _int_column(cols, "UNIQ")
             if "PROBDENSITY" not in cols:
                 raise SkyMapError("multi-order sky map has no PROBDENSITY column")
-            kept = {c: _float_column(cols, c, uniq.size)
-                    for c in ("PROBDENSITY", *_DISTANCE_COLUMNS) if c in cols}
+            kept = {
+                c: _float_column(cols, c, uniq.size)
+                for c in ("PROBDENSITY", *_DISTANCE_COLUMNS)
+                if c in cols
+            }
             rows = skyio.Rows(uniq=uniq, columns=kept, header=header)
         elif ordering in ("NESTED", "RING") or "PROB" in cols:
             rows = _from_flat(cols, header)
@@ -88,14 +91,21 @@ class SkyMap:
         _check_probability(uniq, dens)
         dist = [rows.columns.get(c) for c in _DISTANCE_COLUMNS]
         has_dist = all(d is not None for d in dist)
-        meta = {k: v for k, v in header.items()
-                if not k.startswith(("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO",
-                                     "TNULL", "TDIM"))}
-        return cls(uniq=uniq, probdensity=dens,
-                   distmu=dist[0] if has_dist else None,
-                   distsigma=dist[1] if has_dist else None,
-                   distnorm=dist[2] if has_dist else None,
-                   meta=meta)
+        meta = {
+            k: v
+            for k, v in header.items()
+            if not k.startswith(
+                ("TTYPE", "TFORM", "TUNIT", "NAXIS", "TSCAL", "TZERO", "TNULL", "TDIM")
+            )
+        }
+        return cls(
+            uniq=uniq,
+            probdensity=dens,
+            distmu=dist[0] if has_dist else None,
+            distsigma=dist[1] if has_dist else None,
+            distnorm=dist[2] if has_dist else None,
+            meta=meta,
+        )
 
     # ------------------------------------------------------------------------ basic facts
     @property
@@ -358,7 +368,7 @@ def _check_probability(uniq: np.ndarray, dens: np.ndarray) -> None:
     # the temporaries stay below glibc's mmap threshold (no fresh pages to fault in)
     total = 0.0
     for start in range(0, uniq.size, _BLOCK):
-        u = uniq[start:start + _BLOCK]
+        u = uniq[start : start + _BLOCK]
         if u.max() < 2**53:
             # floor(log2(uniq)) read off the float's exponent bits (exact below 2**53), and
             # 4**-level written straight into a float's exponent bits
@@ -366,7 +376,7 @@ def _check_probability(uniq: np.ndarray, dens: np.ndarray) -> None:
             weight = ((1023 - ((log2 - 2) >> 1) * 2) << 52).view(np.float64)
         else:
             weight = np.ldexp(1.0, -2 * uniq_to_level_ipix(u)[0])
-        total += float(np.dot(dens[start:start + _BLOCK], weight))
+        total += float(np.dot(dens[start : start + _BLOCK], weight))
     total *= 4 * np.pi / 12
     if not 0.98 <= total <= 1.02:
         raise SkyMapError(f"probabilities sum to {total:.6g}, not 1")

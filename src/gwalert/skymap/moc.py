@@ -67,9 +67,15 @@ class Moc:
 
         col = fits.Column("UNIQ", "K", array=np.sort(self.uniq))
         hdu = fits.BinTableHDU.from_columns([col])
-        for key, value in (("PIXTYPE", "HEALPIX"), ("ORDERING", "NUNIQ"),
-                           ("COORDSYS", "C"), ("MOCORDER", self.order), ("MOCDIM", "SPACE"),
-                           ("MOCVERS", "2.0"), ("MOCTOOL", "gwalert")):
+        for key, value in (
+            ("PIXTYPE", "HEALPIX"),
+            ("ORDERING", "NUNIQ"),
+            ("COORDSYS", "C"),
+            ("MOCORDER", self.order),
+            ("MOCDIM", "SPACE"),
+            ("MOCVERS", "2.0"),
+            ("MOCTOOL", "gwalert"),
+        ):
             hdu.header[key] = value
         buf = io.BytesIO()
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)

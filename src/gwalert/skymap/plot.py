@@ -47,12 +47,17 @@ class Marker:
     kind: str = "radec"
 
     def style(self, small: bool = False) -> dict[str, Any]:
-        size = {"radec": 11, "galaxy": 5, "sun": 13, "moon": 12}[self.kind] * (0.8 if small
-                                                                             else 1.0)
+        size = {"radec": 11, "galaxy": 5, "sun": 13, "moon": 12}[self.kind] * (
+            0.8 if small else 1.0
+        )
         table: dict[str, dict[str, Any]] = {
             "radec": {"marker": "+", "color": "#30d158", "markeredgewidth": 2.0},
-            "galaxy": {"marker": "o", "color": "none", "markeredgecolor": "#ff375f",
-                       "markeredgewidth": 1.0},
+            "galaxy": {
+                "marker": "o",
+                "color": "none",
+                "markeredgecolor": "#ff375f",
+                "markeredgewidth": 1.0,
+            },
             "sun": {"marker": "o", "color": "#ffd60a", "markeredgecolor": "black"},
             "moon": {"marker": "o", "color": "#d1d1d6", "markeredgecolor": "black"},
         }
@@ -72,8 +77,10 @@ def plot_format(path: Any, strict: bool = True) -> str:
     if not ext and not strict:
         return "png"
     if ext not in FORMATS:
-        raise GwalertError(f"{os.fspath(path)}: unknown picture format {ext or '(none)'!r}; "
-                           "use a .png, .pdf or .svg file name")
+        raise GwalertError(
+            f"{os.fspath(path)}: unknown picture format {ext or '(none)'!r}; "
+            "use a .png, .pdf or .svg file name"
+        )
     return FORMATS[ext]
 
 
@@ -116,11 +123,19 @@ def _mollweide(ra_deg: Any, dec_deg: Any) -> tuple[np.ndarray, np.ndarray]:
     return 2 * _SQRT2 / math.pi * lon * np.cos(theta), _SQRT2 * np.sin(theta)
 
 
-def plot(sm: SkyMap, path: Any, *, event: str | None = None,
-         alert_type: str | None = None, title: str | None = None,
-         contours: Sequence[float] = (0.5, 0.9), dpi: int = 120,
-         marks: Sequence[Marker] = (), galactic_plane: bool = False,
-         sun_moon: bool = False) -> None:
+def plot(
+    sm: SkyMap,
+    path: Any,
+    *,
+    event: str | None = None,
+    alert_type: str | None = None,
+    title: str | None = None,
+    contours: Sequence[float] = (0.5, 0.9),
+    dpi: int = 120,
+    marks: Sequence[Marker] = (),
+    galactic_plane: bool = False,
+    sun_moon: bool = False,
+) -> None:
     """Write a Mollweide picture of ``sm`` to ``path`` (PNG, PDF or SVG by its extension):
     density colour map, ``contours`` credible regions, the most probable position, and a title
     naming event, alert type and distance. ``marks`` (positions, catalog galaxies) are drawn
@@ -156,23 +171,38 @@ def plot(sm: SkyMap, path: Any, *, event: str | None = None,
     level = np.empty((h, w), np.float32)
     rank = sm.ranking
     for i in range(0, h, 50):  # a band of image rows at a time: bounded temporaries
-        xx, yy = np.meshgrid(xs, ys[i:i + 50])
+        xx, yy = np.meshgrid(xs, ys[i : i + 50])
         ra, dec, inside = _mollweide_inverse(xx, yy)
         rows = np.asarray(sm.rows_at(ra, dec))
         ok = inside & (rows >= 0)
-        density[i:i + 50] = np.where(ok, sm.probdensity[rows] / SQDEG_PER_SR, np.nan)
-        level[i:i + 50] = np.where(ok, rank.searched_prob[rows], 1.0)
+        density[i : i + 50] = np.where(ok, sm.probdensity[rows] / SQDEG_PER_SR, np.nan)
+        level[i : i + 50] = np.where(ok, rank.searched_prob[rows], 1.0)
     extent = (-2 * _SQRT2, 2 * _SQRT2, -_SQRT2, _SQRT2)
     mappable = _rgba_image(ax, density, extent, aspect="equal")
     styles = _contour_styles(levels)
     if levels:
-        ax.contour(xs, ys, level, levels=levels, colors=[s[0] for s in styles],
-                   linewidths=[s[2] for s in styles], linestyles=[s[1] for s in styles])
+        ax.contour(
+            xs,
+            ys,
+            level,
+            levels=levels,
+            colors=[s[0] for s in styles],
+            linewidths=[s[2] for s in styles],
+            linestyles=[s[1] for s in styles],
+        )
     _graticule(ax)
     ax.add_patch(Ellipse((0, 0), 4 * _SQRT2, 2 * _SQRT2, fill=False, color="black", lw=1.0))
     bx, by = _mollweide(ra_best, dec_best)
-    ax.plot(bx, by, marker="*", markersize=16, color="#ff3b30", markeredgecolor="white",
-            markeredgewidth=1.0, linestyle="none")
+    ax.plot(
+        bx,
+        by,
+        marker="*",
+        markersize=16,
+        color="#ff3b30",
+        markeredgecolor="white",
+        markeredgewidth=1.0,
+        linestyle="none",
+    )
     if galactic_plane:
         _galactic_plane(ax)
     for m in marks:
@@ -181,53 +211,103 @@ def plot(sm: SkyMap, path: Any, *, event: str | None = None,
         mx, my = _mollweide(m.ra, m.dec)
         ax.plot(mx, my, linestyle="none", **m.style())
         if m.label and m.kind == "radec":
-            ax.annotate(m.label, (float(mx), float(my)), xytext=(5, 5),
-                        textcoords="offset points", color="white", fontsize=8)
+            ax.annotate(
+                m.label,
+                (float(mx), float(my)),
+                xytext=(5, 5),
+                textcoords="offset points",
+                color="white",
+                fontsize=8,
+            )
     ax.set_xlim(-2 * _SQRT2 - 0.02, 2 * _SQRT2 + 0.02)
     ax.set_ylim(-_SQRT2 - 0.02, _SQRT2 + 0.02)
     ax.set_axis_off()
-    ax.text(0, -_SQRT2 - 0.12, "right ascension (grows to the left)", ha="center", va="top",
-            fontsize=10)
+    ax.text(
+        0, -_SQRT2 - 0.12, "right ascension (grows to the left)", ha="center", va="top", fontsize=10
+    )
 
     cax = fig.add_axes((0.12, 0.08, 0.36, 0.025))
     cb = fig.colorbar(mappable, cax=cax, orientation="horizontal")
     cb.set_label("probability per deg²")
 
     # the styles' names come from _contour_styles, all matplotlib line styles
-    handles = [Line2D([], [], color=c, linestyle=ls, linewidth=lw,  # type: ignore[arg-type]
-                      label=f"{100 * p:g}% region: {a:,.0f} deg²")
-               for (c, ls, lw), p, a in zip(styles, levels, areas, strict=True)]
-    handles.append(Line2D([], [], marker="*", color="#ff3b30", markeredgecolor="black",
-                          linestyle="none", markersize=12,
-                          label=f"most probable: RA {ra_best:.2f}°, Dec {dec_best:+.2f}°"))
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=c,
+            linestyle=ls,
+            linewidth=lw,  # type: ignore[arg-type]
+            label=f"{100 * p:g}% region: {a:,.0f} deg²",
+        )
+        for (c, ls, lw), p, a in zip(styles, levels, areas, strict=True)
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="*",
+            color="#ff3b30",
+            markeredgecolor="black",
+            linestyle="none",
+            markersize=12,
+            label=f"most probable: RA {ra_best:.2f}°, Dec {dec_best:+.2f}°",
+        )
+    )
     seen = set()
     for m in marks:
         if m.kind in seen:
             continue
         seen.add(m.kind)
-        label = {"radec": "marked position", "galaxy": "ranked catalog rows",
-                 "sun": m.label, "moon": m.label}[m.kind]
+        label = {
+            "radec": "marked position",
+            "galaxy": "ranked catalog rows",
+            "sun": m.label,
+            "moon": m.label,
+        }[m.kind]
         handles.append(Line2D([], [], linestyle="none", label=label, **m.style(small=True)))
     if galactic_plane:
-        handles.append(Line2D([], [], color="#bf5af2", linestyle="dotted", linewidth=1.4,
-                              label="Galactic plane"))
-    fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(0.99, 0.02), fontsize=9,
-               frameon=True, facecolor="#27345a", edgecolor="#27345a", labelcolor="white",
-               framealpha=1.0)
+        handles.append(
+            Line2D(
+                [], [], color="#bf5af2", linestyle="dotted", linewidth=1.4, label="Galactic plane"
+            )
+        )
+    fig.legend(
+        handles=handles,
+        loc="lower right",
+        bbox_to_anchor=(0.99, 0.02),
+        fontsize=9,
+        frameon=True,
+        facecolor="#27345a",
+        edgecolor="#27345a",
+        labelcolor="white",
+        framealpha=1.0,
+    )
     fig.suptitle(title or default_title(sm, event, alert_type), fontsize=15, y=0.97)
     if sm.has_distance:
         fig.text(0.5, 0.905, _distance_line(sm), ha="center", fontsize=10)
     if windows:
-        boxes = ([(0.755, 0.36, 0.20, 0.50)] if len(windows) == 1 else
-                 [(0.775, 0.59, 0.17, 0.28), (0.775, 0.225, 0.17, 0.28)])
+        boxes = (
+            [(0.755, 0.36, 0.20, 0.50)]
+            if len(windows) == 1
+            else [(0.775, 0.59, 0.17, 0.28), (0.775, 0.225, 0.17, 0.28)]
+        )
         for n, (win, box) in enumerate(zip(windows, boxes, strict=False)):
             label = "" if len(windows) == 1 else f" {n + 1}/{len(windows)}"
             _inset(fig, sm, win, levels, styles, marks, box=box, label=label)
     elif levels:
-        fig.text(0.50, 0.09, f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore "
-                 "than a hemisphere", ha="left", va="center", fontsize=8, color="#555555")
-    fig.savefig(path if not isinstance(path, str | os.PathLike) else os.fspath(path), dpi=dpi,
-                format=fmt)
+        fig.text(
+            0.50,
+            0.09,
+            f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore than a hemisphere",
+            ha="left",
+            va="center",
+            fontsize=8,
+            color="#555555",
+        )
+    fig.savefig(
+        path if not isinstance(path, str | os.PathLike) else os.fspath(path), dpi=dpi, format=fmt
+    )
 
 
 def sun_and_moon(sm: SkyMap) -> list[Marker]:
@@ -246,8 +326,14 @@ def sun_and_moon(sm: SkyMap) -> list[Marker]:
     out = []
     for body in ("sun", "moon"):
         c = get_body(body, t)
-        out.append(Marker(float(c.ra.deg), float(c.dec.deg), f"{body.title()} at "
-                          f"{t.utc.strftime('%Y-%m-%d %H:%M')} UTC", body))
+        out.append(
+            Marker(
+                float(c.ra.deg),
+                float(c.dec.deg),
+                f"{body.title()} at {t.utc.strftime('%Y-%m-%d %H:%M')} UTC",
+                body,
+            )
+        )
     return out
 
 
@@ -270,8 +356,7 @@ def _galactic_plane(ax: Any) -> None:
     ax.plot(x, y, color="#bf5af2", linestyle="dotted", linewidth=1.4)
 
 
-def _rgba_image(ax: Any, density: np.ndarray, extent: tuple[float, ...] | None,
-                aspect: str) -> Any:
+def _rgba_image(ax: Any, density: np.ndarray, extent: tuple[float, ...] | None, aspect: str) -> Any:
     """Show ``density`` as a ready-made RGBA uint8 image (NaN transparent): matplotlib's own
     resampling of float images costs several times the memory. Returns the colour mapping."""
     import matplotlib
@@ -283,9 +368,9 @@ def _rgba_image(ax: Any, density: np.ndarray, extent: tuple[float, ...] | None,
     mappable = ScalarMappable(norm=Normalize(0.0, vmax), cmap=matplotlib.colormaps["cividis"])
     rgba = np.zeros(density.shape + (4,), np.uint8)
     for i in range(0, density.shape[0], 50):
-        band = density[i:i + 50]
-        rgba[i:i + 50] = mappable.to_rgba(np.nan_to_num(band, nan=0.0), bytes=True)
-        rgba[i:i + 50, :, 3] = np.where(np.isfinite(band), 255, 0)
+        band = density[i : i + 50]
+        rgba[i : i + 50] = mappable.to_rgba(np.nan_to_num(band, nan=0.0), bytes=True)
+        rgba[i : i + 50, :, 3] = np.where(np.isfinite(band), 255, 0)
     ax.imshow(rgba, origin="lower", extent=extent, interpolation="nearest", aspect=aspect)
     return mappable
 
@@ -304,8 +389,15 @@ def _graticule(ax: Any) -> None:
         ax.text(float(lx) - 0.05, float(ly), f"{d:+d}°", ha="right", va="center", fontsize=9)
     for ra_t in range(30, 360, 30):
         x, y = _mollweide(ra_t, 0.0)
-        ax.text(float(x), float(y) + 0.03, f"{ra_t // 15}h", ha="center", va="bottom",
-                color="white", fontsize=9)
+        ax.text(
+            float(x),
+            float(y) + 0.03,
+            f"{ra_t // 15}h",
+            ha="center",
+            va="bottom",
+            color="white",
+            fontsize=9,
+        )
 
 
 def _distance_line(sm: SkyMap) -> str:
@@ -339,8 +431,9 @@ def _region(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return rows, prob[rows], ipix, np.left_shift(1, level)
 
 
-def _cone(prob: np.ndarray, ipix: np.ndarray, nside: np.ndarray
-          ) -> tuple[float, float, float] | None:
+def _cone(
+    prob: np.ndarray, ipix: np.ndarray, nside: np.ndarray
+) -> tuple[float, float, float] | None:
     """(RA, Dec, radius) of the smallest cone around the probability-weighted mean direction
     that holds every corner of the given pixels; None if the mean direction is undefined."""
     from astropy_healpix import healpix_to_lonlat
@@ -377,8 +470,9 @@ def zoom_window(sm: SkyMap, p: float) -> tuple[float, float, float] | None:
     return cone if cone is not None and cone[2] <= _ZOOM_MAX_RADIUS else None
 
 
-def zoom_windows(sm: SkyMap, p: float, most: int = _MAX_PANELS
-                 ) -> list[tuple[float, float, float]] | None:
+def zoom_windows(
+    sm: SkyMap, p: float, most: int = _MAX_PANELS
+) -> list[tuple[float, float, float]] | None:
     """One cone per separate part (mode) of the ``p`` credible region, most probable first:
     together they hold every pixel of the region, and no cone's panel reaches into another
     part (parts whose panels would overlap are merged). None when that needs more than
@@ -458,8 +552,9 @@ def _reach(radius: float) -> float:
     return half
 
 
-def _merge_overlapping(groups: list[np.ndarray], cones: list[tuple[float, float, float]]
-                       ) -> list[np.ndarray] | None:
+def _merge_overlapping(
+    groups: list[np.ndarray], cones: list[tuple[float, float, float]]
+) -> list[np.ndarray] | None:
     """Groups with the first overlapping pair of panels merged, or None if none overlap."""
     vec = [_unit(np.radians(c[0]), np.radians(c[1])) for c in cones]
     for i in range(len(groups)):
@@ -512,10 +607,17 @@ def zoom_grid(sm: SkyMap, wcs: Any) -> tuple[np.ndarray, np.ndarray]:
     return density.astype(np.float32), level
 
 
-def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Sequence[float],
-           styles: list[tuple[str, str, float]], marks: Sequence[Marker] = (), *,
-           box: tuple[float, float, float, float] = (0.755, 0.36, 0.20, 0.50),
-           label: str = "") -> Any:
+def _inset(
+    fig: Any,
+    sm: SkyMap,
+    window: tuple[float, float, float],
+    levels: Sequence[float],
+    styles: list[tuple[str, str, float]],
+    marks: Sequence[Marker] = (),
+    *,
+    box: tuple[float, float, float, float] = (0.755, 0.36, 0.20, 0.50),
+    label: str = "",
+) -> Any:
     """A gnomonic zoom (as ligo.skymap's ``astro zoom``) that holds every requested contour:
     RA in hours growing to the left, true shapes at any declination."""
     import astropy.units as u
@@ -524,14 +626,28 @@ def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Seq
     density, level = zoom_grid(sm, wcs)
     ax = fig.add_axes(box, projection=wcs)
     _rgba_image(ax, density, None, "equal")
-    ax.contour(level, levels=list(levels), colors=[s[0] for s in styles],
-               linestyles=[s[1] for s in styles], linewidths=[s[2] for s in styles])
+    ax.contour(
+        level,
+        levels=list(levels),
+        colors=[s[0] for s in styles],
+        linestyles=[s[1] for s in styles],
+        linewidths=[s[2] for s in styles],
+    )
     world = ax.get_transform("world")
     ra0, dec0 = sm.most_probable()
     for m in marks:
         ax.plot(m.ra, m.dec, transform=world, linestyle="none", **m.style(small=True))
-    ax.plot(ra0, dec0, marker="*", markersize=12, color="#ff3b30", markeredgecolor="white",
-            linestyle="none", transform=world, zorder=5)
+    ax.plot(
+        ra0,
+        dec0,
+        marker="*",
+        markersize=12,
+        color="#ff3b30",
+        markeredgecolor="white",
+        linestyle="none",
+        transform=world,
+        zorder=5,
+    )
     ny, nx = wcs.array_shape
     ax.set_xlim(-0.5, nx - 0.5)
     ax.set_ylim(-0.5, ny - 0.5)
@@ -561,8 +677,17 @@ def _inset(fig: Any, sm: SkyMap, window: tuple[float, float, float], levels: Seq
             c.set_ticklabel_visible(False)
             c.set_axislabel("")
         hours, minutes = divmod(round(window[0] * 4), 60)
-        ax.text(0.5, -0.06, f"centre RA {hours % 24:02d}h{minutes:02d}m, Dec {window[1]:+.0f}°; "
-                "grid 30°", transform=ax.transAxes, ha="center", va="top", fontsize=7)
-    ax.set_title(("globe" if globe else "zoom") + label + (" (orthographic)" if globe else
-                                                          " (gnomonic)"), fontsize=9)
+        ax.text(
+            0.5,
+            -0.06,
+            f"centre RA {hours % 24:02d}h{minutes:02d}m, Dec {window[1]:+.0f}°; grid 30°",
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=7,
+        )
+    ax.set_title(
+        ("globe" if globe else "zoom") + label + (" (orthographic)" if globe else " (gnomonic)"),
+        fontsize=9,
+    )
     return ax

@@ -160,4 +160,3 @@ def sin_cos_lat(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = np.tan(0.5 * lat)
     c = np.tan(0.5 * (0.5 * np.pi - np.abs(lat)))
     return 2.0 * t / (1.0 + t * t), 2.0 * c / (1.0 + c * c)
-

@@ -89,8 +89,13 @@ class VolumeModel:
             x = n["mu"] / n["sigma"]
             n["x"] = x
             n["bracket0"] = neg_bracket(x, -x)
-            n["total"] = np.exp(np.log(n["weight"]) + 2 * np.log(n["sigma"]) - 0.5 * x * x
-                                - _LN_SQRT_2PI + np.log(n["bracket0"]))
+            n["total"] = np.exp(
+                np.log(n["weight"])
+                + 2 * np.log(n["sigma"])
+                - 0.5 * x * x
+                - _LN_SQRT_2PI
+                + np.log(n["bracket0"])
+            )
             n["row_total"] = n["total"]
             w, mu, sigma = m.pop("weight"), m["mu"], m["sigma"]
             xm = mu / sigma  # >= 0
@@ -130,11 +135,11 @@ class VolumeModel:
         self.total = total if math.isfinite(total) else 0.0
         peaks = [g["neg_peak"][0] for g in (m, n) if g["neg_peak"].size]
         self.lnc_max = -float(min(peaks)) if peaks else -math.inf
-        both = np.sort(np.concatenate([m["neg_peak"][:_SPARSE_ROWS + 1],
-                                       n["neg_peak"][:_SPARSE_ROWS + 1]]))
+        both = np.sort(
+            np.concatenate([m["neg_peak"][: _SPARSE_ROWS + 1], n["neg_peak"][: _SPARSE_ROWS + 1]])
+        )
         #: u above which at most _SPARSE_ROWS rows take part
-        self.sparse_u = (-float(both[_SPARSE_ROWS]) if both.size > _SPARSE_ROWS
-                         else -math.inf)
+        self.sparse_u = -float(both[_SPARSE_ROWS]) if both.size > _SPARSE_ROWS else -math.inf
 
     @staticmethod
     def _group(sel, dens, mu, sigma, norm, area, negative: bool) -> dict[str, np.ndarray]:
@@ -150,8 +155,14 @@ class VolumeModel:
         order = np.argsort(peak)[::-1]
         idx = idx[order]
         s, a = s[order], area[idx]
-        return {"lnc": lnc[order], "neg_peak": -peak[order], "mu": mu[idx],
-                "sigma": s, "area": a, "weight": d[order] * a * nm[order]}
+        return {
+            "lnc": lnc[order],
+            "neg_peak": -peak[order],
+            "mu": mu[idx],
+            "sigma": s,
+            "area": a,
+            "weight": d[order] * a * nm[order],
+        }
 
     # ------------------------------------------------------------------ exact evaluation
     def evaluate(self, u: float, derivative: bool = False) -> tuple[float, float, float]:
@@ -159,8 +170,9 @@ class VolumeModel:
         P, V, dV = self.evaluate_many(np.array([float(u)]), derivative)
         return float(P[0]), float(V[0]), float(dV[0])
 
-    def evaluate_many(self, u: np.ndarray,
-                      derivative: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate_many(
+        self, u: np.ndarray, derivative: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P, V, dV/du) at each finite ``u`` (1-D), exactly, in blocks of nodes x rows
         (dV/du is 0 unless ``derivative``). Main rows more than ``_FAR`` above every node of a
         block hold their whole probability there (a prefix sum); only their volume is
@@ -180,12 +192,13 @@ class VolumeModel:
                     continue
                 rows = min(k, _ELEMENTS)
                 nb = max(1, _ELEMENTS // rows)
-                sel = order[i:i + nb]
+                sel = order[i : i + nb]
                 k = int(counts[min(i + nb, u.size) - 1])  # the block's largest prefix
                 far = 0
                 if part == self._main_part:  # rows far above every node of the block
-                    far = int(np.searchsorted(g["neg_peak"], -(float(u[sel].max()) + _FAR),
-                                              side="right"))
+                    far = int(
+                        np.searchsorted(g["neg_peak"], -(float(u[sel].max()) + _FAR), side="right")
+                    )
                     P[sel] += g["cum_total"][far]
                 step = max(1, _ELEMENTS // sel.size)
                 for lo in range(0, k, step):
@@ -213,23 +226,32 @@ class VolumeModel:
             np.maximum(q, 0.0, out=q)  # rows beyond a node's peak contribute exactly 0
             rq = np.sqrt(q)
             qrq = q * rq
-            V = g["cum_v0"][hi] - g["cum_v0"][lo] + rq @ g["v1"][sl] + q @ g["v2"][sl] \
+            V = (
+                g["cum_v0"][hi]
+                - g["cum_v0"][lo]
+                + rq @ g["v1"][sl]
+                + q @ g["v2"][sl]
                 + qrq @ g["v3"][sl]
+            )
             P = 0.0
             if not far:
                 e = erf_nonneg(rq)
                 ph = np.exp(-q)
                 rph = rq * ph
-                P = (g["cum_K"][hi] - g["cum_K"][lo] + e @ g["c1"][sl] - ph @ g["c2"][sl]
-                     - rph @ g["c3"][sl])
+                P = (
+                    g["cum_K"][hi]
+                    - g["cum_K"][lo]
+                    + e @ g["c1"][sl]
+                    - ph @ g["c2"][sl]
+                    - rph @ g["c3"][sl]
+                )
             dV = 0.0
             if derivative:
                 inv = 1.0 / rq
                 active = np.clip(np.searchsorted(g["neg_peak"], -u, side="left"), lo, hi)
                 if active.min() < hi:  # rows beyond some node's peak: no derivative there
                     np.putmask(inv, q == 0, 0.0)
-                dV = -(g["cum_d0"][active] - g["cum_d0"][lo] + inv @ g["d1"][sl]
-                       + rq @ g["d2"][sl])
+                dV = -(g["cum_d0"][active] - g["cum_d0"][lo] + inv @ g["d1"][sl] + rq @ g["d2"][sl])
             unclipped = rq <= g["xr"][sl]  # rows beyond a node's peak too (q = 0)
             if np.any(unclipped):
                 a = np.where(unclipped, g["mu"][sl] - g["sigma_sqrt2"][sl] * rq, 0.0)
@@ -237,8 +259,12 @@ class VolumeModel:
                 V = V - (a2 * a) @ g["a3"][sl]
                 if not far:
                     uf = unclipped.astype(np.float64)
-                    P = P + ((uf * e) @ g["c1"][sl] + (uf * ph) @ g["c2"][sl]
-                             - (uf * rph) @ g["c3"][sl] - uf @ g["K"][sl])
+                    P = P + (
+                        (uf * e) @ g["c1"][sl]
+                        + (uf * ph) @ g["c2"][sl]
+                        - (uf * rph) @ g["c3"][sl]
+                        - uf @ g["K"][sl]
+                    )
                 if derivative:
                     dV = dV - (a2 * inv) @ g["a_sig"][sl]
         return P, V, dV
@@ -275,10 +301,22 @@ class VolumeModel:
         # lower densities), then 1.6 times further down each time. The nodes do not depend
         # on the levels asked for: each level's result is the same alone or with others.
         m = self.main
-        rows = (np.searchsorted(m["cum_total"], _GRID_FRACTIONS)
-                if math.isfinite(self.lnc_max) else np.zeros(0, np.intp))
-        known = sorted({d for d in (self.lnc_max + float(m["neg_peak"][k - 1])
-                                    for k in rows if 1 < k < m["cum_total"].size) if d > 0})
+        rows = (
+            np.searchsorted(m["cum_total"], _GRID_FRACTIONS)
+            if math.isfinite(self.lnc_max)
+            else np.zeros(0, np.intp)
+        )
+        known = sorted(
+            {
+                d
+                for d in (
+                    self.lnc_max + float(m["neg_peak"][k - 1])
+                    for k in rows
+                    if 1 < k < m["cum_total"].size
+                )
+                if d > 0
+            }
+        )
         delta = 0.5 / 1.6
         while grid[-1][1] < top and delta < 1e6:  # P reaches its total well before
             delta = known.pop(0) if known else delta * 1.6
@@ -287,8 +325,7 @@ class VolumeModel:
             grid.append((u, P, math.exp(u) * dV))
         return [self._solve_one(p, grid) for p in levels]
 
-    def _solve_one(self, p: float,
-                   grid: list[tuple[float, float, float]]) -> tuple[float, float]:
+    def _solve_one(self, p: float, grid: list[tuple[float, float, float]]) -> tuple[float, float]:
         if p <= 0 or not math.isfinite(self.lnc_max):
             return (self.lnc_max, 0.0) if p <= 0 else (-math.inf, math.inf)
         above = [i for i, (_, P, _) in enumerate(grid) if P >= p]
@@ -322,8 +359,7 @@ class VolumeModel:
                 hi = u
             dP = math.exp(u) * dV
             new = u - f / dP if dP < 0 else math.nan
-            if (abs(f) <= 1e-6 * p and lo <= new <= hi
-                    and abs(dV * (new - u)) <= 1e-5 * V):
+            if abs(f) <= 1e-6 * p and lo <= new <= hi and abs(dV * (new - u)) <= 1e-5 * V:
                 # Newton converges quadratically: this last step leaves ~1e-12; V moves
                 # with it by dV/du times the step (no further evaluation), which misses
                 # V by about (step / V)^2 / 2 relative: 1e-5 keeps that well below 1e-9.
@@ -398,13 +434,13 @@ class VolumeModel:
 
         # Rows holding much probability bend P sharply where they start to count (at their
         # peak): those points are nodes, so that no such bend hides between two nodes.
-        heavy = np.concatenate([g["neg_peak"][g["row_total"] > _P_CHECK]
-                                for g in (self.main, self.neg)])
+        heavy = np.concatenate(
+            [g["neg_peak"][g["row_total"] > _P_CHECK] for g in (self.main, self.neg)]
+        )
         with np.errstate(divide="ignore"):  # the top row: y = -inf, dropped
             heavy = np.log(lnc_max + np.sort(heavy)[:_HEAVY])
         heavy = heavy[(heavy > ys[0]) & (heavy < ys[-1])]
-        nodes = np.unique(np.concatenate([ys[[0, -1]], np.linspace(ys[0], ys[-1], 12),
-                                          heavy]))
+        nodes = np.unique(np.concatenate([ys[[0, -1]], np.linspace(ys[0], ys[-1], 12), heavy]))
         n = exact(nodes)
         pending = (nodes[:-1], nodes[1:]) + tuple(c for v in n for c in (v[:-1], v[1:]))
         accepted: list[tuple[np.ndarray, ...]] = []
@@ -413,8 +449,11 @@ class VolumeModel:
             a, b = pending[0], pending[1]
             first = np.searchsorted(ys, a, side="left")
             hi = np.searchsorted(ys, b, side="right")
-            values = np.where(hi > first, distinct[np.maximum(hi - 1, 0)] - distinct[
-                np.minimum(first, ys.size - 1)] + 1, 0)
+            values = np.where(
+                hi > first,
+                distinct[np.maximum(hi - 1, 0)] - distinct[np.minimum(first, ys.size - 1)] + 1,
+                0,
+            )
             few = (values > 0) & (values <= 2)
             by_hand.append((a[few], b[few]))
             keep = values > 2
@@ -426,17 +465,21 @@ class VolumeModel:
             pm, dpm, lm, dlm = exact(m)
             h = b - a
             with np.errstate(invalid="ignore"):
-                good = ((np.abs(_hermite(0.5, h, pa, pb, dpa, dpb) - pm) <= _P_CHECK)
-                        & (np.abs(_hermite(0.5, h, la, lb, dla, dlb) - lm) <= _V_CHECK)
-                        & (np.abs(_slope(h, pa, pb, dpa, dpb) - h * dpm) <= 4 * _P_CHECK)
-                        & (np.abs(_slope(h, la, lb, dla, dlb) - h * dlm) <= 4 * _V_CHECK))
+                good = (
+                    (np.abs(_hermite(0.5, h, pa, pb, dpa, dpb) - pm) <= _P_CHECK)
+                    & (np.abs(_hermite(0.5, h, la, lb, dla, dlb) - lm) <= _V_CHECK)
+                    & (np.abs(_slope(h, pa, pb, dpa, dpb) - h * dpm) <= 4 * _P_CHECK)
+                    & (np.abs(_slope(h, la, lb, dla, dlb) - h * dlm) <= 4 * _V_CHECK)
+                )
             left = (a, m, pa, pm, dpa, dpm, la, lm, dla, dlm)
             right = (m, b, pm, pb, dpm, dpb, lm, lb, dlm, dlb)
-            accepted.append(tuple(np.concatenate([c[good], d[good]])
-                                  for c, d in zip(left, right, strict=True)))
+            accepted.append(
+                tuple(np.concatenate([c[good], d[good]]) for c, d in zip(left, right, strict=True))
+            )
             bad = ~good
-            pending = tuple(np.concatenate([c[bad], d[bad]])
-                            for c, d in zip(left, right, strict=True))
+            pending = tuple(
+                np.concatenate([c[bad], d[bad]]) for c, d in zip(left, right, strict=True)
+            )
         if pending:  # not settled after 60 rounds: exact
             by_hand.append((pending[0], pending[1]))
         P = np.zeros(y.size)
@@ -444,30 +487,31 @@ class VolumeModel:
         done = np.zeros(y.size, bool)
         if not accepted:
             return P, V, done
-        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (np.concatenate(c)
-                                                    for c in zip(*accepted, strict=True))
+        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (
+            np.concatenate(c) for c in zip(*accepted, strict=True)
+        )
         ea = np.concatenate([c[0] for c in by_hand])
         # Every target lies in one final interval: interpolated, or exact (by_hand).
         starts = np.concatenate([a, ea])
         order = np.argsort(starts, kind="stable")
         starts = starts[order]
         for lo in range(0, y.size, TARGET_BLOCK):  # blocks: no mmap-sized temporaries
-            yb = y[lo:lo + TARGET_BLOCK]
+            yb = y[lo : lo + TARGET_BLOCK]
             j = order[np.maximum(np.searchsorted(starts, yb, side="right") - 1, 0)]
             ok = j < a.size
             j[~ok] = 0
             ok &= (yb >= a[j]) & (yb <= b[j])
-            done[lo:lo + TARGET_BLOCK] = ok
+            done[lo : lo + TARGET_BLOCK] = ok
             t = np.flatnonzero(ok)
             j = j[t]
             h = b[j] - a[j]
             f = (yb[t] - a[j]) / h
             P[lo + t] = np.clip(_hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
-            V[lo + t] = np.exp(np.clip(_hermite(f, h, la[j], lb[j], dla[j], dlb[j]),
-                                       la[j], lb[j]))
+            V[lo + t] = np.exp(np.clip(_hermite(f, h, la[j], lb[j], dla[j], dlb[j]), la[j], lb[j]))
         return P, V, done
-        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (np.concatenate(c)
-                                                    for c in zip(*accepted, strict=True))
+        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (
+            np.concatenate(c) for c in zip(*accepted, strict=True)
+        )
         ea, eb = (np.concatenate(c) for c in zip(*by_hand, strict=True))
         # Every target lies in one final interval: interpolated, or exact (by_hand).
         starts = np.concatenate([a, ea])
@@ -485,14 +529,21 @@ class VolumeModel:
         return P, V, done
 
 
-def _slope(h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray,
-           d1: np.ndarray) -> np.ndarray:
+def _slope(
+    h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray, d1: np.ndarray
+) -> np.ndarray:
     """h times the slope at the midpoint of the cubic of ``_hermite``."""
     return 1.5 * (y1 - y0) - 0.25 * h * (d0 + d1)
 
 
-def _hermite(f: Any, h: np.ndarray | float, y0: np.ndarray | float, y1: np.ndarray | float,
-             d0: np.ndarray | float, d1: np.ndarray | float) -> Any:
+def _hermite(
+    f: Any,
+    h: np.ndarray | float,
+    y0: np.ndarray | float,
+    y1: np.ndarray | float,
+    d0: np.ndarray | float,
+    d1: np.ndarray | float,
+) -> Any:
     """The cubic through (0, y0) and (1, y1) with slopes h d0 and h d1, at fraction f."""
     g = 1 - f
     return g * g * ((1 + 2 * f) * y0 + f * h * d0) + f * f * ((3 - 2 * f) * y1 - g * h * d1)

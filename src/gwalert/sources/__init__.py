@@ -13,8 +13,14 @@ from .url import DEFAULT_URL, BrokerURL, is_broker_url, parse_url
 if TYPE_CHECKING:
     from .message import Source
 
-__all__ = ["DEFAULT_URL", "BrokerURL", "is_broker_url", "open_source", "parse_start_at",
-           "parse_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "BrokerURL",
+    "is_broker_url",
+    "open_source",
+    "parse_start_at",
+    "parse_url",
+]
 
 
 def parse_start_at(text: str) -> str | datetime:
@@ -25,19 +31,30 @@ def parse_start_at(text: str) -> str | datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise GwalertError(f"--start-at {text!r}: expected earliest, latest or an ISO 8601 "
-                           "time such as 2026-01-01T00:00:00Z") from None
+        raise GwalertError(
+            f"--start-at {text!r}: expected earliest, latest or an ISO 8601 "
+            "time such as 2026-01-01T00:00:00Z"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when
 
 
-def open_source(target: str, *, store_url: str, no_auth: bool = False,
-                group_id: str | None = None, start_at: str = "latest",
-                until_eos: bool = False, config: dict[str, Any] | None = None,
-                silence_warning: float = 120.0, connect_timeout: float = 30.0,
-                heartbeat: bool | str = True,
-                options: dict[str, str] | None = None, store: Any = None) -> Source:
+def open_source(
+    target: str,
+    *,
+    store_url: str,
+    no_auth: bool = False,
+    group_id: str | None = None,
+    start_at: str = "latest",
+    until_eos: bool = False,
+    config: dict[str, Any] | None = None,
+    silence_warning: float = 120.0,
+    connect_timeout: float = 30.0,
+    heartbeat: bool | str = True,
+    options: dict[str, str] | None = None,
+    store: Any = None,
+) -> Source:
     """A source for a ``kafka://`` or ``gcn://`` URL, or a file/directory path.
 
     ``heartbeat``: True follows the broker's known heartbeat topic (``sys.heartbeat`` on
@@ -59,9 +76,20 @@ def open_source(target: str, *, store_url: str, no_auth: bool = False,
     when = parse_start_at(start_at)
     conf, username = client_config(url, "consumer", no_auth=no_auth, config=config)
     conf.update(options or {})
-    return KafkaSource(url, conf, group_id=group_id or default_group_id(store_url, username),
-                       start_at=when, until_eos=until_eos,
-                       heartbeat_topic=(heartbeat if isinstance(heartbeat, str) else
-                                        heartbeat_topic_for(url) if heartbeat else None),
-                       silence_warning=silence_warning, connect_timeout=connect_timeout,
-                       marks=None if store is None else store.marks)
+    return KafkaSource(
+        url,
+        conf,
+        group_id=group_id or default_group_id(store_url, username),
+        start_at=when,
+        until_eos=until_eos,
+        heartbeat_topic=(
+            heartbeat
+            if isinstance(heartbeat, str)
+            else heartbeat_topic_for(url)
+            if heartbeat
+            else None
+        ),
+        silence_warning=silence_warning,
+        connect_timeout=connect_timeout,
+        marks=None if store is None else store.marks,
+    )

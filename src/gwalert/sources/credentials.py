@@ -35,7 +35,8 @@ def hop_credential(url: BrokerURL, auth_file: str | os.PathLike | None = None) -
     except FileNotFoundError as exc:
         raise GwalertError(
             f"no credentials: {exc.filename} does not exist; run 'hop auth add' "
-            "(or pass --no-auth for a broker without authentication)") from None
+            "(or pass --no-auth for a broker without authentication)"
+        ) from None
     except RuntimeError as exc:
         raise GwalertError(f"credentials: {str(exc).splitlines()[0]}") from None
     try:
@@ -51,9 +52,14 @@ def gcn_credentials(config: dict[str, Any]) -> tuple[str | None, str | None]:
     return client_id, client_secret
 
 
-def client_config(url: BrokerURL, mode: str = "consumer", *, no_auth: bool = False,
-                  config: dict[str, Any] | None = None,
-                  auth_file: str | os.PathLike | None = None) -> tuple[dict[str, Any], str | None]:
+def client_config(
+    url: BrokerURL,
+    mode: str = "consumer",
+    *,
+    no_auth: bool = False,
+    config: dict[str, Any] | None = None,
+    auth_file: str | os.PathLike | None = None,
+) -> tuple[dict[str, Any], str | None]:
     """The librdkafka config for ``mode`` (consumer, producer, admin) and the user name.
 
     ``kafka://``: hop-client's credential for the host (SCRAM-SHA-512 over SASL_SSL as
@@ -63,12 +69,17 @@ def client_config(url: BrokerURL, mode: str = "consumer", *, no_auth: bool = Fal
     config = config or {}
     conf: dict[str, Any] = {"bootstrap.servers": url.bootstrap}
     if mode == "producer":
-        conf.update({"compression.type": "zstd", "message.max.bytes": MAX_MESSAGE_BYTES,
-                     "linger.ms": 0})
+        conf.update(
+            {"compression.type": "zstd", "message.max.bytes": MAX_MESSAGE_BYTES, "linger.ms": 0}
+        )
     elif mode == "consumer":
-        conf.update({"max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
-                     "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
-                     "receive.message.max.bytes": 4 * MAX_MESSAGE_BYTES + 1024})
+        conf.update(
+            {
+                "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
+                "fetch.max.bytes": 4 * MAX_MESSAGE_BYTES,
+                "receive.message.max.bytes": 4 * MAX_MESSAGE_BYTES + 1024,
+            }
+        )
     if no_auth:
         conf["security.protocol"] = "plaintext"
         return conf, None
@@ -78,13 +89,15 @@ def client_config(url: BrokerURL, mode: str = "consumer", *, no_auth: bool = Fal
             raise GwalertError(
                 "no GCN credentials: set GCN_CLIENT_ID and GCN_CLIENT_SECRET, or [gcn] "
                 "client_id/client_secret in the config file (--config FILE, default "
-                f"{default_config_path()}; from https://gcn.nasa.gov/quickstart)")
+                f"{default_config_path()}; from https://gcn.nasa.gov/quickstart)"
+            )
         if url.domain is None:
             raise GwalertError(f"{url}: a local broker address takes --no-auth")
         from gcn_kafka import core as gcn_core
 
-        conf = gcn_core.get_config(mode, conf, client_id=client_id,
-                                   client_secret=client_secret, domain=url.domain)
+        conf = gcn_core.get_config(
+            mode, conf, client_id=client_id, client_secret=client_secret, domain=url.domain
+        )
         if mode == "consumer":
             conf.pop("group.id", None)  # gcn-kafka's is random; the caller sets a stable one
         return conf, client_id

@@ -73,8 +73,9 @@ class Feed:
         source = self.source
         liveness = getattr(source, "liveness", None)
         if liveness is not None and liveness.silent:
-            return feedstatus.SILENT, (f"no heartbeat and no broker contact for "
-                                       f"{liveness.seconds_silent():.0f} s")
+            return feedstatus.SILENT, (
+                f"no heartbeat and no broker contact for {liveness.seconds_silent():.0f} s"
+            )
         broker = getattr(source, "state", None)
         problem = getattr(broker, "problem", None)
         if problem:
@@ -88,9 +89,13 @@ class Feed:
         beat = self.last_heartbeat_wall()
         from ..store.arrivals import ms_to_iso
 
-        return {"feed": self.name, "last_message_at": self.last_message_at,
-                "last_heartbeat_at": ms_to_iso(int(beat * 1000)) if beat else None,
-                "state": state, "detail": detail}
+        return {
+            "feed": self.name,
+            "last_message_at": self.last_message_at,
+            "last_heartbeat_at": ms_to_iso(int(beat * 1000)) if beat else None,
+            "state": state,
+            "detail": detail,
+        }
 
     def on_stats(self, text: str) -> None:
         """librdkafka statistics (chained after the source's own callback): consumer lag."""
@@ -118,12 +123,21 @@ class FeedSet:
     retried.
     """
 
-    def __init__(self, feeds: Sequence[Feed], pipeline: Pipeline, *,
-                 stop: threading.Event | None = None,
-                 on_outcome: Callable[[Outcome], None] | None = None,
-                 observers: Sequence[Observer] = (), fail_fast: bool = False,
-                 until_eos: bool = False, retry: float = 2.0, retry_max: float = 60.0,
-                 status_engine: Any = None, status_interval: float = 3.0) -> None:
+    def __init__(
+        self,
+        feeds: Sequence[Feed],
+        pipeline: Pipeline,
+        *,
+        stop: threading.Event | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        observers: Sequence[Observer] = (),
+        fail_fast: bool = False,
+        until_eos: bool = False,
+        retry: float = 2.0,
+        retry_max: float = 60.0,
+        status_engine: Any = None,
+        status_interval: float = 3.0,
+    ) -> None:
         self.feeds = list(feeds)
         self.pipeline = pipeline
         self.stop = stop or threading.Event()
@@ -168,17 +182,26 @@ class FeedSet:
 
     def _run(self) -> RunStats:
         for feed in self.feeds:
-            feed.thread = threading.Thread(target=self._run_feed, args=(feed,), daemon=True,
-                                           name=f"{_THREAD_PREFIX}{feed.name}")
+            feed.thread = threading.Thread(
+                target=self._run_feed,
+                args=(feed,),
+                daemon=True,
+                name=f"{_THREAD_PREFIX}{feed.name}",
+            )
             feed.thread.start()
         last_status = 0.0
         try:
             while any(f.thread is not None and f.thread.is_alive() for f in self.feeds):
-                if self._fatal is None and self.feeds and all(
-                        f.first_error and not f.connected_once for f in self.feeds):
-                    self._fatal = GwalertError("; ".join(
-                        f"{f.name}: {f.first_error}" for f in self.feeds)
-                        if len(self.feeds) > 1 else self.feeds[0].first_error or "failed")
+                if (
+                    self._fatal is None
+                    and self.feeds
+                    and all(f.first_error and not f.connected_once for f in self.feeds)
+                ):
+                    self._fatal = GwalertError(
+                        "; ".join(f"{f.name}: {f.first_error}" for f in self.feeds)
+                        if len(self.feeds) > 1
+                        else self.feeds[0].first_error or "failed"
+                    )
                 if self._fatal is not None:
                     self.stop.set()
                 now = time.monotonic()
@@ -205,8 +228,12 @@ class FeedSet:
         rows = []
         for feed in self.feeds:
             row = feed.row()
-            if final and row["state"] in (feedstatus.OK, feedstatus.SILENT,
-                                          feedstatus.DEGRADED, feedstatus.CONNECTING):
+            if final and row["state"] in (
+                feedstatus.OK,
+                feedstatus.SILENT,
+                feedstatus.DEGRADED,
+                feedstatus.CONNECTING,
+            ):
                 row.update(state=feedstatus.STOPPED, detail="listener stopped")
             rows.append(row)
         try:
@@ -250,8 +277,7 @@ class FeedSet:
                 self.stop.set()
                 return
             except Exception as exc:  # noqa: BLE001 - one feed must never stop the others
-                text = str(exc) if isinstance(exc, GwalertError) else \
-                    f"{type(exc).__name__}: {exc}"
+                text = str(exc) if isinstance(exc, GwalertError) else f"{type(exc).__name__}: {exc}"
                 feed.failures += 1
                 feed.state, feed.detail = feedstatus.FAILED, text
                 if not feed.connected_once and feed.first_error is None:
@@ -287,8 +313,12 @@ class FeedSet:
                         # stopped while the store is down (issue 9): not acknowledged, the
                         # broker delivers it again; a clean stop, not a failure
                         feed.stats.unacknowledged += 1
-                        log.warning("feed %s: %s; the message is not acknowledged and will "
-                                    "be delivered again", feed.name, exc)
+                        log.warning(
+                            "feed %s: %s; the message is not acknowledged and will "
+                            "be delivered again",
+                            feed.name,
+                            exc,
+                        )
                         return
                     except GwalertError as exc:  # the store is gone: nothing is acknowledged
                         raise _StoreGone(exc) from None
@@ -324,14 +354,15 @@ class _FeedNames(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         thread = threading.current_thread().name
         if thread.startswith(_THREAD_PREFIX) and not getattr(record, "gwalert_feed", None):
-            feed = thread[len(_THREAD_PREFIX):]
+            feed = thread[len(_THREAD_PREFIX) :]
             record.gwalert_feed = feed
             record.msg = f"feed {feed}: {record.msg}"
         return True
 
 
-def feed_group(url: str, group_id: str | None, store_key: str, several: bool
-               ) -> tuple[str | None, str]:
+def feed_group(
+    url: str, group_id: str | None, store_key: str, several: bool
+) -> tuple[str | None, str]:
     """(group id, store key for the default group id) of feed ``url``. Alone, a feed keeps the
     single-feed group (a restart resumes); one of several gets its own group (the feeds join,
     rebalance and fail apart), derived from ``--group-id`` or from the default one."""
@@ -347,4 +378,3 @@ class _StoreGone(Exception):
     def __init__(self, error: GwalertError) -> None:
         super().__init__(str(error))
         self.error = error
-

@@ -24,8 +24,9 @@ class FileSource:
 
     def files(self) -> list[Path]:
         if self.path.is_dir():
-            return sorted(p for p in self.path.iterdir()
-                          if p.is_file() and not p.name.startswith("."))
+            return sorted(
+                p for p in self.path.iterdir() if p.is_file() and not p.name.startswith(".")
+            )
         return [self.path]
 
     def messages(self, stop: threading.Event) -> Iterator[Message]:

@@ -61,11 +61,20 @@ def default_group_id(store_url: str, username: str | None = None) -> str:
 class KafkaSource:
     """Consume ``url``'s topics, yield messages, commit each after it is stored."""
 
-    def __init__(self, url: BrokerURL, config: dict[str, Any], *, group_id: str,
-                 start_at: str | datetime = "latest", until_eos: bool = False,
-                 heartbeat_topic: str | None = None, silence_warning: float = 120.0,
-                 connect_timeout: float = 30.0, poll_interval: float = 0.5,
-                 marks: Marks | None = None) -> None:
+    def __init__(
+        self,
+        url: BrokerURL,
+        config: dict[str, Any],
+        *,
+        group_id: str,
+        start_at: str | datetime = "latest",
+        until_eos: bool = False,
+        heartbeat_topic: str | None = None,
+        silence_warning: float = 120.0,
+        connect_timeout: float = 30.0,
+        poll_interval: float = 0.5,
+        marks: Marks | None = None,
+    ) -> None:
         self.url = url
         self.name = str(url)
         self.group_id = group_id
@@ -83,32 +92,38 @@ class KafkaSource:
         self._last_check = time.monotonic()
         self.check_interval = 5.0
         conf = dict(config)
-        conf.update({
-            "group.id": group_id,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            # --start-at is applied in _on_assign, only where the group has no committed
-            # offset. A committed offset, start mark or fetch position outside the partition's
-            # log is caught by _on_assign and _check_log (INCIDENT, read from the log start);
-            # should the broker still answer "offset out of range" first, librdkafka goes to
-            # the earliest message kept, never to the latest (duplicates are recognised, losses
-            # are not), and _check_offset logs the jump.
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": until_eos,
-            # Broker contact is read from the statistics: often enough for the silence check.
-            "statistics.interval.ms": int(min(5000, max(500, silence_warning * 1000 / 4))),
-            "error_cb": self._on_error,
-            "on_commit": self._on_commit,
-            "logger": rdkafka_logger(),
-            "stats_cb": self._on_stats,
-        })
+        conf.update(
+            {
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                # --start-at is applied in _on_assign, only where the group has no committed
+                # offset. A committed offset, start mark or fetch position outside the partition's
+                # log is caught by _on_assign and _check_log (INCIDENT, read from the log start);
+                # should the broker still answer "offset out of range" first, librdkafka goes to
+                # the earliest message kept, never to the latest (duplicates are recognised, losses
+                # are not), and _check_offset logs the jump.
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": until_eos,
+                # Broker contact is read from the statistics: often enough for the silence check.
+                "statistics.interval.ms": int(min(5000, max(500, silence_warning * 1000 / 4))),
+                "error_cb": self._on_error,
+                "on_commit": self._on_commit,
+                "logger": rdkafka_logger(),
+                "stats_cb": self._on_stats,
+            }
+        )
         # Tunables (a --kafka-option wins): a new topic is seen within 10 s; a listener that
         # was killed is replaced within ~10 s instead of librdkafka's 45 s session timeout
         # (being evicted by a long network cut only means redelivery, and dedupe); brokers
         # that do not wake a waiting fetch (tansu) still deliver within 100 ms.
-        for key, value in (("topic.metadata.refresh.interval.ms", 10000),
-                           ("session.timeout.ms", 10000), ("heartbeat.interval.ms", 2000),
-                           ("socket.keepalive.enable", True), ("fetch.wait.max.ms", 100)):
+        for key, value in (
+            ("topic.metadata.refresh.interval.ms", 10000),
+            ("session.timeout.ms", 10000),
+            ("heartbeat.interval.ms", 2000),
+            ("socket.keepalive.enable", True),
+            ("fetch.wait.max.ms", 100),
+        ):
             conf.setdefault(key, value)
         self.config = conf
         self.consumer: Any = None
@@ -125,8 +140,7 @@ class KafkaSource:
         except confluent_kafka.KafkaException as exc:
             raise GwalertError(f"{self.url}: invalid client configuration: {exc}") from None
         try:
-            meta = wait_for_broker(self.consumer, self.state, self.url, self.connect_timeout,
-                                   stop)
+            meta = wait_for_broker(self.consumer, self.state, self.url, self.connect_timeout, stop)
         except GwalertError:
             self._abandon()
             raise
@@ -136,13 +150,17 @@ class KafkaSource:
             self.start.mark_start(self.consumer, meta)
         missing = [t for t in self.url.topics if t not in meta.topics]
         if missing:
-            log.warning("topic(s) %s not on %s yet; waiting for them", ", ".join(missing),
-                        self.url.bootstrap)
+            log.warning(
+                "topic(s) %s not on %s yet; waiting for them",
+                ", ".join(missing),
+                self.url.bootstrap,
+            )
         topics = list(self.url.topics)
         if self.heartbeat_topic and self.heartbeat_topic in meta.topics:
             topics.append(self.heartbeat_topic)
-        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)
+        self.consumer.subscribe(
+            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
         log.info("listening to %s as group %s", ", ".join(topics), self.group_id)
 
     def _abandon(self) -> None:
@@ -216,15 +234,19 @@ class KafkaSource:
             # Record the starting position at once: otherwise a partition with nothing
             # committed yet (no message, or a commit lost in a kill -9) would start at
             # "latest" after a restart and skip what arrived while we were down.
-            pin = [confluent_kafka.TopicPartition(t, n, off) for (t, n), off in start.items()
-                   if off >= 0 and t != self.heartbeat_topic]
+            pin = [
+                confluent_kafka.TopicPartition(t, n, off)
+                for (t, n), off in start.items()
+                if off >= 0 and t != self.heartbeat_topic
+            ]
             if pin:
                 try:
                     consumer.commit(offsets=pin, asynchronous=False)
                     for tp in pin:
                         self._part((tp.topic, tp.partition)).committed = tp.offset
-                    self.start.known.save(self.group_id, {(tp.topic, tp.partition): tp.offset
-                                                          for tp in pin})
+                    self.start.known.save(
+                        self.group_id, {(tp.topic, tp.partition): tp.offset for tp in pin}
+                    )
                 except confluent_kafka.KafkaException as exc:
                     log.warning("could not commit the starting offsets: %s", exc)
         log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
@@ -241,8 +263,10 @@ class KafkaSource:
             try:
                 consumer.commit(offsets=done, asynchronous=False)
             except confluent_kafka.KafkaException as exc:
-                log.warning("commit before rebalance failed (those messages may be delivered "
-                            "again): %s", exc)
+                log.warning(
+                    "commit before rebalance failed (those messages may be delivered again): %s",
+                    exc,
+                )
         for p in partitions:
             part = self._part((p.topic, p.partition))
             part.assigned = part.eof = False
@@ -282,18 +306,28 @@ class KafkaSource:
                 self._commit(msg, asynchronous=True)
                 continue
             value = msg.value() or b""
-            yield Message(value=value, source=self.url.source_name(msg.topic()),
-                          partition=msg.partition(), offset=msg.offset(),
-                          headers=tuple((k, v or b"") for k, v in (msg.headers() or [])),
-                          handle=msg)
+            yield Message(
+                value=value,
+                source=self.url.source_name(msg.topic()),
+                partition=msg.partition(),
+                offset=msg.offset(),
+                headers=tuple((k, v or b"") for k, v in (msg.headers() or [])),
+                handle=msg,
+            )
 
     def _check_offset(self, key: Key, offset: int) -> None:
         check_offset(key, self._part(key), offset)
 
     def _check_log(self) -> None:
         if self.consumer is not None and not self.state.problem:
-            check_log(self.consumer, {k: p for k, p in self.parts.items()
-                                      if p.assigned and k[0] != self.heartbeat_topic})
+            check_log(
+                self.consumer,
+                {
+                    k: p
+                    for k, p in self.parts.items()
+                    if p.assigned and k[0] != self.heartbeat_topic
+                },
+            )
 
     def commit(self, message: Message) -> None:
         """Acknowledge a stored message. The commit is sent at once but not waited for (in
@@ -310,9 +344,13 @@ class KafkaSource:
             self._part((msg.topic(), msg.partition())).committed = msg.offset() + 1
         except confluent_kafka.KafkaException as exc:
             # Stored but not acknowledged: it will come again and be recognised as a duplicate.
-            log.warning("could not commit %s[%d]@%d (it may be delivered again): %s",
-                        msg.topic(), msg.partition(), msg.offset(), exc.args[0].str()
-                        if exc.args and hasattr(exc.args[0], "str") else exc)
+            log.warning(
+                "could not commit %s[%d]@%d (it may be delivered again): %s",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc,
+            )
 
     def _on_commit(self, err: Any, partitions: list[Any]) -> None:
         if err is not None:
@@ -322,14 +360,14 @@ class KafkaSource:
         """Commit (synchronously) the last stored offsets, then leave the group."""
         pending = {k: p.pending for k, p in self.parts.items() if p.pending is not None}
         if self.consumer is not None and pending:
-            offsets = [confluent_kafka.TopicPartition(t, n, off)
-                       for (t, n), off in pending.items()]
+            offsets = [confluent_kafka.TopicPartition(t, n, off) for (t, n), off in pending.items()]
             try:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
                 self.start.known.save(self.group_id, pending)
             except confluent_kafka.KafkaException as exc:
-                log.warning("final commit failed (the last messages may be delivered "
-                            "again): %s", exc)
+                log.warning(
+                    "final commit failed (the last messages may be delivered again): %s", exc
+                )
             for part in self.parts.values():
                 part.pending = None
         self._closing = True

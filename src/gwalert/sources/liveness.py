@@ -26,12 +26,21 @@ log = logging.getLogger("gwalert.heartbeat")
 kafka_log = logging.getLogger("gwalert.kafka")
 
 #: Heartbeat topics of the public brokers: SCiMMA's Hopskotch and NASA GCN Kafka.
-HEARTBEAT_TOPICS = {"kafka.scimma.org": "sys.heartbeat", "gcn.nasa.gov": "gcn.heartbeat",
-                    "test.gcn.nasa.gov": "gcn.heartbeat"}
+HEARTBEAT_TOPICS = {
+    "kafka.scimma.org": "sys.heartbeat",
+    "gcn.nasa.gov": "gcn.heartbeat",
+    "test.gcn.nasa.gov": "gcn.heartbeat",
+}
 
 #: Errors that are fatal before the first successful contact (reported at once).
-AUTH_ERRORS = ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "TOPIC_AUTHORIZATION_FAILED",
-               "GROUP_AUTHORIZATION_FAILED", "_SSL", "ILLEGAL_SASL_STATE")
+AUTH_ERRORS = (
+    "_AUTHENTICATION",
+    "SASL_AUTHENTICATION_FAILED",
+    "TOPIC_AUTHORIZATION_FAILED",
+    "GROUP_AUTHORIZATION_FAILED",
+    "_SSL",
+    "ILLEGAL_SASL_STATE",
+)
 
 
 def heartbeat_topic_for(url: BrokerURL) -> str | None:
@@ -41,9 +50,13 @@ def heartbeat_topic_for(url: BrokerURL) -> str | None:
 class Liveness:
     """Tracks the last sign of life and warns once per silence."""
 
-    def __init__(self, warn_after: float = 120.0, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 logger: logging.Logger = log) -> None:
+    def __init__(
+        self,
+        warn_after: float = 120.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = log,
+    ) -> None:
         self.warn_after = warn_after
         self.clock = clock
         self.log = logger
@@ -76,8 +89,11 @@ class Liveness:
         quiet = self.seconds_silent()
         if quiet >= self.warn_after and not self.silent:
             self.silent = True
-            self.log.warning("no heartbeat and no broker contact for %.0f s: alerts may be "
-                             "missed until the stream is back", quiet)
+            self.log.warning(
+                "no heartbeat and no broker contact for %.0f s: alerts may be "
+                "missed until the stream is back",
+                quiet,
+            )
         return self.silent
 
 
@@ -108,8 +124,13 @@ class BrokerState:
             self.reported.clear()
 
 
-def wait_for_broker(consumer: Any, state: BrokerState, url: BrokerURL, timeout: float,
-                    stop: threading.Event | None = None) -> Any:
+def wait_for_broker(
+    consumer: Any,
+    state: BrokerState,
+    url: BrokerURL,
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> Any:
     """The cluster metadata, once the broker answers; :class:`GwalertError` when it rejects
     the credentials (as soon as it says so) or has not answered within ``timeout`` seconds
     (0: wait for ever)."""
@@ -125,12 +146,13 @@ def wait_for_broker(consumer: Any, state: BrokerState, url: BrokerURL, timeout: 
             text = err.str()
             if any(w in text.lower() for w in ("resolve", "name or service", "getaddrinfo")):
                 # e.g. the OAuth token endpoint's host name does not resolve: not a credential
-                raise GwalertError(f"{url.bootstrap}: cannot reach the network (a host name "
-                                   f"does not resolve; DNS or offline?): {text}")
+                raise GwalertError(
+                    f"{url.bootstrap}: cannot reach the network (a host name "
+                    f"does not resolve; DNS or offline?): {text}"
+                )
             raise GwalertError(f"{url.bootstrap}: authentication failed: {text}")
         if stop is not None and stop.is_set():
             raise GwalertError("stopped before the broker answered")
         if timeout and time.monotonic() > deadline:
             why = err.str() if err is not None else "no answer"
-            raise GwalertError(f"cannot reach broker {url.bootstrap} within {timeout:.0f} s: "
-                               f"{why}")
+            raise GwalertError(f"cannot reach broker {url.bootstrap} within {timeout:.0f} s: {why}")

@@ -53,8 +53,7 @@ class Source(Protocol):
         """Acknowledge ``message``: it is durably handled."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 class Marks(Protocol):

@@ -40,30 +40,40 @@ class Verdict:
     incident: str | None = None
 
 
-def check_position(topic: str, partition: int, position: int, low: int, high: int,
-                   what: str) -> Verdict:
+def check_position(
+    topic: str, partition: int, position: int, low: int, high: int, what: str
+) -> Verdict:
     """``position`` (a committed offset, a start mark, the fetch position: ``what``) checked
     against the partition's log ``[low, high]``: beyond the end, or below the start, means
     the log it belonged to is gone (or trimmed): read the log from its beginning."""
     if position > high:
-        return Verdict(low, f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
-                            f"beyond the end of the partition's log (offset {high}): the "
-                            f"broker lost its log (rebuilt or restarted cluster); reading the "
-                            f"new log from its beginning (offset {low})")
+        return Verdict(
+            low,
+            f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
+            f"beyond the end of the partition's log (offset {high}): the "
+            f"broker lost its log (rebuilt or restarted cluster); reading the "
+            f"new log from its beginning (offset {low})",
+        )
     if position < low:
-        return Verdict(low, f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
-                            f"before the start of the partition's log (offset {low}): "
-                            f"messages {position}..{low - 1} were deleted (retention) before "
-                            f"they were read and may be lost; reading on from offset {low}")
+        return Verdict(
+            low,
+            f"INCIDENT: {topic}[{partition}]: the {what} {position} lies "
+            f"before the start of the partition's log (offset {low}): "
+            f"messages {position}..{low - 1} were deleted (retention) before "
+            f"they were read and may be lost; reading on from offset {low}",
+        )
     return Verdict(position)
 
 
 def forgotten(topic: str, partition: int, known: int, low: int) -> Verdict:
     """The broker has no committed offset where the group committed ``known`` before."""
-    return Verdict(low, f"INCIDENT: {topic}[{partition}]: the broker no longer holds this "
-                        f"group's committed offset (it was {known}): the broker lost its log "
-                        f"or the offsets expired; reading the log from its beginning "
-                        f"(offset {low}); notices already stored are recognised as duplicates")
+    return Verdict(
+        low,
+        f"INCIDENT: {topic}[{partition}]: the broker no longer holds this "
+        f"group's committed offset (it was {known}): the broker lost its log "
+        f"or the offsets expired; reading the log from its beginning "
+        f"(offset {low}); notices already stored are recognised as duplicates",
+    )
 
 
 def _checked(verdict: Verdict, fallback: int) -> int:
@@ -73,13 +83,15 @@ def _checked(verdict: Verdict, fallback: int) -> int:
     return fallback
 
 
-def watermarks(consumer: Any, topic: str, partition: int,
-               timeout: float = 10) -> tuple[int | None, int | None]:
+def watermarks(
+    consumer: Any, topic: str, partition: int, timeout: float = 10
+) -> tuple[int | None, int | None]:
     """The partition's (first, end) offsets now, or (None, None) when the broker does not
     say (then no check is possible)."""
     try:
         return consumer.get_watermark_offsets(
-            confluent_kafka.TopicPartition(topic, partition), timeout=timeout)
+            confluent_kafka.TopicPartition(topic, partition), timeout=timeout
+        )
     except confluent_kafka.KafkaException as exc:
         log.warning("could not read the offsets of %s[%d]: %s", topic, partition, exc)
         return None, None
@@ -112,14 +124,24 @@ def check_offset(key: Key, part: Partition, offset: int) -> None:
     last = part.last
     if expected is not None:
         if offset != expected:
-            log.error("INCIDENT: %s[%d] resumed at offset %d but was expected at %d "
-                      "(offset reset: retention expired or the broker lost its log); "
-                      "messages in between may be missing", key[0], key[1], offset,
-                      expected)
+            log.error(
+                "INCIDENT: %s[%d] resumed at offset %d but was expected at %d "
+                "(offset reset: retention expired or the broker lost its log); "
+                "messages in between may be missing",
+                key[0],
+                key[1],
+                offset,
+                expected,
+            )
     elif last is not None and offset <= last:
-        log.error("INCIDENT: %s[%d] went back from offset %d to %d: the broker's log was "
-                  "replaced; reading on (notices already stored are duplicates)",
-                  key[0], key[1], last, offset)
+        log.error(
+            "INCIDENT: %s[%d] went back from offset %d to %d: the broker's log was "
+            "replaced; reading on (notices already stored are duplicates)",
+            key[0],
+            key[1],
+            last,
+            offset,
+        )
     part.last = offset
 
 
@@ -142,11 +164,11 @@ def check_log(consumer: Any, parts: dict[Key, Partition]) -> None:
             continue
         try:  # read after the position: a sound log's end can only have grown since
             low, high = consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2)
+                confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2
+            )
         except confluent_kafka.KafkaException:
             continue
-        verdict = check_position(tp.topic, tp.partition, tp.offset, low, high,
-                                 "reading position")
+        verdict = check_position(tp.topic, tp.partition, tp.offset, low, high, "reading position")
         if verdict.incident is None:
             part.suspect = None
         elif part.suspect != tp.offset:
@@ -155,20 +177,27 @@ def check_log(consumer: Any, parts: dict[Key, Partition]) -> None:
             part.suspect = None
             log.error("%s", verdict.incident)
             try:
-                consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition,
-                                                                  verdict.offset))
+                consumer.seek(
+                    confluent_kafka.TopicPartition(tp.topic, tp.partition, verdict.offset)
+                )
                 part.expect, part.last = verdict.offset, None
             except confluent_kafka.KafkaException as exc:
-                log.warning("could not move %s[%d] to offset %d: %s", tp.topic,
-                            tp.partition, verdict.offset, exc)
+                log.warning(
+                    "could not move %s[%d] to offset %d: %s",
+                    tp.topic,
+                    tp.partition,
+                    verdict.offset,
+                    exc,
+                )
 
 
 # ------------------------------------------------------------------------- start policy
 class StartPolicy:
     """Decides where each newly assigned partition is read from."""
 
-    def __init__(self, group_id: str, topics: tuple[str, ...], start_at: str | datetime,
-                 marks: Marks | None) -> None:
+    def __init__(
+        self, group_id: str, topics: tuple[str, ...], start_at: str | datetime, marks: Marks | None
+    ) -> None:
         self.group_id = group_id
         self.topics = topics
         self.start_at = start_at
@@ -179,7 +208,7 @@ class StartPolicy:
         self.known_at_start: set[Key] = set()
 
     def mark_start(self, consumer: Any, meta: Any) -> None:
-        """"latest" means: from the moment the group first started listening, not from the
+        """ "latest" means: from the moment the group first started listening, not from the
         moment the group assigned the partitions (seconds later, or much later for a topic
         created after the start): remember each existing partition's end now. A partition that
         did not exist yet holds only messages sent after the start, so it is read from its
@@ -202,7 +231,8 @@ class StartPolicy:
                     self.known_at_start.add((topic, n))
                     try:
                         _low, high = consumer.get_watermark_offsets(
-                            confluent_kafka.TopicPartition(topic, n), timeout=10)
+                            confluent_kafka.TopicPartition(topic, n), timeout=10
+                        )
                     except confluent_kafka.KafkaException as exc:
                         log.warning("could not read the end of %s[%d]: %s", topic, n, exc)
                         continue
@@ -212,8 +242,9 @@ class StartPolicy:
             if self.marks is not None:
                 self.marks.save_start_marks(self.group_id, topic, ends)
 
-    def without_commit(self, key: Key, committed_here: int | None, low: int | None,
-                       high: int | None) -> int | None:
+    def without_commit(
+        self, key: Key, committed_here: int | None, low: int | None, high: int | None
+    ) -> int | None:
         """Where to read a partition the broker holds no committed offset for (None: by
         time, see :meth:`by_time`). ``committed_here``: what this run committed there."""
         topic, n = key
@@ -221,8 +252,9 @@ class StartPolicy:
         if known is None:
             known = self.known.get(self.group_id, topic, n)
         if known is not None:
-            verdict = forgotten(topic, n, known,
-                                low if low is not None else confluent_kafka.OFFSET_BEGINNING)
+            verdict = forgotten(
+                topic, n, known, low if low is not None else confluent_kafka.OFFSET_BEGINNING
+            )
             log.error("%s", verdict.incident)
             return verdict.offset
         if self.start_at == "latest":
@@ -230,9 +262,12 @@ class StartPolicy:
                 mark = self.start_marks[key]
                 if low is None or high is None:  # watermarks give both or neither
                     return mark
-                return _checked(check_position(topic, n, mark, low, high,
-                                               "start mark (where the group first started)"),
-                                mark)
+                return _checked(
+                    check_position(
+                        topic, n, mark, low, high, "start mark (where the group first started)"
+                    ),
+                    mark,
+                )
             if key in self.known_at_start:
                 return high if high is not None else confluent_kafka.OFFSET_END
             # created after the listener started: all of it is new
@@ -259,13 +294,15 @@ class StartPolicy:
                 start[(p.topic, p.partition)] = p.offset
             else:
                 high = watermarks(consumer, p.topic, p.partition)[1]
-                start[(p.topic, p.partition)] = (high if high is not None
-                                                 else confluent_kafka.OFFSET_END)
+                start[(p.topic, p.partition)] = (
+                    high if high is not None else confluent_kafka.OFFSET_END
+                )
         return start
 
 
-def checked_committed(topic: str, partition: int, offset: int, low: int | None,
-                      high: int | None) -> int | None:
+def checked_committed(
+    topic: str, partition: int, offset: int, low: int | None, high: int | None
+) -> int | None:
     """A committed offset checked against the log: the offset to move to when the log it
     belonged to is gone (INCIDENT logged), else None (resume at the committed offset)."""
     if low is None or high is None:  # watermarks give both or neither

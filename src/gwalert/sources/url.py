@@ -23,8 +23,9 @@ class BrokerURL:
     @property
     def host(self) -> str:
         """The host part of ``bootstrap`` (no port)."""
-        return self.bootstrap.rsplit(":", 1)[0] if self.bootstrap.count(":") == 1 \
-            else self.bootstrap
+        return (
+            self.bootstrap.rsplit(":", 1)[0] if self.bootstrap.count(":") == 1 else self.bootstrap
+        )
 
     def source_name(self, topic: str) -> str:
         return f"{self.scheme}://{self.bootstrap}/{topic}"
@@ -46,14 +47,15 @@ def check_file_target(text: str) -> None:
 
     scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/", text)
     if scheme and not os.path.exists(text):
-        raise GwalertError(f"{text}: unknown scheme {scheme.group(1) + '://'!r}; use kafka:// "
-                           "(SCiMMA/hop) or gcn:// (NASA GCN), e.g. "
-                           f"{DEFAULT_URL}")
+        raise GwalertError(
+            f"{text}: unknown scheme {scheme.group(1) + '://'!r}; use kafka:// "
+            "(SCiMMA/hop) or gcn:// (NASA GCN), e.g. "
+            f"{DEFAULT_URL}"
+        )
     if not os.path.exists(os.path.expanduser(text)):
         hint = ""
         if re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+", text) and "/" not in text:
-            hint = (f"; to listen to the topic write kafka://kafka.scimma.org/{text} or "
-                    f"gcn://{text}")
+            hint = f"; to listen to the topic write kafka://kafka.scimma.org/{text} or gcn://{text}"
         raise GwalertError(f"{text}: no such file or directory{hint}")
 
 
@@ -78,8 +80,9 @@ def parse_url(text: str) -> BrokerURL:
         raise GwalertError(f"{text}: unexpected ?query or #fragment")
     if parts.scheme == "gcn":
         if not path:  # gcn://igwn.gwalert
-            return BrokerURL("gcn", "kafka.gcn.nasa.gov", _topics(netloc, text),
-                             domain="gcn.nasa.gov")
+            return BrokerURL(
+                "gcn", "kafka.gcn.nasa.gov", _topics(netloc, text), domain="gcn.nasa.gov"
+            )
         if _is_local(netloc):  # gcn://127.0.0.1:9092/igwn.gwalert: a local drill broker
             return BrokerURL("gcn", netloc, _topics(path, text))
         return BrokerURL("gcn", f"kafka.{netloc}", _topics(path, text), domain=netloc)

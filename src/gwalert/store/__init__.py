@@ -30,13 +30,28 @@ if TYPE_CHECKING:
     from .notices import Hook, Store, metadata
 
 _EXPORTS = {
-    "Store": "notices", "Hook": "notices", "metadata": "notices",
-    "create_all_locked": "db", "default_url": "db", "describe_url": "db", "is_outage": "db",
-    "normalize_url": "db", "write_transaction": "db",
+    "Store": "notices",
+    "Hook": "notices",
+    "metadata": "notices",
+    "create_all_locked": "db",
+    "default_url": "db",
+    "describe_url": "db",
+    "is_outage": "db",
+    "normalize_url": "db",
+    "write_transaction": "db",
 }
 
-__all__ = ["Hook", "Store", "create_all_locked", "default_url", "describe_url", "is_outage",
-           "metadata", "normalize_url", "write_transaction"]
+__all__ = [
+    "Hook",
+    "Store",
+    "create_all_locked",
+    "default_url",
+    "describe_url",
+    "is_outage",
+    "metadata",
+    "normalize_url",
+    "write_transaction",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 metadata = sa.MetaData()
 
 arrivals = sa.Table(
-    "gwalert_arrivals", metadata,
+    "gwalert_arrivals",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("notice_id", sa.Integer, nullable=False, index=True),
     sa.Column("feed", sa.String(512), nullable=False),  # the URL given to listen
@@ -44,8 +45,9 @@ arrivals = sa.Table(
     sa.Column("received_at", sa.String(40), nullable=False),  # ISO 8601, UTC, "Z"
     sa.Column("broker_time", sa.String(40)),  # the message's broker timestamp, if any
     sa.Column("is_first", sa.Boolean, nullable=False),
-    sa.UniqueConstraint("notice_id", "source", "partition", "offset",
-                        name="uq_gwalert_arrivals_copy"),
+    sa.UniqueConstraint(
+        "notice_id", "source", "partition", "offset", name="uq_gwalert_arrivals_copy"
+    ),
 )
 
 
@@ -59,7 +61,8 @@ class Receipt:
 
 
 _current: contextvars.ContextVar[Receipt | None] = contextvars.ContextVar(
-    "gwalert_receipt", default=None)
+    "gwalert_receipt", default=None
+)
 
 
 def broker_ms(message: Message) -> int | None:
@@ -76,8 +79,7 @@ def broker_ms(message: Message) -> int | None:
 
 
 @contextmanager
-def receiving(feed: str, message: Message, received_at: str | None = None
-              ) -> Iterator[Receipt]:
+def receiving(feed: str, message: Message, received_at: str | None = None) -> Iterator[Receipt]:
     """While handling ``message`` (in this thread), arrivals are recorded as from ``feed``."""
     receipt = Receipt(feed, received_at or utcnow(), broker_ms(message))
     token = _current.set(receipt)
@@ -108,16 +110,24 @@ class Arrivals:
     def hook(self, conn: Connection, notice_id: int, notice: Any, summary: Any) -> None:
         """Store hook: the copy that made the notice new, in the notice's transaction."""
         c = notices.c
-        row = conn.execute(sa.select(c.source, c.partition, c.offset, c.received_at)
-                           .where(c.id == notice_id)).first()
+        row = conn.execute(
+            sa.select(c.source, c.partition, c.offset, c.received_at).where(c.id == notice_id)
+        ).first()
         if row is None:
             return
         receipt = _current.get()
-        conn.execute(arrivals.insert().values(
-            notice_id=notice_id, feed=receipt.feed if receipt else row.source,
-            source=row.source, partition=row.partition, offset=row.offset,
-            received_at=receipt.received_at if receipt else row.received_at,
-            broker_time=ms_to_iso(receipt.broker_ms) if receipt else None, is_first=True))
+        conn.execute(
+            arrivals.insert().values(
+                notice_id=notice_id,
+                feed=receipt.feed if receipt else row.source,
+                source=row.source,
+                partition=row.partition,
+                offset=row.offset,
+                received_at=receipt.received_at if receipt else row.received_at,
+                broker_time=ms_to_iso(receipt.broker_ms) if receipt else None,
+                is_first=True,
+            )
+        )
 
     def after_commit(self, outcome: Outcome) -> None:
         """Pipeline callback: each copy of an already stored notice becomes an arrival (once:
@@ -128,27 +138,52 @@ class Arrivals:
         msg = outcome.message
         receipt = _current.get()
         for nid in later:
-            self.record(nid, feed=receipt.feed if receipt else msg.source, source=msg.source,
-                        partition=msg.partition, offset=msg.offset,
-                        received_at=receipt.received_at if receipt else utcnow(),
-                        broker_time=ms_to_iso(receipt.broker_ms) if receipt else None)
+            self.record(
+                nid,
+                feed=receipt.feed if receipt else msg.source,
+                source=msg.source,
+                partition=msg.partition,
+                offset=msg.offset,
+                received_at=receipt.received_at if receipt else utcnow(),
+                broker_time=ms_to_iso(receipt.broker_ms) if receipt else None,
+            )
 
-    def record(self, notice_id: int, *, feed: str, source: str, partition: int | None,
-               offset: int | None, received_at: str, broker_time: str | None,
-               is_first: bool = False) -> bool:
+    def record(
+        self,
+        notice_id: int,
+        *,
+        feed: str,
+        source: str,
+        partition: int | None,
+        offset: int | None,
+        received_at: str,
+        broker_time: str | None,
+        is_first: bool = False,
+    ) -> bool:
         """Insert one arrival unless that copy is already recorded; True if inserted."""
         c = arrivals.c
-        where = [c.notice_id == notice_id, c.source == source,
-                 c.partition.is_(None) if partition is None else c.partition == partition,
-                 c.offset.is_(None) if offset is None else c.offset == offset]
+        where = [
+            c.notice_id == notice_id,
+            c.source == source,
+            c.partition.is_(None) if partition is None else c.partition == partition,
+            c.offset.is_(None) if offset is None else c.offset == offset,
+        ]
         try:
             with write_transaction(self.engine) as conn:
                 if conn.execute(sa.select(c.id).where(*where)).first() is not None:
                     return False
-                conn.execute(arrivals.insert().values(
-                    notice_id=notice_id, feed=feed, source=source, partition=partition,
-                    offset=offset, received_at=received_at, broker_time=broker_time,
-                    is_first=is_first))
+                conn.execute(
+                    arrivals.insert().values(
+                        notice_id=notice_id,
+                        feed=feed,
+                        source=source,
+                        partition=partition,
+                        offset=offset,
+                        received_at=received_at,
+                        broker_time=broker_time,
+                        is_first=is_first,
+                    )
+                )
         except sa.exc.IntegrityError:  # another process recorded the same copy
             return False
         return True
@@ -163,8 +198,11 @@ def for_notices(engine: Engine, notice_ids: Iterable[int]) -> dict[int, list[Any
     create(engine)
     c = arrivals.c
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(arrivals).where(c.notice_id.in_(ids)).order_by(
-            c.notice_id, c.is_first.desc(), c.received_at, c.id)).all()
+        rows = conn.execute(
+            sa.select(arrivals)
+            .where(c.notice_id.in_(ids))
+            .order_by(c.notice_id, c.is_first.desc(), c.received_at, c.id)
+        ).all()
     for row in rows:
         out[row.notice_id].append(row)
     return out

@@ -29,6 +29,7 @@ T = TypeVar("T")
 #: Environment variable naming the default store URL (else a SQLite file in the data dir).
 STORE_ENV = "GWALERT_STORE"
 
+
 def default_url() -> str:
     """``$GWALERT_STORE``, else a SQLite file in the user's data directory."""
     env = os.environ.get(STORE_ENV)
@@ -132,11 +133,12 @@ def open_engine(url: str | None, *tables: sa.MetaData) -> Engine:
     except GwalertError:
         raise
     except ModuleNotFoundError as exc:
-        raise GwalertError(f"store {describe_url(url)}: missing driver ({exc.name}); "
-                           "for PostgreSQL install gwalert[postgres]") from None
+        raise GwalertError(
+            f"store {describe_url(url)}: missing driver ({exc.name}); "
+            "for PostgreSQL install gwalert[postgres]"
+        ) from None
     except (sa.exc.SQLAlchemyError, OSError) as exc:
-        raise GwalertError(f"cannot open store {describe_url(url)}: "
-                           f"{first_line(exc)}") from None
+        raise GwalertError(f"cannot open store {describe_url(url)}: {first_line(exc)}") from None
     return engine
 
 
@@ -150,9 +152,11 @@ def add_missing_columns(md: sa.MetaData, engine: Engine) -> None:
             if column.name in existing:
                 continue
             kind = column.type.compile(dialect=engine.dialect)
-            ddl = (f"ALTER TABLE {engine.dialect.identifier_preparer.format_table(table)} "
-                   f"ADD COLUMN {engine.dialect.identifier_preparer.format_column(column)} "
-                   f"{kind}")
+            ddl = (
+                f"ALTER TABLE {engine.dialect.identifier_preparer.format_table(table)} "
+                f"ADD COLUMN {engine.dialect.identifier_preparer.format_column(column)} "
+                f"{kind}"
+            )
             try:
                 with write_transaction(engine) as conn:
                     conn.exec_driver_sql(ddl)
@@ -166,8 +170,12 @@ def add_missing_columns(md: sa.MetaData, engine: Engine) -> None:
 
 #: Errors that mean the store cannot be reached or used right now (a lost connection, a
 #: database that is down, locked or out of space): retry later, never blame the message.
-OUTAGE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
-                 sa.exc.TimeoutError)
+OUTAGE_ERRORS = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.DisconnectionError,
+    sa.exc.TimeoutError,
+)
 
 
 #: SQLite's generic SQL error (no such table/column, syntax): sqlite3 raises it as an
@@ -198,8 +206,9 @@ class Retrying:
     ``seconds``: how long an outage is retried before :class:`StoreUnavailable` is raised
     (None: for as long as it lasts, until ``stop`` is set). Other errors propagate."""
 
-    def __init__(self, seconds: float | None = None, delay: float = 0.5,
-                 max_delay: float = 30.0) -> None:
+    def __init__(
+        self, seconds: float | None = None, delay: float = 0.5, max_delay: float = 30.0
+    ) -> None:
         self.seconds = seconds
         self.delay = delay
         self.max_delay = max_delay
@@ -217,18 +226,22 @@ class Retrying:
                 problem = first_line(exc, 300)
                 if not self.down:
                     self.down = True
-                    log.warning("store unavailable (%s); retrying until it answers, the "
-                                "message stays unacknowledged", problem)
+                    log.warning(
+                        "store unavailable (%s); retrying until it answers, the "
+                        "message stays unacknowledged",
+                        problem,
+                    )
                 if stop is not None and stop.is_set():
-                    raise StoreUnavailable(f"stopped while the store was unavailable: "
-                                           f"{problem}") from None
-                if (self.seconds is not None
-                        and time.monotonic() - started + delay > self.seconds):
+                    raise StoreUnavailable(
+                        f"stopped while the store was unavailable: {problem}"
+                    ) from None
+                if self.seconds is not None and time.monotonic() - started + delay > self.seconds:
                     raise StoreUnavailable(f"store unavailable: {problem}") from None
                 if stop is not None:
                     if stop.wait(delay):
-                        raise StoreUnavailable(f"stopped while the store was unavailable: "
-                                               f"{problem}") from None
+                        raise StoreUnavailable(
+                            f"stopped while the store was unavailable: {problem}"
+                        ) from None
                 else:
                     time.sleep(delay)
                 delay = min(delay * 2, self.max_delay)

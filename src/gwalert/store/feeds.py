@@ -19,12 +19,19 @@ from .db import create_all_locked, write_transaction
 
 #: States a feed can be in.
 CONNECTING, OK, SILENT, DEGRADED, FAILED, STOPPED = (
-    "connecting", "ok", "silent", "degraded", "failed", "stopped")
+    "connecting",
+    "ok",
+    "silent",
+    "degraded",
+    "failed",
+    "stopped",
+)
 
 metadata = sa.MetaData()
 
 feeds = sa.Table(
-    "gwalert_feeds", metadata,
+    "gwalert_feeds",
+    metadata,
     sa.Column("feed", sa.Text, primary_key=True),
     sa.Column("last_message_at", sa.Text),
     sa.Column("last_heartbeat_at", sa.Text),
@@ -45,15 +52,15 @@ def write(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
     with write_transaction(engine) as conn:
         for row in rows:
             values = {**row, "updated_at": now}
-            done = conn.execute(feeds.update().where(feeds.c.feed == row["feed"])
-                                .values(**values)).rowcount
+            done = conn.execute(
+                feeds.update().where(feeds.c.feed == row["feed"]).values(**values)
+            ).rowcount
             if not done:
                 try:
                     with conn.begin_nested():
                         conn.execute(feeds.insert().values(**values))
                 except sa.exc.IntegrityError:  # another listener inserted it just now
-                    conn.execute(feeds.update().where(feeds.c.feed == row["feed"])
-                                 .values(**values))
+                    conn.execute(feeds.update().where(feeds.c.feed == row["feed"]).values(**values))
 
 
 def read(engine: Engine) -> list[Any]:

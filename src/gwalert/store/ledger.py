@@ -31,7 +31,8 @@ STATES = (DUE, RUNNING, DONE, FAILED, SKIPPED)
 metadata = sa.MetaData()
 
 actions = sa.Table(
-    "gwalert_actions", metadata,
+    "gwalert_actions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("notice_id", sa.Integer, nullable=False, index=True),
     sa.Column("rule", sa.String(100), nullable=False),
@@ -80,16 +81,20 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         stmt: sa.Insert
         if name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
             stmt = sqlite_insert(actions).on_conflict_do_nothing(index_elements=keys)
         else:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
+
             stmt = pg_insert(actions).on_conflict_do_nothing(index_elements=keys)
         return sum(conn.execute(stmt, [row]).rowcount or 0 for row in rows)
     inserted = 0
     for row in rows:
         c = actions.c
-        exists = conn.execute(sa.select(c.id).where(
-            c.notice_id == row["notice_id"], c.rule == row["rule"], c.action == row["action"])
+        exists = conn.execute(
+            sa.select(c.id).where(
+                c.notice_id == row["notice_id"], c.rule == row["rule"], c.action == row["action"]
+            )
         ).first()
         if exists is None:
             conn.execute(actions.insert().values(**row))
@@ -97,16 +102,33 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return inserted
 
 
-def row(notice_id: int, rule: str, action: str, action_type: str, *, max_attempts: int,
-        state: str = DUE, error: str | None = None, details: Any = None,
-        now: float | None = None) -> dict[str, Any]:
+def row(
+    notice_id: int,
+    rule: str,
+    action: str,
+    action_type: str,
+    *,
+    max_attempts: int,
+    state: str = DUE,
+    error: str | None = None,
+    details: Any = None,
+    now: float | None = None,
+) -> dict[str, Any]:
     """A new ledger row (for :func:`insert_new`)."""
-    return {"notice_id": notice_id, "rule": rule, "action": action, "action_type": action_type,
-            "state": state, "attempts": 0, "max_attempts": max_attempts,
-            "next_attempt_at": time.time() if now is None else now, "last_error": error,
-            "details": json.dumps(details, default=str) if details else None,
-            "created_at": utcnow(),
-            "finished_at": utcnow() if state in (FAILED, SKIPPED) else None}
+    return {
+        "notice_id": notice_id,
+        "rule": rule,
+        "action": action,
+        "action_type": action_type,
+        "state": state,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "next_attempt_at": time.time() if now is None else now,
+        "last_error": error,
+        "details": json.dumps(details, default=str) if details else None,
+        "created_at": utcnow(),
+        "finished_at": utcnow() if state in (FAILED, SKIPPED) else None,
+    }
 
 
 def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
@@ -115,9 +137,11 @@ def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
     if not ids:
         return 0
     c = actions.c
-    result = conn.execute(actions.update().where(c.notice_id.in_(ids), c.state == SKIPPED)
-                          .values(state=DUE, next_attempt_at=time.time(), finished_at=None,
-                                  last_error=None))
+    result = conn.execute(
+        actions.update()
+        .where(c.notice_id.in_(ids), c.state == SKIPPED)
+        .values(state=DUE, next_attempt_at=time.time(), finished_at=None, last_error=None)
+    )
     return result.rowcount or 0
 
 
@@ -132,8 +156,14 @@ def retry_failed(conn: Connection, notice_ids: Iterable[int] | None = None) -> i
     if notice_ids is not None:
         where.append(c.notice_id.in_(list(notice_ids)))
     deleted = conn.execute(actions.delete().where(*where, c.attempts == 0)).rowcount or 0
-    reset = conn.execute(actions.update().where(*where).values(
-        state=DUE, attempts=0, next_attempt_at=time.time(), finished_at=None)).rowcount or 0
+    reset = (
+        conn.execute(
+            actions.update()
+            .where(*where)
+            .values(state=DUE, attempts=0, next_attempt_at=time.time(), finished_at=None)
+        ).rowcount
+        or 0
+    )
     return deleted + reset
 
 
@@ -162,8 +192,10 @@ class Claim:
 
 def _ready(now: float) -> Any:
     c = actions.c
-    return sa.or_(sa.and_(c.state == DUE, c.next_attempt_at <= now),
-                  sa.and_(c.state == RUNNING, c.lease_until < now))
+    return sa.or_(
+        sa.and_(c.state == DUE, c.next_attempt_at <= now),
+        sa.and_(c.state == RUNNING, c.lease_until < now),
+    )
 
 
 def has_ready(conn: Connection, now: float | None = None) -> bool:
@@ -173,21 +205,42 @@ def has_ready(conn: Connection, now: float | None = None) -> bool:
 
 
 def has_running(conn: Connection) -> bool:
-    return conn.execute(sa.select(actions.c.id).where(actions.c.state == RUNNING).limit(1)
-                        ).first() is not None
+    return (
+        conn.execute(sa.select(actions.c.id).where(actions.c.state == RUNNING).limit(1)).first()
+        is not None
+    )
 
 
-def claim(conn: Connection, owner: str, limit: int, lease: float,
-          now: float | None = None, exclude: Iterable[int] = ()) -> list[Claim]:
+def claim(
+    conn: Connection,
+    owner: str,
+    limit: int,
+    lease: float,
+    now: float | None = None,
+    exclude: Iterable[int] = (),
+) -> list[Claim]:
     """Take up to ``limit`` rows that are due, or running under an expired lease (never the
     ``exclude`` rows: the caller's own actions still running, whatever their lease says)."""
     now = time.time() if now is None else now
     c = actions.c
     exclude = list(exclude)
-    query = (sa.select(c.id, c.notice_id, c.rule, c.action, c.action_type, c.state, c.attempts,
-                       c.max_attempts, c.lease_owner, c.details)
-             .where(_ready(now), *([c.id.not_in(exclude)] if exclude else []))
-             .order_by(c.next_attempt_at, c.id).limit(limit))
+    query = (
+        sa.select(
+            c.id,
+            c.notice_id,
+            c.rule,
+            c.action,
+            c.action_type,
+            c.state,
+            c.attempts,
+            c.max_attempts,
+            c.lease_owner,
+            c.details,
+        )
+        .where(_ready(now), *([c.id.not_in(exclude)] if exclude else []))
+        .order_by(c.next_attempt_at, c.id)
+        .limit(limit)
+    )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claims: list[Claim] = []
@@ -198,20 +251,50 @@ def claim(conn: Connection, owner: str, limit: int, lease: float,
             # Its runner died during the last attempt: that attempt is used up, but it may
             # have completed (the action type's ``recover`` can tell): claimed without a new
             # attempt, to be recorded done or failed.
-            result = conn.execute(actions.update().where(*guard).values(
-                lease_owner=owner, lease_until=now + lease))
+            result = conn.execute(
+                actions.update().where(*guard).values(lease_owner=owner, lease_until=now + lease)
+            )
             if result.rowcount == 1:
-                claims.append(Claim(r["id"], r["notice_id"], r["rule"], r["action"],
-                                    r["action_type"], r["attempts"], r["max_attempts"],
-                                    details, interrupted=True, recover_only=True))
+                claims.append(
+                    Claim(
+                        r["id"],
+                        r["notice_id"],
+                        r["rule"],
+                        r["action"],
+                        r["action_type"],
+                        r["attempts"],
+                        r["max_attempts"],
+                        details,
+                        interrupted=True,
+                        recover_only=True,
+                    )
+                )
             continue
-        result = conn.execute(actions.update().where(*guard).values(
-            state=RUNNING, attempts=r["attempts"] + 1, lease_owner=owner,
-            lease_until=now + lease, started_at=utcnow()))
+        result = conn.execute(
+            actions.update()
+            .where(*guard)
+            .values(
+                state=RUNNING,
+                attempts=r["attempts"] + 1,
+                lease_owner=owner,
+                lease_until=now + lease,
+                started_at=utcnow(),
+            )
+        )
         if result.rowcount == 1:
-            claims.append(Claim(r["id"], r["notice_id"], r["rule"], r["action"],
-                                r["action_type"], r["attempts"] + 1, r["max_attempts"],
-                                details, interrupted=r["state"] == RUNNING))
+            claims.append(
+                Claim(
+                    r["id"],
+                    r["notice_id"],
+                    r["rule"],
+                    r["action"],
+                    r["action_type"],
+                    r["attempts"] + 1,
+                    r["max_attempts"],
+                    details,
+                    interrupted=r["state"] == RUNNING,
+                )
+            )
     return claims
 
 
@@ -219,21 +302,35 @@ def renew(conn: Connection, owner: str, ids: Iterable[int], until: float) -> Non
     ids = list(ids)
     if ids:
         c = actions.c
-        conn.execute(actions.update().where(c.id.in_(ids), c.state == RUNNING,
-                                            c.lease_owner == owner).values(lease_until=until))
+        conn.execute(
+            actions.update()
+            .where(c.id.in_(ids), c.state == RUNNING, c.lease_owner == owner)
+            .values(lease_until=until)
+        )
 
 
-def finish(conn: Connection, claim: Claim, owner: str, *, error: str | None = None,
-           retry_at: float | None = None) -> bool:
+def finish(
+    conn: Connection,
+    claim: Claim,
+    owner: str,
+    *,
+    error: str | None = None,
+    retry_at: float | None = None,
+) -> bool:
     """Record the end of an attempt: done (``error`` None), due again at ``retry_at``, or
     failed. Returns False if this runner no longer held the row (nothing is changed)."""
     c = actions.c
-    guard = [c.id == claim.id, c.state == RUNNING, c.lease_owner == owner,
-             c.attempts == claim.attempt]
+    guard = [
+        c.id == claim.id,
+        c.state == RUNNING,
+        c.lease_owner == owner,
+        c.attempts == claim.attempt,
+    ]
     if error is not None:
         previous = conn.execute(sa.select(c.last_error).where(*guard)).scalar()
-        error = attempt_history(error, claim.attempt, claim.max_attempts, previous,
-                                final=retry_at is None)
+        error = attempt_history(
+            error, claim.attempt, claim.max_attempts, previous, final=retry_at is None
+        )
     if error is None:
         values: dict[str, Any] = {"state": DONE, "last_error": None, "finished_at": utcnow()}
     elif retry_at is not None:
@@ -251,8 +348,9 @@ _NEVER = " — ran and was killed on each of its "
 KILLED = "and was killed"
 
 
-def attempt_history(error: str, attempt: int, max_attempts: int, previous: str | None, *,
-                    final: bool) -> str:
+def attempt_history(
+    error: str, attempt: int, max_attempts: int, previous: str | None, *, final: bool
+) -> str:
     """The ledger's error after an attempt: this attempt's error (with its number), then the
     earlier attempts' (``previous`` holds them, newest first), so that a row records what
     happened on every attempt. A final failure whose every attempt ran and was killed says so
@@ -276,13 +374,15 @@ def expire_dead_owners(conn: Connection, host: str | None = None) -> int:
     so they are picked up at once instead of after the lease."""
     host = host or socket.gethostname()
     c = actions.c
-    owners = conn.execute(sa.select(c.lease_owner).where(c.state == RUNNING)
-                          .distinct()).scalars().all()
+    owners = (
+        conn.execute(sa.select(c.lease_owner).where(c.state == RUNNING).distinct()).scalars().all()
+    )
     dead = [o for o in owners if o and _dead_local(o, host)]
     if not dead:
         return 0
-    result = conn.execute(actions.update().where(c.state == RUNNING, c.lease_owner.in_(dead))
-                          .values(lease_until=0.0))
+    result = conn.execute(
+        actions.update().where(c.state == RUNNING, c.lease_owner.in_(dead)).values(lease_until=0.0)
+    )
     return result.rowcount or 0
 
 
@@ -320,6 +420,6 @@ def pending(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
 def counts(conn: Connection) -> dict[str, int]:
     c = actions.c
     found: dict[str, int] = {
-        state: n for state, n in conn.execute(sa.select(c.state, sa.func.count())
-                                              .group_by(c.state))}
+        state: n for state, n in conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state))
+    }
     return {state: int(found.get(state, 0)) for state in STATES}

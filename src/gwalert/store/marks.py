@@ -28,7 +28,8 @@ offsets_metadata = sa.MetaData()
 #: ``--start-at latest``: kept so that "latest" keeps meaning "since this group first listened"
 #: even if that first run was killed before the broker held any committed offset for it.
 start_marks = sa.Table(
-    "gwalert_start_marks", metadata,
+    "gwalert_start_marks",
+    metadata,
     sa.Column("group_id", sa.String(255), primary_key=True),
     sa.Column("topic", sa.String(255), primary_key=True),
     sa.Column("partitions", sa.JSON, nullable=False),  # {"0": end offset, ...}; {} = no topic
@@ -41,7 +42,8 @@ start_marks = sa.Table(
 #: answers "no committed offset" for a partition the group did commit on, the broker has
 #: forgotten the group (lost log or expired offsets).
 group_offsets = sa.Table(
-    "gwalert_group_offsets", offsets_metadata,
+    "gwalert_group_offsets",
+    offsets_metadata,
     sa.Column("group_id", sa.String(255), primary_key=True),
     sa.Column("topic", sa.String(255), primary_key=True),
     sa.Column("partition", sa.Integer, primary_key=True, autoincrement=False),
@@ -58,19 +60,30 @@ class Marks:
     def get_start_marks(self, group_id: str, topic: str) -> dict[int, int] | None:
         """The partition ends recorded when ``group_id`` first started on ``topic``, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(start_marks.c.partitions).where(
-                start_marks.c.group_id == group_id, start_marks.c.topic == topic)).first()
+            row = conn.execute(
+                sa.select(start_marks.c.partitions).where(
+                    start_marks.c.group_id == group_id, start_marks.c.topic == topic
+                )
+            ).first()
         return None if row is None else {int(k): int(v) for k, v in row[0].items()}
 
     def save_start_marks(self, group_id: str, topic: str, partitions: dict[int, int]) -> None:
         """Record the first start's partition ends (a later call never overwrites them)."""
         with write_transaction(self.engine) as conn:
-            exists = conn.execute(sa.select(start_marks.c.topic).where(
-                start_marks.c.group_id == group_id, start_marks.c.topic == topic)).first()
+            exists = conn.execute(
+                sa.select(start_marks.c.topic).where(
+                    start_marks.c.group_id == group_id, start_marks.c.topic == topic
+                )
+            ).first()
             if exists is None:
-                conn.execute(start_marks.insert().values(
-                    group_id=group_id, topic=topic, marked_at=utcnow(),
-                    partitions={str(k): v for k, v in partitions.items()}))
+                conn.execute(
+                    start_marks.insert().values(
+                        group_id=group_id,
+                        topic=topic,
+                        marked_at=utcnow(),
+                        partitions={str(k): v for k, v in partitions.items()},
+                    )
+                )
 
     def offsets_available(self) -> bool:
         """Create the group-offsets table if needed; False (with a warning) if it cannot be."""
@@ -87,9 +100,14 @@ class Marks:
         c = group_offsets.c
         try:
             with self.engine.connect() as conn:
-                return {int(n): int(off) for n, off in conn.execute(
-                    sa.select(c.partition, c.offset).where(
-                        c.group_id == group_id, c.topic == topic)).all()}
+                return {
+                    int(n): int(off)
+                    for n, off in conn.execute(
+                        sa.select(c.partition, c.offset).where(
+                            c.group_id == group_id, c.topic == topic
+                        )
+                    ).all()
+                }
         except sa.exc.SQLAlchemyError as exc:
             log.warning("could not read the group's known offsets: %s", exc)
             return None
@@ -101,11 +119,16 @@ class Marks:
         try:
             with write_transaction(self.engine) as conn:
                 for (topic, n), off in offsets.items():
-                    done = conn.execute(group_offsets.update().where(
-                        c.group_id == group_id, c.topic == topic, c.partition == n
-                    ).values(offset=off)).rowcount
+                    done = conn.execute(
+                        group_offsets.update()
+                        .where(c.group_id == group_id, c.topic == topic, c.partition == n)
+                        .values(offset=off)
+                    ).rowcount
                     if not done:
-                        conn.execute(group_offsets.insert().values(
-                            group_id=group_id, topic=topic, partition=n, offset=off))
+                        conn.execute(
+                            group_offsets.insert().values(
+                                group_id=group_id, topic=topic, partition=n, offset=off
+                            )
+                        )
         except sa.exc.SQLAlchemyError as exc:
             log.warning("could not record the group's offsets in the store: %s", exc)

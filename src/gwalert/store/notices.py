@@ -35,7 +35,8 @@ Hook = Callable[[Connection, int, "Notice", dict[str, Any]], None]
 metadata = sa.MetaData()
 
 notices = sa.Table(
-    "gwalert_notices", metadata,
+    "gwalert_notices",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("superevent_id", sa.String(64), nullable=False, index=True),
     sa.Column("alert_type", sa.String(16), nullable=False),
@@ -63,12 +64,18 @@ notices = sa.Table(
     # How the notice strays from the official schema (a JSON list of lines); NULL if it
     # does not. Added to older stores when they are opened (see Store.open).
     sa.Column("warnings", sa.JSON(none_as_null=True), nullable=True),
-    sa.UniqueConstraint("superevent_id", "alert_type", "time_created", "content_hash",
-                        name="uq_gwalert_notices_identity"),
+    sa.UniqueConstraint(
+        "superevent_id",
+        "alert_type",
+        "time_created",
+        "content_hash",
+        name="uq_gwalert_notices_identity",
+    ),
 )
 
 dead_letters = sa.Table(
-    "gwalert_dead_letters", metadata,
+    "gwalert_dead_letters",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("raw", sa.LargeBinary, nullable=False),
     sa.Column("raw_sha256", sa.String(64), nullable=False, index=True),
@@ -80,7 +87,8 @@ dead_letters = sa.Table(
 )
 
 superevents = sa.Table(
-    "gwalert_superevents", metadata,
+    "gwalert_superevents",
+    metadata,
     sa.Column("superevent_id", sa.String(64), primary_key=True),
     sa.Column("first_received_at", sa.String(40), nullable=False),
     sa.Column("last_received_at", sa.String(40), nullable=False),
@@ -91,6 +99,7 @@ superevents = sa.Table(
     sa.Column("n_notices", sa.Integer, nullable=False, default=0),
 )
 
+
 def _new_id(result: sa.CursorResult[Any]) -> Any:
     """The primary key of the row an INSERT just added."""
     key = result.inserted_primary_key
@@ -98,8 +107,20 @@ def _new_id(result: sa.CursorResult[Any]) -> Any:
     return key[0]
 
 
-_SUMMARY_COLUMNS = ("event_time", "group", "pipeline", "search", "far", "significant", "ra",
-                    "dec", "distmean", "diststd", "area_50", "area_90")
+_SUMMARY_COLUMNS = (
+    "event_time",
+    "group",
+    "pipeline",
+    "search",
+    "far",
+    "significant",
+    "ra",
+    "dec",
+    "distmean",
+    "diststd",
+    "area_50",
+    "area_90",
+)
 
 
 class Store:
@@ -127,10 +148,17 @@ class Store:
         self.close()
 
     # ------------------------------------------------------------------------- writing
-    def add(self, notice: Notice, *, source: str, partition: int | None = None,
-            offset: int | None = None, hooks: Sequence[Hook] = (),
-            summary: dict[str, Any] | None = None,
-            received_at: str | None = None) -> tuple[int, bool]:
+    def add(
+        self,
+        notice: Notice,
+        *,
+        source: str,
+        partition: int | None = None,
+        offset: int | None = None,
+        hooks: Sequence[Hook] = (),
+        summary: dict[str, Any] | None = None,
+        received_at: str | None = None,
+    ) -> tuple[int, bool]:
         """Store ``notice`` unless the same notice is already there.
 
         Returns ``(notice_id, is_new)``. For a new notice the row, the superevent's timeline
@@ -149,10 +177,16 @@ class Store:
         summary = sanitize.json_value(summary)
         received_at = received_at or utcnow()
         row = {
-            "superevent_id": key[0], "alert_type": key[1], "time_created": key[2],
-            "content_hash": key[3], "format": _column_text("format", str(notice.format)),
-            "raw": notice.raw, "summary": summary, "source": _column_text("source", source),
-            "partition": sanitize.integer(partition, 32), "offset": sanitize.integer(offset),
+            "superevent_id": key[0],
+            "alert_type": key[1],
+            "time_created": key[2],
+            "content_hash": key[3],
+            "format": _column_text("format", str(notice.format)),
+            "raw": notice.raw,
+            "summary": summary,
+            "source": _column_text("source", source),
+            "partition": sanitize.integer(partition, 32),
+            "offset": sanitize.integer(offset),
             "received_at": received_at,
             "warnings": sanitize.json_value(list(notice.warnings)) or None,
         }
@@ -176,30 +210,53 @@ class Store:
         return int(notice_id), True
 
     @staticmethod
-    def _update_timeline(conn: Connection, notice_id: int, row: dict[str, Any],
-                         retraction: bool) -> None:
+    def _update_timeline(
+        conn: Connection, notice_id: int, row: dict[str, Any], retraction: bool
+    ) -> None:
         sid = row["superevent_id"]
-        cur = conn.execute(sa.select(superevents).where(superevents.c.superevent_id == sid)
-                           ).mappings().first()
+        cur = (
+            conn.execute(sa.select(superevents).where(superevents.c.superevent_id == sid))
+            .mappings()
+            .first()
+        )
         if cur is None:
-            conn.execute(superevents.insert().values(
-                superevent_id=sid, first_received_at=row["received_at"],
-                last_received_at=row["received_at"], latest_notice_id=notice_id,
-                latest_alert_type=row["alert_type"], latest_time_created=row["time_created"],
-                retracted=retraction, n_notices=1))
+            conn.execute(
+                superevents.insert().values(
+                    superevent_id=sid,
+                    first_received_at=row["received_at"],
+                    last_received_at=row["received_at"],
+                    latest_notice_id=notice_id,
+                    latest_alert_type=row["alert_type"],
+                    latest_time_created=row["time_created"],
+                    retracted=retraction,
+                    n_notices=1,
+                )
+            )
             return
-        values: dict[str, Any] = {"last_received_at": row["received_at"],
-                                  "n_notices": cur["n_notices"] + 1,
-                                  "retracted": bool(cur["retracted"]) or retraction}
+        values: dict[str, Any] = {
+            "last_received_at": row["received_at"],
+            "n_notices": cur["n_notices"] + 1,
+            "retracted": bool(cur["retracted"]) or retraction,
+        }
         # Notices can arrive out of order: the latest is the one created last.
         if row["time_created"] >= cur["latest_time_created"]:
-            values.update(latest_notice_id=notice_id, latest_alert_type=row["alert_type"],
-                          latest_time_created=row["time_created"])
-        conn.execute(superevents.update().where(superevents.c.superevent_id == sid)
-                     .values(**values))
+            values.update(
+                latest_notice_id=notice_id,
+                latest_alert_type=row["alert_type"],
+                latest_time_created=row["time_created"],
+            )
+        conn.execute(
+            superevents.update().where(superevents.c.superevent_id == sid).values(**values)
+        )
 
-    def add_dead_letter(self, raw: bytes, error: str, source: str, partition: int | None = None,
-                        offset: int | None = None) -> tuple[int, bool]:
+    def add_dead_letter(
+        self,
+        raw: bytes,
+        error: str,
+        source: str,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> tuple[int, bool]:
         """Keep a message that could not be decoded; the same message twice is kept once.
 
         Returns ``(dead_letter_id, is_new)``.
@@ -209,16 +266,29 @@ class Store:
         source = sanitize.text(source, cast(sa.String, dead_letters.c.source.type).length)
         partition, offset = sanitize.integer(partition, 32), sanitize.integer(offset)
         c = dead_letters.c
-        where = [c.raw_sha256 == digest, c.source == source,
-                 c.partition.is_(None) if partition is None else c.partition == partition,
-                 c.offset.is_(None) if offset is None else c.offset == offset]
+        where = [
+            c.raw_sha256 == digest,
+            c.source == source,
+            c.partition.is_(None) if partition is None else c.partition == partition,
+            c.offset.is_(None) if offset is None else c.offset == offset,
+        ]
         with write_transaction(self.engine) as conn:
             found = conn.execute(sa.select(c.id).where(*where)).scalar()
             if found is not None:
                 return int(found), False
-            new_id = _new_id(conn.execute(dead_letters.insert().values(
-                raw=raw, raw_sha256=digest, error=error, source=source, partition=partition,
-                offset=offset, received_at=utcnow())))
+            new_id = _new_id(
+                conn.execute(
+                    dead_letters.insert().values(
+                        raw=raw,
+                        raw_sha256=digest,
+                        error=error,
+                        source=source,
+                        partition=partition,
+                        offset=offset,
+                        received_at=utcnow(),
+                    )
+                )
+            )
         return int(new_id), True
 
     # ------------------------------------------------------------------------- reading
@@ -226,16 +296,19 @@ class Store:
         """The id of the stored copy of ``notice`` (same identity), or None."""
         return self.find(*_identity(notice))
 
-    def find(self, superevent_id: str, alert_type: str, time_created: str,
-             content_hash: str) -> int | None:
+    def find(
+        self, superevent_id: str, alert_type: str, time_created: str, content_hash: str
+    ) -> int | None:
         """The id of the stored notice with this identity, or None."""
         with self.engine.connect() as conn:
-            found = conn.execute(_identity_query(superevent_id, alert_type, time_created,
-                                                 content_hash)).scalar()
+            found = conn.execute(
+                _identity_query(superevent_id, alert_type, time_created, content_hash)
+            ).scalar()
         return None if found is None else int(found)
 
-    def iter_notices(self, superevent_id: str | None = None, *,
-                     with_raw: bool = True) -> Iterator[Row]:
+    def iter_notices(
+        self, superevent_id: str | None = None, *, with_raw: bool = True
+    ) -> Iterator[Row]:
         """Stored notices in the order they were stored (``id``)."""
         cols = [col for col in notices.c if with_raw or col.name != "raw"]
         query = sa.select(*cols).order_by(notices.c.id)
@@ -250,15 +323,17 @@ class Store:
 
     def iter_superevents(self) -> Iterator[Row]:
         """Superevents with their latest state, most recently updated last."""
-        query = sa.select(superevents).order_by(superevents.c.last_received_at,
-                                                superevents.c.superevent_id)
+        query = sa.select(superevents).order_by(
+            superevents.c.last_received_at, superevents.c.superevent_id
+        )
         with self.engine.connect() as conn:
             yield from conn.execute(query)
 
     def get_superevent(self, superevent_id: str) -> Row | None:
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(superevents).where(
-                superevents.c.superevent_id == superevent_id)).first()
+            return conn.execute(
+                sa.select(superevents).where(superevents.c.superevent_id == superevent_id)
+            ).first()
 
     def iter_dead_letters(self) -> Iterator[Row]:
         with self.engine.connect() as conn:
@@ -267,10 +342,14 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Rows per table: ``notices``, ``dead_letters``, ``superevents``."""
         with self.engine.connect() as conn:
-            return {name: int(conn.execute(sa.select(sa.func.count()).select_from(t))
-                              .scalar_one())
-                    for name, t in (("notices", notices), ("dead_letters", dead_letters),
-                                    ("superevents", superevents))}
+            return {
+                name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+                for name, t in (
+                    ("notices", notices),
+                    ("dead_letters", dead_letters),
+                    ("superevents", superevents),
+                )
+            }
 
     def check(self) -> None:
         """Raise :class:`GwalertError` unless the store answers a query and accepts a write."""
@@ -284,16 +363,24 @@ class Store:
 
 def _identity(notice: Notice) -> tuple[str, str, str, str]:
     """A notice's identity as stored: superevent, alert type, creation time, content hash."""
-    return (_column_text("superevent_id", notice.superevent_id),
-            _column_text("alert_type", str(notice.alert_type)),
-            _column_text("time_created", iso(notice.time_created)), notice.content_hash)
+    return (
+        _column_text("superevent_id", notice.superevent_id),
+        _column_text("alert_type", str(notice.alert_type)),
+        _column_text("time_created", iso(notice.time_created)),
+        notice.content_hash,
+    )
 
 
-def _identity_query(superevent_id: str, alert_type: str, time_created: str,
-                    content_hash: str) -> sa.Select:
+def _identity_query(
+    superevent_id: str, alert_type: str, time_created: str, content_hash: str
+) -> sa.Select:
     c = notices.c
-    return sa.select(c.id).where(c.superevent_id == superevent_id, c.alert_type == alert_type,
-                                 c.time_created == time_created, c.content_hash == content_hash)
+    return sa.select(c.id).where(
+        c.superevent_id == superevent_id,
+        c.alert_type == alert_type,
+        c.time_created == time_created,
+        c.content_hash == content_hash,
+    )
 
 
 def _column_text(name: str, value: str) -> str:
@@ -312,5 +399,3 @@ def _column_value(name: str, value: Any) -> Any:
     if isinstance(value, str):
         return sanitize.text(value, getattr(kind, "length", None))
     return None
-
-

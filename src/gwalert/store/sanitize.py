@@ -29,7 +29,7 @@ def text(value: str, limit: int | None = None) -> str:
     characters (the last one an ellipsis) when it is longer."""
     value = _UNSTORABLE.sub(REPLACEMENT, value)
     if limit is not None and len(value) > limit:
-        value = value[: max(limit - 1, 0)] + "\u2026"[: limit]
+        value = value[: max(limit - 1, 0)] + "\u2026"[:limit]
     return value
 
 

@@ -45,11 +45,21 @@ HERE = Path(__file__).parent
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(far=fmt.far_human, area=fmt.area, percent=fmt.percent, utc=fmt.utc,
-                       utc_short=fmt.utc_short, ago=fmt.ago)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        far=fmt.far_human,
+        area=fmt.area,
+        percent=fmt.percent,
+        utc=fmt.utc,
+        utc_short=fmt.utc_short,
+        ago=fmt.ago,
+    )
     env.globals.update(distance=fmt.distance, leading=fmt.leading, safe_url=_safe_url)
     return env
 
@@ -67,8 +77,14 @@ def _filename(text: Any) -> str:
 class Dashboard:
     """State shared by the endpoints: the store, optional-table probe, map cache, templates."""
 
-    def __init__(self, store: Store, cache_dir: str | Path, *, silence: float = 3600.0,
-                 prerender: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cache_dir: str | Path,
+        *,
+        silence: float = 3600.0,
+        prerender: bool = True,
+    ) -> None:
         self.store = store
         self.engine = store.engine
         self.opt = queries.StoreView(self.engine).refresh(force=True)
@@ -84,8 +100,9 @@ class Dashboard:
     def connect(self) -> Any:
         return self.engine.connect()
 
-    def render(self, template: str, request: Request, status: int = 200,
-               **context: Any) -> HTMLResponse:
+    def render(
+        self, template: str, request: Request, status: int = 200, **context: Any
+    ) -> HTMLResponse:
         html = self.env.get_template(template).render(request=request, **context)
         return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
@@ -112,8 +129,9 @@ class Dashboard:
     def start(self) -> None:
         """Start the background thread: warm the list's index, then keep drawing new maps."""
         if self.prerender and self._thread is None:
-            self._thread = threading.Thread(target=self._prerender_loop, name="gwalert-maps",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._prerender_loop, name="gwalert-maps", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -137,9 +155,16 @@ class Dashboard:
     def _prerender_once(self, seen: set[str], limit: int = 20) -> None:
         n = queries.N
         with self.connect() as conn:
-            rows = conn.execute(sa.select(n.id, n.content_hash, n.superevent_id)
-                                .where(n.area_90.is_not(None))
-                                .order_by(n.id.desc()).limit(limit)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(n.id, n.content_hash, n.superevent_id)
+                    .where(n.area_90.is_not(None))
+                    .order_by(n.id.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         latest: dict[str, Any] = {}
         for r in rows:
             latest.setdefault(r["superevent_id"], r)
@@ -169,8 +194,16 @@ def index(request: Request) -> Response:
         events, total = queries.list_events(conn, opt, filters)
         groups = queries.groups(conn, opt)
     template = "_events.html" if request.url.path.startswith("/fragments") else "index.html"
-    return d.render(template, request, events=events, rows=d.rows(events), total=total,
-                    filters=filters, groups=groups, version=version)
+    return d.render(
+        template,
+        request,
+        events=events,
+        rows=d.rows(events),
+        total=total,
+        filters=filters,
+        groups=groups,
+        version=version,
+    )
 
 
 def event_page(request: Request) -> Response:
@@ -201,14 +234,13 @@ def dead_letter_page(request: Request) -> Response:
     printable = sum(ch.isprintable() or ch in "\n\t\r" for ch in preview)
     text = preview if preview and printable / len(preview) > 0.9 else None
     hexdump = None if text is not None else _hexdump(raw[:1024])
-    return d.render("dead_letter.html", request, row=row, size=len(raw), text=text,
-                    hexdump=hexdump)
+    return d.render("dead_letter.html", request, row=row, size=len(raw), text=text, hexdump=hexdump)
 
 
 def _hexdump(data: bytes) -> str:
     lines = []
     for i in range(0, len(data), 16):
-        chunk = data[i:i + 16]
+        chunk = data[i : i + 16]
         ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(f"{i:08x}  {chunk.hex(' '):<47}  {ascii_}")
     return "\n".join(lines)
@@ -225,9 +257,14 @@ def _notice(request: Request, with_raw: bool = True) -> Any:
 
 
 def _attachment(data: bytes, name: str, media_type: str) -> Response:
-    return Response(data, media_type=media_type,
-                    headers={"content-disposition": f'attachment; filename="{name}"',
-                             "cache-control": "private, max-age=3600"})
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "content-disposition": f'attachment; filename="{name}"',
+            "cache-control": "private, max-age=3600",
+        },
+    )
 
 
 def map_png(request: Request) -> Response:
@@ -242,8 +279,9 @@ def map_png(request: Request) -> Response:
         return PlainTextResponse(str(exc) + "\n", status_code=500)
     if path is None:
         raise HTTPException(404, "this notice has no such sky map")
-    return FileResponse(path, media_type="image/png",
-                        headers={"cache-control": "private, max-age=3600"})
+    return FileResponse(
+        path, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
+    )
 
 
 def raw_notice(request: Request) -> Response:
@@ -292,8 +330,9 @@ def dead_letter_raw(request: Request) -> Response:
         row = health.dead_letter(conn, request.path_params["dead_letter_id"])
     if row is None:
         raise HTTPException(404, "no such dead letter")
-    return _attachment(bytes(row["raw"]), f"dead-letter-{row['id']}.bin",
-                       "application/octet-stream")
+    return _attachment(
+        bytes(row["raw"]), f"dead-letter-{row['id']}.bin", "application/octet-stream"
+    )
 
 
 # ------------------------------------------------------------------------------ API
@@ -320,15 +359,21 @@ def api_event(request: Request) -> Response:
         return _json({"error": f"no superevent {sid}"}, 404)
     base = "/notices/{}"
     for n in event["notices"]:
-        links = {"raw": base.format(n["id"]) + "/raw",
-                 "summary": base.format(n["id"]) + "/summary.json"}
+        links = {
+            "raw": base.format(n["id"]) + "/raw",
+            "summary": base.format(n["id"]) + "/summary.json",
+        }
         if n["has_skymap"]:
-            links.update(skymap_fits=base.format(n["id"]) + "/skymap.fits",
-                         moc90_fits=base.format(n["id"]) + "/moc90.fits",
-                         skymap_png=f"/maps/{n['id']}/skymap.png")
+            links.update(
+                skymap_fits=base.format(n["id"]) + "/skymap.fits",
+                moc90_fits=base.format(n["id"]) + "/moc90.fits",
+                skymap_png=f"/maps/{n['id']}/skymap.png",
+            )
         if n["has_combined_skymap"]:
-            links.update(combined_fits=base.format(n["id"]) + "/combined.fits",
-                         combined_png=f"/maps/{n['id']}/combined.png")
+            links.update(
+                combined_fits=base.format(n["id"]) + "/combined.fits",
+                combined_png=f"/maps/{n['id']}/combined.png",
+            )
         n["links"] = links
     return _json(event)
 
@@ -336,10 +381,12 @@ def api_event(request: Request) -> Response:
 def _health(d: Dashboard) -> dict[str, Any]:
     opt = d.opt_now()
     with d.connect() as conn:
-        return {"sources": health.sources(conn, opt, d.silence),
-                "counts": health.counts(conn, opt),
-                "dead_letters": health.dead_letters(conn),
-                "failed_actions": health.failed_actions(conn, opt)}
+        return {
+            "sources": health.sources(conn, opt, d.silence),
+            "counts": health.counts(conn, opt),
+            "dead_letters": health.dead_letters(conn),
+            "failed_actions": health.failed_actions(conn, opt),
+        }
 
 
 def api_health(request: Request) -> Response:
@@ -370,31 +417,45 @@ def metrics(request: Request) -> Response:
         f"gwalert_dead_letters_stored {c['dead_letters']}",
     ]
     if c["duplicates"] is not None:
-        lines += ["# HELP gwalert_duplicates_received Arrivals of a notice already stored.",
-                  "# TYPE gwalert_duplicates_received gauge",
-                  f"gwalert_duplicates_received {c['duplicates']}"]
-    lines += ["# HELP gwalert_actions Actions in the ledger by state.",
-              "# TYPE gwalert_actions gauge"]
+        lines += [
+            "# HELP gwalert_duplicates_received Arrivals of a notice already stored.",
+            "# TYPE gwalert_duplicates_received gauge",
+            f"gwalert_duplicates_received {c['duplicates']}",
+        ]
+    lines += [
+        "# HELP gwalert_actions Actions in the ledger by state.",
+        "# TYPE gwalert_actions gauge",
+    ]
     from ..store.ledger import STATES
 
     for state in STATES:
         lines.append(f'gwalert_actions{{state="{state}"}} {c["actions"].get(state, 0)}')
-    lines += ["# HELP gwalert_seconds_since_last_message Seconds since a feed's last message.",
-              "# TYPE gwalert_seconds_since_last_message gauge"]
+    lines += [
+        "# HELP gwalert_seconds_since_last_message Seconds since a feed's last message.",
+        "# TYPE gwalert_seconds_since_last_message gauge",
+    ]
     for feed in health["sources"]:
         if feed["seconds_since_last_message"] is not None:
-            lines.append(f'gwalert_seconds_since_last_message{{feed="{_label(feed["feed"])}"}} '
-                         f'{feed["seconds_since_last_message"]:.3f}')
+            lines.append(
+                f'gwalert_seconds_since_last_message{{feed="{_label(feed["feed"])}"}} '
+                f"{feed['seconds_since_last_message']:.3f}"
+            )
     beats = [f for f in health["sources"] if f["seconds_since_last_heartbeat"] is not None]
     if beats:
-        lines += ["# HELP gwalert_seconds_since_last_heartbeat Seconds since a feed's last "
-                  "heartbeat.", "# TYPE gwalert_seconds_since_last_heartbeat gauge"]
+        lines += [
+            "# HELP gwalert_seconds_since_last_heartbeat Seconds since a feed's last heartbeat.",
+            "# TYPE gwalert_seconds_since_last_heartbeat gauge",
+        ]
         for feed in beats:
-            lines.append(f'gwalert_seconds_since_last_heartbeat{{feed="{_label(feed["feed"])}"}}'
-                         f' {feed["seconds_since_last_heartbeat"]:.3f}')
-    return PlainTextResponse("\n".join(lines) + "\n",
-                             media_type="text/plain; version=0.0.4; charset=utf-8",
-                             headers={"cache-control": "no-store"})
+            lines.append(
+                f'gwalert_seconds_since_last_heartbeat{{feed="{_label(feed["feed"])}"}}'
+                f" {feed['seconds_since_last_heartbeat']:.3f}"
+            )
+    return PlainTextResponse(
+        "\n".join(lines) + "\n",
+        media_type="text/plain; version=0.0.4; charset=utf-8",
+        headers={"cache-control": "no-store"},
+    )
 
 
 def _label(value: str) -> str:
@@ -412,9 +473,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 # ----------------------------------------------------------------------------- build
-def create_app(store: Store, *, cache_dir: str | Path, token: str | None = None,
-               loopback_only: bool = True, silence: float = 3600.0,
-               prerender: bool = True) -> Any:
+def create_app(
+    store: Store,
+    *,
+    cache_dir: str | Path,
+    token: str | None = None,
+    loopback_only: bool = True,
+    silence: float = 3600.0,
+    prerender: bool = True,
+) -> Any:
     """The ASGI application over ``store`` (wrapped in :class:`Guard`)."""
     dashboard = Dashboard(store, cache_dir, silence=silence, prerender=prerender)
 
@@ -447,11 +514,11 @@ def create_app(store: Store, *, cache_dir: str | Path, token: str | None = None,
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
     app.state.dashboard = dashboard
     app.state.started = time.time()
-    guard = Guard(app, token=token,
-                  allowed_hosts=LOOPBACK_HOSTS if loopback_only and not token else None)
+    guard = Guard(
+        app, token=token, allowed_hosts=LOOPBACK_HOSTS if loopback_only and not token else None
+    )
     guard.state = app.state  # type: ignore[attr-defined]
     return guard

@@ -14,18 +14,27 @@ from . import fmt
 def _list_facts(r: Any) -> dict[str, Any]:
     summary = _summary(r["summary"])
     cls = summary.get("classification")
-    classification = ({str(k): float(v) for k, v in cls.items() if _num(v) is not None}
-                      if isinstance(cls, dict) else {})
+    classification = (
+        {str(k): float(v) for k, v in cls.items() if _num(v) is not None}
+        if isinstance(cls, dict)
+        else {}
+    )
     return {
-        "id": r["id"], "event_time": r["event_time"],
-        "group": r["group"], "pipeline": r["pipeline"], "search": r["search"],
+        "id": r["id"],
+        "event_time": r["event_time"],
+        "group": r["group"],
+        "pipeline": r["pipeline"],
+        "search": r["search"],
         "far": _num(r["far"]),
         "significant": None if r["significant"] is None else bool(r["significant"]),
-        "distmean": _num(r["distmean"]), "diststd": _num(r["diststd"]),
-        "area_50": _num(r["area_50"]), "area_90": _num(r["area_90"]),
+        "distmean": _num(r["distmean"]),
+        "diststd": _num(r["diststd"]),
+        "area_50": _num(r["area_50"]),
+        "area_90": _num(r["area_90"]),
         "classification": classification,
         "external_coinc": isinstance(summary.get("external_coinc"), dict),
-        "source": r["source"], "received_at": r["received_at"],
+        "source": r["source"],
+        "received_at": r["received_at"],
     }
 
 
@@ -51,9 +60,15 @@ def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str
     far = f.get("far")
     return {
         "superevent_id": sid,
-        "kind": "real" if sid.startswith("S") else "mock" if sid.startswith("M")
-        else "test" if sid.startswith("T") else "other",
-        "is_mock": sid.startswith("M"), "is_real": sid.startswith("S"),
+        "kind": "real"
+        if sid.startswith("S")
+        else "mock"
+        if sid.startswith("M")
+        else "test"
+        if sid.startswith("T")
+        else "other",
+        "is_mock": sid.startswith("M"),
+        "is_real": sid.startswith("S"),
         "is_test": sid.startswith("T"),
         "latest_alert_type": r["latest_alert_type"],
         "latest_notice_id": r["latest_notice_id"],
@@ -63,11 +78,16 @@ def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str
         "first_received_at": r["first_received_at"],
         "last_received_at": r["last_received_at"],
         "event_time": f.get("event_time"),
-        "group": f.get("group"), "pipeline": f.get("pipeline"), "search": f.get("search"),
-        "far": far, "far_human": fmt.far_human(far),
+        "group": f.get("group"),
+        "pipeline": f.get("pipeline"),
+        "search": f.get("search"),
+        "far": far,
+        "far_human": fmt.far_human(far),
         "significant": f.get("significant"),
-        "distmean": f.get("distmean"), "diststd": f.get("diststd"),
-        "area_50": f.get("area_50"), "area_90": f.get("area_90"),
+        "distmean": f.get("distmean"),
+        "diststd": f.get("diststd"),
+        "area_50": f.get("area_50"),
+        "area_90": f.get("area_90"),
         "classification": dict(classification),
         "leading_class": None if lead is None else {"name": lead[0], "probability": lead[1]},
         "external_coinc": bool(f.get("external_coinc")),
@@ -77,8 +97,7 @@ def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str
     }
 
 
-def _notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None
-                  ) -> dict[str, Any]:
+def _notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None) -> dict[str, Any]:
     summary = _summary(r["summary"])
 
     def mapping(name: str) -> dict[str, float]:
@@ -100,21 +119,36 @@ def _notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None
     urls = summary.get("urls")
     far = _num(r["far"])
     return {
-        "id": r["id"], "superevent_id": r["superevent_id"], "alert_type": r["alert_type"],
+        "id": r["id"],
+        "superevent_id": r["superevent_id"],
+        "alert_type": r["alert_type"],
         "is_retraction": r["alert_type"] == "RETRACTION",
-        "time_created": r["time_created"], "received_at": r["received_at"],
-        "format": r["format"], "source": r["source"], "partition": r["partition"],
-        "offset": r["offset"], "feeds": feeds or [str(r["source"])],
-        "event_time": r["event_time"], "group": r["group"], "pipeline": r["pipeline"],
-        "search": r["search"], "far": far, "far_human": fmt.far_human(far),
+        "time_created": r["time_created"],
+        "received_at": r["received_at"],
+        "format": r["format"],
+        "source": r["source"],
+        "partition": r["partition"],
+        "offset": r["offset"],
+        "feeds": feeds or [str(r["source"])],
+        "event_time": r["event_time"],
+        "group": r["group"],
+        "pipeline": r["pipeline"],
+        "search": r["search"],
+        "far": far,
+        "far_human": fmt.far_human(far),
         "significant": None if r["significant"] is None else bool(r["significant"]),
-        "ra": _num(r["ra"]), "dec": _num(r["dec"]),
-        "distmean": _num(r["distmean"]), "diststd": _num(r["diststd"]),
-        "area_50": _num(r["area_50"]), "area_90": _num(r["area_90"]),
+        "ra": _num(r["ra"]),
+        "dec": _num(r["dec"]),
+        "distmean": _num(r["distmean"]),
+        "diststd": _num(r["diststd"]),
+        "area_50": _num(r["area_50"]),
+        "area_90": _num(r["area_90"]),
         "vol_90": _num(summary.get("vol_90")),
-        "classification": mapping("classification"), "properties": mapping("properties"),
-        "instruments": [str(i) for i in summary.get("instruments") or []
-                        if isinstance(i, str | int)],
+        "classification": mapping("classification"),
+        "properties": mapping("properties"),
+        "instruments": [
+            str(i) for i in summary.get("instruments") or [] if isinstance(i, str | int)
+        ],
         "skymap_error": summary.get("skymap_error"),
         "has_skymap": _num(r["area_90"]) is not None,
         "has_combined_skymap": bool(ext and _num(ext.get("combined_skymap_bytes"))),
@@ -135,8 +169,9 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         out.append(f"90% area {fmt.area(a)} → {fmt.area(b)}")
     a, b = before["distmean"], after["distmean"]
     if a is not None and b is not None and abs(a - b) > 0.01 * max(a, b):
-        out.append(f"distance {fmt.distance(a, before['diststd'])} → "
-                   f"{fmt.distance(b, after['diststd'])}")
+        out.append(
+            f"distance {fmt.distance(a, before['diststd'])} → {fmt.distance(b, after['diststd'])}"
+        )
     la, lb = fmt.leading(before["classification"]), fmt.leading(after["classification"])
     if la and lb and (la[0] != lb[0] or abs(la[1] - lb[1]) >= 0.05):
         out.append(f"{la[0]} {fmt.percent(la[1])} → {lb[0]} {fmt.percent(lb[1])}")

@@ -8,8 +8,7 @@ from typing import Any
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _YEAR = 365.25 * 86400.0
-_UNITS = (("year", _YEAR), ("day", 86400.0), ("hour", 3600.0), ("minute", 60.0),
-          ("second", 1.0))
+_UNITS = (("year", _YEAR), ("day", 86400.0), ("hour", 3600.0), ("minute", 60.0), ("second", 1.0))
 
 
 def _number(value: float) -> str:

@@ -32,8 +32,16 @@ def _age(now: datetime, text: Any) -> float | None:
 
 
 def _blank_feed(name: str) -> dict[str, Any]:
-    return {"feed": name, "notices": 0, "dead_letters": 0, "last_message_at": None,
-            "last_heartbeat_at": None, "state": None, "detail": None, "updated_at": None}
+    return {
+        "feed": name,
+        "notices": 0,
+        "dead_letters": 0,
+        "last_message_at": None,
+        "last_heartbeat_at": None,
+        "state": None,
+        "detail": None,
+        "updated_at": None,
+    }
 
 
 def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, Any]]:
@@ -44,10 +52,12 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
         name = _feed_name(n["source"])
         feed = out.setdefault(name, _blank_feed(name))
         feed["notices"] += 1
-        feed["last_message_at"] = max(filter(None, (feed["last_message_at"], n["received_at"])),
-                                      default=None)
+        feed["last_message_at"] = max(
+            filter(None, (feed["last_message_at"], n["received_at"])), default=None
+        )
     for source, last, count in conn.execute(
-            sa.select(D.source, sa.func.max(D.received_at), sa.func.count()).group_by(D.source)):
+        sa.select(D.source, sa.func.max(D.received_at), sa.func.count()).group_by(D.source)
+    ):
         feed = out.setdefault(_feed_name(source), _blank_feed(_feed_name(source)))
         feed["dead_letters"] += int(count)
         feed["last_message_at"] = max(filter(None, (feed["last_message_at"], last)), default=None)
@@ -57,8 +67,13 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
             for row in conn.execute(sa.select(table)).mappings():
                 name = str(row.get("feed"))
                 feed = out.setdefault(name, _blank_feed(name))
-                for key in ("last_message_at", "last_heartbeat_at", "state", "detail",
-                            "updated_at"):
+                for key in (
+                    "last_message_at",
+                    "last_heartbeat_at",
+                    "state",
+                    "detail",
+                    "updated_at",
+                ):
                     value = row.get(key)
                     if value is not None:
                         feed[key] = value if key in ("state", "detail") else str(value)
@@ -75,8 +90,12 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
         state = str(feed.get("state") or "")
         if state and state.lower() not in ("ok", "listening", "connected", "live", "idle"):
             warning = f"{state}: {feed.get('detail') or ''}".rstrip(": ")
-        elif (silence > 0 and feed["feed"] not in ("files",) and contact is not None
-              and contact > silence):
+        elif (
+            silence > 0
+            and feed["feed"] not in ("files",)
+            and contact is not None
+            and contact > silence
+        ):
             warning = f"silent for {fmt.ago(contact).removesuffix(' ago')}"
         feed["warning"] = warning
         result.append(feed)
@@ -84,25 +103,48 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
 
 
 def dead_letters(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
-    rows = conn.execute(sa.select(D.id, D.error, D.source, D.partition, D.offset, D.received_at,
-                                  D.raw_sha256, sa.func.length(D.raw).label("size"))
-                        .order_by(D.id.desc()).limit(limit)).mappings()
+    rows = conn.execute(
+        sa.select(
+            D.id,
+            D.error,
+            D.source,
+            D.partition,
+            D.offset,
+            D.received_at,
+            D.raw_sha256,
+            sa.func.length(D.raw).label("size"),
+        )
+        .order_by(D.id.desc())
+        .limit(limit)
+    ).mappings()
     return [dict(r) for r in rows]
 
 
 def dead_letter(conn: Connection, dead_letter_id: int) -> Any:
-    return conn.execute(sa.select(st.dead_letters).where(D.id == dead_letter_id)
-                        ).mappings().first()
+    return conn.execute(sa.select(st.dead_letters).where(D.id == dead_letter_id)).mappings().first()
 
 
 def failed_actions(conn: Connection, opt: StoreView, limit: int = 50) -> list[dict[str, Any]]:
     if not opt.actions:
         return []
     rows = conn.execute(
-        sa.select(A.id, A.notice_id, A.rule, A.action, A.action_type, A.attempts,
-                  A.last_error, A.finished_at, N.superevent_id, N.alert_type)
+        sa.select(
+            A.id,
+            A.notice_id,
+            A.rule,
+            A.action,
+            A.action_type,
+            A.attempts,
+            A.last_error,
+            A.finished_at,
+            N.superevent_id,
+            N.alert_type,
+        )
         .select_from(ledger.actions.join(st.notices, N.id == A.notice_id))
-        .where(A.state == ledger.FAILED).order_by(A.id.desc()).limit(limit)).mappings()
+        .where(A.state == ledger.FAILED)
+        .order_by(A.id.desc())
+        .limit(limit)
+    ).mappings()
     return [dict(r) for r in rows]
 
 
@@ -110,15 +152,22 @@ def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:
     def count(table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
 
-    out: dict[str, Any] = {"notices": count(st.notices), "superevents": count(st.superevents),
-                           "dead_letters": count(st.dead_letters), "duplicates": None,
-                           "actions": ledger.counts(conn) if opt.actions else {}}
+    out: dict[str, Any] = {
+        "notices": count(st.notices),
+        "superevents": count(st.superevents),
+        "dead_letters": count(st.dead_letters),
+        "duplicates": None,
+        "actions": ledger.counts(conn) if opt.actions else {},
+    }
     table = opt.arrivals
     if table is not None and "is_first" in table.c:
         try:
-            out["duplicates"] = int(conn.execute(
-                sa.select(sa.func.count()).select_from(table)
-                .where(sa.not_(table.c.is_first))).scalar() or 0)
+            out["duplicates"] = int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(sa.not_(table.c.is_first))
+                ).scalar()
+                or 0
+            )
         except sa.exc.SQLAlchemyError:
             pass
     return out
@@ -128,8 +177,10 @@ def version(conn: Connection, opt: StoreView) -> str:
     """A token that changes whenever anything the pages show changes."""
     parts: list[Any] = [
         conn.execute(sa.select(sa.func.max(N.id), sa.func.count()).select_from(st.notices)).one(),
-        conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one()]
+        conn.execute(sa.select(sa.func.max(D.id)).select_from(st.dead_letters)).one(),
+    ]
     if opt.actions:
-        parts.append(tuple(sorted(conn.execute(sa.select(A.state, sa.func.count())
-                                               .group_by(A.state)).all())))
+        parts.append(
+            tuple(sorted(conn.execute(sa.select(A.state, sa.func.count()).group_by(A.state)).all()))
+        )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

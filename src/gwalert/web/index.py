@@ -16,8 +16,22 @@ N = st.notices.c
 #: Columns stored before ``raw`` in gwalert_notices: SQLite reads them without walking the
 #: overflow pages of the (large) raw notice, so listing every notice by them is cheap.
 _HEAD = (N.id, N.superevent_id, N.alert_type, N.time_created, N.content_hash)
-_FACTS = (N.id, N.event_time, N.group, N.pipeline, N.search, N.far, N.significant, N.distmean,
-          N.diststd, N.area_50, N.area_90, N.summary, N.source, N.received_at)
+_FACTS = (
+    N.id,
+    N.event_time,
+    N.group,
+    N.pipeline,
+    N.search,
+    N.far,
+    N.significant,
+    N.distmean,
+    N.diststd,
+    N.area_50,
+    N.area_90,
+    N.summary,
+    N.source,
+    N.received_at,
+)
 
 
 class NoticeIndex:
@@ -44,11 +58,17 @@ class NoticeIndex:
                     missing[head[0]] = head
             ids = list(missing)
             for i in range(0, len(ids), 500):
-                for r in conn.execute(sa.select(*_FACTS).where(N.id.in_(ids[i:i + 500]))
-                                      ).mappings():
+                for r in conn.execute(
+                    sa.select(*_FACTS).where(N.id.in_(ids[i : i + 500]))
+                ).mappings():
                     nid, sid, alert_type, time_created, content_hash = missing[r["id"]]
-                    facts[nid] = dict(_list_facts(r), superevent_id=sid, alert_type=alert_type,
-                                      time_created=time_created, content_hash=content_hash)
+                    facts[nid] = dict(
+                        _list_facts(r),
+                        superevent_id=sid,
+                        alert_type=alert_type,
+                        time_created=time_created,
+                        content_hash=content_hash,
+                    )
             out = [f for f in map(facts.get, (h[0] for h in heads)) if f is not None]
             if len(facts) > len(heads):
                 present = {h[0] for h in heads}
@@ -60,5 +80,10 @@ class NoticeIndex:
 
     def groups(self) -> list[str]:
         with self._lock:
-            return sorted({f["group"] for f in self._facts.values()
-                           if isinstance(f["group"], str) and f["group"]})
+            return sorted(
+                {
+                    f["group"]
+                    for f in self._facts.values()
+                    if isinstance(f["group"], str) and f["group"]
+                }
+            )

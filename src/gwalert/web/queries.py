@@ -30,6 +30,7 @@ S = st.superevents.c
 D = st.dead_letters.c
 A = ledger.actions.c
 
+
 @dataclass
 class StoreView:
     """One store as the dashboard sees it: which optional tables/columns exist (re-checked at
@@ -57,7 +58,8 @@ class StoreView:
                 names = set(insp.get_table_names())
                 self.actions = ledger.actions.name in names
                 self.warnings = "gwalert_notices" in names and any(
-                    col["name"] == "warnings" for col in insp.get_columns("gwalert_notices"))
+                    col["name"] == "warnings" for col in insp.get_columns("gwalert_notices")
+                )
                 self.feeds = self._reflect("gwalert_feeds", names, self.feeds)
                 self.arrivals = self._reflect("gwalert_arrivals", names, self.arrivals)
             except sa.exc.SQLAlchemyError:
@@ -79,11 +81,11 @@ class StoreView:
 # --------------------------------------------------------------------------- filters
 @dataclass(frozen=True)
 class Filters:
-    kind: str = ""          # "", "real", "mock", "test"
-    significant: str = ""   # "", "yes", "no"
-    retracted: str = ""     # "", "yes", "no"
-    group: str = ""         # "", "CBC", "Burst", ...
-    q: str = ""             # text search
+    kind: str = ""  # "", "real", "mock", "test"
+    significant: str = ""  # "", "yes", "no"
+    retracted: str = ""  # "", "yes", "no"
+    group: str = ""  # "", "CBC", "Burst", ...
+    q: str = ""  # text search
     limit: int = 1000
 
     @classmethod
@@ -96,15 +98,27 @@ class Filters:
             limit = int(params.get("limit", 1000))
         except (TypeError, ValueError):
             limit = 1000
-        return cls(kind=pick("kind", ("real", "mock", "test")),
-                   significant=pick("significant", ("yes", "no")),
-                   retracted=pick("retracted", ("yes", "no")),
-                   group=pick("group"), q=pick("q"), limit=max(1, min(limit, 10000)))
+        return cls(
+            kind=pick("kind", ("real", "mock", "test")),
+            significant=pick("significant", ("yes", "no")),
+            retracted=pick("retracted", ("yes", "no")),
+            group=pick("group"),
+            q=pick("q"),
+            limit=max(1, min(limit, 10000)),
+        )
 
     def as_query(self) -> dict[str, str]:
-        out = {k: v for k, v in (("kind", self.kind), ("significant", self.significant),
-                                 ("retracted", self.retracted), ("group", self.group),
-                                 ("q", self.q)) if v}
+        out = {
+            k: v
+            for k, v in (
+                ("kind", self.kind),
+                ("significant", self.significant),
+                ("retracted", self.retracted),
+                ("group", self.group),
+                ("q", self.q),
+            )
+            if v
+        }
         if self.limit != 1000:
             out["limit"] = str(self.limit)
         return out
@@ -113,8 +127,9 @@ class Filters:
 _PREFIX = {"real": "S", "mock": "M", "test": "T"}
 
 
-def list_events(conn: Connection, opt: StoreView, filters: Filters = Filters()
-                ) -> tuple[list[dict[str, Any]], int]:
+def list_events(
+    conn: Connection, opt: StoreView, filters: Filters = Filters()
+) -> tuple[list[dict[str, Any]], int]:
     """Superevents, newest event first, with the facts of their latest notice that carries
     event facts (a retraction carries none); and how many match the filters in all (the list
     is cut at ``filters.limit``)."""
@@ -135,21 +150,33 @@ def list_events(conn: Connection, opt: StoreView, filters: Filters = Filters()
         f = facts.get(sid, {})
         if filters.kind and not sid.startswith(_PREFIX[filters.kind]):
             continue
-        if filters.significant and (f.get("significant") is True) != (
-                filters.significant == "yes"):
+        if filters.significant and (f.get("significant") is True) != (filters.significant == "yes"):
             continue
         if filters.retracted and bool(r["retracted"]) != (filters.retracted == "yes"):
             continue
         if filters.group and f.get("group") != filters.group:
             continue
-        if q and not any(q in str(x).lower() for x in (
-                sid, r["latest_alert_type"], f.get("group"), f.get("pipeline"),
-                f.get("search")) if x):
+        if q and not any(
+            q in str(x).lower()
+            for x in (
+                sid,
+                r["latest_alert_type"],
+                f.get("group"),
+                f.get("pipeline"),
+                f.get("search"),
+            )
+            if x
+        ):
             continue
         events.append((r, f))
-    events.sort(key=lambda e: (e[1].get("event_time") or e[0]["latest_time_created"],
-                               e[0]["superevent_id"]), reverse=True)
-    shown = events[:filters.limit]
+    events.sort(
+        key=lambda e: (
+            e[1].get("event_time") or e[0]["latest_time_created"],
+            e[0]["superevent_id"],
+        ),
+        reverse=True,
+    )
+    shown = events[: filters.limit]
     actions = _actions_by_superevent(conn, opt, sid_of) if shown else {}
     cache = opt.index.events
     out = []
@@ -163,13 +190,15 @@ def list_events(conn: Connection, opt: StoreView, filters: Filters = Filters()
     return out, len(events)
 
 
-def _actions_by_superevent(conn: Connection, opt: StoreView, sid_of: dict[int, str]
-                           ) -> dict[str, dict[str, int]]:
+def _actions_by_superevent(
+    conn: Connection, opt: StoreView, sid_of: dict[int, str]
+) -> dict[str, dict[str, int]]:
     if not opt.actions:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for nid, state, count in conn.execute(sa.select(A.notice_id, A.state, sa.func.count())
-                                          .group_by(A.notice_id, A.state)):
+    for nid, state, count in conn.execute(
+        sa.select(A.notice_id, A.state, sa.func.count()).group_by(A.notice_id, A.state)
+    ):
         sid = sid_of.get(nid)
         if sid is not None:
             per = out.setdefault(sid, {})
@@ -196,17 +225,37 @@ def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[s
     cols: list[sa.ColumnElement[Any]] = list(_NOTICE_COLS)
     if opt.warnings:
         cols.append(sa.literal_column("warnings"))
-    rows = conn.execute(sa.select(*cols).where(N.superevent_id == superevent_id)
-                        .order_by(N.time_created, N.id)).mappings().all()
+    rows = (
+        conn.execute(
+            sa.select(*cols).where(N.superevent_id == superevent_id).order_by(N.time_created, N.id)
+        )
+        .mappings()
+        .all()
+    )
     ids = [r["id"] for r in rows]
     actions: dict[int, list[dict[str, Any]]] = {}
     if opt.actions and ids:
-        for a in conn.execute(sa.select(ledger.actions).where(A.notice_id.in_(ids))
-                              .order_by(A.notice_id, A.id)).mappings():
+        for a in conn.execute(
+            sa.select(ledger.actions).where(A.notice_id.in_(ids)).order_by(A.notice_id, A.id)
+        ).mappings():
             actions.setdefault(a["notice_id"], []).append(
-                {k: a[k] for k in ("id", "rule", "action", "action_type", "state", "attempts",
-                                   "max_attempts", "last_error", "created_at", "started_at",
-                                   "finished_at")})
+                {
+                    k: a[k]
+                    for k in (
+                        "id",
+                        "rule",
+                        "action",
+                        "action_type",
+                        "state",
+                        "attempts",
+                        "max_attempts",
+                        "last_error",
+                        "created_at",
+                        "started_at",
+                        "finished_at",
+                    )
+                }
+            )
     feeds = _arrival_feeds(conn, opt, ids)
     notices = []
     previous: dict[str, Any] | None = None
@@ -239,8 +288,11 @@ def _arrival_feeds(conn: Connection, opt: StoreView, ids: list[int]) -> dict[int
     out: dict[int, list[str]] = {}
     try:
         order = [table.c[k] for k in ("received_at", "id") if k in table.c]
-        for nid, feed in conn.execute(sa.select(table.c.notice_id, table.c.feed)
-                                      .where(table.c.notice_id.in_(ids)).order_by(*order)):
+        for nid, feed in conn.execute(
+            sa.select(table.c.notice_id, table.c.feed)
+            .where(table.c.notice_id.in_(ids))
+            .order_by(*order)
+        ):
             if feed is not None and str(feed) not in out.setdefault(nid, []):
                 out[nid].append(str(feed))
     except sa.exc.SQLAlchemyError:

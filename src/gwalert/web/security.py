@@ -16,13 +16,16 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                   Awaitable[None]]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
 
 COOKIE = "gwalert_token"
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
@@ -44,8 +47,13 @@ def cookie_value(token: str) -> str:
 class Guard:
     """ASGI middleware wrapping the application."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None = None,
-                 allowed_hosts: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None = None,
+        allowed_hosts: tuple[str, ...] | None = None,
+    ) -> None:
         self.app = app
         self.token = token or None
         self.cookie = cookie_value(token) if token else None
@@ -61,14 +69,20 @@ class Guard:
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [
-                    h for h in HEADERS if h[0] not in names]
+                    h for h in HEADERS if h[0] not in names
+                ]
             await send(message)
 
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         if scope["method"] not in ("GET", "HEAD"):
-            await _plain(send_with_headers, 405, "read-only: only GET and HEAD are allowed\n",
-                         [(b"allow", b"GET, HEAD")])
+            await _plain(
+                send_with_headers,
+                405,
+                "read-only: only GET and HEAD are allowed\n",
+                [(b"allow", b"GET, HEAD")],
+            )
             return
         if self.allowed_hosts is not None:
             host = headers.get("host", "")
@@ -79,21 +93,34 @@ class Guard:
         if self.token is not None:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             offered = query.get("token")
-            if offered is not None and hmac.compare_digest(offered.encode(),
-                                                           self.token.encode()):
-                rest = urlencode([(k, v) for k, v in parse_qsl(
-                    scope.get("query_string", b"").decode("latin-1")) if k != "token"])
+            if offered is not None and hmac.compare_digest(offered.encode(), self.token.encode()):
+                rest = urlencode(
+                    [
+                        (k, v)
+                        for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+                        if k != "token"
+                    ]
+                )
                 location = scope.get("path", "/") + (f"?{rest}" if rest else "")
-                cookie = (f"{COOKIE}={self.cookie}; Path=/; HttpOnly; SameSite=Strict")
-                await _plain(send_with_headers, 303, "signed in\n",
-                             [(b"location", location.encode("latin-1", "replace")),
-                              (b"set-cookie", cookie.encode())])
+                cookie = f"{COOKIE}={self.cookie}; Path=/; HttpOnly; SameSite=Strict"
+                await _plain(
+                    send_with_headers,
+                    303,
+                    "signed in\n",
+                    [
+                        (b"location", location.encode("latin-1", "replace")),
+                        (b"set-cookie", cookie.encode()),
+                    ],
+                )
                 return
             if not self._authorized(headers):
-                await _plain(send_with_headers, 401,
-                             "token required: send 'Authorization: Bearer TOKEN' or open "
-                             "this page once with ?token=TOKEN\n",
-                             [(b"www-authenticate", b'Bearer realm="gwalert"')])
+                await _plain(
+                    send_with_headers,
+                    401,
+                    "token required: send 'Authorization: Bearer TOKEN' or open "
+                    "this page once with ?token=TOKEN\n",
+                    [(b"www-authenticate", b'Bearer realm="gwalert"')],
+                )
                 return
         await self.app(scope, receive, send_with_headers)
 
@@ -101,8 +128,9 @@ class Guard:
         assert self.token is not None and self.cookie is not None
         auth = headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                              self.token.encode()):
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), self.token.encode()
+        ):
             return True
         jar = SimpleCookie()
         try:
@@ -110,15 +138,25 @@ class Guard:
         except Exception:  # noqa: BLE001 - a malformed cookie header is just no cookie
             return False
         morsel = jar.get(COOKIE)
-        return morsel is not None and hmac.compare_digest(morsel.value.encode(),
-                                                          self.cookie.encode())
+        return morsel is not None and hmac.compare_digest(
+            morsel.value.encode(), self.cookie.encode()
+        )
 
 
-async def _plain(send: Any, status: int, text: str,
-                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _plain(
+    send: Any, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"cache-control", b"no-store")] + (extra or [])})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ]
+            + (extra or []),
+        }
+    )
     await send({"type": "http.response.body", "body": body})
