@@ -236,8 +236,8 @@ def plot(
             [],
             [],
             color=c,
-            linestyle=ls,
-            linewidth=lw,  # type: ignore[arg-type]
+            linestyle=ls,  # type: ignore[arg-type]
+            linewidth=lw,
             label=f"{100 * p:g}% region: {a:,.0f} deg²",
         )
         for (c, ls, lw), p, a in zip(styles, levels, areas, strict=True)
