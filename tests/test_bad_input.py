@@ -15,6 +15,7 @@ from pathlib import Path
 
 import fastavro
 import pytest
+from poison import _varint
 
 from gwalert.alerts import encode, read_notice
 from gwalert.alerts.schema import parsed_official_schema
@@ -27,16 +28,6 @@ GWALERT = [sys.executable, "-m", "gwalert"]
 
 def run(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*GWALERT, *args], capture_output=True, text=True, timeout=120, **kw)
-
-
-def _varint(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)  # zigzag
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def igwn_named_array_null_bomb() -> bytes:
