@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .alerts import Notice, decode
-from .errors import NoticeError, StoreUnavailable
+from .errors import NoticeError, StoreLost, StoreUnavailable
 from .sources.message import Message, Outcome, Source
 from .store.db import Retrying, is_refusal
 from .store.notices import Hook, Store
@@ -116,7 +116,7 @@ class Pipeline:
                     ),
                     stop,
                 )
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreLost):
             raise
         except Exception as exc:  # noqa: BLE001 - this content, not the store, is the cause
             what = "store refused" if is_refusal(exc) else "could not store"
@@ -175,7 +175,7 @@ class Pipeline:
                 ),
                 stop,
             )
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreLost):
             raise
         except Exception as exc:  # noqa: BLE001
             reason = (
