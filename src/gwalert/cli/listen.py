@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
 
         logging.getLogger("gwalert.pipeline").addFilter(_one_dead_letter_line)
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    signalled = threading.Event()  # stop is also set when the feeds end: not a request
+    _install_signal_handlers(stop, signalled)
     # One feed: a bad URL or missing credentials is one clear error at once; several: a
     # feed that cannot even be opened is reported and retried like one that cannot connect.
     feeds = [
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         app.start()
         try:
             stats = runner.run()
-            if app.actions and not stop.is_set() and not app.responder.wait_idle(60.0):
+            if app.actions and not signalled.is_set() and not app.responder.wait_idle(60.0):
                 print(
                     "gwalert: actions still running; they stay due and run at the next start",
                     file=sys.stderr,
@@ -271,11 +272,15 @@ def kafka_options(items: list[str]) -> dict[str, str]:
     return options
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def _install_signal_handlers(
+    stop: threading.Event, signalled: threading.Event | None = None
+) -> None:
     def handler(signum: int, _frame: Any) -> None:
-        if stop.is_set():  # a second Ctrl-C: stop at once
+        if stop.is_set():  # a second Ctrl-C (or one while waiting for actions): stop at once
             raise KeyboardInterrupt
         stop.set()
+        if signalled is not None:
+            signalled.set()
         print(
             f"gwalert: {signal.Signals(signum).name}: stopping after the current message",
             file=sys.stderr,
