@@ -62,8 +62,9 @@ def throwaway_database():
 
     def read_only(on: bool) -> None:
         with admin.connect() as conn:
+            value = "on" if on else "off"
             conn.exec_driver_sql(
-                f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}'
+                f'ALTER DATABASE "{name}" SET default_transaction_read_only = {value}'
             )
             # the setting applies to new sessions: end the current ones (the store reconnects)
             conn.exec_driver_sql(
