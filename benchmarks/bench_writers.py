@@ -87,7 +87,11 @@ def run(url: str, work: Path, n: int, listeners: int, seed: int) -> dict[str, ob
             ns = by_sid.get(ev.superevent_id, [])
             want = fold(ev.superevent_id, ns)
             retracted = any(x.alert_type == "RETRACTION" for x in ns)
-            latest = max(ns, key=lambda x: (x.time_created, x.content_hash)) if ns else None
+            latest = (
+                max(ns, key=lambda x: (x.time_created, x.content_hash, x.alert_type))
+                if ns
+                else None
+            )
             if (
                 want is None
                 or latest is None

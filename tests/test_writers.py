@@ -115,12 +115,8 @@ def test_fold_is_order_independent(items, rnd) -> None:
     assert _key(fa, content_a) == _key(fb, content_b)
     assert fa.n_notices == len(items)
     assert fa.retracted == any(k == "RETRACTION" for k, *_ in items)
-    latest = max(items, key=lambda n: (n[1], content_hash_of(n)))
+    latest = max(items, key=lambda n: (n[1], n[2], n[0]))
     assert (fa.latest_alert_type, fa.latest_time_created) == (latest[0], latest[1])
-
-
-def content_hash_of(n):
-    return n[2]
 
 
 _record = st.tuples(

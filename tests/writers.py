@@ -228,7 +228,7 @@ def identity(copy: Copy) -> tuple[str, str, str, str]:
 
 def reference_fold(ns: list[Any]) -> dict[str, Any]:
     """The superevent as the issue defines it, written here independently of the store."""
-    ordered = sorted(ns, key=lambda n: (n.time_created, n.content_hash))
+    ordered = sorted(ns, key=lambda n: (n.time_created, n.content_hash, n.alert_type))
     events = [n for n in ordered if n.alert_type != "RETRACTION"]
     return {
         "n_notices": len(ns),

@@ -134,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..app import build
     from ..config import read_config, store_url
-    from ..sources.feeds import Feed, FeedSet
+    from ..feedset import Feed, FeedSet
     from ..store import Store
 
     urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
@@ -229,8 +229,8 @@ def _opener(
 ) -> Any:
     """A function that opens the source of feed ``url`` (a new consumer each time; with
     ``eager`` the first one is opened now)."""
+    from ..feedset import feed_group
     from ..sources import open_source
-    from ..sources.feeds import feed_group
 
     group_id, store_key = feed_group(url, args.group_id, str(store.engine.url), len(urls) > 1)
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ..util import utcnow
 
 if TYPE_CHECKING:
     from ..alerts import Notice
@@ -16,7 +18,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Message:
-    """One message from a source: its bytes and where it came from."""
+    """One message from a source: its bytes, where it came from and how it arrived.
+
+    ``feed``, ``received_at`` and ``broker_ms`` are set when the message is received
+    (:meth:`arrived`, called by :func:`gwalert.pipeline.run`); the pipeline records them as
+    the notice's arrival."""
 
     value: bytes
     source: str  # e.g. "kafka://host:9092/igwn.gwalert" or "file:/abs/path"
@@ -24,6 +30,31 @@ class Message:
     offset: int | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
     handle: Any = field(default=None, repr=False, compare=False)  # the source's own object
+    feed: str | None = None  # the feed (listen URL) it came in on; None: its source
+    received_at: str | None = None  # ISO 8601 UTC, when gwalert received it
+    broker_ms: int | None = None  # the broker's timestamp (ms since the epoch), if any
+
+    def arrived(self, feed: str | None = None, received_at: str | None = None) -> Message:
+        """This message stamped with its feed, the time it was received (now unless given)
+        and the broker's timestamp; stamps already set are kept."""
+        return replace(
+            self,
+            feed=self.feed or feed or self.source,
+            received_at=self.received_at or received_at or utcnow(),
+            broker_ms=self.broker_ms if self.broker_ms is not None else broker_ms(self.handle),
+        )
+
+
+def broker_ms(handle: Any) -> int | None:
+    """The Kafka timestamp (ms) of a source's message object; None when there is none."""
+    stamp = getattr(handle, "timestamp", None)
+    if stamp is None:
+        return None
+    try:
+        kind, ms = stamp()
+    except Exception:  # noqa: BLE001 - a source object without a usable timestamp
+        return None
+    return int(ms) if kind and ms and ms > 0 else None
 
 
 @dataclass

@@ -7,9 +7,10 @@ while that transaction holds the superevent's row lock (see
 order the notices arrived in or of how several writers interleaved:
 
 - ``n_notices``: how many notices are stored;
-- the latest notice: the greatest ``(time_created, content_hash)`` (time as stored, compared
-  as text like ISO 8601 does; the content hash breaks ties between different notices created
-  at the same instant, so the choice never depends on which was stored first);
+- the latest notice: the greatest ``(time_created, content_hash, alert_type)`` (time as
+  stored, compared as text like ISO 8601 does; the content hash and alert type break ties
+  between different notices created at the same instant, so the choice never depends on
+  which was stored first, as an id would);
 - ``retracted``: whether any stored notice is a RETRACTION;
 - ``key_notice_id``: the latest notice (same order) that carries an event (the key numbers:
   FAR, significance, distance, areas), None if none does;
@@ -62,9 +63,10 @@ class SupereventState:
         }
 
 
-def order_key(n: NoticeFacts) -> tuple[str, str]:
-    """How notices of one superevent are ordered: creation time, then content."""
-    return (n.time_created, n.content_hash)
+def order_key(n: NoticeFacts) -> tuple[str, str, str]:
+    """How notices of one superevent are ordered: creation time, then content, then alert
+    type (with the superevent, a notice's stored identity: a total order)."""
+    return (n.time_created, n.content_hash, n.alert_type)
 
 
 def has_key_numbers(n: NoticeFacts) -> bool:
