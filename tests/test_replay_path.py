@@ -4,8 +4,6 @@ dead letters, and the same planned actions."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from gwalert import samples
 from gwalert.cli import main
 from gwalert.store import Store
