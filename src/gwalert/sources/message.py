@@ -99,6 +99,12 @@ class Marks(Protocol):
         """Record the first start's partition ends (never overwritten)."""
         ...
 
+    def record_launch(
+        self, group_id: str, topic: str, launched_ms: int, by: str
+    ) -> tuple[int, str]:
+        """Record the group's first launch on ``topic`` (never overwritten); the recorded one."""
+        ...
+
     def offsets_available(self) -> bool:
         """Whether known group offsets can be kept (else: in memory only)."""
         ...
