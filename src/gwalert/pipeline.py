@@ -41,7 +41,7 @@ from .sources.message import Message, Outcome, Source
 from .store.db import Retrying, is_refusal
 from .store.notices import Hook, Store
 from .store.sanitize import text as _clean
-from .summary import safe_summary
+from .summary import Summary, safe_summary
 from .util import first_line
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class Pipeline:
         """Skip a known duplicate (a look-up, no analysis), else analyse the notice and store
         it with what the hooks plan, in one transaction; dead-letter it if it cannot be."""
         message = outcome.message
+        summary: Summary | None = None
         try:
             found = self.retrying(lambda: self.store.find_notice(notice), stop)
             if found is not None:
@@ -155,6 +156,8 @@ class Pipeline:
             )
             return
         outcome.notices.append((nid, new, notice))
+        if new and summary is not None:
+            outcome.summaries[nid] = summary
         if new:
             log.info(
                 "stored %s %s as notice %d (from %s)",

@@ -298,7 +298,7 @@ def _print_outcome(outcome: Any) -> None:
         print(f"dead-letter {outcome.dead_letter_id} {where}: {outcome.error}", flush=True)
     for nid, new, notice in outcome.notices:
         kind = "new" if new else "duplicate"
-        facts = _key_text(notice) if new else ""
+        facts = _key_text(outcome.summaries.get(nid)) if new else ""
         flagged = f" ({len(notice.warnings)} warning(s))" if notice.warnings else ""
         print(
             f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
@@ -307,13 +307,14 @@ def _print_outcome(outcome: Any) -> None:
         )
 
 
-def _key_text(notice: Any) -> str:
-    """FAR, significance, class, distance and 90% area of a new notice (its sky map was
-    analysed when it was stored: the numbers come from the map's cache)."""
-    from ..summary import safe_summary
+def _key_text(summary: Any) -> str:
+    """FAR, significance, class, distance and 90% area of a new notice, from the summary the
+    pipeline computed when it stored it."""
     from ._facts import key_text
 
+    if summary is None:
+        return ""
     try:
-        return key_text(safe_summary(notice))
+        return key_text(summary)
     except Exception:  # noqa: BLE001 - a display line is not worth failing the stream for
         return ""

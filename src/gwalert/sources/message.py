@@ -14,6 +14,7 @@ from ..util import utcnow
 
 if TYPE_CHECKING:
     from ..alerts import Notice
+    from ..summary import Summary
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Outcome:
     notices: list[tuple[int, bool, Notice]] = field(default_factory=list)  # (id, is_new, notice)
     dead_letter_id: int | None = None
     error: str | None = None
+    #: The summary of each notice this message made new (computed once, by the pipeline).
+    summaries: dict[int, Summary] = field(default_factory=dict)
 
     @property
     def new_ids(self) -> list[int]:

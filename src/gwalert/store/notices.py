@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gwalert.store")
 
-#: ``hook(conn, notice_id, notice, summary)``: called inside the transaction that inserts a NEW
+#: ``hook(conn, notice_id, notice, summary)`` (summary: the notice's
+#: :class:`gwalert.summary.Summary`): called inside the transaction that inserts a NEW
 #: notice (never for a duplicate). Raising aborts the insert: nothing of it is stored.
-Hook = Callable[[Connection, int, "Notice", dict[str, Any]], None]
+Hook = Callable[[Connection, int, "Notice", Mapping[str, Any]], None]
 
 metadata = sa.MetaData()
 
@@ -160,25 +161,34 @@ class Store:
         partition: int | None = None,
         offset: int | None = None,
         hooks: Sequence[Hook] = (),
-        summary: dict[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
         received_at: str | None = None,
     ) -> tuple[int, bool]:
         """Store ``notice`` unless the same notice is already there.
 
         Returns ``(notice_id, is_new)``. For a new notice the row, the superevent's timeline
         and whatever each hook writes are committed in one transaction; the hooks are not
-        called for a duplicate. ``summary`` (the pipeline computes it after
-        :meth:`find_notice`) defaults to :func:`gwalert.summary.safe_summary`.
+        called for a duplicate. ``summary`` (a :class:`gwalert.summary.Summary`: the pipeline
+        computes it once, after :meth:`find_notice`; it is what the hooks get) defaults to
+        :func:`gwalert.summary.safe_summary`; it is stored as :meth:`Summary.to_json` writes it.
         """
         key = _identity(notice)
         existing = self.find(*key)
         if existing is not None:
             return existing, False
-        if summary is None:
-            from ..summary import safe_summary
+        from ..summary import Summary, safe_summary
 
+        if summary is None:
             summary = safe_summary(notice)
-        summary = sanitize.json_value(summary)
+        # what is stored is what the hooks see: the summary as it reads back from the store
+        stored = (
+            summary.to_json()
+            if isinstance(summary, Summary)
+            else sanitize.json_value(dict(summary))
+        )
+        seen: Mapping[str, Any] = (
+            Summary.from_json(stored) if isinstance(summary, Summary) else stored
+        )
         received_at = received_at or utcnow()
         row = {
             "superevent_id": key[0],
@@ -187,7 +197,7 @@ class Store:
             "content_hash": key[3],
             "format": _column_text("format", str(notice.format)),
             "raw": notice.raw,
-            "summary": summary,
+            "summary": stored,
             "source": _column_text("source", source),
             "partition": sanitize.integer(partition, 32),
             "offset": sanitize.integer(offset),
@@ -195,9 +205,9 @@ class Store:
             "warnings": sanitize.json_value(list(notice.warnings)) or None,
         }
         for name in _SUMMARY_COLUMNS:
-            row[name] = _column_value(name, summary.get(name))
+            row[name] = _column_value(name, stored.get(name))
         try:
-            return retry_conflicts(lambda: self._insert(key, row, notice, hooks, summary))
+            return retry_conflicts(lambda: self._insert(key, row, notice, hooks, seen))
         except sa.exc.IntegrityError:
             # Still a unique-key race after the retries: the notice is there if it won.
             found = self.find(*key)
@@ -211,7 +221,7 @@ class Store:
         row: dict[str, Any],
         notice: Notice,
         hooks: Sequence[Hook],
-        summary: dict[str, Any],
+        summary: Mapping[str, Any],
     ) -> tuple[int, bool]:
         """One attempt: lock the superevent, store the notice unless it is there, fold the
         superevent from its notices, run the hooks; all in one transaction."""
