@@ -4,7 +4,7 @@
 
 Starts tansu on 127.0.0.1 (bench_listen's broker), two topics standing for SCiMMA (the Avro
 copy) and GCN (the JSON copy of the same notice), and runs ``gwalert listen``'s machinery in
-this process: one :class:`~gwalert.sources.feeds.FeedSet` with a consumer per feed, the app's
+this process: one :class:`~gwalert.feedset.FeedSet` with a consumer per feed, the app's
 pipeline (arrivals + ledger hooks) and its responder with one rule whose action is a Python
 no-op. Each notice is published on both topics in a random order with a random 0-20 ms gap,
 ``--interval`` apart (default 0.15 s: far more often than LVK publishes, yet not saturating a
@@ -59,8 +59,8 @@ def run_dual(
 
     from gwalert.alerts import decode, encode
     from gwalert.app import build
+    from gwalert.feedset import Feed, FeedSet
     from gwalert.sources import open_source
-    from gwalert.sources.feeds import Feed, FeedSet
     from gwalert.store import Store, ledger
     from gwalert.store.arrivals import arrivals
     from gwalert.store.notices import notices

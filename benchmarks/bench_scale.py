@@ -74,7 +74,7 @@ def write_notices(tmp: Path, k: int) -> list[Path]:
 
 def listeners(url: str, cfg: Path, dirs: list[Path], n: int) -> tuple[float, int, int]:
     from gwalert.app import build
-    from gwalert.sources.feeds import Feed, FeedSet
+    from gwalert.feedset import Feed, FeedSet
     from gwalert.sources.files import FileSource
     from gwalert.store import Store
 

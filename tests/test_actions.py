@@ -35,7 +35,7 @@ def notice():
 
 
 def context(notice, *, timeout: float = 10.0, secrets: tuple[str, ...] = ()) -> ActionContext:
-    summary = summarize(notice)
+    summary = summarize(notice).to_json()
     summary.update(
         rule="bns", action="a", action_id="7/bns/a", attempt=1, area_50=10.0, area_90=42.0
     )

@@ -557,7 +557,7 @@ def test_n_listeners_m_workers_exactly_once(postgres_url, tmp_path, monkeypatch)
     """The simulation, small: 3 listeners (each reading both copies of every notice, so they
     race to store each one) and 3 workers in this process on one PostgreSQL database."""
     from gwalert.app import build, responder
-    from gwalert.sources.feeds import Feed, FeedSet
+    from gwalert.feedset import Feed, FeedSet
     from gwalert.sources.files import FileSource
 
     sys.path.insert(0, str(tmp_path))

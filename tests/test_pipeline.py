@@ -129,7 +129,7 @@ def test_store_outage_is_waited_for_and_logged_once_per_change(proxied_url, prox
         store.close()
     lines = [r.getMessage() for r in caplog.records]
     assert sum("store unavailable" in line for line in lines) == 1, lines
-    assert sum("store available again" in line for line in lines) == 1, lines
+    assert sum("store back" in line for line in lines) == 1, lines
 
 
 @pytest.mark.postgres

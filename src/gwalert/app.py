@@ -82,9 +82,8 @@ def build(
     """Store + pipeline (hooks: the first arrival, then the due actions, both in the notice's
     transaction; after commit: later arrivals, wake the runner) + responder.
 
-    Used by ``gwalert listen`` and the Python handlers' ``listen``/``replay``. ``gwalert
-    replay`` uses :func:`responder` alone: it stores files and re-plans stored notices itself,
-    outside a pipeline (its notices get no arrival rows)."""
+    Used by ``gwalert listen``, ``gwalert replay FILES`` and the Python handlers'
+    ``listen``/``replay``: every notice enters through this pipeline."""
     engine = responder(
         store,
         config_file,
@@ -96,8 +95,6 @@ def build(
     )
     arrivals = Arrivals(store.engine)
     pipeline = Pipeline(
-        store,
-        hooks=[arrivals.hook, engine.schedule],
-        after_commit=[arrivals.after_commit, engine.wake],
+        store, hooks=[engine.schedule], arrivals=arrivals, after_commit=[engine.wake]
     )
     return App(store, pipeline, engine, arrivals, actions)

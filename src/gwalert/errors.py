@@ -18,3 +18,8 @@ class SkyMapError(GwalertError):
 class StoreUnavailable(GwalertError):
     """The store cannot be reached: the message being handled must not be acknowledged (the
     broker keeps it and delivers it again)."""
+
+
+class StoreLost(GwalertError):
+    """The store's file was deleted or replaced under a running process: whatever is written
+    now would be lost, so nothing more is acknowledged and the process stops."""

@@ -1,7 +1,13 @@
 """The flow of every message, and nothing else::
 
     source ─Message─▶ decode ─Notice─▶ known? (look-up) ─no─▶ analyse (summary)
-        ─▶ store notice + hooks (arrival, planned actions) in one transaction ─▶ acknowledge
+        ─▶ store notice + first arrival + planned actions in one transaction ─▶ acknowledge
+                          └─yes─▶ record the copy's arrival ──────────────────▶ acknowledge
+
+Every way a notice enters goes through :meth:`Pipeline.process`, driven by :func:`run` (the one
+loop: each feed of ``gwalert listen`` in its thread, file sources, ``gwalert replay FILES``, the
+Python handlers). The :class:`Message` carries its feed, partition/offset, the time it was
+received and the broker's timestamp.
 
 The steps live elsewhere: messages and sources in :mod:`gwalert.sources`, decoding in
 :mod:`gwalert.alerts`, analysis in :mod:`gwalert.summary`, storage and outage retries in
@@ -25,16 +31,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .alerts import Notice, decode
-from .errors import NoticeError, StoreUnavailable
+from .errors import NoticeError, StoreLost, StoreUnavailable
 from .sources.message import Message, Outcome, Source
 from .store.db import Retrying, is_refusal
 from .store.notices import Hook, Store
 from .store.sanitize import text as _clean
-from .summary import safe_summary
+from .summary import Summary, safe_summary
 from .util import first_line
+
+if TYPE_CHECKING:
+    from .store.arrivals import Arrivals
 
 log = logging.getLogger("gwalert.pipeline")
 
@@ -44,8 +55,9 @@ HOP_EXTERNAL_FORMAT = b"external"
 
 
 class Pipeline:
-    """decode → skip known duplicates → analyse → store (+ ``hooks``, inside the store
-    transaction of each NEW notice: arrivals, planned actions) → the caller acknowledges.
+    """decode → skip known duplicates → analyse → store (+ the first arrival and ``hooks``,
+    inside the store transaction of each NEW notice: planned actions) → the caller
+    acknowledges. ``arrivals``: where each copy's arrival is recorded (None: not recorded).
 
     ``store_retry_seconds``: how long an unavailable store is retried before
     :class:`StoreUnavailable` is raised (None, the default: for as long as it lasts, until
@@ -57,6 +69,7 @@ class Pipeline:
         store: Store,
         hooks: Sequence[Hook] = (),
         *,
+        arrivals: Arrivals | None = None,
         after_commit: Sequence[Callable[[Outcome], None]] = (),
         store_retry_seconds: float | None = None,
         retry_delay: float = 0.5,
@@ -64,6 +77,7 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.hooks = list(hooks)
+        self.arrivals = arrivals
         self.after_commit = list(after_commit)
         #: Runs each store operation, waiting out an unavailable store.
         self.retrying = Retrying(store_retry_seconds, retry_delay, max_retry_delay)
@@ -74,6 +88,7 @@ class Pipeline:
         Raises only :class:`StoreUnavailable` (the store cannot be reached and ``stop`` was
         set, or ``store_retry_seconds`` ran out): the message must then not be acknowledged.
         """
+        message = message.arrived()  # stamped with its feed and receive time if not yet
         outcome = Outcome(message)
         try:
             notices = self._decode(message)
@@ -88,6 +103,14 @@ class Pipeline:
             self._dead_letter(outcome, f"cannot decode: {_why(exc)}", stop)
         for notice in notices:
             self._store(outcome, notice, stop)
+        arrivals = self.arrivals
+        if arrivals is not None and any(not new for _, new, _ in outcome.notices):
+            try:
+                self.retrying(lambda: arrivals.after_commit(outcome), stop)
+            except (StoreUnavailable, StoreLost):
+                raise
+            except Exception:  # noqa: BLE001 - the notice is stored; only a copy's record failed
+                log.exception("recording the arrival of a copy from %s failed", _where(message))
         for callback in self.after_commit:
             try:
                 callback(outcome)
@@ -99,24 +122,29 @@ class Pipeline:
         """Skip a known duplicate (a look-up, no analysis), else analyse the notice and store
         it with what the hooks plan, in one transaction; dead-letter it if it cannot be."""
         message = outcome.message
+        summary: Summary | None = None
         try:
             found = self.retrying(lambda: self.store.find_notice(notice), stop)
             if found is not None:
                 nid, new = found, False
             else:
                 summary = safe_summary(notice)
+                hooks = list(self.hooks)
+                if self.arrivals is not None:
+                    hooks.insert(0, self.arrivals.first(message))
                 nid, new = self.retrying(
                     lambda: self.store.add(
                         notice,
                         source=message.source,
                         partition=message.partition,
                         offset=message.offset,
-                        hooks=self.hooks,
+                        hooks=hooks,
                         summary=summary,
+                        received_at=message.received_at,
                     ),
                     stop,
                 )
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreLost):
             raise
         except Exception as exc:  # noqa: BLE001 - this content, not the store, is the cause
             what = "store refused" if is_refusal(exc) else "could not store"
@@ -128,6 +156,8 @@ class Pipeline:
             )
             return
         outcome.notices.append((nid, new, notice))
+        if new and summary is not None:
+            outcome.summaries[nid] = summary
         if new:
             log.info(
                 "stored %s %s as notice %d (from %s)",
@@ -175,7 +205,7 @@ class Pipeline:
                 ),
                 stop,
             )
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreLost):
             raise
         except Exception as exc:  # noqa: BLE001
             reason = (
@@ -208,18 +238,27 @@ def run(
     pipeline: Pipeline,
     stop: threading.Event | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    *,
+    feed: str | None = None,
+    lock: AbstractContextManager[object] | None = None,
+    stats: RunStats | None = None,
 ) -> RunStats:
-    """Process every message of ``source`` until it ends or ``stop`` is set.
+    """The loop: process every message of ``source`` until it ends or ``stop`` is set.
 
-    Each message is acknowledged (``source.commit``) only after it was stored. ``stop`` is
-    checked between messages, never inside one: a notice is stored and acknowledged, or not
-    acknowledged at all.
+    Each message is stamped with ``feed`` (default: its source) and the time it was received,
+    processed (under ``lock`` when several feeds share the pipeline) and acknowledged
+    (``source.commit``) only after it was stored. ``stop`` is checked between messages, never
+    inside one: a notice is stored and acknowledged, or not acknowledged at all. Raises
+    :class:`StoreUnavailable` (the store is down and ``stop`` is not set) or
+    :class:`StoreLost`; counts go to ``stats`` (returned).
     """
     stop = stop or threading.Event()
-    stats = RunStats()
-    for message in source.messages(stop):
+    stats = stats if stats is not None else RunStats()
+    for received in source.messages(stop):
+        message = received.arrived(feed)
         try:
-            outcome = pipeline.process(message, stop)
+            with lock if lock is not None else nullcontext():
+                outcome = pipeline.process(message, stop)
         except StoreUnavailable as exc:
             if not stop.is_set():
                 raise

@@ -1,12 +1,20 @@
-"""A notice's facts as one flat, JSON-ready dict: what ``parse --json``, the store and actions
-share. Sky-map bytes never appear here.
+"""A notice's facts as one typed, frozen :class:`Summary`: computed once per notice by the
+pipeline (:func:`safe_summary`), stored with it, and what rules, actions, ``parse --json`` and
+the dashboard read. Sky-map bytes never appear here. :meth:`Summary.to_json` is its one
+serialisation (what the store keeps), :meth:`Summary.from_json` reads it back.
 
-:func:`summarize` never raises: whatever goes wrong while reading or analysing the sky map is
-recorded in ``skymap_error`` and the sky-map facts stay None."""
+A summary is also a read-only mapping (``summary["far"]``, ``summary.get("area_90")``), so
+code that reads facts by name works on it and on its JSON alike.
+
+:func:`summarize` never raises for a sky map: whatever goes wrong while reading or analysing it
+is recorded in ``skymap_error`` and the sky-map facts stay None."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .alerts import Notice
@@ -31,6 +39,86 @@ def _iso(dt: Any) -> str | None:
 
 
 _SKYMAP_KEYS = ("ra", "dec", "distmean", "diststd", "area_50", "area_90", "vol_90")
+
+
+@dataclass(frozen=True, eq=True)
+class Summary(Mapping[str, Any]):
+    """The facts of one notice (see the module's docstring)."""
+
+    superevent_id: str
+    alert_type: str
+    time_created: str | None = None
+    is_mock: bool | None = None
+    is_real: bool | None = None
+    is_test: bool | None = None
+    is_retraction: bool | None = None
+    format: str | None = None
+    event_time: str | None = None
+    group: str | None = None
+    pipeline: str | None = None
+    search: str | None = None
+    far: float | None = None
+    significant: bool | None = None
+    instruments: list[str] = field(default_factory=list)
+    classification: dict[str, float] = field(default_factory=dict)
+    properties: dict[str, float] = field(default_factory=dict)
+    mchirp_source: dict[str, list[float]] | None = None
+    duration: float | None = None
+    central_frequency: float | None = None
+    ra: float | None = None
+    dec: float | None = None
+    distmean: float | None = None
+    diststd: float | None = None
+    area_50: float | None = None
+    area_90: float | None = None
+    vol_90: float | None = None
+    skymap_error: str | None = None
+    external_coinc: dict[str, Any] | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    # ----------------------------------------------------------- a read-only mapping
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # lists and dicts inside
+
+    # ------------------------------------------------------------ the one serialisation
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (what the store keeps): every field, storable whatever a sender wrote."""
+        from .store.sanitize import json_value
+
+        data: dict[str, Any] = json_value({name: getattr(self, name) for name in _FIELDS})
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Summary:
+        """A stored summary read back (keys it lacks stay empty; unknown keys are ignored)."""
+        data = dict(data or {})
+        known = {k: v for k, v in data.items() if k in _FIELDS}
+        known.setdefault("superevent_id", "")
+        known.setdefault("alert_type", "")
+        for name in ("instruments", "warnings"):
+            if known.get(name) is None:
+                known[name] = []
+        for name in ("classification", "properties", "urls"):
+            if known.get(name) is None:
+                known[name] = {}
+        return cls(**known)
+
+    def replace(self, **changes: Any) -> Summary:
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Summary))
 
 
 def skymap_facts(notice: Notice) -> dict[str, Any]:
@@ -90,7 +178,7 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def summarize(notice: Notice) -> dict[str, Any]:
+def summarize(notice: Notice) -> Summary:
     """Identity, event facts, most probable position and distance of one notice."""
     ev = notice.event
     out: dict[str, Any] = {
@@ -146,19 +234,19 @@ def summarize(notice: Notice) -> dict[str, Any]:
             "time_sky_position_coincidence_far": ext.time_sky_position_coincidence_far,
             "combined_skymap_bytes": len(ext.combined_skymap_bytes or b""),
         }
-    return out
+    return Summary(**out)
 
 
-def safe_summary(notice: Notice) -> dict[str, Any]:
+def safe_summary(notice: Notice) -> Summary:
     """:func:`gwalert.summary.summarize`, never raising: a notice must be stored even when its
     summary cannot be made (the reason goes into ``skymap_error``)."""
     try:
         return summarize(notice)
     except Exception as exc:  # noqa: BLE001 - the raw notice is what must not be lost
         log.warning("%s %s: summary failed: %s", notice.superevent_id, notice.alert_type, exc)
-        return {
-            "superevent_id": notice.superevent_id,
-            "alert_type": str(notice.alert_type),
-            "time_created": iso(notice.time_created),
-            "skymap_error": f"{type(exc).__name__}: {exc}",
-        }
+        return Summary(
+            superevent_id=notice.superevent_id,
+            alert_type=str(notice.alert_type),
+            time_created=iso(notice.time_created),
+            skymap_error=f"{type(exc).__name__}: {exc}",
+        )

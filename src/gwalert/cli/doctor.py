@@ -237,7 +237,7 @@ def _check_broker(
         report.fail("credentials", str(exc))
         return
     report.ok("credentials", f"user {username}" if username else "none (--no-auth)")
-    from ..sources.feeds import feed_group
+    from ..feedset import feed_group
 
     group_id, store_key = feed_group(args.url, args.group_id, store_url, several)
     group = group_id or default_group_id(store_key, username)

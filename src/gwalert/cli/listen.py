@@ -134,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..app import build
     from ..config import read_config, store_url
-    from ..sources.feeds import Feed, FeedSet
+    from ..feedset import Feed, FeedSet
     from ..store import Store
 
     urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
 
         logging.getLogger("gwalert.pipeline").addFilter(_one_dead_letter_line)
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    signalled = threading.Event()  # stop is also set when the feeds end: not a request
+    _install_signal_handlers(stop, signalled)
     # One feed: a bad URL or missing credentials is one clear error at once; several: a
     # feed that cannot even be opened is reported and retried like one that cannot connect.
     feeds = [
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         app.start()
         try:
             stats = runner.run()
-            if app.actions and not stop.is_set() and not app.responder.wait_idle(60.0):
+            if app.actions and not signalled.is_set() and not app.responder.wait_idle(60.0):
                 print(
                     "gwalert: actions still running; they stay due and run at the next start",
                     file=sys.stderr,
@@ -228,8 +229,8 @@ def _opener(
 ) -> Any:
     """A function that opens the source of feed ``url`` (a new consumer each time; with
     ``eager`` the first one is opened now)."""
+    from ..feedset import feed_group
     from ..sources import open_source
-    from ..sources.feeds import feed_group
 
     group_id, store_key = feed_group(url, args.group_id, str(store.engine.url), len(urls) > 1)
 
@@ -271,11 +272,15 @@ def kafka_options(items: list[str]) -> dict[str, str]:
     return options
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def _install_signal_handlers(
+    stop: threading.Event, signalled: threading.Event | None = None
+) -> None:
     def handler(signum: int, _frame: Any) -> None:
-        if stop.is_set():  # a second Ctrl-C: stop at once
+        if stop.is_set():  # a second Ctrl-C (or one while waiting for actions): stop at once
             raise KeyboardInterrupt
         stop.set()
+        if signalled is not None:
+            signalled.set()
         print(
             f"gwalert: {signal.Signals(signum).name}: stopping after the current message",
             file=sys.stderr,
@@ -293,7 +298,7 @@ def _print_outcome(outcome: Any) -> None:
         print(f"dead-letter {outcome.dead_letter_id} {where}: {outcome.error}", flush=True)
     for nid, new, notice in outcome.notices:
         kind = "new" if new else "duplicate"
-        facts = _key_text(notice) if new else ""
+        facts = _key_text(outcome.summaries.get(nid)) if new else ""
         flagged = f" ({len(notice.warnings)} warning(s))" if notice.warnings else ""
         print(
             f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
@@ -302,13 +307,14 @@ def _print_outcome(outcome: Any) -> None:
         )
 
 
-def _key_text(notice: Any) -> str:
-    """FAR, significance, class, distance and 90% area of a new notice (its sky map was
-    analysed when it was stored: the numbers come from the map's cache)."""
-    from ..summary import safe_summary
+def _key_text(summary: Any) -> str:
+    """FAR, significance, class, distance and 90% area of a new notice, from the summary the
+    pipeline computed when it stored it."""
     from ._facts import key_text
 
+    if summary is None:
+        return ""
     try:
-        return key_text(safe_summary(notice))
+        return key_text(summary)
     except Exception:  # noqa: BLE001 - a display line is not worth failing the stream for
         return ""

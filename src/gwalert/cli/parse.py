@@ -93,7 +93,7 @@ def _render(notice, path: str, as_json: bool) -> str:
         from ..store.sanitize import json_value
         from ..summary import summarize
 
-        facts = summarize(notice)
+        facts = summarize(notice).to_json()
         facts["file"] = path
         return json.dumps(json_value(facts), allow_nan=False) + "\n"
     from ..report import guide_report

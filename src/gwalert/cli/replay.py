@@ -279,40 +279,59 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------ replay
 def _replay(args: argparse.Namespace, config: Any) -> int:
-    from ..app import responder as build_responder
+    from ..app import build
     from ..errors import GwalertError
+    from ..pipeline import run as run_pipeline
+    from ..sources.files import FileSource
     from ..store import write_transaction
     from ..store.ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed
     from ..util import utcnow
+    from . import error
 
     store = _open_store(args)
-    responder = build_responder(store, rules=config, ignore_age=args.ignore_age)
+    # FILES enter through the pipeline, as with `gwalert listen FILES`: dead letters and
+    # arrivals recorded, actions planned in the notice's transaction.
+    app = build(store, rules=config, ignore_age=args.ignore_age)
+    responder = app.responder
     run_start = utcnow()
     ids: list[int] = []
     labels: dict[int, str] = {}
+
+    def replan(nid: int, notice: Any, summary: dict | None) -> None:
+        """A notice stored before: plan what its rules want that the ledger lacks."""
+        with write_transaction(store.engine) as conn:
+            if args.retry_failed:
+                retry_failed(conn, [nid])
+            responder.schedule(conn, nid, notice, summary)
+
     try:
         responder.start()
         if args.paths:
             files = _files(args.paths)
-            items: Any = _from_files(files)
-            total: int | None = len(files)
+            bar = _progress(None, len(files), args, "scheduling")
+
+            def handled(outcome: Any) -> None:
+                bar.update(1)
+                if outcome.dead_letter_id is not None:
+                    where = outcome.message.source.removeprefix("file:")
+                    error(f"{where}: {outcome.error}")
+                    _unreadable.append(where)
+                for nid, new, notice in outcome.notices:
+                    if not new or args.retry_failed:
+                        replan(nid, notice, None)
+                    ids.append(nid)
+                    labels[nid] = f"{notice.superevent_id} {notice.alert_type}"
+
+            for path in args.paths:
+                run_pipeline(FileSource(path), app.pipeline, on_outcome=handled, feed=path)
+            bar.close()
         else:
             items = _from_store(store)
             total = store.counts()["notices"]
-        for where, nid, notice, summary in _progress(items, total, args, "scheduling"):
-            if nid is None:
-                nid, new = store.add(notice, source=f"replay:{where}", hooks=[responder.schedule])
-                if not new:
-                    summary = None
-            else:
-                new = False
-            if not new or args.retry_failed:
-                with write_transaction(store.engine) as conn:
-                    if args.retry_failed:
-                        retry_failed(conn, [nid])
-                    responder.schedule(conn, nid, notice, summary)
-            ids.append(nid)
-            labels[nid] = f"{notice.superevent_id} {notice.alert_type}"
+            for _where, nid, notice, summary in _progress(items, total, args, "scheduling"):
+                replan(nid, notice, summary)
+                ids.append(nid)
+                labels[nid] = f"{notice.superevent_id} {notice.alert_type}"
         with store.engine.connect() as conn:
             todo = pending(conn, ids)
         bar = _progress(None, todo, args, "actions")

@@ -352,7 +352,10 @@ class Runner:
         return held and error is None
 
     def _load(self, claim: ledger.Claim) -> tuple[Notice, dict[str, Any]]:
+        """The notice (its Python object, for the action) and the summary stored with it,
+        as the action's payload: read, never recomputed (no sky-map analysis here)."""
         from ..alerts import decode
+        from ..summary import Summary
 
         row = self.store.get_notice(claim.notice_id)
         if row is None:
@@ -360,28 +363,7 @@ class Runner:
         m = row._mapping
         notices = decode(bytes(m["raw"]))
         notice = next((n for n in notices if n.content_hash == m.get("content_hash")), notices[0])
-        summary = dict(m.get("summary") or {})
-        if not summary:
-            from ..summary import safe_summary
-
-            summary = safe_summary(notice)
-        _add_areas(notice, summary)
-        return notice, summary
-
-
-def _add_areas(notice: Notice, summary: dict[str, Any]) -> None:
-    """``area_50``/``area_90`` from the sky-map engine when the summary lacks them."""
-    if "area_50" in summary and "area_90" in summary:
-        return
-    summary.setdefault("area_50", None)
-    summary.setdefault("area_90", None)
-    try:
-        sky = notice.skymap
-        if sky is not None:
-            summary["area_50"] = float(sky.credible_area(0.5))
-            summary["area_90"] = float(sky.credible_area(0.9))
-    except Exception:  # noqa: BLE001 - the facts are optional, the action is not
-        pass
+        return notice, Summary.from_json(m.get("summary")).to_json()
 
 
 def _warm_imports(config: Config) -> None:

@@ -17,6 +17,9 @@ recognised by the store; a lost alert is not), and say so with an INCIDENT line.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -206,6 +209,21 @@ class StartPolicy:
         self.known = KnownOffsets(marks)
         self.start_marks: dict[Key, int] = {}
         self.known_at_start: set[Key] = set()
+        #: Per topic, when an earlier run of this group was launched without recording its
+        #: start marks (killed in its first moments): read from that time.
+        self.earlier_launch: dict[str, int] = {}
+        if start_at == "latest" and marks is not None:
+            self.record_launch()
+
+    def record_launch(self) -> None:
+        """Before connecting: remember when this process was launched, unless an earlier
+        launch of the group is recorded (then keep it: its start marks may be missing)."""
+        assert self.marks is not None
+        me = _launch_tag()
+        for topic in self.topics:
+            ms, by = self.marks.record_launch(self.group_id, topic, process_started_ms(), me)
+            if by != me:
+                self.earlier_launch[topic] = ms
 
     def mark_start(self, consumer: Any, meta: Any) -> None:
         """ "latest" means: from the moment the group first started listening, not from the
@@ -226,9 +244,14 @@ class StartPolicy:
                 continue
             tmeta = meta.topics.get(topic)
             ends: dict[int, int] = {}
+            launched = self.earlier_launch.get(topic)
             if tmeta is not None and tmeta.error is None:
+                since = _since(consumer, topic, list(tmeta.partitions), launched)
                 for n in tmeta.partitions:
                     self.known_at_start.add((topic, n))
+                    if n in since:
+                        ends[n] = self.start_marks[(topic, n)] = since[n]
+                        continue
                     try:
                         _low, high = consumer.get_watermark_offsets(
                             confluent_kafka.TopicPartition(topic, n), timeout=10
@@ -298,6 +321,58 @@ class StartPolicy:
                     high if high is not None else confluent_kafka.OFFSET_END
                 )
         return start
+
+
+def _since(
+    consumer: Any, topic: str, partitions: list[int], launched_ms: int | None
+) -> dict[int, int]:
+    """Per partition, the first offset of a message at or after ``launched_ms`` (an earlier
+    launch that recorded no start marks; the end when there is none); when the broker cannot
+    say, the start of the log (duplicates are recognised, losses are not)."""
+    if launched_ms is None or not partitions:
+        return {}
+    log.warning(
+        "an earlier start of this group on %s (launched %s) recorded no start marks: "
+        "reading from that time",
+        topic,
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(launched_ms / 1000)),
+    )
+    query = [confluent_kafka.TopicPartition(topic, n, launched_ms) for n in partitions]
+    try:
+        found = {p.partition: p.offset for p in consumer.offsets_for_times(query, timeout=10)}
+    except confluent_kafka.KafkaException as exc:
+        log.warning(
+            "could not look up offsets by time on %s: %s; reading from the start", topic, exc
+        )
+        found = {}
+    out = {}
+    for n in partitions:
+        offset = found.get(n, -2)
+        low, high = watermarks(consumer, topic, n)
+        if offset >= 0:
+            out[n] = offset
+        elif offset == -1 and high is not None:  # no message since: from the end
+            out[n] = high
+        elif low is not None:
+            out[n] = low
+    return out
+
+
+def process_started_ms() -> int:
+    """When this process was started (ms since the epoch; Linux /proc), else now."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+        return int((boot + ticks / os.sysconf("SC_CLK_TCK")) * 1000)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return int(time.time() * 1000)
+
+
+def _launch_tag() -> str:
+    """This process, for the launches table: host, pid and start time."""
+    return f"{socket.gethostname()}:{os.getpid()}:{process_started_ms()}"
 
 
 def checked_committed(

@@ -2,6 +2,7 @@
 
 - :mod:`~gwalert.store.db`: URLs, engines, write transactions, outages and their retries;
 - :mod:`~gwalert.store.notices`: :class:`Store` (notices, dead letters, superevents);
+- :mod:`~gwalert.store.fold`: a superevent's row as an order-independent fold of its notices;
 - :mod:`~gwalert.store.marks`: where Kafka consumer groups started and stand;
 - :mod:`~gwalert.store.ledger`: the actions due per notice, rule and action;
 - :mod:`~gwalert.store.arrivals`: which feed delivered each notice, and when;

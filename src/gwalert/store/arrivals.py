@@ -2,22 +2,19 @@
 
 The same LVK notice comes from SCiMMA (Avro) and from NASA GCN (JSON); gwalert stores it once
 (the first copy) and records each copy here: the first in the transaction that stores the notice
-(:meth:`Arrivals.hook`, a store hook), the later ones once their message is handled
-(:meth:`Arrivals.after_commit`, a pipeline callback; a crash before it leaves the message
+(:meth:`Arrivals.first`, a store hook the pipeline adds for each message), the later ones once
+their message is handled (:meth:`Arrivals.after_commit`; a crash before it leaves the message
 unacknowledged, so it comes again and is recorded then). ``gwalert show`` and the dashboard read
 this table to say which feed was first and by how much.
 
-What the pipeline does not know (the feed a message came in on, when it was received, the
-broker's timestamp) is set by the thread that handles the message with :func:`receiving`.
+The feed, the time received and the broker's timestamp travel on the
+:class:`~gwalert.sources.message.Message`.
 The table lives in this module's own :class:`~sqlalchemy.MetaData` on the store's engine.
 """
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..util import utcnow
+from . import sanitize
 from .db import create_all_locked, write_transaction
-from .notices import notices
 
 if TYPE_CHECKING:
     from ..sources.message import Message, Outcome
@@ -51,44 +48,6 @@ arrivals = sa.Table(
 )
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """How one message arrived: set by the thread that handles it (see :func:`receiving`)."""
-
-    feed: str
-    received_at: str  # ISO 8601 UTC
-    broker_ms: int | None  # broker timestamp, ms since the epoch
-
-
-_current: contextvars.ContextVar[Receipt | None] = contextvars.ContextVar(
-    "gwalert_receipt", default=None
-)
-
-
-def broker_ms(message: Message) -> int | None:
-    """The Kafka timestamp of ``message`` in ms (None when the broker gives none)."""
-    handle = message.handle
-    stamp = getattr(handle, "timestamp", None)
-    if stamp is None:
-        return None
-    try:
-        kind, ms = stamp()
-    except Exception:  # noqa: BLE001 - a source object without a usable timestamp
-        return None
-    return int(ms) if kind and ms and ms > 0 else None
-
-
-@contextmanager
-def receiving(feed: str, message: Message, received_at: str | None = None) -> Iterator[Receipt]:
-    """While handling ``message`` (in this thread), arrivals are recorded as from ``feed``."""
-    receipt = Receipt(feed, received_at or utcnow(), broker_ms(message))
-    token = _current.set(receipt)
-    try:
-        yield receipt
-    finally:
-        _current.reset(token)
-
-
 def ms_to_iso(ms: int | None) -> str | None:
     if ms is None:
         return None
@@ -100,53 +59,29 @@ def create(engine: Engine) -> None:
 
 
 class Arrivals:
-    """Records arrivals in the store at ``engine``: :meth:`hook` for the first copy (pass it in
-    the pipeline's hooks), :meth:`after_commit` for the later ones."""
+    """Records arrivals in the store at ``engine``: :meth:`first` for the copy that made the
+    notice new (a hook in its transaction), :meth:`after_commit` for the later ones."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         create(engine)
 
-    def hook(self, conn: Connection, notice_id: int, notice: Any, summary: Any) -> None:
-        """Store hook: the copy that made the notice new, in the notice's transaction."""
-        c = notices.c
-        row = conn.execute(
-            sa.select(c.source, c.partition, c.offset, c.received_at).where(c.id == notice_id)
-        ).first()
-        if row is None:
-            return
-        receipt = _current.get()
-        conn.execute(
-            arrivals.insert().values(
-                notice_id=notice_id,
-                feed=receipt.feed if receipt else row.source,
-                source=row.source,
-                partition=row.partition,
-                offset=row.offset,
-                received_at=receipt.received_at if receipt else row.received_at,
-                broker_time=ms_to_iso(receipt.broker_ms) if receipt else None,
-                is_first=True,
-            )
-        )
+    def first(self, message: Message) -> Any:
+        """A store hook recording ``message`` as the copy that made its notice new, in the
+        notice's transaction."""
+
+        def hook(conn: Connection, notice_id: int, notice: Any, summary: Any) -> None:
+            conn.execute(arrivals.insert().values(**_row(message, notice_id, is_first=True)))
+
+        return hook
 
     def after_commit(self, outcome: Outcome) -> None:
-        """Pipeline callback: each copy of an already stored notice becomes an arrival (once:
-        a redelivered message is not recorded again)."""
-        later = [nid for nid, new, _ in outcome.notices if not new]
-        if not later:
-            return
+        """Each copy of an already stored notice becomes an arrival (once: a redelivered
+        message is not recorded again)."""
         msg = outcome.message
-        receipt = _current.get()
-        for nid in later:
-            self.record(
-                nid,
-                feed=receipt.feed if receipt else msg.source,
-                source=msg.source,
-                partition=msg.partition,
-                offset=msg.offset,
-                received_at=receipt.received_at if receipt else utcnow(),
-                broker_time=ms_to_iso(receipt.broker_ms) if receipt else None,
-            )
+        for nid, new, _ in outcome.notices:
+            if not new:
+                self.record(nid, **{k: v for k, v in _row(msg, nid).items() if k != "notice_id"})
 
     def record(
         self,
@@ -187,6 +122,19 @@ class Arrivals:
         except sa.exc.IntegrityError:  # another process recorded the same copy
             return False
         return True
+
+
+def _row(message: Message, notice_id: int, is_first: bool = False) -> dict[str, Any]:
+    return {
+        "notice_id": notice_id,
+        "feed": sanitize.text(message.feed or message.source, 512),
+        "source": sanitize.text(message.source, 512),
+        "partition": sanitize.integer(message.partition, 32),
+        "offset": sanitize.integer(message.offset),
+        "received_at": message.received_at or utcnow(),
+        "broker_time": ms_to_iso(message.broker_ms),
+        "is_first": is_first,
+    }
 
 
 def for_notices(engine: Engine, notice_ids: Iterable[int]) -> dict[int, list[Any]]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import GwalertError, StoreUnavailable
+from ..errors import GwalertError, StoreLost, StoreUnavailable
 from ..util import first_line
 
 log = logging.getLogger("gwalert.store")
@@ -72,6 +74,50 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             yield conn
+            check_file(engine)  # before the commit: nothing goes into a deleted file
+    check_file(engine)  # and after it: nothing is acknowledged that is not on disk
+
+
+#: The SQLite file each engine opened: (path, device, inode).
+_FILES: weakref.WeakKeyDictionary[Engine, tuple[str, int, int]] = weakref.WeakKeyDictionary()
+
+
+def remember_file(engine: Engine) -> None:
+    """Note which file a SQLite engine opened, so that :func:`check_file` can tell when it was
+    deleted or replaced (a new inode at its path) under the running process."""
+    if engine.dialect.name != "sqlite":
+        return
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    _FILES[engine] = (path, st.st_dev, st.st_ino)
+
+
+def check_file(engine: Engine) -> None:
+    """Raise :class:`StoreLost` if the SQLite file this engine opened is gone from its path or
+    was replaced by another file (whatever is written would be lost)."""
+    known = _FILES.get(engine)
+    if known is None:
+        return
+    path, dev, ino = known
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise StoreLost(
+            f"store {path} was deleted while gwalert was running; stopping "
+            "(nothing more is acknowledged)"
+        ) from None
+    except OSError as exc:
+        raise StoreLost(f"store {path} cannot be checked ({exc.strerror}); stopping") from None
+    if (st.st_dev, st.st_ino) != (dev, ino) or st.st_nlink == 0:
+        raise StoreLost(
+            f"store {path} was replaced by another file while gwalert was running; stopping "
+            "(nothing more is acknowledged)"
+        )
 
 
 #: PostgreSQL advisory lock taken while creating tables (any gwalert schema, any process).
@@ -130,6 +176,7 @@ def open_engine(url: str | None, *tables: sa.MetaData) -> Engine:
         for md in tables:
             create_all_locked(md, engine)
             add_missing_columns(md, engine)
+        remember_file(engine)
     except GwalertError:
         raise
     except ModuleNotFoundError as exc:
@@ -183,14 +230,70 @@ OUTAGE_ERRORS = (
 _SQLITE_ERROR = 1
 
 
+#: PostgreSQL SQLSTATEs (or their classes) that say the database cannot take this write now,
+#: whatever the content: lost connections (08), a read-only database or hot standby (25006),
+#: serialization failures and deadlocks (40001, 40P01), out of resources (53), an operator
+#: intervention or a database shutting down (57P0x), a lock not available (55P03), system
+#: errors (58).
+_PG_OUTAGE_CLASSES = ("08", "53", "58")
+_PG_OUTAGE_STATES = frozenset({"25006", "40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
+
+#: SQLite's primary result codes for a database busy or locked by another connection.
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of a driver error wrapped by SQLAlchemy, if any."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the store is unavailable (not that it refused this content)."""
     if getattr(exc, "connection_invalidated", False):
+        return True
+    state = sqlstate(exc)
+    if state is not None and (state in _PG_OUTAGE_STATES or state[:2] in _PG_OUTAGE_CLASSES):
         return True
     if not isinstance(exc, OUTAGE_ERRORS):
         return False
     code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
     return not (isinstance(code, int) and code & 0xFF == _SQLITE_ERROR)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a race between writers that trying again resolves: a unique key
+    taken by a concurrent transaction, a serialization failure, a deadlock, a SQLite database
+    busy or locked."""
+    state = sqlstate(exc)
+    if state is not None:
+        return state in ("23505", "40001", "40P01", "55P03")
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _SQLITE_BUSY_CODES:
+        return True
+    if isinstance(exc, sa.exc.IntegrityError):
+        return "unique" in str(orig or exc).lower()
+    return False
+
+
+def retry_conflicts(
+    operation: Callable[[], T], attempts: int = 12, delay: float = 0.01, max_delay: float = 0.5
+) -> T:
+    """Run a write transaction, running it again (up to ``attempts`` times, with jittered
+    exponential back-off) when it lost a race with another writer (:func:`is_conflict`).
+    The last conflict propagates: an outage for the caller's :class:`Retrying` when it is one
+    (a deadlock, a locked database), else the error itself."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except sa.exc.SQLAlchemyError as exc:
+            if attempt == attempts - 1 or not is_conflict(exc):
+                raise
+            log.debug("store: write conflict (%s), trying again", first_line(exc, 200))
+            time.sleep(random.uniform(0, min(max_delay, delay * 2**attempt)))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def is_refusal(exc: BaseException) -> bool:
@@ -227,7 +330,7 @@ class Retrying:
                 if not self.down:
                     self.down = True
                     log.warning(
-                        "store unavailable (%s); retrying until it answers, the "
+                        "store unavailable: %s; retrying until it answers, the "
                         "message stays unacknowledged",
                         problem,
                     )
@@ -248,5 +351,5 @@ class Retrying:
                 continue
             if self.down:
                 self.down = False
-                log.warning("store available again")
+                log.warning("store back: writing again")
             return result

@@ -37,6 +37,20 @@ start_marks = sa.Table(
 )
 
 
+#: When a consumer group was first launched on a topic with ``--start-at latest`` (recorded
+#: before connecting, never overwritten): a first run killed before it could record its start
+#: marks leaves this behind, and the next start reads from that time (broker timestamps), so
+#: nothing produced since the first launch is missed.
+launches = sa.Table(
+    "gwalert_launches",
+    metadata,
+    sa.Column("group_id", sa.String(255), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("launched_ms", sa.BigInteger, nullable=False),  # ms since the epoch
+    sa.Column("launched_by", sa.String(200), nullable=False),  # host:pid:process start
+)
+
+
 #: Per (group, topic, partition), the last offset the group is known to have committed (written
 #: when the starting position is pinned and when the listener closes): when the broker later
 #: answers "no committed offset" for a partition the group did commit on, the broker has
@@ -84,6 +98,24 @@ class Marks:
                         partitions={str(k): v for k, v in partitions.items()},
                     )
                 )
+
+    def record_launch(
+        self, group_id: str, topic: str, launched_ms: int, by: str
+    ) -> tuple[int, str]:
+        """Record the first launch of ``group_id`` on ``topic`` unless one is recorded;
+        returns the recorded one ``(launched_ms, launched_by)``."""
+        c = launches.c
+        where = (c.group_id == group_id, c.topic == topic)
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(sa.select(c.launched_ms, c.launched_by).where(*where)).first()
+            if row is not None:
+                return int(row[0]), str(row[1])
+            conn.execute(
+                launches.insert().values(
+                    group_id=group_id, topic=topic, launched_ms=launched_ms, launched_by=by
+                )
+            )
+        return launched_ms, by
 
     def offsets_available(self) -> bool:
         """Create the group-offsets table if needed; False (with a warning) if it cannot be."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -21,16 +21,18 @@ from sqlalchemy.engine import Connection, Engine, Row
 from ..errors import GwalertError
 from ..util import first_line, iso, utcnow
 from . import marks, sanitize
-from .db import open_engine, write_transaction
+from .db import open_engine, retry_conflicts, write_transaction
+from .fold import fold
 
 if TYPE_CHECKING:
     from ..alerts import Notice
 
 log = logging.getLogger("gwalert.store")
 
-#: ``hook(conn, notice_id, notice, summary)``: called inside the transaction that inserts a NEW
+#: ``hook(conn, notice_id, notice, summary)`` (summary: the notice's
+#: :class:`gwalert.summary.Summary`): called inside the transaction that inserts a NEW
 #: notice (never for a duplicate). Raising aborts the insert: nothing of it is stored.
-Hook = Callable[[Connection, int, "Notice", dict[str, Any]], None]
+Hook = Callable[[Connection, int, "Notice", Mapping[str, Any]], None]
 
 metadata = sa.MetaData()
 
@@ -97,6 +99,9 @@ superevents = sa.Table(
     sa.Column("latest_time_created", sa.String(40), nullable=False),
     sa.Column("retracted", sa.Boolean, nullable=False, default=False),
     sa.Column("n_notices", sa.Integer, nullable=False, default=0),
+    # The latest notice that carries an event (its key numbers); NULL when none does. Added
+    # to older stores when they are opened.
+    sa.Column("key_notice_id", sa.Integer, nullable=True),
 )
 
 
@@ -156,25 +161,34 @@ class Store:
         partition: int | None = None,
         offset: int | None = None,
         hooks: Sequence[Hook] = (),
-        summary: dict[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
         received_at: str | None = None,
     ) -> tuple[int, bool]:
         """Store ``notice`` unless the same notice is already there.
 
         Returns ``(notice_id, is_new)``. For a new notice the row, the superevent's timeline
         and whatever each hook writes are committed in one transaction; the hooks are not
-        called for a duplicate. ``summary`` (the pipeline computes it after
-        :meth:`find_notice`) defaults to :func:`gwalert.summary.safe_summary`.
+        called for a duplicate. ``summary`` (a :class:`gwalert.summary.Summary`: the pipeline
+        computes it once, after :meth:`find_notice`; it is what the hooks get) defaults to
+        :func:`gwalert.summary.safe_summary`; it is stored as :meth:`Summary.to_json` writes it.
         """
         key = _identity(notice)
         existing = self.find(*key)
         if existing is not None:
             return existing, False
-        if summary is None:
-            from ..summary import safe_summary
+        from ..summary import Summary, safe_summary
 
+        if summary is None:
             summary = safe_summary(notice)
-        summary = sanitize.json_value(summary)
+        # what is stored is what the hooks see: the summary as it reads back from the store
+        stored = (
+            summary.to_json()
+            if isinstance(summary, Summary)
+            else sanitize.json_value(dict(summary))
+        )
+        seen: Mapping[str, Any] = (
+            Summary.from_json(stored) if isinstance(summary, Summary) else stored
+        )
         received_at = received_at or utcnow()
         row = {
             "superevent_id": key[0],
@@ -183,7 +197,7 @@ class Store:
             "content_hash": key[3],
             "format": _column_text("format", str(notice.format)),
             "raw": notice.raw,
-            "summary": summary,
+            "summary": stored,
             "source": _column_text("source", source),
             "partition": sanitize.integer(partition, 32),
             "offset": sanitize.integer(offset),
@@ -191,63 +205,36 @@ class Store:
             "warnings": sanitize.json_value(list(notice.warnings)) or None,
         }
         for name in _SUMMARY_COLUMNS:
-            row[name] = _column_value(name, summary.get(name))
+            row[name] = _column_value(name, stored.get(name))
         try:
-            with write_transaction(self.engine) as conn:
-                found = conn.execute(_identity_query(*key)).scalar()
-                if found is not None:
-                    return found, False
-                notice_id = _new_id(conn.execute(notices.insert().values(**row)))
-                self._update_timeline(conn, notice_id, row, notice.is_retraction)
-                for hook in hooks:
-                    hook(conn, notice_id, notice, summary)
+            return retry_conflicts(lambda: self._insert(key, row, notice, hooks, seen))
         except sa.exc.IntegrityError:
-            # Another process stored the same notice between our check and our insert.
+            # Still a unique-key race after the retries: the notice is there if it won.
             found = self.find(*key)
             if found is None:
                 raise
             return found, False
-        return int(notice_id), True
 
-    @staticmethod
-    def _update_timeline(
-        conn: Connection, notice_id: int, row: dict[str, Any], retraction: bool
-    ) -> None:
-        sid = row["superevent_id"]
-        cur = (
-            conn.execute(sa.select(superevents).where(superevents.c.superevent_id == sid))
-            .mappings()
-            .first()
-        )
-        if cur is None:
-            conn.execute(
-                superevents.insert().values(
-                    superevent_id=sid,
-                    first_received_at=row["received_at"],
-                    last_received_at=row["received_at"],
-                    latest_notice_id=notice_id,
-                    latest_alert_type=row["alert_type"],
-                    latest_time_created=row["time_created"],
-                    retracted=retraction,
-                    n_notices=1,
-                )
-            )
-            return
-        values: dict[str, Any] = {
-            "last_received_at": row["received_at"],
-            "n_notices": cur["n_notices"] + 1,
-            "retracted": bool(cur["retracted"]) or retraction,
-        }
-        # Notices can arrive out of order: the latest is the one created last.
-        if row["time_created"] >= cur["latest_time_created"]:
-            values.update(
-                latest_notice_id=notice_id,
-                latest_alert_type=row["alert_type"],
-                latest_time_created=row["time_created"],
-            )
-        conn.execute(
-            superevents.update().where(superevents.c.superevent_id == sid).values(**values)
-        )
+    def _insert(
+        self,
+        key: tuple[str, str, str, str],
+        row: dict[str, Any],
+        notice: Notice,
+        hooks: Sequence[Hook],
+        summary: Mapping[str, Any],
+    ) -> tuple[int, bool]:
+        """One attempt: lock the superevent, store the notice unless it is there, fold the
+        superevent from its notices, run the hooks; all in one transaction."""
+        with write_transaction(self.engine) as conn:
+            lock_superevent(conn, key[0], row["received_at"])
+            found = conn.execute(_identity_query(*key)).scalar()
+            if found is not None:
+                return int(found), False
+            notice_id = int(_new_id(conn.execute(notices.insert().values(**row))))
+            refold(conn, key[0])
+            for hook in hooks:
+                hook(conn, notice_id, notice, summary)
+        return notice_id, True
 
     def add_dead_letter(
         self,
@@ -359,6 +346,73 @@ class Store:
                 conn.execute(superevents.update().where(sa.false()).values(n_notices=0))
         except sa.exc.SQLAlchemyError as exc:
             raise GwalertError(f"store {self.url}: {first_line(exc)}") from None
+
+
+def lock_superevent(conn: Connection, superevent_id: str, received_at: str) -> None:
+    """Take the superevent's row lock for this transaction, creating a placeholder row if it
+    has none yet (refolded before the commit): writers of one superevent queue here, so each
+    folds the notices the ones before it committed. PostgreSQL: ``INSERT … ON CONFLICT DO
+    NOTHING`` then ``SELECT … FOR UPDATE``; SQLite: the transaction already holds the
+    database's write lock (``BEGIN IMMEDIATE``)."""
+    placeholder = {
+        "superevent_id": superevent_id,
+        "first_received_at": received_at,
+        "last_received_at": received_at,
+        "latest_notice_id": 0,
+        "latest_alert_type": "",
+        "latest_time_created": "",
+        "retracted": False,
+        "n_notices": 0,
+    }
+    name = conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(
+            pg_insert(superevents)
+            .values(**placeholder)
+            .on_conflict_do_nothing(index_elements=["superevent_id"])
+        )
+        conn.execute(
+            sa.select(superevents.c.superevent_id)
+            .where(superevents.c.superevent_id == superevent_id)
+            .with_for_update()
+        )
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(
+            sqlite_insert(superevents)
+            .values(**placeholder)
+            .on_conflict_do_nothing(index_elements=["superevent_id"])
+        )
+    else:  # pragma: no cover - gwalert supports SQLite and PostgreSQL
+        exists = conn.execute(
+            sa.select(superevents.c.superevent_id)
+            .where(superevents.c.superevent_id == superevent_id)
+            .with_for_update()
+        ).first()
+        if exists is None:
+            conn.execute(superevents.insert().values(**placeholder))
+
+
+def refold(conn: Connection, superevent_id: str) -> None:
+    """Write the superevent's row as the fold of its stored notices (:mod:`.fold`)."""
+    c = notices.c
+    rows = conn.execute(
+        sa.select(
+            c.id, c.alert_type, c.time_created, c.content_hash, c.received_at, c.event_time
+        ).where(c.superevent_id == superevent_id)
+    ).all()
+    state = fold(superevent_id, rows)
+    if state is None:
+        conn.execute(superevents.delete().where(superevents.c.superevent_id == superevent_id))
+        return
+    values = state.row()
+    del values["superevent_id"]
+    conn.execute(
+        superevents.update().where(superevents.c.superevent_id == superevent_id).values(**values)
+    )
 
 
 def _identity(notice: Notice) -> tuple[str, str, str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +67,7 @@ def json_value(value: Any, _depth: int = 0) -> Any:
         return value if math.isfinite(value) else None
     if _depth >= MAX_DEPTH:
         return "\u2026"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or a typed summary read as one
         return {text(str(k)): json_value(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_value(v, _depth + 1) for v in value]

@@ -20,12 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GwalertError, StoreUnavailable
-from ..pipeline import Pipeline, RunStats
-from ..store import feeds as feedstatus
-from ..store.arrivals import receiving
-from ..util import utcnow
-from .message import Outcome, Source
+from .errors import GwalertError, StoreLost, StoreUnavailable
+from .pipeline import Pipeline, RunStats, run
+from .sources.message import Outcome, Source
+from .store import feeds as feedstatus
 
 log = logging.getLogger("gwalert.feeds")
 
@@ -87,7 +85,7 @@ class Feed:
         """This feed's row for the ``gwalert_feeds`` table."""
         state, detail = self.current_state()
         beat = self.last_heartbeat_wall()
-        from ..store.arrivals import ms_to_iso
+        from .store.arrivals import ms_to_iso
 
         return {
             "feed": self.name,
@@ -301,35 +299,15 @@ class FeedSet:
                         log.warning("feed %s: close failed: %s", feed.name, exc)
 
     def _consume(self, feed: Feed, source: Source) -> None:
-        for message in source.messages(self.stop):
-            received = utcnow()
-            with receiving(feed.name, message, received) as receipt:
-                with self._lock:
-                    try:
-                        outcome = self.pipeline.process(message, self.stop)
-                    except StoreUnavailable as exc:
-                        if not self.stop.is_set():
-                            raise _StoreGone(exc) from None
-                        # stopped while the store is down (issue 9): not acknowledged, the
-                        # broker delivers it again; a clean stop, not a failure
-                        feed.stats.unacknowledged += 1
-                        log.warning(
-                            "feed %s: %s; the message is not acknowledged and will "
-                            "be delivered again",
-                            feed.name,
-                            exc,
-                        )
-                        return
-                    except GwalertError as exc:  # the store is gone: nothing is acknowledged
-                        raise _StoreGone(exc) from None
-            source.commit(message)  # on this feed's own consumer, from its own thread
+        """This feed's messages through the pipeline's loop (:func:`gwalert.pipeline.run`),
+        one :meth:`Pipeline.process` at a time across feeds; each message is acknowledged on
+        this feed's own consumer, from its own thread."""
+
+        def after(outcome: Outcome) -> None:
+            msg = outcome.message
             done = time.time()
-            feed.last_message_at, feed.last_message_wall = received, done
-            feed.stats.messages += 1
-            feed.stats.new += len(outcome.new_ids)
-            feed.stats.duplicates += sum(1 for _, new, _ in outcome.notices if not new)
-            feed.stats.dead_letters += outcome.dead_letter_id is not None
-            age = None if receipt.broker_ms is None else done - receipt.broker_ms / 1000
+            feed.last_message_at, feed.last_message_wall = msg.received_at, done
+            age = None if msg.broker_ms is None else done - msg.broker_ms / 1000
             for observer in self.observers:
                 try:
                     observer(feed, outcome, age)
@@ -338,8 +316,19 @@ class FeedSet:
             if self.on_outcome is not None:
                 with self._print_lock:
                     self.on_outcome(outcome)
-            if self.stop.is_set():
-                break
+
+        try:
+            run(
+                source,
+                self.pipeline,
+                self.stop,
+                after,
+                feed=feed.name,
+                lock=self._lock,
+                stats=feed.stats,
+            )
+        except (StoreUnavailable, StoreLost) as exc:  # the store is gone: nothing more is acked
+            raise _StoreGone(exc) from None
 
 
 #: Loggers of the sources, whose lines name no feed: with several feeds they get its name.
