@@ -60,7 +60,9 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT2 = math.sqrt(2.0)
 _SQRT1_2 = math.sqrt(0.5)
-_ELEMENTS = 16000  # (nodes x rows) per block: 48 kB temporaries, below the mmap threshold
+_ELEMENTS = 8192  # (nodes x rows) per block: 64 kB temporaries, below the mmap threshold;
+# and below OpenBLAS's threshold (9,216) for threading a matrix-vector product, whose threads
+# cost 100x the arithmetic on a loaded machine
 _SPARSE_ROWS = 64  # targets where at most this many rows take part are evaluated exactly
 _P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
 _V_CHECK = 4e-3  # and in ln V
