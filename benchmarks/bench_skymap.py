@@ -243,6 +243,7 @@ def main() -> int:
         f"gwalert sky-map benchmark (numpy {np.__version__}; {n} targets; best of {rounds} "
         "interleaved rounds; gwalert best of 2 per round)"
     )
+    print("(summary)")
     print_per_map(rows)
     if fresh is not None:
         print(
@@ -331,7 +332,12 @@ def flatten(path: Path, dest: Path, order: int) -> tuple[str, Path]:
     from ligo.skymap.io import read_sky_map, write_sky_map
 
     table = read_sky_map(str(path), moc=True)
-    flat = moc.rasterize(table, order=order)
+    from astropy.table import Table
+
+    flat = Table(moc.rasterize(table, order=order), meta=table.meta)
+    # a flat file holds probability per pixel (PROB), as ligo.skymap's readers expect
+    flat["PROBDENSITY"] *= 4 * math.pi / len(flat)
+    flat.rename_column("PROBDENSITY", "PROB")
     write_sky_map(str(dest.with_suffix(".fits.gz")), flat, nest=True)
     return f"{path.name} flattened to nside {2**order}", dest.with_suffix(".fits.gz")
 
@@ -385,15 +391,19 @@ def per_map(maps: list[tuple[str, Path]], rounds: int, n: int) -> list[tuple]:
             for key, fn in fns.items():
                 times[key] = min(times[key], best(fn, 2 if key.startswith("gw") else 1))
         rows.append((label, len(sm), times))
+        print_per_map(rows[-1:], header=len(rows) == 1)
     return rows
 
 
-def print_per_map(rows: list[tuple]) -> None:
-    print("per map: read + 50/90% areas (+ volumes) + crossmatch of the targets, reading included")
-    print(
-        f"{'map':52} {'rows':>7} {'3-D gw':>9} {'ligo':>8} {'ratio':>7} {'2-D gw':>9} "
-        f"{'ligo':>8} {'ratio':>6}"
-    )
+def print_per_map(rows: list[tuple], header: bool = True) -> None:
+    if header:
+        with open("/proc/loadavg") as fh:
+            print(f"load average at the start: {fh.read().strip()}")
+        print("per map: read + 50/90% areas (+ volumes) + crossmatch, reading included")
+        print(
+            f"{'map':52} {'rows':>7} {'3-D gw':>9} {'ligo':>8} {'ratio':>7} {'2-D gw':>9} "
+            f"{'ligo':>8} {'ratio':>6}"
+        )
     for label, nrows, t in rows:
         three = (
             f"{t['gw3'] * 1e3:7.1f}ms {t['li3']:7.2f}s {t['li3'] / t['gw3']:6.1f}x"
