@@ -189,9 +189,9 @@ def ang2xyf_rad(
     # (a - b) * nside is exact as a * nside - b * nside: nside is a power of two
     z34 = z * 0.75
     t5 = tt + 0.5
-    jp = t5 - z34
-    jp *= nside
-    jp = jp.astype(np.int64)  # ascending edge line
+    jpf = t5 - z34
+    jpf *= nside
+    jp = jpf.astype(np.int64)  # ascending edge line
     z34 += t5
     z34 *= nside
     jm = z34.astype(np.int64)  # descending edge line
