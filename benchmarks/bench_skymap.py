@@ -1,27 +1,24 @@
-"""Sky-map analysis benchmark: gwalert against ligo.skymap, measured in one run.
+"""Sky-map analysis benchmark: gwalert against ligo.skymap, per map, measured in one run.
 
-    .venv/bin/python benchmarks/bench_skymap.py [--quick]
+    .venv/bin/python benchmarks/bench_skymap.py [--quick] [--rounds N] [--only TEXT] [--no-memory]
 
-1. Full summary of a 19,200-row 3-D BAYESTAR map (../shared's bayestar.multiorder.fits, or a
-   generated map of the same size): most probable position, 50/90% areas and volumes, distance.
-   gwalert: ``SkyMap.read`` + ``most_probable`` + ``credible_area`` + ``credible_volume``;
-   ligo.skymap: ``read_sky_map(moc=True)`` + ``crossmatch(contours=(0.5, 0.9))``.
-2. 3-D crossmatch of 100,000 random galaxies (RA, Dec, distance) on that map, cold (a freshly
-   read map: every table built inside the timed call) and warm (the map's per-row tables
-   reused; the tables that depend on the targets rebuilt); ligo.skymap's
-   ``crossmatch(sky_map, coords, contours=(0.5, 0.9))``.
-   The same on a generated broad single-detector-like 3-D map (``broad_map``: ~19,500 rows,
-   90% area of thousands of deg², distance ~3 Gpc with broad and some negative DISTMU), targets
-   out to 9 Gpc: the case where a tabulated 3-D level used to break.
-3. 2-D crossmatch of 100,000 positions + 50/90% areas on a generated ~320,000-row 2-D map
-   (orders 7 to 11).
-4. Peak memory (VmHWM of a fresh process) reading and analysing an order-11 3-D map (the user
+1. Per map, reading included, interleaved (gwalert, ligo.skymap, gwalert, ligo.skymap ...):
+   3-D: ``SkyMap.read(path)`` + ``credible_area([0.5, 0.9])`` + ``credible_volume([0.5, 0.9])``
+   + ``crossmatch`` of 100,000 targets (RA, Dec, distance up to 2.5 x DISTMEAN) against
+   ``read_sky_map(path, moc=True)`` + ``crossmatch(table, coords, contours=(0.5, 0.9))``;
+   2-D: the same without distances (ligo.skymap's table without its distance columns, so that
+   it does not compute volumes). Maps: every map in ../shared/data/skymaps, the notices' maps
+   (the Fermi-combined ones of MS181101ab-ext-update and MS230425l), flattened copies of 3-D
+   maps at nside 512 (ligo.skymap's ``moc.rasterize`` + ``write_sky_map(nest=True)``, gzip, as
+   O2's files), a generated broad single-detector-like 3-D map (``broad_map``: ~19,500 rows,
+   distance ~3 Gpc, broad and some negative DISTMU) and a generated ~320,000-row 2-D map.
+   Targets: 3-D >= 50x and 2-D >= 4x on every map of >= 10,000 rows.
+2. The full summary of the shared BAYESTAR map in a fresh process (as ``gwalert parse``).
+3. Peak memory (VmHWM of a fresh process) reading and analysing an order-11 3-D map (the user
    guide's MS181101ab, 19,200 rows, and a generated ~315,000-row one): summary,
-   100,000-galaxy crossmatch, then the Mollweide plot. Flattening an order-11 map takes
-   50 million pixels x 4 columns x 8 bytes = 1.6 GB.
+   100,000-galaxy crossmatch, then the Mollweide plot.
 
-Times are the best of several runs (ligo.skymap: of fewer, it is slow); ratios are
-ligo.skymap / gwalert from the same run on the same machine.
+Ratios are ligo.skymap / gwalert, best times of the same run on the same machine.
 """
 
 from __future__ import annotations
@@ -40,7 +37,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MAP = REPO.parent / "shared" / "data" / "skymaps" / "bayestar.multiorder.fits"
-SHARED_NOTICE = REPO.parent / "shared" / "data" / "notices" / "MS181101ab-preliminary.avro"
+SHARED_NOTICE_DIR = REPO.parent / "shared" / "data" / "notices"
+SHARED_NOTICE = SHARED_NOTICE_DIR / "MS181101ab-preliminary.avro"
+SHARED_MAPS = REPO.parent / "shared" / "data" / "skymaps"
 
 
 def best(fn, repeat: int) -> float:
@@ -218,129 +217,57 @@ print(a, hwm())
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--quick", action="store_true", help="one round, 20,000 targets")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per map")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory section")
+    parser.add_argument("--only", default="", help="measure only maps whose label has this")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    reps, lreps = (5, 1) if args.quick else (15, 2)
-
-    from gwalert.skymap import SkyMap
+    rounds, n = (1, 20_000) if args.quick else (args.rounds, 100_000)
 
     tmp = Path(tempfile.mkdtemp(prefix="gwalert-bench-"))
-    if SHARED_MAP.exists():
-        map3d = SHARED_MAP
-    else:
-        from gwalert.samples import gaussian_skymap
+    maps = [(label, p) for label, p in real_and_made_maps(tmp) if args.only in label]
+    rows = per_map(maps, rounds, n)
 
-        map3d = tmp / "gauss.fits"
-        map3d.write_bytes(gaussian_skymap(max_level=9, sigma=3.0))
-    data = map3d.read_bytes()
-    rows = len(SkyMap.read(data))
-    ra, dec, dist = targets(100_000)
-    dist_broad = np.random.default_rng(3).uniform(1, 9000, ra.size)
-    path_broad = tmp / "broad.fits"
-    rows_broad = broad_map(path_broad)
-    data_broad = path_broad.read_bytes()
-    path2d = tmp / "big2d.fits"
-    rows2d = big_map(path2d, distance=False)
-    data2d = path2d.read_bytes()
+    fresh = None
+    if SHARED_MAP.exists():  # the summary of a notice's map in a fresh process, as the CLI
+        fresh = float(
+            subprocess.run(
+                [sys.executable, "-c", SUMMARY_SCRIPT, str(SHARED_MAP)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[0]
+        )
+    print(
+        f"gwalert sky-map benchmark (numpy {np.__version__}; {n} targets; best of {rounds} "
+        "interleaved rounds; gwalert best of 2 per round)"
+    )
+    print("(summary)")
+    print_per_map(rows)
+    if fresh is not None:
+        print(
+            f"full summary of {SHARED_MAP.name} in a fresh process: {fresh * 1e3:.2f} ms "
+            "(target <= 10 ms)"
+        )
+    if not args.no_memory:
+        memory(tmp)
+    return 0
 
-    # gwalert first, before ligo.skymap is even imported (its OpenMP threads share the CPUs).
-    def gw_summary():
-        sm = SkyMap.read(data)
-        sm.most_probable()
-        sm.credible_area([0.5, 0.9])
-        sm.credible_volume([0.5, 0.9])
-        return sm.distmean, sm.diststd
 
-    # In a fresh process first (as the CLI and `gwalert parse` run it), then in this one.
-    fresh = subprocess.run(
-        [sys.executable, "-c", SUMMARY_SCRIPT, str(map3d)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    gw_summary()
-    gw = {"summary": best(gw_summary, 30), "summary_fresh": float(fresh[0])}
-    maps = iter([SkyMap.read(data) for _ in range(reps)])
-    gw["cold"] = best(lambda: next(maps).crossmatch(ra, dec, dist), reps)
-    warm = SkyMap.read(data)
-    warm.crossmatch(ra, dec, dist)
-    gw["warm"] = best(lambda: warm.crossmatch(ra, dec, dist), reps)
-    broad = iter([SkyMap.read(data_broad) for _ in range(reps)])
-    gw["broad"] = best(lambda: next(broad).crossmatch(ra, dec, dist_broad), reps)
-    maps2d = iter([SkyMap.read(data2d) for _ in range(reps)])
-
-    def gw_2d():
-        sm = next(maps2d)
-        sm.credible_area([0.5, 0.9])
-        return sm.crossmatch(ra, dec)
-
-    gw["2d"] = best(gw_2d, reps)
-    gw["2d_read"] = best(lambda: gw_2d_with_read(data2d, ra, dec), reps)
-
-    # ligo.skymap, same inputs.
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-    from ligo.skymap.io import read_sky_map
-    from ligo.skymap.postprocess.crossmatch import crossmatch as ligo_crossmatch
-
-    def ligo_summary():
-        table = read_sky_map(str(map3d), moc=True)
-        res = ligo_crossmatch(table, contours=(0.5, 0.9))
-        return table.meta.get("distmean"), res
-
-    coords = SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
-    table = read_sky_map(str(map3d), moc=True)
-    table2d = read_sky_map(str(path2d), moc=True)
-    table_broad = read_sky_map(str(path_broad), moc=True)
-    coords_broad = SkyCoord(ra * u.deg, dec * u.deg, dist_broad * u.Mpc)
-    coords2d = SkyCoord(ra * u.deg, dec * u.deg)
-    li = {
-        "summary": best(ligo_summary, lreps),
-        "3d": best(lambda: ligo_crossmatch(table, coords, contours=(0.5, 0.9)), lreps),
-        "broad": best(
-            lambda: ligo_crossmatch(table_broad, coords_broad, contours=(0.5, 0.9)), lreps
-        ),
-        "2d": best(lambda: ligo_crossmatch(table2d, coords2d, contours=(0.5, 0.9)), lreps),
-        "2d_read": best(
-            lambda: ligo_crossmatch(
-                read_sky_map(str(path2d), moc=True), coords2d, contours=(0.5, 0.9)
-            ),
-            lreps,
-        ),
-    }
-    results = [
-        (
-            f"full summary, {rows}-row 3-D map (fresh process)",
-            gw["summary_fresh"],
-            li["summary"],
-            "<= 10 ms",
-        ),
-        ("full summary (in this process)", gw["summary"], li["summary"], ""),
-        ("3-D crossmatch, 100,000 galaxies (cold map)", gw["cold"], li["3d"], ">= 100x"),
-        ("3-D crossmatch, 100,000 galaxies (warm map)", gw["warm"], li["3d"], ""),
-        (
-            f"3-D crossmatch, 100,000 galaxies, broad {rows_broad}-row map (cold)",
-            gw["broad"],
-            li["broad"],
-            ">= 100x",
-        ),
-        (f"2-D crossmatch + areas, {rows2d}-row map", gw["2d"], li["2d"], ">= 4x"),
-        ("  the same, including reading the file", gw["2d_read"], li["2d_read"], ""),
-    ]
-
-    # 4. memory ---------------------------------------------------------------------------------
+def memory(tmp: Path) -> None:
+    """Peak memory (VmHWM of a fresh process) of reading and analysing order-11 3-D maps."""
     path3d = tmp / "big3d.fits"
     rows3d = big_map(path3d, distance=True)
-    memory = [(f"{rows3d}-row order-11 3-D map (generated)", path3d)]
+    maps = [(f"{rows3d}-row order-11 3-D map (generated)", path3d)]
     if SHARED_NOTICE.exists():
         from gwalert.alerts import read_notice
 
         real = tmp / "ms181101ab.fits"
         real.write_bytes(read_notice(SHARED_NOTICE).event.skymap_bytes)
-        memory.insert(0, (f"{len(SkyMap.read(real))}-row order-11 3-D map (MS181101ab)", real))
+        maps.insert(0, ("19200-row order-11 3-D map (MS181101ab)", real))
     measured = []
-    for label, path in memory:
+    for label, path in maps:
         out = subprocess.run(
             [sys.executable, "-c", MEMORY_SCRIPT, str(path), str(tmp / "m.png")],
             capture_output=True,
@@ -351,14 +278,6 @@ def main() -> int:
     base = subprocess.run(
         [sys.executable, "-c", BASELINE_SCRIPT], capture_output=True, text=True, check=True
     ).stdout.split()
-
-    print(
-        f"gwalert sky-map benchmark (numpy {np.__version__}; best of {reps}, "
-        f"ligo.skymap best of {lreps})"
-    )
-    print(f"{'':52} {'gwalert':>11} {'ligo.skymap':>12} {'ratio':>8}  target")
-    for name, g, li, target in results:
-        print(f"{name:52} {g * 1e3:9.2f} ms {li * 1e3:9.1f} ms {li / g:7.1f}x  {target}")
     base_np, base_mpl = (int(v) / 1024 for v in base)
     print("peak memory (VmHWM of a fresh process; target <= 150 MB):")
     for label, before_plot, peak in measured:
@@ -370,15 +289,131 @@ def main() -> int:
         f"  imports alone: {base_np:.0f} MB (python + numpy + gwalert), {base_mpl:.0f} MB "
         "with matplotlib"
     )
-    return 0
 
 
-def gw_2d_with_read(data: bytes, ra: np.ndarray, dec: np.ndarray):
+# ------------------------------------------------------------------------- per-map ratios
+def real_and_made_maps(tmp: Path) -> list[tuple[str, Path]]:
+    """(label, path) of every map measured per map: ../shared's maps, the notices' maps
+    (the Fermi-combined ones included), flattened copies of 3-D maps (as O2's files; written
+    with ligo.skymap's rasterize + write_sky_map) and the generated broad and big 2-D maps."""
+    out: list[tuple[str, Path]] = []
+    if SHARED_MAPS.is_dir():
+        out += [(p.name, p) for p in sorted(SHARED_MAPS.iterdir()) if ".fits" in p.name]
+    if SHARED_NOTICE_DIR.is_dir():
+        from gwalert.alerts import read_notice
+
+        for name in ("MS181101ab-ext-update.avro", "MS230425l-preliminary.json"):
+            path = SHARED_NOTICE_DIR / name
+            if not path.exists():
+                continue
+            notice = read_notice(path.read_bytes())
+            for kind, raw in (
+                ("event", notice.event.skymap_bytes),
+                ("combined", getattr(notice.external_coinc, "combined_skymap_bytes", None)),
+            ):
+                if raw:
+                    dest = tmp / f"{path.stem}-{kind}.fits"
+                    dest.write_bytes(raw)
+                    out.append((dest.name, dest))
+    flats = [(label, p) for label, p in out if label.startswith(("bayestar", "MS181101ab-ext"))]
+    for label, path in flats:
+        out.append(flatten(path, tmp / f"flat-{label}.gz", 9))
+    made = tmp / "broad.fits"
+    broad_map(made)
+    out.append(("broad single-detector (generated)", made))
+    made = tmp / "big2d.fits"
+    big_map(made, distance=False)
+    out.append(("big 2-D, orders 7-11 (generated)", made))
+    return out
+
+
+def flatten(path: Path, dest: Path, order: int) -> tuple[str, Path]:
+    from ligo.skymap import moc
+    from ligo.skymap.io import read_sky_map, write_sky_map
+
+    table = read_sky_map(str(path), moc=True)
+    from astropy.table import Table
+
+    flat = Table(moc.rasterize(table, order=order), meta=table.meta)
+    # a flat file holds probability per pixel (PROB), as ligo.skymap's readers expect
+    flat["PROBDENSITY"] *= 4 * math.pi / len(flat)
+    flat.rename_column("PROBDENSITY", "PROB")
+    write_sky_map(str(dest.with_suffix(".fits.gz")), flat, nest=True)
+    return f"{path.name} flattened to nside {2**order}", dest.with_suffix(".fits.gz")
+
+
+def per_map(maps: list[tuple[str, Path]], rounds: int, n: int) -> list[tuple]:
+    """Interleaved, for each map and round: gwalert 3-D, ligo.skymap 3-D, gwalert 2-D,
+    ligo.skymap 2-D (each reading the file); best time of each."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from ligo.skymap.io import read_sky_map
+    from ligo.skymap.postprocess.crossmatch import crossmatch as ligo_crossmatch
+
     from gwalert.skymap import SkyMap
 
-    sm = SkyMap.read(data)
-    sm.credible_area([0.5, 0.9])
-    return sm.crossmatch(ra, dec)
+    ra, dec, _ = targets(n)
+    coords2 = SkyCoord(ra * u.deg, dec * u.deg)
+    rows = []
+    for label, path in maps:
+        sm = SkyMap.read(path)
+        three_d = sm.has_distance
+        scale = sm.distmean or 500.0
+        dist = np.random.default_rng(1).uniform(1, 2.5 * scale, n)
+        coords3 = SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
+
+        def gw3(path=path, dist=dist):
+            m = SkyMap.read(path)
+            m.credible_area([0.5, 0.9])
+            m.credible_volume([0.5, 0.9])
+            return m.crossmatch(ra, dec, dist)
+
+        def li3(path=path, coords3=coords3):
+            table = read_sky_map(str(path), moc=True)
+            return ligo_crossmatch(table, coords3, contours=(0.5, 0.9))
+
+        def gw2(path=path):
+            m = SkyMap.read(path)
+            m.credible_area([0.5, 0.9])
+            return m.crossmatch(ra, dec)
+
+        def li2(path=path):
+            table = read_sky_map(str(path), moc=True)
+            drop = [c for c in ("DISTMU", "DISTSIGMA", "DISTNORM") if c in table.colnames]
+            table.remove_columns(drop)
+            return ligo_crossmatch(table, coords2, contours=(0.5, 0.9))
+
+        fns = {"gw2": gw2, "li2": li2}
+        if three_d:
+            fns.update(gw3=gw3, li3=li3)
+        times: dict[str, float] = {k: math.inf for k in fns}
+        for _ in range(rounds):
+            for key, fn in fns.items():
+                times[key] = min(times[key], best(fn, 2 if key.startswith("gw") else 1))
+        rows.append((label, len(sm), times))
+        print_per_map(rows[-1:], header=len(rows) == 1)
+    return rows
+
+
+def print_per_map(rows: list[tuple], header: bool = True) -> None:
+    if header:
+        with open("/proc/loadavg") as fh:
+            print(f"load average at the start: {fh.read().strip()}")
+        print("per map: read + 50/90% areas (+ volumes) + crossmatch, reading included")
+        print(
+            f"{'map':52} {'rows':>7} {'3-D gw':>9} {'ligo':>8} {'ratio':>7} {'2-D gw':>9} "
+            f"{'ligo':>8} {'ratio':>6}"
+        )
+    for label, nrows, t in rows:
+        three = (
+            f"{t['gw3'] * 1e3:7.1f}ms {t['li3']:7.2f}s {t['li3'] / t['gw3']:6.1f}x"
+            if "gw3" in t
+            else f"{'':9} {'':8} {'':7}"
+        )
+        print(
+            f"{label[:52]:52} {nrows:7d} {three} {t['gw2'] * 1e3:7.1f}ms {t['li2']:7.2f}s "
+            f"{t['li2'] / t['gw2']:5.1f}x"
+        )
 
 
 if __name__ == "__main__":

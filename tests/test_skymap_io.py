@@ -492,7 +492,9 @@ def test_real_layouts_give_ligo_skymap_rows_and_areas(layout):
 
 # ------------------------------------------------------------------------------ bounds
 def test_row_bound_refuses_a_map_that_does_not_merge(monkeypatch):
-    monkeypatch.setattr(skyio, "MAX_SKYMAP_ROWS", 1000)
+    from gwalert.skymap import maprows  # the bound on the readers' rows lives there
+
+    monkeypatch.setattr(maprows, "MAX_SKYMAP_ROWS", 1000)
     rng = np.random.default_rng(1)
     prob = rng.random(12 << 8)
     data = _write_flat((prob / prob.sum())[None], ["PROB"], 4, "NESTED", "D", 1, True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -76,7 +75,34 @@ def _unknown_verb(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``, with the version looked up only when asked (importlib.metadata is
+    slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, help="show program's version number and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
+def _chosen_verb(argv: Sequence[str]) -> str | None:
+    """The verb the command line runs, when nothing before it asks for the overview
+    (``-h``, ``--help``, ``--version``): only that verb's module needs importing."""
+    for word in argv:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word if word in VERBS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``only``, the other verbs' modules are not imported
+    (their sub-parsers are bare: ``gwalert parse`` starts without loading the others)."""
     common = argparse.ArgumentParser(add_help=False)
     add_common_options(common)
     parser = argparse.ArgumentParser(
@@ -86,10 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
     sub.required = True
     for verb in VERBS:
+        if only is not None and verb != only:
+            sub.add_parser(verb, add_help=False)
+            continue
         module = importlib.import_module(f"gwalert.cli.{verb.replace('-', '_')}")
         p = sub.add_parser(
             verb,
@@ -119,12 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    parser = build_parser()
+    parser = build_parser(_chosen_verb(argv))
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     verbose = getattr(args, "verbose", 0) or 0
-    level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s gwalert %(levelname)s: %(message)s")
+    if debug or verbose or getattr(args._module, "LOGGING", True):
+        # a verb whose modules never log (``LOGGING = False``) starts without the logging
+        # package unless asked for debug output
+        import logging
+
+        level = (
+            logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
+        )
+        logging.basicConfig(level=level, format="%(asctime)s gwalert %(levelname)s: %(message)s")
     from ..errors import GwalertError
 
     try:

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+#: Nothing ``parse`` reaches logs: the command starts without the logging package.
+LOGGING = False
 HELP = "read LVK notice files (Avro, bare Avro or GCN JSON) and print what they say"
 
 

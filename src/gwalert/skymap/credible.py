@@ -36,6 +36,7 @@ class Ranking:
     cum_area: np.ndarray  #: cumulative area (sr) along ``order``
     searched_prob: np.ndarray  #: per row (map order): credible level
     searched_area: np.ndarray  #: per row (map order): credible area in sr
+    searched_area_deg: np.ndarray  #: the same in deg²
 
 
 def rank_order(dens: np.ndarray, uniq: np.ndarray) -> np.ndarray:
@@ -55,7 +56,9 @@ def build_ranking(sm: SkyMap) -> Ranking:
     searched_prob[order] = cum_prob
     searched_area = np.empty_like(cum_area)
     searched_area[order] = cum_area
-    return Ranking(order, cum_prob, cum_area, searched_prob, searched_area)
+    return Ranking(
+        order, cum_prob, cum_area, searched_prob, searched_area, searched_area * SQDEG_PER_SR
+    )
 
 
 def credible_area(sm: SkyMap, p: Any) -> Any:

@@ -12,8 +12,8 @@ import numpy as np
 from .arrays import TARGET_BLOCK, flat_positions, shaped
 from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
-from .healpix import SQDEG_PER_SR, ang2pix_nested_rad
-from .lookup import rows_of_pixels
+from .healpix import ang2xyf_rad
+from .lookup import rows_of_xyf
 from .special import sin_cos, sin_cos_lat
 from .volume import log_density_vol
 
@@ -61,6 +61,8 @@ class CrossmatchResult:
 
 
 _FIELDS = tuple(f.name for f in fields(CrossmatchResult))
+_FIELDS_3D = ("searched_prob_vol", "searched_vol", "probdensity_vol", "searched_prob_dist")
+_FIELDS_2D = tuple(k for k in _FIELDS if k not in _FIELDS_3D)
 
 
 def crossmatch(
@@ -74,40 +76,52 @@ def crossmatch(
     n = ra.size
     rk = sm.ranking
     lk = sm.lookup
-    out = {k: np.empty(n) for k in _FIELDS}
-    # Positions: pixel look-up and offset from the mode share their trigonometry.
+    three_d = bool(rest) and sm.has_distance
+    out = {k: np.empty(n) for k in _FIELDS if three_d or k in _FIELDS_2D}
+    area_deg = rk.searched_area_deg
+    # Positions: pixel look-up and offset from the mode share their trigonometry; the
+    # per-row fields are gathered in the same block (no second pass over the targets).
     ra0, dec0 = (math.radians(v) for v in mode(sm))
     z0, c0 = math.sin(dec0), math.cos(dec0)
     rows = np.empty(n, np.int64)
+    offset = out["offset"]
     for lo in range(0, n, TARGET_BLOCK):
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
         z, cd = sin_cos_lat(dec[sl] * _RAD)
-        rows[sl] = rows_of_pixels(lk, ang2pix_nested_rad(lk.level, ra_r, z, cd))
+        rows_b = rows_of_xyf(lk, *ang2xyf_rad(lk.level, ra_r, z, cd))
+        rows[sl] = rows_b
+        # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
+        # copy as with the default "raise"), set to NaN at the end.
+        area_deg.take(rows_b, out=out["searched_area"][sl], mode="wrap")
+        rk.searched_prob.take(rows_b, out=out["searched_prob"][sl], mode="wrap")
+        sm.probdensity.take(rows_b, out=out["probdensity"][sl], mode="wrap")
         # Angular distance (Vincenty's formula, as astropy's separation).
-        sin_d, cos_d = sin_cos(ra_r - ra0)
+        ra_r -= ra0
+        sin_d, cos_d = sin_cos(ra_r)
         cd_cos_d = cd * cos_d
         across = cd * sin_d
-        along = c0 * z - z0 * cd_cos_d
-        out["offset"][sl] = (
-            np.arctan2(np.sqrt(across * across + along * along), z0 * z + c0 * cd_cos_d) * _DEG
-        )
-    # Targets outside the map (row -1) read the last row here and are set to NaN at the end.
-    for lo in range(0, n, TARGET_BLOCK):
-        sl = slice(lo, lo + TARGET_BLOCK)
-        rows_b = rows[sl]
-        out["searched_area"][sl] = rk.searched_area[rows_b] * SQDEG_PER_SR
-        out["searched_prob"][sl] = rk.searched_prob[rows_b]
-        out["probdensity"][sl] = sm.probdensity[rows_b]
-    if rest and sm.has_distance:
+        along = c0 * z
+        along -= z0 * cd_cos_d
+        across *= across
+        along *= along
+        across += along
+        np.sqrt(across, out=across)
+        z *= z0
+        cd_cos_d *= c0
+        z += cd_cos_d
+        np.arctan2(across, z, out=offset[sl])
+    offset *= _DEG
+    if three_d:
         _crossmatch_3d(sm, rows, rest[0], out)
-    else:
-        for key in ("searched_prob_vol", "searched_vol", "probdensity_vol", "searched_prob_dist"):
-            out[key].fill(np.nan)
+    else:  # no 3-D answer: one read-only NaN array shared by the four fields
+        nan = np.broadcast_to(np.nan, (n,))
+        for key in _FIELDS_3D:
+            out[key] = nan
     outside = rows < 0
     if np.any(outside):
         for key, values in out.items():
-            if key not in ("offset", "searched_prob_dist"):
+            if key not in ("offset", "searched_prob_dist") and (three_d or key in _FIELDS_2D):
                 values[outside] = np.nan
     return CrossmatchResult(**{k: shaped(v, shape) for k, v in out.items()})
 

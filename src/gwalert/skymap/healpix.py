@@ -170,25 +170,38 @@ def ang2pix_nested_rad(
 ) -> np.ndarray:
     """``ang2pix_nested`` from RA in radians, z = sin(Dec) and cos(Dec) (1-D arrays): callers
     that already hold these trigonometric values do not pay for them twice."""
+    face, ix, iy = ang2xyf_rad(level, ra, z, cos_dec)
+    return _nested(level, face, ix, iy)
+
+
+def ang2xyf_rad(
+    level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base pixel, x, y) at ``level`` of each position (RA in radians, z = sin(Dec),
+    cos(Dec); 1-D arrays): HEALPix's ang2pix before the bits are interleaved. The equatorial
+    formula runs on every position (no gather and scatter of the belt), the polar one on the
+    caps only."""
     nside = 1 << int(level)
     tt = ra * (2 / np.pi)
     tt -= 4.0 * np.floor(0.25 * tt)  # in [0, 4] (HEALPix's fmodulo(phi / (pi/2), 4))
     tt[tt >= 4.0] = 0.0
-    pix = np.empty(z.shape, np.int64)
-    polar = np.abs(z) > 2.0 / 3.0
-
-    eq = np.flatnonzero(~polar)  # equatorial belt
-    if eq.size:
-        temp1 = nside * (0.5 + tt[eq])
-        temp2 = nside * (z[eq] * 0.75)
-        jp = (temp1 - temp2).astype(np.int64)  # ascending edge line
-        jm = (temp1 + temp2).astype(np.int64)  # descending edge line
-        ifp = jp >> level
-        ifm = jm >> level
-        face = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
-        pix[eq] = _nested(level, face, jm & (nside - 1), nside - (jp & (nside - 1)) - 1)
-
-    pol = np.flatnonzero(polar)  # polar caps
+    # equatorial belt (finite nonsense in the caps, replaced below)
+    # (a - b) * nside is exact as a * nside - b * nside: nside is a power of two
+    z34 = z * 0.75
+    t5 = tt + 0.5
+    jpf = t5 - z34
+    jpf *= nside
+    jp = jpf.astype(np.int64)  # ascending edge line
+    z34 += t5
+    z34 *= nside
+    jm = z34.astype(np.int64)  # descending edge line
+    ifp = jp >> level
+    ifm = jm >> level
+    face = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
+    mask = nside - 1
+    ix = jm & mask
+    iy = mask - (jp & mask)
+    pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0)  # polar caps
     if pol.size:
         zp = z[pol]
         tp_all = tt[pol]
@@ -196,16 +209,13 @@ def ang2pix_nested_rad(
         tp = tp_all - ntt
         # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.
         tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + np.abs(zp)))
-        jp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
-        jm = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
+        jpp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
+        jmp = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
         north = zp >= 0
-        pix[pol] = _nested(
-            level,
-            np.where(north, ntt, ntt + 8),
-            np.where(north, nside - jm - 1, jp),
-            np.where(north, nside - jp - 1, jm),
-        )
-    return pix
+        face[pol] = np.where(north, ntt, ntt + 8)
+        ix[pol] = np.where(north, nside - jmp - 1, jpp)
+        iy[pol] = np.where(north, nside - jpp - 1, jmp)
+    return face, ix, iy
 
 
 def _nested(level: int, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:

@@ -1,40 +1,71 @@
 """Position look-up: which row of a multi-order map holds each (RA, Dec).
 
-A dense index at order 8 (786,432 cells, 3 MB) answers for every row at order 8 or coarser;
-positions in cells split finer are found by a sorted search over the deeper rows' first pixels
-at the map's deepest order. All of it on 1-D arrays (see ``arrays``).
+A dense index over the cells of one coarse order answers for every row at that order or
+coarser; the coarse order is the lowest one at which rows finer than it cover under 5% of the
+sky (at most order 8: 786,432 cells, 3 MB), so most positions are found by one gather. The
+index is kept in (base pixel, x, y) order, the coordinates HEALPix's ang2pix finds before it
+interleaves their bits: a position's key is three shifts and two ORs. Positions in cells split
+finer are found by a sorted search over the deeper rows' first pixels at the map's deepest
+order. All of it on 1-D arrays (see ``arrays``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions
-from .healpix import ang2pix_nested, uniq_to_level_ipix
+from .healpix import _nested, ang2xyf_rad, uniq_to_level_ipix
+from .special import sin_cos_lat
 
 if TYPE_CHECKING:
     from .map import SkyMap
 
-_COARSE_LEVEL = 8
+_MAX_COARSE = 8
+_DEEP_AREA = 0.05  # rows finer than the dense index cover at most this share of the sky
+_RAD = math.pi / 180
 
 
 @dataclass(frozen=True)
 class Lookup:
     level: int  # deepest level of the map
-    starts: np.ndarray  # first nested index at ``level`` of each row, sorted
+    starts: np.ndarray  # first nested index at ``level`` of each row finer than ``coarse``
     ends: np.ndarray  # one past the last, same order
     rows: np.ndarray  # row index of each entry
     coarse: int  # level of the dense index
-    index: np.ndarray  # per cell at ``coarse``: its row, -2 if split finer, -1 if uncovered
+    index: np.ndarray  # per coarse cell in xyf order: its row, -2 if split finer, -1 uncovered
+
+
+def _coarse_level(level: np.ndarray) -> int:
+    top = int(level.max())
+    levels, counts = np.unique(level, return_counts=True)
+    area = np.cumsum(counts * np.ldexp(1.0, -2 * levels)) / 12  # sky share at or above
+    ok = levels[area >= 1 - _DEEP_AREA]
+    coarse = int(ok[0]) if ok.size else top
+    return min(coarse, top, _MAX_COARSE)
+
+
+@lru_cache(maxsize=4)
+def _xyf_to_nested(level: int) -> np.ndarray:
+    """Nested index of every cell at ``level``, in (base pixel, x, y) order (read-only,
+    shared by every map)."""
+    side = np.arange(1 << level, dtype=np.int64)
+    ix = np.repeat(side, side.size)
+    iy = np.tile(side, side.size)
+    face = np.repeat(np.arange(12, dtype=np.int64), ix.size)
+    out = _nested(level, face, np.tile(ix, 12), np.tile(iy, 12))
+    out.flags.writeable = False
+    return out
 
 
 def build_lookup(sm: SkyMap) -> Lookup:
     level, ipix = uniq_to_level_ipix(sm.uniq)
     top = int(level.max())
-    coarse = min(top, _COARSE_LEVEL)
+    coarse = _coarse_level(level)
     ncells = 12 << (2 * coarse)
     shallow = np.flatnonzero(level <= coarse)
     deep = np.flatnonzero(level > coarse)
@@ -67,7 +98,12 @@ def build_lookup(sm: SkyMap) -> Lookup:
     starts = ipix[deep] << shift
     by_start = np.argsort(starts, kind="stable")
     return Lookup(
-        top, starts[by_start], ((ipix[deep] + 1) << shift)[by_start], deep[by_start], coarse, index
+        top,
+        starts[by_start],
+        ((ipix[deep] + 1) << shift)[by_start],
+        deep[by_start],
+        coarse,
+        index[_xyf_to_nested(coarse)],
     )
 
 
@@ -84,17 +120,21 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     out = np.empty(ra.size, np.int64)
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
-        out[sl] = rows_of_pixels(lk, ang2pix_nested(lk.level, ra[sl], dec[sl]))
+        z, cd = sin_cos_lat(dec[sl] * _RAD)
+        out[sl] = rows_of_xyf(lk, *ang2xyf_rad(lk.level, ra[sl] * _RAD, z, cd))
     return out
 
 
-def rows_of_pixels(lk: Lookup, pix: np.ndarray) -> np.ndarray:
-    """Row of each nested pixel index (1-D) at the map's deepest level (-1 if not covered)."""
-    pix = np.asarray(pix, np.int64).reshape(-1)
-    out = lk.index[pix >> (2 * (lk.level - lk.coarse))].astype(np.int64)
+def rows_of_xyf(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Row of each pixel (base pixel, x, y) at the map's deepest level (-1 if not covered)."""
+    d = lk.level - lk.coarse
+    key = face << (2 * lk.coarse)
+    key |= (ix >> d) << lk.coarse
+    key |= iy >> d
+    out = lk.index.take(key)
     fine = np.flatnonzero(out == -2)
     if fine.size:
-        p = pix[fine]
+        p = _nested(lk.level, face[fine], ix[fine], iy[fine])
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
         ok = (j >= 0) & (p < lk.ends[jc])

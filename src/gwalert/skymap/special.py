@@ -25,20 +25,19 @@ _DEGREE = 5
 
 
 def _taylor_table() -> np.ndarray:
+    """Taylor coefficients of erf at the nodes: erf itself from ``math.erf``, the derivatives
+    vectorised over the nodes."""
     nodes = np.arange(int(_XMAX * _STEP) + 2) / _STEP
     table = np.empty((_DEGREE + 1, nodes.size))
-    two_over_sqrtpi = 2 / math.sqrt(math.pi)
-    for j, x in enumerate(nodes):
-        x = float(x)
-        g = two_over_sqrtpi * math.exp(-x * x)
-        # erf^(k+1)(x) = 2/sqrt(pi) (-1)^k H_k(x) exp(-x^2), H_k the physicists' Hermite.
-        h_prev, h = 0.0, 1.0
-        table[0, j] = math.erf(x)
-        fact = 1.0
-        for k in range(_DEGREE):
-            fact *= k + 1
-            table[k + 1, j] = (-1) ** k * h * g / fact
-            h_prev, h = h, 2 * x * h - 2 * k * h_prev
+    g = (2 / math.sqrt(math.pi)) * np.exp(-nodes * nodes)
+    # erf^(k+1)(x) = 2/sqrt(pi) (-1)^k H_k(x) exp(-x^2), H_k the physicists' Hermite.
+    h_prev, h = np.zeros(nodes.size), np.ones(nodes.size)
+    table[0] = [math.erf(x) for x in nodes.tolist()]
+    fact = 1.0
+    for k in range(_DEGREE):
+        fact *= k + 1
+        table[k + 1] = (-1) ** k * h * g / fact
+        h_prev, h = h, 2 * nodes * h - 2 * k * h_prev
     return table
 
 
@@ -86,17 +85,20 @@ def _erfcx_table() -> np.ndarray:
     nodes = np.arange(int(_CX_XMAX * _CX_STEP) + 2) / _CX_STEP
     table = np.empty((_CX_DEGREE + 1, nodes.size))
     c = 2 / math.sqrt(math.pi)
-    for j, x in enumerate(nodes):
-        x = float(x)
-        y = math.erfc(x) * math.exp(x * x) if x < 26.5 else _erfcx_asymptotic(x)
-        # y' = 2 x y - 2/sqrt(pi); y^(k+1) = 2 x y^(k) + 2 k y^(k-1).
-        derivs = [y, 2 * x * y - c]
-        for k in range(1, _CX_DEGREE):
-            derivs.append(2 * x * derivs[k] + 2 * k * derivs[k - 1])
-        fact = 1.0
-        for k in range(_CX_DEGREE + 1):
-            fact *= max(k, 1)
-            table[k, j] = derivs[k] / fact
+    y = np.array(
+        [
+            math.erfc(x) * math.exp(x * x) if x < 26.5 else _erfcx_asymptotic(x)
+            for x in nodes.tolist()
+        ]
+    )
+    # y' = 2 x y - 2/sqrt(pi); y^(k+1) = 2 x y^(k) + 2 k y^(k-1).
+    derivs = [y, 2 * nodes * y - c]
+    for k in range(1, _CX_DEGREE):
+        derivs.append(2 * nodes * derivs[k] + 2 * k * derivs[k - 1])
+    fact = 1.0
+    for k in range(_CX_DEGREE + 1):
+        fact *= max(k, 1)
+        table[k] = derivs[k] / fact
     return table
 
 

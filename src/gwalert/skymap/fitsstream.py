@@ -1,0 +1,146 @@
+"""Sequential bytes for the FITS reader (``fitsio``): from memory, a file, or a gzip stream
+inflated in bounded chunks, counted against the work bound."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from typing import IO, Any
+
+from ..errors import SkyMapError
+from ..limits import MAX_SKYMAP_BYTES
+
+_CHUNK = 1 << 20
+
+
+class Stream:
+    """Sequential bytes from memory, a file, or a gzip stream inflated in bounded chunks.
+
+    Counts every byte it yields against ``limit`` (the work bound), so a gzip bomb costs at
+    most ``limit`` bytes of inflating and never more than one chunk of memory.
+    """
+
+    def __init__(self, source: Any, limit: int = MAX_SKYMAP_BYTES) -> None:
+        self.limit = limit
+        self.position = 0
+        self._file: IO[bytes] | None = None
+        self._owned = False
+        self._mem: memoryview | None = None
+        self._mem_pos = 0
+        if isinstance(source, bytes | bytearray | memoryview):
+            self._mem = memoryview(source).cast("B")
+            self._gzip = bytes(self._mem[:2]) == b"\x1f\x8b"
+            self._pending: bytes = b""
+        else:
+            if isinstance(source, str | os.PathLike):
+                try:
+                    self._file = open(source, "rb")  # noqa: SIM115 - closed by close()
+                except OSError as exc:
+                    raise SkyMapError(f"cannot read sky map: {exc.strerror}") from None
+                self._owned = True
+            elif hasattr(source, "read"):
+                self._file = source
+            else:
+                raise TypeError(f"cannot read a sky map from {type(source).__name__}")
+            head = self._raw(2)
+            self._gzip = head == b"\x1f\x8b"
+            self._pending = bytes(head)  # raw bytes taken to look at the magic number
+        self._inflater: Any = zlib.decompressobj(wbits=31) if self._gzip else None
+        self._out = b""  # inflated bytes not handed out yet
+
+    # raw (possibly compressed) input
+    def _raw(self, n: int) -> bytes | memoryview:
+        if self._mem is not None:
+            piece = self._mem[self._mem_pos : self._mem_pos + n]  # no copy
+            self._mem_pos += len(piece)
+            return piece
+        assert self._file is not None
+        return self._file.read(n)
+
+    def close(self) -> None:
+        if self._owned and self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _inflate(self, want: int) -> bytes:
+        """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
+        while True:
+            if not self._pending:
+                self._pending = bytes(self._raw(_CHUNK))
+                if not self._pending:
+                    if not self._inflater.eof:
+                        raise SkyMapError(
+                            "truncated gzip-compressed sky map: stream ends before its end marker"
+                        )
+                    return b""
+            if self._inflater.eof:
+                # after a member: another member, or zero padding (allowed by gzip(1))
+                if not self._pending.strip(b"\x00"):
+                    self._pending = b""
+                    continue
+                if not self._pending.startswith(b"\x1f\x8b"):
+                    raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
+                self._inflater = zlib.decompressobj(wbits=31)
+            try:
+                out = self._inflater.decompress(self._pending, want)
+            except zlib.error as exc:
+                raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
+            self._pending = (
+                self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+            )
+            if out:
+                return out
+
+    def read(self, n: int) -> bytes | memoryview:
+        """Exactly ``n`` bytes, or fewer at the end of the stream."""
+        if self.position + n > self.limit:
+            raise SkyMapError(
+                f"sky map is larger than {self.limit} bytes once inflated; refused "
+                "(set GWALERT_MAX_SKYMAP_BYTES to raise the bound)"
+            )
+        if not self._gzip:
+            out: bytes | memoryview
+            if self._pending:
+                first = self._pending[:n]
+                self._pending = self._pending[n:]
+                if len(first) < n:
+                    first += self._raw(n - len(first))
+                out = first
+            else:
+                out = self._raw(n)  # a view into memory sources
+            self.position += len(out)
+            return out
+        parts = [self._out[:n]]
+        self._out = self._out[n:]
+        got = len(parts[0])
+        while got < n:
+            piece = self._inflate(min(max(n - got, 1 << 16), _CHUNK))
+            if not piece:
+                break
+            take = piece[: n - got]
+            self._out = piece[n - got :]
+            parts.append(take)
+            got += len(take)
+        out = b"".join(parts) if len(parts) > 1 else parts[0]
+        self.position += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        """Discard ``n`` bytes in bounded chunks; return how many there were."""
+        done = 0
+        while done < n:
+            piece = self.read(min(_CHUNK, n - done))
+            if not piece:
+                break
+            done += len(piece)
+        return done
+
+
+def open_source(source: Any, limit: int | None = None) -> Stream:
+    """A :class:`Stream` over a path, bytes or binary file object."""
+    return Stream(source, MAX_SKYMAP_BYTES if limit is None else limit)

@@ -1,0 +1,139 @@
+"""Many targets' 3-D credible levels by adaptive cubic Hermite interpolation of the exact
+P(u) and V(u) of ``VolumeModel`` (see ``volume``'s docstring for the scheme and its checks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .arrays import TARGET_BLOCK
+
+if TYPE_CHECKING:
+    from .volume import VolumeModel
+
+_P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
+_V_CHECK = 4e-3  # and in ln V
+_HEAVY = 64  # at most this many rows holding > _P_CHECK become nodes at their own peak
+
+
+def interpolate(vm: VolumeModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P, V, interpolated) at the log densities ``x`` (any order) by adaptive cubic
+    Hermite interpolation; targets where ``interpolated`` is False are left for exact
+    evaluation.
+
+    Coordinate: ``y = ln(lnc_max - u)``; each node carries exact P, ln V and their
+    derivatives in y (``dP/du = exp(u) dV/du``). An interval [a, b] holding targets is
+    checked at its midpoint m: accepted if the cubic Hermite interpolant through a and b
+    misses the exact P(m) by at most _P_CHECK and ln V(m) by _V_CHECK; its targets then
+    read the Hermite interpolant of their half, [a, m] or [m, b] (whose error is about a
+    sixteenth of the check's), clipped to the values at that half's ends (P and V grow
+    with y). Otherwise both halves are checked in the next round. Intervals holding one
+    or two distinct target values are evaluated exactly instead."""
+    lnc_max = vm.lnc_max
+    y = np.log(lnc_max - x)
+    ys = np.sort(y)
+    # distinct[i]: how many distinct values precede ys[i]
+    distinct = np.concatenate([[0], np.cumsum(ys[1:] != ys[:-1])])
+
+    def exact(yn: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(P, dP/dy, ln V, d ln V/dy) at the nodes ``yn``."""
+        u = lnc_max - np.exp(yn)
+        P, V, dV = vm.evaluate_many(u, derivative=True)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            du_dy = u - lnc_max
+            return P, np.exp(u) * dV * du_dy, np.log(V), dV / V * du_dy
+
+    # Rows holding much probability bend P sharply where they start to count (at their
+    # peak): those points are nodes, so that no such bend hides between two nodes.
+    heavy = np.concatenate([g["neg_peak"][g["row_total"] > _P_CHECK] for g in (vm.main, vm.neg)])
+    with np.errstate(divide="ignore"):  # the top row: y = -inf, dropped
+        heavy = np.log(lnc_max + np.sort(heavy)[:_HEAVY])
+    heavy = heavy[(heavy > ys[0]) & (heavy < ys[-1])]
+    nodes = np.unique(np.concatenate([ys[[0, -1]], np.linspace(ys[0], ys[-1], 12), heavy]))
+    n = exact(nodes)
+    pending = (nodes[:-1], nodes[1:]) + tuple(c for v in n for c in (v[:-1], v[1:]))
+    accepted: list[tuple[np.ndarray, ...]] = []
+    by_hand: list[tuple[np.ndarray, np.ndarray]] = []  # intervals evaluated exactly
+    for _ in range(60):
+        a, b = pending[0], pending[1]
+        first = np.searchsorted(ys, a, side="left")
+        hi = np.searchsorted(ys, b, side="right")
+        values = np.where(
+            hi > first,
+            distinct[np.maximum(hi - 1, 0)] - distinct[np.minimum(first, ys.size - 1)] + 1,
+            0,
+        )
+        few = (values > 0) & (values <= 2)
+        by_hand.append((a[few], b[few]))
+        keep = values > 2
+        if not np.any(keep):
+            pending = ()
+            break
+        a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (c[keep] for c in pending)
+        m = 0.5 * (a + b)
+        pm, dpm, lm, dlm = exact(m)
+        h = b - a
+        with np.errstate(invalid="ignore"):
+            good = (
+                (np.abs(hermite(0.5, h, pa, pb, dpa, dpb) - pm) <= _P_CHECK)
+                & (np.abs(hermite(0.5, h, la, lb, dla, dlb) - lm) <= _V_CHECK)
+                & (np.abs(slope(h, pa, pb, dpa, dpb) - h * dpm) <= 4 * _P_CHECK)
+                & (np.abs(slope(h, la, lb, dla, dlb) - h * dlm) <= 4 * _V_CHECK)
+            )
+        left = (a, m, pa, pm, dpa, dpm, la, lm, dla, dlm)
+        right = (m, b, pm, pb, dpm, dpb, lm, lb, dlm, dlb)
+        accepted.append(
+            tuple(np.concatenate([c[good], d[good]]) for c, d in zip(left, right, strict=True))
+        )
+        bad = ~good
+        pending = tuple(np.concatenate([c[bad], d[bad]]) for c, d in zip(left, right, strict=True))
+    if pending:  # not settled after 60 rounds: exact
+        by_hand.append((pending[0], pending[1]))
+    P = np.zeros(y.size)
+    V = np.zeros(y.size)
+    done = np.zeros(y.size, bool)
+    if not accepted:
+        return P, V, done
+    a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (
+        np.concatenate(c) for c in zip(*accepted, strict=True)
+    )
+    ea = np.concatenate([c[0] for c in by_hand])
+    # Every target lies in one final interval: interpolated, or exact (by_hand).
+    starts = np.concatenate([a, ea])
+    order = np.argsort(starts, kind="stable")
+    starts = starts[order]
+    for lo in range(0, y.size, TARGET_BLOCK):  # blocks: no mmap-sized temporaries
+        yb = y[lo : lo + TARGET_BLOCK]
+        j = order[np.maximum(np.searchsorted(starts, yb, side="right") - 1, 0)]
+        ok = j < a.size
+        j[~ok] = 0
+        ok &= (yb >= a[j]) & (yb <= b[j])
+        done[lo : lo + TARGET_BLOCK] = ok
+        t = np.flatnonzero(ok)
+        j = j[t]
+        h = b[j] - a[j]
+        f = (yb[t] - a[j]) / h
+        P[lo + t] = np.clip(hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
+        V[lo + t] = np.exp(np.clip(hermite(f, h, la[j], lb[j], dla[j], dlb[j]), la[j], lb[j]))
+    return P, V, done
+
+
+def slope(
+    h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray, d1: np.ndarray
+) -> np.ndarray:
+    """h times the slope at the midpoint of the cubic of ``hermite``."""
+    return 1.5 * (y1 - y0) - 0.25 * h * (d0 + d1)
+
+
+def hermite(
+    f: Any,
+    h: np.ndarray | float,
+    y0: np.ndarray | float,
+    y1: np.ndarray | float,
+    d0: np.ndarray | float,
+    d1: np.ndarray | float,
+) -> Any:
+    """The cubic through (0, y0) and (1, y1) with slopes h d0 and h d1, at fraction f."""
+    g = 1 - f
+    return g * g * ((1 + 2 * f) * y0 + f * h * d0) + f * f * ((3 - 2 * f) * y1 - g * h * d1)

@@ -1,0 +1,174 @@
+"""The rows' exact closed forms for the 3-D credible regions (see ``volume``): per-row
+constants, and P, V and dV/du of the region ``ln rho >= u`` summed over a block of rows at a
+block of thresholds.
+
+Main rows (``mu >= 0``), in units of the row's sigma: with ``x = mu / sigma``,
+``q = ln(c / rho) >= 0`` and ``s = sqrt(2 q)``, the row's part of the region is
+``t = (r - mu) / sigma`` in ``[-m, s]``, ``m = min(s, x)`` (the interval is clipped at r = 0
+once ``s > x``). With ``W = D A DISTNORM sigma^2`` and ``phi`` the normal density,
+
+    P / W = (x^2 + 1) (Phi(s) - Phi(-m)) - (2x + s) phi(s) + (2x - m) phi(m)
+    V / (A sigma^3) = ((x + s)^3 - (x - m)^3) / 3,    dV/du = -A sigma^3 ((x+s)^2 + (x-m)^2) / s
+
+(``ds/du = -1/s``; ``x - m`` is 0 on clipped rows). Per element this takes one square root,
+one erf and one exp; ``Phi(-m)`` and ``phi(m)`` of clipped rows are the row's constants.
+The difference of cubes is written as ``(s + m)(t1^2 + t1 t2 + t2^2)``: no cancellation.
+Rows more than ``FAR`` above every threshold of a block hold their whole probability there
+(to e^-40): only their volume is computed.
+
+Rows with ``mu < 0`` peak at r = 0 and use the upper-tail form with Mills' ratio (see
+``distance.neg_bracket``), which does not cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .distance import neg_bracket, require_distance, usable_rows
+from .special import erf_nonneg
+
+if TYPE_CHECKING:
+    from .map import SkyMap
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
+_LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_SQRT2 = math.sqrt(2.0)
+_SQRT1_2 = math.sqrt(0.5)
+#: rows with ln(peak / rho) beyond this hold all their probability (e^-40)
+FAR = 40.0
+
+Group = dict[str, np.ndarray]
+
+
+def row_groups(sm: SkyMap) -> tuple[Group, Group]:
+    """(main, neg): the usable rows with ``mu >= 0`` and ``mu < 0``, each sorted by
+    descending peak density, with their constants (``neg_peak``: minus ln peak density;
+    ``row_total``: the row's probability; ``cum_total``: its prefix sums in the main group)."""
+    mu, sigma, norm = require_distance(sm)
+    good = usable_rows(sm)
+    area = sm.pixel_area
+    dens = sm.probdensity
+    with np.errstate(all="ignore"):
+        nonneg = mu >= 0
+        m = _group(good & nonneg, dens, mu, sigma, norm, area, False)
+        n = _group(good & ~nonneg, dens, mu, sigma, norm, area, True)
+        x = n["mu"] / n["sigma"]
+        n["x"] = x
+        n["bracket0"] = neg_bracket(x, -x)
+        n["total"] = np.exp(
+            np.log(n["weight"])
+            + 2 * np.log(n["sigma"])
+            - 0.5 * x * x
+            - _LN_SQRT_2PI
+            + np.log(n["bracket0"])
+        )
+        n["row_total"] = n["total"]
+        w, sigma_m = m.pop("weight"), m["sigma"]
+        x = m["mu"] / sigma_m  # >= 0
+        big_w = w * sigma_m * sigma_m
+        erf_x = erf_nonneg(x * _SQRT1_2)  # Phi(x) - Phi(-x)
+        phi_x = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        # (x^2 + 1) Phi(x) + x phi(x): the whole row (s -> inf, m = x)
+        row_total = big_w * ((x * x + 1) * 0.5 * (1 + erf_x) + x * phi_x)
+        m["x"] = x
+        m["xr"] = x * _SQRT1_2  # rows with sqrt(q) > xr are clipped
+        m["erf_x"] = erf_x
+        m["ph_x"] = np.exp(-0.5 * x * x)  # exp(-q) at s = x
+        m["x_ph_x"] = x * m["ph_x"]
+        m["cE"] = 0.5 * big_w * (x * x + 1)  # times (erf(s) + erf(m)) (standardised halves)
+        m["cPh"] = 2 * x * big_w * _INV_SQRT_2PI  # times (exp(-m^2/2) - exp(-q))
+        m["cS"] = big_w * _INV_SQRT_2PI  # times (s exp(-q) + m exp(-m^2/2))
+        a_sig3 = m["area"] * sigma_m**3
+        m["B3"] = a_sig3 / 3
+        m["B"] = a_sig3
+        m["cum_total"] = np.concatenate([[0.0], np.cumsum(row_total)])
+        m["row_total"] = row_total
+    return m, n
+
+
+def _group(sel, dens, mu, sigma, norm, area, negative: bool) -> Group:
+    idx = np.flatnonzero(sel)
+    d, s, nm = dens[idx], sigma[idx], norm[idx]
+    lnc = np.log(d) + np.log(nm) - np.log(s) - _LN_SQRT_2PI
+    if negative:  # the peak is at r = 0
+        x = mu[idx] / s
+        peak = lnc - 0.5 * x * x
+    else:  # the peak is at r = mu
+        peak = lnc
+    # Descending peak; the order among equal peaks only changes rounding of the sums.
+    order = np.argsort(peak)[::-1]
+    idx = idx[order]
+    s, a = s[order], area[idx]
+    return {
+        "lnc": lnc[order],
+        "neg_peak": -peak[order],
+        "mu": mu[idx],
+        "sigma": s,
+        "area": a,
+        "weight": d[order] * a * nm[order],
+    }
+
+
+def main_part(g: Group, u: np.ndarray, lo: int, hi: int, derivative: bool, far: bool):
+    """P (0 for far rows: the caller counts their totals), V and dV/du of main rows [lo, hi)
+    at the thresholds ``u`` (the forms are in the module docstring)."""
+    sl = slice(lo, hi)
+    x = g["x"][sl]
+    with np.errstate(all="ignore"):
+        q = g["lnc"][sl] - u[:, None]
+        np.maximum(q, 0.0, out=q)  # rows beyond a node's peak contribute exactly 0
+        rq = np.sqrt(q)
+        s = rq * _SQRT2
+        m = np.minimum(s, x)
+        t1 = x + s
+        t2 = x - m  # 0 on clipped rows
+        t1t1 = t1 * t1
+        t2t2 = t2 * t2
+        cubes = t1t1 + t2t2
+        cubes += t1 * t2
+        cubes *= s + m
+        V = cubes @ g["B3"][sl]
+        P = 0.0
+        if not far:
+            unclipped = rq < g["xr"][sl]
+            e = erf_nonneg(rq)
+            e += np.where(unclipped, e, g["erf_x"][sl])
+            np.negative(q, out=q)
+            ph = np.exp(q, out=q)
+            s *= ph  # s exp(-q)
+            ph_m = np.where(unclipped, ph, g["ph_x"][sl])
+            ph_m -= ph
+            s += np.where(unclipped, s, g["x_ph_x"][sl])
+            P = e @ g["cE"][sl] + ph_m @ g["cPh"][sl] - s @ g["cS"][sl]
+        dV = 0.0
+        if derivative:
+            t1t1 += t2t2
+            rq *= _SQRT2  # s again (s itself may have been reused above)
+            np.divide(t1t1, rq, out=t1t1, where=rq > 0)
+            t1t1[rq == 0] = 0.0  # rows beyond a node's peak: no derivative there
+            dV = -(t1t1 @ g["B"][sl])
+    return P, V, dV
+
+
+def neg_part(g: Group, u: np.ndarray, lo: int, hi: int, derivative: bool, far: bool):
+    """P, V and dV/du of the ``mu < 0`` rows [lo, hi) at the thresholds ``u``."""
+    with np.errstate(all="ignore"):
+        q = np.maximum(g["lnc"][lo:hi] - u[:, None], 0.0)
+        x, sig = g["x"][lo:hi], g["sigma"][lo:hi]
+        s = np.sqrt(2 * q)
+        inside = s > -x  # the interval [0, mu + sigma s] is not empty
+        t = np.where(inside, s, -x)
+        above = np.exp(0.5 * x * x - q) * neg_bracket(x, t) / g["bracket0"][lo:hi]
+        prob = g["total"][lo:hi] * (1 - np.where(inside, np.minimum(above, 1.0), 1.0))
+        b = np.maximum(g["mu"][lo:hi] + sig * s, 0.0)
+        area = g["area"][lo:hi]
+        P = prob.sum(axis=1)
+        V = (b * b * b) @ area / 3
+        dV = 0.0
+        if derivative:
+            dv = area * sig * b * b / s
+            dV = -np.where(inside & np.isfinite(dv), dv, 0.0).sum(axis=1)
+    return P, V, dV
