@@ -17,6 +17,7 @@ VERBS = [
     "parse",
     "sample",
     "skymap",
+    "plan",
     "listen",
     "respond",
     "publish",
