@@ -16,6 +16,7 @@ VERBS = [
     "parse",
     "sample",
     "skymap",
+    "plan",
     "listen",
     "respond",
     "publish",
