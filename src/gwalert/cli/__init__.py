@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def error(message: str) -> None:
     """Print one ``gwalert: …`` line on stderr."""
-    print(f"gwalert: {message}", file=sys.stderr, flush=True)
+    from ..redact import redact
+    from ..terminal import escape
+
+    print(f"gwalert: {escape(redact(message))}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = getattr(args, "verbose", 0) or 0
     level = logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s gwalert %(levelname)s: %(message)s")
+    from ..redact import install_log_filter
+
+    install_log_filter()
     from ..errors import GwalertError
 
     try:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import options as opt
+from ..actions.base import collect_secrets
 from ..config import ConfigError, default_config_path, read_config
 from ..errors import GwalertError
 from ..options import OptionError
@@ -209,11 +210,13 @@ def _action(
         validated = action_type.validate(options, base=ctx.base, resolve=resolve)
     except OptionError as exc:
         raise OptionError(f"{where}.{exc.key}" if exc.key else where, exc.message) from None
+    secret_keys = tuple(getattr(action_type, "SECRET_KEYS", ()))
+    collect_secrets(validated, secret_keys)  # registers them with gwalert.redact
     return ActionSpec(
         type=kind,
         name=name,
         options=validated,
-        secret_keys=tuple(getattr(action_type, "SECRET_KEYS", ())),
+        secret_keys=secret_keys,
         attempts=attempts,
         timeout=timeout,
     )
