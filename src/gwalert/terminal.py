@@ -13,32 +13,34 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-#: Bidi controls (embeddings, overrides, isolates, marks) and the line/paragraph separators.
-_FORMAT = frozenset(
-    [0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-)
+#: Categories shown escaped: controls (C0, DEL, C1), format characters (bidi embeddings,
+#: overrides, isolates and marks, zero-width characters), surrogates, private use, unassigned,
+#: line and paragraph separators. Everything else (letters, marks, symbols, spaces) is kept.
+_ESCAPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def _visible(ch: str) -> str:
     cp = ord(ch)
-    return f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}"
+    if cp < 0x100:
+        return f"\\x{cp:02x}"
+    return f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}"
 
 
 def _unsafe(ch: str) -> bool:
-    cp = ord(ch)
-    return (
-        cp < 0x20
-        or 0x7F <= cp <= 0x9F
-        or cp in _FORMAT
-        or unicodedata.category(ch) in ("Cs", "Co", "Cn")
-    )
+    return unicodedata.category(ch) in _ESCAPED
 
 
-def escape(text: Any, *, newlines: bool = False) -> str:
+def escape(text: Any, *, keep: str = "") -> str:
     """``text`` (any value: ``str()`` of it) with every control character, ESC, C1 control,
-    bidi control, surrogate and unassigned code point shown as ``\\xNN``/``\\uNNNN``.
-    ``newlines=True`` keeps ``\\n`` (for a multi-line block whose lines gwalert made)."""
+    bidi control, surrogate, private-use and unassigned code point shown as ``\\xNN`` or
+    ``\\uNNNN``. ``keep``: controls gwalert put there itself and wants kept (``"\\t"``
+    between the columns of a table, ``"\\n"`` between lines it made)."""
     s = text if isinstance(text, str) else str(text)
-    if s.isprintable() and not any(ord(c) in _FORMAT for c in s):
+    if s.isprintable():  # the common case: nothing to do
         return s
-    return "".join(_visible(c) if _unsafe(c) and not (newlines and c == "\n") else c for c in s)
+    return "".join(_visible(c) if c not in keep and _unsafe(c) else c for c in s)
+
+
+def print_line(text: Any, *, keep: str = "", **kwargs: Any) -> None:
+    """``print(escape(text, keep=keep), **kwargs)``: a line for a person's terminal."""
+    print(escape(text, keep=keep), **kwargs)
