@@ -37,7 +37,8 @@ SECRET_PARAM = re.compile(
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]*")
 _USERINFO = re.compile(r"(?<![\w/])([^\s/@:'\"<>`()\[\]]+:[^\s/@'\"<>`]+)@(?=[\w\[])")
 _PARAM = re.compile(r"([?&;#]([^=&;#\s'\"<>]*)=)([^&;#\s'\"<>`]*)")
-_AUTH = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.I)
+#: An HTTP credential as a header carries it (``Authorization: Bearer …``/``Basic …``).
+_AUTH = re.compile(r"\b(Bearer|Basic|BEARER|bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 _lock = threading.Lock()
 _known: set[str] = set()

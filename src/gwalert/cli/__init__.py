@@ -143,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         error(str(exc))
-        return 1
+        from ..config import ConfigError
+
+        return 2 if isinstance(exc, ConfigError) else 1
     except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with --debug
         if debug:
             raise
