@@ -129,6 +129,8 @@ class SMTPRecorder:
     logins: list[str] = field(default_factory=list)
     #: Replies to DATA, in order ("250 OK" once they run out), e.g. "451 try later".
     replies: list[str] = field(default_factory=list)
+    #: Every AUTH attempt received, as (mechanism, over TLS?), accepted or not.
+    auths: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -139,9 +141,10 @@ def _free_port() -> int:
 
 @contextmanager
 def smtp_server(
-    directory: Path, user: str = "alerts", password: str = "s3cret-pw"
+    directory: Path, user: str = "alerts", password: str = "s3cret-pw", *, plaintext: bool = False
 ) -> Iterator[SMTPRecorder]:
-    """aiosmtpd on loopback requiring STARTTLS before AUTH (LOGIN/PLAIN)."""
+    """aiosmtpd on loopback requiring STARTTLS before AUTH (LOGIN/PLAIN); ``plaintext``: a
+    careless server that offers AUTH without TLS (and records every attempt in ``auths``)."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -158,6 +161,7 @@ def smtp_server(
     def authenticator(
         server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
+        recorder.auths.append((mechanism, session.ssl is not None))
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth_data.login == user.encode()
@@ -172,10 +176,10 @@ def smtp_server(
         hostname="127.0.0.1",
         port=recorder.port,
         tls_context=context,
-        require_starttls=True,
+        require_starttls=not plaintext,
         authenticator=authenticator,
-        auth_require_tls=True,
-        auth_required=True,
+        auth_require_tls=not plaintext,
+        auth_required=not plaintext,
     )
     controller.start()
     try:

@@ -266,7 +266,7 @@ def test_rules_check_cli(tmp_path, capsys):
     assert "SECRETTOKEN" not in out
     bad = tmp_path / "bad.toml"
     bad.write_text(ISSUE_CONFIG.replace("area_90_max", "area90_max"))
-    assert main(["rules", "check", str(bad)]) == 1
+    assert main(["rules", "check", str(bad)]) == 2  # a config error: exit status 2 (issue 17)
     err = capsys.readouterr().err
     assert err.strip() == (
         f"gwalert: {bad}: rule 'bns-small': key 'area90_max': unknown key "

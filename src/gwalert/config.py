@@ -40,11 +40,52 @@ def read_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{name}: {exc.strerror or exc}") from None
     try:
-        return tomllib.loads(text.decode("utf-8"))
+        data = tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{name}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: invalid TOML: {exc}") from None
+    check_sections(data, name)
+    return data
+
+
+#: The listener's and the dashboard's tables: each key and the type its value must have (the
+#: rules' tables, ``[responder]`` and ``[[rule]]``, are checked by :mod:`gwalert.rules`).
+SECTIONS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
+    "store": {"url": (str, "a string")},
+    "gcn": {"client_id": (str, "a string"), "client_secret": (str, "a string")},
+    "kafka": {"auth": (str, "a string (the path of an auth.toml file)")},
+    "serve": {
+        "host": (str, "a string"),
+        "port": (int, "an integer between 0 and 65535"),
+        "token": (str, "a string"),
+        "silence_warning": ((int, float), "a number of seconds"),
+    },
+}
+
+
+def check_sections(data: dict[str, Any], name: str = "<config>") -> None:
+    """Every key of ``[store]``, ``[gcn]``, ``[kafka]`` and ``[serve]`` known and of its type:
+    :class:`ConfigError` naming the file, the table, the key and the expected type."""
+    for section, keys in SECTIONS.items():
+        if section not in data:
+            continue
+        table = data[section]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: [{section}] must be a table")
+        for key, value in table.items():
+            if key not in keys:
+                raise ConfigError(
+                    f"{name}: [{section}] {key}: unknown key (expected {', '.join(sorted(keys))})"
+                )
+            kind, expected = keys[key]
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+            if ok and key == "port":
+                ok = 0 <= value <= 65535
+            if ok and isinstance(value, float):
+                ok = value == value and abs(value) != float("inf") and value >= 0
+            if not ok:
+                raise ConfigError(f"{name}: [{section}] {key} must be {expected}")
 
 
 def store_url(config: dict[str, Any], explicit: str | None = None) -> str | None:

@@ -70,10 +70,10 @@ class ActionContext:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for value in secrets:
-        if value and len(value) >= 3:
-            text = text.replace(value, "***")
-    return text
+    """:func:`gwalert.redact.redact` (the one redaction) with this action's secrets."""
+    from ..redact import redact as _redact
+
+    return _redact(text, secrets)
 
 
 def _json_default(value: Any) -> Any:
@@ -182,4 +182,7 @@ def collect_secrets(options: Mapping[str, Any], secret_keys: Iterable[str]) -> t
     for key, value in options.items():  # default variables (e.g. GWALERT_SMTP_PASSWORD)
         if key.endswith("_env_default") and isinstance(value, str) and os.environ.get(value):
             found.append(os.environ[value])
+    from ..redact import register
+
+    register(found)
     return tuple(sorted(set(found), key=len, reverse=True))

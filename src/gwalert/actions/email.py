@@ -1,7 +1,9 @@
 """``email``: send the notice by SMTP, with STARTTLS.
 
 Options: ``host`` (required), ``port`` (default 587), ``tls`` (``"starttls"`` default,
-``"ssl"`` for SMTPS on 465, or ``"none"``, allowed only without a login), ``cafile`` (trust this
+``"ssl"`` for SMTPS on 465, or ``"none"``, allowed only without a login: no ``username``,
+``password``, ``*_env`` key, nor ``GWALERT_SMTP_*`` variable set, unless
+``allow_plaintext_auth = true`` and the host is a loopback one), ``cafile`` (trust this
 CA instead of the system's), ``username``/``password`` or ``username_env``/``password_env``
 (default: the variables ``GWALERT_SMTP_USERNAME`` and ``GWALERT_SMTP_PASSWORD``), ``from``,
 ``to`` (address or array), ``subject`` and ``body`` (``{field}`` templates over the summary;
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import smtplib
 import ssl
@@ -25,12 +28,14 @@ from ..options import (
     check_keys,
     check_secret,
     check_template,
+    opt_bool,
     opt_int,
     opt_path,
     opt_str,
     opt_strs,
 )
-from .base import ActionContext, ActionError, headline, render, secret
+from .base import ActionContext, ActionError, PermanentError, headline, render, secret
+from .webhook import is_loopback
 
 SECRET_KEYS = ("password", "username")
 DEFAULT_TIMEOUT = 30.0
@@ -55,6 +60,7 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
             "to",
             "subject",
             "body",
+            "allow_plaintext_auth",
         },
     )
     out: dict[str, Any] = {"host": opt_str(options, "host", required=True)}
@@ -74,8 +80,21 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
                 out[k] = options[k]
     out["username_env_default"] = USERNAME_ENV
     out["password_env_default"] = PASSWORD_ENV
-    if tls == "none" and ("username" in options or "password" in options):
-        raise OptionError("tls", '"none" would send the password in clear text')
+    allow = opt_bool(options, "allow_plaintext_auth", False)
+    if allow and not is_loopback(out["host"]):
+        raise OptionError(
+            "allow_plaintext_auth",
+            "is accepted only for a loopback host (localhost, 127.0.0.1, ::1)",
+        )
+    out["allow_plaintext_auth"] = allow
+    if tls == "none" and not allow:
+        sources = credential_sources(options, environ=resolve)
+        if sources:
+            raise OptionError(
+                "tls",
+                f'"none" would send the login ({sources[0]}) in clear text: use "starttls" '
+                'or "ssl" (allow_plaintext_auth = true is accepted for a loopback host only)',
+            )
     sender = opt_str(options, "from", required=True)
     recipients = opt_strs(options, "to") or []
     for key, addr in [("from", sender)] + [("to", a) for a in recipients]:
@@ -87,6 +106,19 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
         if template is not None:
             out[key] = template
     return out
+
+
+def credential_sources(options: dict[str, Any], *, environ: bool = True) -> list[str]:
+    """Where this action would take a login from: its literal keys, its ``*_env`` keys, and
+    (``environ``) the default variables when they are set."""
+    found: list[str] = [
+        k for k in ("username", "password", "username_env", "password_env") if k in options
+    ]
+    if environ:
+        for key, name in (("username", USERNAME_ENV), ("password", PASSWORD_ENV)):
+            if f"{key}_env" not in options and key not in options and os.environ.get(name):
+                found.append(f"${name}")
+    return found
 
 
 def message_id(ctx: ActionContext, sender: str) -> str:
@@ -147,8 +179,17 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 client.starttls(context=context)
                 client.ehlo()
             if username and password:
+                if tls == "none" and not (
+                    options.get("allow_plaintext_auth") and is_loopback(host)
+                ):
+                    raise PermanentError(
+                        f'SMTP {host}:{port}: not logging in without TLS (tls = "none" '
+                        "would send the password in clear text)"
+                    )
                 client.login(username, password)
             client.send_message(msg)
+    except ActionError:
+        raise
     except smtplib.SMTPAuthenticationError as exc:
         raise ActionError(f"SMTP {host}:{port}: login refused ({exc.smtp_code})") from None
     except smtplib.SMTPResponseException as exc:

@@ -16,7 +16,11 @@ last answer must be 2xx.
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
+import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +36,7 @@ from ..options import (
     opt_str,
     opt_table,
 )
+from ..redact import SECRET_PARAM
 from .base import ActionContext, ActionError, PermanentError, headline, render, secret
 
 SECRET_KEYS = ("url", "headers")
@@ -44,15 +49,18 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     check_secret(options, "url")
     if "url" not in options and "url_env" not in options:
         raise OptionError("url", "missing (give url, or url_env naming an environment variable)")
+    headers = opt_table(options, "headers")
     if "url" in options:
-        _check_url(options["url"])
+        check_url(options["url"], headers, key="url")
+    elif resolve and os.environ.get(options["url_env"]):
+        check_url(os.environ[options["url_env"]], headers, key="url_env")
     mode = opt_str(options, "mode", "json")
     if mode not in MODES:
         raise OptionError("mode", f"must be one of {', '.join(MODES)}")
     out: dict[str, Any] = {k: options[k] for k in ("url", "url_env") if k in options}
     out.update(
         mode=mode,
-        headers=opt_table(options, "headers"),
+        headers=headers,
         follow_redirects=opt_bool(options, "follow_redirects", False),
     )
     text = check_template(options, "text")
@@ -63,10 +71,73 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
     return out
 
 
-def _check_url(url: str) -> None:
-    parsed = urllib.parse.urlsplit(url)
+def check_url(url: str, headers: dict[str, str] | None = None, *, key: str = "url") -> str:
+    """The URL's host, after the checks :func:`run` makes before it sends (one parser: what
+    passes here is what urllib and http.client accept at send time). Refused: anything but
+    http(s), no host, a bad port, userinfo (``user:password@``: it would reach logs and error
+    texts), whitespace or controls, a host that is not a valid (IDNA) name, and a credential
+    (an ``Authorization``-like header or a secret query parameter) over plain ``http://`` to
+    anything but a loopback host. Messages never quote the URL (it is a secret)."""
+    if not isinstance(url, str) or any(c.isspace() or not c.isprintable() for c in url):
+        raise OptionError(key, "must be an http:// or https:// URL without spaces or controls")
+    bad = OptionError(key, "is not a valid URL (its host or port cannot be parsed)")
+    if "@" in re.split(r"[/?#\\]", url.partition("://")[2], maxsplit=1)[0]:
+        raise OptionError(
+            key,
+            "must not carry credentials (user:password@): put credentials in `headers` "
+            "or the URL in `url_env`",
+        )
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        raise bad from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise OptionError("url", "must be an http:// or https:// URL")
+        raise OptionError(key, "must be an http:// or https:// URL")
+    try:  # what run() hands to urllib and http.client: they must see the same host and port
+        request = urllib.request.Request(url)
+        conn = http.client.HTTPConnection(request.host)
+    except (ValueError, http.client.InvalidURL):
+        raise bad from None
+    if conn.host.lower() != parsed.hostname.lower() or (port or 80) != conn.port:
+        raise bad
+    host = parsed.hostname
+    if port == 0:
+        raise OptionError(key, "port must be between 1 and 65535")
+    if not parsed.netloc.startswith("["):
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            raise OptionError(key, "host is not a valid domain name") from None
+    if parsed.scheme == "http" and not is_loopback(host):
+        creds = [h for h in (headers or {}) if _SECRET_HEADER.search(h)]
+        query = [
+            name
+            for name, _v in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+            if SECRET_PARAM.search(name)
+        ]
+        if creds or query:
+            what = f"header {creds[0]!r}" if creds else f"query parameter {query[0]!r}"
+            raise OptionError(
+                key,
+                f"sends a credential ({what}) in clear text over http://: use https:// "
+                "(plain http only to a loopback host)",
+            )
+    return host
+
+
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|pass|cookie|sig", re.I)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def body(ctx: ActionContext, options: dict[str, Any]) -> bytes:
@@ -115,9 +186,9 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
             f"no webhook URL (environment variable {options.get('url_env')} is not set)"
         )
     try:
-        _check_url(url)
-    except OptionError:
-        raise ActionError("the webhook URL is not an http(s) URL") from None
+        check_url(url, options.get("headers"))
+    except OptionError as exc:
+        raise PermanentError(f"the webhook URL {exc.message}") from None
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "gwalert",

@@ -135,7 +135,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def error(message: str) -> None:
     """Print one ``gwalert: …`` line on stderr."""
-    print(f"gwalert: {message}", file=sys.stderr, flush=True)
+    from ..redact import redact
+    from ..terminal import escape
+
+    print(f"gwalert: {escape(redact(message))}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.DEBUG if debug or verbose > 1 else logging.INFO if verbose else logging.WARNING
         )
         logging.basicConfig(level=level, format="%(asctime)s gwalert %(levelname)s: %(message)s")
+        from ..redact import install_log_filter
+
+        install_log_filter()
     from ..errors import GwalertError
 
     try:
@@ -174,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         error(str(exc))
-        return 1
+        from ..config import ConfigError
+
+        return 2 if isinstance(exc, ConfigError) else 1
     except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with --debug
         if debug:
             raise

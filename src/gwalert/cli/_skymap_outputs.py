@@ -105,16 +105,19 @@ def _read_catalog(path: str):
 def _write_catalog(rows: list[dict[str, Any]], path: str) -> None:
     """Every ranked row as CSV (the columns of the text table, with full precision)."""
     import csv
+    import io
 
     from ..errors import GwalertError
+    from ..safefiles import write_path
 
     keys = list(rows[0]) if rows else ["rank", "row"]
     try:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: "" if v is None else v for k, v in r.items()})
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "" if v is None else v for k, v in r.items()})
+        write_path(path, buf.getvalue().encode("utf-8"))
     except OSError as exc:
         raise GwalertError(f"cannot write {path}: {exc.strerror}") from None
 

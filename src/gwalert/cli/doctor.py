@@ -52,11 +52,16 @@ class Report:
         self.checks: list[dict[str, Any]] = []
 
     def _add(self, status: str, what: str, detail: str) -> None:
-        self.checks.append({"check": what, "status": status, "detail": detail, "feed": self.feed})
+        from ..redact import redact
+        from ..terminal import escape
+
+        detail = redact(detail)
+        feed = redact(self.feed) if self.feed else self.feed
+        self.checks.append({"check": what, "status": status, "detail": detail, "feed": feed})
         if not self.quiet:
             label = {"ok": "ok     ", "problem": "PROBLEM", "note": "note   "}[status]
-            where = f"{self.feed} " if self.feed else ""
-            print(f"{label} {where}{what}: {detail}", flush=True)
+            where = f"{redact(self.feed)} " if self.feed else ""
+            print(escape(f"{label} {where}{what}: {detail}"), flush=True)
 
     def ok(self, what: str, detail: str) -> None:
         self._add("ok", what, detail)

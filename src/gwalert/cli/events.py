@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..terminal import print_line
     from ._facts import key_numbers
 
     store = open_store(args)
@@ -51,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
                 )
                 sig = "" if key["significant"] is None else "yes" if key["significant"] else "no"
                 area = "" if key["area_90"] is None else f"{key['area_90']:.0f}"
-                print(
+                print_line(
                     f"{row.superevent_id}\t{row.latest_alert_type}\t{row.latest_time_created}"
                     f"\t{'yes' if row.retracted else 'no'}\t{row.n_notices}\t"
                     f"{row.last_received_at}\t{key['far_text'] or ''}\t{sig}\t"
-                    f"{key['classification'] or ''}\t{dist}\t{area}"
+                    f"{key['classification'] or ''}\t{dist}\t{area}",
+                    keep="\t",
                 )
     finally:
         store.close()

@@ -292,17 +292,21 @@ def _install_signal_handlers(
 
 
 def _print_outcome(outcome: Any) -> None:
+    from ..terminal import escape
+
     msg = outcome.message
     where = msg.source if msg.partition is None else f"{msg.source}[{msg.partition}]@{msg.offset}"
     if outcome.dead_letter_id is not None:
-        print(f"dead-letter {outcome.dead_letter_id} {where}: {outcome.error}", flush=True)
+        print(escape(f"dead-letter {outcome.dead_letter_id} {where}: {outcome.error}"), flush=True)
     for nid, new, notice in outcome.notices:
         kind = "new" if new else "duplicate"
         facts = _key_text(outcome.summaries.get(nid)) if new else ""
         flagged = f" ({len(notice.warnings)} warning(s))" if notice.warnings else ""
         print(
-            f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
-            f"{'  ' + facts if facts else ''}",
+            escape(
+                f"{kind} {nid} {notice.superevent_id} {notice.alert_type} {where}{flagged}"
+                f"{'  ' + facts if facts else ''}"
+            ),
             flush=True,
         )
 

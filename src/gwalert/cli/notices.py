@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..terminal import print_line
+
     store = open_store(args)
     try:
         if args.dead_letters:
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
                         )
                     )
                 else:
-                    print(f"{row.id}\t{row.received_at}\t{_where(row)}\t{row.error}")
+                    print_line(
+                        f"{row.id}\t{row.received_at}\t{_where(row)}\t{row.error}", keep="\t"
+                    )
             return 0
         cols = (
             "id",
@@ -64,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
                 facts.update(format=row.format, content_hash=row.content_hash, summary=row.summary)
                 print(json.dumps(facts))
             else:
-                print(
+                print_line(
                     f"{row.id}\t{row.superevent_id}\t{row.alert_type}\t{row.time_created}\t"
-                    f"{row.received_at}\t{_where(row)}"
+                    f"{row.received_at}\t{_where(row)}",
+                    keep="\t",
                 )
         sys.stdout.flush()
     finally:

@@ -149,14 +149,21 @@ def _status(args: argparse.Namespace) -> int:
             totals = ledger.counts(conn)
     finally:
         store.close()
+    from ..redact import redact
+    from ..terminal import escape
+
     for r in rows:
+        if r["last_error"]:
+            r["last_error"] = redact(r["last_error"])
         if args.json:
             print(json.dumps(r, default=str))
         else:
             why = f": {r['last_error']}" if r["last_error"] and r["state"] != "done" else ""
             print(
-                f"{r['superevent_id']} {r['alert_type']} {r['rule']}/{r['action']}: "
-                f"{r['state']} ({r['attempts']} attempt(s)){why}"
+                escape(
+                    f"{r['superevent_id']} {r['alert_type']} {r['rule']}/{r['action']}: "
+                    f"{r['state']} ({r['attempts']} attempt(s)){why}"
+                )
             )
     if not args.json:
         print(", ".join(f"{v} {k}" for k, v in totals.items()), file=sys.stderr)

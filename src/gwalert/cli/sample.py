@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 HELP = "write sample (mock) notices to a directory, for drills and offline tests"
 
@@ -19,12 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..safefiles import check_name, write_file
     from ..samples import sample_set
 
-    os.makedirs(args.out, exist_ok=True)
     for name, data in sorted(sample_set().items()):
-        path = os.path.join(args.out, name)
-        with open(path, "wb") as fh:
-            fh.write(data)
-        print(path)
+        print(write_file(args.out, (), check_name(name), data))
     return 0

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import GwalertError
+    from ..terminal import print_line
     from ._facts import key_numbers, key_text
 
     store = open_store(args)
@@ -66,24 +67,24 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({**facts, "notices": history}))
             return 0
         state = "RETRACTED" if event.retracted else f"latest {event.latest_alert_type}"
-        print(f"{event.superevent_id}: {state}, {event.n_notices} notice(s)")
+        print_line(f"{event.superevent_id}: {state}, {event.n_notices} notice(s)")
         for r in rows:
             s = r.summary or {}
             where = ""
             if s.get("ra") is not None:
                 where = f"  RA {s['ra']:.2f} Dec {s['dec']:.2f}"
             text = key_text(s)
-            print(
+            print_line(
                 f"  {r.time_created}  {r.alert_type:<13} #{r.id} received {r.received_at} "
                 f"from {r.source}{where}{'  ' + text if text else ''}"
             )
             for a in copies.get(r.id, []):
-                print(
+                print_line(
                     f"      {a['role']:<6} {a['feed']}  received {a['received_at']}"
                     f"{a['behind']}{a['where']}"
                 )
             for path in saved.get(r.id, {}).values():
-                print(f"      -> {path}")
+                print_line(f"      -> {path}")
     finally:
         store.close()
     return 0
@@ -93,31 +94,21 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
     """Per notice: raw notice, sky-map FITS, PNG (and combined map) under FOLDER/ID/…"""
     from pathlib import Path
 
-    from ..actions.save import _save_combined, _write, notice_dir
+    from ..actions.save import notice_parts, save_notice
     from ..alerts import decode
     from ..errors import GwalertError
+    from ..safefiles import open_dir
 
     out: dict[int, dict] = {}
     for r in rows:
         full = store.get_notice(r.id)
         notices = decode(bytes(full.raw))
         notice = next((n for n in notices if n.content_hash == r.content_hash), notices[0])
-        where = notice_dir(folder, dict(r.summary or {}), r.content_hash)
-        files: dict[str, str] = {}
+        parts = notice_parts(dict(r.summary or {}), r.content_hash)
+        where = Path(folder, *parts)
         try:
-            where.mkdir(parents=True, exist_ok=True)
-            ext = "json" if str(r.format) == "json" else "avro"
-            files["notice"] = str(_write(where / f"notice.{ext}", bytes(full.raw)))
-            data = notice.event.skymap_bytes if notice.event else None
-            if data:
-                files["skymap"] = str(_write(where / "skymap.multiorder.fits", data))
-                if with_plot and notice.skymap is not None:  # bytes present: decodes
-                    png = Path(where / "skymap.png")
-                    notice.skymap.plot(
-                        png, event=notice.superevent_id, alert_type=str(notice.alert_type)
-                    )
-                    files["plot"] = str(png)
-            files.update(_save_combined(notice, where, with_plot))
+            with open_dir(folder, parts) as fd:
+                files = save_notice(fd, where, notice, bytes(full.raw), with_plot)
         except OSError as exc:
             raise GwalertError(f"cannot save into {where}: {exc.strerror or exc}") from None
         out[r.id] = files

@@ -285,15 +285,18 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
             marks += [
                 Marker(r["ra"], r["dec"], r["name"] or "", "galaxy") for r in ranked[: args.top]
             ]
-        skymap.plot(
-            args.plot,
-            event=context.get("superevent_id"),
-            alert_type=alert_type,
-            contours=levels,
-            marks=marks,
-            galactic_plane=args.galactic_plane,
-            sun_moon=args.sun_moon,
-        )
+        from ..safefiles import replacing
+
+        with replacing(args.plot) as tmp:
+            skymap.plot(
+                tmp,
+                event=context.get("superevent_id"),
+                alert_type=alert_type,
+                contours=levels,
+                marks=marks,
+                galactic_plane=args.galactic_plane,
+                sun_moon=args.sun_moon,
+            )
         report["plot"] = args.plot
     if args.moc:
         moc = skymap.moc(levels[-1])
@@ -353,8 +356,9 @@ def _observability(
     out["text"] = ob.text(obs)
     if args.observability:
         event = context.get("superevent_id") or skymap.object or "sky map"
-        ob.plot(
-            obs, args.observability, title=f"{event}: {100 * level:g}% region from {obs.site.name}"
-        )
+        from ..safefiles import replacing
+
+        with replacing(args.observability) as tmp:
+            ob.plot(obs, tmp, title=f"{event}: {100 * level:g}% region from {obs.site.name}")
         out["chart"] = args.observability
     return out

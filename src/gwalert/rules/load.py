@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import options as opt
+from ..actions.base import collect_secrets
 from ..config import ConfigError, default_config_path, read_config
 from ..errors import GwalertError
 from ..options import OptionError
@@ -43,7 +44,7 @@ from .filters import FILTERS
 from .model import DEFAULT_MAX_AGE, ActionSpec, Config, ResponderSettings, Rule
 
 #: Top-level tables of the same file that belong to the listener (checked there, not here).
-FOREIGN_SECTIONS = ("gcn", "kafka", "store")
+FOREIGN_SECTIONS = ("gcn", "kafka", "store", "serve")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -209,11 +210,13 @@ def _action(
         validated = action_type.validate(options, base=ctx.base, resolve=resolve)
     except OptionError as exc:
         raise OptionError(f"{where}.{exc.key}" if exc.key else where, exc.message) from None
+    secret_keys = tuple(getattr(action_type, "SECRET_KEYS", ()))
+    collect_secrets(validated, secret_keys)  # registers them with gwalert.redact
     return ActionSpec(
         type=kind,
         name=name,
         options=validated,
-        secret_keys=tuple(getattr(action_type, "SECRET_KEYS", ())),
+        secret_keys=secret_keys,
         attempts=attempts,
         timeout=timeout,
     )

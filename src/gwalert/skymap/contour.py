@@ -106,8 +106,9 @@ def write(contours: dict[float, list[np.ndarray]], path: str | os.PathLike) -> s
         text, kind = ds9(contours), "ds9"
     else:
         text, kind = json.dumps(geojson(contours)) + "\n", "geojson"
-    with open(name, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    from ..safefiles import write_path
+
+    write_path(name, text.encode("utf-8"))
     return kind
 
 

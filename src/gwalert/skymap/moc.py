@@ -91,8 +91,9 @@ class Moc:
             data = json.dumps(self.to_json()).encode()
         else:
             data = (self.to_string() + "\n").encode()
-        with open(path, "wb") as fh:
-            fh.write(data)
+        from ..safefiles import write_path
+
+        write_path(path, data)
 
 
 def normalize_uniq(uniq: np.ndarray) -> np.ndarray:

@@ -225,8 +225,9 @@ def health_page(request: Request) -> Response:
 
 def dead_letter_page(request: Request) -> Response:
     d: Dashboard = request.app.state.dashboard
+    dlid = db_id(request, "dead_letter_id")
     with d.connect() as conn:
-        row = health.dead_letter(conn, request.path_params["dead_letter_id"])
+        row = health.dead_letter(conn, dlid)
     if row is None:
         return d.render("missing.html", request, status=404, what="dead letter")
     raw = bytes(row["raw"])
@@ -247,10 +248,23 @@ def _hexdump(data: bytes) -> str:
 
 
 # ------------------------------------------------------------------------ downloads
+#: The largest row id the databases hold (a 64-bit signed integer).
+MAX_ID = 2**63 - 1
+
+
+def db_id(request: Request, name: str) -> int:
+    """The path's id ``name`` when a row could have it, else 404 (never an overflow)."""
+    value = request.path_params.get(name)
+    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise HTTPException(404, "no such row")
+    return value
+
+
 def _notice(request: Request, with_raw: bool = True) -> Any:
     d: Dashboard = request.app.state.dashboard
+    nid = db_id(request, "notice_id")
     with d.connect() as conn:
-        row = queries.notice_row(conn, request.path_params["notice_id"], with_raw=with_raw)
+        row = queries.notice_row(conn, nid, with_raw=with_raw)
     if row is None:
         raise HTTPException(404, "no such notice")
     return row
@@ -326,8 +340,9 @@ def summary_json(request: Request) -> Response:
 
 def dead_letter_raw(request: Request) -> Response:
     d: Dashboard = request.app.state.dashboard
+    dlid = db_id(request, "dead_letter_id")
     with d.connect() as conn:
-        row = health.dead_letter(conn, request.path_params["dead_letter_id"])
+        row = health.dead_letter(conn, dlid)
     if row is None:
         raise HTTPException(404, "no such dead letter")
     return _attachment(

@@ -145,7 +145,9 @@ def failed_actions(conn: Connection, opt: StoreView, limit: int = 50) -> list[di
         .order_by(A.id.desc())
         .limit(limit)
     ).mappings()
-    return [dict(r) for r in rows]
+    from ..redact import redact
+
+    return [{**r, "last_error": redact(r["last_error"] or "")} for r in rows]
 
 
 def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ class MapCache:
 
     def cached(self, notice_id: int, content_hash: str, kind: str) -> Path | None:
         path = self.path(notice_id, content_hash, kind)
-        return path if path.exists() else None
+        return path if _regular(path) else None
 
     def get(self, row: Any, kind: str) -> Path | None:
         """The PNG of ``row`` (a notice row with ``raw``): cached, else rendered now. None when
@@ -46,7 +45,7 @@ class MapCache:
         if kind not in KINDS:
             return None
         path = self.path(row["id"], row["content_hash"], kind)
-        if path.exists():
+        if _regular(path):
             return path
         key = path.name
         if key in self.failures:
@@ -54,7 +53,7 @@ class MapCache:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # a second request for the same map waits for the first rendering
-            if path.exists():
+            if _regular(path):
                 return path
             with self._slots:
                 try:
@@ -64,6 +63,16 @@ class MapCache:
                     self.failures[key] = message
                     raise GwalertError(message) from None
         return path if done else None
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a link (a link planted in the cache is never served)."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def render(row: Any, kind: str, path: Path) -> bool:
@@ -78,15 +87,13 @@ def render(row: Any, kind: str, path: Path) -> bool:
     if skymap is None:
         return False
     title_kind = str(notice.alert_type) if kind == "skymap" else f"{notice.alert_type} (combined)"
+    from ..safefiles import write_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        skymap.plot(tmp, event=notice.superevent_id, alert_type=title_kind, dpi=90)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_path(
+        path,
+        lambda fh: skymap.plot(fh, event=notice.superevent_id, alert_type=title_kind, dpi=90),
+    )
     return True
 
 

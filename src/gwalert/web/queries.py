@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..redact import redact
 from ..store import ledger
 from ..store import notices as st
 from .facts import _changes, _event_facts, _notice_facts
@@ -240,7 +241,7 @@ def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[s
         ).mappings():
             actions.setdefault(a["notice_id"], []).append(
                 {
-                    k: a[k]
+                    k: redact(a[k]) if k == "last_error" and a[k] else a[k]
                     for k in (
                         "id",
                         "rule",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -21,6 +22,8 @@ ASGIApp = Callable[
 ]
 
 COOKIE = "gwalert_token"
+
+log = logging.getLogger("gwalert.web")
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -37,6 +40,14 @@ HEADERS = [
 ]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def local_path(path: str) -> str:
+    """A redirect target that stays on this server: a relative path starting with exactly one
+    ``/`` (``//host``, ``/\\host`` and their decoded forms collapse to one ``/``), every
+    character outside the URL path set percent-encoded (no CR/LF, no backslash, no space)."""
+    rest = str(path).lstrip("/\\\t\r\n ")
+    return "/" + quote(rest, safe="/:@!$&'()*+,;=-._~%")
 
 
 def cookie_value(token: str) -> str:
@@ -71,7 +82,12 @@ class Guard:
                 message["headers"] = list(message["headers"]) + [
                     h for h in HEADERS if h[0] not in names
                 ]
-            await send(message)
+            try:
+                await send(message)
+            except Exception as exc:  # noqa: BLE001 - the server refused: the connection is gone
+                # (a malformed request the server already answered with 400, a client that
+                # went away): nothing can be delivered, and it is no error of ours to log.
+                log.debug("response not sent: %s", exc)
 
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
@@ -101,7 +117,7 @@ class Guard:
                         if k != "token"
                     ]
                 )
-                location = scope.get("path", "/") + (f"?{rest}" if rest else "")
+                location = local_path(scope.get("path", "/")) + (f"?{rest}" if rest else "")
                 cookie = f"{COOKIE}={self.cookie}; Path=/; HttpOnly; SameSite=Strict"
                 await _plain(
                     send_with_headers,
