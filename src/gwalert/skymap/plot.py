@@ -323,9 +323,12 @@ def sun_and_moon(sm: SkyMap) -> list[Marker]:
         t = Time(sm.date_obs, scale="utc")
     except ValueError:
         return []
+    from ..earth import installed_tables
+
     out = []
     for body in ("sun", "moon"):
-        c = get_body(body, t)
+        with installed_tables():
+            c = get_body(body, t)
         out.append(
             Marker(
                 float(c.ra.deg),
