@@ -3,7 +3,7 @@ error. Standard library only (``gwalert parse`` imports this)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> str:
@@ -36,3 +36,15 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = line[: limit - 3] + "..."
     return line
+
+
+def duration(td: timedelta | None) -> str:
+    """A duration as a person reads it, in the config's units: ``1 d``, ``12 h``, ``90 m``,
+    ``45 s`` (the largest unit that divides it); ``no limit`` for None."""
+    if td is None:
+        return "no limit"
+    seconds = td.total_seconds()
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:.0f} {unit}"
+    return f"{seconds:g} s"

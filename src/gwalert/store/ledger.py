@@ -145,6 +145,20 @@ def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
     return result.rowcount or 0
 
 
+def make_due(conn: Connection, row_ids: Iterable[int]) -> int:
+    """Make these ``skipped`` rows due (the responder decided they run now)."""
+    ids = list(row_ids)
+    if not ids:
+        return 0
+    c = actions.c
+    result = conn.execute(
+        actions.update()
+        .where(c.id.in_(ids), c.state == SKIPPED)
+        .values(state=DUE, next_attempt_at=time.time(), finished_at=None, last_error=None)
+    )
+    return result.rowcount or 0
+
+
 def retry_failed(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
     """Make ``failed`` actions (of these notices, or all) due again with fresh attempts.
 
