@@ -39,12 +39,17 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
 
 
 def duration(td: timedelta | None) -> str:
-    """A duration as a person reads it, in the config's units: ``1 d``, ``12 h``, ``90 m``,
-    ``45 s`` (the largest unit that divides it); ``no limit`` for None."""
+    """A duration as a person reads it, in the config's units, the two largest that apply:
+    ``1 d``, ``12 h``, ``1 h 30 m``, ``45 s``, ``0.5 s``; ``no limit`` for None."""
     if td is None:
         return "no limit"
     seconds = td.total_seconds()
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size:.0f} {unit}"
-    return f"{seconds:g} s"
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:g} s"
+    rest = round(seconds)
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            n, rest = divmod(rest, size)
+            parts.append(f"{n} {unit}")
+    return " ".join(parts[:2]) or "0 s"

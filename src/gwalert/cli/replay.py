@@ -91,7 +91,7 @@ def _files(paths: list[str]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise GwalertError(f"{p}: no such file or directory")
+            raise GwalertError(f"{text}: no such file or directory")
     return out
 
 

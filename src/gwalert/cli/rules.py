@@ -150,7 +150,8 @@ def _status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(r, default=str))
         else:
-            why = f": {r['last_error']}" if r["last_error"] and r["state"] != "done" else ""
+            error = ledger.error_text(r["last_error"])
+            why = f": {error}" if error and r["state"] != "done" else ""
             print(
                 f"{r['superevent_id']} {r['alert_type']} {r['rule']}/{r['action']}: "
                 f"{r['state']} ({r['attempts']} attempt(s)){why}"
