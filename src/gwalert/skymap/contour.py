@@ -32,7 +32,7 @@ def credible_contours(
     each an (N, 2) array of (RA, Dec) in degrees, RA in [0, 360)."""
     import contourpy
 
-    from .plot import zoom_grid, zoom_wcs, zoom_window
+    from .zoom import zoom_grid, zoom_wcs, zoom_window
 
     levels = sorted(float(p) for p in levels)
     window = zoom_window(sm, levels[-1]) if levels else None
