@@ -216,7 +216,7 @@ def test_contour_files(capsys, tmp_path, wrap_map):
     for f in data["features"]:
         assert f["geometry"]["type"] == "MultiLineString"
         for line in f["geometry"]["coordinates"]:
-            assert all(-180 <= lon < 180 and -90 <= lat <= 90 for lon, lat in line)
+            assert all(0 <= lon < 360 and -90 <= lat <= 90 for lon, lat in line)
     rc, out, err = _cli(capsys, str(wrap_map), "--contours-out", str(reg), "--contours", "90")
     assert rc == 0, err
     text = reg.read_text().splitlines()

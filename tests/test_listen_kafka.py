@@ -366,6 +366,9 @@ def test_unreachable_broker_is_a_clear_error(tmp_path) -> None:
 def test_doctor_on_a_working_broker(kafka_broker, tmp_path) -> None:
     name = topic()
     produce(kafka_broker.bootstrap, name, [notice(1)])
+    from gwalert.store import Store
+
+    Store.open(str(tmp_path / "s.sqlite")).close()  # doctor reads a store, never creates one
     doc = gwalert(
         "doctor", kafka_broker.url(name), "--no-auth", "--store", str(tmp_path / "s.sqlite")
     )

@@ -350,6 +350,9 @@ def test_offset_jump_is_logged_as_incident(caplog) -> None:
 def test_doctor_reports_missing_gcn_credentials(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("GCN_CLIENT_ID", raising=False)
     monkeypatch.delenv("GCN_CLIENT_SECRET", raising=False)
+    from gwalert.store import Store
+
+    Store.open(str(tmp_path / "s.sqlite")).close()  # doctor reads a store, never creates one
     res = _cli(
         "doctor",
         "gcn://igwn.gwalert",

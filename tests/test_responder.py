@@ -191,7 +191,7 @@ def test_issue_rules_fire_exactly_once(store, tmp_path, maps, caplog):
         }
         (saved,) = (tmp_path / "saved" / "MS260101e").iterdir()
         assert (saved / "skymap.png").exists()
-        assert got[(ids[8], "bns", "command")]["last_error"] == "older than max_age 1 day, 0:00:00"
+        assert got[(ids[8], "bns", "command")]["last_error"] == "older than max_age 1 d"
         # a later runner (a restart, a replay) finds nothing to do
         again = Responder(store, config, poll_interval=0.05)
         again.start()

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .earth import installed_tables, staleness
 from .errors import GwalertError
 
 if TYPE_CHECKING:
@@ -128,25 +128,6 @@ def site(text: str) -> Site:
     )
 
 
-def _quiet_iers():
-    """No IERS download (offline) and no warnings about predicted polar motion: arcsecond
-    effects, far below what an airmass needs."""
-    from astropy.utils import iers
-
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.filterwarnings("ignore", module=r"astropy\..*")
-    warnings.filterwarnings("ignore", message=r".*(IERS|polar motion|dubious year|ERFA).*")
-    conf = iers.conf.set_temp("auto_download", False)
-    conf.__enter__()
-    return ctx, conf
-
-
-def _release(handles: tuple[Any, Any]) -> None:
-    for h in reversed(handles):
-        h.__exit__(None, None, None)
-
-
 def sun_altitude(location: Any, times: Any) -> np.ndarray:
     """Altitude of the Sun's centre (degrees, astropy AltAz, no refraction)."""
     from astropy.coordinates import AltAz, get_body
@@ -226,6 +207,7 @@ class Observability:
             "fraction_prob": self.fraction_prob,
             "best_time": t.utc.isot + "Z",
             "best_prob": p,
+            "note": self.extra.get("note"),
         }
 
 
@@ -286,8 +268,7 @@ def observability(
 
     if not max_airmass >= 1.0:
         raise GwalertError("--max-airmass must be at least 1")
-    handles = _quiet_iers()
-    try:
+    with installed_tables():
         loc = where.location()
         start = Time.now() if start is None else start
         night_start, night_end = find_night(loc, start, twilight)
@@ -298,8 +279,7 @@ def observability(
         ra, dec, prob = region_rows(sm, p)
         rows_area = _row_areas(sm, p)
         alt = altitudes(ra, dec, loc, times)
-    finally:
-        _release(handles)
+        note = staleness(times, max(max_airmass, 1.5))
     min_alt = math.degrees(math.asin(1.0 / max_airmass))
     visible = alt >= min_alt
     prob_visible = (visible * prob).sum(axis=1)
@@ -328,6 +308,7 @@ def observability(
         float(rows_area.sum()),
         float(prob[ever].sum()),
         float(rows_area[ever].sum()),
+        {"note": note} if note else {},
     )
 
 
@@ -362,7 +343,7 @@ def text(obs: Observability) -> list[str]:
         f"{100 * obs.fraction_area:.0f}% of its area, {100 * obs.fraction_prob:.0f}% of its "
         "probability",
         best,
-    ]
+    ] + ([f"    {obs.extra['note']}"] if obs.extra.get("note") else [])
 
 
 def plot(obs: Observability, path: str | os.PathLike, *, title: str = "") -> None:

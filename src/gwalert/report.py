@@ -29,19 +29,36 @@ def printable_record(notice: Notice) -> dict:
     return record
 
 
-def guide_report(notice: Notice) -> str:
-    """What the user guide's ``parse_notice`` prints for this notice (without its filters)."""
+def guide_report(notice: Notice, problems: list[str] | None = None) -> str:
+    """What the user guide's ``parse_notice`` prints for this notice (without its filters).
+    A sky map that cannot be read or analysed: its lines say why (as ``listen`` stores it in
+    ``skymap_error``), and the reason is appended to ``problems``."""
     if notice.is_retraction:
         return f"{notice.superevent_id} was retracted\n"
     lines = []
-    skymap = notice.skymap
-    if skymap is not None:
-        ra, dec = skymap.most_probable()
-        lines.append(f"Most probable sky location (RA, Dec) = ({ra}, {dec})")
-        if skymap.distmean is not None and skymap.diststd is not None:
-            lines.append(f"Distance = {skymap.distmean} +/- {skymap.diststd}")
-        else:
-            lines.append("Distance = unknown (the sky map has no distance information)")
+    try:
+        lines += skymap_lines(notice)
+    except Exception:  # noqa: BLE001 - a bad map must not hide the rest of the notice
+        from .summary import skymap_facts
+
+        reason = skymap_facts(notice)["skymap_error"] or "could not be analysed"
+        lines = [f"Sky map: {reason}"]
+        if problems is not None:
+            problems.append(reason)
     lines.append("Record:")
     lines.append(pformat(printable_record(notice)))
     return "\n".join(lines) + "\n"
+
+
+def skymap_lines(notice: Notice) -> list[str]:
+    """The guide's sky-map lines (position, distance); raises if the map cannot be read."""
+    skymap = notice.skymap
+    if skymap is None:
+        return []
+    ra, dec = skymap.most_probable()
+    lines = [f"Most probable sky location (RA, Dec) = ({ra}, {dec})"]
+    if skymap.distmean is not None and skymap.diststd is not None:
+        lines.append(f"Distance = {skymap.distmean} +/- {skymap.diststd}")
+    else:
+        lines.append("Distance = unknown (the sky map has no distance information)")
+    return lines

@@ -3,7 +3,7 @@ error. Standard library only (``gwalert parse`` imports this)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> str:
@@ -36,3 +36,20 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
     if limit is not None and len(line) > limit:
         line = line[: limit - 3] + "..."
     return line
+
+
+def duration(td: timedelta | None) -> str:
+    """A duration as a person reads it, in the config's units, the two largest that apply:
+    ``1 d``, ``12 h``, ``1 h 30 m``, ``45 s``, ``0.5 s``; ``no limit`` for None."""
+    if td is None:
+        return "no limit"
+    seconds = td.total_seconds()
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:g} s"
+    rest = round(seconds)
+    parts = []
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            n, rest = divmod(rest, size)
+            parts.append(f"{n} {unit}")
+    return " ".join(parts[:2]) or "0 s"

@@ -19,6 +19,7 @@ from . import validate
 from .hashing import content_hash, with_defaults
 from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice, frozen, why
 from .schema import legacy_schema, official_schema, parsed_official_schema, writer_schema_verdict
+from .sniff import describe, unknown
 
 NoticeSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 
@@ -110,6 +111,9 @@ def _decode(data: bytes) -> list[Notice]:
     elif fmt is Format.JSON:
         records, typed = [_decode_json(data)], False
     else:
+        described = describe(data)  # a picture, a FITS file, a database...: say so
+        if described is not None:
+            raise NoticeError(described)
         # decoded with an official schema: the decoder has already enforced every type
         records, typed = [_decode_datum(data)], True
     return [_build(rec, fmt, data, typed=typed) for rec in records]
@@ -175,22 +179,20 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
 def _decode_datum(data: bytes) -> dict[str, Any]:
     import fastavro
 
-    last = "not an Avro container, JSON or bare Avro alert"
+    last = unknown(data)
     for schema in (parsed_official_schema(), fastavro.parse_schema(legacy_schema())):
         buf = io.BytesIO(data)
         try:
             record = fastavro.schemaless_reader(buf, schema, None)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means "not this schema"
-            last = f"not an Avro container, JSON or bare Avro alert ({why(exc)})"
+        except Exception:  # noqa: BLE001 - any decoder failure means "not this schema"
             continue
         if buf.tell() != len(data):
             last = (
-                f"not an Avro container, JSON or bare Avro alert "
-                f"({len(data) - buf.tell()} bytes left after the record)"
+                "not a notice: reads as a bare Avro alert but "
+                f"{len(data) - buf.tell()} bytes are left after the record"
             )
             continue
         if not isinstance(record, dict):  # both schemas are records: never taken
-            last = "not an Avro container, JSON or bare Avro alert (not a record)"
             continue
         return record
     raise NoticeError(last)

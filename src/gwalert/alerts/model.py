@@ -158,7 +158,24 @@ class Notice:
         return self._hash or content_hash(self._record)
 
 
+#: Plain words for decoder failures whose own text is internal (an index, a byte count).
+_PLAIN = {
+    "EOFError": "truncated: the data ends in the middle of a record",
+    "UnicodeDecodeError": "holds text that is not UTF-8",
+    "OverflowError": "holds a number too large to read",
+    "RecursionError": "nests too deeply",
+    "MemoryError": "too large to read in memory",
+}
+
+
 def why(exc: BaseException) -> str:
+    """Why decoding failed, in words for the user: never the exception's class name; the
+    decoder's own text only where it describes the input (a JSON syntax error's position)."""
+    name = type(exc).__name__
+    if name in _PLAIN:
+        return _PLAIN[name]
+    if not isinstance(exc, ValueError) or isinstance(exc, UnicodeError):
+        return "malformed: it does not follow the layout of its format"
     try:
         text = str(exc).strip()
     except Exception:  # noqa: BLE001
@@ -166,5 +183,4 @@ def why(exc: BaseException) -> str:
     text = text.splitlines()[0] if text else ""
     if len(text) > 200:
         text = text[:197] + "..."
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
+    return text or "malformed: it does not follow the layout of its format"

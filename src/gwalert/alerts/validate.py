@@ -141,7 +141,12 @@ def identity(
     record: dict[str, Any], id_pattern: re.Pattern[str], alert_types: tuple[str, ...]
 ) -> tuple[str, str, datetime]:
     """(superevent_id, alert_type, time_created), or :class:`NoticeError` naming the field."""
-    for name in ("superevent_id", "alert_type", "time_created"):
+    keys = ("superevent_id", "alert_type", "time_created")
+    if not any(k in record for k in keys):  # no field of a notice at all: another document
+        raise NoticeError(
+            "not a notice: JSON or Avro, but without superevent_id, alert_type or time_created"
+        )
+    for name in keys:
         if name not in record:
             raise NoticeError(f"missing field {name}")
     sid = record["superevent_id"]

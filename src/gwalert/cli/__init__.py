@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
 VERBS = [
@@ -76,6 +78,49 @@ def _unknown_verb(argv: Sequence[str]) -> str | None:
     return None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with two differences, for every verb and sub-command:
+
+    * a value that starts with ``-`` and a digit is a value, not an option (``--site
+      -30.24,-70.74,2663``, ``--radec -45 -30``): argparse itself only takes plain negative
+      numbers (``-30.24``) as values;
+    * an unknown option is reported under the usage of the (sub-)command it was given to,
+      with the closest option it has (``parse --jsno``: did you mean '--json'?).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse's own test for "a negative number, not an option" (^-\d+$|^-\d*\.\d+$),
+        # widened to any word starting with -DIGIT or -.DIGIT: gwalert has no such option
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self._is_command():
+            self.error(unknown_options(self, extras))
+        return parsed, extras
+
+    def _is_command(self) -> bool:
+        """True for a parser that runs a command (it has no sub-commands of its own)."""
+        return not any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+
+
+def unknown_options(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
+    """The error for words a command does not take: each unknown option with the closest
+    one the command has (did you mean), then any other stray words."""
+    known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    options = [w for w in extras if w.startswith("-") and len(w) > 1]
+    others = [w for w in extras if w not in options]
+    parts = [
+        f"unknown option {(name := w.split('=', 1)[0])}{suggest(name, known)}" for w in options
+    ]
+    if others:
+        parts.append(f"unrecognized arguments: {' '.join(others)}")
+    return "; ".join(parts)
+
+
 class _VersionAction(argparse.Action):
     """``--version``, with the version looked up only when asked (importlib.metadata is
     slow to import)."""
@@ -104,9 +149,9 @@ def _chosen_verb(argv: Sequence[str]) -> str | None:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; with ``only``, the other verbs' modules are not imported
     (their sub-parsers are bare: ``gwalert parse`` starts without loading the others)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     add_common_options(common)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gwalert",
         description="Receive, understand and act on LIGO/Virgo/KAGRA gravitational-wave alerts.",
         epilog=EPILOG,

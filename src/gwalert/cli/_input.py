@@ -8,12 +8,13 @@ import os
 
 def what_it_is(head: bytes) -> str | None:
     """A short description of bytes that are plainly not an LVK notice, else None."""
+    from ..alerts.sniff import kind
+
     if not head.strip():
         return None  # the decoder says "empty input"
-    if head.startswith(b"SIMPLE"):
-        return "a FITS file (a sky map? use 'gwalert skymap')"
-    if head.startswith(b"\x1f\x8b"):
-        return "a gzip-compressed file (a sky map? use 'gwalert skymap')"
+    known = kind(head)
+    if known is not None:
+        return known
     if head.startswith(b"Obj\x01"):
         return None  # an Avro container: the decoder's reason is the useful one
     text = head.lstrip()

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: A feed row not updated for this long while its listener says it runs: the listener is gone.
 STALE_SECONDS = 30.0
+#: ... and one not updated for this long is history: a note (its listener is long gone, the
+#: feed no longer followed), not a problem that stays forever.
+GONE_SECONDS = 86400.0
 
 
 class Report:
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import read_config, store_url
     from ..errors import GwalertError
     from ..sources.url import DEFAULT_URL
-    from ..store import Store
+    from ..store import Store, default_url
+    from ._store import missing_sqlite_file
 
     report = Report(quiet=args.json)
     try:
@@ -91,8 +95,15 @@ def run(args: argparse.Namespace) -> int:
         config = {}
     _check_rules(args, report)
     store = None
+    url = store_url(config, args.store)
     try:
-        store = Store.open(store_url(config, args.store))
+        missing = missing_sqlite_file(url or default_url())
+        if missing is not None:  # doctor reads; it never creates a store
+            raise GwalertError(
+                f"no store at {missing} (nothing received yet? 'gwalert listen' creates it; "
+                "--store names another)"
+            )
+        store = Store.open(url)
         store.check()
         counts = store.counts()
         report.ok(
@@ -150,11 +161,21 @@ def _listened(store: Any) -> list[str]:
 
     if store is None:
         return []
+    from datetime import UTC, datetime
+
+    from ..store.arrivals import parse_iso
+
+    now = datetime.now(UTC)
+
+    def recent(row: Any) -> bool:  # a feed whose listener is long gone is not followed now
+        updated = parse_iso(row.updated_at)
+        return updated is None or (now - updated).total_seconds() <= GONE_SECONDS
+
     try:
         return [
             r.feed
             for r in feedstatus.read(store.engine)
-            if r.feed.startswith(("kafka://", "gcn://"))
+            if r.feed.startswith(("kafka://", "gcn://")) and recent(r)
         ]
     except Exception:  # noqa: BLE001 - reported by _check_feed_rows
         return []
@@ -163,10 +184,11 @@ def _listened(store: Any) -> list[str]:
 def _check_feed_rows(store: Any, report: Report) -> None:
     """What the listeners last wrote in ``gwalert_feeds``: a failed, degraded or silent feed, or
     one whose listener stopped writing, is a problem."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from ..store import feeds as feedstatus
     from ..store.arrivals import parse_iso
+    from ..util import duration
 
     try:
         rows = feedstatus.read(store.engine)
@@ -187,6 +209,12 @@ def _check_feed_rows(store: Any, report: Report) -> None:
         )
         if row.state == feedstatus.STOPPED:
             report.note("listener", detail)
+        elif age is not None and age > GONE_SECONDS:  # history, not a problem of today
+            report.note(
+                "listener",
+                f"no listener for {duration(timedelta(seconds=round(age)))} "
+                f"(its last word: {detail})",
+            )
         elif age is not None and age > STALE_SECONDS:
             report.fail("listener", f"no update for {age:.0f} s (listener gone?): {detail}")
         elif row.state == feedstatus.OK:
@@ -237,11 +265,20 @@ def _check_broker(
 
     try:
         url = parse_url(args.url)
+    except GwalertError as exc:
+        report.fail("feed", str(exc))
+        return
+    missing: str | None = None  # why there are no credentials; then the broker is tried without
+    try:
         conf, username = client_config(url, "consumer", no_auth=args.no_auth, config=config)
     except GwalertError as exc:
-        report.fail("credentials", str(exc))
-        return
-    report.ok("credentials", f"user {username}" if username else "none (--no-auth)")
+        if url.domain is not None or url.host.endswith("scimma.org"):
+            report.fail("credentials", str(exc))  # these services never answer anonymously
+            return
+        missing = str(exc)  # a broker of one's own may not need any: try without
+        conf, username = client_config(url, "consumer", no_auth=True, config=config)
+    if missing is None:
+        report.ok("credentials", f"user {username}" if username else "none (--no-auth)")
     from ..feedset import feed_group
 
     group_id, store_key = feed_group(args.url, args.group_id, store_url, several)
@@ -261,8 +298,13 @@ def _check_broker(
         try:
             meta = wait_for_broker(consumer, state, url, args.timeout)
         except GwalertError as exc:
-            report.fail("broker", str(exc))
+            if missing is not None:  # needs credentials (or is down): say what is missing
+                report.fail("credentials", f"{missing} (without, the broker: {exc})")
+            else:
+                report.fail("broker", str(exc))
             return
+        if missing is not None:  # it answers without: what a listener with --no-auth does
+            report.ok("credentials", "none needed: the broker answers without (--no-auth)")
         report.ok("broker", f"{url.bootstrap} answered ({len(meta.brokers)} broker(s))")
         for topic in url.topics:
             tmeta = meta.topics.get(topic)

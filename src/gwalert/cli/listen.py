@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     urls = list(dict.fromkeys(args.url))  # the same feed twice is one feed
     config = read_config(args.config)
     options = kafka_options(args.kafka_option)
+    check_targets(urls, no_auth=args.no_auth, config=config)  # a rejected listen: no store
     store = Store.open(store_url(config, args.store))
     if not args.quiet:
         import logging
@@ -257,6 +258,22 @@ def _opener(
     if eager:
         prepared.append(open_feed())
     return open_feed
+
+
+def check_targets(urls: list[str], *, no_auth: bool, config: dict[str, Any]) -> None:
+    """Refuse what can never be listened to: a malformed URL or one of another scheme, and
+    with a single feed a path that does not exist or a broker without credentials (with
+    several, such a feed is reported and retried like one that cannot connect)."""
+    from ..sources.credentials import client_config
+    from ..sources.url import check_file_target, is_broker_url, parse_url
+
+    for url in urls:
+        if is_broker_url(url):
+            parsed = parse_url(url)
+            if len(urls) == 1:
+                client_config(parsed, "consumer", no_auth=no_auth, config=config)
+        elif len(urls) == 1 or "://" in url or ":/" in url:
+            check_file_target(url)
 
 
 def kafka_options(items: list[str]) -> dict[str, str]:

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             notices = read_notices(path)
-            outputs = [_render(n, path, args.json) for n in notices]
+            problems: list[str] = []
+            outputs = [_render(n, path, args.json, problems) for n in notices]
         except Exception as exc:  # noqa: BLE001 - one line per bad file, the others still read
             if getattr(args, "debug", False):
                 raise
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         for notice in notices:
             for warning in notice.warnings:
                 error(f"{name}: warning: {warning}")
+        if problems:  # reported above, and one line here and the exit status say it
+            more = len(problems) - 1
+            error(f"{name}: {problems[0]}{f' (and {more} more)' if more else ''}")
+            failed += 1
         if headers:
             sys.stdout.write(f"{chr(10) if i else ''}==> {name} <==\n")
         for text in outputs:
@@ -90,14 +95,16 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
-def _render(notice, path: str, as_json: bool) -> str:
+def _render(notice, path: str, as_json: bool, problems: list[str]) -> str:
     if as_json:
         from ..store.sanitize import json_value
         from ..summary import summarize
 
         facts = summarize(notice).to_json()
         facts["file"] = path
+        if facts.get("skymap_error"):
+            problems.append(facts["skymap_error"])
         return json.dumps(json_value(facts), allow_nan=False) + "\n"
     from ..report import guide_report
 
-    return guide_report(notice)
+    return guide_report(notice, problems)

@@ -91,7 +91,7 @@ def _files(paths: list[str]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise GwalertError(f"{p}: no such file or directory")
+            raise GwalertError(f"{text}: no such file or directory")
     return out
 
 
@@ -151,11 +151,11 @@ def _open_store(args: argparse.Namespace) -> Any:
 
 # ------------------------------------------------------------------------ dry run
 def _dry_run(args: argparse.Namespace, config: Any) -> int:
-    from datetime import UTC, datetime
-
-    from ..rules import match_all
+    from ..responder.planner import ALREADY, BROKEN, FIRE, TOO_OLD, VANISHED, Planner
     from ..summary import safe_summary
     from ._store import missing_sqlite_file
+
+    planner = Planner(config, ignore_age=args.ignore_age)
 
     store = None
     if args.paths:
@@ -172,7 +172,6 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
         store = _open_store(args)
         items = _from_store(store)
         total = store.counts()["notices"]
-    now = datetime.now(UTC)
     fired = 0
     seen: dict[tuple[str, str, str, str], str] = {}
     try:
@@ -195,43 +194,28 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
             seen[identity] = where
             if nid is None and store is not None:
                 nid = store.find(*identity)
-            recorded = _recorded(store, nid)
+            plan = planner.decide(
+                nid or 0, notice, summary, _recorded(store, nid), retry_failed=args.retry_failed
+            )
             report: dict[str, Any] = {
                 "superevent_id": notice.superevent_id,
                 "alert_type": str(notice.alert_type),
                 "time_created": summary.get("time_created"),
                 "source": where,
                 "notice_id": nid,
-                "fire": [],
-                "too_old": [],
-                "no_match": {},
+                "fire": _by_rule(plan.by(FIRE)),
+                "too_old": _by_rule(plan.by(TOO_OLD)),
+                "no_match": plan.no_match,
             }
-            for m in match_all(config.rules, notice, summary):
-                if not m.matched:
-                    report["no_match"][m.rule.name] = m.reason
-                    continue
-                entry: dict[str, Any] = {
-                    "rule": m.rule.name,
-                    "actions": [
-                        a.name for a in m.rule.actions if (m.rule.name, a.name) not in recorded
-                    ],
-                }
-                if m.details:
-                    entry["details"] = dict(m.details)
-                done = [
-                    f"{a.name} ({recorded[(m.rule.name, a.name)]})"
-                    for a in m.rule.actions
-                    if (m.rule.name, a.name) in recorded
-                ]
-                if done:
-                    report.setdefault("already", []).append({"rule": m.rule.name, "actions": done})
-                if not entry["actions"]:
-                    continue
-                if not args.ignore_age and m.rule.too_old(notice, now):
-                    report["too_old"].append(entry)
-                else:
-                    report["fire"].append(entry)
-                    fired += len(entry["actions"])
+            for verdict, key in ((BROKEN, "rule_failed"), (VANISHED, "not_in_config")):
+                if plan.by(verdict):
+                    report[key] = _by_rule(plan.by(verdict))
+            already = [
+                {"rule": d.rule, "actions": [f"{d.action} ({d.state})"]} for d in plan.by(ALREADY)
+            ]
+            if already:
+                report["already"] = already
+            fired += len(plan.by(FIRE))
             _print_dry(report, args)
     finally:
         if store is not None:
@@ -241,15 +225,30 @@ def _dry_run(args: argparse.Namespace, config: Any) -> int:
     return 0
 
 
-def _recorded(store: Any, nid: int | None) -> dict[tuple[str, str], str]:
-    """(rule, action) -> state of the ledger rows of stored notice ``nid``."""
+def _recorded(store: Any, nid: int | None) -> dict[tuple[str, str], Any]:
+    """(rule, action) -> the ledger row of stored notice ``nid``, as the planner reads it."""
     if store is None or nid is None:
         return {}
+    from ..responder.planner import Recorded
     from ..store import ledger
 
     ledger.create(store.engine)
     with store.engine.connect() as conn:
-        return {(r["rule"], r["action"]): r["state"] for r in ledger.iter_rows(conn, [nid])}
+        return {
+            (r["rule"], r["action"]): Recorded(r["state"], int(r["attempts"] or 0), int(r["id"]))
+            for r in ledger.iter_rows(conn, [nid])
+        }
+
+
+def _by_rule(decisions: list[Any]) -> list[dict[str, Any]]:
+    """Decisions grouped by rule, in order: [{"rule", "actions"(, "details")}]."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in decisions:
+        entry = out.setdefault(d.rule, {"rule": d.rule, "actions": []})
+        entry["actions"].append(d.action)
+        if d.row is not None and d.row.get("details"):
+            entry["details"] = json.loads(d.row["details"])
+    return list(out.values())
 
 
 def _print_line(text: str, args: argparse.Namespace) -> None:
@@ -267,6 +266,15 @@ def _print_dry(report: dict[str, Any], args: argparse.Namespace) -> None:
         head = f"{report['superevent_id']} {report['alert_type']} {report['time_created']}"
         parts = [f"{e['rule']} -> {', '.join(e['actions'])}" for e in report["fire"]]
         parts += [f"({e['rule']}: older than max_age, would not fire)" for e in report["too_old"]]
+        parts += [
+            f"({e['rule']}: rule cannot be evaluated, recorded failed)"
+            for e in report.get("rule_failed", [])
+        ]
+        parts += [
+            f"({e['rule']}/{', '.join(e['actions'])} due but no longer in the config: "
+            "recorded failed)"
+            for e in report.get("not_in_config", [])
+        ]
         parts += [
             f"({e['rule']} already in the ledger: {', '.join(e['actions'])})"
             for e in report.get("already", [])
@@ -387,7 +395,8 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
                 "(they stay due in the ledger and run at the next start)"
             )
         print(
-            f"{len(ids)} notice(s), {len(rows)} action record(s), {failed} failed", file=sys.stderr
+            f"{len(set(ids))} notice(s), {len(rows)} action record(s), {failed} failed",
+            file=sys.stderr,
         )
         return 1 if failed else 0
     finally:

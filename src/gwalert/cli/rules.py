@@ -88,12 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _age(td: object) -> str:
-    """A timedelta as the config writes durations: ``1d``, ``12h``, ``90m``, ``45s``."""
-    seconds = td.total_seconds()  # type: ignore[attr-defined]
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size:.0f}{unit}"
-    return f"{seconds:g}s"
+    from ..util import duration
+
+    return duration(td)  # type: ignore[arg-type]
 
 
 def unset_env(config: object) -> list[str]:
@@ -158,7 +155,8 @@ def _status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(r, default=str))
         else:
-            why = f": {r['last_error']}" if r["last_error"] and r["state"] != "done" else ""
+            error = ledger.error_text(r["last_error"])
+            why = f": {error}" if error and r["state"] != "done" else ""
             print(
                 escape(
                     f"{r['superevent_id']} {r['alert_type']} {r['rule']}/{r['action']}: "

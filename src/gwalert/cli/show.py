@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                 f"  {r.time_created}  {r.alert_type:<13} #{r.id} received {r.received_at} "
                 f"from {r.source}{where}{'  ' + text if text else ''}"
             )
+            if s.get("skymap_error"):
+                print(f"      sky map: {s['skymap_error']}")
             for a in copies.get(r.id, []):
                 print_line(
                     f"      {a['role']:<6} {a['feed']}  received {a['received_at']}"

@@ -32,7 +32,7 @@ def credible_contours(
     each an (N, 2) array of (RA, Dec) in degrees, RA in [0, 360)."""
     import contourpy
 
-    from .plot import zoom_grid, zoom_wcs, zoom_window
+    from .zoom import zoom_grid, zoom_wcs, zoom_window
 
     levels = sorted(float(p) for p in levels)
     window = zoom_window(sm, levels[-1]) if levels else None
@@ -69,13 +69,13 @@ def _rounded(line: np.ndarray, digits: int = 5) -> list[list[float]]:
 
 
 def geojson(contours: dict[float, list[np.ndarray]]) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection: one MultiLineString per level (longitude = RA in degrees,
-    in [-180, 180) as GeoJSON expects), property ``credible_level`` in percent."""
+    """A GeoJSON FeatureCollection as ``ligo-skymap-contour`` writes it: one MultiLineString
+    per level, longitude = RA in degrees in [0, 360), property ``credible_level`` in percent."""
     features = []
     for p, lines in sorted(contours.items()):
         coords = []
         for line in lines:
-            ra = np.mod(line[:, 0] + 180.0, 360.0) - 180.0
+            ra = np.mod(line[:, 0], 360.0)
             coords.append(_rounded(np.column_stack([ra, line[:, 1]])))
         features.append(
             {

@@ -63,11 +63,11 @@ def open_source(
     ``session.timeout.ms`` for a local broker. ``store``: the :class:`~gwalert.store.Store`
     that keeps where a new group started (see :class:`~gwalert.sources.kafka.KafkaSource`)."""
     if not is_broker_url(target):
-        from .files import FileSource
+        from .files import FileSource, store_files
         from .url import check_file_target
 
         check_file_target(target)
-        return FileSource(os.path.expanduser(target))
+        return FileSource(os.path.expanduser(target), skip=store_files(store))
     from .credentials import client_config
     from .kafka import KafkaSource, default_group_id
     from .liveness import heartbeat_topic_for

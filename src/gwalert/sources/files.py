@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import GwalertError
@@ -16,8 +16,10 @@ from .message import Message
 class FileSource:
     """Messages from a file or a directory; ``commit`` has nothing to acknowledge."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, skip: Iterable[str | os.PathLike] = ()) -> None:
         self.path = Path(path).expanduser()
+        #: files never read (the store's own SQLite files when it lives in the directory)
+        self.skip = {Path(p).resolve() for p in skip}
         if not self.path.exists():
             raise GwalertError(f"{self.path}: no such file or directory")
         self.name = f"file:{self.path.resolve()}"
@@ -25,7 +27,9 @@ class FileSource:
     def files(self) -> list[Path]:
         if self.path.is_dir():
             return sorted(
-                p for p in self.path.iterdir() if p.is_file() and not p.name.startswith(".")
+                p
+                for p in self.path.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.resolve() not in self.skip
             )
         return [self.path]
 
@@ -47,3 +51,14 @@ class FileSource:
 
     def close(self) -> None:
         return None
+
+
+def store_files(store: object) -> list[str]:
+    """The files of a SQLite store (database, journal, WAL, shared memory), else none."""
+    url = getattr(getattr(store, "engine", None), "url", None)
+    if url is None or not url.drivername.startswith("sqlite"):
+        return []
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return []
+    return [db + suffix for suffix in ("", "-journal", "-wal", "-shm")]

@@ -45,10 +45,14 @@ def check_file_target(text: str) -> None:
     import os
     import re
 
-    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/", text)
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):/+", text)
     if scheme and not os.path.exists(text):
+        typed, name = scheme.group(0), scheme.group(1).lower()
+        if name in ("kafka", "gcn"):  # kafka:/host/topic, gcn:///igwn.gwalert
+            fixed = f"{name}://{text[len(typed) :]}"
+            raise GwalertError(f"{text}: {typed!r} is not {name}://; did you mean {fixed}?")
         raise GwalertError(
-            f"{text}: unknown scheme {scheme.group(1) + '://'!r}; use kafka:// "
+            f"{text}: unknown scheme {typed!r}; use kafka:// "
             "(SCiMMA/hop) or gcn:// (NASA GCN), e.g. "
             f"{DEFAULT_URL}"
         )

@@ -4,6 +4,8 @@ counts, and the version token that changes whenever anything the pages show chan
 from __future__ import annotations
 
 import hashlib
+import posixpath
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +22,33 @@ _QUIET_KINDS = ("file",)
 
 
 # ----------------------------------------------------------------------------- health
-def _feed_name(source: Any) -> str:
-    """A notice's source as a feed: Kafka sources as they are, files as "files"."""
+def _feed_name(source: Any, file_feeds: Sequence[str] = ()) -> str:
+    """A notice's source as a feed: Kafka sources as they are; a file as the file or
+    directory feed that read it (``listen DIR``), else "files"."""
     text = str(source or "?")
-    return "files" if text.startswith("file:") else text
+    if not text.startswith("file:"):
+        return text
+    path = text[len("file:") :]
+    for feed in file_feeds:  # the longest (most specific) first
+        if _reads(feed, path):
+            return feed
+    return "files"
+
+
+def _reads(feed: str, path: str) -> bool:
+    """Whether the file feed ``feed`` (a path as the listener was given it, perhaps
+    relative) is the file ``path`` (absolute) or the directory holding it."""
+    name = posixpath.normpath(feed.strip())
+    if name in (".", ""):
+        return False
+    parent = posixpath.dirname(path)
+    if name.startswith("/"):
+        return path == name or parent == name
+    return path.endswith("/" + name) or parent.endswith("/" + name)
+
+
+def _is_file_feed(name: str) -> bool:
+    return "://" not in name and name not in ("files", "?")
 
 
 def _age(now: datetime, text: Any) -> float | None:
@@ -48,8 +73,20 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
     """Per feed: last message, last heartbeat, state and a silence warning."""
     now = datetime.now(UTC)
     out: dict[str, dict[str, Any]] = {}
+    rows: list[Any] = []
+    table = opt.feeds
+    if table is not None:
+        try:
+            rows = list(conn.execute(sa.select(table)).mappings())
+        except sa.exc.SQLAlchemyError:
+            rows = []
+    file_feeds = sorted(
+        (str(r.get("feed")) for r in rows if _is_file_feed(str(r.get("feed")))),
+        key=len,
+        reverse=True,
+    )
     for n in opt.index.load(conn):
-        name = _feed_name(n["source"])
+        name = _feed_name(n["source"], file_feeds)
         feed = out.setdefault(name, _blank_feed(name))
         feed["notices"] += 1
         feed["last_message_at"] = max(
@@ -58,27 +95,17 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
     for source, last, count in conn.execute(
         sa.select(D.source, sa.func.max(D.received_at), sa.func.count()).group_by(D.source)
     ):
-        feed = out.setdefault(_feed_name(source), _blank_feed(_feed_name(source)))
+        name = _feed_name(source, file_feeds)
+        feed = out.setdefault(name, _blank_feed(name))
         feed["dead_letters"] += int(count)
         feed["last_message_at"] = max(filter(None, (feed["last_message_at"], last)), default=None)
-    table = opt.feeds
-    if table is not None:
-        try:
-            for row in conn.execute(sa.select(table)).mappings():
-                name = str(row.get("feed"))
-                feed = out.setdefault(name, _blank_feed(name))
-                for key in (
-                    "last_message_at",
-                    "last_heartbeat_at",
-                    "state",
-                    "detail",
-                    "updated_at",
-                ):
-                    value = row.get(key)
-                    if value is not None:
-                        feed[key] = value if key in ("state", "detail") else str(value)
-        except sa.exc.SQLAlchemyError:
-            pass
+    for row in rows:
+        name = str(row.get("feed"))
+        feed = out.setdefault(name, _blank_feed(name))
+        for key in ("last_message_at", "last_heartbeat_at", "state", "detail", "updated_at"):
+            value = row.get(key)
+            if value is not None:
+                feed[key] = value if key in ("state", "detail") else str(value)
     result = []
     for feed in sorted(out.values(), key=lambda f: f["feed"]):
         msg_age = _age(now, feed["last_message_at"])
@@ -88,14 +115,12 @@ def sources(conn: Connection, opt: StoreView, silence: float) -> list[dict[str, 
         feed["seconds_since_last_heartbeat"] = hb_age
         warning = None
         state = str(feed.get("state") or "")
-        if state and state.lower() not in ("ok", "listening", "connected", "live", "idle"):
+        files = feed["feed"] == "files" or _is_file_feed(feed["feed"])
+        if files and state.lower() in ("stopped", "ok", ""):
+            warning = None  # files are read once: finished is their normal end
+        elif state and state.lower() not in ("ok", "listening", "connected", "live", "idle"):
             warning = f"{state}: {feed.get('detail') or ''}".rstrip(": ")
-        elif (
-            silence > 0
-            and feed["feed"] not in ("files",)
-            and contact is not None
-            and contact > silence
-        ):
+        elif silence > 0 and not files and contact is not None and contact > silence:
             warning = f"silent for {fmt.ago(contact).removesuffix(' ago')}"
         feed["warning"] = warning
         result.append(feed)
