@@ -503,6 +503,7 @@ def test_key_numbers_in_listen_events_show(capsys, tmp_path, sample_dir):
     assert "+ Fermi coincidence" in update and "FAR 1 per 31.7 yr" in update
 
 
+@pytest.mark.slow
 def test_stored_skymap_by_id_and_show_save(capsys, tmp_path, filled_store):
     rc, out, err = _run(capsys, "skymap", "MS260101a", "--store", filled_store, "--json")
     assert rc == 0, err
@@ -537,6 +538,7 @@ def test_stored_skymap_by_id_and_show_save(capsys, tmp_path, filled_store):
     assert set(retraction["files"]) == {"notice"}
 
 
+@pytest.mark.slow
 def test_save_action_writes_the_combined_map(sqlite_store, tmp_path):
     combined = samples.gaussian_skymap(121.0, -29.0, 3.0, max_level=5)
     ext = {

@@ -428,6 +428,7 @@ def _check_process(pipeline: Pipeline, data: bytes, offset: int) -> None:
 
 @_settings(25, 1000)
 @given(data=mutant)
+@pytest.mark.slow
 def test_pipeline_stores_or_dead_letters_every_message(store, data):
     _check_process(Pipeline(store), data, len(data))
 

@@ -180,6 +180,7 @@ def test_ang2pix_matches_healpy_and_astropy_healpix():
     )
 
 
+@pytest.mark.slow
 def test_pixel_vectors_match_astropy_healpix():
     import astropy_healpix as ah
 
@@ -226,6 +227,7 @@ def test_conditional_moments_match_ligo():
 
 # ------------------------------------------------------------------------------ 2-D
 @pytest.mark.parametrize("name", ["uniform", "one_pixel", "gaussian", "gaussian_2d"])
+@pytest.mark.slow
 def test_built_maps_2d_match_ligo(built_maps, name):
     sm, _, result, ra, dec, _ = built_maps[name]
     np.testing.assert_allclose(sm.credible_area([0.5, 0.9]), result.contour_areas, rtol=1e-6)
@@ -264,6 +266,7 @@ def test_one_pixel_map(built_maps):
     assert sm.moc(1.0).area == pytest.approx(FULL_SKY, rel=1e-12)  # zeros count at p = 1
 
 
+@pytest.mark.slow
 def test_bayestar_2d_and_areas_match_ligo(bayestar):
     sm, _, result, ra, dec, _ = bayestar
     np.testing.assert_allclose(sm.credible_area([0.5, 0.9]), result.contour_areas, rtol=1e-6)
@@ -274,6 +277,7 @@ def test_bayestar_2d_and_areas_match_ligo(bayestar):
     np.testing.assert_allclose(ours.offset, result.offset, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_notice_map_matches_ligo(notice_map):
     sm, _, result, ra, dec = notice_map
     assert sm.level.max() == 11
@@ -284,6 +288,7 @@ def test_notice_map_matches_ligo(notice_map):
     np.testing.assert_allclose(ours.searched_area, result.searched_area, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_flat_map_areas_match_multiorder():
     flat_path = shared_file("skymaps", "MS181101ab_userguide_bayestar.slim.nside512.fits.gz")
     flat = SkyMap.read(flat_path)
@@ -321,6 +326,7 @@ def test_bayestar_volumes_match_ligo(bayestar):
     assert sm.credible_volume(1.0) == math.inf
 
 
+@pytest.mark.slow
 def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
     sm, table, result, ra, dec, dist = bayestar
     snapped = _snapped(dist, table)
@@ -341,6 +347,7 @@ def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
     assert np.max(np.abs(ours_true.searched_prob_vol - spv)) < 0.05
 
 
+@pytest.mark.slow
 def test_searched_volume_batch_equals_one_at_a_time(bayestar):
     """Many targets (adaptive interpolation) against one target at a time (exact)."""
     sm, _, _, ra, dec, dist = bayestar
