@@ -34,7 +34,7 @@ from .store.db import Retrying, is_refusal
 from .store.notices import Hook, Store
 from .store.sanitize import text as _clean
 from .summary import safe_summary
-from .util import first_line
+from .util import why
 
 log = logging.getLogger("gwalert.pipeline")
 
@@ -85,7 +85,7 @@ class Pipeline:
             log.error(
                 "decoding the message from %s failed unexpectedly", _where(message), exc_info=exc
             )
-            self._dead_letter(outcome, f"cannot decode: {_why(exc)}", stop)
+            self._dead_letter(outcome, f"cannot decode: {why(exc, 300)}", stop)
         for notice in notices:
             self._store(outcome, notice, stop)
         for callback in self.after_commit:
@@ -123,7 +123,7 @@ class Pipeline:
             log.debug("%s %s", what, notice.superevent_id, exc_info=exc)
             self._dead_letter(
                 outcome,
-                f"{what} the notice {notice.superevent_id} {notice.alert_type}: {_why(exc)}",
+                f"{what} the notice {notice.superevent_id} {notice.alert_type}: {why(exc, 300)}",
                 stop,
             )
             return
@@ -246,7 +246,3 @@ def _where(message: Message) -> str:
     if message.partition is None:
         return message.source
     return f"{message.source} [{message.partition}] @{message.offset}"
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {first_line(exc, 300)}"

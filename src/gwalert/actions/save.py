@@ -51,10 +51,10 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     try:
         where.mkdir(parents=True, exist_ok=True)
         ext = "json" if str(notice.format) == "json" else "avro"
-        files = {"notice": str(_write(where / f"notice.{ext}", notice.raw))}
+        files = {"notice": str(write_file(where / f"notice.{ext}", notice.raw))}
         skymap = notice.event.skymap_bytes if notice.event else None
         if skymap:
-            files["skymap"] = str(_write(where / "skymap.multiorder.fits", skymap))
+            files["skymap"] = str(write_file(where / "skymap.multiorder.fits", skymap))
             if options.get("plot", True):
                 png = where / "skymap.png"
                 tmp = png.with_name(png.name + ".tmp.png")
@@ -70,9 +70,9 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 except Exception as exc:  # noqa: BLE001 - a plot must not lose the rest
                     tmp.unlink(missing_ok=True)
                     files["plot_error"] = f"{type(exc).__name__}: {exc}"
-        files.update(_save_combined(notice, where, options.get("plot", True)))
+        files.update(save_combined(notice, where, options.get("plot", True)))
         summary = dict(ctx.summary, files=files, directory=str(where))
-        _write(
+        write_file(
             where / "summary.json",
             json.dumps(summary, indent=2, sort_keys=True, default=str).encode(),
         )
@@ -80,13 +80,13 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         raise ActionError(f"cannot save into {where}: {exc.strerror or exc}") from None
 
 
-def _save_combined(notice: Any, where: Path, with_plot: bool) -> dict[str, str]:
+def save_combined(notice: Any, where: Path, with_plot: bool) -> dict[str, str]:
     """The external coincidence's combined sky map (and its plot), if the notice has one."""
     ext = notice.external_coinc
     data = ext.combined_skymap_bytes if ext is not None else None
     if not data:
         return {}
-    files = {"combined_skymap": str(_write(where / "combined.multiorder.fits", data))}
+    files = {"combined_skymap": str(write_file(where / "combined.multiorder.fits", data))}
     if with_plot:
         png = where / "combined.png"
         tmp = png.with_name(png.name + ".tmp.png")
@@ -101,7 +101,7 @@ def _save_combined(notice: Any, where: Path, with_plot: bool) -> dict[str, str]:
     return files
 
 
-def _write(path: Path, data: bytes) -> Path:
+def write_file(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)

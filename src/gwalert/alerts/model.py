@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GwalertError, SkyMapError
+from ..util import why
 from .hashing import content_hash
 
 if TYPE_CHECKING:
@@ -156,15 +157,3 @@ class Notice:
         """SHA-256 of the notice's content, the same whichever format carried it (a missing
         optional field counts as null)."""
         return self._hash or content_hash(self._record)
-
-
-def why(exc: BaseException) -> str:
-    try:
-        text = str(exc).strip()
-    except Exception:  # noqa: BLE001
-        text = ""
-    text = text.splitlines()[0] if text else ""
-    if len(text) > 200:
-        text = text[:197] + "..."
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
         logging.getLogger("gwalert.pipeline").addFilter(_one_dead_letter_line)
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     # One feed: a bad URL or missing credentials is one clear error at once; several: a
     # feed that cannot even be opened is reported and retried like one that cannot connect.
     feeds = [
@@ -271,7 +271,7 @@ def kafka_options(items: list[str]) -> dict[str, str]:
     return options
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+def install_signal_handlers(stop: threading.Event) -> None:
     def handler(signum: int, _frame: Any) -> None:
         if stop.is_set():  # a second Ctrl-C: stop at once
             raise KeyboardInterrupt

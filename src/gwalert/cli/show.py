@@ -93,7 +93,7 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
     """Per notice: raw notice, sky-map FITS, PNG (and combined map) under FOLDER/ID/…"""
     from pathlib import Path
 
-    from ..actions.save import _save_combined, _write, notice_dir
+    from ..actions.save import notice_dir, save_combined, write_file
     from ..alerts import decode
     from ..errors import GwalertError
 
@@ -107,17 +107,17 @@ def _save(store: Any, rows: list[Any], folder: str, with_plot: bool) -> dict[int
         try:
             where.mkdir(parents=True, exist_ok=True)
             ext = "json" if str(r.format) == "json" else "avro"
-            files["notice"] = str(_write(where / f"notice.{ext}", bytes(full.raw)))
+            files["notice"] = str(write_file(where / f"notice.{ext}", bytes(full.raw)))
             data = notice.event.skymap_bytes if notice.event else None
             if data:
-                files["skymap"] = str(_write(where / "skymap.multiorder.fits", data))
+                files["skymap"] = str(write_file(where / "skymap.multiorder.fits", data))
                 if with_plot and notice.skymap is not None:  # bytes present: decodes
                     png = Path(where / "skymap.png")
                     notice.skymap.plot(
                         png, event=notice.superevent_id, alert_type=str(notice.alert_type)
                     )
                     files["plot"] = str(png)
-            files.update(_save_combined(notice, where, with_plot))
+            files.update(save_combined(notice, where, with_plot))
         except OSError as exc:
             raise GwalertError(f"cannot save into {where}: {exc.strerror or exc}") from None
         out[r.id] = files

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..util import utcnow
+from ..util import stamp, utcnow
 from .db import create_all_locked, write_transaction
 from .notices import notices
 
@@ -92,7 +92,7 @@ def receiving(feed: str, message: Message, received_at: str | None = None) -> It
 def ms_to_iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def create(engine: Engine) -> None:
