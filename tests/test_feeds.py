@@ -72,7 +72,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes], pauses: list[float]
     )
     for value, pause in zip(values, pauses, strict=True):
         producer.produce(topic, value=value)
-        assert producer.flush(15) == 0
+        assert producer.flush(120) == 0
         time.sleep(pause)  # pacing the input stream (an interleaving), not a wait
 
 
@@ -81,7 +81,7 @@ def create_topic(bootstrap: str, name: str) -> None:
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(name, 2)]).values():
-        future.result(15)
+        future.result(120)
 
 
 def publish_both(
@@ -200,7 +200,7 @@ def stop(*procs: subprocess.Popen | None) -> None:
     for proc in procs:
         if proc is not None:
             try:
-                proc.wait(20)
+                proc.wait(120)
             except subprocess.TimeoutExpired:
                 proc.kill()
 
@@ -290,7 +290,7 @@ def test_one_listener_two_feeds(kafka_broker, tmp_path, skymap) -> None:
             "every copy and every action",
             (listener,),
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
             metrics = resp.read().decode()
     finally:
         stop(listener)
@@ -407,7 +407,7 @@ def test_two_listeners_and_workers_on_postgres_killed(
             lambda: count(postgres_url, "gwalert_notices") >= 6, 60, "a few notices", (a, b, w1)
         )
         a.send_signal(signal.SIGKILL)  # never restarted
-        a.wait(10)
+        a.wait(120)
         stored_at_kill = count(postgres_url, "gwalert_notices")
         # Kill the worker while actions run (started, not done).
         running = wait_until(
@@ -420,7 +420,7 @@ def test_two_listeners_and_workers_on_postgres_killed(
             (w1,),
         )
         w1.send_signal(signal.SIGKILL)
-        w1.wait(10)
+        w1.wait(120)
         killed_at = time.time()
         assert running  # killed while these actions ran
         for t in feeders:
@@ -467,7 +467,7 @@ def test_two_listeners_and_workers_on_postgres_killed(
             "every action done",
             (b, w2),
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
             metrics = resp.read().decode()
     finally:
         stop(a, b, w1, w2)

@@ -439,6 +439,7 @@ def test_corpus_through_the_pipeline(store):
         _check_process(pipeline, data, i)
 
 
+@pytest.mark.slow
 def test_gwalert_parse_of_mutated_files(tmp_path):
     """One ``gwalert parse`` run over mutated files between good ones: at most one line per
     bad file (plus warnings), never "unexpected error", and the last good file reported."""

@@ -173,7 +173,7 @@ def test_issue_rules_fire_exactly_once(store, tmp_path, maps, caplog):
                     ids[stream.index(n)],
                     False,
                 )
-            assert responder.wait_idle(30)
+            assert responder.wait_idle(120)
         finally:
             responder.stop()
         got = {(r["notice_id"], r["rule"], r["action"]): r for r in rows(store)}
@@ -240,7 +240,7 @@ def test_retry_with_backoff_then_failed(sqlite_store, tmp_path, caplog):
         with responder:
             start = time.monotonic()
             sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
-            assert responder.wait_idle(20)
+            assert responder.wait_idle(120)
             took = time.monotonic() - start
         by_name = {r["action"]: r for r in rows(sqlite_store)}
         assert by_name["flaky"]["state"] == "done"
@@ -356,7 +356,7 @@ def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, mo
             hooks=[responder.schedule],
         )
         assert new  # a rule that cannot be evaluated never keeps a notice out of the store
-        assert responder.wait_idle(10)
+        assert responder.wait_idle(120)
     assert seen == [("all", "S9")]
     states = {r["rule"]: (r["state"], r["last_error"]) for r in rows(sqlite_store)}
     assert states["all"] == ("done", None)
@@ -371,7 +371,7 @@ def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, mo
         with write_transaction(sqlite_store.engine) as conn:
             assert ledger.retry_failed(conn, [nid]) == 1
             responder.schedule(conn, nid, notice, None)
-        assert responder.wait_idle(10)
+        assert responder.wait_idle(120)
     assert sorted(seen) == [("all", "S9"), ("area", "S9")]
     assert {r["state"] for r in rows(sqlite_store)} == {"done"}
 
@@ -393,14 +393,14 @@ def test_old_notices_fire_only_when_asked(sqlite_store, tmp_path):
     old = make("S1", created="2026-01-01T00:00:00Z")
     with Responder(sqlite_store, config, poll_interval=0.05) as responder:
         nid, _ = sqlite_store.add(old, source="t", hooks=[responder.schedule])
-        assert responder.wait_idle(5)
+        assert responder.wait_idle(120)
     assert seen == [] and rows(sqlite_store)[0]["state"] == "skipped"
     from gwalert.store import write_transaction
 
     with Responder(sqlite_store, config, poll_interval=0.05, ignore_age=True) as responder:
         with write_transaction(sqlite_store.engine) as conn:
             responder.schedule(conn, nid, old, None)
-        assert responder.wait_idle(5)
+        assert responder.wait_idle(120)
     assert seen == ["S1"] and rows(sqlite_store)[0]["state"] == "done"
 
 
@@ -475,7 +475,7 @@ def test_kill_9_mid_stream_then_restart(tmp_path, maps):
         stored_at_kill = wait_until(mid_stream, what="mid-stream", procs=(first,))
         os.kill(first.pid, signal.SIGKILL)
         kill_time = time.monotonic()
-        first.wait(10)
+        first.wait(120)
         log1.close()
         assert stored_at_kill is not None, (tmp_path / "run1.log").read_text()[-2000:]
         assert first.returncode == -signal.SIGKILL
@@ -639,7 +639,7 @@ def test_two_runners_share_one_ledger(store, tmp_path):
     with a, b:
         for i in range(30):
             store.add(make(f"S{i:03d}"), source="t", hooks=[(a, b)[i % 2].schedule])
-        assert a.wait_idle(30)
+        assert a.wait_idle(120)
     assert sorted(seen) == sorted((f"S{i:03d}", "a") for i in range(30))
     assert {r["state"] for r in rows(store)} == {"done"}
 
@@ -673,7 +673,7 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
     def publish(batch: list[bytes]) -> None:
         for value in batch:  # one message per request (tansu's watermark quirk)
             producer.produce(topic, value=value)
-            assert producer.flush(15) == 0
+            assert producer.flush(120) == 0
             time.sleep(0.1)  # pacing the input (a live stream), not a wait
 
     publish(values[:2])  # the topic exists before the listener subscribes
@@ -720,7 +720,7 @@ def test_kill_9_listener_on_a_real_broker(kafka_broker, tmp_path, maps):
         os.kill(first.pid, signal.SIGKILL)
         killed_at = _count(db, "gwalert_notices")
         kill_time = time.monotonic()
-        first.wait(10)
+        first.wait(120)
         log1.close()
         rest.join(60)
         assert killed_at is not None, (tmp_path / "run1.log").read_text()[-3000:]
@@ -805,7 +805,7 @@ def test_status_retry_failed_and_vanished_action(tmp_path, capsys):
         with s.engine.begin() as conn:
             ledger.insert_new(conn, [ledger.row(1, "gone", "webhook", "webhook", max_attempts=4)])
         with Responder(s, parse_config({}), poll_interval=0.05) as responder:
-            assert responder.wait_idle(5)
+            assert responder.wait_idle(120)
         gone = [r for r in rows(s) if r["rule"] == "gone"][0]
         assert (gone["state"], gone["attempts"]) == ("failed", 1)
         assert "no action 'webhook' in the current config" in gone["last_error"]
@@ -836,7 +836,7 @@ def test_own_running_action_is_never_claimed_twice(sqlite_store):
     responder._renew = lambda: None  # renewal stalls: the lease expires while it runs
     with responder:
         sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
-        assert responder.wait_idle(10)
+        assert responder.wait_idle(120)
     assert seen == ["S1"]
     (row,) = rows(sqlite_store)
     assert (row["state"], row["attempts"]) == ("done", 1)
@@ -855,7 +855,7 @@ def test_handler_api_listen_on_a_real_broker(kafka_broker, tmp_path):
     )
     for n in (make("MS260401a"), make("S260401b"), make("MS260401a", "RETRACTION")):
         producer.produce(topic, value=n.raw)
-        assert producer.flush(15) == 0
+        assert producer.flush(120) == 0
     api = Handlers()
     got = []
 
@@ -914,7 +914,7 @@ def test_command_killed_on_every_attempt_is_recorded_as_such(sqlite_store, tmp_p
     )
     with Responder(sqlite_store, config, poll_interval=0.05) as responder:
         sqlite_store.add(make("S1"), source="t", hooks=[responder.schedule])
-        assert responder.wait_idle(30)
+        assert responder.wait_idle(120)
     by_name = {r["action"]: r for r in rows(sqlite_store)}
     killed = by_name["killed"]
     assert killed["state"] == "failed" and killed["attempts"] == 3
@@ -978,7 +978,7 @@ def test_last_attempt_interrupted_is_recovered_not_rerun(sqlite_store, tmp_path)
     tag = hashlib.sha256(f"{nid}/r/completed\0{notice.content_hash}".encode()).hexdigest()[:16]
     (marker_dir / f"{responder._store_key}-{ids['completed']}.exit").write_text(f"0 {tag}\n")
     with responder:
-        assert responder.wait_idle(20)
+        assert responder.wait_idle(120)
     by_name = {r["action"]: r for r in rows(sqlite_store)}
     assert (by_name["completed"]["state"], by_name["completed"]["attempts"]) == ("done", 2)
     assert by_name["cut"]["state"] == "failed" and by_name["cut"]["attempts"] == 2

@@ -80,6 +80,12 @@ def bayestar():
 
 
 @pytest.fixture(scope="module")
+def bayestar_map():
+    """The real BAYESTAR map alone (no reference run: cheap)."""
+    return SkyMap.read(shared_file("skymaps", "bayestar.multiorder.fits"))
+
+
+@pytest.fixture(scope="module")
 def notice_map(tmp_path_factory):
     """MS181101ab's order-11 map from the user guide's notice (2-D targets only: fast)."""
     from gwalert.alerts import read_notice
@@ -316,6 +322,7 @@ def _snapped(dist: np.ndarray, table) -> np.ndarray:
     return d_r * np.floor(dist / d_r)
 
 
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_bayestar_volumes_match_ligo(bayestar):
     sm, _, result, *_ = bayestar
     ours = sm.credible_volume([0.5, 0.9])
@@ -368,6 +375,7 @@ def test_gaussian_3d_matches_ligo(built_maps):
     assert np.max(np.abs(ours.searched_prob_vol - result.searched_prob_vol)) < 0.01
 
 
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_distance_functions_match_ligo(bayestar):
     sm, table, *_ = bayestar
     prob = sm.prob
@@ -472,6 +480,7 @@ def test_probability_in_polygon(built_maps):
         sm.probability_in_polygon([0, 120, 240], [0, 0, 0])
 
 
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_contains_and_moc(bayestar):
     sm, _, result, ra, dec, _ = bayestar
     inside = sm.contains(ra, dec, 0.9)
@@ -499,10 +508,10 @@ def test_contains_and_moc(bayestar):
     assert sm.contains(centres[:, 0], centres[:, 1], 0.9).all()
 
 
-def test_moc_serialisations(tmp_path, bayestar):
+def test_moc_serialisations(tmp_path, bayestar_map):
     from astropy.io import fits
 
-    sm = bayestar[0]
+    sm = bayestar_map
     moc = sm.moc(0.5)
     js = moc.to_json()
     assert sum(len(v) for v in js.values()) == moc.uniq.size
@@ -576,8 +585,8 @@ def test_bad_maps_raise_clear_errors():
         SkyMap.read(b"SIMPLE  = not really a FITS file")
 
 
-def test_bad_coordinates_and_levels(bayestar):
-    sm = bayestar[0]
+def test_bad_coordinates_and_levels(bayestar_map):
+    sm = bayestar_map
     with pytest.raises(SkyMapError, match="±90"):
         sm.crossmatch([0.0], [95.0])
     with pytest.raises(SkyMapError):
@@ -587,6 +596,7 @@ def test_bad_coordinates_and_levels(bayestar):
 
 
 # ------------------------------------------------------------------------------ summary
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_summary_areas_and_volume(notice_map):
     from gwalert.alerts import read_notice
     from gwalert.summary import summarize

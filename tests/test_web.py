@@ -495,7 +495,7 @@ def test_serve_cli_serves_and_stops(tmp_path) -> None:
         assert len(busy.stderr.strip().splitlines()) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        assert proc.wait(120) == 0
 
 
 # ---------------------------------------------------------------------- formatting

@@ -92,7 +92,7 @@ def running(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(120)
         sock.close()
 
 
