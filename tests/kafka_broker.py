@@ -14,10 +14,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from waiting import GENEROUS, wait_until
 
 
 def tansu_binary() -> str | None:
@@ -35,15 +35,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_port(port: int) -> None:
+    wait_until(lambda: listening(port), what=f"a server listening on 127.0.0.1:{port}")
 
 
 class Broker:
@@ -90,7 +89,7 @@ class Broker:
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
+            self.proc.wait(GENEROUS)
         self.proc = None
 
     def restart(self) -> None:
@@ -120,7 +119,7 @@ class MotoS3:
         import urllib.request
 
         req = urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT")
-        urllib.request.urlopen(req, timeout=10).close()
+        urllib.request.urlopen(req, timeout=GENEROUS).close()
 
     @property
     def env(self) -> dict[str, str]:
@@ -135,4 +134,4 @@ class MotoS3:
 
     def stop(self) -> None:
         self.proc.kill()
-        self.proc.wait(10)
+        self.proc.wait(GENEROUS)

@@ -194,6 +194,7 @@ def test_missing_file_and_directory(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_gzip_bomb_is_refused_within_bounded_memory(tmp_path):
     bomb = gzip_bomb(1536 << 20)  # a table of 1.5 GB of zeros, about 1.5 MB compressed
     assert len(bomb) < 4 << 20

@@ -34,6 +34,7 @@ def test_sites_by_name_alias_and_coordinates():
 
 @settings(max_examples=15, deadline=None)
 @given(st.floats(0, 360), st.floats(-89, 89), st.floats(0, 1))
+@pytest.mark.slow
 def test_altitudes_match_astropy_altaz(ra, dec, frac):
     import astropy.units as u
     from astropy.coordinates import AltAz, SkyCoord
@@ -66,6 +67,7 @@ def test_night_is_dark_and_bounded_by_twilight():
     assert 6 < (end - start).to_value(u.hour) < 11  # a southern-summer night at -29°
 
 
+@pytest.mark.slow
 def test_fraction_above_airmass_and_chart(capsys, tmp_path):
     south = tmp_path / "south.fits"
     south.write_bytes(

@@ -195,6 +195,7 @@ def test_catalog_ranking(capsys, sample_files, tmp_path):
     assert rows[0]["searched_prob"] < rows[1]["searched_prob"]
 
 
+@pytest.mark.slow
 def test_plot_and_moc_files(capsys, sample_files, tmp_path):
     png = tmp_path / "sky.png"
     moc = tmp_path / "region.json"

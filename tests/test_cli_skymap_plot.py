@@ -145,6 +145,7 @@ def wrap_map(tmp_path_factory):
 
 
 @pytest.mark.parametrize("ext,magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+@pytest.mark.slow
 def test_format_follows_the_extension(capsys, tmp_path, wrap_map, ext, magic):
     out = tmp_path / f"sky{ext}"
     rc, text, err = _cli(
@@ -225,6 +226,7 @@ def test_contour_files(capsys, tmp_path, wrap_map):
     assert ring.size % 2 == 0 and ring.size >= 40
 
 
+@pytest.mark.slow
 def test_api_plot_to_a_file_object_or_a_bare_name_is_png(tmp_path):
     import io
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,17 +117,15 @@ def test_unset_webhook_variable_and_handler_bug_fail_at_once(sqlite_store, caplo
     caplog.set_level(logging.INFO, logger="gwalert")
     responder = Responder(sqlite_store, config, poll_interval=0.02)
     with responder:
-        start = time.monotonic()
         sqlite_store.add(_make(), source="t", hooks=[responder.schedule])
-        assert responder.wait_idle(20)
-        took = time.monotonic() - start
+        assert responder.wait_idle(120)
     rows = {r["action"]: r for r in _ledger(sqlite_store)}
     assert (rows["webhook"]["state"], rows["webhook"]["attempts"]) == ("failed", 1)
     assert "GWALERT_TEST_UNSET_HOOK is not set" in rows["webhook"]["last_error"]
     assert (rows["bug"]["state"], rows["bug"]["attempts"]) == ("failed", 1)
     assert rows["bug"]["last_error"].endswith("raised ValueError: bad column")
     assert (rows["net"]["state"], rows["net"]["attempts"]) == ("done", 2)  # OSError: retried
-    assert calls.count("bug") == 1 and took < 10
+    assert calls.count("bug") == 1  # a bug is not retried
     assert "Traceback (most recent call last)" in caplog.text and "bad column" in caplog.text
 
 
@@ -143,12 +140,11 @@ def test_handlers_replay_raises_when_a_handler_fails(sample_dir):
         seen.append(notice.superevent_id)
         raise KeyError("ra")
 
-    start = time.monotonic()
     with pytest.raises(
         GwalertError, match=r"2 handler run\(s\) failed; first: .*broken raised KeyError"
     ):
         h.replay(sample_dir)
-    assert time.monotonic() - start < 30 and sorted(seen) == ["MS260101a", "MS260102b"]
+    assert sorted(seen) == ["MS260101a", "MS260102b"]
 
 
 def test_rules_check_reports_unset_variables(capsys, tmp_path, monkeypatch):
@@ -503,6 +499,7 @@ def test_key_numbers_in_listen_events_show(capsys, tmp_path, sample_dir):
     assert "+ Fermi coincidence" in update and "FAR 1 per 31.7 yr" in update
 
 
+@pytest.mark.slow
 def test_stored_skymap_by_id_and_show_save(capsys, tmp_path, filled_store):
     rc, out, err = _run(capsys, "skymap", "MS260101a", "--store", filled_store, "--json")
     assert rc == 0, err
@@ -537,6 +534,7 @@ def test_stored_skymap_by_id_and_show_save(capsys, tmp_path, filled_store):
     assert set(retraction["files"]) == {"notice"}
 
 
+@pytest.mark.slow
 def test_save_action_writes_the_combined_map(sqlite_store, tmp_path):
     combined = samples.gaussian_skymap(121.0, -29.0, 3.0, max_level=5)
     ext = {

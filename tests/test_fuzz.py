@@ -428,6 +428,7 @@ def _check_process(pipeline: Pipeline, data: bytes, offset: int) -> None:
 
 @_settings(25, 1000)
 @given(data=mutant)
+@pytest.mark.slow
 def test_pipeline_stores_or_dead_letters_every_message(store, data):
     _check_process(Pipeline(store), data, len(data))
 
@@ -438,6 +439,7 @@ def test_corpus_through_the_pipeline(store):
         _check_process(pipeline, data, i)
 
 
+@pytest.mark.slow
 def test_gwalert_parse_of_mutated_files(tmp_path):
     """One ``gwalert parse`` run over mutated files between good ones: at most one line per
     bad file (plus warnings), never "unexpected error", and the last good file reported."""

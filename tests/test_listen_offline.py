@@ -293,6 +293,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_listen_files_then_notices_events_show(tmp_path) -> None:
     d = tmp_path / "in"
     d.mkdir()
@@ -373,6 +374,7 @@ def _empty_config(tmp_path):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_cli_listen_into_postgresql(tmp_path, postgres_url) -> None:
     d = tmp_path / "in"
     d.mkdir()

@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
 from tcp_proxy import TcpProxy
+from waiting import GENEROUS, wait_until
 
 from gwalert import samples
 from gwalert.errors import StoreUnavailable
@@ -106,9 +106,18 @@ def test_sqlite_sql_errors_are_not_outages(tmp_path):
 
 # --------------------------------------------------------------------------- store outage
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_store_outage_is_waited_for_and_logged_once_per_change(proxied_url, proxy, caplog):
     caplog.set_level(logging.WARNING, "gwalert.pipeline")
     store = Store.open(proxied_url)
+    attempts = []
+    find_notice = store.find_notice
+
+    def counted(notice):  # the real lookup, counted: each call is one attempt on the store
+        attempts.append(1)
+        return find_notice(notice)
+
+    store.find_notice = counted  # type: ignore[method-assign]
     try:
         pipeline = Pipeline(store, retry_delay=0.05, max_retry_delay=0.2)
         assert pipeline.process(_message(0)).new_ids
@@ -117,11 +126,12 @@ def test_store_outage_is_waited_for_and_logged_once_per_change(proxied_url, prox
         worker = threading.Thread(
             target=lambda: result.append(pipeline.process(_message(1), threading.Event()))
         )
+        before = len(attempts)
         worker.start()
-        time.sleep(2.5)  # about 15 retries at the 0.2 s cap
-        assert worker.is_alive() and not result
+        wait_until(lambda: len(attempts) >= before + 5, what="five attempts on the down store")
+        assert worker.is_alive() and not result  # still waiting, nothing given up
         proxy.up()
-        worker.join(30)
+        worker.join(GENEROUS)
         assert not worker.is_alive()
         assert result[0].new_ids and result[0].dead_letter_id is None
         assert store.counts()["notices"] == 2 and store.counts()["dead_letters"] == 0
@@ -133,6 +143,7 @@ def test_store_outage_is_waited_for_and_logged_once_per_change(proxied_url, prox
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_stop_while_the_store_is_down_leaves_the_message_unacknowledged(proxied_url, proxy):
     store = Store.open(proxied_url)
     try:
@@ -141,10 +152,18 @@ def test_stop_while_the_store_is_down_leaves_the_message_unacknowledged(proxied_
         stop = threading.Event()
         pipeline.process(_message(0))
         proxy.down()
-        threading.Timer(1.5, stop.set).start()
-        t0 = time.monotonic()
-        stats = run(source, pipeline, stop)
-        assert time.monotonic() - t0 < 10
+
+        def stop_once_waiting() -> None:  # stop while the pipeline waits out the outage
+            wait_until(lambda: pipeline.retrying.down, what="the outage noticed")
+            stop.set()
+
+        threading.Thread(target=stop_once_waiting, daemon=True).start()
+        done: list = []
+        runner = threading.Thread(target=lambda: done.append(run(source, pipeline, stop)))
+        runner.start()
+        runner.join(GENEROUS)
+        assert not runner.is_alive(), "run() did not return after stop was set"
+        stats = done[0]
         # message 0 was already stored: a duplicate needs the store too, so nothing is acked
         assert stats.unacknowledged == 1 and source.acked == []
         with pytest.raises(StoreUnavailable):
@@ -161,10 +180,11 @@ def test_stop_while_the_store_is_down_leaves_the_message_unacknowledged(proxied_
 # ----------------------------------------------------------------- the CLI on a real broker
 @pytest.mark.broker
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_listen_sigterm_during_store_outage_exits_0_and_message_comes_again(
     kafka_broker, proxied_url, postgres_url, proxy, tmp_path
 ):
-    from test_listen_kafka import FAST_GROUP, produce, topic, wait_until
+    from test_listen_kafka import FAST_GROUP, produce, topic
 
     name = topic()
     url = kafka_broker.url(name)
@@ -201,10 +221,9 @@ def test_listen_sigterm_during_store_outage_exits_0_and_message_comes_again(
         wait_until(lambda: direct.counts()["notices"] == 1, 60, "the first notice")
         proxy.down()
         produce(kafka_broker.bootstrap, name, [_message(1).value])
-        wait_until(lambda: "store unavailable" in out.read_text(), 60, "the outage")
-        time.sleep(1.0)
+        wait_until(lambda: "store unavailable" in out.read_text(), what="the outage")
         procs[0].send_signal(signal.SIGTERM)
-        assert procs[0].wait(20) == 0, out.read_text()
+        assert procs[0].wait(120) == 0, out.read_text()
         text = out.read_text()
         assert "not acknowledged" in text and "Traceback" not in text
         assert text.count("store unavailable") == 1
@@ -213,7 +232,7 @@ def test_listen_sigterm_during_store_outage_exits_0_and_message_comes_again(
         procs.append(listener())
         wait_until(lambda: direct.counts()["notices"] == 2, 60, "the redelivered notice")
         procs[1].send_signal(signal.SIGTERM)
-        assert procs[1].wait(20) == 0
+        assert procs[1].wait(120) == 0
         assert direct.counts() == {"notices": 2, "dead_letters": 0, "superevents": 1}
     finally:
         for p in procs:

@@ -45,6 +45,7 @@ def test_decoder_answers_with_a_notice_or_notice_error(poison):
     summarize(notice)  # never raises
 
 
+@pytest.mark.slow
 def test_poison_stream_through_the_pipeline(store):
     """Good notices interleaved with every poison: all good ones stored, each poison stored
     (checked) or dead-lettered with its reason, nothing raised, every message acknowledged."""
@@ -80,6 +81,7 @@ def test_poison_stream_through_the_pipeline(store):
     assert all(r for r in reasons)
 
 
+@pytest.mark.slow
 def test_gwalert_parse_of_each_poison_file(tmp_path):
     """One run over every poison file between two good ones: a refused file gets exactly one
     line, a flagged one its report and its warnings; never "unexpected error"."""
@@ -114,6 +116,7 @@ def test_gwalert_parse_of_each_poison_file(tmp_path):
     assert len(lines) == sum(1 for line in lines if line.startswith("gwalert: "))
 
 
+@pytest.mark.slow
 def test_parse_json_of_each_poison_is_strict_json(tmp_path):
     import json
 

@@ -129,6 +129,7 @@ _names = st.text(
         ]
     ),
 )
+@pytest.mark.slow
 def test_positions_match_astropy_csv(tmp_path, rows, delimiter, header):
     """Differential: what astropy's CSV reader makes of the same file."""
     import csv

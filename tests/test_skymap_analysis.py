@@ -80,6 +80,12 @@ def bayestar():
 
 
 @pytest.fixture(scope="module")
+def bayestar_map():
+    """The real BAYESTAR map alone (no reference run: cheap)."""
+    return SkyMap.read(shared_file("skymaps", "bayestar.multiorder.fits"))
+
+
+@pytest.fixture(scope="module")
 def notice_map(tmp_path_factory):
     """MS181101ab's order-11 map from the user guide's notice (2-D targets only: fast)."""
     from gwalert.alerts import read_notice
@@ -180,6 +186,7 @@ def test_ang2pix_matches_healpy_and_astropy_healpix():
     )
 
 
+@pytest.mark.slow
 def test_pixel_vectors_match_astropy_healpix():
     import astropy_healpix as ah
 
@@ -226,6 +233,7 @@ def test_conditional_moments_match_ligo():
 
 # ------------------------------------------------------------------------------ 2-D
 @pytest.mark.parametrize("name", ["uniform", "one_pixel", "gaussian", "gaussian_2d"])
+@pytest.mark.slow
 def test_built_maps_2d_match_ligo(built_maps, name):
     sm, _, result, ra, dec, _ = built_maps[name]
     np.testing.assert_allclose(sm.credible_area([0.5, 0.9]), result.contour_areas, rtol=1e-6)
@@ -264,6 +272,7 @@ def test_one_pixel_map(built_maps):
     assert sm.moc(1.0).area == pytest.approx(FULL_SKY, rel=1e-12)  # zeros count at p = 1
 
 
+@pytest.mark.slow
 def test_bayestar_2d_and_areas_match_ligo(bayestar):
     sm, _, result, ra, dec, _ = bayestar
     np.testing.assert_allclose(sm.credible_area([0.5, 0.9]), result.contour_areas, rtol=1e-6)
@@ -274,6 +283,7 @@ def test_bayestar_2d_and_areas_match_ligo(bayestar):
     np.testing.assert_allclose(ours.offset, result.offset, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_notice_map_matches_ligo(notice_map):
     sm, _, result, ra, dec = notice_map
     assert sm.level.max() == 11
@@ -284,6 +294,7 @@ def test_notice_map_matches_ligo(notice_map):
     np.testing.assert_allclose(ours.searched_area, result.searched_area, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_flat_map_areas_match_multiorder():
     flat_path = shared_file("skymaps", "MS181101ab_userguide_bayestar.slim.nside512.fits.gz")
     flat = SkyMap.read(flat_path)
@@ -311,6 +322,7 @@ def _snapped(dist: np.ndarray, table) -> np.ndarray:
     return d_r * np.floor(dist / d_r)
 
 
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_bayestar_volumes_match_ligo(bayestar):
     sm, _, result, *_ = bayestar
     ours = sm.credible_volume([0.5, 0.9])
@@ -321,6 +333,7 @@ def test_bayestar_volumes_match_ligo(bayestar):
     assert sm.credible_volume(1.0) == math.inf
 
 
+@pytest.mark.slow
 def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
     sm, table, result, ra, dec, dist = bayestar
     snapped = _snapped(dist, table)
@@ -341,6 +354,7 @@ def test_bayestar_3d_crossmatch_matches_ligo(bayestar):
     assert np.max(np.abs(ours_true.searched_prob_vol - spv)) < 0.05
 
 
+@pytest.mark.slow
 def test_searched_volume_batch_equals_one_at_a_time(bayestar):
     """Many targets (adaptive interpolation) against one target at a time (exact)."""
     sm, _, _, ra, dec, dist = bayestar
@@ -361,6 +375,7 @@ def test_gaussian_3d_matches_ligo(built_maps):
     assert np.max(np.abs(ours.searched_prob_vol - result.searched_prob_vol)) < 0.01
 
 
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_distance_functions_match_ligo(bayestar):
     sm, table, *_ = bayestar
     prob = sm.prob
@@ -465,6 +480,7 @@ def test_probability_in_polygon(built_maps):
         sm.probability_in_polygon([0, 120, 240], [0, 0, 0])
 
 
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_contains_and_moc(bayestar):
     sm, _, result, ra, dec, _ = bayestar
     inside = sm.contains(ra, dec, 0.9)
@@ -492,10 +508,10 @@ def test_contains_and_moc(bayestar):
     assert sm.contains(centres[:, 0], centres[:, 1], 0.9).all()
 
 
-def test_moc_serialisations(tmp_path, bayestar):
+def test_moc_serialisations(tmp_path, bayestar_map):
     from astropy.io import fits
 
-    sm = bayestar[0]
+    sm = bayestar_map
     moc = sm.moc(0.5)
     js = moc.to_json()
     assert sum(len(v) for v in js.values()) == moc.uniq.size
@@ -569,8 +585,8 @@ def test_bad_maps_raise_clear_errors():
         SkyMap.read(b"SIMPLE  = not really a FITS file")
 
 
-def test_bad_coordinates_and_levels(bayestar):
-    sm = bayestar[0]
+def test_bad_coordinates_and_levels(bayestar_map):
+    sm = bayestar_map
     with pytest.raises(SkyMapError, match="±90"):
         sm.crossmatch([0.0], [95.0])
     with pytest.raises(SkyMapError):
@@ -580,6 +596,7 @@ def test_bad_coordinates_and_levels(bayestar):
 
 
 # ------------------------------------------------------------------------------ summary
+@pytest.mark.slow  # the ligo.skymap reference run on a real map: seconds
 def test_summary_areas_and_volume(notice_map):
     from gwalert.alerts import read_notice
     from gwalert.summary import summarize

@@ -226,6 +226,7 @@ map_args = st.tuples(
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(map_args)
+@pytest.mark.slow
 def test_generated_maps_match_ligo_and_exact(args):
     seed, base, top, dist_kind, tied = args
     top = max(base, top)
@@ -279,6 +280,7 @@ def test_generated_maps_match_ligo_and_exact(args):
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(map_args)
+@pytest.mark.slow
 def test_scalar_list_array_agree(args):
     seed, base, top, dist_kind, tied = args
     top = max(base, top)
@@ -391,6 +393,7 @@ def test_real_maps_scalar_and_array(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_broad_single_detector_map_exact():
     """A broad single-detector-like map (large area, distance ~3 Gpc, broad sigma): many
     targets at once agree with the reference (|delta| <= 2e-3 for 99.9%, never > 1e-2)."""
@@ -457,6 +460,7 @@ def test_flattened_map_ties_match_ligo(tmp_path):
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(map_args)
+@pytest.mark.slow
 def test_interpolated_levels_match_exact(monkeypatch, args):
     """The adaptive Hermite interpolation of the 3-D level (forced here even where the map
     is small enough to evaluate every target exactly) against the exact closed form at each

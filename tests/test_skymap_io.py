@@ -142,6 +142,7 @@ def _same(ours: np.ndarray, ref: np.ndarray) -> None:
 
 @SETTINGS
 @given(_table())
+@pytest.mark.slow
 def test_fitsio_matches_astropy_on_every_layout(table):
     spec, nrows, seed, compress = table
     data = _write_table(spec, nrows, seed)
@@ -364,11 +365,13 @@ def _make(spec: dict) -> tuple[bytes, np.ndarray]:
 
 @SETTINGS
 @given(_flat_map())
+@pytest.mark.slow
 def test_flat_maps_read_as_ligo_skymap_derasterizes_them(spec):
     data, _ = _make(spec)
     _assert_same_rows(skyio.read(data), _ligo_rows(data))
 
 
+@pytest.mark.slow
 def test_a_large_flat_map_reads_as_ligo_skymap():
     spec = dict(
         level=9 if not LONG else 11,
@@ -447,6 +450,7 @@ def test_o3_unsigned_uniq_opens(unsigned):
     "layout",
     ["o1-1024E-2d", "o2-3d-float32-ring", "prob-only-128", "o3-nested-gzip", "fermi-probability"],
 )
+@pytest.mark.slow
 def test_real_layouts_give_ligo_skymap_rows_and_areas(layout):
     from ligo.skymap.postprocess.crossmatch import crossmatch
 
@@ -544,6 +548,7 @@ def _huge_ring_notice(tmp_path, level: int) -> bytes:
     return encode(make_record(skymap=b"".join(parts)))
 
 
+@pytest.mark.slow
 def test_a_small_notice_with_an_nside_2048_ring_map_costs_little_memory(tmp_path):
     path = tmp_path / "ring2048.avro"
     path.write_bytes(_huge_ring_notice(tmp_path, 11))

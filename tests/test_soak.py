@@ -13,6 +13,7 @@ pytestmark = pytest.mark.broker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
+@pytest.mark.slow
 def test_kill9_storm_loses_nothing_stores_nothing_twice(tmp_path) -> None:
     from kafka_broker import tansu_binary
 

@@ -262,6 +262,7 @@ def test_time_created_order_survives_out_of_range_times(store: Store) -> None:
     assert ev.latest_time_created == "9999-12-31T23:59:59-01:00" and ev.n_notices == 3
 
 
+@pytest.mark.slow
 def test_old_store_without_warnings_column_still_opens(request, tmp_path) -> None:
     """A store created before the ``warnings`` column existed gets it when opened."""
     for kind in ("sqlite", "postgres"):

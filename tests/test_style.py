@@ -3,10 +3,14 @@ never imports astropy."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +37,7 @@ def test_ruff_clean(check):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mypy_clean():
     """Type checking as configured in pyproject.toml ([tool.mypy])."""
     result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True)
@@ -91,20 +96,38 @@ def test_sources_and_helpers_import_no_store(module):
     assert out.strip() == "[]"
 
 
-def test_no_import_cycles():
-    """No module of gwalert imports one that imports it back (at module level)."""
-    import ast
-    import importlib.util
-
+def _modules() -> dict[str, tuple[Path, ast.Module]]:
+    """Every module of gwalert by dotted name: (path, parsed source)."""
     src = REPO / "src"
-    graph: dict[str, set[str]] = {}
-    for path in (src / "gwalert").rglob("*.py"):
-        rel = path.relative_to(src).with_suffix("")
-        parts = list(rel.parts)
+    out = {}
+    for path in sorted((src / "gwalert").rglob("*.py")):
+        parts = list(path.relative_to(src).with_suffix("").parts)
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        package = name if parts[-1] == "__init__" else name.rpartition(".")[0]
+        out[name] = (path, ast.parse(path.read_text()))
+    return out
+
+
+def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement, at module level or inside functions (a late import still makes
+    the two modules depend on each other), except under ``if TYPE_CHECKING:``."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        else:
+            yield from _imports(node)
+
+
+def test_no_import_cycles():
+    """No module of gwalert imports one that imports it back, directly or through others:
+    each layer only uses the ones below it."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, (path, tree) in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         deps: set[str] = set()
-        for node in ast.parse(path.read_text()).body:  # module level only: late imports are fine
+        for node in _imports(tree):
             if isinstance(node, ast.ImportFrom):
                 base = (
                     importlib.util.resolve_name("." * node.level + (node.module or ""), package)
@@ -112,13 +135,16 @@ def test_no_import_cycles():
                     else node.module
                 )
                 if base and base.startswith("gwalert"):
-                    deps.add(base)
-                    deps.update(f"{base}.{a.name}" for a in node.names)
-            elif isinstance(node, ast.Import):
+                    # ``from pkg import mod`` depends on the module, ``from mod import x`` on mod
+                    deps.update(
+                        f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                        for a in node.names
+                    )
+            else:
                 deps.update(a.name for a in node.names if a.name.startswith("gwalert"))
         graph[name] = deps
-    # A package's __init__ is loaded before its submodules: ``from . import x`` in a submodule
-    # imports the sibling x, not the package again.
+    # A package's __init__ is loaded before its submodules: a submodule naming its own package
+    # (``from .. import x``) is not a dependency on the package's __init__ coming back.
     graph = {
         k: {d for d in v if d in graph and d != k and not k.startswith(d + ".")}
         for k, v in graph.items()
@@ -138,4 +164,44 @@ def test_no_import_cycles():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
-    assert cycles == []
+    assert cycles == [], "import cycles (module -> ... -> itself)"
+
+
+#: Modules allowed over the size limit FOR NOW: they are being split by job in parallel work
+#: (issue 16 item 6). The lead empties this list once those splits are merged; nothing may be
+#: added to it.
+OVERSIZE_ALLOWED = {
+    "src/gwalert/skymap/plot.py",
+    "src/gwalert/skymap/volume.py",
+    "src/gwalert/skymap/io.py",
+    "src/gwalert/skymap/fitsio.py",
+    "src/gwalert/web/app.py",
+}
+MAX_LINES = 450
+
+
+def test_no_module_over_450_lines():
+    """Small modules with one job each: none over 450 lines (the developers' guide)."""
+    sizes = {
+        str(path.relative_to(REPO)): len(path.read_text().splitlines())
+        for path, _ in _modules().values()
+    }
+    over = {p: n for p, n in sorted(sizes.items()) if n > MAX_LINES}
+    assert {p: n for p, n in over.items() if p not in OVERSIZE_ALLOWED} == {}, "split these"
+    # the allow-list only shrinks: an entry that is small now must be removed from it
+    assert [p for p in sorted(OVERSIZE_ALLOWED) if p not in over] == [], "remove from the list"
+
+
+def test_no_private_name_imported_from_another_module():
+    """A name with a leading underscore is private to its module: another module that needs
+    it gets it made public (or moved) instead of reaching in."""
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno}: {a.name} from {'.' * node.level}{node.module}"
+        for path, tree in _modules().values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.level or (node.module or "").startswith("gwalert"))
+        for a in node.names
+        if a.name.startswith("_") and not a.name.startswith("__")
+    ]
+    assert found == [], "make these public in their module, or move them"

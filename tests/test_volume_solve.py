@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_skymap_differential import DIST_KINDS, make_map
@@ -47,12 +48,14 @@ def check_solve(sm: SkyMap, levels: list[float], tol: float) -> None:
     st.sampled_from([k for k in DIST_KINDS if k != "none"]),
     st.booleans(),
 )
+@pytest.mark.slow
 def test_solve_lands_on_the_level(seed, base, top, kind, tied):
     uniq, dens, mu, sigma, norm = make_map(seed, base, max(base, top), kind, tied)
     sm = SkyMap.read(write_skymap(uniq, dens, distmu=mu, distsigma=sigma, distnorm=norm))
     check_solve(sm, LEVELS, 1e-6)
 
 
+@pytest.mark.slow
 def test_solve_on_bayestar_map():
     sm = SkyMap.read(shared_file("skymaps", "bayestar.multiorder.fits"))
     check_solve(sm, LEVELS + list(np.linspace(0.02, 0.98, 13)), 1e-9)

@@ -43,6 +43,7 @@ def _rows(html: str, attr: str = "data-superevent") -> list[str]:
 
 
 # --------------------------------------------------------------------- every route
+@pytest.mark.slow
 def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
     ids = fill_samples(store)
     update = ids["MS260101a-update"]
@@ -259,6 +260,7 @@ def _active_markup(html: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_hostile_notice_text_is_escaped_everywhere(sqlite_store, tmp_path) -> None:
     [nid] = store_bytes(sqlite_store, hostile_notice())
     app = create_app(sqlite_store, cache_dir=tmp_path / "c", prerender=False)
@@ -338,6 +340,7 @@ def _reference(events: list[dict], f: queries.Filters) -> list[str]:
     group=st.sampled_from(["", "CBC", "Burst"]),
     q=st.sampled_from(["", "260", "ABC", "stl", "%", "_", "retr", "burst", "x%"]),
 )
+@pytest.mark.slow
 def test_filters_match_a_reference(
     tmp_path_factory, events, kind, significant, retracted, group, q
 ) -> None:
@@ -457,6 +460,7 @@ def test_serve_refuses_a_public_bind_without_token(tmp_path, host) -> None:
     assert "token" in lines[0]
 
 
+@pytest.mark.slow
 def test_serve_cli_serves_and_stops(tmp_path) -> None:
     store = Store.open(str(tmp_path / "s.sqlite"))
     fill_samples(store)
@@ -491,7 +495,7 @@ def test_serve_cli_serves_and_stops(tmp_path) -> None:
         assert len(busy.stderr.strip().splitlines()) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        assert proc.wait(120) == 0
 
 
 # ---------------------------------------------------------------------- formatting
@@ -657,6 +661,7 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
     search=_TEXT,
     observatory=_TEXT,
 )
+@pytest.mark.slow
 def test_any_decodable_notice_renders_everywhere(
     tmp_path_factory, far, tdiff, cls, props, pipeline, search, observatory
 ) -> None:

@@ -10,13 +10,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from waiting import GENEROUS, wait_until
 from web_server import XSS, fill_samples, hostile_notice, store_bytes
 
 from gwalert import samples
@@ -45,6 +45,13 @@ def chromium_path() -> str | None:
     return None
 
 
+pytestmark = pytest.mark.slow  # a real browser and real server processes: seconds per test
+
+#: Playwright's deadline for every wait (ms). Waits end as soon as their condition holds; this
+#: only bounds a broken build, so it is generous enough for a 2-core machine at load 8.
+WAIT_MS = int(GENEROUS * 1000)
+
+
 @pytest.fixture(scope="module")
 def browser():
     path = chromium_path()
@@ -63,13 +70,14 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
     pg = context.new_page()
-    pg.set_default_timeout(15000)
     pg.problems = []  # console errors, page errors and dialogs: none is expected
     pg.on(
         "console",
         lambda m: (
-            pg.problems.append(f"console {m.type}: {m.text}")
+            pg.problems.append(f"console {m.type}: {m.text} [{m.location.get('url', '')}]")
             if m.type in ("error", "warning")
             else None
         ),
@@ -112,7 +120,7 @@ def serving(store_path: Path, cache: Path, *extra: str) -> Iterator[str]:
         yield m.group(1)
     finally:
         proc.terminate()
-        assert proc.wait(20) == 0
+        assert proc.wait(GENEROUS) == 0
 
 
 @pytest.fixture(scope="module")
@@ -207,26 +215,26 @@ def test_list_shows_the_store_and_updates_live_keeping_filters_and_scroll(page, 
             ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=GENEROUS,
         )
         assert done.returncode == 0, done.stderr
-        stored_at = time.monotonic()
-        page.wait_for_selector('[data-superevent="MS260330z"]', timeout=5000)
-        assert time.monotonic() - stored_at < 5.0
+        # it appears by itself (the page polls; how fast is measured in benchmarks/bench_web.py)
+        page.wait_for_selector('[data-superevent="MS260330z"]')
         assert page.locator('[data-superevent="S260330y"]').count() == 0  # filter kept
         assert page.evaluate("window.__sameDocument") == 42  # no reload
         assert page.input_value("select[name=kind]") == "mock"
         assert "kind=mock" in page.url
         assert abs(page.evaluate("window.scrollY") - scroll) <= 1
         assert set(rows(page)) == mock | {"MS260330z"}
-        detail.wait_for_selector("#stale", state="visible", timeout=5000)  # offers a reload
+        detail.wait_for_selector("#stale", state="visible")  # offers a reload
 
         # text search narrows the list as one types, still without a reload
         page.fill("input[name=q]", "260330")
         page.wait_for_function("() => document.querySelectorAll('[data-superevent]').length === 1")
         assert rows(page) == ["MS260330z"] and "q=260330" in page.url
         assert page.evaluate("window.__sameDocument") == 42
-    assert page.problems == []
+        # checked while the server runs: once it stops, the page's next poll fails (logged)
+        assert page.problems == []
 
 
 def test_detail_page_shows_map_timeline_and_actions(page, drill, drill_server) -> None:
@@ -236,7 +244,7 @@ def test_detail_page_shows_map_timeline_and_actions(page, drill, drill_server) -
     page.wait_for_url(re.compile(r"/events/MS260101a$"))
     images = page.locator('img[alt^="Sky map"]')
     assert images.count() == 2  # the GW map and the combined map
-    page.wait_for_function(MAPS_LOADED, timeout=60000)
+    page.wait_for_function(MAPS_LOADED)
     widths = page.eval_on_selector_all('img[alt^="Sky map"]', "els => els.map(i => i.naturalWidth)")
     assert widths == [1080, 1080]
     timeline = page.eval_on_selector_all(
@@ -246,11 +254,13 @@ def test_detail_page_shows_map_timeline_and_actions(page, drill, drill_server) -
     assert page.get_by_text("BNS").first.is_visible()
     assert page.get_by_text("Fermi").first.is_visible()
 
-    # second view: the maps come from the cache
-    t0 = time.monotonic()
+    # second view: the maps come from the cache (none drawn again; the speed of a cached view
+    # is measured in benchmarks/bench_web.py)
+    pictures = {p: p.stat().st_mtime_ns for p in drill["cache"].rglob("*.png")}
+    assert len(pictures) >= 2
     page.reload()
     page.wait_for_function(MAPS_LOADED)
-    assert time.monotonic() - t0 < 5
+    assert {p: p.stat().st_mtime_ns for p in drill["cache"].rglob("*.png")} == pictures
     assert page.problems == []
 
 
@@ -269,7 +279,9 @@ def test_hostile_notice_renders_as_text_and_runs_nothing(page, drill_server) -> 
             page.hover("h1")
         if where == "/dead-letters/1":
             assert "<img src=z onerror=alert(9)>" in page.inner_text("body")
-    time.sleep(0.5)
+    # every handler an injected element could carry fires on load, before "networkidle";
+    # two animation frames more and anything deferred to the next frame has run too
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert "pwned" not in page.title()
     assert page.problems == []
 
@@ -280,17 +292,26 @@ def test_token_is_required_in_the_browser(page, drill) -> None:
         response = page.goto(base + "/")
         assert response.status == 401
         assert "token required" in page.inner_text("body")
-        page.problems.clear()  # the browser logs the 401 itself
         page.goto(base + f"/events/MS260101a?token={token}")
         assert page.url == base + "/events/MS260101a"  # the token left the address bar
-        page.wait_for_function(MAPS_LOADED, timeout=60000)
+        page.wait_for_function(MAPS_LOADED)
         page.goto(base + "/")
         assert set(rows(page)) == {"MS260101a", "MS260102b", "MS260103x"}
         page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'")
-    assert page.problems == []
+        # Before signing in the browser logs each 401 it got: the page itself, and the
+        # /favicon.ico it asks for on its own (a plain-text page names no icon). That request
+        # is made after the load event, so its log line can come late, even after the next
+        # navigation (clearing the list after the first page raced with it under load).
+        # Exactly those two are expected; any other problem is not.
+        expected = {
+            f"console error: Failed to load resource: the server responded with a status of "
+            f"401 (Unauthorized) [{base}{where}]"
+            for where in ("/", "/favicon.ico")
+        }
+        assert [p for p in page.problems if p not in expected] == []
 
 
-def test_notice_published_to_a_running_listen_appears_within_5s(
+def test_notice_published_to_a_running_listen_appears_by_itself(
     page, tmp_path, kafka_broker
 ) -> None:
     url = kafka_broker.url(f"igwn.gwalert-{uuid.uuid4().hex[:8]}")
@@ -301,7 +322,7 @@ def test_notice_published_to_a_running_listen_appears_within_5s(
         [sys.executable, "-m", "gwalert", "publish", str(first), "--to", url, "--no-auth"],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=GENEROUS,
     )
     assert pub.returncode == 0, pub.stderr
     log = open(tmp_path / "listen.log", "ab")  # noqa: SIM115 - owned by the child
@@ -327,11 +348,11 @@ def test_notice_published_to_a_running_listen_appears_within_5s(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while b"MS260301a" not in (tmp_path / "listen.log").read_bytes():
-            assert time.monotonic() < deadline, (tmp_path / "listen.log").read_text()
-            assert listener.poll() is None, (tmp_path / "listen.log").read_text()
-            time.sleep(0.2)
+        wait_until(
+            lambda: b"MS260301a" in (tmp_path / "listen.log").read_bytes(),
+            what="the first notice stored",
+            procs=(listener,),
+        )
         with serving(path, tmp_path / "cache") as base:
             page.goto(base + "/?kind=mock")
             assert rows(page) == ["MS260301a"]
@@ -342,16 +363,14 @@ def test_notice_published_to_a_running_listen_appears_within_5s(
                 [sys.executable, "-m", "gwalert", "publish", str(second), "--to", url, "--no-auth"],
                 capture_output=True,
                 text=True,
-                timeout=90,
+                timeout=GENEROUS,
             )
             assert pub.returncode == 0, pub.stderr
-            published = time.monotonic()
-            page.wait_for_selector('[data-superevent="MS260302b"]', timeout=5000)
-            assert time.monotonic() - published < 5.0
+            page.wait_for_selector('[data-superevent="MS260302b"]')  # by itself, no reload
             assert rows(page) == ["MS260302b", "MS260301a"]
             assert page.evaluate("window.__sameDocument") == 1
+            assert page.problems == []  # while the server runs (see above)
     finally:
         listener.terminate()
-        listener.wait(30)
+        listener.wait(GENEROUS)
         log.close()
-    assert page.problems == []

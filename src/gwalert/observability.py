@@ -25,6 +25,7 @@ import numpy as np
 
 from .earth import installed_tables, staleness
 from .errors import GwalertError
+from .util import suggest
 
 if TYPE_CHECKING:
     from .skymap import SkyMap
@@ -117,11 +118,7 @@ def site(text: str) -> Site:
     for names, lat, lon, height in SITES:
         if key in {_key(n) for n in names}:
             return Site(names[0], lat, lon, height)
-    import difflib
-
-    known = {_key(n): names[0] for names, *_ in SITES for n in names}
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    hint = f" (did you mean {known[close[0]]!r}?)" if close else ""
+    hint = suggest(text, {n: names[0] for names, *_ in SITES for n in names}, key=_key)
     raise GwalertError(
         f"--site {text}: unknown site{hint}; give LAT,LON[,HEIGHT] or one of: "
         f"{', '.join(names[0] for names, *_ in SITES)}"

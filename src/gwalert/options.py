@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GwalertError
+from .util import suggest as suggest  # re-exported: opt.suggest(...) in the option parsers
 
 
 class OptionError(GwalertError):
@@ -174,12 +175,3 @@ def check_template(options: Mapping[str, Any], key: str) -> str | None:
     except ValueError as exc:
         raise OptionError(key, f"invalid template: {exc}") from None
     return value
-
-
-def suggest(word: str, choices: Any) -> str:
-    """ " (did you mean 'x'?)" for the closest of ``choices`` (case-insensitive), or ""."""
-    import difflib
-
-    options = {str(c).lower(): str(c) for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)
-    return f" (did you mean {options[close[0]]!r}?)" if close else ""

@@ -42,7 +42,7 @@ from .store.db import Retrying, is_refusal
 from .store.notices import Hook, Store
 from .store.sanitize import text as _clean
 from .summary import Summary, safe_summary
-from .util import first_line
+from .util import why
 
 if TYPE_CHECKING:
     from .store.arrivals import Arrivals
@@ -100,7 +100,7 @@ class Pipeline:
             log.error(
                 "decoding the message from %s failed unexpectedly", _where(message), exc_info=exc
             )
-            self._dead_letter(outcome, f"cannot decode: {_why(exc)}", stop)
+            self._dead_letter(outcome, f"cannot decode: {why(exc, 300)}", stop)
         for notice in notices:
             self._store(outcome, notice, stop)
         arrivals = self.arrivals
@@ -151,7 +151,7 @@ class Pipeline:
             log.debug("%s %s", what, notice.superevent_id, exc_info=exc)
             self._dead_letter(
                 outcome,
-                f"{what} the notice {notice.superevent_id} {notice.alert_type}: {_why(exc)}",
+                f"{what} the notice {notice.superevent_id} {notice.alert_type}: {why(exc, 300)}",
                 stop,
             )
             return
@@ -285,7 +285,3 @@ def _where(message: Message) -> str:
     if message.partition is None:
         return message.source
     return f"{message.source} [{message.partition}] @{message.offset}"
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {first_line(exc, 300)}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from .alerts import Notice
 from .errors import GwalertError
-from .util import iso
+from .util import iso, why
 
 log = logging.getLogger("gwalert.summary")
 
@@ -134,7 +134,7 @@ def skymap_facts(notice: Notice) -> dict[str, Any]:
         facts["skymap_error"] = str(exc)
         return facts
     except Exception as exc:  # noqa: BLE001
-        facts["skymap_error"] = f"sky map of {notice.superevent_id}: {_why(exc)}"
+        facts["skymap_error"] = f"sky map of {notice.superevent_id}: {why(exc)}"
         return facts
     if skymap is None:
         return facts
@@ -163,19 +163,11 @@ def skymap_facts(notice: Notice) -> dict[str, Any]:
             step()
         except Exception as exc:  # noqa: BLE001 - an analysis failure on one map is its own
             if facts["skymap_error"] is None:
-                reason = str(exc) if isinstance(exc, GwalertError) else _why(exc)
+                reason = str(exc) if isinstance(exc, GwalertError) else why(exc)
                 facts["skymap_error"] = (
                     f"sky map of {notice.superevent_id}: {what} could not be computed: {reason}"
                 )
     return facts
-
-
-def _why(exc: BaseException) -> str:
-    try:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    except Exception:  # noqa: BLE001
-        text = ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def summarize(notice: Notice) -> Summary:

@@ -1,14 +1,22 @@
-"""Small helpers every part of gwalert shares: the time as stored and the first line of an
-error. Standard library only (``gwalert parse`` imports this)."""
+"""Small helpers every part of gwalert shares, each in this one place: the time as stored, the
+first line of an error, "did you mean", JSON-ready values. Standard library only (``gwalert
+parse`` imports this)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 def utcnow() -> str:
     """The current time as stored: ISO 8601, UTC, microseconds, ``Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(datetime.now(UTC))
+
+
+def stamp(dt: datetime) -> str:
+    """An aware time as stored: ISO 8601, UTC, microseconds, ``Z``."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def iso(dt: datetime) -> str:
@@ -28,14 +36,42 @@ def iso(dt: datetime) -> str:
 def first_line(exc: BaseException, limit: int | None = None) -> str:
     """The first line of ``exc``'s message (of the driver's error for a SQLAlchemy one), cut
     to ``limit`` characters; the exception's type name when it has no text."""
+    return _cut(_message(exc), limit) or type(exc).__name__
+
+
+def why(exc: BaseException, limit: int | None = 200) -> str:
+    """``Type: first line of the message`` (the line cut to ``limit``), or ``Type`` alone when
+    the exception has no text: what failed, for a log line or a dead letter."""
+    text = _cut(_message(exc), limit)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _message(exc: BaseException) -> str:
     try:
         text = str(getattr(exc, "orig", None) or exc).strip()
     except Exception:  # noqa: BLE001 - an exception whose text cannot be made
         text = ""
-    line = text.splitlines()[0] if text else type(exc).__name__
-    if limit is not None and len(line) > limit:
-        line = line[: limit - 3] + "..."
-    return line
+    return text.splitlines()[0] if text else ""
+
+
+def _cut(line: str, limit: int | None) -> str:
+    return line[: limit - 3] + "..." if limit is not None and len(line) > limit else line
+
+
+def suggest(
+    word: str,
+    choices: Iterable[Any] | Mapping[str, str],
+    key: Callable[[str], str] = str.lower,
+) -> str:
+    """``" (did you mean 'x'?)"`` for the choice closest to ``word``, or ``""``. Words are
+    compared through ``key`` (case-insensitive by default); ``choices`` may map each
+    candidate to the name to show (aliases of one thing)."""
+    import difflib
+
+    pairs = choices.items() if isinstance(choices, Mapping) else ((c, c) for c in choices)
+    options = {key(str(c)): str(shown) for c, shown in pairs}
+    close = difflib.get_close_matches(key(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean {options[close[0]]!r}?)" if close else ""
 
 
 def duration(td: timedelta | None) -> str:
@@ -53,3 +89,16 @@ def duration(td: timedelta | None) -> str:
             n, rest = divmod(rest, size)
             parts.append(f"{n} {unit}")
     return " ".join(parts[:2]) or "0 s"
+
+
+def public(value: Any) -> Any:
+    """A value as JSON-ready data (sets sorted, tables and lists walked, callables named)."""
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, Mapping):
+        return {k: public(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [public(v) for v in value]
+    if callable(value):
+        return getattr(value, "__qualname__", repr(value))
+    return value

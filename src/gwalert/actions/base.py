@@ -66,7 +66,7 @@ class ActionContext:
         return redact(text, self.secrets)
 
     def summary_json(self) -> str:
-        return json.dumps(self.summary, default=_json_default, sort_keys=True)
+        return json.dumps(self.summary, default=json_default, sort_keys=True)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -76,7 +76,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _redact(text, secrets)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "item"):
@@ -112,7 +112,7 @@ def flat_env(summary: Mapping[str, Any]) -> dict[str, str]:
         elif isinstance(value, int | float):
             text = repr(value)
         else:
-            text = json.dumps(value, default=_json_default, sort_keys=True)
+            text = json.dumps(value, default=json_default, sort_keys=True)
         if "\x00" not in text:
             env[name] = text
     return env

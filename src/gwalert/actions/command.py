@@ -329,6 +329,6 @@ def _write_files(ctx: ActionContext, tmp: Path) -> dict[str, str]:
 def _json(summary: dict[str, Any]) -> str:
     import json
 
-    from .base import _json_default
+    from .base import json_default
 
-    return json.dumps(summary, default=_json_default, sort_keys=True)
+    return json.dumps(summary, default=json_default, sort_keys=True)

@@ -15,9 +15,10 @@ from typing import IO, Any
 
 from ..errors import NoticeError
 from ..limits import MAX_NOTICE_BYTES
+from ..util import why
 from . import validate
 from .hashing import content_hash, with_defaults
-from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice, frozen, why
+from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice, frozen
 from .schema import legacy_schema, official_schema, parsed_official_schema, writer_schema_verdict
 from .sniff import describe, unknown
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..util import suggest
+
 #: Verbs in the order ``--help`` lists them; each is ``gwalert.cli.<verb>``.
 VERBS = [
     "parse",
@@ -57,14 +59,6 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="more logging (repeat for more)",
     )
-
-
-def suggest(word: str, choices: Sequence[str]) -> str:
-    """ " (did you mean 'x'?)" for the closest choice, or ""."""
-    import difflib
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _unknown_verb(argv: Sequence[str]) -> str | None:

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 
-def _load_any(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any]]:
+def load_any(args: argparse.Namespace, name: str) -> tuple[Any, dict[str, Any]]:
     """A file (or -), else a stored superevent's notice."""
     import os
 
@@ -76,7 +76,7 @@ def _load_stored(args: argparse.Namespace, event: str) -> tuple[Any, dict[str, A
 
 
 # ------------------------------------------------------------------------------ input
-def _levels(percent: list[float]) -> list[float]:
+def credible_levels(percent: list[float]) -> list[float]:
     from ..errors import GwalertError
 
     for p in percent:

@@ -8,7 +8,7 @@ from typing import Any
 
 
 # ------------------------------------------------------------------------------ report
-def _report(skymap: Any, levels: list[float], context: dict[str, Any]) -> dict[str, Any]:
+def skymap_report(skymap: Any, levels: list[float], context: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     ra, dec = skymap.most_probable()
@@ -49,7 +49,7 @@ def _report(skymap: Any, levels: list[float], context: dict[str, Any]) -> dict[s
     return out
 
 
-def _rank_catalog(skymap: Any, path: str) -> list[dict[str, Any]]:
+def rank_catalog(skymap: Any, path: str) -> list[dict[str, Any]]:
     """Every catalog row, most probable first; ``row`` counts data rows from 1 (the header is
     not a row), as error messages do."""
     import numpy as np
@@ -102,7 +102,7 @@ def _read_catalog(path: str):
     return pos.names, pos.ra, pos.dec, pos.distance
 
 
-def _write_catalog(rows: list[dict[str, Any]], path: str) -> None:
+def write_catalog(rows: list[dict[str, Any]], path: str) -> None:
     """Every ranked row as CSV (the columns of the text table, with full precision)."""
     import csv
     import io
@@ -123,7 +123,7 @@ def _write_catalog(rows: list[dict[str, Any]], path: str) -> None:
 
 
 # ------------------------------------------------------------------------------ output
-def _table_columns(levels: list[float]) -> list[str]:
+def table_columns(levels: list[float]) -> list[str]:
     cols = ["file", "object", "ra", "dec", "distmean", "diststd"]
     for p in levels:
         cols.append(f"area({100 * p:g})")
@@ -132,7 +132,7 @@ def _table_columns(levels: list[float]) -> list[str]:
     return cols
 
 
-def _table_row(r: dict[str, Any], levels: list[float]) -> str:
+def table_row(r: dict[str, Any], levels: list[float]) -> str:
     def fmt(v: Any) -> str:
         if v is None:
             return ""
@@ -151,7 +151,7 @@ def _table_row(r: dict[str, Any], levels: list[float]) -> str:
     return "\t".join(fmt(c) for c in cells) + "\n"
 
 
-def _text(r: dict[str, Any]) -> str:
+def report_text(r: dict[str, Any]) -> str:
     lines = []
     head = r.get("superevent_id") or r.get("object") or "sky map"
     if r.get("alert_type"):

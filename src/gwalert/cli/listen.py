@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("gwalert.pipeline").addFilter(_one_dead_letter_line)
     stop = threading.Event()
     signalled = threading.Event()  # stop is also set when the feeds end: not a request
-    _install_signal_handlers(stop, signalled)
+    install_signal_handlers(stop, signalled)
     # One feed: a bad URL or missing credentials is one clear error at once; several: a
     # feed that cannot even be opened is reported and retried like one that cannot connect.
     feeds = [
@@ -289,7 +289,7 @@ def kafka_options(items: list[str]) -> dict[str, str]:
     return options
 
 
-def _install_signal_handlers(
+def install_signal_handlers(
     stop: threading.Event, signalled: threading.Event | None = None
 ) -> None:
     def handler(signum: int, _frame: Any) -> None:

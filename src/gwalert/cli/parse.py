@@ -7,8 +7,11 @@ import json
 import os
 import sys
 
+from ..util import why
+
 #: Nothing ``parse`` reaches logs: the command starts without the logging package.
 LOGGING = False
+
 HELP = "read LVK notice files (Avro, bare Avro or GCN JSON) and print what they say"
 
 
@@ -75,8 +78,7 @@ def _reason(exc: BaseException, known: type[BaseException]) -> str:
     failed (a sky map the analysis could not handle, ...)."""
     if isinstance(exc, known):
         return str(exc)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"could not be analysed: {type(exc).__name__}{': ' + text if text else ''}"
+    return f"could not be analysed: {why(exc, None)}"
 
 
 def _expand(paths: list[str]) -> list[str]:

@@ -90,7 +90,7 @@ def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
 def run(args: argparse.Namespace) -> int:
     from ..errors import GwalertError
     from ..plan import tiles, tiling
-    from ._skymap_inputs import _load_any
+    from ._skymap_inputs import load_any
 
     if args.tiles is not None and args.tiles < 1:
         raise GwalertError("--tiles must be at least 1")
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     fp, tel = _footprint(args)
     grid = tiling.read_fields(args.fields) if args.fields else None
     observed = tiling.read_fields(args.observed) if args.observed else None
-    skymap, context = _load_any(args, args.path)
+    skymap, context = load_any(args, args.path)
     n = args.tiles or 50
     plan = tiles.plan_tiles(
         skymap,

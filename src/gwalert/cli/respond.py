@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import read_config, store_url
     from ..errors import GwalertError
     from ..store import Store
-    from .listen import _install_signal_handlers
+    from .listen import install_signal_handlers
 
     if args.lease <= 0:
         raise GwalertError(f"--lease {args.lease}: must be > 0")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     config = read_config(args.config)
     store = Store.open(store_url(config, args.store))
     stop = threading.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     metrics = None
     try:
         worker = responder(store, args.config, lease=args.lease, workers=args.workers)

@@ -7,14 +7,14 @@ import json
 import sys
 from typing import Any
 
-from ._skymap_inputs import _levels, _load_any
+from ._skymap_inputs import credible_levels, load_any
 from ._skymap_outputs import (
-    _rank_catalog,
-    _report,
-    _table_columns,
-    _table_row,
-    _text,
-    _write_catalog,
+    rank_catalog,
+    report_text,
+    skymap_report,
+    table_columns,
+    table_row,
+    write_catalog,
 )
 from ._store import add_store_arguments
 
@@ -154,14 +154,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"gwalert skymap: error: {usage}", file=sys.stderr)
         return 2
     try:
-        levels = _levels(args.contours)
+        levels = credible_levels(args.contours)
         _check_outputs(args)
     except GwalertError as exc:
         error(str(exc))
         return 1
     failed = 0
     if args.table:
-        sys.stdout.write("\t".join(_table_columns(levels)) + "\n")
+        sys.stdout.write("\t".join(table_columns(levels)) + "\n")
     for name in args.paths:
         try:
             report = _one(args, name, levels)
@@ -178,11 +178,11 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if args.table:
-            sys.stdout.write(_table_row(report, levels))
+            sys.stdout.write(table_row(report, levels))
         elif args.json:
             sys.stdout.write(json.dumps(json_value(report)) + "\n")
         else:
-            sys.stdout.write(_text(report))
+            sys.stdout.write(report_text(report))
         sys.stdout.flush()
         for warning in report.get("warnings", []):
             error(f"{name}: warning: {warning}")
@@ -258,19 +258,19 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, Any]:
     from ..errors import GwalertError
 
-    skymap, context = _load_any(args, name)
-    report = _report(skymap, levels, context)
+    skymap, context = load_any(args, name)
+    report = skymap_report(skymap, levels, context)
     warnings: list[str] = []
     ranked = None
     if args.catalog:
-        ranked = _rank_catalog(skymap, args.catalog)
+        ranked = rank_catalog(skymap, args.catalog)
         report["catalog"] = ranked[: args.top]
         inside = sum(1 for r in ranked if r["searched_prob"] <= levels[-1])
         report["catalog_inside"] = inside
         if inside == 0:
             warnings.append(f"no catalog row lies inside the {100 * levels[-1]:g}% region")
         if args.catalog_out:
-            _write_catalog(ranked, args.catalog_out)
+            write_catalog(ranked, args.catalog_out)
             report["catalog_out"] = args.catalog_out
     if args.plot:
         from ..skymap.plot import Marker

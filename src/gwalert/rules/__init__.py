@@ -4,7 +4,9 @@
   :class:`Config`, :class:`Match`);
 - :mod:`~gwalert.rules.load`: the config file's ``[responder]`` and ``[[rule]]`` tables,
   strictly validated;
-- :mod:`~gwalert.rules.filters`: one table entry per filter key (parse, match, describe);
+- :mod:`~gwalert.rules.registry`: the filter table (:class:`Filter`, :func:`register`);
+- :mod:`~gwalert.rules.filters`: the built-in filters, one table entry per key (parse, match,
+  describe);
 - :mod:`~gwalert.rules.facts`: what rules read from one notice, computed once;
 - :mod:`~gwalert.rules.targets`: sky positions from CSV (also ``gwalert skymap --catalog``).
 """

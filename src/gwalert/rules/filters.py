@@ -9,62 +9,22 @@ first, sky-map numbers last) plus its test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import options as opt
 from ..options import OptionError
 from .facts import Facts
-from .model import Match, Rule, public
+from .model import match
+from .registry import FILTERS, Filter, register
 from .targets import Targets, read_targets
 
-#: Parse a raw TOML value: ``(value, base directory of the config file) -> parsed``.
-Parse = Callable[[Any, Path], Any]
-#: Test a notice: ``(parsed value, facts, rule, details to fill) -> None or why not``.
-Test = Callable[[Any, Facts, Rule, dict[str, Any]], str | None]
+if TYPE_CHECKING:
+    from .model import Rule
 
-
-@dataclass(frozen=True)
-class Filter:
-    key: str
-    parse: Parse
-    match: Test
-    #: The value as JSON-ready data for ``rules check --json`` (secrets never appear here).
-    describe: Callable[[Any], Any] = public
-    #: Needs a usable sky map (a notice without one fails with "no usable sky map").
-    skymap: bool = False
-    #: Reads the event (a RETRACTION carries none, so such a rule is refused).
-    event: bool = True
-    #: Burst notices never carry what it reads (such a rule with group = "Burst" is refused).
-    cbc_only: bool = False
-
-
-#: Every filter by key, in the order a rule checks them.
-FILTERS: dict[str, Filter] = {}
-
-
-def register(flt: Filter) -> Filter:
-    """Add (or replace) a filter; a rule then accepts its key."""
-    FILTERS[flt.key] = flt
-    return flt
-
-
-def match(rule: Rule, facts: Facts) -> Match:
-    """Whether ``facts`` pass every filter of ``rule`` (the first failing one says why)."""
-    details: dict[str, Any] = {}
-    sky_checked = False
-    for key, value in rule.filters.items():
-        flt = FILTERS[key]
-        if flt.skymap and not sky_checked:
-            sky_checked = True
-            if facts.skymap() is None:
-                return Match(rule, False, "no usable sky map")
-        reason = flt.match(value, facts, rule, details)
-        if reason is not None:
-            return Match(rule, False, reason)
-    return Match(rule, True, None, details)
+__all__ = ["FILTERS", "Filter", "match", "register"]
 
 
 # --------------------------------------------------------------------- notice fields

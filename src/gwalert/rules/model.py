@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GwalertError
+from ..util import public
+from .facts import Facts
+from .registry import FILTERS
 
 if TYPE_CHECKING:
     from ..alerts import Notice
@@ -51,9 +54,6 @@ class Rule:
     def match(self, notice: Notice, summary: Mapping[str, Any] | None = None) -> Match:
         """Whether ``notice`` passes every filter (age is checked separately, see
         :meth:`too_old`). ``summary`` is :func:`gwalert.summary.summarize`'s output if known."""
-        from .facts import Facts
-        from .filters import match
-
         return match(self, Facts(notice, summary))
 
     def too_old(self, notice: Notice, now: datetime | None = None) -> bool:
@@ -66,8 +66,6 @@ class Rule:
 
     def describe(self) -> dict[str, Any]:
         """The rule as JSON-ready values, secrets hidden."""
-        from .filters import FILTERS
-
         out: dict[str, Any] = {"name": self.name}
         for key, value in self.filters.items():
             out[key] = FILTERS[key].describe(value)
@@ -115,14 +113,17 @@ class Match:
         return self.matched
 
 
-def public(value: Any) -> Any:
-    """A value as JSON-ready data (sets sorted, tables and lists walked, callables named)."""
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, Mapping):
-        return {k: public(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [public(v) for v in value]
-    if callable(value):
-        return getattr(value, "__qualname__", repr(value))
-    return value
+def match(rule: Rule, facts: Facts) -> Match:
+    """Whether ``facts`` pass every filter of ``rule`` (the first failing one says why)."""
+    details: dict[str, Any] = {}
+    sky_checked = False
+    for key, value in rule.filters.items():
+        flt = FILTERS[key]
+        if flt.skymap and not sky_checked:
+            sky_checked = True
+            if facts.skymap() is None:
+                return Match(rule, False, "no usable sky map")
+        reason = flt.match(value, facts, rule, details)
+        if reason is not None:
+            return Match(rule, False, reason)
+    return Match(rule, True, None, details)

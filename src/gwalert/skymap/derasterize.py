@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SkyMapError
+from .healpix import compact_bits
 from .maprows import DISTANCE_COLUMNS, Rows, bound_rows
 
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
@@ -21,22 +22,12 @@ _JRLL = np.array([2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4], dtype=np.int64)
 _JPLL = np.array([1, 3, 5, 7, 0, 2, 4, 6, 1, 3, 5, 7], dtype=np.int64)
 
 
-def _compact_bits(v: np.ndarray) -> np.ndarray:
-    """Every other bit of ``v`` (bits 0, 2, 4, ...) packed together."""
-    v = v & 0x5555555555555555
-    v = (v | (v >> 1)) & 0x3333333333333333
-    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
-    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
-    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
-    return (v | (v >> 16)) & 0x00000000FFFFFFFF
-
-
 def nest_to_xyf(ipix: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, face) of NESTED pixels at ``level``."""
     ipix = np.asarray(ipix, dtype=np.int64)
     face = ipix >> (2 * level)
     local = ipix & ((1 << (2 * level)) - 1)
-    return _compact_bits(local), _compact_bits(local >> 1), face
+    return compact_bits(local), compact_bits(local >> 1), face
 
 
 def xyf_to_ring(x: np.ndarray, y: np.ndarray, face: np.ndarray, level: int) -> np.ndarray:

@@ -223,7 +223,7 @@ def _nested(level: int, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.
     return (face << (2 * level)) + (_spread_bits(ix, level) | (_spread_bits(iy, level) << 1))
 
 
-def _compact_bits(v: np.ndarray) -> np.ndarray:
+def compact_bits(v: np.ndarray) -> np.ndarray:
     """Inverse of bit spreading: bit 2i of ``v`` goes to bit i."""
     v = v & 0x5555555555555555
     v = (v | (v >> 1)) & 0x3333333333333333
@@ -245,8 +245,8 @@ def pixel_vectors(
     n = np.left_shift(1, level).astype(np.float64)
     face = ipix >> (2 * level)
     sub = ipix - (face << (2 * level))
-    x = _compact_bits(sub).astype(np.float64) + dx
-    y = _compact_bits(sub >> 1).astype(np.float64) + dy
+    x = compact_bits(sub).astype(np.float64) + dx
+    y = compact_bits(sub >> 1).astype(np.float64) + dy
     polar = ((face <= 3) & (x + y > n)) | ((face >= 8) & (x + y < n))
 
     # Equatorial zone and the equatorial parts of the polar faces.

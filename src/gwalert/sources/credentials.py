@@ -20,6 +20,7 @@ from typing import Any
 
 from ..config import default_config_path
 from ..errors import GwalertError
+from ..util import first_line
 from .url import BrokerURL
 
 #: Largest message gwalert sends or accepts (LVK sends up to 2 MiB, zstd-compressed).
@@ -38,7 +39,7 @@ def hop_credential(url: BrokerURL, auth_file: str | os.PathLike | None = None) -
             "(or pass --no-auth for a broker without authentication)"
         ) from None
     except RuntimeError as exc:
-        raise GwalertError(f"credentials: {str(exc).splitlines()[0]}") from None
+        raise GwalertError(f"credentials: {first_line(exc)}") from None
     try:
         return hop_auth.select_matching_auth(creds, url.bootstrap, url.username)
     except RuntimeError as exc:

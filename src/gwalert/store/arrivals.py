@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..util import utcnow
+from ..util import stamp, utcnow
 from . import sanitize
 from .db import create_all_locked, write_transaction
 
@@ -51,7 +51,7 @@ arrivals = sa.Table(
 def ms_to_iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def create(engine: Engine) -> None:

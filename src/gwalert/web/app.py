@@ -36,7 +36,7 @@ from ..errors import GwalertError
 from ..store import Store
 from ..store.sanitize import json_value
 from . import fmt, health, maps, queries
-from .facts import _summary
+from .facts import summary_facts
 from .security import LOOPBACK_HOSTS, Guard
 
 log = logging.getLogger("gwalert.web")
@@ -332,7 +332,7 @@ def moc_fits(request: Request) -> Response:
 
 def summary_json(request: Request) -> Response:
     row = _notice(request, with_raw=False)
-    facts = _summary(row["summary"])
+    facts = summary_facts(row["summary"])
     facts.update(notice_id=row["id"], received_at=row["received_at"], source=row["source"])
     name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-summary") + ".json"
     return _attachment(json.dumps(json_value(facts), indent=2).encode(), name, "application/json")

@@ -11,8 +11,8 @@ from ..store import ledger
 from . import fmt
 
 
-def _list_facts(r: Any) -> dict[str, Any]:
-    summary = _summary(r["summary"])
+def list_facts(r: Any) -> dict[str, Any]:
+    summary = summary_facts(r["summary"])
     cls = summary.get("classification")
     classification = (
         {str(k): float(v) for k, v in cls.items() if _num(v) is not None}
@@ -38,7 +38,7 @@ def _list_facts(r: Any) -> dict[str, Any]:
     }
 
 
-def _summary(value: Any) -> dict[str, Any]:
+def summary_facts(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -53,7 +53,7 @@ def _num(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str, Any]:
+def event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str, Any]:
     sid = r["superevent_id"]
     classification = f.get("classification") or {}
     lead = fmt.leading(classification)
@@ -97,8 +97,8 @@ def _event_facts(r: Any, f: dict[str, Any], actions: dict[str, int]) -> dict[str
     }
 
 
-def _notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None) -> dict[str, Any]:
-    summary = _summary(r["summary"])
+def notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None) -> dict[str, Any]:
+    summary = summary_facts(r["summary"])
 
     def mapping(name: str) -> dict[str, float]:
         value = summary.get(name)
@@ -159,7 +159,7 @@ def _notice_facts(r: Any, actions: list[dict[str, Any]], feeds: list[str] | None
     }
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def notice_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """What an astronomer notices between two successive notices."""
     if after["is_retraction"]:
         return ["retracted"]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..store import notices as st
-from .facts import _list_facts
+from .facts import list_facts
 
 N = st.notices.c
 
@@ -63,7 +63,7 @@ class NoticeIndex:
                 ).mappings():
                     nid, sid, alert_type, time_created, content_hash = missing[r["id"]]
                     facts[nid] = dict(
-                        _list_facts(r),
+                        list_facts(r),
                         superevent_id=sid,
                         alert_type=alert_type,
                         time_created=time_created,

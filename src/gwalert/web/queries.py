@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..redact import redact
 from ..store import ledger
 from ..store import notices as st
-from .facts import _changes, _event_facts, _notice_facts
+from .facts import event_facts, notice_changes, notice_facts
 from .index import NoticeIndex
 
 N = st.notices.c
@@ -186,7 +186,7 @@ def list_events(
         key = (tuple(r.values()), f.get("id"), tuple(sorted(acts.items())))
         event = cache.get(key)
         if event is None:
-            event = cache[key] = _event_facts(r, f, acts)
+            event = cache[key] = event_facts(r, f, acts)
         out.append(event)
     return out, len(events)
 
@@ -261,8 +261,8 @@ def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[s
     notices = []
     previous: dict[str, Any] | None = None
     for r in rows:
-        n = _notice_facts(r, actions.get(r["id"], []), feeds.get(r["id"]))
-        n["changes"] = _changes(previous, n) if previous else []
+        n = notice_facts(r, actions.get(r["id"], []), feeds.get(r["id"]))
+        n["changes"] = notice_changes(previous, n) if previous else []
         if not n["is_retraction"]:
             previous = n
         notices.append(n)
