@@ -39,6 +39,8 @@ def _campaign(url: str, tmp_path, writers: int, n_superevents: int, seed: int) -
     assert sum(r.get("dead_letters", 0) for r in results) == 0, (seed, results)
     counts = check_invariants(url, fams, plans)
     assert counts["superevents"] == n_superevents, seed
+    messages = sum(len(p) for p in plans)
+    print(f"seed {seed}: {writers} writers, {messages} messages, {counts}")
 
 
 def _url(kind: str, request, tmp_path) -> str:
@@ -62,7 +64,7 @@ def test_concurrent_writers(kind, request, tmp_path) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_concurrent_writers_long(kind, request, tmp_path) -> None:
     seed = int(os.environ.get("GWALERT_SEED") or random.SystemRandom().randrange(2**32))
-    _campaign(_url(kind, request, tmp_path), tmp_path, 8, 300, seed)
+    _campaign(_url(kind, request, tmp_path), tmp_path, 8, 500, seed)
 
 
 # ------------------------------------------------------------------ the fold as a property

@@ -1,9 +1,10 @@
 """Several feeds into one pipeline: each feed in its own thread with its own consumer.
 
 A :class:`Feed` is one ``listen`` URL (SCiMMA's Kafka, NASA GCN, a local broker, files). Its
-thread opens the source, connects, and hands each message to the shared :class:`Pipeline`
-(calls are serialised: one message is stored at a time, so the first copy of a notice is the
-one stored and the later copies are recognised as duplicates), then acknowledges the message on
+thread opens the source, connects, and runs the pipeline's loop (:func:`gwalert.pipeline.run`)
+on it: feeds decode and analyse in parallel, their store writes take turns (the first copy of
+a notice is the one stored, the later copies are recognised as duplicates), then it
+acknowledges the message on
 its own consumer, from the thread that owns that consumer (confluent-kafka consumers are not
 thread-safe). A feed that fails (broker unreachable, credentials rejected, an unexpected error)
 is reported and retried with back-off; the others go on. Only an unavailable store stops all
@@ -147,7 +148,6 @@ class FeedSet:
         self.retry_max = retry_max
         self.status_engine = status_engine
         self.status_interval = status_interval
-        self._lock = threading.Lock()  # one Pipeline.process at a time
         self._print_lock = threading.Lock()
         self._fatal: BaseException | None = None
         if status_engine is not None:
@@ -300,8 +300,8 @@ class FeedSet:
 
     def _consume(self, feed: Feed, source: Source) -> None:
         """This feed's messages through the pipeline's loop (:func:`gwalert.pipeline.run`),
-        one :meth:`Pipeline.process` at a time across feeds; each message is acknowledged on
-        this feed's own consumer, from its own thread."""
+        in parallel with the other feeds (the pipeline serialises the store writes); each
+        message is acknowledged on this feed's own consumer, from its own thread."""
 
         def after(outcome: Outcome) -> None:
             msg = outcome.message
@@ -324,7 +324,6 @@ class FeedSet:
                 self.stop,
                 after,
                 feed=feed.name,
-                lock=self._lock,
                 stats=feed.stats,
             )
         except (StoreUnavailable, StoreLost) as exc:  # the store is gone: nothing more is acked

@@ -78,6 +78,14 @@ class Pipeline:
         self.store = store
         self.hooks = list(hooks)
         self.arrivals = arrivals
+        #: Feeds decode and analyse in parallel; their store writes take turns (the first copy
+        #: of a notice is stored, a later one found as a duplicate; the store is right under
+        #: any interleaving anyway, this only keeps one process's writers from contending).
+        self._write = threading.Lock()
+        #: Notices being analysed and stored now, by identity: another copy (the other feed's)
+        #: waits for the first instead of analysing the same sky map in parallel.
+        self._inflight: dict[tuple[str, str, object, str], threading.Event] = {}
+        self._inflight_lock = threading.Lock()
         self.after_commit = list(after_commit)
         #: Runs each store operation, waiting out an unavailable store.
         self.retrying = Retrying(store_retry_seconds, retry_delay, max_retry_delay)
@@ -119,6 +127,29 @@ class Pipeline:
         return outcome
 
     def _store(self, outcome: Outcome, notice: Notice, stop: threading.Event | None) -> None:
+        """One copy of a notice at a time (see ``_inflight``), then :meth:`_store_one`."""
+        key = (
+            notice.superevent_id,
+            str(notice.alert_type),
+            notice.time_created,
+            notice.content_hash,
+        )
+        with self._inflight_lock:
+            first = self._inflight.get(key)
+            if first is None:
+                mine = self._inflight[key] = threading.Event()
+        if first is not None:
+            first.wait(600.0)  # then the look-up finds it stored: a duplicate
+            self._store_one(outcome, notice, stop)
+            return
+        try:
+            self._store_one(outcome, notice, stop)
+        finally:
+            with self._inflight_lock:
+                del self._inflight[key]
+            mine.set()
+
+    def _store_one(self, outcome: Outcome, notice: Notice, stop: threading.Event | None) -> None:
         """Skip a known duplicate (a look-up, no analysis), else analyse the notice and store
         it with what the hooks plan, in one transaction; dead-letter it if it cannot be."""
         message = outcome.message
@@ -132,18 +163,19 @@ class Pipeline:
                 hooks = list(self.hooks)
                 if self.arrivals is not None:
                     hooks.insert(0, self.arrivals.first(message))
-                nid, new = self.retrying(
-                    lambda: self.store.add(
-                        notice,
-                        source=message.source,
-                        partition=message.partition,
-                        offset=message.offset,
-                        hooks=hooks,
-                        summary=summary,
-                        received_at=message.received_at,
-                    ),
-                    stop,
-                )
+                with self._write:
+                    nid, new = self.retrying(
+                        lambda: self.store.add(
+                            notice,
+                            source=message.source,
+                            partition=message.partition,
+                            offset=message.offset,
+                            hooks=hooks,
+                            summary=summary,
+                            received_at=message.received_at,
+                        ),
+                        stop,
+                    )
         except (StoreUnavailable, StoreLost):
             raise
         except Exception as exc:  # noqa: BLE001 - this content, not the store, is the cause

@@ -378,7 +378,7 @@ def lock_superevent(conn: Connection, superevent_id: str, received_at: str) -> N
             .where(superevents.c.superevent_id == superevent_id)
             .with_for_update()
         )
-    elif name == "sqlite":
+    else:  # SQLite (the only other store): INSERT OR IGNORE under the database's write lock
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         conn.execute(
@@ -386,14 +386,6 @@ def lock_superevent(conn: Connection, superevent_id: str, received_at: str) -> N
             .values(**placeholder)
             .on_conflict_do_nothing(index_elements=["superevent_id"])
         )
-    else:  # pragma: no cover - gwalert supports SQLite and PostgreSQL
-        exists = conn.execute(
-            sa.select(superevents.c.superevent_id)
-            .where(superevents.c.superevent_id == superevent_id)
-            .with_for_update()
-        ).first()
-        if exists is None:
-            conn.execute(superevents.insert().values(**placeholder))
 
 
 def refold(conn: Connection, superevent_id: str) -> None:
