@@ -15,10 +15,18 @@ from typing import IO, Any
 
 from ..errors import NoticeError
 from ..limits import MAX_NOTICE_BYTES
-from ..util import why
 from . import validate
 from .hashing import content_hash, with_defaults
-from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice, frozen
+from .model import (
+    AlertType,
+    Event,
+    ExternalCoinc,
+    Format,
+    MchirpSource,
+    Notice,
+    decode_reason,
+    frozen,
+)
 from .schema import legacy_schema, official_schema, parsed_official_schema, writer_schema_verdict
 from .sniff import describe, unknown
 
@@ -98,7 +106,7 @@ def decode(data: bytes) -> list[Notice]:
     except MemoryError:
         raise NoticeError("too large to decode in memory") from None
     except Exception as exc:  # noqa: BLE001 - hostile input must never escape as a crash
-        raise NoticeError(f"cannot decode: {why(exc)}") from exc
+        raise NoticeError(f"cannot decode: {decode_reason(exc)}") from exc
 
 
 def _decode(data: bytes) -> list[Notice]:
@@ -148,9 +156,9 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
         schema_json = reader.metadata.get("avro.schema", "")
         codec = reader.codec
     except SchemaParseException as exc:
-        raise NoticeError(f"invalid Avro writer schema: {why(exc)}") from None
+        raise NoticeError(f"invalid Avro writer schema: {decode_reason(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - fastavro's errors have no common base
-        raise NoticeError(f"corrupt Avro container header: {why(exc)}") from None
+        raise NoticeError(f"corrupt Avro container header: {decode_reason(exc)}") from None
     if isinstance(schema_json, bytes):
         schema_json = schema_json.decode("utf-8", "replace")
     problem, official_layout = writer_schema_verdict(schema_json)
@@ -169,7 +177,7 @@ def _decode_container(data: bytes) -> tuple[list[dict[str, Any]], bool]:
     except NoticeError:
         raise
     except Exception as exc:  # noqa: BLE001 - fastavro's own error types (SchemaResolution...)
-        raise NoticeError(f"corrupt Avro data: {why(exc)}") from None
+        raise NoticeError(f"corrupt Avro data: {decode_reason(exc)}") from None
     if not records:
         raise NoticeError("Avro container holds no record")
     if not all(isinstance(r, dict) for r in records):
@@ -209,7 +217,7 @@ def _decode_json(data: bytes) -> dict[str, Any]:
             raise NoticeError(
                 f"invalid JSON: an integer has more than {sys.get_int_max_str_digits()} digits"
             ) from None
-        raise NoticeError(f"invalid JSON: {why(exc)}") from None
+        raise NoticeError(f"invalid JSON: {decode_reason(exc)}") from None
     if not isinstance(record, dict):
         raise NoticeError("JSON notice is not an object")
     event = record.get("event")
@@ -225,7 +233,7 @@ def _b64(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise NoticeError(f"{where} is not valid base64: {why(exc)}") from None
+        raise NoticeError(f"{where} is not valid base64: {decode_reason(exc)}") from None
 
 
 # --------------------------------------------------------------------------- validation

@@ -132,7 +132,9 @@ class Notice:
         except GwalertError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever a hostile map provokes: one line
-            raise SkyMapError(f"sky map of {self.superevent_id}: unreadable ({why(exc)})") from exc
+            raise SkyMapError(
+                f"sky map of {self.superevent_id}: unreadable ({decode_reason(exc)})"
+            ) from exc
 
     @cached_property
     def combined_skymap(self) -> SkyMap | None:
@@ -148,7 +150,7 @@ class Notice:
             raise
         except Exception as exc:  # noqa: BLE001
             raise SkyMapError(
-                f"combined sky map of {self.superevent_id}: unreadable ({why(exc)})"
+                f"combined sky map of {self.superevent_id}: unreadable ({decode_reason(exc)})"
             ) from exc
 
     @property
@@ -168,7 +170,7 @@ _PLAIN = {
 }
 
 
-def why(exc: BaseException) -> str:
+def decode_reason(exc: BaseException) -> str:
     """Why decoding failed, in words for the user: never the exception's class name; the
     decoder's own text only where it describes the input (a JSON syntax error's position)."""
     name = type(exc).__name__
