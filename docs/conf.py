@@ -33,4 +33,6 @@ html_theme = "alabaster"
 html_static_path: list[str] = []
 html_title = f"gwalert {release}"
 pygments_style = "sphinx"
+highlight_language = "none"  # literal blocks (usage, epilogs) are plain text
 # The documentation builds offline: no intersphinx inventories are fetched.
+html_theme_options = {"page_width": "1240px", "sidebar_width": "230px"}

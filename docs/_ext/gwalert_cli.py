@@ -16,7 +16,9 @@ from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
-UNDERLINES = ["=", "-", "~", "^"]
+UNDERLINES = ["-", "~", "^", "'"]
+#: Options every verb takes (described once, at the top of the page).
+COMMON = {"help", "debug", "verbose"}
 
 
 def escape(text: str) -> str:
@@ -63,6 +65,8 @@ def parser_lines(parser: argparse.ArgumentParser, prog: str, depth: int) -> list
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) or action.help == argparse.SUPPRESS:
             continue
+        if action.dest in COMMON:
+            continue  # said once at the top of the page
         lines += [f".. option:: {_signature(action, parser)}", ""]
         text = _help(action, parser)
         if text:
@@ -80,7 +84,7 @@ class GwalertCli(SphinxDirective):
     has_content = False
 
     def run(self) -> list[Any]:
-        os.environ["COLUMNS"] = "100"  # argparse wraps usage to the terminal width
+        os.environ["COLUMNS"] = "88"  # argparse wraps usage to the terminal width
         from gwalert.cli import build_parser
 
         parser = build_parser()

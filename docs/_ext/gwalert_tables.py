@@ -46,6 +46,7 @@ def _list_table(header: list[str], rows: list[list[str]], widths: str) -> list[s
 
 def schema_lines() -> list[str]:
     import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
 
     lines: list[str] = []
     for name in STORE_MODULES:
@@ -56,7 +57,7 @@ def schema_lines() -> list[str]:
             t
             for md in vars(module).values()
             if isinstance(md, sa.MetaData)
-            for t in md.sorted_tables
+            for t in md.tables.values()
         ]
         for table in tables:
             title = f"``{table.name}``"
@@ -72,7 +73,7 @@ def schema_lines() -> list[str]:
                 rows.append(
                     [
                         f"``{col.name}``",
-                        f"``{col.type.compile(dialect=sa.dialects.sqlite.dialect())}``",
+                        f"``{col.type.compile(dialect=sqlite.dialect())}``",
                         "yes" if col.nullable and not col.primary_key else "no",
                         ", ".join(keys),
                     ]

@@ -43,7 +43,7 @@ from .filters import FILTERS
 from .model import DEFAULT_MAX_AGE, ActionSpec, Config, ResponderSettings, Rule
 
 #: Top-level tables of the same file that belong to the listener (checked there, not here).
-FOREIGN_SECTIONS = ("gcn", "kafka", "store")
+FOREIGN_SECTIONS = ("gcn", "kafka", "store", "serve")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
