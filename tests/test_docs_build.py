@@ -72,3 +72,34 @@ def test_every_verb_module_has_a_one_line_help() -> None:
     for verb in VERBS:
         module = importlib.import_module(f"gwalert.cli.{verb.replace('-', '_')}")
         assert module.HELP and "\n" not in module.HELP, verb
+
+
+def _readme_setup_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Set-up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```\n(.+?)\n```", section)
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    install, tests = _readme_setup_commands()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert tests in ci, ".ci/run must run the README's test command"
+    assert install.startswith("python3 -m venv .venv && .venv/bin/pip install -e . && ")
+
+
+@pytest.mark.slow
+def test_readme_first_command_runs_after_its_install(tmp_path: Path) -> None:
+    """The README's first command as written, less the venv and pip steps (this test runs
+    inside such an install): it makes the samples and reads two of them."""
+    install, _ = _readme_setup_commands()
+    prefix = "python3 -m venv .venv && .venv/bin/pip install -e . && "
+    command = install.removeprefix(prefix).replace(
+        ".venv/bin/", str(Path(sys.executable).parent) + "/"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Most probable sky location (RA, Dec) = (120.23" in proc.stdout
+    assert proc.stdout.rstrip().endswith("MS260101a was retracted")
+    assert not proc.stderr
