@@ -165,8 +165,8 @@ def output_pattern(expected: list[str]) -> re.Pattern[str]:
         if line.strip() == "...":
             parts.append(r"(?:[^\n]*\n)*?")
         else:
-            parts.append(".*?".join(re.escape(p) for p in line.split("...")) + r"[ \t]*\n")
-    return re.compile("".join(parts), re.DOTALL)
+            parts.append("[^\n]*?".join(re.escape(p) for p in line.split("...")) + r"[ \t]*\n")
+    return re.compile("".join(parts))
 
 
 def _free_port() -> int:
@@ -361,4 +361,5 @@ def test_output_pattern_ellipses() -> None:
     assert pat.fullmatch("a  c\nend\n")
     assert not pat.fullmatch("a b c\nx\n")
     assert not pat.fullmatch("a b d\nend\n")
+    assert not output_pattern(["a...", "end"]).fullmatch("ab\nc\nend\n")  # ... within a line
     assert output_pattern(["x"]).fullmatch("x\n") and not output_pattern(["x"]).fullmatch("xy\n")
