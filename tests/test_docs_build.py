@@ -103,3 +103,21 @@ def test_readme_first_command_runs_after_its_install(tmp_path: Path) -> None:
     assert "Most probable sky location (RA, Dec) = (120.23" in proc.stdout
     assert proc.stdout.rstrip().endswith("MS260101a was retracted")
     assert not proc.stderr
+
+
+def test_every_documented_table_is_accepted_in_one_config_file(tmp_path: Path) -> None:
+    """The config reference says one file holds all these tables: the rules loader (which
+    listen, respond, replay and rules check use) must accept them together."""
+    from gwalert.rules.load import load_config
+
+    config = tmp_path / "gwalert.toml"
+    config.write_text(
+        '[store]\nurl = "store.sqlite"\n'
+        '[kafka]\nauth = "auth.toml"\n'
+        '[gcn]\nclient_id = "id"\nclient_secret = "secret"\n'
+        '[serve]\nhost = "127.0.0.1"\nport = 8080\ntoken = "t"\nsilence_warning = 600\n'
+        '[responder]\nworkers = 2\nattempts = 3\nbackoff = 5\nbackoff_max = 60\nmax_age = "2d"\n'
+        '[[rule]]\nname = "r"\nmock = true\n[[rule.action]]\ntype = "save"\ndir = "out"\n'
+    )
+    loaded = load_config(config)
+    assert [rule.name for rule in loaded.rules] == ["r"]
