@@ -35,4 +35,4 @@ html_title = f"gwalert {release}"
 pygments_style = "sphinx"
 highlight_language = "none"  # literal blocks (usage, epilogs) are plain text
 # The documentation builds offline: no intersphinx inventories are fetched.
-html_theme_options = {"page_width": "1240px", "sidebar_width": "230px"}
+html_theme_options = {"page_width": "1240px", "sidebar_width": "230px", "body_max_width": "none"}
