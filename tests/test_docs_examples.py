@@ -221,7 +221,8 @@ class Page:
         return text
 
     def where(self, line: int) -> str:
-        return f"{self.page.relative_to(ROOT)}:{line}"
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page.name
+        return f"{page}:{line}"
 
     def run_block(self, block: Block) -> None:
         if block.caption:
@@ -363,3 +364,51 @@ def test_output_pattern_ellipses() -> None:
     assert not pat.fullmatch("a b d\nend\n")
     assert not output_pattern(["a...", "end"]).fullmatch("ab\nc\nend\n")  # ... within a line
     assert output_pattern(["x"]).fullmatch("x\n") and not output_pattern(["x"]).fullmatch("xy\n")
+
+
+def _page(tmp_path: Path, text: str) -> Path:
+    page = tmp_path / "page.rst"
+    page.write_text(text)
+    return page
+
+
+def _run_text(tmp_path: Path, text: str) -> None:
+    page = _page(tmp_path, text)
+    work = tmp_path / "work"
+    work.mkdir()
+    runner = Page(page, work)
+    try:
+        for block in blocks(page):
+            if block.skip is None:
+                runner.run_block(block)
+        assert runner.status in (None, 0), f"exit {runner.status}"
+    finally:
+        runner.stop()
+
+
+CASES = {
+    "failing command": ("$ false\n", "exit 1"),
+    "wrong output": ("$ echo 1\n2\n", "expected"),
+    "wrong status": ("$ sh -c 'exit 3'\n$ echo $?\n2\n", "exit status 3"),
+    "failure before the next command": ("$ false\n$ true\n", "exit status 1"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_runner_catches_a_wrong_example(tmp_path: Path, case: str) -> None:
+    body, message = CASES[case]
+    text = "T\n=\n\n.. code-block:: console\n\n" + textwrap.indent(body, "   ") + "\nEnd.\n"
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        _run_text(tmp_path, text)
+
+
+def test_the_runner_passes_a_right_example_and_skips_as_told(tmp_path: Path) -> None:
+    text = (
+        "T\n=\n\n.. code-block:: text\n   :caption: f.txt\n\n   one\n   two\n\n"
+        ".. code-block:: console\n\n   $ export X=42\n   $ cat f.txt; echo $X\n   one\n   ...\n"
+        "   42\n   $ sh -c 'exit 3'\n   $ echo $?\n   3\n\n"
+        ".. gwalert-example-skip: not run here\n\n.. code-block:: console\n\n   $ false\n"
+    )
+    _run_text(tmp_path, text)
+    skipped = [b for b in blocks(tmp_path / "page.rst") if b.skip]
+    assert [b.skip for b in skipped] == ["not run here"]
