@@ -121,3 +121,24 @@ def test_every_documented_table_is_accepted_in_one_config_file(tmp_path: Path) -
     )
     loaded = load_config(config)
     assert [rule.name for rule in loaded.rules] == ["r"]
+
+
+def test_dashboard_reference_names_every_route() -> None:
+    import ast
+    import inspect
+
+    import gwalert.web.app as web
+
+    paths = [
+        node.args[0].value
+        for node in ast.walk(ast.parse(inspect.getsource(web)))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", "") == "Route"
+        and isinstance(node.args[0], ast.Constant)
+    ]
+    assert len(paths) > 10
+    text = (DOCS / "reference" / "dashboard.rst").read_text()
+    for path in paths:  # /events/{superevent_id:str} is written /events/ID, and so on
+        shown = re.sub(r"\{(\w+?)_?id:\w+\}", lambda m: "ID" if "superevent" in m[1] else "N", path)
+        shown = shown.replace("{kind:str}", "KIND")
+        assert f"``{shown}``" in text, f"{path} is not in docs/reference/dashboard.rst"
