@@ -21,12 +21,14 @@ the default store and config file are the page's own):
   page is skipped when PostgreSQL is not there).
 - A block preceded by the comment ``.. gwalert-example-skip: REASON`` (README:
   ``<!-- gwalert-example-skip: REASON -->``) is not run; every ``bash``/``shell``/``sh`` block
-  must carry such a reason. A page that uses a verb this build does not have is skipped with
-  the reason.
+  must carry such a reason. A block that uses a verb or an option this build does not have
+  (yet) is not run, and the page's test ends as skipped with the reason once the other blocks
+  have run and passed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -175,14 +177,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _missing_verb(page: Path) -> str | None:
-    for block in blocks(page):
-        if block.skip or block.lang not in SHELL_LANGS:
-            continue
-        for cmd in commands(block):
-            m = re.match(r"gwalert (\w[\w-]*)", cmd.text)
-            if m and m[1] not in VERBS:
-                return f"{page.relative_to(ROOT)}:{cmd.line}: 'gwalert {m[1]}' is not in this build"
+@functools.cache
+def _verb_help(verb: str) -> str | None:
+    """``gwalert VERB --help`` of this build, or None when it has no such verb."""
+    if verb not in VERBS:
+        return None
+    proc = subprocess.run(
+        [sys.executable, "-m", "gwalert", verb, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    return proc.stdout
+
+
+def _missing(block: Block) -> str | None:
+    """Why this build cannot run the block: a verb or an option it does not have yet."""
+    if block.lang not in SHELL_LANGS:
+        return None
+    for cmd in commands(block):
+        for m in re.finditer(r"(?:^|[;&|]\s*)gwalert ([a-z][\w-]*)((?:\s+[^;&|\s]+)*)", cmd.text):
+            where = f"{block.page.relative_to(ROOT)}:{cmd.line}"
+            text = _verb_help(m[1])
+            if text is None:
+                return f"{where}: 'gwalert {m[1]}' is not in this build"
+            for option in re.findall(r"(?<!\S)(--[a-z][\w-]*)", m[2]):
+                if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text):
+                    return f"{where}: 'gwalert {m[1]} {option}' is not in this build"
     return None
 
 
@@ -305,9 +327,6 @@ class Page:
 
 
 def _run_page(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    missing = _missing_verb(page)
-    if missing:
-        pytest.skip(missing)
     postgres = None
     if POSTGRES_URL in page.read_text():
         postgres = request.getfixturevalue("postgres_url")
@@ -321,13 +340,20 @@ def _run_page(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Non
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    not_yet = []
     try:
         for block in blocks(page):
             if block.skip is None:
+                why = _missing(block)
+                if why:
+                    not_yet.append(why)
+                    continue
                 runner.run_block(block)
         assert runner.status in (None, 0), f"{runner.where(runner.last)}: exit {runner.status}"
     finally:
         runner.stop()
+    if not_yet:  # every other block ran and passed
+        pytest.skip("; ".join(not_yet))
 
 
 def _has_examples(page: Path) -> bool:
