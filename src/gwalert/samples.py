@@ -125,6 +125,7 @@ def make_record(
     alert_type: str = "PRELIMINARY",
     *,
     time_created: str = "2026-01-01T00:10:00Z",
+    event_time: str = "2026-01-01T00:00:00.000Z",
     group: str = "CBC",
     pipeline: str = "gstlal",
     search: str = "AllSky",
@@ -148,7 +149,7 @@ def make_record(
         if properties is None:
             properties = {} if burst else {"HasNS": 0.95, "HasRemnant": 0.9, "HasMassGap": 0.01}
         event = {
-            "time": "2026-01-01T00:00:00.000Z",
+            "time": event_time,
             "far": far,
             "significant": significant,
             "instruments": ["H1", "L1", "V1"],
@@ -172,13 +173,35 @@ def make_record(
     }
 
 
+#: The drill events' times (UTC): each notice's ``event.time`` and its map's DATE-OBS.
+EVENT_TIMES = {MOCK_ID: "2026-01-01T00:00:00.000Z", "MS260102b": "2026-01-01T00:03:20.000Z"}
+
+
+def _dated(event_time: str) -> dict[str, Any]:
+    """DATE-OBS and MJD-OBS header cards for an ISO UTC time, as LVK's maps carry them."""
+    from astropy.time import Time
+
+    t = Time(event_time.rstrip("Z"), scale="utc")
+    return {"DATE-OBS": t.isot, "MJD-OBS": float(t.mjd)}
+
+
 def sample_set() -> dict[str, bytes]:
-    """File name -> bytes of the drill set written by ``gwalert sample``."""
-    cbc = gaussian_skymap(meta={"OBJECT": MOCK_ID})
+    """File name -> bytes of the drill set written by ``gwalert sample``.
+
+    Each map carries DATE-OBS, the event time its notices give in ``event.time`` (as LVK's
+    maps do), so the Sun and Moon can be drawn and ``--night-of event`` finds the night.
+    """
+    cbc_time, burst_time = EVENT_TIMES[MOCK_ID], EVENT_TIMES["MS260102b"]
+    cbc = gaussian_skymap(meta={"OBJECT": MOCK_ID, **_dated(cbc_time)})
     burst = gaussian_skymap(
-        200.0, 40.0, 8.0, distance=None, max_level=5, meta={"OBJECT": "MS260102b"}
+        200.0,
+        40.0,
+        8.0,
+        distance=None,
+        max_level=5,
+        meta={"OBJECT": "MS260102b", **_dated(burst_time)},
     )
-    combined = gaussian_skymap(121.0, -29.0, 3.0, meta={"OBJECT": MOCK_ID})
+    combined = gaussian_skymap(121.0, -29.0, 3.0, meta={"OBJECT": MOCK_ID, **_dated(cbc_time)})
     t = "2026-01-01T00:{:02d}:00Z"
     ext = {
         "gcn_notice_id": "1234567",
@@ -208,6 +231,7 @@ def sample_set() -> dict[str, bytes]:
             search="AllSky",
             skymap=burst,
             time_created=t.format(5),
+            event_time=burst_time,
         ),
     }
     files = {}

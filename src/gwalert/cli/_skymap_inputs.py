@@ -151,4 +151,9 @@ def _load_bytes(
         if skymap is None:
             why = " (a retraction)" if notice.is_retraction else ""
             raise SkyMapError(f"{notice.superevent_id} {notice.alert_type} carries no sky map{why}")
+    event_time = notice.event.time if notice.event else None
+    if not skymap.date_obs and event_time is not None:
+        # a map without DATE-OBS: the notice's event time dates it (--sun-moon, --night-of event)
+        skymap.meta["DATE-OBS"] = event_time.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        context["date_from"] = "notice event.time"
     return skymap, context

@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sun-moon",
         action="store_true",
-        help="draw the Sun and Moon at the event time (the map's DATE-OBS)",
+        help="draw the Sun and Moon at the event time (the map's DATE-OBS, else the "
+        "notice's event.time)",
     )
     parser.add_argument(
         "--moc",
@@ -113,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--night-of",
         metavar="TIME",
         help="with --site: the first night after this UTC time (ISO; 'event' "
-        "for the map's DATE-OBS; default: now)",
+        "for the map's DATE-OBS, else the notice's event.time; default: now)",
     )
     parser.add_argument(
         "--twilight",
@@ -275,6 +276,12 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
     if args.plot:
         from ..skymap.plot import Marker
 
+        if args.sun_moon and not skymap.date_obs:
+            warnings.append(
+                "--sun-moon: no Sun or Moon drawn: the map has no DATE-OBS and no notice "
+                "gives an event time"
+            )
+
         alert_type = context.get("alert_type")
         if alert_type and context.get("combined_with"):
             alert_type = f"{alert_type} (combined with {context['combined_with']})"
@@ -339,7 +346,9 @@ def _observability(
     if args.night_of:
         text = skymap.date_obs if args.night_of == "event" else args.night_of
         if not text:
-            raise GwalertError("--night-of event: the map has no DATE-OBS")
+            raise GwalertError(
+                "--night-of event: the map has no DATE-OBS and no notice gives an event time"
+            )
         try:
             start = Time(text.replace("Z", ""), scale="utc")
         except ValueError:
