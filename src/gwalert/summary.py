@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from .alerts import Notice
+from .budget import within_budget
 from .errors import GwalertError
 from .util import iso
 
@@ -82,6 +83,11 @@ def skymap_facts(notice: Notice) -> dict[str, Any]:
     return facts
 
 
+def _unanalysed(reason: str) -> dict[str, Any]:
+    """The sky-map facts of a map whose analysis was abandoned (:mod:`gwalert.budget`)."""
+    return {**dict.fromkeys(_SKYMAP_KEYS), "skymap_error": reason}
+
+
 def _why(exc: BaseException) -> str:
     try:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -133,7 +139,7 @@ def summarize(notice: Notice) -> dict[str, Any]:
         "urls": dict(notice.urls),
         "warnings": list(notice.warnings),
     }
-    out.update(skymap_facts(notice))
+    out.update(within_budget(skymap_facts, notice, _unanalysed))
     ext = notice.external_coinc
     if ext is not None:
         out["external_coinc"] = {
