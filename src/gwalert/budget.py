@@ -7,9 +7,10 @@ budget (default 10 s, environment variable ``GWALERT_ANALYSIS_TIMEOUT``; 0 or le
 no budget) the worker is killed, the notice is stored with ``skymap_error = "analysis took
 longer than 10 s"``, and the stream goes on. The next analysis starts a fresh worker.
 
-The worker comes from a ``forkserver`` (never ``fork`` from the listener's threads) that has the
-analysis modules imported, so a new worker is ready in milliseconds. It receives the raw notice
-bytes and the notice's content hash, decodes the notice again and runs the analysis on it;
+The worker is a fresh interpreter (``python -m gwalert.budget``: never a ``fork`` of the
+listener's threads, nothing of the caller's ``__main__`` re-run); a new one is started at once
+when one is abandoned, and its imports do not count against the budget. It receives the raw
+notice bytes and the notice's content hash, decodes the notice again and runs the analysis;
 the main process never decodes the map of an abandoned notice (:func:`abandoned` says which, so
 sky-map rule filters treat it as a notice without a usable map).
 """
@@ -18,9 +19,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-import multiprocessing
 import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -83,7 +89,7 @@ def within_budget(
         except TimeoutError:
             if _worker is not None:
                 _worker.kill()
-            _worker = None
+            _worker = _Worker()  # importing while the stream goes on
             _remember(notice.content_hash)
             log.warning(
                 "%s %s: sky-map analysis abandoned after %g s",
@@ -104,45 +110,99 @@ def within_budget(
 
 
 class _Worker:
-    """One analysis process and its pipe."""
+    """One analysis process (``python -m gwalert.budget``: a fresh interpreter, nothing of the
+    caller's ``__main__`` re-run, no fork of the listener's threads) and its pipes: frames of
+    an 8-byte length and a pickle each way."""
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child,), name="gwalert-analysis")
-        self.process.daemon = True
-        self.process.start()
-        child.close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gwalert.budget"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            env={**os.environ, ENV: "0"},  # inside the worker: analyse in process
+        )
+        self.ready = False
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def call(self, request: Any, limit: float) -> Any:
-        self.conn.send(request)
-        if not self.conn.poll(limit):
-            raise TimeoutError
-        return self.conn.recv()
+        if not self.ready:  # the imports are not part of the budget
+            if _read_frame(self.process, time.monotonic() + READY_TIMEOUT) != "ready":
+                raise EOFError("the analysis process did not start")
+            self.ready = True
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        assert self.process.stdin is not None
+        self.process.stdin.write(struct.pack("<Q", len(data)) + data)
+        self.process.stdin.flush()
+        return _read_frame(self.process, time.monotonic() + limit)
 
     def kill(self) -> None:
-        try:
-            self.process.kill()
-            self.process.join(5)
-        finally:
-            self.conn.close()
+        self.process.kill()
+        self.process.wait(30)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
-def _serve(conn: Any) -> None:
+#: Seconds a new analysis process may take to import numpy, astropy and gwalert.
+READY_TIMEOUT = 120.0
+
+
+def _read_frame(process: subprocess.Popen[bytes], deadline: float) -> Any:
+    """One frame from the worker, or :class:`TimeoutError` past ``deadline``."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    buf = b""
+    need = 8
+    size: int | None = None
+    while True:
+        while len(buf) < need:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, max(need - len(buf), 1 << 16))
+            if not chunk:
+                raise EOFError("the analysis process died")
+            buf += chunk
+        if size is None:
+            size = struct.unpack("<Q", buf[:8])[0]
+            buf, need = buf[8:], size
+            continue
+        return pickle.loads(buf[:size])  # noqa: S301 - our own child process
+
+
+def _serve() -> None:
     """The worker: decode each notice again, analyse it, send the result (or the exception)."""
     global _in_worker
     _in_worker = True
+    from . import budget  # this file run as __main__ is another module object than this one
     from .alerts import decode
 
-    while True:
+    budget._in_worker = True
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the frames
+
+    def send(value: Any) -> None:
         try:
-            (module, qualname), raw, content_hash = conn.recv()
-        except (EOFError, OSError):
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+            data = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        out.write(struct.pack("<Q", len(data)) + data)
+        out.flush()
+
+    send("ready")
+    stdin = sys.stdin.buffer
+    while True:
+        head = stdin.read(8)
+        if len(head) < 8:
             return
+        (size,) = struct.unpack("<Q", head)
+        (module, qualname), raw, content_hash = pickle.loads(stdin.read(size))  # noqa: S301
         try:
             analyse: Any = importlib.import_module(module)
             for part in qualname.split("."):
@@ -153,7 +213,8 @@ def _serve(conn: Any) -> None:
             result: Any = analyse(notices[0])
         except Exception as exc:  # noqa: BLE001 - the caller raises it as if run there
             result = exc
-        try:
-            conn.send(result)
-        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-            conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        send(result)
+
+
+if __name__ == "__main__":
+    _serve()
