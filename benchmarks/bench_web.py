@@ -102,7 +102,7 @@ def _cpu_per_list(app, repeat: int) -> float:
     inflate as much as wall time)."""
     from starlette.requests import Request
 
-    from gwalert.web.app import index
+    from gwalert.web.pages import index
 
     class Holder:
         pass

@@ -209,6 +209,7 @@ def test_every_key_with_every_wrong_type(config_dir, capsys):
     assert not odd, odd
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(WRONG))
 @pytest.mark.parametrize("key", sorted(VALID["serve"]))
 def test_serve_section_types(config_dir, capsys, key, kind):

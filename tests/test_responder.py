@@ -348,6 +348,8 @@ def test_python_handler_gets_notice_and_broken_rule_is_recorded(sqlite_store, mo
         raise ValueError("bad map")
 
     monkeypatch.setattr(SkyMap, "credible_area", broken)
+    # the analysis in this process (where the patch applies), not in the budget's worker
+    monkeypatch.setenv("GWALERT_ANALYSIS_TIMEOUT", "0")
     responder = Responder(sqlite_store, config, poll_interval=0.05)
     with responder:
         nid, new = sqlite_store.add(

@@ -150,6 +150,7 @@ def test_webhook_credential_over_plain_http_only_to_loopback(url, headers, ok):
             parse_config(config)
 
 
+@pytest.mark.slow
 def test_webhook_url_env_checked_by_rules_check(tmp_path, monkeypatch):
     conf = tmp_path / "g.toml"
     conf.write_text(
@@ -249,6 +250,7 @@ SOURCES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_no_auth_without_tls_for_any_credential_source(tmp_path, notice, monkeypatch, source):
     keys, env = SOURCES[source]

@@ -189,13 +189,13 @@ def test_every_route_shows_what_the_store_holds(store, tmp_path) -> None:
 
         # /metrics in Prometheus text format
         status, headers, body = get(base + "/metrics")
-        assert headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert headers["content-type"].startswith("text/plain; version=")  # prometheus_client
         values = _prometheus(body.decode())
-        assert values["gwalert_notices_stored"] == 5
-        assert values["gwalert_dead_letters_stored"] == 1
+        assert values["gwalert_store_notices"] == 5
+        assert values["gwalert_store_dead_letters"] == 1
         assert values['gwalert_actions{state="failed"}'] == 1
         assert values['gwalert_actions{state="done"}'] == 1
-        assert 0 <= values['gwalert_seconds_since_last_message{feed="files"}'] < 600
+        assert 0 <= values['gwalert_feed_last_message_age_seconds{feed="files"}'] < 600
 
         # read-only, static assets, unknown hosts (DNS rebinding)
         assert get(base + "/", method="POST")[0] == 405
@@ -635,8 +635,8 @@ def test_optional_feed_arrival_and_warning_tables_are_shown(store, tmp_path) -> 
         assert feeds["gcn://igwn.gwalert"]["seconds_since_last_heartbeat"] < 600
         assert feeds["files"]["notices"] == 5
         values = _prometheus(get(base + "/metrics")[2].decode())
-        assert values["gwalert_duplicates_received"] == 2
-        assert values['gwalert_seconds_since_last_heartbeat{feed="gcn://igwn.gwalert"}'] < 600
+        assert values["gwalert_store_duplicates"] == 2
+        assert values['gwalert_feed_last_heartbeat_age_seconds{feed="gcn://igwn.gwalert"}'] < 600
         html = _html(get(base + "/health")[2])
         assert "no heartbeat for 3 h" in html and 'class="warnrow"' in html
 

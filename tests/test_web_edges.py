@@ -96,6 +96,7 @@ def app(sqlite_store, tmp_path):
     return create_app(sqlite_store, cache_dir=tmp_path / "c", prerender=False)
 
 
+@pytest.mark.slow
 def test_ids_outside_the_integer_range_are_404(app):
     with running(app) as base, watching(base) as caplog:
         assert get(base, "/notices/1/raw")[0] == 200
@@ -124,6 +125,7 @@ REDIRECTS = [
 ]
 
 
+@pytest.mark.slow
 def test_redirects_stay_on_this_server(sqlite_store, tmp_path):
     fill_samples(sqlite_store)
     app = create_app(
@@ -169,6 +171,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token", [None, "T0ken-123"])
 def test_malformed_requests_never_log_a_traceback(sqlite_store, tmp_path, token):
     fill_samples(sqlite_store)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .redact import redact
+
 #: Seconds: broker timestamp -> stored (loopback p99 is tens of ms; real feeds add the network).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -174,6 +176,57 @@ class Metrics:
         except sa.exc.SQLAlchemyError:
             return  # store unavailable: no ledger metrics this scrape
         yield states
+
+
+class Snapshot:
+    """A collector of metric families computed once (the dashboard builds one per scrape)."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.families
+
+
+def store_families(counts: dict[str, Any], sources: list[dict[str, Any]]) -> list[Any]:
+    """The store's gauges, as the dashboard's ``/metrics`` serves them, in the naming scheme of
+    :class:`Metrics` (``gwalert_actions``, ``gwalert_feed_last_*_age_seconds``)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    out = []
+    for key, help_ in (
+        ("notices", "Notices in the store"),
+        ("superevents", "Superevents in the store"),
+        ("dead_letters", "Messages that could not be decoded, kept as dead letters"),
+        ("duplicates", "Arrivals of a notice already stored"),
+    ):
+        if counts.get(key) is not None:
+            out.append(GaugeMetricFamily(f"gwalert_store_{key}", help_, value=counts[key]))
+    from .store.ledger import STATES
+
+    states = GaugeMetricFamily(
+        "gwalert_actions", "Actions in the ledger by state", labels=["state"]
+    )
+    for state in STATES:
+        states.add_metric([state], (counts.get("actions") or {}).get(state, 0))
+    out.append(states)
+    for key, name, help_ in (
+        ("seconds_since_last_message", "message", "Seconds since the feed's last message"),
+        (
+            "seconds_since_last_heartbeat",
+            "heartbeat",
+            "Seconds since the feed's last heartbeat message",
+        ),
+    ):
+        fam = GaugeMetricFamily(f"gwalert_feed_last_{name}_age_seconds", help_, labels=["feed"])
+        for feed in sources:
+            if feed.get(key) is not None:
+                fam.add_metric([redact(str(feed["feed"]))], float(feed[key]))
+        out.append(fam)
+    return out
 
 
 class Server:

@@ -27,6 +27,9 @@ from collections.abc import Iterable
 MASK = "***"
 #: Shorter values are not removed from text (``"a"`` would mangle every line).
 MIN_SECRET = 3
+#: Values registered for every text (:func:`register`) must be longer: a short user name
+#: removed from every log line would hide more than it protects.
+MIN_REGISTERED = 6
 
 #: Query/fragment parameter names whose values are secrets (matched as a part of the name,
 #: case-insensitively: ``access_token``, ``X-Amz-Signature``, ``apikey``, ``client_secret``).
@@ -76,7 +79,7 @@ def register(values: Iterable[str | None]) -> None:
     with _lock:
         for value in values:
             if isinstance(value, str):
-                _known.update(p for p in secret_parts(value) if len(p) >= MIN_SECRET)
+                _known.update(p for p in secret_parts(value) if len(p) >= MIN_REGISTERED)
 
 
 def forget_all() -> None:

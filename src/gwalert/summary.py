@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .alerts import Notice
+from .budget import within_budget
 from .errors import GwalertError
 from .util import iso, why
 
@@ -170,6 +171,11 @@ def skymap_facts(notice: Notice) -> dict[str, Any]:
     return facts
 
 
+def _unanalysed(reason: str) -> dict[str, Any]:
+    """The sky-map facts of a map whose analysis was abandoned (:mod:`gwalert.budget`)."""
+    return {**dict.fromkeys(_SKYMAP_KEYS), "skymap_error": reason}
+
+
 def summarize(notice: Notice) -> Summary:
     """Identity, event facts, most probable position and distance of one notice."""
     ev = notice.event
@@ -213,7 +219,7 @@ def summarize(notice: Notice) -> Summary:
         "urls": dict(notice.urls),
         "warnings": list(notice.warnings),
     }
-    out.update(skymap_facts(notice))
+    out.update(within_budget(skymap_facts, notice, _unanalysed))
     ext = notice.external_coinc
     if ext is not None:
         out["external_coinc"] = {

@@ -28,10 +28,12 @@ class Facts:
 
     def skymap(self) -> Any:
         if "skymap" not in self._cache:
+            from ..budget import abandoned
             from ..errors import SkyMapError
 
-            try:
-                self._cache["skymap"] = self.notice.skymap
+            try:  # a map whose analysis ran out of time is never read here
+                skymap = None if abandoned(self.notice.content_hash) else self.notice.skymap
+                self._cache["skymap"] = skymap
             except SkyMapError:
                 self._cache["skymap"] = None
         return self._cache["skymap"]

@@ -1,4 +1,6 @@
-"""The dashboard's Starlette application: pages, downloads, the JSON API and /metrics.
+"""The dashboard's Starlette application: its shared state (:class:`Dashboard`) and its routes;
+the pages are in :mod:`.pages`, the downloads in :mod:`.downloads`, the JSON API and /metrics in
+:mod:`.api`.
 
 Every endpoint is a plain function run in Starlette's thread pool: each opens a short read-only
 connection to the store (SQLite in WAL mode or PostgreSQL), so a running ``gwalert listen`` in
@@ -7,7 +9,6 @@ another process is never blocked.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -23,9 +24,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     HTMLResponse,
-    JSONResponse,
     PlainTextResponse,
     Response,
 )
@@ -34,9 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..errors import GwalertError
 from ..store import Store
-from ..store.sanitize import json_value
 from . import fmt, health, maps, queries
-from .facts import summary_facts
 from .security import LOOPBACK_HOSTS, Guard
 
 log = logging.getLogger("gwalert.web")
@@ -68,10 +65,6 @@ def _safe_url(url: Any) -> str | None:
     """Only plain https links from a notice become links (never fetched by the server)."""
     text = str(url or "")
     return text if re.fullmatch(r"https://[^\s\"'<>`]{1,500}", text) else None
-
-
-def _filename(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))[:80] or "notice"
 
 
 class Dashboard:
@@ -124,6 +117,17 @@ class Dashboard:
 
     def opt_now(self) -> queries.StoreView:
         return self.opt.refresh()
+
+    def health(self) -> dict[str, Any]:
+        """Feeds, counts, dead letters and failed actions: the health page, its API, /metrics."""
+        opt = self.opt_now()
+        with self.connect() as conn:
+            return {
+                "sources": health.sources(conn, opt, self.silence),
+                "counts": health.counts(conn, opt),
+                "dead_letters": health.dead_letters(conn),
+                "failed_actions": health.failed_actions(conn, opt),
+            }
 
     # ------------------------------------------------------------ background maps
     def start(self) -> None:
@@ -184,303 +188,6 @@ class Dashboard:
                     log.warning("%s", exc)
 
 
-# ---------------------------------------------------------------------------- pages
-def index(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    filters = queries.Filters.from_query(request.query_params)
-    opt = d.opt_now()
-    with d.connect() as conn:
-        version = health.version(conn, opt)
-        events, total = queries.list_events(conn, opt, filters)
-        groups = queries.groups(conn, opt)
-    template = "_events.html" if request.url.path.startswith("/fragments") else "index.html"
-    return d.render(
-        template,
-        request,
-        events=events,
-        rows=d.rows(events),
-        total=total,
-        filters=filters,
-        groups=groups,
-        version=version,
-    )
-
-
-def event_page(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    sid = request.path_params["superevent_id"]
-    opt = d.opt_now()
-    with d.connect() as conn:
-        version = health.version(conn, opt)
-        event = queries.event_detail(conn, opt, sid)
-    if event is None:
-        return d.render("missing.html", request, status=404, what=f"superevent {sid}")
-    return d.render("event.html", request, event=event, version=version)
-
-
-def health_page(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    return d.render("health.html", request, **_health(d), silence=d.silence)
-
-
-def dead_letter_page(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    dlid = db_id(request, "dead_letter_id")
-    with d.connect() as conn:
-        row = health.dead_letter(conn, dlid)
-    if row is None:
-        return d.render("missing.html", request, status=404, what="dead letter")
-    raw = bytes(row["raw"])
-    preview = raw[:4096].decode("utf-8", "replace")
-    printable = sum(ch.isprintable() or ch in "\n\t\r" for ch in preview)
-    text = preview if preview and printable / len(preview) > 0.9 else None
-    hexdump = None if text is not None else _hexdump(raw[:1024])
-    return d.render("dead_letter.html", request, row=row, size=len(raw), text=text, hexdump=hexdump)
-
-
-def _hexdump(data: bytes) -> str:
-    lines = []
-    for i in range(0, len(data), 16):
-        chunk = data[i : i + 16]
-        ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{i:08x}  {chunk.hex(' '):<47}  {ascii_}")
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------ downloads
-#: The largest row id the databases hold (a 64-bit signed integer).
-MAX_ID = 2**63 - 1
-
-
-def db_id(request: Request, name: str) -> int:
-    """The path's id ``name`` when a row could have it, else 404 (never an overflow)."""
-    value = request.path_params.get(name)
-    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        raise HTTPException(404, "no such row")
-    return value
-
-
-def _notice(request: Request, with_raw: bool = True) -> Any:
-    d: Dashboard = request.app.state.dashboard
-    nid = db_id(request, "notice_id")
-    with d.connect() as conn:
-        row = queries.notice_row(conn, nid, with_raw=with_raw)
-    if row is None:
-        raise HTTPException(404, "no such notice")
-    return row
-
-
-def _attachment(data: bytes, name: str, media_type: str) -> Response:
-    return Response(
-        data,
-        media_type=media_type,
-        headers={
-            "content-disposition": f'attachment; filename="{name}"',
-            "cache-control": "private, max-age=3600",
-        },
-    )
-
-
-def map_png(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    kind = request.path_params["kind"]
-    if kind not in maps.KINDS:
-        raise HTTPException(404, "no such map")
-    row = _notice(request)
-    try:
-        path = d.maps.get(row, kind)
-    except GwalertError as exc:
-        return PlainTextResponse(str(exc) + "\n", status_code=500)
-    if path is None:
-        raise HTTPException(404, "this notice has no such sky map")
-    return FileResponse(
-        path, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
-    )
-
-
-def raw_notice(request: Request) -> Response:
-    row = _notice(request)
-    ext = "json" if row["format"] == "json" else "avro"
-    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}") + f".{ext}"
-    return _attachment(bytes(row["raw"]), name, "application/octet-stream")
-
-
-def skymap_fits(request: Request) -> Response:
-    row = _notice(request)
-    kind = "combined" if request.url.path.endswith("combined.fits") else "skymap"
-    try:
-        data = maps.skymap_bytes(row, kind)
-    except GwalertError as exc:
-        return PlainTextResponse(f"{exc}\n", status_code=500)
-    if not data:
-        raise HTTPException(404, "this notice has no such sky map")
-    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-{kind}") + ".fits"
-    return _attachment(data, name, "application/fits")
-
-
-def moc_fits(request: Request) -> Response:
-    row = _notice(request)
-    try:
-        data = maps.moc_fits(row, 0.9)
-    except GwalertError as exc:
-        return PlainTextResponse(f"{exc}\n", status_code=500)
-    if not data:
-        raise HTTPException(404, "this notice has no sky map")
-    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-moc90") + ".fits"
-    return _attachment(data, name, "application/fits")
-
-
-def summary_json(request: Request) -> Response:
-    row = _notice(request, with_raw=False)
-    facts = summary_facts(row["summary"])
-    facts.update(notice_id=row["id"], received_at=row["received_at"], source=row["source"])
-    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-summary") + ".json"
-    return _attachment(json.dumps(json_value(facts), indent=2).encode(), name, "application/json")
-
-
-def dead_letter_raw(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    dlid = db_id(request, "dead_letter_id")
-    with d.connect() as conn:
-        row = health.dead_letter(conn, dlid)
-    if row is None:
-        raise HTTPException(404, "no such dead letter")
-    return _attachment(
-        bytes(row["raw"]), f"dead-letter-{row['id']}.bin", "application/octet-stream"
-    )
-
-
-# ------------------------------------------------------------------------------ API
-def _json(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(json_value(data), status_code=status, headers={"cache-control": "no-store"})
-
-
-def api_events(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    filters = queries.Filters.from_query(request.query_params)
-    opt = d.opt_now()
-    with d.connect() as conn:
-        events, total = queries.list_events(conn, opt, filters)
-    return _json({"total": total, "events": events})
-
-
-def api_event(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    sid = request.path_params["superevent_id"]
-    opt = d.opt_now()
-    with d.connect() as conn:
-        event = queries.event_detail(conn, opt, sid)
-    if event is None:
-        return _json({"error": f"no superevent {sid}"}, 404)
-    base = "/notices/{}"
-    for n in event["notices"]:
-        links = {
-            "raw": base.format(n["id"]) + "/raw",
-            "summary": base.format(n["id"]) + "/summary.json",
-        }
-        if n["has_skymap"]:
-            links.update(
-                skymap_fits=base.format(n["id"]) + "/skymap.fits",
-                moc90_fits=base.format(n["id"]) + "/moc90.fits",
-                skymap_png=f"/maps/{n['id']}/skymap.png",
-            )
-        if n["has_combined_skymap"]:
-            links.update(
-                combined_fits=base.format(n["id"]) + "/combined.fits",
-                combined_png=f"/maps/{n['id']}/combined.png",
-            )
-        n["links"] = links
-    return _json(event)
-
-
-def _health(d: Dashboard) -> dict[str, Any]:
-    opt = d.opt_now()
-    with d.connect() as conn:
-        return {
-            "sources": health.sources(conn, opt, d.silence),
-            "counts": health.counts(conn, opt),
-            "dead_letters": health.dead_letters(conn),
-            "failed_actions": health.failed_actions(conn, opt),
-        }
-
-
-def api_health(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    return _json(_health(d))
-
-
-def api_version(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    opt = d.opt_now()
-    with d.connect() as conn:
-        return _json({"version": health.version(conn, opt)})
-
-
-def metrics(request: Request) -> Response:
-    d: Dashboard = request.app.state.dashboard
-    health = _health(d)
-    c = health["counts"]
-    lines = [
-        "# HELP gwalert_notices_stored Notices in the store.",
-        "# TYPE gwalert_notices_stored gauge",
-        f"gwalert_notices_stored {c['notices']}",
-        "# HELP gwalert_superevents_stored Superevents in the store.",
-        "# TYPE gwalert_superevents_stored gauge",
-        f"gwalert_superevents_stored {c['superevents']}",
-        "# HELP gwalert_dead_letters_stored Messages that could not be decoded.",
-        "# TYPE gwalert_dead_letters_stored gauge",
-        f"gwalert_dead_letters_stored {c['dead_letters']}",
-    ]
-    if c["duplicates"] is not None:
-        lines += [
-            "# HELP gwalert_duplicates_received Arrivals of a notice already stored.",
-            "# TYPE gwalert_duplicates_received gauge",
-            f"gwalert_duplicates_received {c['duplicates']}",
-        ]
-    lines += [
-        "# HELP gwalert_actions Actions in the ledger by state.",
-        "# TYPE gwalert_actions gauge",
-    ]
-    from ..store.ledger import STATES
-
-    for state in STATES:
-        lines.append(f'gwalert_actions{{state="{state}"}} {c["actions"].get(state, 0)}')
-    lines += [
-        "# HELP gwalert_seconds_since_last_message Seconds since a feed's last message.",
-        "# TYPE gwalert_seconds_since_last_message gauge",
-    ]
-    for feed in health["sources"]:
-        if feed["seconds_since_last_message"] is not None:
-            lines.append(
-                f'gwalert_seconds_since_last_message{{feed="{_label(feed["feed"])}"}} '
-                f"{feed['seconds_since_last_message']:.3f}"
-            )
-    beats = [f for f in health["sources"] if f["seconds_since_last_heartbeat"] is not None]
-    if beats:
-        lines += [
-            "# HELP gwalert_seconds_since_last_heartbeat Seconds since a feed's last heartbeat.",
-            "# TYPE gwalert_seconds_since_last_heartbeat gauge",
-        ]
-        for feed in beats:
-            lines.append(
-                f'gwalert_seconds_since_last_heartbeat{{feed="{_label(feed["feed"])}"}}'
-                f" {feed['seconds_since_last_heartbeat']:.3f}"
-            )
-    return PlainTextResponse(
-        "\n".join(lines) + "\n",
-        media_type="text/plain; version=0.0.4; charset=utf-8",
-        headers={"cache-control": "no-store"},
-    )
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok\n")
-
-
 async def not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     detail = getattr(exc, "detail", "not found")
@@ -507,6 +214,17 @@ def create_app(
             yield
         finally:
             dashboard.stop()
+
+    from .api import api_event, api_events, api_health, api_version, healthz, metrics
+    from .downloads import (
+        dead_letter_raw,
+        map_png,
+        moc_fits,
+        raw_notice,
+        skymap_fits,
+        summary_json,
+    )
+    from .pages import dead_letter_page, event_page, health_page, index
 
     routes = [
         Route("/", index),

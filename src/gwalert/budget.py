@@ -1,0 +1,220 @@
+"""A time budget for the sky-map analysis of one notice.
+
+A sender controls the sky map: a 4 MB notice can inflate to gigabytes, and reading and analysing
+it then holds the stream for many seconds while the real notices behind it wait. So the
+analysis runs in a worker process (:func:`within_budget`), where it can be abandoned: past the
+budget (default 10 s, environment variable ``GWALERT_ANALYSIS_TIMEOUT``; 0 or less: no worker,
+no budget) the worker is killed, the notice is stored with ``skymap_error = "analysis took
+longer than 10 s"``, and the stream goes on. The next analysis starts a fresh worker.
+
+The worker is a fresh interpreter (``python -m gwalert.budget``: never a ``fork`` of the
+listener's threads, nothing of the caller's ``__main__`` re-run); a new one is started at once
+when one is abandoned, and its imports do not count against the budget. It receives the raw
+notice bytes and the notice's content hash, decodes the notice again and runs the analysis;
+the main process never decodes the map of an abandoned notice (:func:`abandoned` says which, so
+sky-map rule filters treat it as a notice without a usable map).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("gwalert.budget")
+
+ENV = "GWALERT_ANALYSIS_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
+#: Modules the worker has imported before its first notice.
+PRELOAD = ["gwalert.summary", "gwalert.alerts", "gwalert.skymap"]
+
+_in_worker = False
+_lock = threading.Lock()
+_worker: _Worker | None = None
+_abandoned: OrderedDict[str, None] = OrderedDict()
+
+
+def timeout() -> float:
+    """The budget in seconds (``GWALERT_ANALYSIS_TIMEOUT``, default 10; <= 0: none)."""
+    value = os.environ.get(ENV, "")
+    try:
+        return float(value) if value.strip() else DEFAULT_TIMEOUT
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds: using %g", ENV, value, DEFAULT_TIMEOUT)
+        return DEFAULT_TIMEOUT
+
+
+def abandoned(content_hash: str) -> bool:
+    """Whether the analysis of this notice was abandoned (its map must not be read here)."""
+    return content_hash in _abandoned
+
+
+def _remember(content_hash: str) -> None:
+    _abandoned[content_hash] = None
+    while len(_abandoned) > 1000:
+        _abandoned.popitem(last=False)
+
+
+def within_budget(
+    analyse: Callable[[Any], dict[str, Any]],
+    notice: Any,
+    on_failure: Callable[[str], dict[str, Any]],
+) -> dict[str, Any]:
+    """``analyse(notice)`` run in the worker process within the budget; past it (or when the
+    worker dies) ``on_failure(reason)``. ``analyse`` must be a module-level function (the worker
+    imports it by name). Notices without sky-map bytes are analysed here (nothing to bound)."""
+    limit = timeout()
+    event = getattr(notice, "event", None)
+    if _in_worker or limit <= 0 or event is None or not getattr(event, "skymap_bytes", None):
+        return analyse(notice)
+    if abandoned(notice.content_hash):
+        return on_failure(f"analysis took longer than {limit:g} s")
+    name = (analyse.__module__, analyse.__qualname__)
+    global _worker
+    with _lock:
+        try:
+            if _worker is None or not _worker.alive():
+                _worker = _Worker()
+            result = _worker.call((name, bytes(notice.raw), notice.content_hash), limit)
+        except TimeoutError:
+            if _worker is not None:
+                _worker.kill()
+            _worker = _Worker()  # importing while the stream goes on
+            _remember(notice.content_hash)
+            log.warning(
+                "%s %s: sky-map analysis abandoned after %g s",
+                notice.superevent_id,
+                notice.alert_type,
+                limit,
+            )
+            return on_failure(f"analysis took longer than {limit:g} s")
+        except (EOFError, OSError) as exc:  # the worker died (memory, a signal)
+            if _worker is not None:
+                _worker.kill()
+            _worker = None
+            _remember(notice.content_hash)
+            return on_failure(f"analysis failed: the analysis process died ({exc or 'killed'})")
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+class _Worker:
+    """One analysis process (``python -m gwalert.budget``: a fresh interpreter, nothing of the
+    caller's ``__main__`` re-run, no fork of the listener's threads) and its pipes: frames of
+    an 8-byte length and a pickle each way."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gwalert.budget"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            env={**os.environ, ENV: "0"},  # inside the worker: analyse in process
+        )
+        self.ready = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def call(self, request: Any, limit: float) -> Any:
+        if not self.ready:  # the imports are not part of the budget
+            if _read_frame(self.process, time.monotonic() + READY_TIMEOUT) != "ready":
+                raise EOFError("the analysis process did not start")
+            self.ready = True
+        data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        assert self.process.stdin is not None
+        self.process.stdin.write(struct.pack("<Q", len(data)) + data)
+        self.process.stdin.flush()
+        return _read_frame(self.process, time.monotonic() + limit)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+#: Seconds a new analysis process may take to import numpy, astropy and gwalert.
+READY_TIMEOUT = 120.0
+
+
+def _read_frame(process: subprocess.Popen[bytes], deadline: float) -> Any:
+    """One frame from the worker, or :class:`TimeoutError` past ``deadline``."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    buf = b""
+    need = 8
+    size: int | None = None
+    while True:
+        while len(buf) < need:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, max(need - len(buf), 1 << 16))
+            if not chunk:
+                raise EOFError("the analysis process died")
+            buf += chunk
+        if size is None:
+            size = struct.unpack("<Q", buf[:8])[0]
+            buf, need = buf[8:], size
+            continue
+        return pickle.loads(buf[:size])  # noqa: S301 - our own child process
+
+
+def _serve() -> None:
+    """The worker: decode each notice again, analyse it, send the result (or the exception)."""
+    global _in_worker
+    _in_worker = True
+    from . import budget  # this file run as __main__ is another module object than this one
+    from .alerts import decode
+
+    budget._in_worker = True
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the frames
+
+    def send(value: Any) -> None:
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+            data = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        out.write(struct.pack("<Q", len(data)) + data)
+        out.flush()
+
+    send("ready")
+    stdin = sys.stdin.buffer
+    while True:
+        head = stdin.read(8)
+        if len(head) < 8:
+            return
+        (size,) = struct.unpack("<Q", head)
+        (module, qualname), raw, content_hash = pickle.loads(stdin.read(size))  # noqa: S301
+        try:
+            analyse: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                analyse = getattr(analyse, part)
+            notices = [n for n in decode(raw) if n.content_hash == content_hash]
+            if not notices:
+                raise RuntimeError("the notice did not decode the same in the analysis process")
+            result: Any = analyse(notices[0])
+        except Exception as exc:  # noqa: BLE001 - the caller raises it as if run there
+            result = exc
+        send(result)
+
+
+if __name__ == "__main__":
+    _serve()
