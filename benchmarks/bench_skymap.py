@@ -221,13 +221,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per map")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory section")
     parser.add_argument("--only", default="", help="measure only maps whose label has this")
+    parser.add_argument("--skip-3d", action="store_true", help="2-D crossmatch only")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rounds, n = (1, 20_000) if args.quick else (args.rounds, 100_000)
 
     tmp = Path(tempfile.mkdtemp(prefix="gwalert-bench-"))
     maps = [(label, p) for label, p in real_and_made_maps(tmp) if args.only in label]
-    rows = per_map(maps, rounds, n)
+    rows = per_map(maps, rounds, n, three_d=not args.skip_3d)
 
     fresh = None
     if SHARED_MAP.exists():  # the summary of a notice's map in a fresh process, as the CLI
@@ -342,7 +343,7 @@ def flatten(path: Path, dest: Path, order: int) -> tuple[str, Path]:
     return f"{path.name} flattened to nside {2**order}", dest.with_suffix(".fits.gz")
 
 
-def per_map(maps: list[tuple[str, Path]], rounds: int, n: int) -> list[tuple]:
+def per_map(maps: list[tuple[str, Path]], rounds: int, n: int, three_d: bool = True) -> list[tuple]:
     """Interleaved, for each map and round: gwalert 3-D, ligo.skymap 3-D, gwalert 2-D,
     ligo.skymap 2-D (each reading the file); best time of each."""
     from astropy import units as u
@@ -357,7 +358,7 @@ def per_map(maps: list[tuple[str, Path]], rounds: int, n: int) -> list[tuple]:
     rows = []
     for label, path in maps:
         sm = SkyMap.read(path)
-        three_d = sm.has_distance
+        with_3d = three_d and sm.has_distance
         scale = sm.distmean or 500.0
         dist = np.random.default_rng(1).uniform(1, 2.5 * scale, n)
         coords3 = SkyCoord(ra * u.deg, dec * u.deg, dist * u.Mpc)
@@ -384,7 +385,7 @@ def per_map(maps: list[tuple[str, Path]], rounds: int, n: int) -> list[tuple]:
             return ligo_crossmatch(table, coords2, contours=(0.5, 0.9))
 
         fns = {"gw2": gw2, "li2": li2}
-        if three_d:
+        if with_3d:
             fns.update(gw3=gw3, li3=li3)
         times: dict[str, float] = {k: math.inf for k in fns}
         for _ in range(rounds):

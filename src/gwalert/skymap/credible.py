@@ -42,8 +42,13 @@ class Ranking:
 def rank_order(dens: np.ndarray, uniq: np.ndarray) -> np.ndarray:
     """Row indices by descending density, ties by descending NUNIQ (ligo.skymap's order)."""
     if uniq.size < 2 or np.all(uniq[1:] > uniq[:-1]):
-        # A stable ascending sort keeps ties in ascending-UNIQ order; reversed, descending.
-        return np.argsort(dens, kind="stable")[::-1]
+        # Ties keep ascending-UNIQ (= row) order ascending, so reversed, descending. Without
+        # ties any sort gives that order: the quick one, then a stable one only if needed.
+        order = np.argsort(dens)
+        ranked = dens[order]
+        if np.any(ranked[1:] == ranked[:-1]):
+            order = np.argsort(dens, kind="stable")
+        return order[::-1]
     return np.lexsort((uniq, dens))[::-1]
 
 

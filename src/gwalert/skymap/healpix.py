@@ -174,6 +174,17 @@ def ang2pix_nested_rad(
     return _nested(level, face, ix, iy)
 
 
+def _face_table() -> np.ndarray:
+    out = np.zeros(49, np.int64)
+    for a in range(-1, 6):
+        for b in range(-1, 6):
+            out[(a + 1) * 7 + b + 1] = (a | 4) if a == b else a if a < b else b + 8
+    return out
+
+
+_FACE = _face_table()
+
+
 def ang2xyf_rad(
     level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -197,7 +208,12 @@ def ang2xyf_rad(
     jm = z34.astype(np.int64)  # descending edge line
     ifp = jp >> level
     ifm = jm >> level
-    face = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
+    # HEALPix's face: ifp | 4 where ifp == ifm, ifp where ifp < ifm, else ifm + 8, as one
+    # gather (ifp and ifm are in [0, 4] in the belt, [-1, 5] in the caps)
+    key = ifp * 7
+    key += ifm
+    key += 8
+    face = _FACE.take(key)
     mask = nside - 1
     ix = jm & mask
     iy = mask - (jp & mask)

@@ -25,21 +25,29 @@ import numpy as np
 
 from ..errors import SkyMapError
 from . import fitsio
-from .derasterize import Derasterizer, nest_to_ring, nest_to_xyf, xyf_to_ring
 from .maprows import DISTANCE_COLUMNS, KEPT, Rows, bound_rows
 
 __all__ = [
     "DISTANCE_COLUMNS",
     "KEPT",
-    "Derasterizer",
     "Rows",
     "flat_level",
     "from_flat_columns",
-    "nest_to_ring",
-    "nest_to_xyf",
     "read",
-    "xyf_to_ring",
 ]
+
+# Flat maps only: the derasterizer is imported when one is read (``gwalert parse`` of a
+# notice's multi-order map never loads it).
+_LAZY = {"Derasterizer", "nest_to_ring", "nest_to_xyf", "xyf_to_ring"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import derasterize
+
+        return getattr(derasterize, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _MAX_FLAT_COLUMNS = 8  # real flat maps have 1 to 4 (PROB, DISTMU, DISTSIGMA, DISTNORM)
 _WHOLE_TABLE = 4 << 20  # multi-order tables up to this size are read in one piece
@@ -159,6 +167,8 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     names = [c.name for c in cols]
     value_name, is_prob = _value_column(names)
     scale = npix / (4 * np.pi) if is_prob else None
+    from .derasterize import Derasterizer
+
     der = Derasterizer(level, ordering, names, value_name, scale)
     rows_per_chunk = max(1, der.chunk_pixels // max(repeat, 1))
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
@@ -186,6 +196,8 @@ def from_flat_columns(columns: dict[str, np.ndarray], header: dict[str, Any]) ->
         raise SkyMapError("columns of a flat sky map hold different numbers of pixels")
     level = flat_level(npix, header)
     value_name, is_prob = _value_column(names)
+    from .derasterize import Derasterizer
+
     der = Derasterizer(
         level, _ordering(header), names, value_name, npix / (4 * np.pi) if is_prob else None
     )

@@ -42,10 +42,10 @@ class Lookup:
 
 def _coarse_level(level: np.ndarray) -> int:
     top = int(level.max())
-    levels, counts = np.unique(level, return_counts=True)
-    area = np.cumsum(counts * np.ldexp(1.0, -2 * levels)) / 12  # sky share at or above
-    ok = levels[area >= 1 - _DEEP_AREA]
-    coarse = int(ok[0]) if ok.size else top
+    counts = np.bincount(level, minlength=top + 1)
+    # sky share of the rows at each level or coarser
+    area = np.cumsum(counts * np.ldexp(1.0, -2 * np.arange(top + 1))) / 12
+    coarse = int(np.argmax(area >= 1 - _DEEP_AREA)) if area[-1] >= 1 - _DEEP_AREA else top
     return min(coarse, top, _MAX_COARSE)
 
 
@@ -71,13 +71,14 @@ def build_lookup(sm: SkyMap) -> Lookup:
     deep = np.flatnonzero(level > coarse)
     first = ipix[shallow] << (2 * (coarse - level[shallow]))
     count = np.left_shift(1, 2 * (coarse - level[shallow]))
-    deep_cells = np.unique(ipix[deep] >> (2 * (level[deep] - coarse)))
+    deep_cells = _distinct(ipix[deep] >> (2 * (level[deep] - coarse)))
     # Shallow rows and split cells, in sky order; when they tile the sky exactly (as every
     # valid map does) the dense index is one np.repeat.
     cell_first = np.concatenate([first, deep_cells])
     cell_count = np.concatenate([count, np.ones(deep_cells.size, np.int64)])
     cell_row = np.concatenate([shallow, np.full(deep_cells.size, -2)]).astype(np.int32)
-    order = np.argsort(cell_first, kind="stable")  # fast on the nearly sorted starts
+    # distinct in a map that tiles the sky (the fast path below); any order serves the other
+    order = np.argsort(cell_first)
     cell_first, cell_count, cell_row = cell_first[order], cell_count[order], cell_row[order]
     ends_c = cell_first + cell_count
     if (
@@ -105,6 +106,14 @@ def build_lookup(sm: SkyMap) -> Lookup:
         coarse,
         index[_xyf_to_nested(coarse)],
     )
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique, whose hash table costs a millisecond here)."""
+    values = np.sort(values)
+    keep = np.ones(values.size, bool)
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
