@@ -171,7 +171,7 @@ def ang2pix_nested_rad(
     """``ang2pix_nested`` from RA in radians, z = sin(Dec) and cos(Dec) (1-D arrays): callers
     that already hold these trigonometric values do not pay for them twice."""
     face, ix, iy = ang2xyf_rad(level, ra, z, cos_dec)
-    return _nested(level, face, ix, iy)
+    return xyf_to_nested(level, face, ix, iy)
 
 
 def _face_table() -> np.ndarray:
@@ -234,7 +234,7 @@ def ang2xyf_rad(
     return face, ix, iy
 
 
-def _nested(level: int, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+def xyf_to_nested(level: int, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
     """Nested index of the pixel at (ix, iy) in base pixel ``face``."""
     return (face << (2 * level)) + (_spread_bits(ix, level) | (_spread_bits(iy, level) << 1))
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions
-from .healpix import _nested, ang2xyf_rad, uniq_to_level_ipix
+from .healpix import ang2xyf_rad, uniq_to_level_ipix, xyf_to_nested
 from .special import sin_cos_lat
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _xyf_to_nested(level: int) -> np.ndarray:
     ix = np.repeat(side, side.size)
     iy = np.tile(side, side.size)
     face = np.repeat(np.arange(12, dtype=np.int64), ix.size)
-    out = _nested(level, face, np.tile(ix, 12), np.tile(iy, 12))
+    out = xyf_to_nested(level, face, np.tile(ix, 12), np.tile(iy, 12))
     out.flags.writeable = False
     return out
 
@@ -143,7 +143,7 @@ def rows_of_xyf(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) ->
     out = lk.index.take(key)
     fine = np.flatnonzero(out == -2)
     if fine.size:
-        p = _nested(lk.level, face[fine], ix[fine], iy[fine])
+        p = xyf_to_nested(lk.level, face[fine], ix[fine], iy[fine])
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
         ok = (j >= 0) & (p < lk.ends[jc])
