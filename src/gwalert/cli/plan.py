@@ -49,6 +49,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-limit", type=float, default=10.0, metavar="S", help="MILP time limit (s)"
     )
     sel.add_argument("--observed", metavar="CSV", help="fields already observed (id, ra, dec)")
+    night = parser.add_argument_group("schedule (with --site or a telescope's site)")
+    night.add_argument("--site", metavar="SITE", help="observatory name or LAT,LON[,HEIGHT]")
+    night.add_argument(
+        "--tiles-only", action="store_true", help="no schedule, even for a telescope with a site"
+    )
+    night.add_argument("--start", metavar="TIME", help="start (UTC ISO; default: now)")
+    night.add_argument(
+        "--night-of", metavar="TIME", help="the night after TIME (ISO, or 'event': DATE-OBS)"
+    )
+    night.add_argument(
+        "--twilight",
+        choices=("astronomical", "nautical", "civil"),
+        default="astronomical",
+        help="Sun altitude ending the night: -18° (default), -12° or -6°",
+    )
+    night.add_argument("--max-airmass", type=float, default=2.0, metavar="X")
+    night.add_argument(
+        "--moon-separation", type=float, default=20.0, metavar="DEG", help="(default: 20)"
+    )
+    night.add_argument("--exposure", type=float, metavar="S", help="exposure time (s)")
+    night.add_argument("--readout", type=float, metavar="S", help="readout/overhead (s)")
+    night.add_argument("--slew-rate", type=float, metavar="DEG/S", help="mean slew rate")
+    night.add_argument("--filters", metavar="F,F", help="filters, cycled between visits")
+    night.add_argument("--filter-change", type=float, metavar="S", help="filter change (s)")
+    night.add_argument("--visits", type=int, default=1, metavar="N", help="visits per field")
+    night.add_argument("--gap", default="30m", metavar="DT", help="between visits (30m, 1h)")
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", metavar="OUT", help="write the plan as CSV (- for stdout)")
@@ -100,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     grid = tiling.read_fields(args.fields) if args.fields else None
     observed = tiling.read_fields(args.observed) if args.observed else None
     skymap, context = _load_any(args, args.path)
+    site = args.site or (tel.site if tel and tel.site and not args.tiles_only else None)
+    if site and not args.tiles_only:
+        return _run_schedule(args, skymap, context, fp, tel, grid, observed, site)
+    if args.hours is not None:
+        raise GwalertError("--hours needs a site (--site, or a telescope with one)")
     n = args.tiles or 50
     plan = tiles.plan_tiles(
         skymap,
@@ -172,4 +203,156 @@ def _print_tiles(report: dict[str, Any]) -> None:
         print(
             f"  {k:>3}  {t['id']:>8}  {t['ra']:8.3f}  {t['dec']:+7.3f}  "
             f"{100 * t['probability']:5.2f}%  {100 * t['cumulative']:5.1f}%"
+        )
+
+
+def _duration(text: str) -> float:
+    import re
+
+    from ..errors import GwalertError
+
+    m = re.fullmatch(r"\s*([0-9.]+)\s*(s|sec|m|min|h|hr)?\s*", text)
+    try:
+        if not m:
+            raise ValueError
+        value = float(m.group(1))
+    except ValueError:
+        raise GwalertError(f"--gap {text}: expected a duration such as 30m, 1h or 900s") from None
+    return value * {"h": 3600, "hr": 3600, "m": 60, "min": 60}.get(m.group(2) or "m", 1)
+
+
+def _start(args: argparse.Namespace, skymap: Any) -> Any:
+    from astropy.time import Time
+
+    from ..errors import GwalertError
+
+    if args.start and args.night_of:
+        raise GwalertError("give --start or --night-of, not both")
+    text = args.start or args.night_of
+    if not text:
+        return Time.now()
+    if text == "event":
+        text = skymap.date_obs
+        if not text:
+            raise GwalertError("--night-of event: the map has no DATE-OBS")
+    try:
+        return Time(text.replace("Z", ""), scale="utc")
+    except ValueError:
+        raise GwalertError(f"{text}: not an ISO time (e.g. 2025-05-01T22:00)") from None
+
+
+def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name) -> int:
+    import numpy as np
+
+    from .. import observability as ob
+    from ..errors import GwalertError
+    from ..plan import schedule, tiles
+
+    where = ob.site(site_name)
+    c = schedule.Constraints(
+        max_airmass=args.max_airmass,
+        twilight=ob.TWILIGHT[args.twilight],
+        moon_separation=args.moon_separation,
+        exposure=args.exposure or (tel.exposure if tel else 30.0),
+        readout=args.readout if args.readout is not None else (tel.readout if tel else 10.0),
+        slew_rate=args.slew_rate or (tel.slew_rate if tel and tel.slew_rate else 2.0),
+        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip())
+        if args.filters
+        else ((tel.filters[0],) if tel else ("r",)),
+        filter_change=args.filter_change
+        if args.filter_change is not None
+        else (tel.filter_change if tel else 60.0),
+        visits=args.visits,
+        gap=_duration(args.gap),
+    )
+    c.check()
+    start = _start(args, skymap)
+    n = args.tiles
+    per_field = c.visits * (c.exposure + c.readout)
+    budget = n or (int(args.hours * 3600 / per_field) + 1 if args.hours else 200)
+    cand = tiles.candidates(
+        skymap,
+        fp,
+        grid=grid,
+        coverage_level=args.coverage or tiles.auto_coverage(skymap, fp, budget),
+        observed=observed,
+    )
+    nb = len(cand.grid)
+    order = list(range(nb))
+    gains = tiles.Gains(cand, order)
+    plan = schedule.schedule(
+        [str(i) for i in cand.grid.ids],
+        cand.grid.ra,
+        cand.grid.dec,
+        gains,
+        where,
+        start,
+        c,
+        max_fields=n,
+        max_seconds=args.hours * 3600 if args.hours else None,
+    )
+    report: dict[str, Any] = {
+        "map": args.path,
+        "superevent_id": context.get("superevent_id") or skymap.object,
+        "telescope": tel.name if tel else None,
+        "footprint": fp.name,
+        "field_area": fp.area,
+        "candidates": nb,
+        **plan.as_dict(),
+    }
+    report["tiles"] = _tiles_of(report["exposures"])
+    if args.csv:
+        _write_csv(args.csv, report["exposures"])
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_schedule(report)
+    if not plan.exposures:
+        level = args.coverage or 0.9
+        raise GwalertError(
+            f"nothing observable: the {100 * level:g}% region never rises above airmass "
+            f"{c.max_airmass:g} at {where.name} in the night {report['night_start'][:16]} -> "
+            f"{report['night_end'][11:16]} UTC (Sun below {c.twilight:g}°, Moon "
+            f">= {c.moon_separation:g}° away)"
+        )
+    del np
+    return 0
+
+
+def _tiles_of(exposures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct fields in the order of their first exposure."""
+    seen: dict[str, dict[str, Any]] = {}
+    for e in exposures:
+        if e["id"] not in seen:
+            seen[e["id"]] = {k: e[k] for k in ("id", "ra", "dec", "probability", "cumulative")}
+            seen[e["id"]]["start"] = e["start"]
+    return list(seen.values())
+
+
+def _print_schedule(report: dict[str, Any]) -> None:
+    ex = report["exposures"]
+    who = report["telescope"] or report["footprint"]
+    print(
+        f"{report['superevent_id'] or report['map']}: {who} from {report['site']}, night "
+        f"{report['night_start'][:16]} -> {report['night_end'][11:16]} UTC: {len(ex)} exposures "
+        f"of {len(report['tiles'])} fields, {100 * report['probability']:.1f}% of the "
+        "probability covered"
+    )
+    print(
+        f"  {report['fields_observable']} of {report['candidates']} candidate fields rise above "
+        f"airmass {report['max_airmass']:g} tonight"
+    )
+    for note in report["notes"]:
+        print(f"  note: {note}")
+    if not ex:
+        return
+    print(
+        f"  {'start (UTC)':<19}  {'field':>6}  {'RA':>8}  {'Dec':>7}  {'filt':>4}  {'exp':>5}  "
+        f"{'prob':>6}  {'cumul':>6}  {'airmass':>7}"
+    )
+    for e in ex:
+        print(
+            f"  {e['start'][:19]:<19}  {e['id']:>6}  {e['ra']:8.3f}  {e['dec']:+7.3f}  "
+            f"{e['filter']:>4}  {e['exposure']:5.0f}  {100 * e['probability']:5.2f}%  "
+            f"{100 * e['cumulative']:5.1f}%  {e['airmass']:7.2f}"
         )
