@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import GwalertError
-from ..observability import Site, _quiet_iers, _release, sun_altitude
+from ..observability import Site, sun_altitude
+from .offline import offline_astropy
 
 _SIDEREAL = 2 * math.pi * 1.002737909350795 / 86400.0  # rad of sidereal angle per UT second
 ALT_MARGIN = 0.05  # degrees kept above the airmass limit (refraction-free model vs astropy)
@@ -179,8 +180,7 @@ def schedule(
 
     c = constraints
     c.check()
-    handles = _quiet_iers()
-    try:
+    with offline_astropy():
         loc = where.location()
         n0, n1 = night_edges(loc, start, c.twilight)
         span = float((n1 - n0).to_value(u.s))
@@ -191,8 +191,6 @@ def schedule(
         grid = np.arange(0.0, span + step, step)
         moon_t = n0 + grid * u.s
         moon = _moon(loc, moon_t)
-    finally:
-        _release(handles)
     phi = math.radians(where.lat)
     min_alt = math.degrees(math.asin(1.0 / c.max_airmass)) + ALT_MARGIN
     sin_min = math.sin(math.radians(min_alt))
