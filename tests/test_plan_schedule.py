@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_plan_coverage import random_map
 
 from gwalert.observability import Site
 from gwalert.plan import footprints, schedule, tiles
-from test_plan_coverage import random_map
 
 
 @pytest.fixture(autouse=True, scope="module")

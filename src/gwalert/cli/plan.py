@@ -49,6 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-limit", type=float, default=10.0, metavar="S", help="MILP time limit (s)"
     )
     sel.add_argument("--observed", metavar="CSV", help="fields already observed (id, ra, dec)")
+    gal = parser.add_argument_group("galaxies")
+    gal.add_argument(
+        "--catalog", metavar="CSV", help="galaxy catalog (ra, dec, distmpc, magb/magk)"
+    )
+    gal.add_argument("--top", type=int, default=20, metavar="N", help="galaxies to list")
+    gal.add_argument("--galaxies-out", metavar="CSV", help="write every galaxy, ranked")
+    gal.add_argument(
+        "--galaxy-fields",
+        action="store_true",
+        help="centre fields on the best galaxies (the default for fields under 1 deg²)",
+    )
     night = parser.add_argument_group("schedule (with --site or a telescope's site)")
     night.add_argument("--site", metavar="SITE", help="observatory name or LAT,LON[,HEIGHT]")
     night.add_argument(
@@ -126,9 +137,12 @@ def run(args: argparse.Namespace) -> int:
     grid = tiling.read_fields(args.fields) if args.fields else None
     observed = tiling.read_fields(args.observed) if args.observed else None
     skymap, context = _load_any(args, args.path)
+    galaxies: dict[str, Any] = {}
+    if args.catalog:
+        grid, galaxies = _galaxies(args, skymap, fp, grid)
     site = args.site or (tel.site if tel and tel.site and not args.tiles_only else None)
     if site and not args.tiles_only:
-        return _run_schedule(args, skymap, context, fp, tel, grid, observed, site)
+        return _run_schedule(args, skymap, context, fp, tel, grid, observed, site, galaxies)
     if args.hours is not None:
         raise GwalertError("--hours needs a site (--site, or a telescope with one)")
     n = args.tiles or 50
@@ -137,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         fp,
         n,
         grid=grid,
-        coverage_level=args.coverage,
+        coverage_level=1.0 if galaxies.get("fields") else args.coverage,
         method=args.method,
         time_limit=args.time_limit,
         observed=observed,
@@ -147,14 +161,65 @@ def run(args: argparse.Namespace) -> int:
         "superevent_id": context.get("superevent_id") or skymap.object,
         "telescope": tel.name if tel else None,
         **plan.as_dict(),
+        **galaxies,
     }
+    if galaxies:
+        report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     if args.csv:
         _write_csv(args.csv, report["tiles"])
     if args.json:
         print(json.dumps(report))
     else:
         _print_tiles(report)
+        _print_galaxies(report)
     return 0
+
+
+def _galaxies(args: argparse.Namespace, skymap: Any, fp: Any, grid: Any) -> tuple[Any, dict]:
+    import numpy as np
+
+    from ..plan import galaxies, tiling
+
+    cat = galaxies.read_catalog(args.catalog)
+    ranking = galaxies.rank(skymap, cat)
+    rows = galaxies.ranked_rows(cat, ranking)
+    if args.galaxies_out:
+        _write_csv(args.galaxies_out, rows)
+    out: dict[str, Any] = {
+        "galaxies": rows[: max(args.top, 0)],
+        "galaxies_use_distance": ranking.uses_distance,
+        "galaxy_notes": ranking.notes,
+        "fields": False,
+    }
+    if grid is None and (args.galaxy_fields or fp.area < 1.0):
+        n = args.tiles or 50
+        centres, _ = galaxies.galaxy_fields(cat, ranking, fp, n)
+        if centres.size:
+            grid = tiling.Grid(
+                np.array([cat.names[i] for i in centres], dtype=object),
+                cat.ra[centres],
+                cat.dec[centres],
+            )
+            out["fields"] = True
+            out["galaxy_notes"] = ranking.notes + [
+                f"fields centred on the best of {cat.ra.size} galaxies"
+            ]
+    return grid, out
+
+
+def _print_galaxies(report: dict[str, Any]) -> None:
+    rows = report.get("galaxies")
+    if not rows:
+        return
+    what = "dP/dV x L" if report["galaxies_use_distance"] else "dP/dΩ x L"
+    print(f"  galaxies ranked by {what} (best {len(rows)}):")
+    print(f"  {'#':>3}  {'name':<20}  {'RA':>8}  {'Dec':>7}  {'dist':>6}  {'score':>7}")
+    for g in rows:
+        dist = "" if g["distance"] is None else f"{g['distance']:.0f}"
+        print(
+            f"  {g['rank']:>3}  {g['name'][:20]:<20}  {g['ra']:8.3f}  {g['dec']:+7.3f}  "
+            f"{dist:>6}  {100 * g['score']:6.2f}%"
+        )
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
@@ -241,7 +306,7 @@ def _start(args: argparse.Namespace, skymap: Any) -> Any:
         raise GwalertError(f"{text}: not an ISO time (e.g. 2025-05-01T22:00)") from None
 
 
-def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name) -> int:
+def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
     import numpy as np
 
     from .. import observability as ob
@@ -274,7 +339,9 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name) -> 
         skymap,
         fp,
         grid=grid,
-        coverage_level=args.coverage or tiles.auto_coverage(skymap, fp, budget),
+        coverage_level=1.0
+        if galaxies.get("fields")
+        else (args.coverage or tiles.auto_coverage(skymap, fp, budget)),
         observed=observed,
     )
     nb = len(cand.grid)
@@ -299,7 +366,10 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name) -> 
         "field_area": fp.area,
         "candidates": nb,
         **plan.as_dict(),
+        **galaxies,
     }
+    if galaxies:
+        report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     report["tiles"] = _tiles_of(report["exposures"])
     if args.csv:
         _write_csv(args.csv, report["exposures"])
@@ -307,6 +377,7 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name) -> 
         print(json.dumps(report))
     else:
         _print_schedule(report)
+        _print_galaxies(report)
     if not plan.exposures:
         level = args.coverage or 0.9
         raise GwalertError(
