@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise GwalertError(f"--coverage {args.coverage:g}: a probability in (0, 1], e.g. 0.9")
     fp, tel = _footprint(args)
     grid = tiling.read_fields(args.fields) if args.fields else None
-    observed = tiling.read_fields(args.observed) if args.observed else None
+    observed = tiling.read_fields(args.observed, "--observed") if args.observed else None
     skymap, context = _load_any(args, args.path)
     galaxies: dict[str, Any] = {}
     if args.catalog:
