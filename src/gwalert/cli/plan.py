@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     if args.csv:
         _write_csv(args.csv, report["tiles"])
+    _plot(args, skymap, fp, report)
     if args.json:
         print(json.dumps(report))
     else:
@@ -373,6 +374,7 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
     report["tiles"] = _tiles_of(report["exposures"])
     if args.csv:
         _write_csv(args.csv, report["exposures"])
+    _plot(args, skymap, fp, report)
     if args.json:
         print(json.dumps(report))
     else:
@@ -427,3 +429,18 @@ def _print_schedule(report: dict[str, Any]) -> None:
             f"{e['filter']:>4}  {e['exposure']:5.0f}  {100 * e['probability']:5.2f}%  "
             f"{100 * e['cumulative']:5.1f}%  {e['airmass']:7.2f}"
         )
+
+
+def _plot(args: argparse.Namespace, skymap: Any, fp: Any, report: dict[str, Any]) -> None:
+    if not args.plot:
+        return
+    from ..errors import GwalertError
+    from ..plan import plot
+
+    who = report.get("telescope") or report["footprint"]
+    title = f"{report.get('superevent_id') or 'sky map'}: {len(report['tiles'])} fields of {who}"
+    try:
+        plot.plot(skymap, fp, report, args.plot, title=title)
+    except OSError as exc:
+        raise GwalertError(f"--plot {args.plot}: {exc.strerror or exc}") from None
+    report["plot"] = args.plot
