@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..skymap import SkyMap
 
 
-def outline(fp: Footprint, ra: float, dec: float, n: int = 24) -> list[tuple[np.ndarray, ...]]:
+def outline(fp: Footprint, ra: float, dec: float, n: int = 24) -> list[tuple[Any, Any]]:
     """(RA, Dec) in degrees of each footprint's boundary, pointed at (ra, dec)."""
     frame = _frames(np.array([ra]), np.array([dec]))[0]
     loops = []
@@ -105,8 +105,9 @@ def plot(
         t = [datetime.fromisoformat(e["start"].rstrip("Z")) for e in exposures]
         ax2.step(t, [100 * e["cumulative"] for e in exposures], where="post", color="#0a84ff")
         ax2.set_xlabel(f"UTC, night of {report.get('night_start', '')[:10]}")
-        ax2.axvline(datetime.fromisoformat(report["night_start"].rstrip("Z")), color="grey", lw=0.5)
-        ax2.axvline(datetime.fromisoformat(report["night_end"].rstrip("Z")), color="grey", lw=0.5)
+        for edge in (report["night_start"], report["night_end"]):
+            when: Any = datetime.fromisoformat(edge.rstrip("Z"))
+            ax2.axvline(when, color="grey", lw=0.5)
         from matplotlib.dates import DateFormatter
 
         ax2.xaxis.set_major_formatter(DateFormatter("%H:%M"))
