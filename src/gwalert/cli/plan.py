@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from ._plan_outputs import (
+    _plot,
+    _print_changes,
+    _print_galaxies,
+    _print_schedule,
+    _print_tiles,
+    _remember,
+    _tiles_of,
+    _write_csv,
+)
 from ._store import add_store_arguments
 
 HELP = "plan observations of a sky map: fields to tile, a night's schedule, galaxies"
@@ -90,6 +99,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", metavar="OUT", help="write the plan as CSV (- for stdout)")
     out.add_argument("--plot", metavar="OUT", help="picture of the fields (and the night)")
+    out.add_argument(
+        "--no-store",
+        action="store_true",
+        help="with a superevent id: compare with the last stored plan but do not store this one",
+    )
     add_store_arguments(parser)
     parser.set_defaults(alert_type=None, notice=None, combined=False)
 
@@ -168,10 +182,12 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         _write_csv(args.csv, report["tiles"])
     _plot(args, skymap, fp, report)
+    _remember(args, context, report, tel.name if tel else fp.name)
     if args.json:
         print(json.dumps(report))
     else:
         _print_tiles(report)
+        _print_changes(report)
         _print_galaxies(report)
     return 0
 
@@ -206,70 +222,6 @@ def _galaxies(args: argparse.Namespace, skymap: Any, fp: Any, grid: Any) -> tupl
                 f"fields centred on the best of {cat.ra.size} galaxies"
             ]
     return grid, out
-
-
-def _print_galaxies(report: dict[str, Any]) -> None:
-    rows = report.get("galaxies")
-    if not rows:
-        return
-    what = "dP/dV x L" if report["galaxies_use_distance"] else "dP/dΩ x L"
-    print(f"  galaxies ranked by {what} (best {len(rows)}):")
-    print(f"  {'#':>3}  {'name':<20}  {'RA':>8}  {'Dec':>7}  {'dist':>6}  {'score':>7}")
-    for g in rows:
-        dist = "" if g["distance"] is None else f"{g['distance']:.0f}"
-        print(
-            f"  {g['rank']:>3}  {g['name'][:20]:<20}  {g['ra']:8.3f}  {g['dec']:+7.3f}  "
-            f"{dist:>6}  {100 * g['score']:6.2f}%"
-        )
-
-
-def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    import csv
-
-    from ..errors import GwalertError
-
-    if not rows:
-        keys = ["id", "ra", "dec", "probability", "cumulative"]
-    else:
-        keys = list(rows[0])
-    try:
-        fh = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise GwalertError(f"--csv {path}: {exc.strerror}") from None
-    try:
-        w = csv.DictWriter(fh, keys)
-        w.writeheader()
-        w.writerows(rows)
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
-
-
-def _print_tiles(report: dict[str, Any]) -> None:
-    tiles = report["tiles"]
-    head = (
-        f"{report['superevent_id'] or report['map']}: {len(tiles)} fields of {report['footprint']}"
-    )
-    print(
-        f"{head} ({report['field_area']:.2f} deg² each), {report['method']}, "
-        f"{100 * report['probability']:.1f}% of the probability covered"
-    )
-    if report.get("gap") is not None:
-        print(
-            f"  proven upper bound {100 * report['upper_bound']:.2f}%, "
-            f"optimality gap {100 * report['gap']:.3f}%"
-        )
-    for note in report.get("notes", []):
-        print(f"  note: {note}")
-    if not tiles:
-        print("  no field holds any probability")
-        return
-    print(f"  {'#':>3}  {'field':>8}  {'RA':>8}  {'Dec':>7}  {'prob':>6}  {'cumul':>6}")
-    for k, t in enumerate(tiles, 1):
-        print(
-            f"  {k:>3}  {t['id']:>8}  {t['ra']:8.3f}  {t['dec']:+7.3f}  "
-            f"{100 * t['probability']:5.2f}%  {100 * t['cumulative']:5.1f}%"
-        )
 
 
 def _duration(text: str) -> float:
@@ -375,10 +327,12 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
     if args.csv:
         _write_csv(args.csv, report["exposures"])
     _plot(args, skymap, fp, report)
+    _remember(args, context, report, tel.name if tel else fp.name)
     if args.json:
         print(json.dumps(report))
     else:
         _print_schedule(report)
+        _print_changes(report)
         _print_galaxies(report)
     if not plan.exposures:
         level = args.coverage or 0.9
@@ -390,57 +344,3 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
         )
     del np
     return 0
-
-
-def _tiles_of(exposures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The distinct fields in the order of their first exposure."""
-    seen: dict[str, dict[str, Any]] = {}
-    for e in exposures:
-        if e["id"] not in seen:
-            seen[e["id"]] = {k: e[k] for k in ("id", "ra", "dec", "probability", "cumulative")}
-            seen[e["id"]]["start"] = e["start"]
-    return list(seen.values())
-
-
-def _print_schedule(report: dict[str, Any]) -> None:
-    ex = report["exposures"]
-    who = report["telescope"] or report["footprint"]
-    print(
-        f"{report['superevent_id'] or report['map']}: {who} from {report['site']}, night "
-        f"{report['night_start'][:16]} -> {report['night_end'][11:16]} UTC: {len(ex)} exposures "
-        f"of {len(report['tiles'])} fields, {100 * report['probability']:.1f}% of the "
-        "probability covered"
-    )
-    print(
-        f"  {report['fields_observable']} of {report['candidates']} candidate fields rise above "
-        f"airmass {report['max_airmass']:g} tonight"
-    )
-    for note in report["notes"]:
-        print(f"  note: {note}")
-    if not ex:
-        return
-    print(
-        f"  {'start (UTC)':<19}  {'field':>6}  {'RA':>8}  {'Dec':>7}  {'filt':>4}  {'exp':>5}  "
-        f"{'prob':>6}  {'cumul':>6}  {'airmass':>7}"
-    )
-    for e in ex:
-        print(
-            f"  {e['start'][:19]:<19}  {e['id']:>6}  {e['ra']:8.3f}  {e['dec']:+7.3f}  "
-            f"{e['filter']:>4}  {e['exposure']:5.0f}  {100 * e['probability']:5.2f}%  "
-            f"{100 * e['cumulative']:5.1f}%  {e['airmass']:7.2f}"
-        )
-
-
-def _plot(args: argparse.Namespace, skymap: Any, fp: Any, report: dict[str, Any]) -> None:
-    if not args.plot:
-        return
-    from ..errors import GwalertError
-    from ..plan import plot
-
-    who = report.get("telescope") or report["footprint"]
-    title = f"{report.get('superevent_id') or 'sky map'}: {len(report['tiles'])} fields of {who}"
-    try:
-        plot.plot(skymap, fp, report, args.plot, title=title)
-    except OSError as exc:
-        raise GwalertError(f"--plot {args.plot}: {exc.strerror or exc}") from None
-    report["plot"] = args.plot

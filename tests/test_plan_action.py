@@ -1,0 +1,102 @@
+"""The ``plan`` action (files in the notice's directory, JSON posted to a real HTTP server on
+loopback) and re-planning: ``gwalert plan SUPEREVENT`` stores each plan and shows what changed
+against the previous one for the same telescope."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from servers import http_server
+
+from gwalert import samples
+from gwalert.actions import ActionContext, get_action_type
+from gwalert.alerts import decode
+from gwalert.cli import main
+from gwalert.options import OptionError
+from gwalert.summary import summarize
+
+
+def make_notice(sid="S260101x", alert_type="PRELIMINARY", sigma=None):
+    kw = {} if sigma is None else {"sigma": sigma}
+    sky = samples.gaussian_skymap(max_level=5, **kw)
+    rec = samples.make_record(sid, alert_type, skymap=sky)
+    return decode(samples.encode(rec, "avro"))[0]
+
+
+def context(notice) -> ActionContext:
+    summary = summarize(notice)
+    summary.update(rule="r", action="p", action_id="9/r/p", attempt=1)
+    return ActionContext(
+        action_id="9/r/p", attempt=1, rule="r", action="p", notice=notice, summary=summary,
+        timeout=60.0,
+    )  # fmt: skip
+
+
+def test_plan_action_writes_files_and_posts_json(tmp_path):
+    kind = get_action_type("plan")
+    notice = make_notice()
+    with http_server() as server:
+        opts = kind.validate(
+            {"telescope": "ztf", "tiles": 8, "tiles_only": True, "dir": str(tmp_path),
+             "url": server.url + "/queue"},
+            base=tmp_path,
+        )  # fmt: skip
+        kind.run(context(notice), opts)
+    (req,) = server.requests
+    assert req.path == "/queue" and req.headers["Idempotency-Key"] == "9/r/p"
+    posted = req.json()
+    assert posted["superevent_id"] == "S260101x" and posted["telescope"] == "ZTF"
+    assert 1 <= len(posted["tiles"]) <= 8
+    cum = [t["cumulative"] for t in posted["tiles"]]
+    assert cum == sorted(cum) and cum[-1] > 0
+    files = {p.name for p in tmp_path.rglob("plan-*")}
+    assert files == {"plan-ZTF.json", "plan-ZTF.csv", "plan-ZTF.png"}
+    written = json.loads(next(tmp_path.rglob("plan-ZTF.json")).read_text())
+    assert written["tiles"] == posted["tiles"]
+
+
+@pytest.mark.parametrize(
+    "opts, key",
+    [
+        ({}, "telescope"),
+        ({"telescope": "ztff"}, "telescope"),
+        ({"fov": "0"}, "fov"),
+        ({"fov": "3", "tiles": 0}, "tiles"),
+        ({"fov": "3", "method": "best"}, "method"),
+        ({"fov": "3", "write": False}, "write"),
+        ({"fov": "3", "url": "ftp://x"}, "url"),
+        ({"fov": "3", "colour": "red"}, "colour"),
+    ],
+)
+def test_plan_action_options(tmp_path, opts, key):
+    with pytest.raises(OptionError) as err:
+        get_action_type("plan").validate(opts, base=tmp_path)
+    assert key in str(err.value)
+
+
+def test_replanning_shows_changes_and_stores_plans(tmp_path, capsys):
+    from gwalert.plan import store as plans
+    from gwalert.store import Store
+
+    url = str(tmp_path / "store.sqlite")
+    st = Store.open(url)
+    try:
+        st.add(make_notice("S260102a", "PRELIMINARY"), source="t")
+        argv = ["plan", "S260102a", "--store", url, "--fov", "5", "--tiles", "6"]
+        assert main(argv) == 0
+        first = capsys.readouterr().out
+        assert "changes since" not in first
+        st.add(make_notice("S260102a", "INITIAL", sigma=8.0), source="t")
+        assert main([*argv, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        changes = report["changes"]
+        assert changes["kept"] + len(changes["added"]) == len(report["tiles"])
+        stored = plans.for_event(st.engine, "S260102a")
+        assert [p.telescope for p in stored] == ["square 5°", "square 5°"]
+        assert stored[0].plan["tiles"] == report["tiles"]
+        assert main([*argv, "--no-store"]) == 0
+        assert "changes since the previous plan" in capsys.readouterr().out
+        assert len(plans.for_event(st.engine, "S260102a")) == 2
+    finally:
+        st.close()
