@@ -100,3 +100,45 @@ def test_replanning_shows_changes_and_stores_plans(tmp_path, capsys):
         assert len(plans.for_event(st.engine, "S260102a")) == 2
     finally:
         st.close()
+
+
+def test_dashboard_event_page_shows_stored_plans(tmp_path, capsys):
+    from web_server import get, running
+
+    from gwalert.store import Store
+    from gwalert.web import create_app
+
+    url = str(tmp_path / "store.sqlite")
+    st = Store.open(url)
+    try:
+        st.add(make_notice("S260103c", "PRELIMINARY"), source="t")
+        png = tmp_path / "plan.png"
+        argv = [
+            "plan",
+            "S260103c",
+            "--store",
+            url,
+            "--fov",
+            "4",
+            "--tiles",
+            "5",
+            "--plot",
+            str(png),
+        ]
+        assert main(argv) == 0
+        capsys.readouterr()
+        app = create_app(st, cache_dir=tmp_path / "cache", prerender=False)
+        with running(app) as base:
+            status, _, body = get(base + "/events/S260103c")
+            assert status == 200
+            html = body.decode()
+            assert "Observation plans" in html and "square 4°" in html
+            plan_id = int(html.split('data-plan-id="')[1].split('"')[0])
+            assert html.count('<tr><td class="num">') >= 5
+            status, headers, data = get(base + f"/plans/{plan_id}.png")
+            assert status == 200 and data == png.read_bytes()
+            assert headers["content-type"] == "image/png"
+            status, _, _ = get(base + f"/plans/{plan_id + 99}.png")
+            assert status == 404
+    finally:
+        st.close()

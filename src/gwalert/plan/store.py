@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ..store.db import create_all_locked, write_transaction
 from ..util import utcnow
@@ -103,22 +103,24 @@ def latest(engine: Engine, superevent_id: str, telescope: str) -> StoredPlan | N
 
 def for_event(engine: Engine, superevent_id: str) -> list[StoredPlan]:
     """Every stored plan of a superevent, newest first."""
-    if not sa.inspect(engine).has_table("gwalert_plans"):
+    with engine.connect() as conn:
+        return for_event_on(conn, superevent_id)
+
+
+def for_event_on(conn: Connection, superevent_id: str) -> list[StoredPlan]:
+    """``for_event`` on an open connection (the dashboard's)."""
+    if not sa.inspect(conn).has_table("gwalert_plans"):
         return []
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(plans)
-            .where(plans.c.superevent_id == superevent_id)
-            .order_by(plans.c.id.desc())
-        )
-        return [_row(r) for r in rows]
+    rows = conn.execute(
+        sa.select(plans).where(plans.c.superevent_id == superevent_id).order_by(plans.c.id.desc())
+    )
+    return [_row(r) for r in rows]
 
 
-def picture(engine: Engine, plan_id: int) -> bytes | None:
-    if not sa.inspect(engine).has_table("gwalert_plans"):
+def picture_on(conn: Connection, plan_id: int) -> bytes | None:
+    if not sa.inspect(conn).has_table("gwalert_plans"):
         return None
-    with engine.connect() as conn:
-        r = conn.execute(sa.select(plans.c.picture).where(plans.c.id == plan_id)).first()
+    r = conn.execute(sa.select(plans.c.picture).where(plans.c.id == plan_id)).first()
     return None if r is None or r.picture is None else bytes(r.picture)
 
 

@@ -213,9 +213,23 @@ def event_page(request: Request) -> Response:
     with d.connect() as conn:
         version = health.version(conn, opt)
         event = queries.event_detail(conn, opt, sid)
+        from ..plan.store import for_event_on
+
+        plans = for_event_on(conn, sid) if event is not None else []
     if event is None:
         return d.render("missing.html", request, status=404, what=f"superevent {sid}")
-    return d.render("event.html", request, event=event, version=version)
+    return d.render("event.html", request, event=event, version=version, plans=plans)
+
+
+def plan_png(request: Request) -> Response:
+    from ..plan.store import picture_on
+
+    d: Dashboard = request.app.state.dashboard
+    with d.connect() as conn:
+        data = picture_on(conn, request.path_params["plan_id"])
+    if data is None:
+        raise HTTPException(404, "no picture for this plan")
+    return Response(data, media_type="image/png")
 
 
 def health_page(request: Request) -> Response:
@@ -501,6 +515,7 @@ def create_app(
         Route("/dead-letters/{dead_letter_id:int}", dead_letter_page),
         Route("/dead-letters/{dead_letter_id:int}/raw", dead_letter_raw),
         Route("/maps/{notice_id:int}/{kind:str}.png", map_png),
+        Route("/plans/{plan_id:int}.png", plan_png),
         Route("/notices/{notice_id:int}/raw", raw_notice),
         Route("/notices/{notice_id:int}/skymap.fits", skymap_fits),
         Route("/notices/{notice_id:int}/combined.fits", skymap_fits),
