@@ -206,3 +206,15 @@ def test_schedule_json(capsys):
     assert plan["site"] == "Palomar" and len(plan["tiles"]) == 5
     assert {e["filter"] for e in plan["exposures"]} == {"g", "r"}
     assert all(e["airmass"] <= 2 for e in plan["exposures"])
+
+
+@pytest.mark.parametrize("hours, exposure, readout", [(0.2, 30, 10), (1.0, 90, 20), (0.01, 60, 0)])
+def test_hours_without_a_site_bounds_the_fields(capsys, hours, exposure, readout):
+    path = shared_file("skymaps", CWB)
+    code, out, err = run(
+        capsys, str(path), "--fov", "1", "--hours", str(hours), "--exposure", str(exposure),
+        "--readout", str(readout), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    fit = max(1, int(hours * 3600 // (exposure + readout)))
+    assert 1 <= len(json.loads(out)["tiles"]) <= fit

@@ -40,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sel = parser.add_argument_group("selection")
     sel.add_argument("--fields", metavar="CSV", help="a survey's fixed field grid (id, ra, dec)")
     sel.add_argument("--tiles", type=int, metavar="N", help="number of fields (default: 50)")
-    sel.add_argument("--hours", type=float, metavar="H", help="observing time to fill instead")
+    sel.add_argument(
+        "--hours",
+        type=float,
+        metavar="H",
+        help="observing time to fill (scheduled with a site; else fields of exposure + readout)",
+    )
     sel.add_argument(
         "--coverage",
         type=float,
@@ -157,9 +162,15 @@ def run(args: argparse.Namespace) -> int:
     site = args.site or (tel.site if tel and tel.site and not args.tiles_only else None)
     if site and not args.tiles_only:
         return _run_schedule(args, skymap, context, fp, tel, grid, observed, site, galaxies)
-    if args.hours is not None:
-        raise GwalertError("--hours needs a site (--site, or a telescope with one)")
     n = args.tiles or 50
+    if args.hours is not None:
+        # without a site: as many fields as the time holds at exposure + readout each
+        if not args.hours > 0:
+            raise GwalertError(f"--hours {args.hours:g}: must be positive")
+        exposure = args.exposure or (tel.exposure if tel else 30.0)
+        readout = args.readout if args.readout is not None else (tel.readout if tel else 10.0)
+        fit = max(1, int(args.hours * 3600 // (args.visits * (exposure + readout))))
+        n = min(n, fit) if args.tiles else fit
     plan = tiles.plan_tiles(
         skymap,
         fp,
