@@ -218,3 +218,25 @@ def test_hours_without_a_site_bounds_the_fields(capsys, hours, exposure, readout
     assert code == 0, err
     fit = max(1, int(hours * 3600 // (exposure + readout)))
     assert 1 <= len(json.loads(out)["tiles"]) <= fit
+
+
+def notices() -> list[str]:
+    from conftest import NOTICES
+
+    return sorted(p.name for p in NOTICES.glob("*")) if NOTICES.is_dir() else ["(none)"]
+
+
+@pytest.mark.parametrize("name", notices())
+def test_every_shared_notice_plans_or_says_why_not(capsys, name):
+    path = shared_file("notices", name)
+    code, out, err = run(capsys, str(path), "--fov", "6.86", "--tiles", "5", "--json")
+    if "retraction" in name:
+        assert code == 1
+        one_line_error(err, "retraction")
+        return
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["superevent_id"] and 1 <= len(plan["tiles"]) <= 5
+    if "ext-update" in name or "MS230425l" in name:
+        code, out, err = run(capsys, str(path), "--combined", "--fov", "6.86", "--tiles", "5")
+        assert code == 0, err

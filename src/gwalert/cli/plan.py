@@ -109,8 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with a superevent id: compare with the last stored plan but do not store this one",
     )
+    parser.add_argument(
+        "--combined", action="store_true", help="plan on the notice's combined (GW+GRB) map"
+    )
     add_store_arguments(parser)
-    parser.set_defaults(alert_type=None, notice=None, combined=False)
+    parser.set_defaults(alert_type=None, notice=None)
 
 
 def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
