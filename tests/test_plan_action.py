@@ -142,3 +142,33 @@ def test_dashboard_event_page_shows_stored_plans(tmp_path, capsys):
             assert status == 404
     finally:
         st.close()
+
+
+def test_a_rule_turns_a_notice_into_a_plan_file_and_a_post(tmp_path, capsys):
+    """End to end through the rules, the ledger and the responder (``gwalert replay``): the
+    notice's directory gets the plan and the queue gets its JSON, once."""
+    notice_file = tmp_path / "n.avro"
+    rec = samples.make_record(
+        "S260104d", "PRELIMINARY", skymap=samples.gaussian_skymap(max_level=5)
+    )
+    notice_file.write_bytes(samples.encode(rec, "avro"))
+    with http_server() as server:
+        cfg = tmp_path / "gwalert.toml"
+        cfg.write_text(
+            '[[rule]]\nname = "plan-all"\n\n[[rule.action]]\ntype = "plan"\n'
+            f'telescope = "DECam"\ntiles = 10\ntiles_only = true\ndir = "plans"\n'
+            f'url = "{server.url}/queue"\n'
+        )
+        store = str(tmp_path / "store.sqlite")
+        argv = ["replay", str(notice_file), "--store", store, "--config", str(cfg)]
+        code = main([*argv, "--ignore-age", "--no-progress"])
+        out, err = capsys.readouterr()
+        assert code == 0, err + out
+        (req,) = server.requests
+        assert req.json()["telescope"] == "DECam" and len(req.json()["tiles"]) == 10
+        # a second replay never runs the action again
+        assert main([*argv, "--ignore-age", "--no-progress"]) == 0
+        capsys.readouterr()
+        assert len(server.requests) == 1
+    files = sorted(p.name for p in (tmp_path / "plans").rglob("plan-*"))
+    assert files == ["plan-DECam.csv", "plan-DECam.json", "plan-DECam.png"]
