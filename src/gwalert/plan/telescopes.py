@@ -99,30 +99,31 @@ TELESCOPES: tuple[Telescope, ...] = (
         ("c", "o"),
         30.0,
     ),
-    # Pan-STARRS1: 7 deg² (3° diameter) GPC1, ~10 s readout, grizy + w; 45 s exposures as in
-    # its GW follow-up: Chambers et al. 2016, arXiv:1612.05560; Smartt et al. 2016, MNRAS 462,
-    # 4094.
+    # Pan-STARRS1: 7 deg² (3° diameter) GPC1 on Haleakalā, grizy + w: Chambers et al. 2016,
+    # arXiv:1612.05560; ~30 s typical exposures ("7 square degrees in each 30 seconds
+    # exposure": pan-starrs.ifa.hawaii.edu, survey strategies). Readout and slew: assumed.
     Telescope(
         "Pan-STARRS1",
         ("ps1", "panstarrs", "pan-starrs"),
         "circle",
         (1.5,),
         "Haleakala",
-        45.0,
+        30.0,
         10.0,
         2.0,
         ("g", "r", "i", "z", "y", "w"),
         60.0,
     ),
-    # GOTO (one mount of 8 unit telescopes): ~40 deg², L band, 4 x 90 s sets on La Palma:
-    # Steeghs et al. 2022, MNRAS 511, 2405 (as a 7.8° x 5.1° rectangle of the same area).
+    # GOTO (one mount of 8 unit telescopes, La Palma): ~40 deg², 20th magnitude in 3 minutes:
+    # Dyer et al. 2020, Proc. SPIE 11445, 114457G (as a 7.8° x 5.1° rectangle of that area;
+    # readout and slew assumed).
     Telescope(
         "GOTO",
         ("goto-n", "goto north"),
         "square",
         (7.8, 5.1),
         "Roque de los Muchachos",
-        90.0,
+        180.0,
         10.0,
         2.0,
         ("L",),
