@@ -137,6 +137,23 @@ positions = st.tuples(
     splits=st.integers(0, 30),
 )
 def test_field_probability_matches_brute_force(fp, pos, seed, base, splits):
+    check_brute_force(fp, pos, seed, base, splits)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fp=footprint_strategy(),
+    pos=positions,
+    seed=st.integers(0, 2**31),
+    base=st.integers(1, 4),
+    splits=st.integers(0, 60),
+)
+def test_field_probability_matches_brute_force_many(fp, pos, seed, base, splits):
+    check_brute_force(fp, pos, seed, base, splits)
+
+
+def check_brute_force(fp, pos, seed, base, splits):
     sm = random_map(seed, base, splits)
     ra, dec = pos
     integral = coverage.MapIntegral(sm)
@@ -196,7 +213,7 @@ def test_same_pixels_as_skymap_fields(pos, seed, size, circle):
 @settings(max_examples=10, deadline=None)
 @given(
     pos=positions,
-    offset=st.tuples(st.floats(-6, 6), st.floats(-6, 6)),
+    offset=st.tuples(st.floats(-12, 12), st.floats(-12, 12)),
     seed=st.integers(0, 2**31),
 )
 def test_union_counts_overlaps_once(pos, offset, seed):
@@ -204,7 +221,7 @@ def test_union_counts_overlaps_once(pos, offset, seed):
     ra, dec = pos
     dec2 = float(np.clip(dec + offset[1], -90, 90))
     ra2 = (ra + offset[0]) % 360
-    fp = footprints.rectangle(8, 6)
+    fp = footprints.rectangle(16, 12)
     integral = coverage.MapIntegral(sm)
     level = coverage.detail_level(fp)
     cells = coverage.footprint_cells(fp, [ra, ra2], [dec, dec2], level)

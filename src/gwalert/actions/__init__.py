@@ -1,4 +1,4 @@
-"""Action types: one module each (command, webhook, email, save, python), plus plugins.
+"""Action types: one module each (command, webhook, email, save, python, plan), plus plugins.
 
 A plugin registers an action type through the entry-point group ``gwalert.actions``::
 
@@ -30,7 +30,7 @@ __all__ = [
     "get_action_type",
 ]
 
-BUILTIN = ("command", "webhook", "email", "save", "python")
+BUILTIN = ("command", "webhook", "email", "save", "python", "plan")
 ENTRY_POINT_GROUP = "gwalert.actions"
 
 

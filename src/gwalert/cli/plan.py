@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from ._plan_outputs import (
+    plot_plan,
+    print_changes,
+    print_galaxies,
+    print_schedule,
+    print_tiles,
+    remember,
+    tiles_of,
+    write_csv,
+)
 from ._store import add_store_arguments
 
 HELP = "plan observations of a sky map: fields to tile, a night's schedule, galaxies"
@@ -31,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sel = parser.add_argument_group("selection")
     sel.add_argument("--fields", metavar="CSV", help="a survey's fixed field grid (id, ra, dec)")
     sel.add_argument("--tiles", type=int, metavar="N", help="number of fields (default: 50)")
-    sel.add_argument("--hours", type=float, metavar="H", help="observing time to fill instead")
+    sel.add_argument(
+        "--hours",
+        type=float,
+        metavar="H",
+        help="observing time to fill (scheduled with a site; else fields of exposure + readout)",
+    )
     sel.add_argument(
         "--coverage",
         type=float,
@@ -49,12 +63,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-limit", type=float, default=10.0, metavar="S", help="MILP time limit (s)"
     )
     sel.add_argument("--observed", metavar="CSV", help="fields already observed (id, ra, dec)")
+    gal = parser.add_argument_group("galaxies")
+    gal.add_argument(
+        "--catalog", metavar="CSV", help="galaxy catalog (ra, dec, distmpc, magb/magk)"
+    )
+    gal.add_argument("--top", type=int, default=20, metavar="N", help="galaxies to list")
+    gal.add_argument("--galaxies-out", metavar="CSV", help="write every galaxy, ranked")
+    gal.add_argument(
+        "--galaxy-fields",
+        action="store_true",
+        help="centre fields on the best galaxies (the default for fields under 1 deg²)",
+    )
+    night = parser.add_argument_group("schedule (with --site or a telescope's site)")
+    night.add_argument("--site", metavar="SITE", help="observatory name or LAT,LON[,HEIGHT]")
+    night.add_argument(
+        "--tiles-only", action="store_true", help="no schedule, even for a telescope with a site"
+    )
+    night.add_argument("--start", metavar="TIME", help="start (UTC ISO; default: now)")
+    night.add_argument(
+        "--night-of", metavar="TIME", help="the night after TIME (ISO, or 'event': DATE-OBS)"
+    )
+    night.add_argument(
+        "--twilight",
+        choices=("astronomical", "nautical", "civil"),
+        default="astronomical",
+        help="Sun altitude ending the night: -18° (default), -12° or -6°",
+    )
+    night.add_argument("--max-airmass", type=float, default=2.0, metavar="X")
+    night.add_argument(
+        "--moon-separation", type=float, default=20.0, metavar="DEG", help="(default: 20)"
+    )
+    night.add_argument("--exposure", type=float, metavar="S", help="exposure time (s)")
+    night.add_argument("--readout", type=float, metavar="S", help="readout/overhead (s)")
+    night.add_argument("--slew-rate", type=float, metavar="DEG/S", help="mean slew rate")
+    night.add_argument("--filters", metavar="F,F", help="filters, cycled between visits")
+    night.add_argument("--filter-change", type=float, metavar="S", help="filter change (s)")
+    night.add_argument("--visits", type=int, default=1, metavar="N", help="visits per field")
+    night.add_argument("--gap", default="30m", metavar="DT", help="between visits (30m, 1h)")
     out = parser.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", metavar="OUT", help="write the plan as CSV (- for stdout)")
     out.add_argument("--plot", metavar="OUT", help="picture of the fields (and the night)")
+    out.add_argument(
+        "--no-store",
+        action="store_true",
+        help="with a superevent id: compare with the last stored plan but do not store this one",
+    )
+    parser.add_argument(
+        "--combined", action="store_true", help="plan on the notice's combined (GW+GRB) map"
+    )
     add_store_arguments(parser)
-    parser.set_defaults(alert_type=None, notice=None, combined=False)
+    parser.set_defaults(alert_type=None, notice=None)
 
 
 def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -98,15 +157,29 @@ def run(args: argparse.Namespace) -> int:
         raise GwalertError(f"--coverage {args.coverage:g}: a probability in (0, 1], e.g. 0.9")
     fp, tel = _footprint(args)
     grid = tiling.read_fields(args.fields) if args.fields else None
-    observed = tiling.read_fields(args.observed) if args.observed else None
+    observed = tiling.read_fields(args.observed, "--observed") if args.observed else None
     skymap, context = load_any(args, args.path)
+    galaxies: dict[str, Any] = {}
+    if args.catalog:
+        grid, galaxies = _galaxies(args, skymap, fp, grid)
+    site = args.site or (tel.site if tel and tel.site and not args.tiles_only else None)
+    if site and not args.tiles_only:
+        return _run_schedule(args, skymap, context, fp, tel, grid, observed, site, galaxies)
     n = args.tiles or 50
+    if args.hours is not None:
+        # without a site: as many fields as the time holds at exposure + readout each
+        if not args.hours > 0:
+            raise GwalertError(f"--hours {args.hours:g}: must be positive")
+        exposure = args.exposure or (tel.exposure if tel else 30.0)
+        readout = args.readout if args.readout is not None else (tel.readout if tel else 10.0)
+        fit = max(1, int(args.hours * 3600 // (args.visits * (exposure + readout))))
+        n = min(n, fit) if args.tiles else fit
     plan = tiles.plan_tiles(
         skymap,
         fp,
         n,
         grid=grid,
-        coverage_level=args.coverage,
+        coverage_level=1.0 if galaxies.get("fields") else args.coverage,
         method=args.method,
         time_limit=args.time_limit,
         observed=observed,
@@ -116,60 +189,172 @@ def run(args: argparse.Namespace) -> int:
         "superevent_id": context.get("superevent_id") or skymap.object,
         "telescope": tel.name if tel else None,
         **plan.as_dict(),
+        **galaxies,
     }
+    if galaxies:
+        report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     if args.csv:
-        _write_csv(args.csv, report["tiles"])
+        write_csv(args.csv, report["tiles"])
+    plot_plan(args, skymap, fp, report)
+    remember(args, context, report, tel.name if tel else fp.name)
     if args.json:
         print(json.dumps(report))
     else:
-        _print_tiles(report)
+        print_tiles(report)
+        print_changes(report)
+        print_galaxies(report)
     return 0
 
 
-def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    import csv
+def _galaxies(args: argparse.Namespace, skymap: Any, fp: Any, grid: Any) -> tuple[Any, dict]:
+    import numpy as np
+
+    from ..plan import galaxies, tiling
+
+    cat = galaxies.read_catalog(args.catalog)
+    ranking = galaxies.rank(skymap, cat)
+    rows = galaxies.ranked_rows(cat, ranking)
+    if args.galaxies_out:
+        write_csv(args.galaxies_out, rows)
+    out: dict[str, Any] = {
+        "galaxies": rows[: max(args.top, 0)],
+        "galaxies_use_distance": ranking.uses_distance,
+        "galaxy_notes": ranking.notes,
+        "fields": False,
+    }
+    if grid is None and (args.galaxy_fields or fp.area < 1.0):
+        n = args.tiles or 50
+        centres, _ = galaxies.galaxy_fields(cat, ranking, fp, n)
+        if centres.size:
+            grid = tiling.Grid(
+                np.array([cat.names[i] for i in centres], dtype=object),
+                cat.ra[centres],
+                cat.dec[centres],
+            )
+            out["fields"] = True
+            out["galaxy_notes"] = ranking.notes + [
+                f"fields centred on the best of {cat.ra.size} galaxies"
+            ]
+    return grid, out
+
+
+def _duration(text: str) -> float:
+    import re
 
     from ..errors import GwalertError
 
-    if not rows:
-        keys = ["id", "ra", "dec", "probability", "cumulative"]
+    m = re.fullmatch(r"\s*([0-9.]+)\s*(s|sec|m|min|h|hr)?\s*", text)
+    try:
+        if not m:
+            raise ValueError
+        value = float(m.group(1))
+    except ValueError:
+        raise GwalertError(f"--gap {text}: expected a duration such as 30m, 1h or 900s") from None
+    return value * {"h": 3600, "hr": 3600, "m": 60, "min": 60}.get(m.group(2) or "m", 1)
+
+
+def _start(args: argparse.Namespace, skymap: Any) -> Any:
+    from astropy.time import Time
+
+    from ..errors import GwalertError
+
+    if args.start and args.night_of:
+        raise GwalertError("give --start or --night-of, not both")
+    text = args.start or args.night_of
+    if not text:
+        return Time.now()
+    if text == "event":
+        text = skymap.date_obs
+        if not text:
+            raise GwalertError("--night-of event: the map has no DATE-OBS")
+    try:
+        return Time(text.replace("Z", ""), scale="utc")
+    except ValueError:
+        raise GwalertError(f"{text}: not an ISO time (e.g. 2025-05-01T22:00)") from None
+
+
+def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
+    import numpy as np
+
+    from .. import observability as ob
+    from ..errors import GwalertError
+    from ..plan import schedule, tiles
+
+    where = ob.site(site_name)
+    c = schedule.Constraints(
+        max_airmass=args.max_airmass,
+        twilight=ob.TWILIGHT[args.twilight],
+        moon_separation=args.moon_separation,
+        exposure=args.exposure or (tel.exposure if tel else 30.0),
+        readout=args.readout if args.readout is not None else (tel.readout if tel else 10.0),
+        slew_rate=args.slew_rate or (tel.slew_rate if tel and tel.slew_rate else 2.0),
+        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip())
+        if args.filters
+        else ((tel.filters[0],) if tel else ("r",)),
+        filter_change=args.filter_change
+        if args.filter_change is not None
+        else (tel.filter_change if tel else 60.0),
+        visits=args.visits,
+        gap=_duration(args.gap),
+    )
+    c.check()
+    start = _start(args, skymap)
+    n = args.tiles
+    per_field = c.visits * (c.exposure + c.readout)
+    budget = n or (int(args.hours * 3600 / per_field) + 1 if args.hours else 200)
+    cand = tiles.candidates(
+        skymap,
+        fp,
+        grid=grid,
+        coverage_level=1.0
+        if galaxies.get("fields")
+        else (args.coverage or tiles.auto_coverage(skymap, fp, budget)),
+        observed=observed,
+    )
+    nb = len(cand.grid)
+    order = list(range(nb))
+    gains = tiles.Gains(cand, order)
+    plan = schedule.schedule(
+        [str(i) for i in cand.grid.ids],
+        cand.grid.ra,
+        cand.grid.dec,
+        gains,
+        where,
+        start,
+        c,
+        max_fields=n,
+        max_seconds=args.hours * 3600 if args.hours else None,
+    )
+    report: dict[str, Any] = {
+        "map": args.path,
+        "superevent_id": context.get("superevent_id") or skymap.object,
+        "telescope": tel.name if tel else None,
+        "footprint": fp.name,
+        "field_area": fp.area,
+        "candidates": nb,
+        **plan.as_dict(),
+        **galaxies,
+    }
+    if galaxies:
+        report["notes"] = galaxies["galaxy_notes"] + report["notes"]
+    report["tiles"] = tiles_of(report["exposures"])
+    if args.csv:
+        write_csv(args.csv, report["exposures"])
+    plot_plan(args, skymap, fp, report)
+    remember(args, context, report, tel.name if tel else fp.name)
+    if args.json:
+        print(json.dumps(report))
     else:
-        keys = list(rows[0])
-    try:
-        fh = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise GwalertError(f"--csv {path}: {exc.strerror}") from None
-    try:
-        w = csv.DictWriter(fh, keys)
-        w.writeheader()
-        w.writerows(rows)
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
-
-
-def _print_tiles(report: dict[str, Any]) -> None:
-    tiles = report["tiles"]
-    head = (
-        f"{report['superevent_id'] or report['map']}: {len(tiles)} fields of {report['footprint']}"
-    )
-    print(
-        f"{head} ({report['field_area']:.2f} deg² each), {report['method']}, "
-        f"{100 * report['probability']:.1f}% of the probability covered"
-    )
-    if report.get("gap") is not None:
-        print(
-            f"  proven upper bound {100 * report['upper_bound']:.2f}%, "
-            f"optimality gap {100 * report['gap']:.3f}%"
+        print_schedule(report)
+        print_changes(report)
+        print_galaxies(report)
+    if not plan.exposures:
+        level = args.coverage or 0.9
+        raise GwalertError(
+            f"nothing observable: the {100 * level:g}% region never rises above airmass "
+            f"{c.max_airmass:g} at {where.name} in the night {report['night_start'][:16]} -> "
+            f"{report['night_end'][11:16]} UTC (Sun below {c.twilight:g}°, Moon "
+            f">= {c.moon_separation:g}° away)"
         )
-    for note in report.get("notes", []):
-        print(f"  note: {note}")
-    if not tiles:
-        print("  no field holds any probability")
-        return
-    print(f"  {'#':>3}  {'field':>8}  {'RA':>8}  {'Dec':>7}  {'prob':>6}  {'cumul':>6}")
-    for k, t in enumerate(tiles, 1):
-        print(
-            f"  {k:>3}  {t['id']:>8}  {t['ra']:8.3f}  {t['dec']:+7.3f}  "
-            f"{100 * t['probability']:5.2f}%  {100 * t['cumulative']:5.1f}%"
-        )
+    del np
+    return 0

@@ -85,7 +85,7 @@ def detail_level(footprint: Footprint, divisions: float = 16.0, finest: int = 16
     return level
 
 
-def _frames(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+def field_frames(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """(n, 3, 3): per field, the unit vectors east, north and the pointing (rows)."""
     a, d = np.radians(ra), np.radians(dec)
     ca, sa, cd, sd = np.cos(a), np.sin(a), np.cos(d), np.sin(d)
@@ -95,7 +95,7 @@ def _frames(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     return np.stack([east, north, point], axis=1)
 
 
-def _edge_normals(footprint: Footprint) -> list[np.ndarray]:
+def edge_normals(footprint: Footprint) -> list[np.ndarray]:
     out = []
     for v in footprint.local_vertices():
         n = np.cross(v, np.roll(v, -1, axis=0))
@@ -103,7 +103,7 @@ def _edge_normals(footprint: Footprint) -> list[np.ndarray]:
     return out
 
 
-def _classify(fp: Footprint, normals: list[np.ndarray], w: np.ndarray, r: float) -> np.ndarray:
+def classify_cells(fp: Footprint, normals: list[np.ndarray], w: np.ndarray, r: float) -> np.ndarray:
     """+1 for cells (local centre vectors ``w``, radius ``r``) wholly inside, -1 wholly outside,
     0 undecided; with ``r`` = 0 the centre decides (on the edge counts inside)."""
     if fp.radius is not None:
@@ -128,8 +128,8 @@ def footprint_cells(
     ra = np.atleast_1d(np.asarray(ra, np.float64))
     dec = np.atleast_1d(np.asarray(dec, np.float64))
     level = detail_level(footprint) if level is None else int(level)
-    frames = _frames(ra, dec)
-    normals = _edge_normals(footprint)
+    frames = field_frames(ra, dec)
+    normals = edge_normals(footprint)
     n = ra.size
     fid = np.repeat(np.arange(n, dtype=np.int64), 12)
     ipix = np.tile(np.arange(12, dtype=np.int64), n)
@@ -145,7 +145,7 @@ def footprint_cells(
             v = pixel_vectors(lv, p)
             fr = frames[f]
             w = np.einsum("mj,mkj->mk", v, fr)
-            cls[s : s + _CHUNK] = _classify(footprint, normals, w, r)
+            cls[s : s + _CHUNK] = classify_cells(footprint, normals, w, r)
         inside = cls > 0
         shift = 2 * (DEEP - lv)
         keep_f.append(fid[inside])

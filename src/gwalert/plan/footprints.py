@@ -145,14 +145,14 @@ def polygons(polys: list[np.ndarray], name: str = "footprint") -> Footprint:
             raise GwalertError(f"{where}: needs at least three (xi, eta) vertices")
         if not np.all(np.isfinite(p)):
             raise GwalertError(f"{where}: a vertex is not a finite number")
+        if np.max(np.hypot(p[:, 0], p[:, 1])) >= 5000:  # tan(89.99°) in degrees
+            raise GwalertError(f"{where}: vertices must lie within 89° of the pointing")
         # repeated vertices (e.g. the first one again at the end) add nothing
         scale = max(1.0, float(np.max(np.abs(p))))
         step = np.hypot(*(p - np.roll(p, 1, axis=0)).T)
         p = p[step > 1e-9 * scale]
         if len(p) < 3:
             raise GwalertError(f"{where}: needs at least three distinct vertices")
-        if np.max(np.hypot(p[:, 0], p[:, 1])) >= 5000:  # tan(89.99°) in degrees
-            raise GwalertError(f"{where}: vertices must lie within 89° of the pointing")
         x, y = p[:, 0], p[:, 1]
         cross = (np.roll(x, -1) - x) * (np.roll(y, -2) - np.roll(y, -1)) - (np.roll(y, -1) - y) * (
             np.roll(x, -2) - np.roll(x, -1)

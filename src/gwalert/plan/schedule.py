@@ -216,14 +216,15 @@ def schedule(
         bottom = math.sin(phi) * sin_d[idx] - math.cos(phi) * cos_d[idx]
         return np.where(inside, np.minimum(low, bottom), low)
 
-    def moon_ok(t0: float, t1: float, idx: Any = slice(None)) -> np.ndarray:
+    def moon_ok(t0: Any, t1: Any, idx: Any = slice(None)) -> np.ndarray:
         ok = np.ones(fv[idx].shape[0], bool)
         for t in (t0, t1):
-            k = min(int(t // step), grid.size - 2)
-            w = (t - grid[k]) / step
+            t = np.broadcast_to(np.asarray(t, float), ok.shape)
+            k = np.clip((t // step).astype(int), 0, grid.size - 2)
+            w = ((t - grid[k]) / step)[:, None]
             m = (1 - w) * moon[k] + w * moon[k + 1]
-            m /= np.linalg.norm(m)
-            ok &= fv[idx] @ m <= cos_moon
+            m /= np.linalg.norm(m, axis=1, keepdims=True)
+            ok &= np.einsum("ij,ij->i", fv[idx], m) <= cos_moon
         return ok
 
     # when does each field set (sin alt falls below the limit) after a time: sampled

@@ -36,9 +36,11 @@ class Telescope:
 
 
 TELESCOPES: tuple[Telescope, ...] = (
-    # ZTF: 47 deg² active area, 8.2 s readout, 30 s survey exposures, g/r/i, filter exchange
-    # ~100 s and ~10-15 s slew+settle between neighbouring fields: Bellm et al. 2019, PASP 131,
-    # 018002 and Dekany et al. 2020, PASP 132, 038001 (as a 6.86° square of the same area).
+    # ZTF: 47 deg² field, 30 s exposures, 10 s readout ("Readout Time 10 sec", median 15 s
+    # between exposures: https://www.ztf.caltech.edu/page/technical and
+    # https://www.ptf.caltech.edu/page/ztf_technical), g/r/i: Bellm et al. 2019, PASP 131,
+    # 018002; overhead between exposures ~8.7 s: Dekany et al. 2020, PASP 132, 038001. Filter
+    # exchange time and slew rate: assumed. As a 6.86° square of the same area.
     Telescope(
         "ZTF",
         ("p48", "palomar 48"),
@@ -46,14 +48,16 @@ TELESCOPES: tuple[Telescope, ...] = (
         (6.86, 6.86),
         "Palomar",
         30.0,
-        8.2,
+        10.0,
         2.5,
         ("g", "r", "i"),
         100.0,
     ),
-    # DECam on the Blanco 4 m: 3 deg² (2.2° wide hexagonal array), ~20 s readout: Flaugher et
-    # al. 2015, AJ 150, 150; 90 s exposures as in GW follow-up (Soares-Santos et al. 2016,
-    # ApJL 823, L33); filters ugrizY; filter change ~ 60 s (CTIO DECam documentation).
+    # DECam on the Blanco 4 m: 3 deg² (2.2° wide), 20 s readout: Flaugher et al. 2015, AJ 150,
+    # 150 and NOIRLab's DECam characteristics page; overheads: the larger of readout and slew,
+    # plus 5-8 s for hexapod moves and filter changes (NOIRLab DECam user guide, "Exposure
+    # Time Calculator (ETC) and Overheads"); 90 s exposures as in GW follow-up (Soares-Santos
+    # et al. 2016, ApJL 823, L33). As a circle of 3 deg²; slew rate assumed.
     Telescope(
         "DECam",
         ("blanco", "ctio 4m"),
@@ -64,7 +68,7 @@ TELESCOPES: tuple[Telescope, ...] = (
         20.0,
         1.0,
         ("g", "r", "i", "z"),
-        60.0,
+        8.0,
     ),
     # Rubin Observatory LSST camera: 9.6 deg² (3.5° diameter), 2 x 15 s visits, 2 s readout,
     # ~7°/s slews (~5 s slew+settle between neighbours), 120 s filter change, ugrizy:
@@ -95,30 +99,31 @@ TELESCOPES: tuple[Telescope, ...] = (
         ("c", "o"),
         30.0,
     ),
-    # Pan-STARRS1: 7 deg² (3° diameter) GPC1, ~10 s readout, grizy + w; 45 s exposures as in
-    # its GW follow-up: Chambers et al. 2016, arXiv:1612.05560; Smartt et al. 2016, MNRAS 462,
-    # 4094.
+    # Pan-STARRS1: 7 deg² (3° diameter) GPC1 on Haleakalā, grizy + w: Chambers et al. 2016,
+    # arXiv:1612.05560; ~30 s typical exposures ("7 square degrees in each 30 seconds
+    # exposure": pan-starrs.ifa.hawaii.edu, survey strategies). Readout and slew: assumed.
     Telescope(
         "Pan-STARRS1",
         ("ps1", "panstarrs", "pan-starrs"),
         "circle",
         (1.5,),
         "Haleakala",
-        45.0,
+        30.0,
         10.0,
         2.0,
         ("g", "r", "i", "z", "y", "w"),
         60.0,
     ),
-    # GOTO (one mount of 8 unit telescopes): ~40 deg², L band, 4 x 90 s sets on La Palma:
-    # Steeghs et al. 2022, MNRAS 511, 2405 (as a 7.8° x 5.1° rectangle of the same area).
+    # GOTO (one mount of 8 unit telescopes, La Palma): ~40 deg², 20th magnitude in 3 minutes:
+    # Dyer et al. 2020, Proc. SPIE 11445, 114457G (as a 7.8° x 5.1° rectangle of that area;
+    # readout and slew assumed).
     Telescope(
         "GOTO",
         ("goto-n", "goto north"),
         "square",
         (7.8, 5.1),
         "Roque de los Muchachos",
-        90.0,
+        180.0,
         10.0,
         2.0,
         ("L",),

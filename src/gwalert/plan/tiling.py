@@ -65,7 +65,7 @@ def own_grid(footprint: Footprint, overlap: float = 0.02, phase: float = 0.0) ->
     return Grid(ids, ra_all, dec_all)
 
 
-def read_fields(path: str | os.PathLike) -> Grid:
+def read_fields(path: str | os.PathLike, option: str = "--fields") -> Grid:
     """A survey's field grid: a CSV file with columns id (or field), ra and dec (degrees); a
     file without a header takes the columns in that order."""
     name = os.fspath(path)
@@ -74,10 +74,10 @@ def read_fields(path: str | os.PathLike) -> Grid:
             text = fh.read(50_000_001)
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or "not a text file"
-        raise GwalertError(f"--fields {name}: {why}") from None
+        raise GwalertError(f"{option} {name}: {why}") from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
-        raise GwalertError(f"--fields {name}: empty (expected CSV rows of id, ra, dec)")
+        raise GwalertError(f"{option} {name}: empty (expected CSV rows of id, ra, dec)")
     rows = list(csv.reader(lines))
     head = [c.strip().lower() for c in rows[0]]
 
@@ -91,7 +91,7 @@ def read_fields(path: str | os.PathLike) -> Grid:
     if c_ra >= 0 and c_dec >= 0:
         body = rows[1:]
     elif c_ra >= 0 or c_dec >= 0:
-        raise GwalertError(f"--fields {name}: needs both ra and dec columns")
+        raise GwalertError(f"{option} {name}: needs both ra and dec columns")
     else:
         c_id, c_ra, c_dec, body, first = 0, 1, 2, rows, 1
     ids: list[str] = []
@@ -103,16 +103,16 @@ def read_fields(path: str | os.PathLike) -> Grid:
             d = float(row[c_dec])
         except (ValueError, IndexError):
             raise GwalertError(
-                f"--fields {name}: line {n}: expected id, ra, dec in degrees, got "
+                f"{option} {name}: line {n}: expected id, ra, dec in degrees, got "
                 f"{','.join(row)[:50]!r}"
             ) from None
         if not (math.isfinite(r) and math.isfinite(d) and -90 <= d <= 90):
-            raise GwalertError(f"--fields {name}: line {n}: RA/Dec out of range")
+            raise GwalertError(f"{option} {name}: line {n}: RA/Dec out of range")
         ids.append(row[c_id].strip() if 0 <= c_id < len(row) else str(len(ids) + 1))
         ra.append(r % 360.0)
         dec.append(d)
     if not ra:
-        raise GwalertError(f"--fields {name}: no fields (expected CSV rows of id, ra, dec)")
+        raise GwalertError(f"{option} {name}: no fields (expected CSV rows of id, ra, dec)")
     return Grid(np.array(ids, dtype=object), np.array(ra), np.array(dec))
 
 

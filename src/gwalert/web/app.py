@@ -224,7 +224,7 @@ def create_app(
         skymap_fits,
         summary_json,
     )
-    from .pages import dead_letter_page, event_page, health_page, index
+    from .pages import dead_letter_page, event_page, health_page, index, plan_png
 
     routes = [
         Route("/", index),
@@ -234,6 +234,7 @@ def create_app(
         Route("/dead-letters/{dead_letter_id:int}", dead_letter_page),
         Route("/dead-letters/{dead_letter_id:int}/raw", dead_letter_raw),
         Route("/maps/{notice_id:int}/{kind:str}.png", map_png),
+        Route("/plans/{plan_id:int}.png", plan_png),
         Route("/notices/{notice_id:int}/raw", raw_notice),
         Route("/notices/{notice_id:int}/skymap.fits", skymap_fits),
         Route("/notices/{notice_id:int}/combined.fits", skymap_fits),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -43,9 +44,25 @@ def event_page(request: Request) -> Response:
     with d.connect() as conn:
         version = health.version(conn, opt)
         event = queries.event_detail(conn, opt, sid)
+        from ..plan.store import for_event_on
+
+        plans = for_event_on(conn, sid) if event is not None else []
     if event is None:
         return d.render("missing.html", request, status=404, what=f"superevent {sid}")
-    return d.render("event.html", request, event=event, version=version)
+    return d.render("event.html", request, event=event, version=version, plans=plans)
+
+
+def plan_png(request: Request) -> Response:
+    """The picture of a stored observation plan (``gwalert plan SUPEREVENT``)."""
+    from ..plan.store import picture_on
+
+    d: Dashboard = request.app.state.dashboard
+    plan_id = db_id(request, "plan_id")
+    with d.connect() as conn:
+        data = picture_on(conn, plan_id)
+    if data is None:
+        raise HTTPException(404, "no picture for this plan")
+    return Response(data, media_type="image/png")
 
 
 def health_page(request: Request) -> Response:
