@@ -40,7 +40,7 @@ def random_map(seed: int, base: int, splits: int) -> SkyMap:
 
 
 def _frame(ra: float, dec: float) -> np.ndarray:
-    return coverage._frames(np.array([ra]), np.array([dec]))[0]
+    return coverage.field_frames(np.array([ra]), np.array([dec]))[0]
 
 
 def brute_force(sm: SkyMap, fp: footprints.Footprint, ra: float, dec: float, level: int) -> float:
