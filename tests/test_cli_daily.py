@@ -308,3 +308,37 @@ def test_rules_status_reads_well(capsys, tmp_path):
     assert "boom (attempts 1-4/4)" in out and out.count("boom") == 1
     assert "max_age 1 d" in out
     assert Path(url).exists()
+
+
+def test_replay_counts_notices_as_the_dry_run_does(capsys, tmp_path):
+    """Each notice once, however many files (Avro and JSON copies) carry it."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, data in samples.sample_set().items():
+        (d / name).write_bytes(data)
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('[[rule]]\nname = "r"\n[[rule.action]]\ntype = "save"\nplot = false\n')
+    common = ["replay", str(d), "--config", str(cfg), "--store", str(tmp_path / "s.sqlite")]
+    common += ["--no-progress"]
+    assert main([*common, "--dry-run"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    assert main(common) == 0
+    err = capsys.readouterr().err
+    assert len(list(d.iterdir())) > len(dry)  # several files carry one notice
+    assert f"\n{len(dry)} notice(s)," in "\n" + err.splitlines()[-1]
+
+
+def test_planner_and_rules_check_write_durations_readably(capsys, tmp_path):
+    from gwalert.alerts import decode
+    from gwalert.responder import Planner
+    from gwalert.rules import parse_config
+
+    config = parse_config({"rule": [{"name": "r", "max_age": "36h", "action": [{"type": "save"}]}]})
+    rec = samples.make_record("S1", "PRELIMINARY", time_created="2026-01-01T00:00:00Z")
+    rows = Planner(config).plan(1, decode(samples.encode(rec))[0])
+    assert [r["last_error"] for r in rows] == ["older than max_age 1 d 12 h"]
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('[[rule]]\nname = "r"\nmax_age = "1d"\n[[rule.action]]\ntype = "save"\n')
+    assert main(["rules", "check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "max_age 1 d" in out and "day" not in out
