@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -383,13 +384,24 @@ def attempt_history(
     return text[:4000]
 
 
+def _old_age(m: re.Match[str]) -> str:
+    """``max_age 1 day, 0:00:00`` as rows written before durations were readable say it."""
+    from datetime import timedelta
+
+    from ..util import duration
+
+    days, h, mi, sec = (int(m.group(i) or 0) for i in (2, 3, 4, 5))
+    return "max_age " + duration(timedelta(days=days, hours=h, minutes=mi, seconds=sec))
+
+
 def error_text(text: str | None) -> str | None:
     """A ledger error for people: runs of attempts that failed alike are said once
-    (``boom (attempts 1-4/4)``), newest first like the ledger keeps them."""
-    import re
+    (``boom (attempts 1-4/4)``), newest first like the ledger keeps them; durations of
+    older rows written readably."""
 
     if not text:
         return text
+    text = re.sub(r"max_age ((\d+) days?, )?(\d+):(\d\d):(\d\d)\b", _old_age, text)
     body, never, tail = text.partition(_NEVER)
     runs: list[list[Any]] = []  # [message, newest attempt, oldest attempt, of]
     for entry in body.split(_SEP):
