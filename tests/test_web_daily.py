@@ -82,6 +82,7 @@ def test_event_without_classification_says_why_for_its_group(tmp_path):
 from test_web_browser import browser, page, serving  # noqa: E402, F401 - shared fixtures
 
 
+@pytest.mark.slow
 def test_badges_apart_and_headers_alike_in_chromium(tmp_path, page):  # noqa: F811
     from web_server import fill_samples
 
