@@ -266,7 +266,9 @@ def test_ledger_errors_say_each_run_of_equal_attempts_once(errors):
     text = None
     for i, e in enumerate(errors, 1):
         text = ledger.attempt_history(e, i, len(errors), text, final=i == len(errors))
-    shown = ledger.error_text(text)
+    from gwalert.cli._ledger_text import error_text
+
+    shown = error_text(text)
     assert shown is not None
     runs = 1 + sum(a != b for a, b in zip(errors, errors[1:], strict=False))
     assert len(shown.split(" | earlier: ")) == runs
