@@ -426,5 +426,5 @@ def test_replay_dry_run_bad_file_exit_1(tmp_path, capsys):
         == 1
     )
     captured = capsys.readouterr()
-    assert "bad.avro: not an Avro container" in captured.err
+    assert "bad.avro: not a notice" in captured.err
     assert captured.out.startswith("MS260101a PRELIMINARY")

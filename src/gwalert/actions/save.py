@@ -57,7 +57,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
             files["skymap"] = str(_write(where / "skymap.multiorder.fits", skymap))
             if options.get("plot", True):
                 png = where / "skymap.png"
-                tmp = png.with_name(png.name + ".tmp.png")
+                tmp = _tmp(png, ".png")
                 try:
                     plot(
                         notice.skymap,
@@ -89,7 +89,7 @@ def _save_combined(notice: Any, where: Path, with_plot: bool) -> dict[str, str]:
     files = {"combined_skymap": str(_write(where / "combined.multiorder.fits", data))}
     if with_plot:
         png = where / "combined.png"
-        tmp = png.with_name(png.name + ".tmp.png")
+        tmp = _tmp(png, ".png")
         try:
             label = f"{notice.alert_type} (combined with {ext.observatory or 'external'})"
             plot(notice.combined_skymap, tmp, event=notice.superevent_id, alert_type=label)
@@ -101,8 +101,16 @@ def _save_combined(notice: Any, where: Path, with_plot: bool) -> dict[str, str]:
     return files
 
 
+def _tmp(path: Path, suffix: str = "") -> Path:
+    """A temporary name beside ``path``, its own to this writer: two actions saving the same
+    notice at once (two rules, two listeners) never rename each other's file away."""
+    import uuid
+
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
+
+
 def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _tmp(path)
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
