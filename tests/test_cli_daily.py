@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -267,7 +266,9 @@ def test_ledger_errors_say_each_run_of_equal_attempts_once(errors):
     text = None
     for i, e in enumerate(errors, 1):
         text = ledger.attempt_history(e, i, len(errors), text, final=i == len(errors))
-    shown = ledger.error_text(text)
+    from gwalert.cli._ledger_text import error_text
+
+    shown = error_text(text)
     assert shown is not None
     runs = 1 + sum(a != b for a, b in zip(errors, errors[1:], strict=False))
     assert len(shown.split(" | earlier: ")) == runs
@@ -298,7 +299,7 @@ def test_rules_status_reads_well(capsys, tmp_path):
                 "save",
                 max_attempts=4,
                 state="skipped",
-                error="older than max_age 1 d",
+                error="older than max_age 1 day, 0:00:00",  # as older releases wrote it
             ),
         ]
         ledger.insert_new(conn, rows)
@@ -306,5 +307,38 @@ def test_rules_status_reads_well(capsys, tmp_path):
     assert main(["rules", "status", "--store", url]) == 0
     out = capsys.readouterr().out
     assert "boom (attempts 1-4/4)" in out and out.count("boom") == 1
-    assert "max_age 1 d" in out
-    assert Path(url).exists()
+    assert "max_age 1 d" in out and "day," not in out
+
+
+def test_replay_counts_notices_as_the_dry_run_does(capsys, tmp_path):
+    """Each notice once, however many files (Avro and JSON copies) carry it."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, data in samples.sample_set().items():
+        (d / name).write_bytes(data)
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('[[rule]]\nname = "r"\n[[rule.action]]\ntype = "save"\nplot = false\n')
+    common = ["replay", str(d), "--config", str(cfg), "--store", str(tmp_path / "s.sqlite")]
+    common += ["--no-progress"]
+    assert main([*common, "--dry-run"]) == 0
+    dry = capsys.readouterr().out.splitlines()
+    assert main(common) == 0
+    err = capsys.readouterr().err
+    assert len(list(d.iterdir())) > len(dry)  # several files carry one notice
+    assert f"\n{len(dry)} notice(s)," in "\n" + err.splitlines()[-1]
+
+
+def test_planner_and_rules_check_write_durations_readably(capsys, tmp_path):
+    from gwalert.alerts import decode
+    from gwalert.responder import Planner
+    from gwalert.rules import parse_config
+
+    config = parse_config({"rule": [{"name": "r", "max_age": "36h", "action": [{"type": "save"}]}]})
+    rec = samples.make_record("S1", "PRELIMINARY", time_created="2026-01-01T00:00:00Z")
+    rows = Planner(config).plan(1, decode(samples.encode(rec))[0])
+    assert [r["last_error"] for r in rows] == ["older than max_age 1 d 12 h"]
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('[[rule]]\nname = "r"\nmax_age = "1d"\n[[rule.action]]\ntype = "save"\n')
+    assert main(["rules", "check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "max_age 1 d" in out and "day" not in out

@@ -42,12 +42,12 @@ def _modes_map(modes: list[tuple[float, float, float, float]], level: int = 6) -
 
 def _check_window_holds(sm: SkyMap, levels: list[float]) -> list | None:
     """The zoom panels hold every pixel of the largest region and cut no contour."""
-    from gwalert.skymap.plot import _region
+    from gwalert.skymap.plot import region_pixels
 
     windows = zoom_windows(sm, levels[-1])
     if windows is None:
         return None
-    rows, _, ipix, nside = _region(sm, levels[-1])
+    rows, _, ipix, nside = region_pixels(sm, levels[-1])
     lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
     held = np.zeros(rows.size, bool)
     for window in windows:

@@ -91,6 +91,27 @@ def run(args: list[str], capsys) -> tuple[int, str]:
     ignore_age=True,
     retry_failed=False,
 )
+@example(  # two actions of one notice retried at once (once raced on the save action's files)
+    notices=[
+        (
+            0.1,
+            "PRELIMINARY",
+            {
+                **{(r, a): "none" for r in (*RULES, "gone") for a in ACTIONS},
+                ("short", "b"): "failed",
+                ("ageless", "a"): "failed0",
+                ("short", "a"): "skipped",
+                ("gone", "b"): "skipped",
+                ("gone", "a"): "failed",
+                ("prelim", "b"): "failed0",
+                ("prelim", "a"): "skipped",
+            },
+        )
+    ],
+    rules=["ageless", "short", "any"],
+    ignore_age=True,
+    retry_failed=True,
+)
 def test_dry_run_lists_exactly_what_the_real_run_does(
     notices, rules, ignore_age, retry_failed, capsys
 ):

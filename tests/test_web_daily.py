@@ -76,3 +76,44 @@ def test_event_without_classification_says_why_for_its_group(tmp_path):
     assert "Burst alerts carry none" in burst
     assert re.search(r"\.badge \+ \.badge \{[^}]*margin-left", css)
     assert re.search(r"thead th\.num \{[^}]*font: inherit", css)
+
+
+# ------------------------------------------------------------------ in a real browser
+from test_web_browser import browser, page, serving  # noqa: E402, F401 - shared fixtures
+
+
+@pytest.mark.slow
+def test_badges_apart_and_headers_alike_in_chromium(tmp_path, page):  # noqa: F811
+    from web_server import fill_samples
+
+    path = tmp_path / "s.sqlite"
+    store = Store.open(str(path))
+    fill_samples(store)
+    store.close()
+    with serving(path, tmp_path / "cache") as base:
+        page.goto(base + "/")
+        page.wait_for_selector("table.events thead th")
+        heads = page.eval_on_selector_all(
+            "table.events thead th",
+            """els => els.map(e => {
+                const r = document.createRange(); r.selectNodeContents(e);
+                const b = r.getBoundingClientRect(); const s = getComputedStyle(e);
+                return {text: e.textContent, font: s.fontFamily, size: s.fontSize,
+                        bottom: b.bottom, num: e.classList.contains('num')};
+            })""",
+        )
+        plain = [h for h in heads if not h["num"]]
+        for h in (h for h in heads if h["num"]):
+            assert (h["font"], h["size"]) == (plain[0]["font"], plain[0]["size"]), h
+            assert abs(h["bottom"] - plain[0]["bottom"]) <= 1.0, (h, plain[0])
+        for sid in page.eval_on_selector_all(
+            "[data-superevent]", "els => els.map(e => e.dataset.superevent)"
+        ):
+            page.goto(base + f"/events/{sid}")
+            rects = page.eval_on_selector_all(
+                "h1 .badge", "els => els.map(e => e.getBoundingClientRect().toJSON())"
+            )
+            for a, b in zip(rects, rects[1:], strict=False):
+                if abs(a["top"] - b["top"]) < 2:  # on one line: a gap between them
+                    assert b["left"] - a["right"] >= 3, (sid, a, b)
+    assert page.problems == []

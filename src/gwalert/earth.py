@@ -45,31 +45,49 @@ def installed_tables() -> Iterator[None]:
         yield
 
 
-def table_end() -> Any:
-    """The last date (astropy Time) for which the installed IERS table gives UT1-UTC."""
-    from astropy.time import Time
+def _table() -> Any:
     from astropy.utils import iers
 
     with installed_tables():
-        table = iers.IERS_Auto.open()
-        return Time(float(table["MJD"][-1].value), format="mjd", scale="utc")
+        return iers.IERS_Auto.open()
+
+
+def table_end() -> Any:
+    """The last date (astropy Time) for which the installed IERS table gives UT1-UTC."""
+    from astropy.time import Time
+
+    return Time(float(_table()["MJD"][-1].value), format="mjd", scale="utc")
+
+
+#: astropy calls a table whose predictions are older than this stale (``auto_max_age``).
+STALE_DAYS = 30.0
 
 
 def staleness(times: Any, max_airmass: float = 3.0) -> str | None:
     """One line saying what the installed tables cost for ``times`` (astropy Time, scalar or
-    array) if any lies past the table's end, else None."""
+    array) when the table is stale for them (past its end, or predictions older than
+    ``STALE_DAYS``), else None."""
     import numpy as np
+    from astropy.time import Time
 
-    end = table_end()
+    table = _table()
+    end = Time(float(table["MJD"][-1].value), format="mjd", scale="utc")
+    predicted = float(table.meta["predictive_mjd"])
     last = float(np.max(np.atleast_1d(times.utc.mjd)))
-    if last <= end.mjd:
+    age = Time.now().utc.mjd - predicted
+    if last > end.mjd:
+        ut1 = UT1_ERROR_PAST_TABLE
+        what = f"ends {end.utc.isot[:10]}; later times use its last Earth-rotation values"
+    elif last > predicted and age > STALE_DAYS:
+        ut1 = 0.00025 * (last - predicted) ** 0.75  # IERS Bulletin A's prediction accuracy
+        what = f"is {age:.0f} days old; its predictions give UT1 to {1000 * ut1:.0f} ms"
+    else:
         return None
-    arcsec = UT1_ERROR_PAST_TABLE * 15.0 + POLAR_MOTION
+    arcsec = ut1 * 15.0 + POLAR_MOTION
     alt = math.asin(1.0 / max_airmass)
     d_airmass = math.cos(alt) / math.sin(alt) ** 2 * math.radians(arcsec / 3600.0)
     return (
-        f"note: the installed IERS table (astropy-iers-data) ends {end.utc.isot[:10]}; "
-        f"later times use its last Earth-rotation values: positions good to {arcsec:.0f}″, "
-        f"airmass to {d_airmass:.1g} at airmass {max_airmass:g} (negligible; update "
-        "astropy-iers-data to refresh)"
+        f"note: the installed IERS table (astropy-iers-data) {what}: positions good to "
+        f"{arcsec:.2g}″, airmass to {d_airmass:.1g} at airmass {max_airmass:g} (negligible; "
+        "update astropy-iers-data to refresh)"
     )

@@ -115,6 +115,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from ..store import ledger
     from ..store.notices import notices
+    from ._ledger_text import error_text
     from ._store import open_store
 
     store = open_store(args, must_exist=True)
@@ -155,7 +156,7 @@ def _status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(r, default=str))
         else:
-            error = ledger.error_text(r["last_error"])
+            error = error_text(r["last_error"])
             why = f": {error}" if error and r["state"] != "done" else ""
             print(
                 escape(

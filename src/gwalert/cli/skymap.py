@@ -298,6 +298,7 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
             skymap.plot(
                 tmp,
                 event=context.get("superevent_id"),
+                name=name,  # titles a map without OBJECT
                 alert_type=alert_type,
                 contours=levels,
                 marks=marks,
@@ -328,7 +329,9 @@ def _one(args: argparse.Namespace, name: str, levels: list[float]) -> dict[str, 
             "lines": {f"{100 * p:g}": len(v) for p, v in lines.items()},
         }
     if args.site:
-        report["observability"] = _observability(args, skymap, context, levels[-1])
+        report["observability"] = _observability(
+            args, skymap, {**context, "name": name}, levels[-1]
+        )
     if warnings:
         report["warnings"] = warnings
     return {"file": name, **report}
@@ -364,9 +367,15 @@ def _observability(
     out = obs.as_dict()
     out["text"] = ob.text(obs)
     if args.observability:
-        event = context.get("superevent_id") or skymap.object or "sky map"
         from ..safefiles import replacing
+        from ..skymap.plot import map_name
 
+        event = (
+            context.get("superevent_id")
+            or skymap.object
+            or map_name(context.get("name"))
+            or "sky map"
+        )
         with replacing(args.observability) as tmp:
             ob.plot(obs, tmp, title=f"{event}: {100 * level:g}% region from {obs.site.name}")
         out["chart"] = args.observability

@@ -30,10 +30,13 @@ def draw_inset(
     """A gnomonic zoom (as ligo.skymap's ``astro zoom``) that holds every requested contour:
     RA in hours growing to the left, true shapes at any declination."""
     import astropy.units as u
+    from astropy.visualization.wcsaxes.frame import EllipticalFrame
 
-    wcs = zoom_wcs(*window)
+    wcs = zoom_wcs(*window, whole_globe=True)
+    globe = wcs.wcs.ctype[0].endswith("SIN")
     density, level = zoom_grid(sm, wcs)
-    ax = fig.add_axes(box, projection=wcs)
+    # a globe is drawn whole, inside a round frame: its limb is the frame
+    ax = fig.add_axes(box, projection=wcs, frame_class=EllipticalFrame if globe else None)
     rgba_image(ax, density, None, "equal")
     ax.contour(
         level,
@@ -66,24 +69,25 @@ def draw_inset(
     ra_c.set_ticks(number=4)
     dec_c.set_major_formatter("dd")
     dec_c.set_ticks(number=5)
-    ra_c.set_ticks_position("b")
-    ra_c.set_ticklabel_position("b")
-    ra_c.set_axislabel_position("b")
-    dec_c.set_ticks_position("r")
-    dec_c.set_ticklabel_position("r")
-    dec_c.set_axislabel_position("r")
-    ra_c.set_axislabel("RA", fontsize=8, minpad=0.3)
-    dec_c.set_axislabel("Dec", fontsize=8, minpad=0.3)
+    if not globe:  # a globe's round frame has no sides: no ticks at all (below)
+        ra_c.set_ticks_position("b")
+        ra_c.set_ticklabel_position("b")
+        ra_c.set_axislabel_position("b")
+        dec_c.set_ticks_position("r")
+        dec_c.set_ticklabel_position("r")
+        dec_c.set_axislabel_position("r")
+    ra_c.set_axislabel("RA", fontsize=8, minpad=0.6)
+    dec_c.set_axislabel("Dec", fontsize=8, minpad=1.2)  # clear of the longest tick label
     ra_c.set_ticklabel(size=7, exclude_overlapping=True)
     dec_c.set_ticklabel(size=7, exclude_overlapping=True)
     ax.coords.grid(color="white", alpha=0.35, linewidth=0.6)
     if wcs.wcs.ctype[0].endswith("SIN"):
         ra_c.set_ticks(spacing=30 * u.deg)
         dec_c.set_ticks(spacing=30 * u.deg)
-    globe = wcs.wcs.ctype[0].endswith("SIN")
     if globe:  # edge ticks of a globe name meridians far from the region: label the centre
         for c in (ra_c, dec_c):
             c.set_ticklabel_visible(False)
+            c.set_ticks_visible(False)
             c.set_axislabel("")
         hours, minutes = divmod(round(window[0] * 4), 60)
         ax.text(

@@ -19,7 +19,8 @@ from .inset import draw_inset, rgba_image
 from .mollweide import SQRT2 as _SQRT2
 from .mollweide import draw_galactic_plane, draw_graticule, mollweide, mollweide_inverse
 from .zoom import (  # noqa: F401 - the zoom geometry, as callers have imported it from here
-    _region,
+    no_zoom_reason,
+    region_pixels,
     zoom_grid,
     zoom_wcs,
     zoom_window,
@@ -81,8 +82,12 @@ def plot_format(path: Any, strict: bool = True) -> str:
     return FORMATS[ext]
 
 
-def default_title(sm: SkyMap, event: str | None = None, alert_type: str | None = None) -> str:
-    parts = [event or sm.object or "sky map"]
+def default_title(
+    sm: SkyMap, event: str | None = None, alert_type: str | None = None, name: str | None = None
+) -> str:
+    """Event (or the map's OBJECT, or ``name``: the file it came from), alert type and
+    distance."""
+    parts = [event or sm.object or map_name(name) or "sky map"]
     if alert_type:
         text = str(alert_type)
         parts.append(text if "(" in text else text.upper())
@@ -94,24 +99,44 @@ def default_title(sm: SkyMap, event: str | None = None, alert_type: str | None =
     return " · ".join(parts)
 
 
-def plot(
+def map_name(path: str | os.PathLike | None) -> str | None:
+    """A sky-map file's name without its directory and FITS extensions."""
+    if path is None or os.fspath(path) in ("", "-"):
+        return None
+    name = os.path.basename(os.fspath(path))
+    for ext in (".gz", ".fz", ".fits", ".fit", ".multiorder"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+    return name or None
+
+
+def plot(sm: SkyMap, path: Any, *, dpi: int = 120, **kwargs: Any) -> None:
+    """Write :func:`figure` of ``sm`` to ``path`` (PNG, PDF or SVG by its extension; PNG for
+    a file object or a name without one)."""
+    fmt = plot_format(path, strict=False)
+    fig = figure(sm, **kwargs)
+    fig.savefig(
+        path if not isinstance(path, str | os.PathLike) else os.fspath(path), dpi=dpi, format=fmt
+    )
+
+
+def figure(
     sm: SkyMap,
-    path: Any,
     *,
     event: str | None = None,
     alert_type: str | None = None,
     title: str | None = None,
+    name: str | None = None,
     contours: Sequence[float] = (0.5, 0.9),
-    dpi: int = 120,
     marks: Sequence[Marker] = (),
     galactic_plane: bool = False,
     sun_moon: bool = False,
-) -> None:
-    """Write a Mollweide picture of ``sm`` to ``path`` (PNG, PDF or SVG by its extension):
-    density colour map, ``contours`` credible regions, the most probable position, and a title
-    naming event, alert type and distance. ``marks`` (positions, catalog galaxies) are drawn
-    on the map and in the zoom; ``galactic_plane`` draws b = 0; ``sun_moon`` the Sun and Moon
-    at the map's DATE-OBS. A gnomonic zoom holding every contour is added when they fit.
+) -> Any:
+    """A Mollweide picture of ``sm`` (a matplotlib Figure): density colour map, ``contours``
+    credible regions, the most probable position, and a title naming event, alert type and
+    distance. ``marks`` (positions, catalog galaxies) are drawn on the map and in the zoom;
+    ``galactic_plane`` draws b = 0; ``sun_moon`` the Sun and Moon at the map's DATE-OBS. Zoom
+    panels holding every contour are added when they fit (else the reason is written).
 
     The projection is computed here (each image pixel looks up the map row under it), and
     matplotlib only shows the finished image: a few tens of MB, whatever the map's order."""
@@ -120,7 +145,6 @@ def plot(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Ellipse
 
-    fmt = plot_format(path, strict=False)
     levels = sorted(float(c) for c in contours)
     ra_best, dec_best = sm.most_probable()
     areas = [float(a) for a in np.atleast_1d(sm.credible_area(levels))] if levels else []
@@ -198,8 +222,7 @@ def plot(
     )
 
     cax = fig.add_axes((0.12, 0.08, 0.36, 0.025))
-    cb = fig.colorbar(mappable, cax=cax, orientation="horizontal")
-    cb.set_label("probability per deg²")
+    colorbar(fig, cax, mappable)
 
     # the styles' names come from _contour_styles, all matplotlib line styles
     handles = [
@@ -254,7 +277,7 @@ def plot(
         labelcolor="white",
         framealpha=1.0,
     )
-    fig.suptitle(title or default_title(sm, event, alert_type), fontsize=15, y=0.97)
+    fig.suptitle(title or default_title(sm, event, alert_type, name), fontsize=15, y=0.97)
     if sm.has_distance:
         fig.text(0.5, 0.905, _distance_line(sm), ha="center", fontsize=10)
     if windows:
@@ -267,18 +290,34 @@ def plot(
             label = "" if len(windows) == 1 else f" {n + 1}/{len(windows)}"
             draw_inset(fig, sm, win, levels, styles, marks, box=box, label=label)
     elif levels:
-        fig.text(
-            0.50,
-            0.09,
-            f"no zoom: the {100 * levels[-1]:g}% region spreads over\nmore than a hemisphere",
+        fig.text(  # top left, where the map leaves room (the legend holds the bottom right)
+            0.01,
+            0.87,
+            "no zoom: " + no_zoom_reason(sm, levels[-1]),
             ha="left",
-            va="center",
+            va="top",
             fontsize=8,
             color="#555555",
         )
-    fig.savefig(
-        path if not isinstance(path, str | os.PathLike) else os.fspath(path), dpi=dpi, format=fmt
-    )
+    return fig
+
+
+def colorbar(fig: Any, cax: Any, mappable: Any) -> None:
+    """A horizontal colorbar with at most five ticks written as short numbers, the power of
+    ten in the label (``probability per deg² (×10⁻⁴)``): labels never run together."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    cb = fig.colorbar(mappable, cax=cax, orientation="horizontal")
+    vmax = float(mappable.norm.vmax or 1.0)
+    power = math.floor(math.log10(vmax)) if vmax > 0 else 0
+    power = 0 if -1 <= power <= 2 else power
+    scale = 10.0**power
+    cax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+    cax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / scale:.4g}"))
+    sup = str(power).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    cb.set_label("probability per deg²" + (f" (×10{sup})" if power else ""))
 
 
 def sun_and_moon(sm: SkyMap) -> list[Marker]:

@@ -28,7 +28,7 @@ _ZOOM_MARGIN = 1.12
 _ZOOM_PIXELS = 400
 
 
-def _region(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def region_pixels(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of the ``p`` credible region (every pixel even partly inside it): their
     probability, nested index and nside."""
     from .healpix import uniq_to_level_ipix
@@ -72,7 +72,7 @@ def zoom_window(sm: SkyMap, p: float) -> tuple[float, float, float] | None:
 
     The centre is the probability-weighted mean direction of the region's pixels; the radius
     reaches the farthest corner of any of those pixels."""
-    rows, prob, ipix, nside = _region(sm, p)
+    rows, prob, ipix, nside = region_pixels(sm, p)
     if rows.size == 0:
         return None
     cone = _cone(prob, ipix, nside)
@@ -89,7 +89,7 @@ def zoom_windows(
     single = zoom_window(sm, p)
     if single is not None and single[2] <= _GNOMONIC_MAX_RADIUS:
         return [single]
-    rows, prob, ipix, nside = _region(sm, p)
+    rows, prob, ipix, nside = region_pixels(sm, p)
     if rows.size == 0:
         return None
     groups = _parts(ipix, nside)
@@ -181,17 +181,22 @@ def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.stack([cl * np.cos(lon), cl * np.sin(lon), np.sin(lat)], axis=-1)
 
 
-def zoom_wcs(ra: float, dec: float, radius: float, npix: int = _ZOOM_PIXELS) -> Any:
+def zoom_wcs(
+    ra: float, dec: float, radius: float, npix: int = _ZOOM_PIXELS, *, whole_globe: bool = False
+) -> Any:
     """A WCS centred on (ra, dec), north up, east (RA) to the left, whose square image holds
     the cone of ``radius`` degrees with a margin: gnomonic (TAN) for cones up to
-    ``_GNOMONIC_MAX_RADIUS``, else orthographic (SIN, a globe)."""
+    ``_GNOMONIC_MAX_RADIUS``, else orthographic (SIN, a globe; ``whole_globe``: the whole
+    hemisphere, as a picture shows it)."""
     from astropy.wcs import WCS
 
     reach = math.radians(min(radius * _ZOOM_MARGIN + 0.05, 89.0))
     if radius <= _GNOMONIC_MAX_RADIUS:
         proj, half = "TAN", math.degrees(math.tan(reach))
     else:
-        proj, half = "SIN", math.degrees(math.sin(reach))
+        # a picture shows the whole hemisphere (its limb inside the frame); contours need
+        # only the region's reach
+        proj, half = "SIN", math.degrees(1.0 if whole_globe else math.sin(reach))
     w = WCS(naxis=2)
     w.wcs.ctype = [f"RA---{proj}", f"DEC--{proj}"]
     w.wcs.crval = [ra, dec]
@@ -214,3 +219,21 @@ def zoom_grid(sm: SkyMap, wcs: Any) -> tuple[np.ndarray, np.ndarray]:
     density = np.where(rows >= 0, sm.probdensity[rows], np.nan) / SQDEG_PER_SR
     level = np.where(rows >= 0, rank.searched_prob[rows], 1.0)
     return density.astype(np.float32), level
+
+
+def no_zoom_reason(sm: SkyMap, p: float) -> str:
+    """Why :func:`zoom_windows` gives no panel for the ``p`` credible region, in words."""
+    rows, prob, ipix, nside = region_pixels(sm, p)
+    pct = f"{100 * p:g}%"
+    if rows.size == 0:
+        return f"the {pct} region is empty"
+    cone = _cone(prob, ipix, nside)
+    parts = len(_parts(ipix, nside))
+    shape = f"{parts} separate parts" if parts > 1 else "one part"
+    if cone is None:
+        return f"the {pct} region ({shape}) lies on opposite sides of the sky"
+    limit = f"{_ZOOM_MAX_RADIUS:.0f}°"
+    where = f"a cone of radius {cone[2]:.0f}° holds it,\nwider than a zoom shows ({limit})"
+    if parts > _MAX_PANELS:
+        return f"the {pct} region has {shape}\n(at most {_MAX_PANELS} panels); {where}"
+    return f"the {pct} region ({shape}):\n{where}"

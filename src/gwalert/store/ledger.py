@@ -383,34 +383,6 @@ def attempt_history(
     return text[:4000]
 
 
-def error_text(text: str | None) -> str | None:
-    """A ledger error for people: runs of attempts that failed alike are said once
-    (``boom (attempts 1-4/4)``), newest first like the ledger keeps them."""
-    import re
-
-    if not text:
-        return text
-    body, never, tail = text.partition(_NEVER)
-    runs: list[list[Any]] = []  # [message, newest attempt, oldest attempt, of]
-    for entry in body.split(_SEP):
-        m = re.fullmatch(r"(.*) \(attempt (\d+)/(\d+)\)", entry, flags=re.S)
-        msg, n, of = (m.group(1), int(m.group(2)), m.group(3)) if m else (entry, None, None)
-        last = runs[-1] if runs else None
-        if last and n is not None and last[0] == msg and last[3] == of and last[2] == n + 1:
-            last[2] = n
-        else:
-            runs.append([msg, n, n, of])
-    parts = []
-    for msg, newest, oldest, of in runs:
-        if newest is None:
-            parts.append(msg)
-        elif newest == oldest:
-            parts.append(f"{msg} (attempt {newest}/{of})")
-        else:
-            parts.append(f"{msg} (attempts {oldest}-{newest}/{of})")
-    return _SEP.join(parts) + never + tail
-
-
 def expire_dead_owners(conn: Connection, host: str | None = None) -> int:
     """Expire the leases of running rows whose owner process on this host has gone (a kill -9),
     so they are picked up at once instead of after the lease."""
