@@ -167,10 +167,9 @@ def test_no_import_cycles():
     assert cycles == [], "import cycles (module -> ... -> itself)"
 
 
-#: Modules allowed over the size limit FOR NOW: they are being split by job in parallel work
-#: (issue 16 item 6). The lead empties this list once those splits are merged; nothing may be
+#: Modules allowed over the size limit: none (the splits of issue 16 landed); nothing may be
 #: added to it.
-OVERSIZE_ALLOWED: set[str] = set()  # emptied once the splits of issue 16 landed
+OVERSIZE_ALLOWED: set[str] = set()
 MAX_LINES = 450
 
 
