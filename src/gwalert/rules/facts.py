@@ -1,5 +1,7 @@
 """What the rules read from one notice: its fields, its summary, and sky-map numbers computed
-at most once for all rules."""
+at most once for all rules. A number the summary holds (``area_90``, ``distmean``) is read from
+it, never recomputed (one truth for rules, actions and the dashboard): only a caller without a
+summary gets it computed from the sky map."""
 
 from __future__ import annotations
 
@@ -37,18 +39,16 @@ class Facts:
         return self._cache["skymap"]
 
     def area_90(self) -> float | None:
-        value = self.summary.get("area_90")
-        if isinstance(value, int | float):
-            return float(value)
+        if "area_90" in self.summary:
+            return _number(self.summary["area_90"])
         if "area_90" not in self._cache:
             sky = self.skymap()
             self._cache["area_90"] = None if sky is None else float(sky.credible_area(0.9))
         return self._cache["area_90"]
 
     def distance(self) -> float | None:
-        value = self.summary.get("distmean")
-        if isinstance(value, int | float):
-            return float(value)
+        if "distmean" in self.summary:
+            return _number(self.summary["distmean"])
         sky = self.skymap()
         return None if sky is None or not sky.has_distance else sky.distmean
 
@@ -76,3 +76,7 @@ class Facts:
                 values = np.atleast_1d(np.asarray(result.searched_prob, float))
                 self._cache[key] = [float(v) for v in values]
         return self._cache[key]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
