@@ -259,3 +259,35 @@ def test_embedded_skymap_picks_the_notice_of_a_container_by_hash():
 
 _MAP = samples.gaussian_skymap(10.0, -5.0, 3.0, max_level=3)
 _MAP2 = samples.gaussian_skymap(100.0, 40.0, 6.0, max_level=3)
+
+
+def test_rules_read_the_stored_area_and_distance_never_recompute(tmp_path):
+    """A rule on a stored notice judges the summary's numbers (the ones actions and the
+    dashboard show), not a fresh analysis of the map; without a summary it computes them."""
+    notice = _notice("S260301e", "avro")
+    computed = summarize(notice)
+    assert computed.area_90 is not None and computed.area_90 < 1000
+    assert computed.distmean is not None
+    config = parse_config(
+        {
+            "rule": [
+                {
+                    "name": "small",
+                    "area_90_max": 1000,
+                    "distance_max": 1e6,
+                    "action": [{"type": "python", "callable": print}],
+                }
+            ]
+        },
+        base=tmp_path,
+    )
+    (rule,) = config.rules
+    assert rule.match(notice).matched  # no summary: computed from the map
+    assert rule.match(notice, computed).matched
+    stored = computed.replace(area_90=SENTINEL_AREA)
+    verdict = rule.match(notice, stored)
+    assert not verdict.matched and f"{SENTINEL_AREA:.4g}" in (verdict.reason or "")
+    lost = computed.replace(area_90=None, skymap_error="credible areas could not be computed")
+    assert rule.match(notice, lost).reason == "no 90% area"
+    far = computed.replace(distmean=2e6)
+    assert not rule.match(notice, far).matched
