@@ -287,7 +287,10 @@ def test_rules_read_the_stored_area_and_distance_never_recompute(tmp_path):
     stored = computed.replace(area_90=SENTINEL_AREA)
     verdict = rule.match(notice, stored)
     assert not verdict.matched and f"{SENTINEL_AREA:.4g}" in (verdict.reason or "")
+    # the stored analysis failed: the rule computes the number (or fails, to be retried)
     lost = computed.replace(area_90=None, skymap_error="credible areas could not be computed")
-    assert rule.match(notice, lost).reason == "no 90% area"
+    assert rule.match(notice, lost).matched
+    # the analysis found no number (and did not fail): None, not recomputed
+    assert rule.match(notice, computed.replace(area_90=None)).reason == "no 90% area"
     far = computed.replace(distmean=2e6)
     assert not rule.match(notice, far).matched
