@@ -112,7 +112,6 @@ def _probe(tmp_path: Path) -> Path:
     return script
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["avro", "json", "avro-datum"])
 def test_webhook_and_command_read_the_stored_summary_and_never_decode(
     store, tmp_path, observe, fmt
@@ -179,7 +178,6 @@ def test_webhook_and_command_read_the_stored_summary_and_never_decode(
         )
 
 
-@pytest.mark.slow
 def test_python_action_gets_the_decoded_notice_and_the_stored_summary(store, tmp_path, observe):
     notice = _notice("S260301b", "avro")
     seen: list = []
