@@ -36,17 +36,14 @@ def notice():
 
 
 def context(notice, *, timeout: float = 10.0, secrets: tuple[str, ...] = ()) -> ActionContext:
-    summary = summarize(notice).to_json()
-    summary.update(
-        rule="bns", action="a", action_id="7/bns/a", attempt=1, area_50=10.0, area_90=42.0
-    )
-    return ActionContext(
+    summary = summarize(notice).replace(area_50=10.0, area_90=42.0)
+    return ActionContext.for_notice(
+        notice,
+        summary,
         action_id="7/bns/a",
         attempt=1,
         rule="bns",
         action="a",
-        notice=notice,
-        summary=summary,
         timeout=timeout,
         secrets=secrets,
     )

@@ -103,13 +103,13 @@ def notice():
 
 
 def _ctx(notice) -> ActionContext:
-    return ActionContext(
+    return ActionContext.for_notice(
+        notice,
+        summarize(notice),
         action_id="1/r/save",
         attempt=1,
         rule="r",
         action="save",
-        notice=notice,
-        summary=summarize(notice),
         timeout=60,
     )
 

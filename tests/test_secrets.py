@@ -190,13 +190,13 @@ def notice():
 
 
 def _context(notice, secrets=()):
-    return ActionContext(
+    return ActionContext.for_notice(
+        notice,
+        summarize(notice),
         action_id="7/r/a",
         attempt=1,
         rule="r",
         action="a",
-        notice=notice,
-        summary=summarize(notice),
         timeout=5.0,
         secrets=secrets,
     )

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GwalertError
 
 if TYPE_CHECKING:
     from ..alerts import Notice
+    from ..summary import Summary
 
 
 class ActionError(GwalertError):
@@ -42,7 +44,10 @@ class PermanentError(ActionError):
 
 @dataclass
 class ActionContext:
-    """Everything one run of one action gets."""
+    """Everything one run of one action gets: the notice's :class:`~gwalert.summary.Summary`
+    and raw bytes as the store holds them (read, never recomputed) and the decoded
+    :class:`~gwalert.alerts.Notice` only on demand (:attr:`notice`: decoded the first time an
+    action asks, e.g. a Python callable or a plot; webhooks, e-mail and commands never do)."""
 
     #: Stable idempotency key of this (notice, rule, action): the same on every retry and after
     #: a restart, so an action can recognise work it already did (env ``GWALERT_ACTION_ID``).
@@ -50,9 +55,8 @@ class ActionContext:
     attempt: int
     rule: str
     action: str
-    notice: Notice
-    #: :func:`gwalert.summary.summarize` plus ``rule``, ``action``, ``action_id``, ``files``.
-    summary: dict[str, Any]
+    #: The summary stored with the notice (:meth:`gwalert.summary.Summary.from_json`).
+    summary: Summary
     timeout: float
     #: Secret values of this action, removed from any error text before it is recorded.
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -61,12 +65,72 @@ class ActionContext:
     run_key: str = ""
     #: A directory for this ledger's run records (e.g. a command's exit marker), or "".
     state_dir: str = ""
+    #: The stored notice: its content hash, raw bytes and format (``json``, ``avro``...).
+    content_hash: str = ""
+    raw: bytes = field(default=b"", repr=False)
+    format: str = ""
+    #: What the rule matched on (e.g. targets), if it says.
+    details: Any = None
+    #: Decodes the stored notice (called at most once, by :attr:`notice`).
+    load_notice: Callable[[], Notice] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def for_notice(
+        cls, notice: Notice, summary: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> ActionContext:
+        """A context for an already decoded notice (its summary computed if not given)."""
+        from ..summary import Summary, summarize
+
+        if summary is None:
+            typed = summarize(notice)
+        elif isinstance(summary, Summary):
+            typed = summary
+        else:
+            typed = Summary.from_json(summary)
+        kwargs.setdefault("content_hash", notice.content_hash)
+        kwargs.setdefault("raw", bytes(notice.raw))
+        kwargs.setdefault("format", str(notice.format))
+        return cls(summary=typed, load_notice=lambda: notice, **kwargs)
+
+    @cached_property
+    def notice(self) -> Notice:
+        """The decoded notice, decoded on first use (raises :class:`ActionError` if the stored
+        bytes no longer decode)."""
+        if self.load_notice is None:
+            raise PermanentError("this action has no notice to decode")
+        try:
+            return self.load_notice()
+        except GwalertError as exc:  # the stored bytes no longer decode: no retry helps
+            raise PermanentError(f"the stored notice does not decode: {exc}") from exc
+
+    def skymap_bytes(self) -> bytes | None:
+        """The notice's sky-map FITS bytes, read from the stored message without decoding the
+        notice (unless it is decoded already)."""
+        if "notice" in self.__dict__:
+            ev = self.notice.event
+            return ev.skymap_bytes if ev else None
+        from ..alerts import embedded_skymap
+
+        return embedded_skymap(self.raw, self.content_hash)
+
+    @cached_property
+    def facts(self) -> dict[str, Any]:
+        """What an action hands on (templates, JSON bodies, ``GWALERT_*`` variables): the
+        stored summary's JSON plus ``rule``, ``action``, ``action_id``, ``attempt`` and, if the
+        rule says what it matched, ``match``."""
+        data = self.summary.to_json()
+        data.update(
+            rule=self.rule, action=self.action, action_id=self.action_id, attempt=self.attempt
+        )
+        if self.details:
+            data["match"] = self.details
+        return data
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
 
     def summary_json(self) -> str:
-        return json.dumps(self.summary, default=json_default, sort_keys=True)
+        return json.dumps(self.facts, default=json_default, sort_keys=True)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

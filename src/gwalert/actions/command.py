@@ -78,7 +78,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         marker.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="gwalert-") as tmp:
         files = _write_files(ctx, Path(tmp))
-        summary = dict(ctx.summary)
+        summary = dict(ctx.facts)
         summary["files"] = {**summary.get("files", {}), **files}
         payload = _json(summary)
         env = base_env(options.get("pass_env", ()))
@@ -216,7 +216,7 @@ def _tag(ctx: ActionContext) -> str:
     """Ties a marker to this action of this notice (a rebuilt store reuses row ids)."""
     import hashlib
 
-    content = ctx.notice.content_hash
+    content = ctx.content_hash
     return hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:16]
 
 
@@ -312,13 +312,12 @@ def _tail(fh: Any) -> str:
 
 
 def _write_files(ctx: ActionContext, tmp: Path) -> dict[str, str]:
-    notice = ctx.notice
-    ext = "json" if str(notice.format) == "json" else "avro"
+    ext = "json" if ctx.format == "json" else "avro"
     files: dict[str, str] = {}
     path = tmp / f"notice.{ext}"
-    path.write_bytes(notice.raw)
+    path.write_bytes(ctx.raw)
     files["notice"] = str(path)
-    skymap = notice.event.skymap_bytes if notice.event else None
+    skymap = ctx.skymap_bytes()  # from the stored bytes: the notice is not decoded
     if skymap:
         path = tmp / "skymap.multiorder.fits"
         path.write_bytes(skymap)

@@ -127,7 +127,7 @@ def message_id(ctx: ActionContext, sender: str) -> str:
     id alone only means something inside one store), at the domain of the ``from`` address."""
     domain = parseaddr(sender)[1].rpartition("@")[2]
     domain = _DOMAIN.sub("", domain).strip(".").lower() or "gwalert.invalid"
-    content = ctx.notice.content_hash
+    content = ctx.content_hash
     digest = hashlib.sha256(f"{ctx.action_id}\0{content}".encode()).hexdigest()[:20]
     readable = _ATOM.sub("-", ctx.action_id.replace("/", "."))[:80]
     return f"<gwalert.{readable}.{digest}@{domain[:200]}>"
@@ -140,7 +140,7 @@ _DOMAIN = re.compile(r"[^A-Za-z0-9.-]")
 def message(ctx: ActionContext, options: dict[str, Any]) -> EmailMessage:
     msg = EmailMessage()
     subject = (
-        render(options["subject"], ctx.summary) if options.get("subject") else headline(ctx.summary)
+        render(options["subject"], ctx.facts) if options.get("subject") else headline(ctx.facts)
     )
     msg["Subject"] = " ".join(subject.split())[:400]
     msg["From"] = options["from"]
@@ -148,9 +148,9 @@ def message(ctx: ActionContext, options: dict[str, Any]) -> EmailMessage:
     msg["Message-ID"] = message_id(ctx, options["from"])
     msg["X-Gwalert-Action-Id"] = ctx.action_id
     text = (
-        render(options["body"], ctx.summary)
+        render(options["body"], ctx.facts)
         if options.get("body")
-        else headline(ctx.summary)
+        else headline(ctx.facts)
         + "\n\n"
         + json.dumps(json.loads(ctx.summary_json()), indent=2, sort_keys=True)
     )

@@ -55,13 +55,13 @@ def notice_dir(root: str | os.PathLike, summary: dict[str, Any], content_hash: s
 
 
 def run(ctx: ActionContext, options: dict[str, Any]) -> None:
-    notice = ctx.notice
-    parts = notice_parts(ctx.summary, notice.content_hash)
+    notice = ctx.notice  # decoded here: the plot draws its sky map
+    parts = notice_parts(ctx.facts, ctx.content_hash)
     where = Path(options["dir"], *parts)
     try:
         with open_dir(options["dir"], parts) as fd:
             files = save_notice(fd, where, notice, bytes(notice.raw), options.get("plot", True))
-            summary = dict(ctx.summary, files=files, directory=str(where))
+            summary = dict(ctx.facts, files=files, directory=str(where))
             write_at(
                 fd,
                 "summary.json",

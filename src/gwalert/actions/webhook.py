@@ -142,9 +142,7 @@ def is_loopback(host: str) -> bool:
 
 def body(ctx: ActionContext, options: dict[str, Any]) -> bytes:
     if options.get("mode") == "slack":
-        text = (
-            render(options["text"], ctx.summary) if options.get("text") else headline(ctx.summary)
-        )
+        text = render(options["text"], ctx.facts) if options.get("text") else headline(ctx.facts)
         return json.dumps({"text": text}).encode()
     return ctx.summary_json().encode()
 

@@ -7,7 +7,15 @@ Light on purpose: fastavro is imported only when Avro is decoded, the sky map on
 
 from __future__ import annotations
 
-from .codec import NoticeSource, decode, detect_format, encode, read_notice, read_notices
+from .codec import (
+    NoticeSource,
+    decode,
+    detect_format,
+    embedded_skymap,
+    encode,
+    read_notice,
+    read_notices,
+)
 from .hashing import content_hash
 from .model import AlertType, Event, ExternalCoinc, Format, MchirpSource, Notice
 
@@ -22,6 +30,7 @@ __all__ = [
     "content_hash",
     "decode",
     "detect_format",
+    "embedded_skymap",
     "encode",
     "read_notice",
     "read_notices",

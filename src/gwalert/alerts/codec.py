@@ -110,6 +110,13 @@ def decode(data: bytes) -> list[Notice]:
 
 
 def _decode(data: bytes) -> list[Notice]:
+    fmt, records, typed = _records(data)
+    return [_build(rec, fmt, data, typed=typed) for rec in records]
+
+
+def _records(data: bytes) -> tuple[Format, list[dict[str, Any]], bool]:
+    """The message's format, its raw records (nothing checked beyond the container) and
+    whether the decoder has already enforced every type of an official schema."""
     if not data:
         raise NoticeError("empty input")
     if len(data) > MAX_NOTICE_BYTES:
@@ -117,15 +124,34 @@ def _decode(data: bytes) -> list[Notice]:
     fmt = detect_format(data)
     if fmt is Format.AVRO:
         records, typed = _decode_container(data)
-    elif fmt is Format.JSON:
-        records, typed = [_decode_json(data)], False
-    else:
-        described = describe(data)  # a picture, a FITS file, a database...: say so
-        if described is not None:
-            raise NoticeError(described)
-        # decoded with an official schema: the decoder has already enforced every type
-        records, typed = [_decode_datum(data)], True
-    return [_build(rec, fmt, data, typed=typed) for rec in records]
+        return fmt, records, typed
+    if fmt is Format.JSON:
+        return fmt, [_decode_json(data)], False
+    described = describe(data)  # a picture, a FITS file, a database...: say so
+    if described is not None:
+        raise NoticeError(described)
+    # decoded with an official schema: the decoder has already enforced every type
+    return fmt, [_decode_datum(data)], True
+
+
+def embedded_skymap(data: bytes, notice_hash: str = "") -> bytes | None:
+    """The sky-map bytes carried by the notice with content hash ``notice_hash`` in the
+    stored message ``data`` (its only notice if ``notice_hash`` is empty), read from the raw
+    record: no :class:`Notice` is built, nothing validated or analysed (what an action that
+    only hands the files on needs). Raises :class:`NoticeError` as :func:`decode` would."""
+    try:
+        _, records, _ = _records(data)
+    except NoticeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in decode: one clear error, never a crash
+        raise NoticeError(f"cannot decode: {decode_reason(exc)}") from exc
+    if notice_hash:
+        records = [r for r in records if content_hash(r) == notice_hash]
+    if len(records) != 1:
+        raise NoticeError(f"holds no single notice with content hash {notice_hash[:12]!r}")
+    event = records[0].get("event")
+    skymap = event.get("skymap") if isinstance(event, dict) else None
+    return bytes(skymap) if isinstance(skymap, bytes | bytearray) and skymap else None
 
 
 # Exceptions fastavro raises on malformed input (it has no common base class for them).

@@ -7,7 +7,10 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..summary import Summary
 
 HELP = "run stored notices (or notice files) through the rules; --dry-run shows what would fire"
 
@@ -115,9 +118,11 @@ def _from_files(paths: list[Path]) -> Iterator[tuple[str, int | None, Any, dict 
             yield str(path), None, notice, None
 
 
-def _from_store(store: Any) -> Iterator[tuple[str, int | None, Any, dict | None]]:
+def _from_store(store: Any) -> Iterator[tuple[str, int | None, Any, Summary]]:
+    """The stored notices, decoded for the rules, with the summary stored with each."""
     from ..alerts import decode
     from ..errors import GwalertError
+    from ..summary import Summary
 
     for row in store.iter_notices():
         try:
@@ -125,7 +130,7 @@ def _from_store(store: Any) -> Iterator[tuple[str, int | None, Any, dict | None]
         except GwalertError:
             continue
         notice = next((n for n in notices if n.content_hash == row.content_hash), notices[0])
-        yield row.source, int(row.id), notice, dict(row.summary or {})
+        yield row.source, int(row.id), notice, Summary.from_json(row.summary)
 
 
 def _progress(iterable: Any, total: int | None, args: argparse.Namespace, desc: str) -> Any:
@@ -293,6 +298,7 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
     from ..sources.files import FileSource
     from ..store import write_transaction
     from ..store.ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed
+    from ..summary import Summary
     from ..util import utcnow
     from . import error
 
@@ -305,8 +311,12 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
     ids: list[int] = []
     labels: dict[int, str] = {}
 
-    def replan(nid: int, notice: Any, summary: dict | None) -> None:
-        """A notice stored before: plan what its rules want that the ledger lacks."""
+    def replan(nid: int, notice: Any, summary: Summary | None) -> None:
+        """A notice stored before: plan what its rules want that the ledger lacks, on the
+        summary stored with it (read, never recomputed)."""
+        if summary is None:
+            row = store.get_notice(nid)
+            summary = Summary.from_json(row.summary) if row is not None else None
         with write_transaction(store.engine) as conn:
             if args.retry_failed:
                 retry_failed(conn, [nid])

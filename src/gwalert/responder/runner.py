@@ -253,24 +253,7 @@ class Runner:
                     f"rule {claim.rule!r} has no action {claim.action!r} in the current config"
                 )
             secrets = collect_secrets(spec.options, spec.secret_keys)
-            notice, summary = self._load(claim)
-            summary.update(
-                rule=claim.rule, action=claim.action, action_id=claim.key, attempt=claim.attempt
-            )
-            if claim.details:
-                summary["match"] = claim.details
-            ctx = ActionContext(
-                action_id=claim.key,
-                attempt=claim.attempt,
-                rule=claim.rule,
-                action=claim.action,
-                notice=notice,
-                summary=summary,
-                timeout=timeout,
-                secrets=secrets,
-                run_key=f"{self._store_key}-{claim.id}",
-                state_dir=self.state_dir,
-            )
+            ctx = self._context(claim, timeout, secrets)
             kind = get_action_type(spec.type)
             if claim.recover_only:
                 final = True
@@ -282,15 +265,15 @@ class Runner:
                     )
                 log.info(
                     "%s %s: %s completed before its runner stopped",
-                    notice.superevent_id,
-                    notice.alert_type,
+                    ctx.summary.superevent_id,
+                    ctx.summary.alert_type,
                     label,
                 )
             else:
                 log.info(
                     "%s %s: %s attempt %d",
-                    notice.superevent_id,
-                    notice.alert_type,
+                    ctx.summary.superevent_id,
+                    ctx.summary.alert_type,
                     label,
                     claim.attempt,
                 )
@@ -351,19 +334,44 @@ class Runner:
         self._wake.set()
         return held and error is None
 
-    def _load(self, claim: ledger.Claim) -> tuple[Notice, dict[str, Any]]:
-        """The notice (its Python object, for the action) and the summary stored with it,
-        as the action's payload: read, never recomputed (no sky-map analysis here)."""
-        from ..alerts import decode
+    def _context(
+        self, claim: ledger.Claim, timeout: float, secrets: tuple[str, ...]
+    ) -> ActionContext:
+        """The action's context from the stored row: the summary stored with the notice, read
+        (:meth:`Summary.from_json`), never recomputed; the notice decoded only if the action
+        asks for it (:attr:`ActionContext.notice`)."""
         from ..summary import Summary
 
         row = self.store.get_notice(claim.notice_id)
         if row is None:
             raise ActionError(f"notice {claim.notice_id} is not in the store")
         m = row._mapping
-        notices = decode(bytes(m["raw"]))
-        notice = next((n for n in notices if n.content_hash == m.get("content_hash")), notices[0])
-        return notice, Summary.from_json(m.get("summary")).to_json()
+        raw = bytes(m["raw"])
+        content_hash = str(m["content_hash"])
+        return ActionContext(
+            action_id=claim.key,
+            attempt=claim.attempt,
+            rule=claim.rule,
+            action=claim.action,
+            summary=Summary.from_json(m["summary"]),
+            timeout=timeout,
+            secrets=secrets,
+            run_key=f"{self._store_key}-{claim.id}",
+            state_dir=self.state_dir,
+            content_hash=content_hash,
+            raw=raw,
+            format=str(m["format"]),
+            details=claim.details,
+            load_notice=lambda: _decode_stored(raw, content_hash),
+        )
+
+
+def _decode_stored(raw: bytes, content_hash: str) -> Notice:
+    """The stored notice with ``content_hash`` among those its message holds."""
+    from ..alerts import decode
+
+    notices = decode(raw)
+    return next((n for n in notices if n.content_hash == content_hash), notices[0])
 
 
 def _warm_imports(config: Config) -> None:

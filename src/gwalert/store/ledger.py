@@ -7,7 +7,9 @@ constraint on (notice_id, rule, action) means a duplicate or a replay can never 
 action twice. A ``running`` row carries a lease (owner, expiry) that its runner renews; a row
 whose owner died (its lease expired, or its process is gone on this host) is due again.
 
-The tables live in this module's own :class:`~sqlalchemy.MetaData` on the store's engine.
+The table, its states and the read-only queries are in :mod:`gwalert.store.ledger_table` (in
+its own :class:`~sqlalchemy.MetaData` on the store's engine); this module holds the state
+transitions and re-exports those names, so ``ledger.X`` is the one way in.
 """
 
 from __future__ import annotations
@@ -16,54 +18,63 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from ..util import utcnow
-
-DUE, RUNNING, DONE, FAILED, SKIPPED = "due", "running", "done", "failed", "skipped"
-STATES = (DUE, RUNNING, DONE, FAILED, SKIPPED)
-
-metadata = sa.MetaData()
-
-actions = sa.Table(
-    "gwalert_actions",
+from .ledger_table import (
+    DONE,
+    DUE,
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    STATES,
+    actions,
+    counts,
+    create,
+    has_ready,
+    has_running,
+    iter_rows,
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("notice_id", sa.Integer, nullable=False, index=True),
-    sa.Column("rule", sa.String(100), nullable=False),
-    sa.Column("action", sa.String(100), nullable=False),
-    sa.Column("action_type", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("max_attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", sa.Float, nullable=False),  # Unix time
-    sa.Column("lease_owner", sa.String(200)),
-    sa.Column("lease_until", sa.Float),  # Unix time
-    sa.Column("last_error", sa.Text),
-    sa.Column("details", sa.Text),  # JSON: what the rule matched on (e.g. targets)
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("started_at", sa.String(40)),
-    sa.Column("finished_at", sa.String(40)),
-    sa.UniqueConstraint("notice_id", "rule", "action", name="uq_gwalert_actions_once"),
-    sa.Index("ix_gwalert_actions_state_next", "state", "next_attempt_at"),
+    new_owner,
+    pending,
+    ready,
 )
 
-
-def create(engine: Engine) -> None:
-    """Create the ledger's tables if they do not exist."""
-    from .db import create_all_locked
-
-    create_all_locked(metadata, engine)
-
-
-def new_owner() -> str:
-    """A runner's identity: host, process id and a random tag."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+__all__ = [
+    "DONE",
+    "DUE",
+    "FAILED",
+    "KILLED",
+    "RUNNING",
+    "SKIPPED",
+    "STATES",
+    "Claim",
+    "actions",
+    "attempt_history",
+    "claim",
+    "counts",
+    "create",
+    "error_text",
+    "expire_dead_owners",
+    "finish",
+    "has_ready",
+    "has_running",
+    "insert_new",
+    "iter_rows",
+    "make_due",
+    "metadata",
+    "new_owner",
+    "pending",
+    "renew",
+    "retry_failed",
+    "row",
+    "unskip",
+]
 
 
 # ---------------------------------------------------------------------------- writing
@@ -204,27 +215,6 @@ class Claim:
         return f"{self.notice_id}/{self.rule}/{self.action}"
 
 
-def _ready(now: float) -> Any:
-    c = actions.c
-    return sa.or_(
-        sa.and_(c.state == DUE, c.next_attempt_at <= now),
-        sa.and_(c.state == RUNNING, c.lease_until < now),
-    )
-
-
-def has_ready(conn: Connection, now: float | None = None) -> bool:
-    """Whether any row could be claimed (a read: no write lock when there is nothing to do)."""
-    now = time.time() if now is None else now
-    return conn.execute(sa.select(actions.c.id).where(_ready(now)).limit(1)).first() is not None
-
-
-def has_running(conn: Connection) -> bool:
-    return (
-        conn.execute(sa.select(actions.c.id).where(actions.c.state == RUNNING).limit(1)).first()
-        is not None
-    )
-
-
 def claim(
     conn: Connection,
     owner: str,
@@ -251,7 +241,7 @@ def claim(
             c.lease_owner,
             c.details,
         )
-        .where(_ready(now), *([c.id.not_in(exclude)] if exclude else []))
+        .where(ready(now), *([c.id.not_in(exclude)] if exclude else []))
         .order_by(c.next_attempt_at, c.id)
         .limit(limit)
     )
@@ -411,29 +401,3 @@ def _dead_local(owner: str, host: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-# ---------------------------------------------------------------------------- reading
-def iter_rows(conn: Connection, notice_ids: Iterable[int] | None = None) -> Iterator[Any]:
-    c = actions.c
-    query = sa.select(actions).order_by(c.notice_id, c.id)
-    if notice_ids is not None:
-        query = query.where(c.notice_id.in_(list(notice_ids)))
-    yield from conn.execute(query).mappings()
-
-
-def pending(conn: Connection, notice_ids: Iterable[int] | None = None) -> int:
-    """How many rows are still due or running."""
-    c = actions.c
-    query = sa.select(sa.func.count()).select_from(actions).where(c.state.in_([DUE, RUNNING]))
-    if notice_ids is not None:
-        query = query.where(c.notice_id.in_(list(notice_ids)))
-    return int(conn.execute(query).scalar() or 0)
-
-
-def counts(conn: Connection) -> dict[str, int]:
-    c = actions.c
-    found: dict[str, int] = {
-        state: n for state, n in conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state))
-    }
-    return {state: int(found.get(state, 0)) for state in STATES}

@@ -39,12 +39,16 @@ def list_facts(r: Any) -> dict[str, Any]:
 
 
 def summary_facts(value: Any) -> dict[str, Any]:
+    """A stored summary's facts, read by :meth:`gwalert.summary.Summary.from_json` (the one
+    deserialiser; a summary kept as text is parsed first), never recomputed; {} if none."""
+    from ..summary import Summary
+
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
             return {}
-    return value if isinstance(value, dict) else {}
+    return dict(Summary.from_json(value)) if isinstance(value, dict) else {}
 
 
 def _num(value: Any) -> float | None:
