@@ -14,7 +14,6 @@ from gwalert.actions import ActionContext, get_action_type
 from gwalert.alerts import decode
 from gwalert.cli import main
 from gwalert.options import OptionError
-from gwalert.summary import summarize
 
 
 def make_notice(sid="S260101x", alert_type="PRELIMINARY", sigma=None):
@@ -25,12 +24,9 @@ def make_notice(sid="S260101x", alert_type="PRELIMINARY", sigma=None):
 
 
 def context(notice) -> ActionContext:
-    summary = summarize(notice).to_json()
-    summary.update(rule="r", action="p", action_id="9/r/p", attempt=1)
-    return ActionContext(
-        action_id="9/r/p", attempt=1, rule="r", action="p", notice=notice, summary=summary,
-        timeout=60.0,
-    )  # fmt: skip
+    return ActionContext.for_notice(
+        notice, action_id="9/r/p", attempt=1, rule="r", action="p", timeout=60.0
+    )
 
 
 def test_plan_action_writes_files_and_posts_json(tmp_path):

@@ -159,7 +159,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         from ..safefiles import UnsafePathError, open_dir, write_at
         from .save import notice_parts
 
-        parts = notice_parts(ctx.summary, notice.content_hash)
+        parts = notice_parts(ctx.facts, ctx.content_hash)
         where = Path(options["dir"], *parts)
         name = check_plan_name(report.get("telescope") or "plan")
         try:

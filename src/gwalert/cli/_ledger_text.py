@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..store.ledger import _NEVER, _SEP
+from ..store.ledger import EARLIER_SEP, NEVER_COMPLETED
 
 
 def _old_age(m: re.Match[str]) -> str:
@@ -27,9 +27,9 @@ def error_text(text: str | None) -> str | None:
     if not text:
         return text
     text = re.sub(r"max_age ((\d+) days?, )?(\d+):(\d\d):(\d\d)\b", _old_age, text)
-    body, never, tail = text.partition(_NEVER)
+    body, never, tail = text.partition(NEVER_COMPLETED)
     runs: list[list[Any]] = []  # [message, newest attempt, oldest attempt, of]
-    for entry in body.split(_SEP):
+    for entry in body.split(EARLIER_SEP):
         m = re.fullmatch(r"(.*) \(attempt (\d+)/(\d+)\)", entry, flags=re.S)
         msg, n, of = (m.group(1), int(m.group(2)), m.group(3)) if m else (entry, None, None)
         last = runs[-1] if runs else None
@@ -45,4 +45,4 @@ def error_text(text: str | None) -> str | None:
             parts.append(f"{msg} (attempt {newest}/{of})")
         else:
             parts.append(f"{msg} (attempts {oldest}-{newest}/{of})")
-    return _SEP.join(parts) + never + tail
+    return EARLIER_SEP.join(parts) + never + tail

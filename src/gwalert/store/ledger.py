@@ -59,7 +59,6 @@ __all__ = [
     "claim",
     "counts",
     "create",
-    "error_text",
     "expire_dead_owners",
     "finish",
     "has_ready",
@@ -346,8 +345,8 @@ def finish(
 
 
 #: Separates the attempts in a ledger error (see :func:`attempt_history`).
-_SEP = " | earlier: "
-_NEVER = " — ran and was killed on each of its "
+EARLIER_SEP = " | earlier: "
+NEVER_COMPLETED = " — ran and was killed on each of its "
 #: What a killed attempt's error says (see :class:`gwalert.actions.ActionError`).
 KILLED = "and was killed"
 
@@ -363,13 +362,13 @@ def attempt_history(
         return error  # nothing earlier to tell (the row counts its attempts)
     text = f"{error} (attempt {attempt}/{max_attempts})"
     if previous:
-        earlier = previous.split(_NEVER)[0]
-        if attempt == 2 and _SEP not in earlier:
+        earlier = previous.split(NEVER_COMPLETED)[0]
+        if attempt == 2 and EARLIER_SEP not in earlier:
             earlier += f" (attempt 1/{max_attempts})"
-        text += _SEP + earlier
-    entries = text.split(_SEP)
+        text += EARLIER_SEP + earlier
+    entries = text.split(EARLIER_SEP)
     if final and len(entries) >= attempt and all(KILLED in e for e in entries[:attempt]):
-        text += f"{_NEVER}{attempt} attempt(s), never completed"
+        text += f"{NEVER_COMPLETED}{attempt} attempt(s), never completed"
     return text[:4000]
 
 
