@@ -47,7 +47,7 @@ def test_sphinx_build_has_no_warning(tmp_path: Path) -> None:
     for table in ("gwalert_notices", "gwalert_actions", "gwalert_arrivals", "gwalert_feeds"):
         assert table in schema
     metrics = (tmp_path / "html" / "reference" / "metrics.html").read_text()
-    assert "gwalert_feed_up" in metrics and "gwalert_notices_stored" in metrics
+    assert "gwalert_feed_up" in metrics and "gwalert_store_notices" in metrics
 
 
 def test_config_reference_names_every_rule_key_and_action_type() -> None:

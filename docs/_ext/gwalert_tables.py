@@ -6,8 +6,8 @@
     of the docstring of the module that owns it;
 ``.. gwalert-metrics:: listen|dashboard``
     the Prometheus metrics: ``listen``/``respond``'s (``gwalert/metrics.py``, read from the
-    calls that declare them) or the dashboard's ``/metrics`` (``gwalert/web/app.py``, read from
-    its ``# HELP``/``# TYPE`` lines).
+    calls that declare them) or the dashboard's ``/metrics`` (the families that
+    ``gwalert.metrics.store_families`` builds).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import re
 from typing import Any
 
 from docutils import nodes
@@ -124,30 +123,23 @@ def _metric_calls(source: str) -> list[tuple[str, str, str, list[str]]]:
     return out
 
 
-def _dashboard_metrics(source: str) -> list[tuple[str, str, str, list[str]]]:
-    helps: dict[str, str] = {}
-    types: dict[str, str] = {}
-    labels: dict[str, set[str]] = {}
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            text = node.value
-        elif isinstance(node, ast.JoinedStr):
-            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
-        else:
-            continue
-        if m := re.match(r"# HELP (\w+) (.*)", text):
-            helps[m[1]] = m[2]
-        elif m := re.match(r"# TYPE (\w+) (\w+)", text):
-            types[m[1]] = m[2]
-        elif m := re.match(r"(gwalert_\w+)\{(\w+)=", text):
-            labels.setdefault(m[1], set()).add(m[2])
-    return [(n, types.get(n, ""), h, sorted(labels.get(n, ()))) for n, h in helps.items()]
+def _dashboard_metrics() -> list[tuple[str, str, str, list[str]]]:
+    """What the dashboard's ``/metrics`` serves: the families
+    :func:`gwalert.metrics.store_families` builds (called on a store with one feed)."""
+    from gwalert.metrics import store_families
+
+    counts = {"notices": 0, "superevents": 0, "dead_letters": 0, "duplicates": 0, "actions": {}}
+    feed = {"feed": "FEED", "seconds_since_last_message": 0.0, "seconds_since_last_heartbeat": 0.0}
+    out = []
+    for fam in store_families(counts, [feed]):
+        labels = sorted({k for sample in fam.samples for k in sample.labels})
+        out.append((fam.name, fam.type, fam.documentation, labels))
+    return out
 
 
 def metrics_lines(which: str) -> list[str]:
     if which == "dashboard":
-        module = importlib.import_module("gwalert.web.app")
-        found = _dashboard_metrics(inspect.getsource(module))
+        found = _dashboard_metrics()
     else:
         module = importlib.import_module("gwalert.metrics")
         found = _metric_calls(inspect.getsource(module))

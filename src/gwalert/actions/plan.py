@@ -1,6 +1,7 @@
 """``plan``: an observation plan for the notice's sky map, written into the notice's directory
-(``plan.json``, ``plan.csv``, ``plan.png``; the ``save`` action's layout) and/or posted as JSON
-to a webhook (a telescope queue), seconds after the alert.
+(``plan-TELESCOPE.json``, ``.csv`` and ``.png``; the ``save`` action's layout, written without
+following links) and/or posted as JSON to a webhook (a telescope queue), seconds after the
+alert.
 
 Options: ``telescope`` (a built-in name) or ``fov`` ("SIDE" or "WxH") or ``fov_radius``
 (degrees); ``tiles`` (default 50); ``method`` ("greedy" or "milp"); ``site`` (schedule the night
