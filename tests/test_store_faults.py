@@ -16,11 +16,11 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from waiting import wait_until
 
 from gwalert import samples
 from gwalert.pipeline import Pipeline
@@ -35,15 +35,6 @@ def _message(i: int) -> Message:
         "MS260501a", "UPDATE" if i else "PRELIMINARY", time_created=f"2026-05-01T00:{i:02d}:00Z"
     )
     return Message(samples.encode(rec), "test", 0, i)
-
-
-def _wait(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -101,7 +92,7 @@ def test_read_only_postgres_is_an_outage_waited_out(throwaway_database, caplog) 
             target=lambda: result.append(pipeline.process(_message(1), threading.Event()))
         )
         worker.start()
-        _wait(lambda: "store unavailable" in caplog.text, 60, "the outage to be noticed")
+        wait_until(lambda: "store unavailable" in caplog.text, 120, "the outage to be noticed")
         assert worker.is_alive() and not result
         read_only(False)
         worker.join(60)
@@ -147,11 +138,13 @@ def test_sqlite_directory_removed_under_listen(kafka_broker, tmp_path) -> None:
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-    feeder = threading.Thread(target=produce, args=(kafka_broker.bootstrap, name, values[1:], 0.05))
+    feeder = threading.Thread(
+        target=produce, args=(kafka_broker.bootstrap, name, values[1:]), kwargs={"pace": 0.05}
+    )
     try:
-        _wait(lambda: out.read_text().count("new ") >= 1, 60, "the first notice")
+        wait_until(lambda: out.read_text().count("new ") >= 1, 120, "the first notice")
         feeder.start()
-        _wait(lambda: out.read_text().count("new ") >= 5, 60, "a few notices")
+        wait_until(lambda: out.read_text().count("new ") >= 5, 120, "a few notices")
         shutil.rmtree(store_dir)
         assert listener.wait(60) == 1
     finally:
