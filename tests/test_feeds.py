@@ -290,8 +290,16 @@ def test_one_listener_two_feeds(kafka_broker, tmp_path, skymap) -> None:
             "every copy and every action",
             (listener,),
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
-            metrics = resp.read().decode()
+
+        def scrape_when_done() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as r:
+                text = r.read().decode()
+            return text if f'gwalert_actions{{state="done"}} {len(recs)}.0' in text else ""
+
+        # an action's program ends (done.log) a moment before its ledger row says done
+        metrics = wait_until(
+            scrape_when_done, 60, "every action recorded done in /metrics", (listener,)
+        )
     finally:
         stop(listener)
     assert listener.returncode == 0, out.read_text()[-3000:]
