@@ -168,3 +168,24 @@ def test_a_rule_turns_a_notice_into_a_plan_file_and_a_post(tmp_path, capsys):
         assert len(server.requests) == 1
     files = sorted(p.name for p in (tmp_path / "plans").rglob("plan-*"))
     assert files == ["plan-DECam.csv", "plan-DECam.json", "plan-DECam.png"]
+    # the rule's plan is kept in the store, once, and the dashboard's event page shows it
+    from web_server import get, running
+
+    from gwalert.plan import store as plans
+    from gwalert.store import Store
+    from gwalert.web import create_app
+
+    st = Store.open(store)
+    try:
+        (kept,) = plans.for_event(st.engine, "S260104d")
+        assert kept.telescope == "DECam" and kept.has_picture and len(kept.plan["tiles"]) == 10
+        png = next((tmp_path / "plans").rglob("plan-DECam.png")).read_bytes()
+        app = create_app(st, cache_dir=tmp_path / "cache", prerender=False)
+        with running(app) as base:
+            status, _, body = get(base + "/events/S260104d")
+            assert status == 200 and "Observation plans" in body.decode()
+            assert f'data-plan-id="{kept.id}"' in body.decode()
+            status, _, data = get(base + f"/plans/{kept.id}.png")
+            assert status == 200 and data == png
+    finally:
+        st.close()

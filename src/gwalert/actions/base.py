@@ -73,6 +73,11 @@ class ActionContext:
     details: Any = None
     #: Decodes the stored notice (called at most once, by :attr:`notice`).
     load_notice: Callable[[], Notice] | None = field(default=None, repr=False, compare=False)
+    #: The stored notice's id and the store's SQLAlchemy engine, for actions that keep what
+    #: they make in the store (the ``plan`` action's plans, shown by the dashboard); None when
+    #: the action runs outside a store.
+    notice_id: int | None = None
+    engine: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def for_notice(

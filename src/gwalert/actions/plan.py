@@ -156,36 +156,40 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     report["superevent_id"] = notice.superevent_id
     report["alert_type"] = str(notice.alert_type)
     report["action_id"] = ctx.action_id
+    name = check_plan_name(report.get("telescope") or "plan")
+    picture = (
+        _picture(skymap, fp, report, f"{notice.superevent_id}: {name}")
+        if options.get("plot", True)
+        else None
+    )
     if options.get("write", True):
-        from ..safefiles import UnsafePathError, open_dir, write_at
+        from ..safefiles import open_dir, write_at
         from .save import notice_parts
 
         parts = notice_parts(ctx.facts, ctx.content_hash)
         where = Path(options["dir"], *parts)
-        name = check_plan_name(report.get("telescope") or "plan")
         try:
             with open_dir(options["dir"], parts) as fd:
-                if options.get("plot", True):
-                    from ..plan import plot
-
-                    title = f"{notice.superevent_id}: {name}"
-                    try:
-                        write_at(
-                            fd,
-                            f"plan-{name}.png",
-                            lambda fh: plot.plot(skymap, fp, report, fh, title=title),
-                        )
-                        report["plot"] = str(where / f"plan-{name}.png")
-                    except UnsafePathError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - a picture must not lose the plan
-                        report["plot_error"] = f"{type(exc).__name__}: {exc}"
+                if picture is not None:
+                    write_at(fd, f"plan-{name}.png", picture)
+                    report["plot"] = str(where / f"plan-{name}.png")
                 write_at(fd, f"plan-{name}.csv", _csv(report.get("exposures") or report["tiles"]))
                 write_at(fd, f"plan-{name}.json", json.dumps(report, indent=1).encode())
         except OSError as exc:
             raise ActionError(
                 f"cannot write the plan into {where}: {exc.strerror or exc}"
             ) from None
+    if ctx.engine is not None:  # kept in the store: the dashboard's event page shows it
+        from ..plan import store as plans
+
+        plans.save(
+            ctx.engine,
+            notice.superevent_id,
+            report.get("telescope") or name,
+            report,
+            notice_id=ctx.notice_id,
+            picture=picture,
+        )
     url = options.get("url") or (
         os.environ.get(options["url_env"]) if options.get("url_env") else None
     )
@@ -199,6 +203,20 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
         except GwalertError as exc:
             raise ActionError(f"plan: {exc}") from None
         _post(url, json.dumps(report).encode(), ctx)
+
+
+def _picture(skymap: Any, fp: Any, report: dict[str, Any], title: str) -> bytes | None:
+    """The plan's picture as PNG bytes, or None (the reason in ``report["plot_error"]``): a
+    picture that cannot be drawn must not lose the plan."""
+    from ..plan import plot
+
+    buf = io.BytesIO()
+    try:
+        plot.plot(skymap, fp, report, buf, title=title)
+    except Exception as exc:  # noqa: BLE001
+        report["plot_error"] = f"{type(exc).__name__}: {exc}"
+        return None
+    return buf.getvalue()
 
 
 def check_plan_name(telescope: str) -> str:

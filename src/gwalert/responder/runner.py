@@ -363,6 +363,8 @@ class Runner:
             format=str(m["format"]),
             details=claim.details,
             load_notice=lambda: _decode_stored(raw, content_hash),
+            notice_id=claim.notice_id,
+            engine=self.engine,
         )
 
 
