@@ -20,6 +20,17 @@ from ..errors import SkyMapError
 
 ROW_BLOCK = 6144  # rows per block of vector work
 TARGET_BLOCK = 8192  # targets per block of look-ups and crossmatch
+# Elements per matrix-vector product: OpenBLAS threads products above 9,216 elements (dot
+# products above 10,000), and its threads cost 100x the arithmetic on a loaded machine.
+BLAS_BLOCK = 8192
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``a @ b`` of two 1-D arrays, summed in blocks that OpenBLAS runs on one thread."""
+    if a.size <= BLAS_BLOCK:
+        return float(a @ b)
+    step = BLAS_BLOCK
+    return float(sum(a[lo : lo + step] @ b[lo : lo + step] for lo in range(0, a.size, step)))
 
 
 def flat_positions(
