@@ -14,7 +14,7 @@ from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
 from .healpix import ang2xyf_rad
 from .lookup import rows_of_xyf
-from .special import sin_cos, sin_cos_lat
+from .special import sin_cos_lat
 from .volume import log_density_vol
 
 if TYPE_CHECKING:
@@ -97,10 +97,20 @@ def crossmatch(
         rk.searched_prob.take(rows_b, out=out["searched_prob"][sl], mode="wrap")
         sm.probdensity.take(rows_b, out=out["probdensity"][sl], mode="wrap")
         # Angular distance (Vincenty's formula, as astropy's separation).
+        # sin and cos of the RA difference from t = tan(d/2) (see special.sin_cos), with
+        # cos(Dec) folded into the common factor 1 / (1 + t^2)
         ra_r -= ra0
-        sin_d, cos_d = sin_cos(ra_r)
-        cd_cos_d = cd * cos_d
-        across = cd * sin_d
+        ra_r *= 0.5
+        t = np.tan(ra_r, out=ra_r)
+        ci = t * t
+        ci += 1.0
+        np.divide(cd, ci, out=ci)
+        across = t * ci
+        across += across  # cos(Dec) sin(d)
+        t1 = 1.0 - t
+        t += 1.0
+        t1 *= t
+        cd_cos_d = np.multiply(t1, ci, out=t1)  # cos(Dec) cos(d)
         along = c0 * z
         along -= z0 * cd_cos_d
         across *= across
