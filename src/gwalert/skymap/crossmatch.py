@@ -13,7 +13,7 @@ from .arrays import TARGET_BLOCK, flat_positions, shaped
 from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
 from .healpix import ang2xyf_rad
-from .lookup import rows_of_xyf
+from .lookup import coarse_rows, resolve_fine
 from .special import sin_cos_lat
 from .volume import log_density_vol
 
@@ -89,13 +89,7 @@ def crossmatch(
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
         z, cd = sin_cos_lat(dec[sl] * _RAD)
-        rows_b = rows_of_xyf(lk, *ang2xyf_rad(lk.level, ra_r, z, cd))
-        rows[sl] = rows_b
-        # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
-        # copy as with the default "raise"), set to NaN at the end.
-        area_deg.take(rows_b, out=out["searched_area"][sl], mode="wrap")
-        rk.searched_prob.take(rows_b, out=out["searched_prob"][sl], mode="wrap")
-        sm.probdensity.take(rows_b, out=out["probdensity"][sl], mode="wrap")
+        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.level, ra_r, z, cd))
         # Angular distance (Vincenty's formula, as astropy's separation).
         # sin and cos of the RA difference from t = tan(d/2) (see special.sin_cos), with
         # cos(Dec) folded into the common factor 1 / (1 + t^2)
@@ -122,6 +116,12 @@ def crossmatch(
         z += cd_cos_d
         np.arctan2(across, z, out=offset[sl])
     offset *= _DEG
+    resolve_fine(lk, rows, ra, dec)  # the few positions in cells split finer, at once
+    # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
+    # copy as with the default "raise"), set to NaN at the end.
+    area_deg.take(rows, out=out["searched_area"], mode="wrap")
+    rk.searched_prob.take(rows, out=out["searched_prob"], mode="wrap")
+    sm.probdensity.take(rows, out=out["probdensity"], mode="wrap")
     if three_d:
         _crossmatch_3d(sm, rows, rest[0], out)
     else:  # no 3-D answer: one read-only NaN array shared by the four fields

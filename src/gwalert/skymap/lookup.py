@@ -139,22 +139,33 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
         z, cd = sin_cos_lat(dec[sl] * _RAD)
-        out[sl] = rows_of_xyf(lk, *ang2xyf_rad(lk.level, ra[sl] * _RAD, z, cd))
+        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.level, ra[sl] * _RAD, z, cd))
+    resolve_fine(lk, out, ra, dec)
     return out
 
 
-def rows_of_xyf(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-    """Row of each pixel (base pixel, x, y) at the map's deepest level (-1 if not covered)."""
+def coarse_rows(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Row of each pixel (base pixel, x, y) at the map's deepest level from the dense index
+    (int32): -1 if not covered, -2 in cells split finer (``resolve_fine`` places those)."""
     d = lk.level - lk.coarse
     key = face << (2 * lk.coarse)
-    key |= (ix >> d) << lk.coarse
-    key |= iy >> d
-    out = lk.index.take(key)
-    fine = np.flatnonzero(out == -2)
+    if d:
+        ix >>= d
+        iy >>= d
+    ix <<= lk.coarse
+    key |= ix
+    key |= iy
+    return lk.index.take(key)
+
+
+def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> None:
+    """Replace the -2 of ``coarse_rows`` in ``rows`` (positions in degrees) by the row found
+    among the rows finer than the dense index, or -1; all such positions in one pass."""
+    fine = np.flatnonzero(rows == -2)
     if fine.size:
-        p = _nested(lk.level, face[fine], ix[fine], iy[fine])
+        z, cd = sin_cos_lat(dec[fine] * _RAD)
+        p = _nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd))
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
         ok = (j >= 0) & (p < lk.ends[jc])
-        out[fine] = np.where(ok, lk.rows[jc], -1)
-    return out
+        rows[fine] = np.where(ok, lk.rows[jc], -1)
