@@ -14,7 +14,7 @@ from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
 from .healpix import ang2xyf_rad
 from .lookup import coarse_rows, resolve_fine
-from .special import sin_cos_lat
+from .special import sin_cos_dec_deg
 from .volume import log_density_vol
 
 if TYPE_CHECKING:
@@ -88,8 +88,8 @@ def crossmatch(
     for lo in range(0, n, TARGET_BLOCK):
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
-        z, cd = sin_cos_lat(dec[sl] * _RAD)
-        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.level, ra_r, z, cd))
+        z, cd = sin_cos_dec_deg(dec[sl])
+        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd))
         # Angular distance (Vincenty's formula, as astropy's separation).
         # sin and cos of the RA difference from t = tan(d/2) (see special.sin_cos), with
         # cos(Dec) folded into the common factor 1 / (1 + t^2)

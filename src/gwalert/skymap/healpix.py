@@ -202,8 +202,9 @@ def ang2xyf_rad(
     # tt = phi / (pi/2) modulo 4 (HEALPix's fmodulo), in units of 1/nside: [0, 4 nside)
     tt = ra * ((2 / np.pi) * nside)
     period = 4.0 * nside
-    tt -= period * np.floor(tt * (0.25 / nside))
-    tt[tt >= period] = 0.0
+    if not (tt.size and tt.min() >= 0.0 and tt.max() < period):  # else already reduced
+        tt -= period * np.floor(tt * (0.25 / nside))
+        tt[tt >= period] = 0.0
     # equatorial belt (finite nonsense in the caps, replaced below)
     t5 = tt + 0.5 * nside
     z34 = z * (0.75 * nside)

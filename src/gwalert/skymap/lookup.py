@@ -20,7 +20,7 @@ import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions
 from .healpix import _nested, ang2xyf_rad
-from .special import sin_cos_lat
+from .special import sin_cos_dec_deg
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -138,24 +138,21 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     out = np.empty(ra.size, np.int64)
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
-        z, cd = sin_cos_lat(dec[sl] * _RAD)
-        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.level, ra[sl] * _RAD, z, cd))
+        z, cd = sin_cos_dec_deg(dec[sl])
+        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd))
     resolve_fine(lk, out, ra, dec)
     return out
 
 
 def coarse_rows(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-    """Row of each pixel (base pixel, x, y) at the map's deepest level from the dense index
-    (int32): -1 if not covered, -2 in cells split finer (``resolve_fine`` places those)."""
-    d = lk.level - lk.coarse
-    key = face << (2 * lk.coarse)
-    if d:
-        ix >>= d
-        iy >>= d
+    """Row of each pixel (base pixel, x, y) at the dense index's level ``lk.coarse`` (the bits
+    of the deepest level's x and y shifted, see ``ang2xyf_rad``), as int32: -1 if not
+    covered, -2 in cells split finer (``resolve_fine`` places those). Reuses the arrays."""
+    face <<= 2 * lk.coarse
     ix <<= lk.coarse
-    key |= ix
-    key |= iy
-    return lk.index.take(key)
+    face |= ix
+    face |= iy
+    return lk.index.take(face)
 
 
 def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> None:
@@ -163,7 +160,7 @@ def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) 
     among the rows finer than the dense index, or -1; all such positions in one pass."""
     fine = np.flatnonzero(rows == -2)
     if fine.size:
-        z, cd = sin_cos_lat(dec[fine] * _RAD)
+        z, cd = sin_cos_dec_deg(dec[fine])
         p = _nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd))
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
