@@ -82,3 +82,27 @@ def test_rows_at_matches_brute_force(seed: int, top: int, kind: str) -> None:
         else:
             assert len(holders) == 1
             assert int(got[i]) in holders, (i, ra[i], dec[i], holders)
+
+
+@given(
+    n=st.integers(1, 50),
+    where=st.integers(0, 49),
+    bad=st.sampled_from(
+        [("ra", np.nan), ("ra", np.inf), ("ra", -np.inf), ("dec", np.nan), ("dec", np.inf)]
+        + [("dec", -np.inf), ("dec", 90.000001), ("dec", -90.5), ("dec", 1e300)]
+    ),
+)
+def test_bad_coordinates_are_refused_anywhere_in_the_array(n, where, bad):
+    import pytest
+
+    from gwalert.errors import SkyMapError
+
+    ra = np.linspace(0, 359, n)
+    dec = np.linspace(-90, 90, n)  # the poles themselves are fine
+    name, value = bad
+    (ra if name == "ra" else dec)[where % n] = value
+    sm = as_map(random_moc(np.random.default_rng(0), 2))
+    with pytest.raises(SkyMapError, match="finite, with declinations"):
+        sm.rows_at(ra, dec)
+    (ra if name == "ra" else dec)[where % n] = 0.0
+    assert np.all(np.asarray(sm.rows_at(ra, dec)) >= 0)

@@ -48,7 +48,15 @@ def flat_positions(
         raise SkyMapError(f"coordinates must be numbers of matching shapes: {exc}") from None
     shape = arrays[0].shape
     ra, dec = (np.ascontiguousarray(a).reshape(-1) for a in arrays[:2])
-    if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec)) and np.all(np.abs(dec) <= 90)):
+    # finite RA: its extremes are (NaN propagates through min and max); Dec within ±90°:
+    # its extremes are (comparisons with NaN are false). Four reductions, no temporaries.
+    ok = ra.size == 0 or (
+        bool(np.isfinite(ra.min()))
+        and bool(np.isfinite(ra.max()))
+        and bool(dec.min() >= -90)
+        and bool(dec.max() <= 90)
+    )
+    if not ok:
         raise SkyMapError("coordinates must be finite, with declinations within ±90°")
     return shape, ra, dec, [np.ascontiguousarray(a).reshape(-1) for a in arrays[2:]]
 
