@@ -82,7 +82,7 @@ def crossmatch(
     # Positions: pixel look-up and offset from the mode share their trigonometry; the
     # per-row fields are gathered in the same block (no second pass over the targets).
     ra0, dec0 = (math.radians(v) for v in mode(sm))
-    z0, c0 = math.sin(dec0), math.cos(dec0)
+    h_z0, h_c0 = 0.5 * math.sin(dec0), 0.5 * math.cos(dec0)
     rows = np.empty(n, np.int64)
     offset = out["offset"]
     for lo in range(0, n, TARGET_BLOCK):
@@ -90,29 +90,26 @@ def crossmatch(
         ra_r = ra[sl] * _RAD
         z, cd = sin_cos_dec_deg(dec[sl])
         rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd))
-        # Angular distance (Vincenty's formula, as astropy's separation).
-        # sin and cos of the RA difference from t = tan(d/2) (see special.sin_cos), with
-        # cos(Dec) folded into the common factor 1 / (1 + t^2)
+        # Angular distance (Vincenty's formula, as astropy's separation), every term halved
+        # (exact; the constants carry the halves): with t = tan(d/2) for the RA difference d,
+        # cos(Dec) sin(d) / 2 = t w and cos(Dec) cos(d) = (1 - t^2) w, w = cos(Dec) / (1 + t^2).
         ra_r -= ra0
         ra_r *= 0.5
         t = np.tan(ra_r, out=ra_r)
-        ci = t * t
-        ci += 1.0
-        np.divide(cd, ci, out=ci)
-        across = t * ci
-        across += across  # cos(Dec) sin(d)
-        t1 = 1.0 - t
-        t += 1.0
-        t1 *= t
-        cd_cos_d = np.multiply(t1, ci, out=t1)  # cos(Dec) cos(d)
-        along = c0 * z
-        along -= z0 * cd_cos_d
+        t2 = t * t
+        w = t2 + 1.0
+        np.divide(cd, w, out=w)
+        across = np.multiply(t, w, out=t)  # cos(Dec) sin(d) / 2
+        np.subtract(1.0, t2, out=t2)
+        cd_cos_d = np.multiply(t2, w, out=t2)  # cos(Dec) cos(d)
+        along = h_c0 * z
+        along -= h_z0 * cd_cos_d
         across *= across
         along *= along
         across += along
         np.sqrt(across, out=across)
-        z *= z0
-        cd_cos_d *= c0
+        z *= h_z0
+        cd_cos_d *= h_c0
         z += cd_cos_d
         np.arctan2(across, z, out=offset[sl])
     offset *= _DEG
