@@ -44,10 +44,19 @@ def rank_order(dens: np.ndarray, uniq: np.ndarray) -> np.ndarray:
     if uniq.size < 2 or np.all(uniq[1:] > uniq[:-1]):
         # Ties keep ascending-UNIQ (= row) order ascending, so reversed, descending. Without
         # ties any sort gives that order: the quick one, then a stable one only if needed.
+        # Ties: sort each run of equal densities by row, as the stable sort would (sorting
+        # run * n + row, a quick integer sort, costs a third of numpy's stable argsort).
+        n = dens.size
         order = np.argsort(dens)
         ranked = dens[order]
-        if np.any(ranked[1:] == ranked[:-1]):
-            order = np.argsort(dens, kind="stable")
+        same = ranked[1:] == ranked[:-1]
+        if np.any(same):
+            run = np.zeros(n, np.int64)
+            np.cumsum(~same, out=run[1:])
+            run *= n
+            order += run
+            order.sort()
+            order -= run
         return order[::-1]
     return np.lexsort((uniq, dens))[::-1]
 

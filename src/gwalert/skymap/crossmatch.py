@@ -13,8 +13,8 @@ from .arrays import TARGET_BLOCK, flat_positions, shaped
 from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
 from .healpix import ang2xyf_rad
-from .lookup import rows_of_xyf
-from .special import sin_cos, sin_cos_lat
+from .lookup import coarse_rows, resolve_fine
+from .special import sin_cos_dec_deg
 from .volume import log_density_vol
 
 if TYPE_CHECKING:
@@ -82,36 +82,43 @@ def crossmatch(
     # Positions: pixel look-up and offset from the mode share their trigonometry; the
     # per-row fields are gathered in the same block (no second pass over the targets).
     ra0, dec0 = (math.radians(v) for v in mode(sm))
-    z0, c0 = math.sin(dec0), math.cos(dec0)
+    h_z0, h_c0 = 0.5 * math.sin(dec0), 0.5 * math.cos(dec0)
     rows = np.empty(n, np.int64)
     offset = out["offset"]
     for lo in range(0, n, TARGET_BLOCK):
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
-        z, cd = sin_cos_lat(dec[sl] * _RAD)
-        rows_b = rows_of_xyf(lk, *ang2xyf_rad(lk.level, ra_r, z, cd))
-        rows[sl] = rows_b
-        # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
-        # copy as with the default "raise"), set to NaN at the end.
-        area_deg.take(rows_b, out=out["searched_area"][sl], mode="wrap")
-        rk.searched_prob.take(rows_b, out=out["searched_prob"][sl], mode="wrap")
-        sm.probdensity.take(rows_b, out=out["probdensity"][sl], mode="wrap")
-        # Angular distance (Vincenty's formula, as astropy's separation).
+        z, cd = sin_cos_dec_deg(dec[sl])
+        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd))
+        # Angular distance (Vincenty's formula, as astropy's separation), every term halved
+        # (exact; the constants carry the halves): with t = tan(d/2) for the RA difference d,
+        # cos(Dec) sin(d) / 2 = t w and cos(Dec) cos(d) = (1 - t^2) w, w = cos(Dec) / (1 + t^2).
         ra_r -= ra0
-        sin_d, cos_d = sin_cos(ra_r)
-        cd_cos_d = cd * cos_d
-        across = cd * sin_d
-        along = c0 * z
-        along -= z0 * cd_cos_d
+        ra_r *= 0.5
+        t = np.tan(ra_r, out=ra_r)
+        t2 = t * t
+        w = t2 + 1.0
+        np.divide(cd, w, out=w)
+        across = np.multiply(t, w, out=t)  # cos(Dec) sin(d) / 2
+        np.subtract(1.0, t2, out=t2)
+        cd_cos_d = np.multiply(t2, w, out=t2)  # cos(Dec) cos(d)
+        along = h_c0 * z
+        along -= h_z0 * cd_cos_d
         across *= across
         along *= along
         across += along
         np.sqrt(across, out=across)
-        z *= z0
-        cd_cos_d *= c0
+        z *= h_z0
+        cd_cos_d *= h_c0
         z += cd_cos_d
         np.arctan2(across, z, out=offset[sl])
     offset *= _DEG
+    resolve_fine(lk, rows, ra, dec)  # the few positions in cells split finer, at once
+    # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
+    # copy as with the default "raise"), set to NaN at the end.
+    area_deg.take(rows, out=out["searched_area"], mode="wrap")
+    rk.searched_prob.take(rows, out=out["searched_prob"], mode="wrap")
+    sm.probdensity.take(rows, out=out["probdensity"], mode="wrap")
     if three_d:
         _crossmatch_3d(sm, rows, rest[0], out)
     else:  # no 3-D answer: one read-only NaN array shared by the four fields

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SkyMapError
-from .arrays import ROW_BLOCK, flat_positions, shaped
+from .arrays import BLAS_BLOCK, dot, flat_positions, shaped
 from .lookup import rows_flat
-from .special import erf, mills_ratio, norm_cdf, norm_pdf
+from .special import erf_nonneg, mills_ratio, norm_cdf, norm_pdf
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -228,9 +228,9 @@ def distance_cdf(sm: SkyMap, r: Any) -> np.ndarray | float:
     flat = out.reshape(-1)
     for j, rv in enumerate(r.reshape(-1)):
         if rv == np.inf:
-            flat[j] = float(d.prob @ d.total)
+            flat[j] = dot(d.prob, d.total)
         elif rv > 0:
-            flat[j] = float(d.prob @ _cdf_rows(d, float(rv)))
+            flat[j] = dot(d.prob, _cdf_rows(d, float(rv)))
     return shaped(out.reshape(-1), out.shape)
 
 
@@ -267,23 +267,32 @@ def cdf_table(sm: SkyMap, rmax: float) -> tuple[float, tuple[np.ndarray, ...], f
     bracket0 = neg_bracket(x_n, -x_n)
     w_n = d.prob[neg] * d.total[neg]
     c_pdf_n = d.prob[neg] * d.norm[neg] / sig_n
-    for j in range(1, n):
-        rv = float(grid[j])
-        cdf[j] = c_const
-        for lo in range(0, v_at_0.size, ROW_BLOCK):
-            sl = slice(lo, lo + ROW_BLOCK)
-            v = rv * v_per_r[sl] - v_at_0[sl]
-            ph = np.exp(-v * v)
-            vph = v * ph
-            cdf[j] += c_erf[sl] @ erf(v) + c_phi[sl] @ ph + c_vphi[sl] @ vph
-            g[j] += c_pdf[sl] @ ph
-            dg[j] += c_dpdf[sl] @ vph
-        if neg.size:
-            tn = (rv - mu_n) / sig_n
+    # Blocks of (nodes x rows) elements, all nodes at once: few numpy calls, temporaries and
+    # matrix-vector products small enough for one OpenBLAS thread (see arrays.BLAS_BLOCK).
+    r_nodes = grid[1:, None]
+    step = max(1, BLAS_BLOCK // (n - 1))
+    for lo in range(0, v_at_0.size, step):
+        sl = slice(lo, lo + step)
+        v = r_nodes * v_per_r[sl]
+        v -= v_at_0[sl]
+        av = np.abs(v)
+        ph = np.exp(-(av * av))
+        vph = v * ph
+        cdf[1:] += np.copysign(erf_nonneg(av), v) @ c_erf[sl] + ph @ c_phi[sl] + vph @ c_vphi[sl]
+        g[1:] += ph @ c_pdf[sl]
+        dg[1:] += vph @ c_dpdf[sl]
+    cdf[1:] += c_const
+    if neg.size:
+        step = max(1, BLAS_BLOCK // (n - 1))
+        for lo in range(0, neg.size, step):
+            sl = slice(lo, lo + step)
+            tn = (r_nodes - mu_n[sl]) / sig_n[sl]
             phn = norm_pdf(tn)
-            cdf[j] += w_n @ (1 - _neg_fraction_above(x_n, np.maximum(tn, -x_n), bracket0))
-            g[j] += c_pdf_n @ phn
-            dg[j] -= (c_pdf_n / sig_n) @ (tn * phn)
+            xb = x_n[sl]
+            above = _neg_fraction_above(xb, np.maximum(tn, -xb), bracket0[sl])
+            cdf[1:] += (1 - above) @ w_n[sl]
+            g[1:] += phn @ c_pdf_n[sl]
+            dg[1:] -= (tn * phn) @ (c_pdf_n[sl] / sig_n[sl])
     pdf = grid * grid * g
     dpdf = 2 * grid * g + grid * grid * dg
     h = float(grid[1] - grid[0])
@@ -300,7 +309,7 @@ def cdf_table(sm: SkyMap, rmax: float) -> tuple[float, tuple[np.ndarray, ...], f
         -15 * dF + 8 * f0 + 7 * f1 + 0.5 * (3 * d0 - 2 * d1),
         6 * dF - 3 * (f0 + f1) - 0.5 * (d0 - d1),
     )
-    return h, coef, float(d.prob @ d.total)
+    return h, coef, dot(d.prob, d.total)
 
 
 def cdf_apply(table: tuple[float, tuple[np.ndarray, ...], float], r: np.ndarray) -> np.ndarray:

@@ -175,10 +175,12 @@ def ang2pix_nested_rad(
 
 
 def _face_table() -> np.ndarray:
-    out = np.zeros(49, np.int64)
+    """HEALPix's base pixel from the edge-line quadrants (ifp, ifm), both in [-1, 5], at
+    index ``8 ifp + ifm`` modulo 64 (a gather in "wrap" mode reads the negative ones)."""
+    out = np.zeros(64, np.int64)
     for a in range(-1, 6):
         for b in range(-1, 6):
-            out[(a + 1) * 7 + b + 1] = (a | 4) if a == b else a if a < b else b + 8
+            out[(8 * a + b) % 64] = (a | 4) if a == b else a if a < b else b + 8
     return out
 
 
@@ -191,36 +193,40 @@ def ang2xyf_rad(
     """(base pixel, x, y) at ``level`` of each position (RA in radians, z = sin(Dec),
     cos(Dec); 1-D arrays): HEALPix's ang2pix before the bits are interleaved. The equatorial
     formula runs on every position (no gather and scatter of the belt), the polar one on the
-    caps only."""
-    nside = 1 << int(level)
-    tt = ra * (2 / np.pi)
-    tt -= 4.0 * np.floor(0.25 * tt)  # in [0, 4] (HEALPix's fmodulo(phi / (pi/2), 4))
-    tt[tt >= 4.0] = 0.0
+    caps only.
+
+    HEALPix scales by NSIDE last; here the constants carry it (NSIDE is a power of two, so
+    every product and sum rounds to the same value times NSIDE: the same pixels)."""
+    level = int(level)
+    nside = 1 << level
+    # tt = phi / (pi/2) modulo 4 (HEALPix's fmodulo), in units of 1/nside: [0, 4 nside)
+    tt = ra * ((2 / np.pi) * nside)
+    period = 4.0 * nside
+    if not (tt.size and tt.min() >= 0.0 and tt.max() < period):  # else already reduced
+        tt -= period * np.floor(tt * (0.25 / nside))
+        tt[tt >= period] = 0.0
     # equatorial belt (finite nonsense in the caps, replaced below)
-    # (a - b) * nside is exact as a * nside - b * nside: nside is a power of two
-    z34 = z * 0.75
-    t5 = tt + 0.5
-    jpf = t5 - z34
-    jpf *= nside
-    jp = jpf.astype(np.int64)  # ascending edge line
-    z34 += t5
-    z34 *= nside
-    jm = z34.astype(np.int64)  # descending edge line
-    ifp = jp >> level
-    ifm = jm >> level
+    t5 = tt + 0.5 * nside
+    z34 = z * (0.75 * nside)
+    jp = (t5 - z34).astype(np.int64)  # ascending edge line
+    t5 += z34
+    jm = t5.astype(np.int64)  # descending edge line
     # HEALPix's face: ifp | 4 where ifp == ifm, ifp where ifp < ifm, else ifm + 8, as one
     # gather (ifp and ifm are in [0, 4] in the belt, [-1, 5] in the caps)
-    key = ifp * 7
-    key += ifm
-    key += 8
-    face = _FACE.take(key)
+    key = jp >> level
+    key <<= 3
+    key += jm >> level
+    face = _FACE.take(key, mode="wrap")
     mask = nside - 1
-    ix = jm & mask
-    iy = mask - (jp & mask)
+    jm &= mask
+    ix = jm
+    jp &= mask
+    iy = np.subtract(mask, jp, out=jp)
     pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0)  # polar caps
     if pol.size:
         zp = z[pol]
         tp_all = tt[pol]
+        tp_all *= 1.0 / nside
         ntt = np.minimum(tp_all.astype(np.int64), 3)
         tp = tp_all - ntt
         # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions
-from .healpix import ang2xyf_rad, uniq_to_level_ipix, xyf_to_nested
-from .special import sin_cos_lat
+from .healpix import ang2xyf_rad, xyf_to_nested
+from .special import sin_cos_dec_deg
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -63,38 +63,16 @@ def _xyf_to_nested(level: int) -> np.ndarray:
 
 
 def build_lookup(sm: SkyMap) -> Lookup:
-    level, ipix = uniq_to_level_ipix(sm.uniq)
+    level, ipix = sm.level_ipix
     top = int(level.max())
     coarse = _coarse_level(level)
-    ncells = 12 << (2 * coarse)
-    shallow = np.flatnonzero(level <= coarse)
     deep = np.flatnonzero(level > coarse)
-    first = ipix[shallow] << (2 * (coarse - level[shallow]))
-    count = np.left_shift(1, 2 * (coarse - level[shallow]))
-    deep_cells = _distinct(ipix[deep] >> (2 * (level[deep] - coarse)))
-    # Shallow rows and split cells, in sky order; when they tile the sky exactly (as every
-    # valid map does) the dense index is one np.repeat.
-    cell_first = np.concatenate([first, deep_cells])
-    cell_count = np.concatenate([count, np.ones(deep_cells.size, np.int64)])
-    cell_row = np.concatenate([shallow, np.full(deep_cells.size, -2)]).astype(np.int32)
-    # distinct in a map that tiles the sky (the fast path below); any order serves the other
-    order = np.argsort(cell_first)
-    cell_first, cell_count, cell_row = cell_first[order], cell_count[order], cell_row[order]
-    ends_c = cell_first + cell_count
-    if (
-        cell_first.size
-        and cell_first[0] == 0
-        and ends_c[-1] == ncells
-        and np.all(cell_first[1:] == ends_c[:-1])
-    ):
-        index = np.repeat(cell_row, cell_count)
-    else:  # gaps or overlaps: fill cell by cell (overlaps resolve to the later row)
-        index = np.full(ncells, -1, dtype=np.int32)
-        total = int(count.sum())
-        offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        index[np.repeat(first, count) + offsets] = np.repeat(shallow, count)
-        index[deep_cells] = -2
-    # Rows finer than the dense index, sorted by their first pixel at the deepest level.
+    deep_cells = ipix[deep] >> (2 * (level[deep] - coarse))
+    index = _tiled_index(level, ipix, coarse, deep_cells)
+    if index is None:
+        index = _overlapping_index(level, ipix, coarse, deep_cells)
+    # Rows finer than the dense index, sorted by their first pixel at the deepest level
+    # (the stable sort: it merges the sorted runs of a map sorted by UNIQ, 7x the quick one).
     shift = 2 * (top - level[deep])
     starts = ipix[deep] << shift
     by_start = np.argsort(starts, kind="stable")
@@ -108,12 +86,43 @@ def build_lookup(sm: SkyMap) -> Lookup:
     )
 
 
-def _distinct(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (np.unique, whose hash table costs a millisecond here)."""
-    values = np.sort(values)
-    keep = np.ones(values.size, bool)
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
+def _tiled_index(
+    level: np.ndarray, ipix: np.ndarray, coarse: int, deep_cells: np.ndarray
+) -> np.ndarray | None:
+    """The dense index (nested order) of a map whose rows tile the sky exactly, each level's
+    rows written as blocks of cells (no sort); None if rows overlap or leave gaps."""
+    ncells = 12 << (2 * coarse)
+    index = np.full(ncells, -1, dtype=np.int32)
+    counts = np.bincount(level, minlength=coarse + 1)
+    covered = 0  # cells written by the shallow rows, with multiplicity
+    for lv in np.flatnonzero(counts[: coarse + 1]).tolist():
+        rows = np.flatnonzero(level == lv)
+        width = 1 << (2 * (coarse - lv))
+        index.reshape(-1, width)[ipix[rows]] = rows.astype(np.int32)[:, None]
+        covered += rows.size * width
+    index[deep_cells] = -2
+    n_split = int(np.count_nonzero(index == -2))
+    # exact tiling: no cell left out, and the writes add up to the cells (no overlaps)
+    if covered + n_split != ncells or np.count_nonzero(index == -1):
+        return None
+    return index
+
+
+def _overlapping_index(
+    level: np.ndarray, ipix: np.ndarray, coarse: int, deep_cells: np.ndarray
+) -> np.ndarray:
+    """The dense index of a map with gaps or overlaps: filled row by row (an overlap resolves
+    to the later row, a cell split finer wins over both)."""
+    ncells = 12 << (2 * coarse)
+    shallow = np.flatnonzero(level <= coarse)
+    first = ipix[shallow] << (2 * (coarse - level[shallow]))
+    count = np.left_shift(1, 2 * (coarse - level[shallow]))
+    index = np.full(ncells, -1, dtype=np.int32)
+    total = int(count.sum())
+    offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    index[np.repeat(first, count) + offsets] = np.repeat(shallow, count)
+    index[deep_cells] = -2
+    return index
 
 
 def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
@@ -129,23 +138,31 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     out = np.empty(ra.size, np.int64)
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
-        z, cd = sin_cos_lat(dec[sl] * _RAD)
-        out[sl] = rows_of_xyf(lk, *ang2xyf_rad(lk.level, ra[sl] * _RAD, z, cd))
+        z, cd = sin_cos_dec_deg(dec[sl])
+        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd))
+    resolve_fine(lk, out, ra, dec)
     return out
 
 
-def rows_of_xyf(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-    """Row of each pixel (base pixel, x, y) at the map's deepest level (-1 if not covered)."""
-    d = lk.level - lk.coarse
-    key = face << (2 * lk.coarse)
-    key |= (ix >> d) << lk.coarse
-    key |= iy >> d
-    out = lk.index.take(key)
-    fine = np.flatnonzero(out == -2)
+def coarse_rows(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Row of each pixel (base pixel, x, y) at the dense index's level ``lk.coarse`` (the bits
+    of the deepest level's x and y shifted, see ``ang2xyf_rad``), as int32: -1 if not
+    covered, -2 in cells split finer (``resolve_fine`` places those). Reuses the arrays."""
+    face <<= 2 * lk.coarse
+    ix <<= lk.coarse
+    face |= ix
+    face |= iy
+    return lk.index.take(face)
+
+
+def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> None:
+    """Replace the -2 of ``coarse_rows`` in ``rows`` (positions in degrees) by the row found
+    among the rows finer than the dense index, or -1; all such positions in one pass."""
+    fine = np.flatnonzero(rows == -2)
     if fine.size:
-        p = xyf_to_nested(lk.level, face[fine], ix[fine], iy[fine])
+        z, cd = sin_cos_dec_deg(dec[fine])
+        p = xyf_to_nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd))
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
         ok = (j >= 0) & (p < lk.ends[jc])
-        out[fine] = np.where(ok, lk.rows[jc], -1)
-    return out
+        rows[fine] = np.where(ok, lk.rows[jc], -1)

@@ -113,9 +113,17 @@ class SkyMap:
         """True for 3-D maps (CBC); Burst maps have no distance columns."""
         return self.distmu is not None
 
+    @cached_property
+    def level_ipix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's (level, nested ipix), read-only (split from UNIQ once per map)."""
+        level, ipix = uniq_to_level_ipix(self.uniq)
+        level.flags.writeable = False
+        ipix.flags.writeable = False
+        return level, ipix
+
     @property
     def level(self) -> np.ndarray:
-        return uniq_to_level_ipix(self.uniq)[0]
+        return self.level_ipix[0]
 
     @cached_property
     def pixel_area(self) -> np.ndarray:

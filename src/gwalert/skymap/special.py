@@ -162,3 +162,23 @@ def sin_cos_lat(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = np.tan(0.5 * lat)
     c = np.tan(0.5 * (0.5 * np.pi - np.abs(lat)))
     return 2.0 * t / (1.0 + t * t), 2.0 * c / (1.0 + c * c)
+
+
+_HALF_RAD = 0.5 * math.pi / 180  # half of what np.radians multiplies by (exactly)
+
+
+def sin_cos_dec_deg(dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sin_cos_lat(dec_deg * pi/180)`` of declinations in degrees, with the same roundings
+    (halving is exact, so the half angles are those ``sin_cos_lat`` forms) in fewer passes."""
+    h = dec_deg * _HALF_RAD
+    t = np.tan(h)
+    np.abs(h, out=h)
+    np.subtract(0.25 * np.pi, h, out=h)  # 0.5 * (0.5 pi - |lat|)
+    c = np.tan(h, out=h)
+    out = []
+    for v in (t, c):
+        den = v * v
+        den += 1.0
+        v += v
+        out.append(np.divide(v, den, out=v))
+    return out[0], out[1]
