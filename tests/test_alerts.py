@@ -412,3 +412,14 @@ def test_refusals_are_one_line(text, reason):
     with pytest.raises(NoticeError, match=reason) as info:
         read_notice(text)
     assert "\n" not in str(info.value)
+
+
+def test_official_schema_file_is_the_packaged_one():
+    """The schema is read through the package's import path (cheaper than importlib.resources
+    for ``gwalert parse``): the same text importlib.resources gives."""
+    from importlib import resources
+
+    from gwalert.alerts.schema import SCHEMA_FILE, _schema_text
+
+    packaged = resources.files("igwn_gwalert_schema").joinpath(SCHEMA_FILE).read_text()
+    assert _schema_text() == packaged

@@ -7,7 +7,6 @@ import copy
 import json
 import re
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 
 SCHEMA_FILE = "igwn.alerts.Alert.avsc"
@@ -18,8 +17,24 @@ _ALERT_NAME = re.compile(r"^igwn\.alerts(\.v\d+(_\d+)*)?\.Alert$")
 @cache
 def official_schema() -> dict[str, Any]:
     """The newest IGWN alert schema as a JSON object."""
-    text = resources.files("igwn_gwalert_schema").joinpath(SCHEMA_FILE).read_text()
-    return json.loads(text)
+    return json.loads(_schema_text())
+
+
+def _schema_text() -> str:
+    """The schema file's text, found through the package's import path (importlib.resources
+    costs ``gwalert parse`` ~10 ms of imports; it is the fallback)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("igwn_gwalert_schema")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, SCHEMA_FILE)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                return fh.read()
+    from importlib import resources
+
+    return resources.files("igwn_gwalert_schema").joinpath(SCHEMA_FILE).read_text()
 
 
 @cache
