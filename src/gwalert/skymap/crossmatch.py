@@ -89,7 +89,7 @@ def crossmatch(
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
         z, cd = sin_cos_dec_deg(dec[sl])
-        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd))
+        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd, dec[sl]))
         # Angular distance (Vincenty's formula, as astropy's separation), every term halved
         # (exact; the constants carry the halves): with t = tan(d/2) for the RA difference d,
         # cos(Dec) sin(d) / 2 = t w and cos(Dec) cos(d) = (1 - t^2) w, w = cos(Dec) / (1 + t^2).

@@ -139,7 +139,7 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
         z, cd = sin_cos_dec_deg(dec[sl])
-        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd))
+        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd, dec[sl]))
     resolve_fine(lk, out, ra, dec)
     return out
 
@@ -161,7 +161,8 @@ def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) 
     fine = np.flatnonzero(rows == -2)
     if fine.size:
         z, cd = sin_cos_dec_deg(dec[fine])
-        p = xyf_to_nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd))
+        df = dec[fine]
+        p = xyf_to_nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd, df))
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
         ok = (j >= 0) & (p < lk.ends[jc])
