@@ -82,9 +82,21 @@ def test_edge_points_at_any_level_and_coarser_lookups(level, seed, dx, dy, deepe
         np.testing.assert_array_equal(ang2pix_nested(lv, ra, dec), _reference(lv, ra, dec))
 
 
+@pytest.mark.parametrize("level", [0, 2, 7, 13, 21, 29])
+def test_ra_outside_0_360_is_wrapped_as_ligo_skymap_does(level):
+    """Edge points and round grids with RA shifted by whole turns (and RA 360, -0.0, a tiny
+    negative RA): ligo.skymap's SkyCoord wraps RA into [0, 360) before the look-up."""
+    rng = np.random.default_rng(200 + level)
+    ra_e, dec_e = _edge_points(level, rng, 2000)
+    turns = rng.integers(-3, 4, ra_e.size) * 360.0
+    ra = np.concatenate([ra_e + turns, [360.0, -0.0, -1e-300, 720.0, -360.0, 1e300]])
+    dec = np.concatenate([dec_e, [0.0, 41.8103148958, 0.0, -41.8103148958, 90.0, 30.0]])
+    np.testing.assert_array_equal(ang2pix_nested(level, ra, dec), _reference(level, ra, dec))
+
+
 @settings(max_examples=100, deadline=None)
 @given(
-    ra=st.lists(st.floats(0, 360, exclude_max=True), min_size=1, max_size=20),
+    ra=st.lists(st.floats(-1000, 1000), min_size=1, max_size=20),
     dec=st.floats(-90, 90),
     level=st.integers(0, 29),
 )
@@ -118,8 +130,8 @@ def test_crossmatch_on_edges_matches_ligo_skymap():
             ras.append(lon.deg)
             decs.append(lat.deg)
     ra_g, dec_g = _round_grid()
-    ra = np.concatenate([*ras, ra_g])
-    dec = np.concatenate([*decs, dec_g])
+    ra = np.concatenate([*ras, ras[0] - 360.0, ras[4] + 720.0, ra_g])
+    dec = np.concatenate([*decs, decs[0], decs[4], dec_g])
     ref = ligo_crossmatch(table, SkyCoord(ra * u.deg, dec * u.deg))
     ours = sm.crossmatch(ra, dec)
     for key in ("searched_prob", "searched_area", "probdensity"):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .arrays import TARGET_BLOCK, flat_positions, shaped
+from .arrays import TARGET_BLOCK, flat_positions, shaped, wrap_ra
 from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
 from .healpix import ang2xyf_rad
@@ -73,6 +73,7 @@ def crossmatch(
     ``crossmatch(sky_map, coordinates)`` per-target fields."""
     more = () if distance is None else (distance,)
     shape, ra, dec, rest = flat_positions(ra_deg, dec_deg, *more)
+    ra = wrap_ra(ra)
     n = ra.size
     rk = sm.ranking
     lk = sm.lookup

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from .arrays import wrap_ra
 from .special import sin_cos_lat
 
 MAX_LEVEL = 29
@@ -158,7 +159,7 @@ def _spread_bits(v: np.ndarray, nbits: int) -> np.ndarray:
 
 def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     """Nested pixel index at ``level`` (NSIDE = 2**level) of each (RA, Dec) in degrees."""
-    ra = np.asarray(ra_deg, dtype=np.float64) * _RAD
+    ra = wrap_ra(np.asarray(ra_deg, dtype=np.float64).ravel()).reshape(np.shape(ra_deg)) * _RAD
     dec = np.asarray(dec_deg, dtype=np.float64) * _RAD
     shape = np.broadcast_shapes(ra.shape, dec.shape)
     ra = np.broadcast_to(ra, shape).ravel()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .arrays import TARGET_BLOCK, flat_positions
+from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
 from .healpix import ang2xyf_rad, xyf_to_nested
 from .special import sin_cos_dec_deg
 
@@ -135,6 +135,7 @@ def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
 def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """``rows_at`` for checked 1-D arrays of RA and Dec in degrees."""
     lk = sm.lookup
+    ra = wrap_ra(ra)
     out = np.empty(ra.size, np.int64)
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
