@@ -61,6 +61,18 @@ def flat_positions(
     return shape, ra, dec, [np.ascontiguousarray(a).reshape(-1) for a in arrays[2:]]
 
 
+def wrap_ra(ra: np.ndarray) -> np.ndarray:
+    """RA in degrees brought into [0, 360) as astropy's ``Longitude`` does (what ligo.skymap's
+    crossmatch reads, so positions on pixel edges round alike); ``ra`` itself when already
+    there."""
+    if ra.size == 0 or (ra.min() >= 0.0 and ra.max() < 360.0):
+        return ra
+    out = ra - (ra // 360.0) * 360.0
+    out[out >= 360.0] -= 360.0
+    out[out < 0.0] += 360.0
+    return out
+
+
 def levels(p: Any) -> np.ndarray:
     """Credible levels as a float64 array (any shape), refused outside [0, 1]."""
     try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .arrays import TARGET_BLOCK, flat_positions, shaped
+from .arrays import TARGET_BLOCK, flat_positions, shaped, wrap_ra
 from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
 from .healpix import ang2xyf_rad
@@ -73,6 +73,7 @@ def crossmatch(
     ``crossmatch(sky_map, coordinates)`` per-target fields."""
     more = () if distance is None else (distance,)
     shape, ra, dec, rest = flat_positions(ra_deg, dec_deg, *more)
+    ra = wrap_ra(ra)
     n = ra.size
     rk = sm.ranking
     lk = sm.lookup
@@ -89,7 +90,7 @@ def crossmatch(
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
         z, cd = sin_cos_dec_deg(dec[sl])
-        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd))
+        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd, dec[sl]))
         # Angular distance (Vincenty's formula, as astropy's separation), every term halved
         # (exact; the constants carry the halves): with t = tan(d/2) for the RA difference d,
         # cos(Dec) sin(d) / 2 = t w and cos(Dec) cos(d) = (1 - t^2) w, w = cos(Dec) / (1 + t^2).

@@ -9,7 +9,9 @@ every pixel of orders 0 to 7 and on random pixels up to order 29.
 ``ang2pix_nested`` is HEALPix's ``ang2pix_nest`` (the z-phi algorithm of Górski et al. 2005) and
 ``pixel_vectors`` astropy-healpix's ``healpix_to_xyz`` with offsets, vectorised in numpy so that
 ``gwalert parse`` and crossmatches need no astropy; the test suite checks both against
-astropy-healpix and healpy on random points of many orders.
+astropy-healpix and healpy on random points of many orders. On pixel edges (round coordinates,
+corners) ang2pix gives healpy's pixel, the one ligo.skymap's crossmatch looks targets up with
+(astropy-healpix breaks those ties differently): ``tests/test_healpix_edges.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 
 import numpy as np
 
+from .arrays import wrap_ra
 from .special import sin_cos_lat
 
 MAX_LEVEL = 29
@@ -156,22 +159,15 @@ def _spread_bits(v: np.ndarray, nbits: int) -> np.ndarray:
 
 def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     """Nested pixel index at ``level`` (NSIDE = 2**level) of each (RA, Dec) in degrees."""
-    ra = np.asarray(ra_deg, dtype=np.float64) * _RAD
+    ra = wrap_ra(np.asarray(ra_deg, dtype=np.float64).ravel()).reshape(np.shape(ra_deg)) * _RAD
     dec = np.asarray(dec_deg, dtype=np.float64) * _RAD
     shape = np.broadcast_shapes(ra.shape, dec.shape)
     ra = np.broadcast_to(ra, shape).ravel()
     dec = np.broadcast_to(dec, shape).ravel()
     z, cos_dec = sin_cos_lat(dec)
-    return ang2pix_nested_rad(level, ra, z, cos_dec).reshape(shape)
-
-
-def ang2pix_nested_rad(
-    level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
-) -> np.ndarray:
-    """``ang2pix_nested`` from RA in radians, z = sin(Dec) and cos(Dec) (1-D arrays): callers
-    that already hold these trigonometric values do not pay for them twice."""
-    face, ix, iy = ang2xyf_rad(level, ra, z, cos_dec)
-    return xyf_to_nested(level, face, ix, iy)
+    dec_deg = np.broadcast_to(np.asarray(dec_deg, dtype=np.float64), shape).ravel()
+    face, ix, iy = ang2xyf_rad(level, ra, z, cos_dec, dec_deg)
+    return xyf_to_nested(level, face, ix, iy).reshape(shape)
 
 
 def _face_table() -> np.ndarray:
@@ -187,16 +183,27 @@ def _face_table() -> np.ndarray:
 _FACE = _face_table()
 
 
+_EDGE_BITS = 40  # positions within NSIDE 2**-40 pixels of an edge are placed exactly
+
+
 def ang2xyf_rad(
-    level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
+    level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray, dec_deg: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(base pixel, x, y) at ``level`` of each position (RA in radians, z = sin(Dec),
-    cos(Dec); 1-D arrays): HEALPix's ang2pix before the bits are interleaved. The equatorial
-    formula runs on every position (no gather and scatter of the belt), the polar one on the
-    caps only.
+    cos(Dec), and Dec in degrees; 1-D arrays): HEALPix's ang2pix before the bits are
+    interleaved, the pixel healpy's ``ang2pix(nside, pi/2 - dec, ra, nest=True)`` gives (what
+    ligo.skymap's crossmatch looks targets up with), for every position.
+
+    The bulk runs on the z and cos(Dec) given (half-angle tangents, not libm's cos(pi/2 - Dec)
+    that healpy's z is): both agree to a few ulp, so they give the same pixel except within a
+    few ulp of a pixel edge. Positions within NSIDE 2**-40 pixels of an edge line, of a base
+    pixel's meridian in the caps or of the caps' boundary |z| = 2/3 are placed again by
+    ``_ang2xyf_exact`` (healpy's arithmetic, libm's cosine). The equatorial formula runs on
+    every position (no gather and scatter of the belt), the polar one on the caps only.
 
     HEALPix scales by NSIDE last; here the constants carry it (NSIDE is a power of two, so
-    every product and sum rounds to the same value times NSIDE: the same pixels)."""
+    every product and sum rounds to the same value times NSIDE: the same pixels, and a
+    coarser level's x and y are the finer level's shifted)."""
     level = int(level)
     nside = 1 << level
     # tt = phi / (pi/2) modulo 4 (HEALPix's fmodulo), in units of 1/nside: [0, 4 nside)
@@ -205,12 +212,26 @@ def ang2xyf_rad(
     if not (tt.size and tt.min() >= 0.0 and tt.max() < period):  # else already reduced
         tt -= period * np.floor(tt * (0.25 / nside))
         tt[tt >= period] = 0.0
+    # Edge lines in units of 2**-sub pixel (exact power-of-two scaling): the pixel is the
+    # integer part shifted right by ``sub``, and the low bits tell how close an edge is.
+    sub = _EDGE_BITS - level if level < _EDGE_BITS - 8 else 8
+    scale = float(1 << sub)
     # equatorial belt (finite nonsense in the caps, replaced below)
     t5 = tt + 0.5 * nside
-    z34 = z * (0.75 * nside)
+    t5 *= scale
+    z34 = z * (0.75 * nside * scale)
     jp = (t5 - z34).astype(np.int64)  # ascending edge line
     t5 += z34
     jm = t5.astype(np.int64)  # descending edge line
+    low = (1 << sub) - 1
+    near = jp + 1
+    near &= low
+    far = jm + 1
+    far &= low
+    np.minimum(near, far, out=near)
+    edge = np.flatnonzero(near < 2)
+    jp >>= sub
+    jm >>= sub
     # HEALPix's face: ifp | 4 where ifp == ifm, ifp where ifp < ifm, else ifm + 8, as one
     # gather (ifp and ifm are in [0, 4] in the belt, [-1, 5] in the caps)
     key = jp >> level
@@ -222,7 +243,7 @@ def ang2xyf_rad(
     ix = jm
     jp &= mask
     iy = np.subtract(mask, jp, out=jp)
-    pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0)  # polar caps
+    pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0 - 1e-12)  # polar caps (and their boundary)
     if pol.size:
         zp = z[pol]
         tp_all = tt[pol]
@@ -231,12 +252,71 @@ def ang2xyf_rad(
         tp = tp_all - ntt
         # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.
         tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + np.abs(zp)))
-        jpp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
-        jmp = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
+        vp = tp * tmp
+        vm = (1.0 - tp) * tmp
+        jpp = np.minimum(vp.astype(np.int64), nside - 1)
+        jmp = np.minimum(vm.astype(np.int64), nside - 1)
         north = zp >= 0
         face[pol] = np.where(north, ntt, ntt + 8)
         ix[pol] = np.where(north, nside - jmp - 1, jpp)
         iy[pol] = np.where(north, nside - jpp - 1, jmp)
+        tol = nside * 2.0**-_EDGE_BITS + 2.0**-44
+        close = (
+            (np.abs(np.abs(zp) - 2.0 / 3.0) < 1e-12)
+            | (np.abs(vp - np.rint(vp)) < tol)
+            | (np.abs(vm - np.rint(vm)) < tol)
+            | (tp < 1e-12)
+            | (tp > 1.0 - 1e-12)
+        )
+        edge = np.union1d(edge, pol[close])
+    if edge.size:
+        fe, xe, ye = _ang2xyf_exact(level, ra[edge], dec_deg[edge] * _RAD)
+        face[edge] = fe
+        ix[edge] = xe
+        iy[edge] = ye
+    return face, ix, iy
+
+
+_INV_HALFPI = 0.6366197723675813430755350534900574  # HEALPix's inv_halfpi
+
+
+def _ang2xyf_exact(
+    level: int, phi: np.ndarray, dec: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HEALPix C++'s ang2pix (healpy's) for theta = pi/2 - Dec, phi = RA (radians), with its
+    roundings: z = cos(theta) from libm, sin(theta) near the poles, (0.5 + tt) times NSIDE."""
+    nside = 1 << level
+    theta = 0.5 * np.pi - dec
+    z = np.cos(theta)
+    za = np.abs(z)
+    tt = phi * _INV_HALFPI
+    tt = np.where((tt >= 0) & (tt < 4.0), tt, np.fmod(tt, 4.0))
+    tt = np.where(tt < 0, tt + 4.0, tt)
+    tt[tt == 4.0] = 0.0
+    temp1 = nside * (0.5 + tt)
+    temp2 = nside * (z * 0.75)
+    jp = (temp1 - temp2).astype(np.int64)
+    jm = (temp1 + temp2).astype(np.int64)
+    face = _FACE.take(((jp >> level) << 3) + (jm >> level), mode="wrap")
+    ix = jm & (nside - 1)
+    iy = nside - (jp & (nside - 1)) - 1
+    pol = za > 2.0 / 3.0
+    if np.any(pol):
+        ntt = np.minimum(tt.astype(np.int64), 3)
+        tp = tt - ntt
+        have_sth = (theta < 0.01) | (theta > 3.14159 - 0.01)
+        with np.errstate(invalid="ignore"):
+            tmp = np.where(
+                (za < 0.99) | ~have_sth,
+                nside * np.sqrt(3 * (1 - za)),
+                nside * np.sin(theta) / np.sqrt((1.0 + za) / 3.0),
+            )
+        jpp = np.minimum((tp * tmp).astype(np.int64), nside - 1)
+        jmp = np.minimum(((1.0 - tp) * tmp).astype(np.int64), nside - 1)
+        north = z >= 0
+        face = np.where(pol, np.where(north, ntt, ntt + 8), face)
+        ix = np.where(pol, np.where(north, nside - jmp - 1, jpp), ix)
+        iy = np.where(pol, np.where(north, nside - jpp - 1, jmp), iy)
     return face, ix, iy
 
 

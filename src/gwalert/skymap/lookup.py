@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .arrays import TARGET_BLOCK, flat_positions
+from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
 from .healpix import ang2xyf_rad, xyf_to_nested
 from .special import sin_cos_dec_deg
 
@@ -135,11 +135,12 @@ def rows_at(sm: SkyMap, ra_deg: Any, dec_deg: Any) -> np.ndarray:
 def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """``rows_at`` for checked 1-D arrays of RA and Dec in degrees."""
     lk = sm.lookup
+    ra = wrap_ra(ra)
     out = np.empty(ra.size, np.int64)
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
         z, cd = sin_cos_dec_deg(dec[sl])
-        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd))
+        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd, dec[sl]))
     resolve_fine(lk, out, ra, dec)
     return out
 
@@ -161,7 +162,8 @@ def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) 
     fine = np.flatnonzero(rows == -2)
     if fine.size:
         z, cd = sin_cos_dec_deg(dec[fine])
-        p = xyf_to_nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd))
+        df = dec[fine]
+        p = xyf_to_nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd, df))
         j = np.searchsorted(lk.starts, p, side="right") - 1
         jc = np.clip(j, 0, None)
         ok = (j >= 0) & (p < lk.ends[jc])
