@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
@@ -460,6 +460,7 @@ def test_flattened_map_ties_match_ligo(tmp_path):
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(map_args)
+@example((493, 2, 12, "holes", False))  # a coarse map with many heavy rows (found by hypothesis)
 @pytest.mark.slow
 def test_interpolated_levels_match_exact(monkeypatch, args):
     """The adaptive Hermite interpolation of the 3-D level (forced here even where the map
