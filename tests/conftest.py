@@ -107,3 +107,27 @@ def postgres_store(postgres_url):
 def store(request):
     """Each test that takes ``store`` runs on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+def modes_map(modes: list[tuple[float, float, float, float]], level: int = 5) -> bytes:
+    """A single-order map of Gaussian blobs (ra, dec, sigma, weight)."""
+    import math
+
+    import astropy_healpix as ah
+    import numpy as np
+
+    from gwalert.samples import write_skymap
+
+    nside = 2**level
+    ipix = np.arange(12 * nside * nside)
+    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
+    dens = np.full(ipix.size, 1e-300)
+    for ra, dec, sigma, weight in modes:
+        r0, d0 = math.radians(ra), math.radians(dec)
+        cosd = np.sin(lat.rad) * math.sin(d0) + np.cos(lat.rad) * math.cos(d0) * np.cos(
+            lon.rad - r0
+        )
+        sep = np.degrees(np.arccos(np.clip(cosd, -1, 1)))
+        dens += weight * np.exp(-0.5 * (sep / sigma) ** 2) / sigma**2
+    dens /= dens.sum() * (4 * math.pi / ipix.size)
+    return write_skymap(ipix + 4 * nside * nside, dens)

@@ -5,7 +5,6 @@ areas."""
 from __future__ import annotations
 
 import json
-import math
 
 import astropy_healpix as ah
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_file
+from conftest import modes_map, shared_file
 from gwalert.cli import main
 from gwalert.samples import write_skymap
 from gwalert.skymap import SkyMap
@@ -22,22 +21,8 @@ from gwalert.skymap.plot import zoom_grid, zoom_wcs, zoom_window, zoom_windows
 
 
 def _modes_map(modes: list[tuple[float, float, float, float]], level: int = 6) -> SkyMap:
-    """A single-order map (given as NUNIQ rows) of Gaussian blobs (ra, dec, sigma, weight)."""
-    import astropy_healpix as ah
-
-    nside = 2**level
-    ipix = np.arange(12 * nside * nside)
-    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
-    dens = np.full(ipix.size, 1e-300)
-    for ra, dec, sigma, weight in modes:
-        r0, d0 = math.radians(ra), math.radians(dec)
-        cosd = np.sin(lat.rad) * math.sin(d0) + np.cos(lat.rad) * math.cos(d0) * np.cos(
-            lon.rad - r0
-        )
-        sep = np.degrees(np.arccos(np.clip(cosd, -1, 1)))
-        dens += weight * np.exp(-0.5 * (sep / sigma) ** 2) / sigma**2
-    dens /= dens.sum() * (4 * math.pi / ipix.size)
-    return SkyMap.read(write_skymap(ipix + 4 * nside * nside, dens))
+    """A single-order map of Gaussian blobs (ra, dec, sigma, weight), as a SkyMap."""
+    return SkyMap.read(modes_map(modes, level))
 
 
 def _check_window_holds(sm: SkyMap, levels: list[float]) -> list | None:

@@ -7,36 +7,15 @@ the title names the map when it has no OBJECT, and "no zoom" gives the true reas
 from __future__ import annotations
 
 import itertools
-import math
 
-import numpy as np
 import pytest
 
-from conftest import SKYMAPS
-from gwalert.samples import gaussian_skymap, write_skymap
+from conftest import SKYMAPS, modes_map
+from gwalert.samples import gaussian_skymap
 from gwalert.skymap import SkyMap
 from gwalert.skymap.plot import Marker, figure
 
 pytestmark = pytest.mark.slow
-
-
-def modes_map(modes: list[tuple[float, float, float, float]], level: int = 5) -> bytes:
-    """A single-order map of Gaussian blobs (ra, dec, sigma, weight)."""
-    import astropy_healpix as ah
-
-    nside = 2**level
-    ipix = np.arange(12 * nside * nside)
-    lon, lat = ah.healpix_to_lonlat(ipix, nside, order="nested")
-    dens = np.full(ipix.size, 1e-300)
-    for ra, dec, sigma, weight in modes:
-        r0, d0 = math.radians(ra), math.radians(dec)
-        cosd = np.sin(lat.rad) * math.sin(d0) + np.cos(lat.rad) * math.cos(d0) * np.cos(
-            lon.rad - r0
-        )
-        sep = np.degrees(np.arccos(np.clip(cosd, -1, 1)))
-        dens += weight * np.exp(-0.5 * (sep / sigma) ** 2) / sigma**2
-    dens /= dens.sum() * (4 * math.pi / ipix.size)
-    return write_skymap(ipix + 4 * nside * nside, dens)
 
 
 GENERATED = {
