@@ -193,17 +193,32 @@ def run(args: argparse.Namespace) -> int:
     }
     if galaxies:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
+    _output(args, skymap, fp, context, report, tel, report["tiles"], print_tiles)
+    return 0
+
+
+def _output(
+    args: argparse.Namespace,
+    skymap: Any,
+    fp: Any,
+    context: dict[str, Any],
+    report: dict[str, Any],
+    tel: Any,
+    rows: list[dict[str, Any]],
+    print_rows: Any,
+) -> None:
+    """What every plan does at the end: CSV, picture, the stored plan (and its changes), then
+    JSON or the text (``print_rows``: the tiles' or the schedule's table)."""
     if args.csv:
-        write_csv(args.csv, report["tiles"])
+        write_csv(args.csv, rows)
     plot_plan(args, skymap, fp, report)
     remember(args, context, report, tel.name if tel else fp.name)
     if args.json:
         print(json.dumps(report))
     else:
-        print_tiles(report)
+        print_rows(report)
         print_changes(report)
         print_galaxies(report)
-    return 0
 
 
 def _galaxies(args: argparse.Namespace, skymap: Any, fp: Any, grid: Any) -> tuple[Any, dict]:
@@ -338,16 +353,7 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
     if galaxies:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     report["tiles"] = tiles_of(report["exposures"])
-    if args.csv:
-        write_csv(args.csv, report["exposures"])
-    plot_plan(args, skymap, fp, report)
-    remember(args, context, report, tel.name if tel else fp.name)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_schedule(report)
-        print_changes(report)
-        print_galaxies(report)
+    _output(args, skymap, fp, context, report, tel, report["exposures"], print_schedule)
     if not plan.exposures:
         level = args.coverage or 0.9
         raise GwalertError(

@@ -72,7 +72,6 @@ __all__ = [
     "renew",
     "retry_failed",
     "row",
-    "unskip",
 ]
 
 
@@ -139,20 +138,6 @@ def row(
         "created_at": utcnow(),
         "finished_at": utcnow() if state in (FAILED, SKIPPED) else None,
     }
-
-
-def unskip(conn: Connection, notice_ids: Iterable[int]) -> int:
-    """Make ``skipped`` actions of these notices due (the user asked for old notices)."""
-    ids = list(notice_ids)
-    if not ids:
-        return 0
-    c = actions.c
-    result = conn.execute(
-        actions.update()
-        .where(c.notice_id.in_(ids), c.state == SKIPPED)
-        .values(state=DUE, next_attempt_at=time.time(), finished_at=None, last_error=None)
-    )
-    return result.rowcount or 0
 
 
 def make_due(conn: Connection, row_ids: Iterable[int]) -> int:
