@@ -11,6 +11,7 @@ from servers import http_server
 
 from gwalert import samples
 from gwalert.actions import ActionContext, get_action_type
+from gwalert.actions.base import ActionError
 from gwalert.alerts import decode
 from gwalert.cli import main
 from gwalert.options import OptionError
@@ -189,3 +190,19 @@ def test_a_rule_turns_a_notice_into_a_plan_file_and_a_post(tmp_path, capsys):
             assert status == 200 and data == png
     finally:
         st.close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_plan_post_never_follows_a_redirect(tmp_path, code):
+    """A queue that answers with a redirect (to another server here) gets no second POST:
+    the action fails (and is retried) as the webhook action does."""
+    kind = get_action_type("plan")
+    notice = make_notice()
+    with http_server() as queue, http_server() as elsewhere:
+        queue.statuses.append((code, elsewhere.url + "/stolen"))
+        opts = kind.validate(
+            {"fov": "4", "tiles": 3, "write": False, "url": queue.url + "/queue"}, base=tmp_path
+        )
+        with pytest.raises(ActionError, match=f"HTTP {code}"):
+            kind.run(context(notice), opts)
+        assert len(queue.requests) == 1 and elsewhere.requests == []

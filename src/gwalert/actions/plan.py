@@ -247,8 +247,10 @@ def _post(url: str, data: bytes, ctx: ActionContext) -> None:
             "Idempotency-Key": ctx.action_id,
         },
     )
-    try:
-        with urllib.request.urlopen(request, timeout=ctx.timeout) as response:  # noqa: S310
+    from .webhook import NO_REDIRECT_OPENER
+
+    try:  # a redirect is not followed: it answers as an HTTP error
+        with NO_REDIRECT_OPENER.open(request, timeout=ctx.timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as exc:
         raise ActionError(f"plan webhook on {host} answered HTTP {exc.code} {exc.reason}") from None

@@ -158,7 +158,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect())
+#: An opener that never follows a redirect (a 3xx is an HTTPError): used by every action that
+#: posts (webhook, plan), so no redirect takes a notice or a credential to another host.
+NO_REDIRECT_OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 def same_origin(url: str, target: str) -> bool:
@@ -200,7 +202,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
     for _hop in range(MAX_REDIRECTS + 1):
         request = urllib.request.Request(current, data=data, headers=headers, method="POST")
         try:
-            with _OPENER.open(request, timeout=ctx.timeout) as response:
+            with NO_REDIRECT_OPENER.open(request, timeout=ctx.timeout) as response:
                 response.read(65536)
             return
         except urllib.error.HTTPError as exc:

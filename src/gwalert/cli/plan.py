@@ -289,8 +289,6 @@ def _start(args: argparse.Namespace, skymap: Any) -> Any:
 
 
 def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
-    import numpy as np
-
     from .. import observability as ob
     from ..errors import GwalertError
     from ..plan import schedule, tiles
@@ -362,5 +360,4 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
             f"{report['night_end'][11:16]} UTC (Sun below {c.twilight:g}°, Moon "
             f">= {c.moon_separation:g}° away)"
         )
-    del np
     return 0
