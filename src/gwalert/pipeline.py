@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,7 +95,8 @@ class Pipeline:
         Raises only :class:`StoreUnavailable` (the store cannot be reached and ``stop`` was
         set, or ``store_retry_seconds`` ran out): the message must then not be acknowledged.
         """
-        message = message.arrived()  # stamped with its feed and receive time if not yet
+        if message.received_at is None:  # stamped with its feed and receive time if not yet
+            message = message.arrived()
         outcome = Outcome(message)
         try:
             notices = self._decode(message)
@@ -272,13 +272,12 @@ def run(
     on_outcome: Callable[[Outcome], None] | None = None,
     *,
     feed: str | None = None,
-    lock: AbstractContextManager[object] | None = None,
     stats: RunStats | None = None,
 ) -> RunStats:
     """The loop: process every message of ``source`` until it ends or ``stop`` is set.
 
     Each message is stamped with ``feed`` (default: its source) and the time it was received,
-    processed (under ``lock`` when several feeds share the pipeline) and acknowledged
+    processed and acknowledged
     (``source.commit``) only after it was stored. ``stop`` is checked between messages, never
     inside one: a notice is stored and acknowledged, or not acknowledged at all. Raises
     :class:`StoreUnavailable` (the store is down and ``stop`` is not set) or
@@ -289,8 +288,7 @@ def run(
     for received in source.messages(stop):
         message = received.arrived(feed)
         try:
-            with lock if lock is not None else nullcontext():
-                outcome = pipeline.process(message, stop)
+            outcome = pipeline.process(message, stop)
         except StoreUnavailable as exc:
             if not stop.is_set():
                 raise

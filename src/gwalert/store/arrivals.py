@@ -81,7 +81,7 @@ class Arrivals:
         msg = outcome.message
         for nid, new, _ in outcome.notices:
             if not new:
-                self.record(nid, **{k: v for k, v in _row(msg, nid).items() if k != "notice_id"})
+                self.record(**_row(msg, nid))
 
     def record(
         self,
