@@ -77,9 +77,11 @@ def metrics(request: Request) -> Response:
     from ..metrics import Snapshot, store_families
 
     d: Dashboard = request.app.state.dashboard
-    facts = d.health()
+    opt = d.opt_now()
+    with d.connect() as conn:  # only what the gauges read (not the dead letters' list)
+        counts, sources = health.counts(conn, opt), health.sources(conn, opt, d.silence)
     registry = CollectorRegistry()
-    registry.register(Snapshot(store_families(facts["counts"], facts["sources"])))
+    registry.register(Snapshot(store_families(counts, sources)))
     return Response(
         generate_latest(registry),
         media_type=CONTENT_TYPE_LATEST,

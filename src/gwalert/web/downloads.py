@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from ..errors import GwalertError
-from ..store.sanitize import json_value
+from ..store.sanitize import INT64_MAX, json_value
 from . import health, maps, queries
 from .facts import summary_facts
 
@@ -20,13 +20,12 @@ if TYPE_CHECKING:
     from .app import Dashboard
 
 #: The largest row id the databases hold (a 64-bit signed integer).
-MAX_ID = 2**63 - 1
 
 
 def db_id(request: Request, name: str) -> int:
     """The path's id ``name`` when a row could have it, else 404 (never an overflow)."""
     value = request.path_params.get(name)
-    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
+    if not isinstance(value, int) or not 1 <= value <= INT64_MAX:
         raise HTTPException(404, "no such row")
     return value
 
