@@ -234,15 +234,12 @@ def _recorded(store: Any, nid: int | None) -> dict[tuple[str, str], Any]:
     """(rule, action) -> the ledger row of stored notice ``nid``, as the planner reads it."""
     if store is None or nid is None:
         return {}
-    from ..responder.planner import Recorded
+    from ..responder.planner import recorded
     from ..store import ledger
 
     ledger.create(store.engine)
     with store.engine.connect() as conn:
-        return {
-            (r["rule"], r["action"]): Recorded(r["state"], int(r["attempts"] or 0), int(r["id"]))
-            for r in ledger.iter_rows(conn, [nid])
-        }
+        return recorded(conn, nid)
 
 
 def _by_rule(decisions: list[Any]) -> list[dict[str, Any]]:

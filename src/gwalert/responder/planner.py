@@ -47,11 +47,7 @@ class Planner:
         dry run reports). Never raises for a rule that cannot be evaluated (that would keep the
         notice out of the store): its actions are recorded as ``failed`` with the reason.
         """
-        existing = {
-            (r["rule"], r["action"]): Recorded(r["state"], int(r["attempts"] or 0), int(r["id"]))
-            for r in ledger.iter_rows(conn, [notice_id])
-        }
-        decisions = self.decide(notice_id, notice, summary, existing).decisions
+        decisions = self.decide(notice_id, notice, summary, recorded(conn, notice_id)).decisions
         ledger.insert_new(conn, [d.row for d in decisions if d.row is not None])
         again = [d.row_id for d in decisions if d.verdict == FIRE and d.state == ledger.SKIPPED]
         ledger.make_due(conn, [i for i in again if i is not None])
@@ -230,3 +226,12 @@ class _Failed:
     rule: Rule
     error: str
     matched = False
+
+
+def recorded(conn: Connection, notice_id: int) -> dict[tuple[str, str], Recorded]:
+    """(rule, action) -> the ledger row of notice ``notice_id`` as :meth:`Planner.decide`
+    reads it: the store hook and ``replay --dry-run`` read it here, so they cannot differ."""
+    return {
+        (r["rule"], r["action"]): Recorded(r["state"], int(r["attempts"] or 0), int(r["id"]))
+        for r in ledger.iter_rows(conn, [notice_id])
+    }
