@@ -139,7 +139,12 @@ class Dashboard:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop the background thread and wait for the picture it is drawing: a daemon thread
+        still inside matplotlib's native code when the interpreter exits aborts the process
+        (SIGABRT, "terminate called without an active exception")."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
 
     def _prerender_loop(self) -> None:
         """Draw the map of each superevent's newest notice before anyone asks for it."""
