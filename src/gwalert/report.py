@@ -51,14 +51,24 @@ def guide_report(notice: Notice, problems: list[str] | None = None) -> str:
 
 
 def skymap_lines(notice: Notice) -> list[str]:
-    """The guide's sky-map lines (position, distance); raises if the map cannot be read."""
-    skymap = notice.skymap
-    if skymap is None:
+    """The guide's sky-map lines (position, distance); raises if the map cannot be read.
+
+    The usual LVK map is read without numpy (``skymap.peek``, the same numbers); any other
+    through :attr:`Notice.skymap`."""
+    event = notice.event
+    if event is None or not event.skymap_bytes:
         return []
-    ra, dec = skymap.most_probable()
+    from .skymap.peek import guide_numbers
+
+    numbers = guide_numbers(event.skymap_bytes)
+    if numbers is None:
+        skymap = notice.skymap
+        assert skymap is not None  # the notice carries map bytes
+        numbers = (*skymap.most_probable(), skymap.distmean, skymap.diststd)
+    ra, dec, distmean, diststd = numbers
     lines = [f"Most probable sky location (RA, Dec) = ({ra}, {dec})"]
-    if skymap.distmean is not None and skymap.diststd is not None:
-        lines.append(f"Distance = {skymap.distmean} +/- {skymap.diststd}")
+    if distmean is not None and diststd is not None:
+        lines.append(f"Distance = {distmean} +/- {diststd}")
     else:
         lines.append("Distance = unknown (the sky map has no distance information)")
     return lines

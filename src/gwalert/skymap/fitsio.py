@@ -24,14 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import SkyMapError
+from .fitsheader import find_bintable, int_card, read_header
 from .fitsstream import Stream, open_source
 
 __all__ = ["BinTable", "Column", "Stream", "Table", "open_source", "read_bintable", "read_header"]
-
-BLOCK = 2880
-CARD = 80
-#: Header blocks accepted per HDU (36 cards each): real sky-map headers use one to three.
-MAX_HEADER_BLOCKS = 256
 
 # FITS TFORM letter -> (numpy big-endian type, bytes per element)
 _TFORM = {
@@ -56,88 +52,6 @@ class Table:
     header: dict[str, Any]
     #: Integer columns with a ``TNULL``: True where the stored value is the null value.
     nulls: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-_STRING = re.compile(r"'((?:[^']|'')*)'")
-
-
-def _parse_value(text: str) -> Any:
-    text = text.strip()
-    if not text:
-        return None
-    if text.startswith("'"):
-        # A string: '' is an escaped quote; a comment may follow the closing quote.
-        match = _STRING.match(text)
-        body = match.group(1) if match else text[1:]
-        return body.replace("''", "'").rstrip()
-    value = text.split("/", 1)[0].strip()
-    if value == "T":
-        return True
-    if value == "F":
-        return False
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value.replace("D", "E"))
-    except ValueError:
-        return value
-
-
-# ----------------------------------------------------------------------------- headers
-def read_header(stream: Stream, first: bool = False) -> dict[str, Any] | None:
-    """Parse the next header; None at a clean end of file."""
-    header: dict[str, Any] = {}
-    for n in range(MAX_HEADER_BLOCKS):
-        block = bytes(stream.read(BLOCK))
-        if first and n == 0 and not block.startswith(b"SIMPLE  ="):
-            raise SkyMapError("not a FITS file (no SIMPLE card)")
-        if not block and n == 0:
-            return None
-        if len(block) < BLOCK:
-            raise SkyMapError("truncated FITS header (no END card)")
-        text = block.decode("ascii", errors="replace")
-        for i in range(0, BLOCK, CARD):
-            card = text[i : i + CARD]
-            key = card[:8].strip()
-            if key == "END":
-                return header
-            if card[8:10] == "= " and key:
-                header[key] = _parse_value(card[10:])
-            elif key == "CONTINUE" and header:
-                # Long-string convention: append to the previous string value.
-                last = next(reversed(header))
-                if isinstance(header[last], str):
-                    more = _parse_value(card[8:])
-                    if isinstance(more, str):
-                        header[last] = header[last].rstrip("&") + more
-    raise SkyMapError(f"FITS header longer than {MAX_HEADER_BLOCKS} blocks")
-
-
-def _int_card(header: dict[str, Any], key: str, default: int | None = None) -> int:
-    value = header.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SkyMapError(f"FITS header card {key} is missing or not a non-negative integer")
-    return value
-
-
-def _data_size(header: dict[str, Any]) -> int:
-    naxis = _int_card(header, "NAXIS", 0)
-    if naxis == 0:
-        return 0
-    bitpix = header.get("BITPIX", 8)
-    if not isinstance(bitpix, int) or bitpix not in (8, 16, 32, 64, -32, -64):
-        raise SkyMapError(f"FITS header has an invalid BITPIX {bitpix!r}")
-    size = abs(bitpix) // 8
-    for n in range(1, naxis + 1):
-        size *= _int_card(header, f"NAXIS{n}")
-    size += _int_card(header, "PCOUNT", 0)
-    return size * _int_card(header, "GCOUNT", 1)
-
-
-def _padded(size: int) -> int:
-    return -(-size // BLOCK) * BLOCK
 
 
 # ----------------------------------------------------------------------------- columns
@@ -194,8 +108,8 @@ def _tdim(text: Any, repeat: int, name: str) -> tuple[int, ...] | None:
 
 
 def _columns(header: dict[str, Any]) -> tuple[list[Column], int]:
-    row_bytes = _int_card(header, "NAXIS1")
-    nfields = _int_card(header, "TFIELDS")
+    row_bytes = int_card(header, "NAXIS1")
+    nfields = int_card(header, "TFIELDS")
     if nfields > 999:
         raise SkyMapError("FITS table has more than 999 columns")
     cols: list[Column] = []
@@ -243,25 +157,10 @@ class BinTable:
 
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
-        header = read_header(stream, first=True)
-        assert header is not None
-        while True:
-            size = _padded(_data_size(header))
-            if stream.position + size > stream.limit:
-                raise SkyMapError(
-                    f"FITS HDU claims {size} bytes of data, more than the bound "
-                    f"of {stream.limit} bytes"
-                )
-            if stream.skip(size) < size:
-                raise SkyMapError("truncated FITS file: an HDU's data ends early")
-            header = read_header(stream)
-            if header is None:
-                raise SkyMapError("FITS file has no binary-table extension")
-            if header.get("XTENSION") == "BINTABLE":
-                break
+        header = find_bintable(stream)
         self.header = header
         self.columns, self.row_bytes = _columns(header)
-        self.nrows = _int_card(header, "NAXIS2")
+        self.nrows = int_card(header, "NAXIS2")
         self.data_bytes = self.row_bytes * self.nrows
         if stream.position + self.data_bytes > stream.limit:
             raise SkyMapError(
