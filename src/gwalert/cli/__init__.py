@@ -141,8 +141,8 @@ def _chosen_verb(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; with ``only``, the other verbs' modules are not imported
-    (their sub-parsers are bare: ``gwalert parse`` starts without loading the others)."""
+    """The command line's parser; with ``only``, the other verbs are left out (neither their
+    modules nor their sub-parsers: ``gwalert parse`` starts without loading the others)."""
     common = Parser(add_help=False)
     add_common_options(common)
     parser = Parser(
@@ -157,8 +157,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub.required = True
     for verb in VERBS:
         if only is not None and verb != only:
-            sub.add_parser(verb, add_help=False)
-            continue
+            continue  # never reached: the command line names ``only``
         module = importlib.import_module(f"gwalert.cli.{verb.replace('-', '_')}")
         p = sub.add_parser(
             verb,
