@@ -17,6 +17,7 @@ import math
 import operator
 import sys
 from array import array
+from bisect import bisect_left
 from typing import Any
 
 from ..limits import MAX_SKYMAP_ROWS
@@ -65,15 +66,11 @@ def _numbers(data: bytes) -> tuple[float, float, Any, Any] | None:
             return None
     uniq = _column(table, "q", uniq_at, nfields)
     dens = _column(table, "d", dens_at, nfields)
-    if not 4 <= min(uniq) <= max(uniq) < 16 << (2 * MAX_LEVEL):
+    total = _weighted_sum(uniq, dens)  # None: a UNIQ index outside the HEALPix range
+    # NaN or infinite densities make the total so, and leave it to SkyMap with the rest
+    if total is None or not 0.98 + _MARGIN <= total * (4 * math.pi / 12) <= 1.02 - _MARGIN:
         return None
-    if not math.isfinite(sum(dens)) or min(dens) < 0:
-        return None  # NaN, infinite or negative densities: SkyMap refuses the map
-    # sum of density * 4**-level, the level read off each UNIQ's bit length (C-level maps)
-    weights = map(_WEIGHT_BY_BITS.__getitem__, map(int.bit_length, uniq))
-    total = sum(map(operator.mul, dens, weights))
-    total *= 4 * math.pi / 12
-    if not 0.98 + _MARGIN <= total <= 1.02 - _MARGIN:
+    if min(dens) < 0:
         return None
     best = uniq[dens.index(max(dens))]  # the first of equal maxima, as numpy's argmax
     level = (best.bit_length() - 3) >> 1
@@ -104,6 +101,34 @@ def _layout(header: dict[str, Any]) -> tuple[int, int, int, int] | None:
     if kinds[uniq_at] != "q" or kinds[dens_at] != "d":
         return None
     return int_card(header, "NAXIS2"), nfields, uniq_at, dens_at
+
+
+def _weighted_sum(uniq: Any, dens: Any) -> float | None:
+    """The sum of density * 4**-level over the rows (SkyMap's probability sum, but for the
+    factor 4 pi / 12); None when a UNIQ index is outside the HEALPix range. Rows sorted by
+    UNIQ (as LVK writes them) are summed a level at a time (each level's rows checked to be
+    of that level, so any order gives the right sum), others row by row."""
+    total = 0.0
+    start = 0
+    for level in range(MAX_LEVEL + 1):
+        if start == len(uniq):
+            return total
+        low, high = 4 << (2 * level), 16 << (2 * level)
+        end = bisect_left(uniq, high, start)
+        if end > start:
+            part = uniq[start:end]
+            if min(part) < low or max(part) >= high:  # not sorted, or out of range
+                return _weighted_sum_unsorted(uniq, dens)
+            total += sum(dens[start:end]) * _WEIGHT_BY_BITS[2 * level + 3]
+        start = end
+    return total if start == len(uniq) else _weighted_sum_unsorted(uniq, dens)
+
+
+def _weighted_sum_unsorted(uniq: Any, dens: Any) -> float | None:
+    if not 4 <= min(uniq) <= max(uniq) < 16 << (2 * MAX_LEVEL):
+        return None
+    weights = map(_WEIGHT_BY_BITS.__getitem__, map(int.bit_length, uniq))
+    return sum(map(operator.mul, dens, weights))
 
 
 def _column(table: Any, code: str, at: int, nfields: int) -> Any:
