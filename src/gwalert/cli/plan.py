@@ -13,7 +13,6 @@ from ._plan_outputs import (
     print_schedule,
     print_tiles,
     remember,
-    tiles_of,
     write_csv,
 )
 from ._store import add_store_arguments
@@ -118,7 +117,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..errors import GwalertError
-    from ..plan import footprints, telescopes
+    from ..plan import telescopes
+    from ..plan.setup import footprint_for
 
     given = [
         o
@@ -133,16 +133,7 @@ def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
     tel = telescopes.telescope(args.telescope) if args.telescope else None
     if len(given) > 1 and not (tel and len(given) == 2):
         raise GwalertError(f"give one field of view, not {' and '.join(given)}")
-    if args.fov is not None:
-        fp = footprints.parse_fov(args.fov)
-    elif args.fov_radius is not None:
-        fp = footprints.circle(args.fov_radius)
-    elif args.footprint is not None:
-        fp = footprints.read_footprint(args.footprint)
-    elif tel is not None:
-        fp = tel.footprint()
-    else:
-        raise GwalertError("give a field of view: --telescope, --fov, --fov-radius or --footprint")
+    fp = footprint_for(tel, fov=args.fov, fov_radius=args.fov_radius, footprint=args.footprint)
     return fp, tel
 
 
@@ -288,28 +279,36 @@ def _start(args: argparse.Namespace, skymap: Any) -> Any:
         raise GwalertError(f"{text}: not an ISO time (e.g. 2025-05-01T22:00)") from None
 
 
-def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
+def _constraints(args: argparse.Namespace, tel: Any) -> Any:
+    """The night's constraints from the options and the telescope."""
     from .. import observability as ob
-    from ..errors import GwalertError
-    from ..plan import schedule, tiles
+    from ..plan.setup import constraints_for
 
-    where = ob.site(site_name)
-    c = schedule.Constraints(
+    filters = (
+        tuple(f.strip() for f in args.filters.split(",") if f.strip()) if args.filters else None
+    )
+    return constraints_for(
+        tel,
         max_airmass=args.max_airmass,
         twilight=ob.TWILIGHT[args.twilight],
         moon_separation=args.moon_separation,
-        exposure=args.exposure or (tel.exposure if tel else 30.0),
-        readout=args.readout if args.readout is not None else (tel.readout if tel else 10.0),
-        slew_rate=args.slew_rate or (tel.slew_rate if tel and tel.slew_rate else 2.0),
-        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip())
-        if args.filters
-        else ((tel.filters[0],) if tel else ("r",)),
-        filter_change=args.filter_change
-        if args.filter_change is not None
-        else (tel.filter_change if tel else 60.0),
+        exposure=args.exposure,
+        readout=args.readout,
+        slew_rate=args.slew_rate,
+        filters=filters,
+        filter_change=args.filter_change,
         visits=args.visits,
         gap=_duration(args.gap),
     )
+
+
+def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
+    from .. import observability as ob
+    from ..errors import GwalertError
+    from ..plan import rows, schedule, tiles
+
+    where = ob.site(site_name)
+    c = _constraints(args, tel)
     c.check()
     start = _start(args, skymap)
     n = args.tiles
@@ -350,7 +349,7 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
     }
     if galaxies:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
-    report["tiles"] = tiles_of(report["exposures"])
+    report["tiles"] = rows.tiles_of(report["exposures"])
     _output(args, skymap, fp, context, report, tel, report["exposures"], print_schedule)
     if not plan.exposures:
         level = args.coverage or 0.9
