@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..skymap.healpix import pixel_area_sr, pixel_vectors, uniq_to_level_ipix
+from ..skymap.healpix import pixel_area_sr, pixel_vectors, uniq_to_level_ipix, unit_vectors
 from .footprints import Footprint
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def field_frames(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     ca, sa, cd, sd = np.cos(a), np.sin(a), np.cos(d), np.sin(d)
     east = np.stack([-sa, ca, np.zeros_like(a)], axis=-1)
     north = np.stack([-sd * ca, -sd * sa, cd], axis=-1)
-    point = np.stack([cd * ca, cd * sa, sd], axis=-1)
+    point = unit_vectors(ra, dec)
     return np.stack([east, north, point], axis=1)
 
 

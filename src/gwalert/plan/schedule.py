@@ -22,6 +22,7 @@ import numpy as np
 from ..earth import installed_tables
 from ..errors import GwalertError
 from ..observability import Site, sun_altitude
+from ..skymap.healpix import unit_vectors
 
 _SIDEREAL = 2 * math.pi * 1.002737909350795 / 86400.0  # rad of sidereal angle per UT second
 ALT_MARGIN = 0.05  # degrees kept above the airmass limit (refraction-free model vs astropy)
@@ -146,8 +147,7 @@ def _moon(loc: Any, times: Any) -> np.ndarray:
     from astropy.coordinates import get_body
 
     m = get_body("moon", times, location=loc)
-    a, d = np.radians(m.ra.deg), np.radians(m.dec.deg)
-    return np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)], axis=-1)
+    return unit_vectors(m.ra.deg, m.dec.deg)
 
 
 def _tete(ra: np.ndarray, dec: np.ndarray, loc: Any, when: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -195,13 +195,7 @@ def schedule(
     min_alt = math.degrees(math.asin(1.0 / c.max_airmass)) + ALT_MARGIN
     sin_min = math.sin(math.radians(min_alt))
     sin_d, cos_d = np.sin(d), np.cos(d)
-    fv = np.column_stack(
-        [
-            np.cos(np.radians(dec)) * np.cos(np.radians(ra)),
-            np.cos(np.radians(dec)) * np.sin(np.radians(ra)),
-            np.sin(np.radians(dec)),
-        ]
-    )
+    fv = unit_vectors(np.asarray(ra, float), np.asarray(dec, float))
     cos_moon = math.cos(math.radians(min(c.moon_separation + MOON_MARGIN, 180.0)))
 
     def sin_alt(t: np.ndarray | float, idx: Any = slice(None)) -> np.ndarray:

@@ -18,7 +18,13 @@ import numpy as np
 
 from ..errors import SkyMapError
 from .arrays import flat_positions, shaped
-from .healpix import SQDEG_PER_SR, pixel_area_sr, pixel_vectors, uniq_to_level_ipix
+from .healpix import (
+    SQDEG_PER_SR,
+    pixel_area_sr,
+    pixel_vectors,
+    uniq_to_level_ipix,
+    unit_vectors,
+)
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -31,12 +37,6 @@ class FieldProbability:
 
     probability: Any
     area: Any
-
-
-def _unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    cd = np.cos(dec)
-    return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)], axis=-1)
 
 
 def _pixel_geometry(level: np.ndarray, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +101,7 @@ def probability_in_circle(
 
 
 def _circle(sm: SkyMap, ra_deg: float, dec_deg: float, radius_deg: float) -> FieldProbability:
-    center = _unit_vectors(np.float64(ra_deg), np.float64(dec_deg))
+    center = unit_vectors(np.float64(ra_deg), np.float64(dec_deg))
     radius = math.radians(radius_deg)
 
     def classify(xyz: np.ndarray, rad: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ def probability_in_polygon(
     if ra.shape != dec.shape or ra.ndim != 1 or ra.size < 3:
         raise SkyMapError("a polygon needs at least three (RA, Dec) vertices")
     flat_positions(ra, dec)  # finite, |Dec| <= 90
-    verts = _unit_vectors(ra, dec)
+    verts = unit_vectors(ra, dec)
     center = verts.sum(axis=0)
     norm = np.linalg.norm(center)
     if norm < 1e-9:
