@@ -21,7 +21,7 @@ import numpy as np
 
 from ..earth import installed_tables
 from ..errors import GwalertError
-from ..observability import Site, sun_altitude
+from ..observability import Site, apparent, sun_altitude
 from ..skymap.healpix import unit_vectors
 
 _SIDEREAL = 2 * math.pi * 1.002737909350795 / 86400.0  # rad of sidereal angle per UT second
@@ -150,16 +150,6 @@ def _moon(loc: Any, times: Any) -> np.ndarray:
     return unit_vectors(m.ra.deg, m.dec.deg)
 
 
-def _tete(ra: np.ndarray, dec: np.ndarray, loc: Any, when: Any) -> tuple[np.ndarray, np.ndarray]:
-    import astropy.units as u
-    from astropy.coordinates import TETE, SkyCoord
-
-    c = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(
-        TETE(obstime=when, location=loc)
-    )
-    return np.asarray(c.ra.rad), np.asarray(c.dec.rad)
-
-
 def schedule(
     ids: list[str],
     ra: np.ndarray,
@@ -185,7 +175,7 @@ def schedule(
         n0, n1 = night_edges(loc, start, c.twilight)
         span = float((n1 - n0).to_value(u.s))
         mid = n0 + span / 2 * u.s
-        a, d = _tete(np.asarray(ra, float), np.asarray(dec, float), loc, mid)
+        a, d = apparent(np.asarray(ra, float), np.asarray(dec, float), loc, mid)
         theta0 = float(n0.sidereal_time("apparent", longitude=loc.lon).rad)
         step = 900.0
         grid = np.arange(0.0, span + step, step)
