@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hours",
         type=float,
         metavar="H",
-        help="observing time to fill (scheduled with a site; else fields of exposure + readout)",
+        help="observing time to fill (scheduled with a site; else fields of exposure, readout "
+        "and slews)",
     )
     sel.add_argument(
         "--coverage",
@@ -158,23 +159,21 @@ def run(args: argparse.Namespace) -> int:
         return _run_schedule(args, skymap, context, fp, tel, grid, observed, site, galaxies)
     n = args.tiles or 50
     if args.hours is not None:
-        # without a site: as many fields as the time holds at exposure + readout each
-        if not args.hours > 0:
-            raise GwalertError(f"--hours {args.hours:g}: must be positive")
-        exposure = args.exposure or (tel.exposure if tel else 30.0)
-        readout = args.readout if args.readout is not None else (tel.readout if tel else 10.0)
-        fit = max(1, int(args.hours * 3600 // (args.visits * (exposure + readout))))
-        n = min(n, fit) if args.tiles else fit
-    plan = tiles.plan_tiles(
-        skymap,
-        fp,
-        n,
-        grid=grid,
-        coverage_level=1.0 if galaxies.get("fields") else args.coverage,
-        method=args.method,
-        time_limit=args.time_limit,
-        observed=observed,
-    )
+        n = _fit_hours(args, tel, n)
+    while True:
+        plan = tiles.plan_tiles(
+            skymap,
+            fp,
+            n,
+            grid=grid,
+            coverage_level=1.0 if galaxies.get("fields") else args.coverage,
+            method=args.method,
+            time_limit=args.time_limit,
+            observed=observed,
+        )
+        if args.hours is None or _within_hours(args, tel, plan):
+            break
+        n = len(plan.tiles)  # the MILP's best set for fewer fields: planned again
     report: dict[str, Any] = {
         "map": args.path,
         "superevent_id": context.get("superevent_id") or skymap.object,
@@ -186,6 +185,55 @@ def run(args: argparse.Namespace) -> int:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     _output(args, skymap, fp, context, report, tel, report["tiles"], print_tiles)
     return 0
+
+
+def _fit_hours(args: argparse.Namespace, tel: Any, n: int) -> int:
+    """Without a site: at most as many fields as --hours holds at exposure + readout each
+    (slews are counted once the fields are known)."""
+    from ..errors import GwalertError
+    from ..plan.setup import constraints_for
+
+    if not args.hours > 0:
+        raise GwalertError(f"--hours {args.hours:g}: must be positive")
+    c = constraints_for(tel, exposure=args.exposure, readout=args.readout, visits=args.visits)
+    fit = int(args.hours * 3600 // (c.visits * (c.exposure + c.readout)))
+    if fit < 1:
+        raise GwalertError(
+            f"--hours {args.hours:g}: shorter than one field's {c.visits} exposure(s) "
+            f"({c.visits * (c.exposure + c.readout):g} s with readout)"
+        )
+    return min(n, fit) if args.tiles else fit
+
+
+def _within_hours(args: argparse.Namespace, tel: Any, plan: Any) -> bool:
+    """Keep the plan's fields that --hours holds with exposures, readout and slews (in the
+    plan's order); False when a MILP plan lost fields (it is to be planned again)."""
+    import numpy as np
+
+    from ..plan.setup import constraints_for
+    from ..plan.tiles import observing_seconds
+
+    c = constraints_for(
+        tel,
+        exposure=args.exposure,
+        readout=args.readout,
+        slew_rate=args.slew_rate,
+        visits=args.visits,
+    )
+    ra = np.array([t.ra for t in plan.tiles])
+    dec = np.array([t.dec for t in plan.tiles])
+    need = observing_seconds(ra, dec, c.exposure, c.readout, c.slew_rate, c.visits)
+    k = int(np.searchsorted(need, args.hours * 3600 * (1 + 1e-12), side="right"))
+    if k < len(plan.tiles):  # k >= 1: one field's exposures and readout fit (_fit_hours)
+        plan.tiles = plan.tiles[:k]
+        if plan.method.startswith("milp"):
+            return False
+    if k:
+        plan.notes.append(
+            f"{k} fields take {need[k - 1] / 3600:.2f} h of the "
+            f"{args.hours:g} h (exposures, readout {c.readout:g} s, slews at {c.slew_rate:g}°/s)"
+        )
+    return True
 
 
 def _output(
