@@ -189,6 +189,7 @@ def galaxy_fields(
     order, the selection)."""
     from scipy import sparse
 
+    from ..skymap.arrays import rows_dot
     from ..skymap.healpix import unit_vectors
     from . import selection
     from .coverage import classify_cells, edge_normals, field_frames
@@ -204,7 +205,7 @@ def galaxy_fields(
     normals = edge_normals(footprint)
     rows, cols = [], []
     for k in range(best.size):
-        w = gv[targets] @ frames[k].T
+        w = rows_dot(gv[targets], frames[k])
         inside = np.flatnonzero(classify_cells(footprint, normals, w, 0.0) > 0)
         rows.append(np.full(inside.size, k))
         cols.append(inside)

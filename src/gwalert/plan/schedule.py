@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import GwalertError
 from ..observability import Site
+from ..skymap.arrays import rows_dot
 from .night import Night
 
 #: A low-airmass schedule replaces the first one only when its mean airmass is lower by this.
@@ -165,7 +166,7 @@ def _greedy(
         if pointing is None:
             setup = np.zeros(pool.size)
         else:
-            cosang = np.clip(nt.fv[pool] @ pointing, -1, 1)
+            cosang = np.clip(rows_dot(nt.fv[pool], pointing), -1, 1)
             setup = np.maximum(np.degrees(np.arccos(cosang)) / c.slew_rate, c.readout)
         setup = setup + np.array(
             [c.filter_change if current_filter not in (None, f) else 0.0 for f in filt]
