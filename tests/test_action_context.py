@@ -228,16 +228,7 @@ def test_embedded_skymap_is_what_decode_finds(fmt, with_map, sid, alert_type, ex
     skymap = _MAP if with_map and alert_type != "RETRACTION" else None
     coinc = None
     if ext is not None and alert_type != "RETRACTION":
-        coinc = {
-            "gcn_notice_id": "GRB-42",
-            "ivorn": "ivo://x",
-            "observatory": "Swift",
-            "search": "GRB",
-            "time_difference": -1.0,
-            "time_coincidence_far": None,
-            "time_sky_position_coincidence_far": None,
-            "combined_skymap": _MAP2 if ext == "map" else None,
-        }
+        coinc = samples.make_external_coinc(_MAP2 if ext == "map" else None)
     rec = samples.make_record(sid, alert_type, skymap=skymap, external_coinc=coinc)
     raw = samples.encode(rec, fmt)
     (notice,) = decode(raw)

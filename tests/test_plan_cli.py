@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_plan_schedule import case as schedule_case
 
 from conftest import SKYMAPS, shared_file
 from gwalert.cli import main
@@ -241,11 +242,9 @@ def test_hours_shorter_than_one_field_is_refused(capsys):
     name=st.sampled_from(maps() or ["(none)"]),
     fov=st.floats(0.5, 8.0),
     hours=st.floats(0.02, 3.0),
-    exposure=st.floats(5, 300),
-    readout=st.floats(0, 60),
-    slew=st.floats(0.05, 8),
-    visits=st.integers(1, 3),
+    slew=st.floats(0.05, 8),  # down to slews far longer than the readout
     method=st.sampled_from(["greedy", "greedy", "milp"]),
+    **{k: schedule_case[k] for k in ("exposure", "readout", "visits")},
 )
 def test_hours_without_a_site_count_slews(capsys, name, fov, hours, exposure, readout, slew,
                                           visits, method):  # fmt: skip
