@@ -206,8 +206,9 @@ def _fit_hours(args: argparse.Namespace, tel: Any, n: int) -> int:
 
 
 def _within_hours(args: argparse.Namespace, tel: Any, plan: Any) -> bool:
-    """Keep the plan's fields that --hours holds with exposures, readout and slews (in the
-    plan's order); False when a MILP plan lost fields (it is to be planned again)."""
+    """Keep the plan's fields that --hours holds with exposures, readouts and slews (in the
+    plan's order, slews not overlapping readouts); False when a MILP plan lost fields (it is
+    to be planned again)."""
     import numpy as np
 
     from ..plan.setup import constraints_for
@@ -230,8 +231,8 @@ def _within_hours(args: argparse.Namespace, tel: Any, plan: Any) -> bool:
             return False
     if k:
         plan.notes.append(
-            f"{k} fields take {need[k - 1] / 3600:.2f} h of the "
-            f"{args.hours:g} h (exposures, readout {c.readout:g} s, slews at {c.slew_rate:g}°/s)"
+            f"{k} fields take {need[k - 1] / 3600:.2f} h of the {args.hours:g} h "
+            f"(exposures, readouts of {c.readout:g} s, slews at {c.slew_rate:g}°/s)"
         )
     return True
 
