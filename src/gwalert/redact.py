@@ -162,7 +162,7 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def ledger_row(row: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict[str, Any]:
+def ledger_row(row: Mapping[Any, Any], keys: Iterable[str] | None = None) -> dict[str, Any]:
     """A ledger row (or its ``keys``) as every reader shows it (the dashboard's event and
     health pages, ``rules status``, ``replay``): its ``last_error`` redacted here, the one
     place rows are read back (written with the action's own secrets redacted; secrets
