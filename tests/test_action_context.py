@@ -220,16 +220,23 @@ def test_python_action_gets_the_decoded_notice_and_the_stored_summary(store, tmp
     with_map=st.booleans(),
     sid=st.from_regex(r"\A[MST]2[0-9]{5}[a-z]{1,3}\Z"),
     alert_type=st.sampled_from(["PRELIMINARY", "INITIAL", "UPDATE", "RETRACTION"]),
+    ext=st.sampled_from([None, "no map", "map"]),
 )
-def test_embedded_skymap_is_what_decode_finds(fmt, with_map, sid, alert_type):
-    """Differential against the decoder: the bytes a command hands on are the notice's map."""
+def test_embedded_skymap_is_what_decode_finds(fmt, with_map, sid, alert_type, ext):
+    """Differential against the decoder: the bytes a command hands on (or the dashboard
+    serves) are the notice's map, and the external coincidence's combined map."""
     skymap = _MAP if with_map and alert_type != "RETRACTION" else None
-    rec = samples.make_record(sid, alert_type, skymap=skymap)
+    coinc = None
+    if ext is not None and alert_type != "RETRACTION":
+        coinc = samples.make_external_coinc(_MAP2 if ext == "map" else None)
+    rec = samples.make_record(sid, alert_type, skymap=skymap, external_coinc=coinc)
     raw = samples.encode(rec, fmt)
     (notice,) = decode(raw)
     expected = notice.event.skymap_bytes if notice.event else None
     assert embedded_skymap(raw, notice.content_hash) == (expected or None)
     assert embedded_skymap(raw) == (expected or None)
+    combined = notice.external_coinc.combined_skymap_bytes if notice.external_coinc else None
+    assert embedded_skymap(raw, notice.content_hash, combined=True) == (combined or None)
 
 
 def test_embedded_skymap_picks_the_notice_of_a_container_by_hash():

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_plan_schedule import case as schedule_case
 
 from conftest import SKYMAPS, shared_file
 from gwalert.cli import main
@@ -208,7 +211,7 @@ def test_schedule_json(capsys):
     assert all(e["airmass"] <= 2 for e in plan["exposures"])
 
 
-@pytest.mark.parametrize("hours, exposure, readout", [(0.2, 30, 10), (1.0, 90, 20), (0.01, 60, 0)])
+@pytest.mark.parametrize("hours, exposure, readout", [(0.2, 30, 10), (1.0, 90, 20), (0.02, 60, 0)])
 def test_hours_without_a_site_bounds_the_fields(capsys, hours, exposure, readout):
     path = shared_file("skymaps", CWB)
     code, out, err = run(
@@ -218,6 +221,58 @@ def test_hours_without_a_site_bounds_the_fields(capsys, hours, exposure, readout
     assert code == 0, err
     fit = max(1, int(hours * 3600 // (exposure + readout)))
     assert 1 <= len(json.loads(out)["tiles"]) <= fit
+
+
+def test_hours_shorter_than_one_field_is_refused(capsys):
+    path = shared_file("skymaps", CWB)
+    code, _, err = run(
+        capsys, str(path), "--fov", "1", "--hours", "0.01", "--exposure", "60", "--readout", "0"
+    )
+    assert code != 0
+    one_line_error(err, "--hours 0.01", "shorter than one field")
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.sampled_from(maps() or ["(none)"]),
+    fov=st.floats(0.5, 8.0),
+    hours=st.floats(0.02, 3.0),
+    slew=st.floats(0.05, 8),  # down to slews far longer than the readout
+    method=st.sampled_from(["greedy", "greedy", "milp"]),
+    **{k: schedule_case[k] for k in ("exposure", "readout", "visits")},
+)
+def test_hours_without_a_site_count_slews(capsys, name, fov, hours, exposure, readout, slew,
+                                          visits, method):  # fmt: skip
+    """Random maps, field sizes, overheads and slew rates: the fields' exposures, readouts and
+    slews (at the given rate, angles from astropy; the fields observed in order, ``visits``
+    rounds) never take more than --hours."""
+    from astropy.coordinates import SkyCoord
+
+    path = shared_file("skymaps", name)
+    code, out, err = run(
+        capsys, str(path), "--fov", f"{fov:.3f}", "--hours", f"{hours:.4f}", "--exposure",
+        f"{exposure:.3f}", "--readout", f"{readout:.3f}", "--slew-rate", f"{slew:.4f}",
+        "--visits", str(visits), "--method", method, "--time-limit", "2", "--json",
+    )  # fmt: skip
+    one = visits * (float(f"{exposure:.3f}") + float(f"{readout:.3f}"))
+    if one > float(f"{hours:.4f}") * 3600:
+        assert code != 0
+        one_line_error(err, "--hours", "shorter than one field")
+        return
+    assert code == 0, err
+    tiles = json.loads(out)["tiles"]
+    assert tiles
+    seq = SkyCoord(
+        [t["ra"] for t in tiles] * visits, [t["dec"] for t in tiles] * visits, unit="deg"
+    )
+    slews = seq[:-1].separation(seq[1:]).deg / float(f"{slew:.4f}")
+    r = float(f"{readout:.3f}")
+    total = len(seq) * (float(f"{exposure:.3f}") + r) + float(slews.sum())
+    assert total <= float(f"{hours:.4f}") * 3600 * (1 + 1e-9), (total, hours)
 
 
 def notices() -> list[str]:

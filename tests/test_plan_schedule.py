@@ -86,12 +86,14 @@ dates = st.datetimes(
 )
 
 
-def run_case(seed, where, when, airmass, moon, exposure, readout, slew, visits, gap, filters):
+def setup(seed, where, when, airmass, moon, exposure, readout, slew, visits, gap, filters,
+          side=9.0, level=0.7):  # fmt: skip
+    """A random map's candidate fields of a ``side``° square, a site and constraints: the
+    positional arguments of ``schedule.schedule``."""
     from astropy.time import Time
 
     sm = random_map(seed, 2, 10)
-    fp = footprints.rectangle(9, 9)
-    cand = tiles.candidates(sm, fp, coverage_level=0.7)
+    cand = tiles.candidates(sm, footprints.rectangle(side, side), coverage_level=level)
     site = Site("test", where[0], where[1], 1000.0)
     c = schedule.Constraints(
         max_airmass=airmass,
@@ -104,23 +106,19 @@ def run_case(seed, where, when, airmass, moon, exposure, readout, slew, visits, 
         visits=visits,
         gap=gap,
     )
-    order = list(range(len(cand.grid)))
+    ids = [str(i) for i in cand.grid.ids]
+    gains = tiles.Gains(cand, list(range(len(cand.grid))))
+    return ids, cand.grid.ra, cand.grid.dec, gains, site, Time(when), c
+
+
+def run_case(*a, **kw):
+    args = setup(*a, **kw)
     try:
-        plan = schedule.schedule(
-            [str(i) for i in cand.grid.ids],
-            cand.grid.ra,
-            cand.grid.dec,
-            tiles.Gains(cand, order),
-            site,
-            Time(when),
-            c,
-            max_fields=15,
-            max_seconds=3 * 3600,
-        )
+        plan = schedule.schedule(*args, max_fields=15, max_seconds=3 * 3600)
     except GwalertError as exc:  # high-latitude summers have no astronomical night
         assert "no night" in str(exc)
         return None
-    check(plan, c, site)
+    check(plan, args[-1], args[-3])
     return plan
 
 
@@ -139,19 +137,30 @@ case = dict(
 )
 
 
-@settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=NO_SHRINK
+def tiers(cases: dict, many: int):
+    """A property as two tests: 3 examples always, ``many`` in the slow tier."""
+
+    def make(prop):
+        def body(**kw):
+            prop(**kw)
+
+        quick = settings(
+            max_examples=3,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+            phases=NO_SHRINK,
+        )(given(**cases)(body))
+        slow = settings(
+            max_examples=many, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+        )(given(**cases)(body))
+        return quick, pytest.mark.slow(slow)
+
+    return make
+
+
+test_schedule_keeps_every_constraint, test_schedule_keeps_every_constraint_many = tiers(case, 40)(
+    run_case
 )
-@given(**case)
-def test_schedule_keeps_every_constraint(**kw):
-    run_case(**kw)
-
-
-@pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**case)
-def test_schedule_keeps_every_constraint_many(**kw):
-    run_case(**kw)
 
 
 def test_schedule_fills_a_night_when_the_region_is_up():
@@ -160,3 +169,66 @@ def test_schedule_fills_a_night_when_the_region_is_up():
 
     plan = run_case(3, (-30.0, -70.0), datetime(2026, 6, 1, 0, 0), 2.5, 0, 30, 5, 3, 1, 0, ("r",))
     assert plan.observable > 0 and plan.exposures
+
+
+def astropy_airmass(plan: schedule.Schedule, where: Site) -> float:
+    """Mean airmass of the exposures at their middle, from astropy's AltAz."""
+    import warnings
+
+    import astropy.units as u
+    from astropy.coordinates import AltAz, SkyCoord
+    from astropy.time import Time
+
+    ex = plan.exposures
+    starts = Time([e.start.rstrip("Z") for e in ex], scale="utc")
+    ends = Time([e.end.rstrip("Z") for e in ex], scale="utc")
+    field = SkyCoord([e.ra for e in ex] * u.deg, [e.dec for e in ex] * u.deg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = AltAz(obstime=starts + (ends - starts) / 2, location=where.location())
+        alt = field.transform_to(frame).alt.rad
+    return float(np.mean(1 / np.sin(alt)))
+
+
+def airmass_case(fields, hours, **kw):
+    """The low-airmass schedule against the setting-first one alone (what the scheduler did
+    before): never less probability, a mean airmass (astropy, mid-exposure) never higher, and
+    every constraint kept."""
+    args = setup(**kw, side=6.86, level=0.9)
+    site, c = args[-3], args[-1]
+    try:
+        before = schedule.schedule(
+            *args, max_fields=fields, max_seconds=hours * 3600, low_airmass=False
+        )
+    except GwalertError as exc:
+        assert "no night" in str(exc)
+        return
+    after = schedule.schedule(*args, max_fields=fields, max_seconds=hours * 3600)
+    check(after, c, site)
+    assert after.probability >= before.probability - 1e-12
+    if before.exposures:
+        assert astropy_airmass(after, site) <= astropy_airmass(before, site) + 1e-4
+        assert after.exposures[-1].t1 <= hours * 3600 + 1e-6
+
+
+airmass_cases = {**case, "fields": st.integers(3, 60), "hours": st.floats(0.5, 12)}
+
+
+(
+    test_low_airmass_schedule_keeps_the_probability,
+    test_low_airmass_schedule_keeps_the_probability_many,
+) = tiers(airmass_cases, 30)(airmass_case)
+
+
+def test_low_airmass_schedule_observes_nearer_transit():
+    """A broad map from a mid-latitude site on a long night: the mean airmass drops."""
+    from datetime import datetime
+
+    args = setup(7, (33.0, -117.0), datetime(2026, 1, 15), 2.0, 20, 30, 10, 2.5, 1, 0, ("r",),
+                 side=6.86, level=0.9)  # fmt: skip
+    site, c = args[-3], args[-1]
+    before = schedule.schedule(*args, max_fields=40, low_airmass=False)
+    after = schedule.schedule(*args, max_fields=40)
+    check(after, c, site)
+    assert after.probability >= before.probability - 1e-12
+    assert astropy_airmass(after, site) < astropy_airmass(before, site) - 0.02

@@ -334,3 +334,38 @@ def test_webhook_error_never_carries_the_url(notice):
         with pytest.raises(ActionError) as info:
             kind.run(_context(notice, (url,)), opts)
     assert "tok-abcdef" not in redact(str(info.value))
+
+
+@pytest.mark.slow
+def test_every_ledger_reader_redacts_last_error(sqlite_store, tmp_path, capsys):
+    """A ledger row holding a secret registered after it was written (a row of an older
+    release): the dashboard's event and health pages, ``rules status`` and the JSON it prints
+    never show it (one reader, gwalert.redact.ledger_row)."""
+    from web_server import add_actions, fill_samples, get, running
+
+    from gwalert import redact
+    from gwalert.cli import main
+    from gwalert.web import create_app
+
+    secret = "hunter2-ledger-secret"
+    ids = fill_samples(sqlite_store)
+    add_actions(
+        sqlite_store,
+        ids["MS260101a-update"],
+        ("hook", "failed", f"HTTP 500 from https://alice:{secret}@h.example/x?token=abc"),
+    )
+    redact.register([secret])
+    try:
+        app = create_app(sqlite_store, cache_dir=tmp_path / "cache", prerender=False)
+        with running(app) as base:
+            for page in ("/health", "/events/MS260101a"):
+                status, _, body = get(base + page)
+                assert status == 200 and b"HTTP 500 from" in body, page
+                assert secret.encode() not in body and b"token=abc" not in body, page
+        for extra in (["--json"], []):
+            code = main(["rules", "status", "--store", str(tmp_path / "store.sqlite"), *extra])
+            out, err = capsys.readouterr()
+            assert code == 0, err
+            assert "HTTP 500 from" in out and secret not in out and "token=abc" not in out
+    finally:
+        redact.forget_all()

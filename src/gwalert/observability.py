@@ -223,18 +223,25 @@ def region_rows(sm: SkyMap, p: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.asarray(lon.deg), np.asarray(lat.deg), prob[rows]
 
 
+def apparent(
+    ra: np.ndarray, dec: np.ndarray, location: Any, when: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """ICRS positions (degrees) carried to the true equator and equinox of ``when`` (astropy,
+    TETE: precession, nutation, aberration), as (RA, Dec) in radians."""
+    import astropy.units as u
+    from astropy.coordinates import TETE, SkyCoord
+
+    c = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(
+        TETE(obstime=when, location=location)
+    )
+    return np.asarray(c.ra.rad), np.asarray(c.dec.rad)
+
+
 def altitudes(ra: np.ndarray, dec: np.ndarray, location: Any, times: Any) -> np.ndarray:
     """Altitude (degrees, no refraction) of ICRS positions at each time: array
     (len(times), len(ra)). The positions are carried to the true equator and equinox of the
     middle time; the hour angle comes from the apparent sidereal time of each time."""
-    import astropy.units as u
-    from astropy.coordinates import TETE, SkyCoord
-
-    mid = times[len(times) // 2]
-    c = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(
-        TETE(obstime=mid, location=location)
-    )
-    a, d = np.asarray(c.ra.rad), np.asarray(c.dec.rad)
+    a, d = apparent(ra, dec, location, times[len(times) // 2])
     lst = np.asarray(times.sidereal_time("apparent", longitude=location.lon).rad)
     phi = math.radians(location.lat.deg)
     sin_d, cos_d = np.sin(d), np.cos(d)

@@ -22,7 +22,8 @@ import logging
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 MASK = "***"
 #: Shorter values are not removed from text (``"a"`` would mangle every line).
@@ -159,6 +160,17 @@ class RedactingFilter(logging.Filter):
         if clean != message:
             record.msg, record.args = clean, None
         return True
+
+
+def ledger_row(row: Mapping[Any, Any], keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """A ledger row (or its ``keys``) as every reader shows it (the dashboard's event and
+    health pages, ``rules status``, ``replay``): its ``last_error`` redacted here, the one
+    place rows are read back (written with the action's own secrets redacted; secrets
+    registered since, and rows of older releases, are caught here)."""
+    out = {k: row[k] for k in keys} if keys is not None else dict(row)
+    if out.get("last_error"):
+        out["last_error"] = redact(out["last_error"])
+    return out
 
 
 def install_log_filter(logger: logging.Logger | None = None) -> None:

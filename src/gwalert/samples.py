@@ -185,6 +185,21 @@ def _dated(event_time: str) -> dict[str, Any]:
     return {"DATE-OBS": t.isot, "MJD-OBS": float(t.mjd)}
 
 
+def make_external_coinc(combined_skymap: bytes | None = None) -> dict[str, Any]:
+    """An ``external_coinc`` record for :func:`make_record`: a Fermi GRB coincidence, with
+    ``combined_skymap`` (FITS bytes) or none."""
+    return {
+        "gcn_notice_id": "1234567",
+        "ivorn": "ivo://nasa.gsfc.gcn/Fermi#drill",
+        "observatory": "Fermi",
+        "search": "GRB",
+        "time_difference": 1.5,
+        "time_coincidence_far": 1e-12,
+        "time_sky_position_coincidence_far": 1e-14,
+        "combined_skymap": combined_skymap,
+    }
+
+
 def sample_set() -> dict[str, bytes]:
     """File name -> bytes of the drill set written by ``gwalert sample``.
 
@@ -203,16 +218,7 @@ def sample_set() -> dict[str, bytes]:
     )
     combined = gaussian_skymap(121.0, -29.0, 3.0, meta={"OBJECT": MOCK_ID, **_dated(cbc_time)})
     t = "2026-01-01T00:{:02d}:00Z"
-    ext = {
-        "gcn_notice_id": "1234567",
-        "ivorn": "ivo://nasa.gsfc.gcn/Fermi#drill",
-        "observatory": "Fermi",
-        "search": "GRB",
-        "time_difference": 1.5,
-        "time_coincidence_far": 1e-12,
-        "time_sky_position_coincidence_far": 1e-14,
-        "combined_skymap": combined,
-    }
+    ext = make_external_coinc(combined)
     records = {
         f"{MOCK_ID}-preliminary": make_record(
             alert_type="PRELIMINARY", skymap=cbc, time_created=t.format(1)

@@ -13,7 +13,6 @@ from it; a telescope's own site is used unless ``tiles_only``); ``max_airmass`` 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -90,33 +89,22 @@ def validate(options: dict[str, Any], *, base: Path, resolve: bool = True) -> di
 
 def make(skymap: Any, options: dict[str, Any], start: Any = None) -> tuple[dict[str, Any], Any]:
     """The plan report (as ``gwalert plan --json`` gives it) and its footprint."""
-    from ..plan import footprints, telescopes, tiles
+    from ..plan import telescopes, tiles
+    from ..plan.setup import constraints_for, footprint_for
 
     tel = telescopes.telescope(options["telescope"]) if options.get("telescope") else None
-    if options.get("fov"):
-        fp = footprints.parse_fov(options["fov"])
-    elif options.get("fov_radius"):
-        fp = footprints.circle(options["fov_radius"])
-    else:
-        assert tel is not None
-        fp = tel.footprint()
+    fp = footprint_for(tel, fov=options.get("fov"), fov_radius=options.get("fov_radius"))
     site = options.get("site") or (tel.site if tel else None)
     report: dict[str, Any] = {"telescope": tel.name if tel else None}
     if site and not options.get("tiles_only"):
         from .. import observability as ob
         from ..plan import schedule
+        from ..plan.rows import tiles_of
 
         cand = tiles.candidates(
             skymap, fp, coverage_level=tiles.auto_coverage(skymap, fp, options["tiles"])
         )
-        c = schedule.Constraints(
-            max_airmass=options["max_airmass"],
-            exposure=tel.exposure if tel else 30.0,
-            readout=tel.readout if tel else 10.0,
-            slew_rate=tel.slew_rate if tel and tel.slew_rate else 2.0,
-            filters=(tel.filters[0],) if tel else ("r",),
-            filter_change=tel.filter_change if tel else 60.0,
-        )
+        c = constraints_for(tel, max_airmass=options["max_airmass"])
         if start is None:
             from astropy.time import Time
 
@@ -132,12 +120,7 @@ def make(skymap: Any, options: dict[str, Any], start: Any = None) -> tuple[dict[
             max_fields=options["tiles"],
         )
         report.update(footprint=fp.name, field_area=fp.area, **sched.as_dict())
-        seen: dict[str, dict[str, Any]] = {}
-        for e in report["exposures"]:
-            seen.setdefault(
-                e["id"], {k: e[k] for k in ("id", "ra", "dec", "probability", "cumulative")}
-            )
-        report["tiles"] = list(seen.values())
+        report["tiles"] = tiles_of(report["exposures"])
     else:
         plan = tiles.plan_tiles(skymap, fp, options["tiles"], method=options["method"])
         report.update(plan.as_dict())
@@ -173,7 +156,7 @@ def run(ctx: ActionContext, options: dict[str, Any]) -> None:
                 if picture is not None:
                     write_at(fd, f"plan-{name}.png", picture)
                     report["plot"] = str(where / f"plan-{name}.png")
-                write_at(fd, f"plan-{name}.csv", _csv(report.get("exposures") or report["tiles"]))
+                write_at(fd, f"plan-{name}.csv", _csv(report))
                 write_at(fd, f"plan-{name}.json", json.dumps(report, indent=1).encode())
         except OSError as exc:
             raise ActionError(
@@ -226,13 +209,10 @@ def check_plan_name(telescope: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", telescope).strip(".") or "plan"
 
 
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue().encode()
+def _csv(report: dict[str, Any]) -> bytes:
+    from ..plan.rows import csv_text
+
+    return csv_text(report.get("exposures") or report["tiles"]).encode()
 
 
 def _post(url: str, data: bytes, ctx: ActionContext) -> None:

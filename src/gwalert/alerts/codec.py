@@ -134,11 +134,12 @@ def _records(data: bytes) -> tuple[Format, list[dict[str, Any]], bool]:
     return fmt, [_decode_datum(data)], True
 
 
-def embedded_skymap(data: bytes, notice_hash: str = "") -> bytes | None:
+def embedded_skymap(data: bytes, notice_hash: str = "", *, combined: bool = False) -> bytes | None:
     """The sky-map bytes carried by the notice with content hash ``notice_hash`` in the
     stored message ``data`` (its only notice if ``notice_hash`` is empty), read from the raw
     record: no :class:`Notice` is built, nothing validated or analysed (what an action that
-    only hands the files on needs). Raises :class:`NoticeError` as :func:`decode` would."""
+    only hands the files on, or a download, needs). ``combined``: the external coincidence's
+    combined map instead. Raises :class:`NoticeError` as :func:`decode` would."""
     try:
         _, records, _ = _records(data)
     except NoticeError:
@@ -149,8 +150,12 @@ def embedded_skymap(data: bytes, notice_hash: str = "") -> bytes | None:
         records = [r for r in records if content_hash(r) == notice_hash]
     if len(records) != 1:
         raise NoticeError(f"holds no single notice with content hash {notice_hash[:12]!r}")
-    event = records[0].get("event")
-    skymap = event.get("skymap") if isinstance(event, dict) else None
+    holder = records[0].get("external_coinc" if combined else "event")
+    skymap = (
+        holder.get("combined_skymap" if combined else "skymap")
+        if isinstance(holder, dict)
+        else None
+    )
     return bytes(skymap) if isinstance(skymap, bytes | bytearray) and skymap else None
 
 

@@ -23,25 +23,18 @@ def print_galaxies(report: dict[str, Any]) -> None:
 
 
 def write_csv(path: str, rows: list[dict[str, Any]]) -> None:
-    import csv
-
     from ..errors import GwalertError
+    from ..plan.rows import csv_text
 
-    if not rows:
-        keys = ["id", "ra", "dec", "probability", "cumulative"]
-    else:
-        keys = list(rows[0])
+    text = csv_text(rows)
+    if path == "-":
+        sys.stdout.write(text)
+        return
     try:
-        fh = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         raise GwalertError(f"--csv {path}: {exc.strerror}") from None
-    try:
-        w = csv.DictWriter(fh, keys)
-        w.writeheader()
-        w.writerows(rows)
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
 
 
 def print_tiles(report: dict[str, Any]) -> None:
@@ -69,16 +62,6 @@ def print_tiles(report: dict[str, Any]) -> None:
             f"  {k:>3}  {t['id']:>8}  {t['ra']:8.3f}  {t['dec']:+7.3f}  "
             f"{100 * t['probability']:5.2f}%  {100 * t['cumulative']:5.1f}%"
         )
-
-
-def tiles_of(exposures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The distinct fields in the order of their first exposure."""
-    seen: dict[str, dict[str, Any]] = {}
-    for e in exposures:
-        if e["id"] not in seen:
-            seen[e["id"]] = {k: e[k] for k in ("id", "ra", "dec", "probability", "cumulative")}
-            seen[e["id"]]["start"] = e["start"]
-    return list(seen.values())
 
 
 def print_schedule(report: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from ._plan_outputs import (
     print_schedule,
     print_tiles,
     remember,
-    tiles_of,
     write_csv,
 )
 from ._store import add_store_arguments
@@ -44,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hours",
         type=float,
         metavar="H",
-        help="observing time to fill (scheduled with a site; else fields of exposure + readout)",
+        help="observing time to fill (scheduled with a site; else fields of exposure, readout "
+        "and slews)",
     )
     sel.add_argument(
         "--coverage",
@@ -118,7 +118,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..errors import GwalertError
-    from ..plan import footprints, telescopes
+    from ..plan import telescopes
+    from ..plan.setup import footprint_for
 
     given = [
         o
@@ -133,16 +134,7 @@ def _footprint(args: argparse.Namespace) -> tuple[Any, Any]:
     tel = telescopes.telescope(args.telescope) if args.telescope else None
     if len(given) > 1 and not (tel and len(given) == 2):
         raise GwalertError(f"give one field of view, not {' and '.join(given)}")
-    if args.fov is not None:
-        fp = footprints.parse_fov(args.fov)
-    elif args.fov_radius is not None:
-        fp = footprints.circle(args.fov_radius)
-    elif args.footprint is not None:
-        fp = footprints.read_footprint(args.footprint)
-    elif tel is not None:
-        fp = tel.footprint()
-    else:
-        raise GwalertError("give a field of view: --telescope, --fov, --fov-radius or --footprint")
+    fp = footprint_for(tel, fov=args.fov, fov_radius=args.fov_radius, footprint=args.footprint)
     return fp, tel
 
 
@@ -167,23 +159,21 @@ def run(args: argparse.Namespace) -> int:
         return _run_schedule(args, skymap, context, fp, tel, grid, observed, site, galaxies)
     n = args.tiles or 50
     if args.hours is not None:
-        # without a site: as many fields as the time holds at exposure + readout each
-        if not args.hours > 0:
-            raise GwalertError(f"--hours {args.hours:g}: must be positive")
-        exposure = args.exposure or (tel.exposure if tel else 30.0)
-        readout = args.readout if args.readout is not None else (tel.readout if tel else 10.0)
-        fit = max(1, int(args.hours * 3600 // (args.visits * (exposure + readout))))
-        n = min(n, fit) if args.tiles else fit
-    plan = tiles.plan_tiles(
-        skymap,
-        fp,
-        n,
-        grid=grid,
-        coverage_level=1.0 if galaxies.get("fields") else args.coverage,
-        method=args.method,
-        time_limit=args.time_limit,
-        observed=observed,
-    )
+        n = _fit_hours(args, tel, n)
+    while True:
+        plan = tiles.plan_tiles(
+            skymap,
+            fp,
+            n,
+            grid=grid,
+            coverage_level=1.0 if galaxies.get("fields") else args.coverage,
+            method=args.method,
+            time_limit=args.time_limit,
+            observed=observed,
+        )
+        if args.hours is None or _within_hours(args, tel, plan):
+            break
+        n = len(plan.tiles)  # the MILP's best set for fewer fields: planned again
     report: dict[str, Any] = {
         "map": args.path,
         "superevent_id": context.get("superevent_id") or skymap.object,
@@ -195,6 +185,56 @@ def run(args: argparse.Namespace) -> int:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
     _output(args, skymap, fp, context, report, tel, report["tiles"], print_tiles)
     return 0
+
+
+def _fit_hours(args: argparse.Namespace, tel: Any, n: int) -> int:
+    """Without a site: at most as many fields as --hours holds at exposure + readout each
+    (slews are counted once the fields are known)."""
+    from ..errors import GwalertError
+    from ..plan.setup import constraints_for
+
+    if not args.hours > 0:
+        raise GwalertError(f"--hours {args.hours:g}: must be positive")
+    c = constraints_for(tel, exposure=args.exposure, readout=args.readout, visits=args.visits)
+    fit = int(args.hours * 3600 // (c.visits * (c.exposure + c.readout)))
+    if fit < 1:
+        raise GwalertError(
+            f"--hours {args.hours:g}: shorter than one field's {c.visits} exposure(s) "
+            f"({c.visits * (c.exposure + c.readout):g} s with readout)"
+        )
+    return min(n, fit) if args.tiles else fit
+
+
+def _within_hours(args: argparse.Namespace, tel: Any, plan: Any) -> bool:
+    """Keep the plan's fields that --hours holds with exposures, readouts and slews (in the
+    plan's order, slews not overlapping readouts); False when a MILP plan lost fields (it is
+    to be planned again)."""
+    import numpy as np
+
+    from ..plan.setup import constraints_for
+    from ..plan.tiles import observing_seconds
+
+    c = constraints_for(
+        tel,
+        exposure=args.exposure,
+        readout=args.readout,
+        slew_rate=args.slew_rate,
+        visits=args.visits,
+    )
+    ra = np.array([t.ra for t in plan.tiles])
+    dec = np.array([t.dec for t in plan.tiles])
+    need = observing_seconds(ra, dec, c.exposure, c.readout, c.slew_rate, c.visits)
+    k = int(np.searchsorted(need, args.hours * 3600 * (1 + 1e-12), side="right"))
+    if k < len(plan.tiles):  # k >= 1: one field's exposures and readout fit (_fit_hours)
+        plan.tiles = plan.tiles[:k]
+        if plan.method.startswith("milp"):
+            return False
+    if k:
+        plan.notes.append(
+            f"{k} fields take {need[k - 1] / 3600:.2f} h of the {args.hours:g} h "
+            f"(exposures, readouts of {c.readout:g} s, slews at {c.slew_rate:g}°/s)"
+        )
+    return True
 
 
 def _output(
@@ -288,28 +328,36 @@ def _start(args: argparse.Namespace, skymap: Any) -> Any:
         raise GwalertError(f"{text}: not an ISO time (e.g. 2025-05-01T22:00)") from None
 
 
-def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
+def _constraints(args: argparse.Namespace, tel: Any) -> Any:
+    """The night's constraints from the options and the telescope."""
     from .. import observability as ob
-    from ..errors import GwalertError
-    from ..plan import schedule, tiles
+    from ..plan.setup import constraints_for
 
-    where = ob.site(site_name)
-    c = schedule.Constraints(
+    filters = (
+        tuple(f.strip() for f in args.filters.split(",") if f.strip()) if args.filters else None
+    )
+    return constraints_for(
+        tel,
         max_airmass=args.max_airmass,
         twilight=ob.TWILIGHT[args.twilight],
         moon_separation=args.moon_separation,
-        exposure=args.exposure or (tel.exposure if tel else 30.0),
-        readout=args.readout if args.readout is not None else (tel.readout if tel else 10.0),
-        slew_rate=args.slew_rate or (tel.slew_rate if tel and tel.slew_rate else 2.0),
-        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip())
-        if args.filters
-        else ((tel.filters[0],) if tel else ("r",)),
-        filter_change=args.filter_change
-        if args.filter_change is not None
-        else (tel.filter_change if tel else 60.0),
+        exposure=args.exposure,
+        readout=args.readout,
+        slew_rate=args.slew_rate,
+        filters=filters,
+        filter_change=args.filter_change,
         visits=args.visits,
         gap=_duration(args.gap),
     )
+
+
+def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, galaxies) -> int:
+    from .. import observability as ob
+    from ..errors import GwalertError
+    from ..plan import rows, schedule, tiles
+
+    where = ob.site(site_name)
+    c = _constraints(args, tel)
     c.check()
     start = _start(args, skymap)
     n = args.tiles
@@ -350,7 +398,7 @@ def _run_schedule(args, skymap, context, fp, tel, grid, observed, site_name, gal
     }
     if galaxies:
         report["notes"] = galaxies["galaxy_notes"] + report["notes"]
-    report["tiles"] = tiles_of(report["exposures"])
+    report["tiles"] = rows.tiles_of(report["exposures"])
     _output(args, skymap, fp, context, report, tel, report["exposures"], print_schedule)
     if not plan.exposures:
         level = args.coverage or 0.9

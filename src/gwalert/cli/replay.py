@@ -292,6 +292,7 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
     from ..app import build
     from ..errors import GwalertError
     from ..pipeline import run as run_pipeline
+    from ..redact import ledger_row
     from ..sources.files import FileSource
     from ..store import write_transaction
     from ..store.ledger import DONE, FAILED, SKIPPED, iter_rows, pending, retry_failed
@@ -366,7 +367,7 @@ def _replay(args: argparse.Namespace, config: Any) -> int:
         responder.stop()
         failed = 0
         with store.engine.connect() as conn:
-            rows = list(iter_rows(conn, ids))
+            rows = [ledger_row(r) for r in iter_rows(conn, ids)]
         for row in rows:
             state = row["state"]
             failed += state == FAILED

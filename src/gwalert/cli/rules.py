@@ -143,16 +143,14 @@ def _status(args: argparse.Namespace) -> int:
         if args.state:
             query = query.where(a.state == args.state)
         with store.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
+            rows = list(conn.execute(query).mappings())
             totals = ledger.counts(conn)
     finally:
         store.close()
-    from ..redact import redact
+    from ..redact import ledger_row
     from ..terminal import escape
 
-    for r in rows:
-        if r["last_error"]:
-            r["last_error"] = redact(r["last_error"])
+    for r in map(ledger_row, rows):
         if args.json:
             print(json.dumps(r, default=str))
         else:

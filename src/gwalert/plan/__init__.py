@@ -5,7 +5,9 @@
 - ``tiling``: gwalert's own field grid, or a survey's grid from a CSV file;
 - ``coverage``: exact probability of fields and of their union on the multi-order map;
 - ``selection``: greedy and MILP (HiGHS) maximum coverage, with the optimality gap;
-- ``tiles``: a tiles-only plan; ``schedule``: a night from a site; ``galaxies``: catalog
-  ranking and galaxy-centred fields; ``plot``: the picture; ``store``: stored plans and their
-  changes; (astropy runs offline through :mod:`gwalert.earth`).
+- ``tiles``: a tiles-only plan; ``schedule``: a night from a site (``night``: its edges and
+  the fields' altitudes); ``galaxies``: catalog ranking and galaxy-centred fields; ``plot``:
+  the picture; ``store``: stored plans and their changes; ``setup``: field of view and
+  constraints from options and telescope; ``rows``: a plan's rows as CSV (astropy runs
+  offline through :mod:`gwalert.earth`).
 """

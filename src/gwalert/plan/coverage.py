@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..skymap.healpix import pixel_area_sr, pixel_vectors, uniq_to_level_ipix
+from ..skymap.arrays import rows_dot
+from ..skymap.healpix import pixel_area_sr, pixel_vectors, uniq_to_level_ipix, unit_vectors
 from .footprints import Footprint
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def field_frames(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     ca, sa, cd, sd = np.cos(a), np.sin(a), np.cos(d), np.sin(d)
     east = np.stack([-sa, ca, np.zeros_like(a)], axis=-1)
     north = np.stack([-sd * ca, -sd * sa, cd], axis=-1)
-    point = np.stack([cd * ca, cd * sa, sd], axis=-1)
+    point = unit_vectors(ra, dec)
     return np.stack([east, north, point], axis=1)
 
 
@@ -114,7 +115,7 @@ def classify_cells(fp: Footprint, normals: list[np.ndarray], w: np.ndarray, r: f
     inside = np.zeros(len(w), bool)
     outside = np.ones(len(w), bool)
     for nrm in normals:
-        s = w @ nrm.T  # sine of the signed distance to each edge's great circle
+        s = rows_dot(w, nrm)  # sine of the signed distance to each edge's great circle
         low = s.min(axis=1)
         inside |= low >= sin_r
         outside &= low < -sin_r if r > 0 else low < 0

@@ -189,6 +189,8 @@ def galaxy_fields(
     order, the selection)."""
     from scipy import sparse
 
+    from ..skymap.arrays import rows_dot
+    from ..skymap.healpix import unit_vectors
     from . import selection
     from .coverage import classify_cells, edge_normals, field_frames
 
@@ -197,14 +199,13 @@ def galaxy_fields(
     if best.size == 0:
         return best, None
     frames = field_frames(cat.ra[best], cat.dec[best])
-    a, d = np.radians(cat.ra), np.radians(cat.dec)
-    gv = np.column_stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
+    gv = unit_vectors(cat.ra, cat.dec)
     targets = r.order[: max(20 * n, 1000)]
     targets = targets[r.score[targets] > 0]
     normals = edge_normals(footprint)
     rows, cols = [], []
     for k in range(best.size):
-        w = gv[targets] @ frames[k].T
+        w = rows_dot(gv[targets], frames[k])
         inside = np.flatnonzero(classify_cells(footprint, normals, w, 0.0) > 0)
         rows.append(np.full(inside.size, k))
         cols.append(inside)

@@ -8,7 +8,12 @@ is at least the separation limit away. Between exposures the telescope reads out
 (angle / slew rate; the two overlap) and changes filter when the next exposure needs another.
 Each field gets ``visits`` exposures at least ``gap`` apart (filters cycle between visits).
 At each step the scheduler takes, among the observable fields whose new probability is at
-least half the best available, the one that sets first.
+least half the best available, the one that sets first. That night's fields are then
+scheduled again nearer their lowest airmass: at each step the field closest to the best
+altitude it will reach before the end (optionally waiting until one is within a few per cent
+of it), the one that sets first among equals; time left over takes further fields as before.
+The low-airmass schedule is kept only if it covers at least the first one's probability with
+a lower mean airmass (at mid-exposure), so the probability covered never drops.
 """
 
 from __future__ import annotations
@@ -19,13 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from ..earth import installed_tables
 from ..errors import GwalertError
-from ..observability import Site, sun_altitude
+from ..observability import Site
+from ..skymap.arrays import rows_dot
+from .night import Night
 
-_SIDEREAL = 2 * math.pi * 1.002737909350795 / 86400.0  # rad of sidereal angle per UT second
-ALT_MARGIN = 0.05  # degrees kept above the airmass limit (refraction-free model vs astropy)
-MOON_MARGIN = 1.5  # degrees: lunar parallax (<1°) and aberration on top of the limit
+#: A low-airmass schedule replaces the first one only when its mean airmass is lower by this.
+AIRMASS_GAIN = 0.002
+#: How close to its best altitude of the rest of the night (ratio of sin(altitude)) a field
+#: must be to be taken: each value is tried, ``inf`` never waits.
+PATIENCE = (math.inf, 1.05, 1.01)
 
 
 @dataclass(frozen=True)
@@ -117,47 +125,169 @@ class Schedule:
         }
 
 
-def night_edges(loc: Any, start: Any, twilight: float) -> tuple[Any, Any]:
-    """The first night within 24 h of ``start`` (or the rest of the current one), edges to
-    about a second (bisection of the Sun's altitude between 5-minute steps)."""
-    import astropy.units as u
+@dataclass
+class _Pick:
+    field: int
+    t0: float
+    t1: float
+    filter: str
+    visit: int
+    union: float
 
-    from ..observability import find_night
 
-    first, last = find_night(loc, start, twilight)
+def _greedy(
+    nt: Night,
+    gains: Any,
+    c: Constraints,
+    budget_end: float,
+    max_fields: int | None,
+    *,
+    allowed: np.ndarray | None = None,
+    patience: float = math.inf,
+    best: np.ndarray | None = None,
+) -> list[_Pick]:
+    """The night's exposures, step by step: revisits when due, else a new field. With
+    ``allowed`` (a mask), those fields first, each nearest its best altitude (``best``: from
+    :meth:`Night.best_after`), then any others."""
+    n = nt.a.size
+    observable = nt.up.any(axis=0)
+    done_visits = np.zeros(n, int)
+    last_end = np.full(n, -np.inf)
+    taken = np.zeros(n, bool)  # first visit made
+    picks: list[_Pick] = []
+    now = 0.0
+    pointing: np.ndarray | None = None
+    current_filter: str | None = None
+    restricted = allowed is not None
 
-    def crossing(dark: Any, light: Any) -> Any:
-        for _ in range(10):  # 300 s / 2**10 < 0.3 s
-            mid = dark + (light - dark) / 2
-            if sun_altitude(loc, mid) < twilight:
-                dark = mid
+    def evaluate(pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        visit = done_visits[pool]
+        filt = [c.filters[v % len(c.filters)] for v in visit]
+        if pointing is None:
+            setup = np.zeros(pool.size)
+        else:
+            cosang = np.clip(rows_dot(nt.fv[pool], pointing), -1, 1)
+            setup = np.maximum(np.degrees(np.arccos(cosang)) / c.slew_rate, c.readout)
+        setup = setup + np.array(
+            [c.filter_change if current_filter not in (None, f) else 0.0 for f in filt]
+        )
+        t0 = now + setup
+        t1 = t0 + c.exposure
+        ok = (t1 <= budget_end) & (nt.lowest(t0, t1, pool) >= nt.sin_min) & nt.moon_ok(t0, t1, pool)
+        if c.visits > 1:
+            # a first visit only if the later visits can still be made tonight
+            first = visit == 0
+            later = t1 + (c.visits - 1) * (c.gap + c.exposure + c.filter_change + 60.0)
+            ok &= ~first | ((later <= nt.span) & (nt.lowest(t0, later, pool) >= nt.sin_min))
+        return ok, t0, t1, filt
+
+    while now < budget_end:
+        k0 = nt.sample(now)
+        if restricted:
+            assert allowed is not None and best is not None
+            left = allowed & ~taken & (best[k0] >= nt.sin_min)
+            restricted = bool(left.any())
+        want_fields = max_fields is None or int(taken.sum()) < max_fields
+        due = np.flatnonzero(taken & (done_visits < c.visits) & (now >= last_end + c.gap))
+        if restricted:
+            new = np.flatnonzero(left)
+        else:
+            new = np.flatnonzero(~taken & observable) if want_fields else np.zeros(0, np.int64)
+        chosen = None
+        for pool, revisit in ((due, True), (new, False)):
+            if pool.size == 0:
+                continue
+            ok, t0, t1, filt = evaluate(pool)
+            if not ok.any():
+                continue
+            # setting first: minutes until each field goes below the limit
+            below = ~nt.up[k0:][:, pool]
+            sets = np.where(below.any(axis=0), np.argmax(below, axis=0), below.shape[0])
+            if restricted and not revisit:
+                assert best is not None
+                mid = (t0 + t1) / 2
+                s_now = nt.sin_alt(mid, pool)
+                k1 = np.minimum(np.ceil(mid / nt.samples[1]).astype(int), nt.samples.size - 1)
+                ratio = np.maximum(best[k1, pool], s_now) / np.maximum(s_now, 1e-9)
+                ok &= ratio <= patience
+                if not ok.any():
+                    continue
+                ratio = np.where(ok, ratio, np.inf)
+                near = ok & (ratio <= ratio.min() * 1.005)
             else:
-                light = mid
-        return dark
+                gain = np.ones(pool.size) if revisit else np.asarray(gains(taken), float)[pool]
+                gain = np.where(ok, gain, -1.0)
+                top = float(gain.max())
+                if top <= 0:
+                    continue
+                near = ok & (gain >= 0.5 * top)
+            cand = np.flatnonzero(near)
+            chosen = (pool, int(cand[np.argmin(sets[cand])]), t0, t1, filt)
+            break
+        if chosen is None:
+            waiting = taken & (done_visits < c.visits)
+            if not new.size and not waiting.any():
+                break
+            now += 60.0
+            continue
+        pool, choice, t0, t1, filt = chosen
+        i = int(pool[choice])
+        taken[i] = True
+        done_visits[i] += 1
+        last_end[i] = float(t1[choice])
+        pointing = nt.fv[i]
+        current_filter = filt[choice]
+        picks.append(
+            _Pick(
+                i,
+                float(t0[choice]),
+                float(t1[choice]),
+                filt[choice],
+                int(done_visits[i]),
+                float(gains.union(taken)),
+            )
+        )
+        now = float(t1[choice])
+    return picks
 
-    step = 5 * u.min
-    if first > start + 1 * u.s:
-        first = crossing(first, first - step)
-    end = crossing(last, last + step)
-    return first, end
+
+def mean_airmass(nt: Night, picks: list[_Pick]) -> float:
+    """Mean airmass of the exposures at their middle."""
+    if not picks:
+        return math.inf
+    idx = np.array([p.field for p in picks])
+    mid = np.array([(p.t0 + p.t1) / 2 for p in picks])
+    return float(np.mean(1.0 / np.maximum(nt.sin_alt(mid, idx), 1e-9)))
 
 
-def _moon(loc: Any, times: Any) -> np.ndarray:
-    from astropy.coordinates import get_body
-
-    m = get_body("moon", times, location=loc)
-    a, d = np.radians(m.ra.deg), np.radians(m.dec.deg)
-    return np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)], axis=-1)
-
-
-def _tete(ra: np.ndarray, dec: np.ndarray, loc: Any, when: Any) -> tuple[np.ndarray, np.ndarray]:
-    import astropy.units as u
-    from astropy.coordinates import TETE, SkyCoord
-
-    c = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").transform_to(
-        TETE(obstime=when, location=loc)
-    )
-    return np.asarray(c.ra.rad), np.asarray(c.dec.rad)
+def _low_airmass(
+    nt: Night, gains: Any, c: Constraints, budget_end: float, max_fields: int | None, first: list
+) -> list[_Pick]:
+    """The first schedule's fields again, nearer their lowest airmass (then others), if that
+    covers at least as much probability at a lower mean airmass; else the first schedule."""
+    if not first:
+        return first
+    allowed = np.zeros(nt.a.size, bool)
+    allowed[[p.field for p in first]] = True
+    best = nt.best_after(budget_end)
+    prob0, mean0 = first[-1].union, mean_airmass(nt, first)
+    out, key = first, (-1.0, 0.0)
+    k = int(allowed.sum())
+    for patience in PATIENCE:
+        picks = _greedy(
+            nt, gains, c, budget_end, max_fields, allowed=allowed, patience=patience, best=best
+        )
+        tries = [picks]
+        if c.visits == 1 and len(picks) > k:  # without the fields added after the first ones
+            tries.append(picks[:k])
+        for p in tries:
+            if not p or p[-1].union < prob0 - 1e-12:
+                continue
+            m = mean_airmass(nt, p)
+            this = (round(p[-1].union, 9), -m)
+            if m <= mean0 - AIRMASS_GAIN and this > key:
+                out, key = p, this
+    return out
 
 
 def schedule(
@@ -171,154 +301,48 @@ def schedule(
     *,
     max_fields: int | None = None,
     max_seconds: float | None = None,
+    low_airmass: bool = True,
 ) -> Schedule:
     """Schedule fields (in priority order) over the first night after ``start`` (astropy Time).
     ``gains(done)`` returns each field's new probability given the fields already observed (a
     boolean array); ``gains.prob`` each field's own probability and ``gains.union(done)`` the
-    probability of the union."""
+    probability of the union. ``low_airmass=False``: the first schedule only (setting first)."""
     import astropy.units as u
 
     c = constraints
     c.check()
-    with installed_tables():
-        loc = where.location()
-        n0, n1 = night_edges(loc, start, c.twilight)
-        span = float((n1 - n0).to_value(u.s))
-        mid = n0 + span / 2 * u.s
-        a, d = _tete(np.asarray(ra, float), np.asarray(dec, float), loc, mid)
-        theta0 = float(n0.sidereal_time("apparent", longitude=loc.lon).rad)
-        step = 900.0
-        grid = np.arange(0.0, span + step, step)
-        moon_t = n0 + grid * u.s
-        moon = _moon(loc, moon_t)
-    phi = math.radians(where.lat)
-    min_alt = math.degrees(math.asin(1.0 / c.max_airmass)) + ALT_MARGIN
-    sin_min = math.sin(math.radians(min_alt))
-    sin_d, cos_d = np.sin(d), np.cos(d)
-    fv = np.column_stack(
-        [
-            np.cos(np.radians(dec)) * np.cos(np.radians(ra)),
-            np.cos(np.radians(dec)) * np.sin(np.radians(ra)),
-            np.sin(np.radians(dec)),
-        ]
+    nt = Night(
+        ra,
+        dec,
+        where,
+        start,
+        twilight=c.twilight,
+        max_airmass=c.max_airmass,
+        moon_separation=c.moon_separation,
     )
-    cos_moon = math.cos(math.radians(min(c.moon_separation + MOON_MARGIN, 180.0)))
-
-    def sin_alt(t: np.ndarray | float, idx: Any = slice(None)) -> np.ndarray:
-        h = theta0 + _SIDEREAL * np.asarray(t) - a[idx]
-        return math.sin(phi) * sin_d[idx] + math.cos(phi) * cos_d[idx] * np.cos(h)
-
-    def lowest(t0: float, t1: float, idx: Any = slice(None)) -> np.ndarray:
-        """Lowest sin(altitude) over [t0, t1]: at an end, or at lower culmination inside."""
-        low = np.minimum(sin_alt(t0, idx), sin_alt(t1, idx))
-        h0 = np.mod(theta0 + _SIDEREAL * t0 - a[idx] - math.pi, 2 * math.pi)
-        inside = h0 + _SIDEREAL * (t1 - t0) >= 2 * math.pi  # hour angle passes 180°
-        bottom = math.sin(phi) * sin_d[idx] - math.cos(phi) * cos_d[idx]
-        return np.where(inside, np.minimum(low, bottom), low)
-
-    def moon_ok(t0: Any, t1: Any, idx: Any = slice(None)) -> np.ndarray:
-        ok = np.ones(fv[idx].shape[0], bool)
-        for t in (t0, t1):
-            t = np.broadcast_to(np.asarray(t, float), ok.shape)
-            k = np.clip((t // step).astype(int), 0, grid.size - 2)
-            w = ((t - grid[k]) / step)[:, None]
-            m = (1 - w) * moon[k] + w * moon[k + 1]
-            m /= np.linalg.norm(m, axis=1, keepdims=True)
-            ok &= np.einsum("ij,ij->i", fv[idx], m) <= cos_moon
-        return ok
-
-    # when does each field set (sin alt falls below the limit) after a time: sampled
-    samples = np.arange(0.0, span + 60.0, 60.0)
-    up_grid = sin_alt(samples[:, None]) >= sin_min  # (times, fields)
-    observable = up_grid.any(axis=0)
-    n = len(ids)
-    done_visits = np.zeros(n, int)
-    last_end = np.full(n, -np.inf)
-    taken = np.zeros(n, bool)  # first visit made
-    exposures: list[Exposure] = []
-    now = 0.0
-    pointing: np.ndarray | None = None
-    current_filter: str | None = None
-    budget_end = span if max_seconds is None else min(span, max_seconds)
-    notes: list[str] = []
-
-    def evaluate(pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        visit = done_visits[pool]
-        filt = [c.filters[v % len(c.filters)] for v in visit]
-        if pointing is None:
-            setup = np.zeros(pool.size)
-        else:
-            cosang = np.clip(fv[pool] @ pointing, -1, 1)
-            setup = np.maximum(np.degrees(np.arccos(cosang)) / c.slew_rate, c.readout)
-        setup = setup + np.array(
-            [c.filter_change if current_filter not in (None, f) else 0.0 for f in filt]
-        )
-        t0 = now + setup
-        t1 = t0 + c.exposure
-        ok = (t1 <= budget_end) & (lowest(t0, t1, pool) >= sin_min) & moon_ok(t0, t1, pool)
-        if c.visits > 1:
-            # a first visit only if the later visits can still be made tonight
-            first = visit == 0
-            later = t1 + (c.visits - 1) * (c.gap + c.exposure + c.filter_change + 60.0)
-            ok &= ~first | ((later <= span) & (lowest(t0, later, pool) >= sin_min))
-        return ok, t0, t1, filt
-
-    while now < budget_end:
-        want_fields = max_fields is None or int(taken.sum()) < max_fields
-        due = np.flatnonzero(taken & (done_visits < c.visits) & (now >= last_end + c.gap))
-        new = np.flatnonzero(~taken & observable) if want_fields else np.zeros(0, np.int64)
-        chosen = None
-        for pool, revisit in ((due, True), (new, False)):
-            if pool.size == 0:
-                continue
-            ok, t0, t1, filt = evaluate(pool)
-            if not ok.any():
-                continue
-            gain = np.ones(pool.size) if revisit else np.asarray(gains(taken), float)[pool]
-            gain = np.where(ok, gain, -1.0)
-            best = float(gain.max())
-            if best <= 0:
-                continue
-            near = ok & (gain >= 0.5 * best)
-            # setting first: minutes until each near-best field goes below the limit
-            k0 = min(int(now // 60.0), samples.size - 1)
-            below = ~up_grid[k0:][:, pool]
-            sets = np.where(below.any(axis=0), np.argmax(below, axis=0), below.shape[0])
-            cand = np.flatnonzero(near)
-            chosen = (pool, int(cand[np.argmin(sets[cand])]), t0, t1, filt)
-            break
-        if chosen is None:
-            waiting = taken & (done_visits < c.visits)
-            if not new.size and not waiting.any():
-                break
-            now += 60.0
-            continue
-        pool, choice, t0, t1, filt = chosen
-        i = int(pool[choice])
-        s0, s1 = float(t0[choice]), float(t1[choice])
-        taken[i] = True
-        done_visits[i] += 1
-        last_end[i] = s1
-        pointing = fv[i]
-        current_filter = filt[choice]
-        union = float(gains.union(taken))
-        airmass = 1.0 / float(lowest(s0, s1, np.array([i]))[0])
+    budget_end = nt.span if max_seconds is None else min(nt.span, max_seconds)
+    picks = _greedy(nt, gains, c, budget_end, max_fields)
+    if low_airmass:
+        picks = _low_airmass(nt, gains, c, budget_end, max_fields, picks)
+    exposures = []
+    for p in picks:
+        i = p.field
         exposures.append(
             Exposure(
-                (n0 + s0 * u.s).utc.isot + "Z",
-                (n0 + s1 * u.s).utc.isot + "Z",
+                (nt.start + p.t0 * u.s).utc.isot + "Z",
+                (nt.start + p.t1 * u.s).utc.isot + "Z",
                 ids[i],
                 float(ra[i]),
                 float(dec[i]),
-                filt[choice],
+                p.filter,
                 c.exposure,
-                int(done_visits[i]),
+                p.visit,
                 float(gains.prob[i]),
-                union,
-                airmass,
-                s0,
-                s1,
+                p.union,
+                1.0 / float(nt.lowest(p.t0, p.t1, np.array([i]))[0]),
+                p.t0,
+                p.t1,
             )
         )
-        now = s1
-    return Schedule(where, n0, n1, c, exposures, n, int(observable.sum()), notes)
+    observable = int(nt.up.any(axis=0).sum())
+    return Schedule(where, nt.start, nt.end, c, exposures, len(ids), observable, [])

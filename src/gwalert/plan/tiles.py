@@ -195,3 +195,25 @@ class Gains:
 
     def union(self, done: np.ndarray) -> float:
         return float(self.atoms[self._covered(done)].sum())
+
+
+def observing_seconds(
+    ra: np.ndarray, dec: np.ndarray, exposure: float, readout: float, slew_rate: float, visits: int
+) -> np.ndarray:
+    """Seconds to observe the first 1, 2, ... fields in order, ``visits`` rounds of them: each
+    exposure and its readout, and the slew to it from the field before (not overlapping the
+    readout: an upper bound without a site's schedule)."""
+    from ..skymap.healpix import unit_vectors
+
+    v = unit_vectors(np.asarray(ra, float), np.asarray(dec, float))
+    if v.shape[0] == 0:
+        return np.zeros(0)
+
+    def slew(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        cos = np.clip(np.einsum("ij,ij->i", a, b), -1.0, 1.0)
+        return np.degrees(np.arccos(cos)) / slew_rate
+
+    steps = np.concatenate([[0.0], np.cumsum(slew(v[:-1], v[1:]))])  # within a round
+    back = slew(v, np.broadcast_to(v[0], v.shape))  # from the last field to the first
+    n = np.arange(1, v.shape[0] + 1)
+    return visits * n * (exposure + readout) + visits * steps + (visits - 1) * back

@@ -121,7 +121,7 @@ def near_region(grid: Grid, sm: SkyMap, footprint: Footprint, coverage: float) -
     lies within the footprint's circumradius (plus the row's size) of a region row."""
     from scipy.spatial import cKDTree
 
-    from ..skymap.healpix import pixel_vectors, uniq_to_level_ipix
+    from ..skymap.healpix import pixel_vectors, uniq_to_level_ipix, unit_vectors
 
     rank = sm.ranking
     rows = np.flatnonzero(rank.searched_prob - sm.prob < coverage)
@@ -129,8 +129,7 @@ def near_region(grid: Grid, sm: SkyMap, footprint: Footprint, coverage: float) -
     centres = pixel_vectors(level, ipix)
     row_radius = 1.2 / (1 << level.astype(np.int64))
     tree = cKDTree(centres)
-    a, d = np.radians(grid.ra), np.radians(grid.dec)
-    pts = np.column_stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
+    pts = unit_vectors(grid.ra, grid.dec)
     reach = math.radians(footprint.circumradius) + float(row_radius.max())
     chord = 2 * math.sin(min(reach, math.pi) / 2)
     dist, _ = tree.query(pts, k=1, distance_upper_bound=chord)

@@ -33,6 +33,15 @@ def dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(sum(a[lo : lo + step] @ b[lo : lo + step] for lo in range(0, a.size, step)))
 
 
+def rows_dot(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Each row of ``m`` (n, k) dotted with ``v`` (k,), or with each row of ``v`` (j, k) as an
+    (n, j) array: numpy's own loops (einsum), never BLAS, whose threads would start on
+    products of many rows."""
+    if v.ndim == 1:
+        return np.einsum("ij,j->i", m, v)
+    return np.einsum("ij,kj->ik", m, v)
+
+
 def flat_positions(
     ra_deg: Any, dec_deg: Any, *more: Any
 ) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, list[np.ndarray]]:

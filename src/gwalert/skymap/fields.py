@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import SkyMapError
-from .arrays import flat_positions, shaped
-from .healpix import SQDEG_PER_SR, pixel_area_sr, pixel_vectors, uniq_to_level_ipix
+from .arrays import flat_positions, rows_dot, shaped
+from .healpix import (
+    SQDEG_PER_SR,
+    pixel_area_sr,
+    pixel_vectors,
+    uniq_to_level_ipix,
+    unit_vectors,
+)
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -31,12 +37,6 @@ class FieldProbability:
 
     probability: Any
     area: Any
-
-
-def _unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    cd = np.cos(dec)
-    return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)], axis=-1)
 
 
 def _pixel_geometry(level: np.ndarray, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,11 +101,11 @@ def probability_in_circle(
 
 
 def _circle(sm: SkyMap, ra_deg: float, dec_deg: float, radius_deg: float) -> FieldProbability:
-    center = _unit_vectors(np.float64(ra_deg), np.float64(dec_deg))
+    center = unit_vectors(np.float64(ra_deg), np.float64(dec_deg))
     radius = math.radians(radius_deg)
 
     def classify(xyz: np.ndarray, rad: np.ndarray) -> np.ndarray:
-        ang = np.arccos(np.clip(xyz @ center, -1, 1))
+        ang = np.arccos(np.clip(rows_dot(xyz, center), -1, 1))
         return np.where(ang + rad <= radius, 1, np.where(ang - rad > radius, -1, 0))
 
     return _field_sum(sm, classify, _detail_level(sm, radius))
@@ -124,13 +124,13 @@ def probability_in_polygon(
     if ra.shape != dec.shape or ra.ndim != 1 or ra.size < 3:
         raise SkyMapError("a polygon needs at least three (RA, Dec) vertices")
     flat_positions(ra, dec)  # finite, |Dec| <= 90
-    verts = _unit_vectors(ra, dec)
+    verts = unit_vectors(ra, dec)
     center = verts.sum(axis=0)
     norm = np.linalg.norm(center)
     if norm < 1e-9:
         raise SkyMapError("the polygon does not fit in a hemisphere")
     center /= norm
-    if np.any(verts @ center <= 1e-9):
+    if np.any(rows_dot(verts, center) <= 1e-9):
         raise SkyMapError("the polygon does not fit in a hemisphere")
     # Gnomonic projection about the centre maps great circles to straight lines.
     e1 = np.cross([0.0, 0.0, 1.0], center)
@@ -138,20 +138,20 @@ def probability_in_polygon(
         e1 = np.cross([1.0, 0.0, 0.0], center)
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(center, e1)
-    vx = (verts @ e1) / (verts @ center)
-    vy = (verts @ e2) / (verts @ center)
+    vx = rows_dot(verts, e1) / rows_dot(verts, center)
+    vy = rows_dot(verts, e2) / rows_dot(verts, center)
     a_vec = verts
     b_vec = np.roll(verts, -1, axis=0)
     normals = np.cross(a_vec, b_vec)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    extent = float(np.max(np.arccos(np.clip(verts @ center, -1, 1))))
+    extent = float(np.max(np.arccos(np.clip(rows_dot(verts, center), -1, 1))))
 
     def point_inside(xyz: np.ndarray) -> np.ndarray:
-        w = xyz @ center
+        w = rows_dot(xyz, center)
         front = w > 1e-12
         wsafe = np.where(front, w, 1.0)
-        px = (xyz @ e1) / wsafe
-        py = (xyz @ e2) / wsafe
+        px = rows_dot(xyz, e1) / wsafe
+        py = rows_dot(xyz, e2) / wsafe
         inside = np.zeros(xyz.shape[0], bool)
         x0, y0 = vx, vy
         x1, y1 = np.roll(vx, -1), np.roll(vy, -1)
@@ -165,13 +165,15 @@ def probability_in_polygon(
         best = np.full(xyz.shape[0], np.inf)
         for i in range(normals.shape[0]):
             n = normals[i]
-            sin_d = xyz @ n
+            sin_d = rows_dot(xyz, n)
             d_line = np.arcsin(np.clip(np.abs(sin_d), 0, 1))
             # Foot of the perpendicular within the arc?
             proj = xyz - sin_d[:, None] * n
-            within = ((np.cross(a_vec[i], proj) @ n) >= 0) & ((np.cross(proj, b_vec[i]) @ n) >= 0)
-            d_a = np.arccos(np.clip(xyz @ a_vec[i], -1, 1))
-            d_b = np.arccos(np.clip(xyz @ b_vec[i], -1, 1))
+            within = (rows_dot(np.cross(a_vec[i], proj), n) >= 0) & (
+                rows_dot(np.cross(proj, b_vec[i]), n) >= 0
+            )
+            d_a = np.arccos(np.clip(rows_dot(xyz, a_vec[i]), -1, 1))
+            d_b = np.arccos(np.clip(rows_dot(xyz, b_vec[i]), -1, 1))
             best = np.minimum(best, np.where(within, d_line, np.minimum(d_a, d_b)))
         return best
 

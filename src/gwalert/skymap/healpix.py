@@ -261,6 +261,13 @@ def compact_bits(v: np.ndarray) -> np.ndarray:
     return v
 
 
+def unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
+    """Unit vectors (..., 3) of positions given as RA and Dec in degrees."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    cd = np.cos(dec)
+    return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)], axis=-1)
+
+
 def pixel_vectors(
     level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5, dy: float = 0.5
 ) -> np.ndarray:

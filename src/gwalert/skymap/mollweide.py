@@ -3,6 +3,7 @@ left as on the sky) and what is drawn on it besides the map: graticule and Galac
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -36,22 +37,39 @@ def mollweide(ra_deg: Any, dec_deg: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def galactic_plane_radec(n: int = 721) -> tuple[np.ndarray, np.ndarray]:
-    """RA, Dec (degrees, ICRS) along Galactic latitude 0."""
+    """RA, Dec (degrees, ICRS) along Galactic latitude 0 (computed once per process and
+    ``n``; read-only arrays)."""
+    return _galactic_plane(n)
+
+
+@functools.lru_cache(maxsize=4)
+def _galactic_plane(n: int) -> tuple[np.ndarray, np.ndarray]:
     import astropy.units as u
     from astropy.coordinates import SkyCoord
 
     c = SkyCoord(l=np.linspace(0, 360, n) * u.deg, b=np.zeros(n) * u.deg, frame="galactic")
     icrs = c.icrs
-    return np.asarray(icrs.ra.deg), np.asarray(icrs.dec.deg)
+    ra, dec = np.array(icrs.ra.deg), np.array(icrs.dec.deg)
+    ra.flags.writeable = False
+    dec.flags.writeable = False
+    return ra, dec
 
 
 def draw_galactic_plane(ax: Any) -> None:
-    ra, dec = galactic_plane_radec()
-    x, y = mollweide(ra, dec)
+    x, y = _galactic_plane_xy()
+    ax.plot(x, y, color="#bf5af2", linestyle="dotted", linewidth=1.4)
+
+
+@functools.lru_cache(maxsize=1)
+def _galactic_plane_xy() -> tuple[np.ndarray, np.ndarray]:
+    """The Galactic plane in Mollweide coordinates, broken (NaN) where it crosses the edge."""
+    x, y = mollweide(*galactic_plane_radec())
     jump = np.flatnonzero(np.abs(np.diff(x)) > 1.0) + 1  # the line crosses the map's edge
     x = np.insert(x, jump, np.nan)
     y = np.insert(y, jump, np.nan)
-    ax.plot(x, y, color="#bf5af2", linestyle="dotted", linewidth=1.4)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
 
 
 def draw_graticule(ax: Any) -> None:

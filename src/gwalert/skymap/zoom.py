@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .arrays import rows_dot
 from .healpix import SQDEG_PER_SR
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _cone(
     for dx, dy in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)):
         clon, clat = healpix_to_lonlat(ipix, nside, dx=dx, dy=dy, order="nested")
         corners = _unit(np.asarray(clon.rad), np.asarray(clat.rad))
-        cos_max = min(cos_max, float((corners @ mean).min()))
+        cos_max = min(cos_max, float(rows_dot(corners, mean).min()))
     radius = math.degrees(math.acos(max(-1.0, min(1.0, cos_max))))
     ra = math.degrees(math.atan2(mean[1], mean[0])) % 360.0
     dec = math.degrees(math.asin(max(-1.0, min(1.0, mean[2]))))

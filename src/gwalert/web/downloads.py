@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
@@ -76,27 +77,27 @@ def raw_notice(request: Request) -> Response:
 
 
 def skymap_fits(request: Request) -> Response:
-    row = _notice(request)
     kind = "combined" if request.url.path.endswith("combined.fits") else "skymap"
-    try:
-        data = maps.skymap_bytes(row, kind)
-    except GwalertError as exc:
-        return PlainTextResponse(f"{exc}\n", status_code=500)
-    if not data:
-        raise HTTPException(404, "this notice has no such sky map")
-    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-{kind}") + ".fits"
-    return _attachment(data, name, "application/fits")
+    return _fits(request, kind, lambda row: maps.skymap_bytes(row, kind), "no such sky map")
 
 
 def moc_fits(request: Request) -> Response:
+    return _fits(request, "moc90", lambda row: maps.moc_fits(row, 0.9), "no sky map")
+
+
+def _fits(
+    request: Request, suffix: str, make: Callable[[Any], bytes | None], none: str
+) -> Response:
+    """A FITS download made from the path's notice: 404 when it has none, 500 (one line) when
+    it cannot be made."""
     row = _notice(request)
     try:
-        data = maps.moc_fits(row, 0.9)
+        data = make(row)
     except GwalertError as exc:
         return PlainTextResponse(f"{exc}\n", status_code=500)
     if not data:
-        raise HTTPException(404, "this notice has no sky map")
-    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-moc90") + ".fits"
+        raise HTTPException(404, f"this notice has {none}")
+    name = _filename(f"{row['superevent_id']}-{row['alert_type']}-{row['id']}-{suffix}") + ".fits"
     return _attachment(data, name, "application/fits")
 
 

@@ -170,9 +170,9 @@ def failed_actions(conn: Connection, opt: StoreView, limit: int = 50) -> list[di
         .order_by(A.id.desc())
         .limit(limit)
     ).mappings()
-    from ..redact import redact
+    from ..redact import ledger_row
 
-    return [{**r, "last_error": redact(r["last_error"] or "")} for r in rows]
+    return [ledger_row(r) for r in rows]
 
 
 def counts(conn: Connection, opt: StoreView) -> dict[str, Any]:

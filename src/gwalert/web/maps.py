@@ -98,17 +98,11 @@ def render(row: Any, kind: str, path: Path) -> bool:
 
 
 def skymap_bytes(row: Any, kind: str = "skymap") -> bytes | None:
-    """The FITS bytes of a stored notice's sky map (``skymap`` or ``combined``)."""
-    from ..alerts import decode
+    """The FITS bytes of a stored notice's sky map (``skymap`` or ``combined``), read from its
+    raw record (no notice decoded)."""
+    from ..alerts import embedded_skymap
 
-    for notice in decode(bytes(row["raw"])):
-        if notice.content_hash != row["content_hash"]:
-            continue
-        if kind == "combined":
-            ext = notice.external_coinc
-            return ext.combined_skymap_bytes if ext else None
-        return notice.event.skymap_bytes if notice.event else None
-    return None
+    return embedded_skymap(bytes(row["raw"]), row["content_hash"], combined=kind == "combined")
 
 
 def moc_fits(row: Any, p: float = 0.9) -> bytes | None:

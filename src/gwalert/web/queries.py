@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..redact import redact
+from ..redact import ledger_row
 from ..store import ledger
 from ..store import notices as st
 from .facts import event_facts, notice_changes, notice_facts
@@ -216,6 +216,21 @@ def groups(conn: Connection, opt: StoreView) -> list[str]:
 _NOTICE_COLS = [c for c in st.notices.c if c.name not in ("raw", "warnings")]  # see opt.warnings
 
 
+_ACTION_KEYS = (
+    "id",
+    "rule",
+    "action",
+    "action_type",
+    "state",
+    "attempts",
+    "max_attempts",
+    "last_error",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
 def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[str, Any] | None:
     """A superevent with every notice (oldest first), what changed, and their actions."""
     events, _ = list_events(conn, opt, Filters(q=superevent_id, limit=100000))
@@ -239,24 +254,7 @@ def event_detail(conn: Connection, opt: StoreView, superevent_id: str) -> dict[s
         for a in conn.execute(
             sa.select(ledger.actions).where(A.notice_id.in_(ids)).order_by(A.notice_id, A.id)
         ).mappings():
-            actions.setdefault(a["notice_id"], []).append(
-                {
-                    k: redact(a[k]) if k == "last_error" and a[k] else a[k]
-                    for k in (
-                        "id",
-                        "rule",
-                        "action",
-                        "action_type",
-                        "state",
-                        "attempts",
-                        "max_attempts",
-                        "last_error",
-                        "created_at",
-                        "started_at",
-                        "finished_at",
-                    )
-                }
-            )
+            actions.setdefault(a["notice_id"], []).append(ledger_row(a, _ACTION_KEYS))
     feeds = _arrival_feeds(conn, opt, ids)
     notices = []
     previous: dict[str, Any] | None = None
