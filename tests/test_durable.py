@@ -165,3 +165,29 @@ def test_run_acknowledges_only_after_the_wal_is_synced(tmp_path: Path, fsyncs: F
     store.close()
     assert source.acked == list(range(len(values)))
     assert (stats.new, stats.duplicates, stats.dead_letters) == (6, 2, 1)
+
+
+def test_deferred_commits_are_checkpointed_in_the_background(tmp_path: Path) -> None:
+    """The deferred commits' connections run no checkpoint of their own; past
+    CHECKPOINT_BYTES of WAL, make_durable has one run in the background: the rows reach the
+    database file (and the WAL is then reused, not grown for ever)."""
+    from waiting import wait_until
+
+    from gwalert.store.durable import CHECKPOINT_BYTES
+
+    store = Store.open(str(tmp_path / "s.sqlite"))
+    db = tmp_path / "s.sqlite"
+    with write_transaction(store.engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE blobs (b BLOB)")
+    blob = os.urandom(256 << 10)
+    before = db.stat().st_size
+    for _ in range(2 * CHECKPOINT_BYTES // len(blob)):
+        with deferred_fsync(), write_transaction(store.engine) as conn:
+            conn.exec_driver_sql("INSERT INTO blobs VALUES (?)", (blob,))
+    assert db.stat().st_size == before  # no checkpoint inside the deferred commits
+    make_durable(store.engine)
+    wait_until(lambda: db.stat().st_size > CHECKPOINT_BYTES, what="a background checkpoint")
+    with store.engine.connect() as conn:
+        n = conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar()
+    store.close()
+    assert n == 2 * CHECKPOINT_BYTES // len(blob)

@@ -158,12 +158,13 @@ class Move:
     incident: str
 
 
-def check_log(consumer: Any, parts: dict[Key, Partition]) -> list[Move]:
+def check_log(consumer: Any, parts: dict[Key, Partition], client: Any = None) -> list[Move]:
     """Every few seconds: is each partition's fetch position still inside its log? A
     broker that lost its log may not answer "out of range": the consumer would wait at
     an offset the new log reaches only later, skipping every notice below it. Seen on two
     checks in a row (no false alarm from a watermark read mid-append): the partition is to
-    be moved (:func:`move`). ``parts``: the assigned partitions to check.
+    be moved (:func:`move`). ``parts``: the assigned partitions to check; their positions
+    are the ``consumer``'s, the logs' ends are asked with ``client`` (default: the consumer).
 
     It waits for the broker (a round trip per partition): the source runs it in its own
     checker thread, never in the thread that polls and stores notices; only that thread
@@ -181,7 +182,7 @@ def check_log(consumer: Any, parts: dict[Key, Partition]) -> list[Move]:
         if tp.offset < 0:
             continue
         try:  # read after the position: a sound log's end can only have grown since
-            low, high = consumer.get_watermark_offsets(
+            low, high = (client or consumer).get_watermark_offsets(
                 confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2
             )
         except confluent_kafka.KafkaException:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import GwalertError, StoreLost, StoreUnavailable
 from ..util import first_line
-from .durable import WAL_INFO, fsync_deferred
+from .durable import WAL_INFO, fsync_deferred, pragmas
 
 log = logging.getLogger("gwalert.store")
 T = TypeVar("T")
@@ -162,8 +162,8 @@ def _sqlite_engine(url: str) -> Engine:
         # FULL: the commit returns once it is on disk. NORMAL (WAL mode only, inside
         # deferred_fsync): once it is in the OS (it survives the process, kill -9 included;
         # only a power loss or an OS crash can undo it), made durable by make_durable.
-        deferred = fsync_deferred() and conn.info.get(WAL_INFO, False)
-        conn.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if deferred else 'FULL'}")
+        for pragma in pragmas(fsync_deferred() and conn.info.get(WAL_INFO, False)):
+            conn.exec_driver_sql(pragma)
         immediate = conn.get_execution_options().get(WRITE_OPTION)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
