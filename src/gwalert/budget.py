@@ -18,6 +18,7 @@ a notice without a usable map).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -261,6 +262,7 @@ def _serve() -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
+    gc.freeze()  # the modules live as long as the worker: out of the collector's full passes
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the frames
 
