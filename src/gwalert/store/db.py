@@ -135,6 +135,10 @@ def create_all_locked(md: sa.MetaData, engine: Engine) -> None:
         md.create_all(conn)
 
 
+#: Whether a pooled SQLite connection is set for deferred commits now (its record's ``info``).
+_DEFERRED_NOW = "gwalert_deferred_now"
+
+
 def _sqlite_engine(url: str) -> Engine:
     sa_url = sa.engine.make_url(url)
     if sa_url.database and sa_url.database != ":memory:":
@@ -162,8 +166,11 @@ def _sqlite_engine(url: str) -> Engine:
         # FULL: the commit returns once it is on disk. NORMAL (WAL mode only, inside
         # deferred_fsync): once it is in the OS (it survives the process, kill -9 included;
         # only a power loss or an OS crash can undo it), made durable by make_durable.
-        for pragma in pragmas(fsync_deferred() and conn.info.get(WAL_INFO, False)):
-            conn.exec_driver_sql(pragma)
+        deferred = fsync_deferred() and conn.info.get(WAL_INFO, False)
+        if conn.info.get(_DEFERRED_NOW) is not deferred:  # the connection's mode, if it changes
+            for pragma in pragmas(deferred):
+                conn.exec_driver_sql(pragma)
+            conn.info[_DEFERRED_NOW] = deferred
         immediate = conn.get_execution_options().get(WRITE_OPTION)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
