@@ -26,6 +26,8 @@ from bench_dual import run_dual  # noqa: E402
 from bench_listen import notice_factory, pct, start_broker  # noqa: E402
 
 RECORDS: dict[str, list[float]] = defaultdict(list)
+FIRST_MESSAGE: list[float] = []  # when each message's processing began
+FULL_COLLECTIONS: list[float] = []  # when each full (generation 2) collection began
 _local = threading.local()
 
 
@@ -77,6 +79,7 @@ def install() -> None:
     process = pipeline.Pipeline.process
 
     def process_wrapper(self: Any, message: Any, stop: Any = None) -> Any:
+        FIRST_MESSAGE.append(time.perf_counter())
         if message.broker_ms is not None:
             RECORDS["broker ts -> process() starts"].append(time.time() * 1000 - message.broker_ms)
         t0 = time.perf_counter()
@@ -174,6 +177,8 @@ def install() -> None:
             gc_start[threading.get_ident()] = time.perf_counter()
         else:
             t0 = gc_start.pop(threading.get_ident(), None)
+            if t0 is not None and info["generation"] == 2:
+                FULL_COLLECTIONS.append(t0)
             if t0 is not None:
                 RECORDS[f"GC pause gen{info['generation']}"].append(
                     (time.perf_counter() - t0) * 1000
@@ -208,6 +213,12 @@ def main() -> int:
                 f"{stage:45s} {len(values):5d} {pct(values, 50):7.1f} {pct(values, 90):7.1f} "
                 f"{pct(values, 99):7.1f} {max(values):7.1f}"
             )
+    if FIRST_MESSAGE:
+        first = min(FIRST_MESSAGE)
+        print(
+            "full collections, s after the first message (the warm-up): "
+            + (", ".join(f"{t - first:+.1f}" for t in FULL_COLLECTIONS) or "none")
+        )
     return 0
 
 
