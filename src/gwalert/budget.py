@@ -9,14 +9,16 @@ longer than 10 s"``, and the stream goes on. The next analysis starts a fresh wo
 
 The worker is a fresh interpreter (``python -m gwalert.budget``: never a ``fork`` of the
 listener's threads, nothing of the caller's ``__main__`` re-run); a new one is started at once
-when one is abandoned, and its imports do not count against the budget. It receives the raw
-notice bytes and the notice's content hash, decodes the notice again and runs the analysis;
-the main process never decodes the map of an abandoned notice (:func:`abandoned` says which, so
-sky-map rule filters treat it as a notice without a usable map).
+when one is abandoned, and its imports do not count against the budget. It receives only
+what the analysis reads, the notice's identity and its sky-map bytes (not the raw message:
+nothing is decoded twice), and runs the analysis on them; the main process never decodes the
+map of an abandoned notice (:func:`abandoned` says which, so sky-map rule filters treat it as
+a notice without a usable map).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -30,6 +32,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("gwalert.budget")
 
@@ -85,7 +92,7 @@ def within_budget(
         try:
             if _worker is None or not _worker.alive():
                 _worker = _Worker()
-            result = _worker.call((name, bytes(notice.raw), notice.content_hash), limit)
+            result = _worker.call((name, *_essentials(notice)), limit)
         except TimeoutError:
             if _worker is not None:
                 _worker.kill()
@@ -109,6 +116,76 @@ def within_budget(
     return result
 
 
+def _essentials(notice: Any) -> tuple[Any, ...]:
+    """What the worker gets of a notice: its identity and its sky-map bytes (not the raw
+    message nor its record: nothing decoded twice, one copy of the map through the pipe)."""
+    return (
+        notice.superevent_id,
+        str(notice.alert_type),
+        notice.time_created,
+        str(notice.format),
+        notice.content_hash,
+        notice.event.skymap_bytes,
+    )
+
+
+def _rebuilt(
+    superevent_id: str,
+    alert_type: str,
+    time_created: Any,
+    fmt: str,
+    content_hash: str,
+    skymap: bytes,
+) -> Any:
+    """The worker's notice: the identity and sky map the caller sent, nothing else (an
+    ``analyse`` function reads nothing else: its map is parsed here as the caller's
+    ``notice.skymap`` would parse it)."""
+    from .alerts import AlertType, Event, Format, Notice
+
+    event = Event(
+        time=None,
+        far=None,
+        significant=None,
+        instruments=(),
+        group=None,
+        pipeline=None,
+        search=None,
+        classification={},
+        properties={},
+        mchirp_source=None,
+        duration=None,
+        central_frequency=None,
+        skymap_bytes=skymap,
+    )
+    return Notice(
+        superevent_id=superevent_id,
+        alert_type=AlertType(alert_type),
+        time_created=time_created,
+        event=event,
+        external_coinc=None,
+        urls={},
+        format=Format(fmt),
+        raw=b"",
+        _record={},
+        _hash=content_hash,
+    )
+
+
+#: Linux: the pipe to the worker holds a whole sky map (1 MiB, the unprivileged maximum), so
+#: it is written at once instead of 64 KiB at a time, each waiting for the worker to run.
+_PIPE_SIZE = 1 << 20
+
+
+def _widen(pipe: Any) -> None:
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setpipe is None or pipe is None:
+        return
+    try:
+        fcntl.fcntl(pipe.fileno(), setpipe, _PIPE_SIZE)
+    except OSError:  # a lower pipe-max-size: the default size works, a little slower
+        pass
+
+
 class _Worker:
     """One analysis process (``python -m gwalert.budget``: a fresh interpreter, nothing of the
     caller's ``__main__`` re-run, no fork of the listener's threads) and its pipes: frames of
@@ -122,6 +199,7 @@ class _Worker:
             close_fds=True,
             env={**os.environ, ENV: "0"},  # inside the worker: analyse in process
         )
+        _widen(self.process.stdin)
         self.ready = False
 
     def alive(self) -> bool:
@@ -134,7 +212,8 @@ class _Worker:
             self.ready = True
         data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         assert self.process.stdin is not None
-        self.process.stdin.write(struct.pack("<Q", len(data)) + data)
+        self.process.stdin.write(struct.pack("<Q", len(data)))
+        self.process.stdin.write(data)
         self.process.stdin.flush()
         return _read_frame(self.process, time.monotonic() + limit)
 
@@ -178,12 +257,12 @@ def _serve() -> None:
     global _in_worker
     _in_worker = True
     from . import budget  # this file run as __main__ is another module object than this one
-    from .alerts import decode
 
     budget._in_worker = True
 
     for name in PRELOAD:
         importlib.import_module(name)
+    gc.freeze()  # the modules live as long as the worker: out of the collector's full passes
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the frames
 
@@ -202,15 +281,12 @@ def _serve() -> None:
         if len(head) < 8:
             return
         (size,) = struct.unpack("<Q", head)
-        (module, qualname), raw, content_hash = pickle.loads(stdin.read(size))  # noqa: S301
+        (module, qualname), *essentials = pickle.loads(stdin.read(size))  # noqa: S301
         try:
             analyse: Any = importlib.import_module(module)
             for part in qualname.split("."):
                 analyse = getattr(analyse, part)
-            notices = [n for n in decode(raw) if n.content_hash == content_hash]
-            if not notices:
-                raise RuntimeError("the notice did not decode the same in the analysis process")
-            result: Any = analyse(notices[0])
+            result: Any = analyse(_rebuilt(*essentials))
         except Exception as exc:  # noqa: BLE001 - the caller raises it as if run there
             result = exc
         send(result)

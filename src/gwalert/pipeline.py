@@ -38,6 +38,7 @@ from .alerts import Notice, decode
 from .errors import NoticeError, StoreLost, StoreUnavailable
 from .sources.message import Message, Outcome, Source
 from .store.db import Retrying, is_refusal
+from .store.durable import deferred_fsync, make_durable
 from .store.notices import Hook, Store
 from .store.sanitize import text as _clean
 from .summary import Summary, safe_summary
@@ -277,8 +278,10 @@ def run(
     """The loop: process every message of ``source`` until it ends or ``stop`` is set.
 
     Each message is stamped with ``feed`` (default: its source) and the time it was received,
-    processed and acknowledged
-    (``source.commit``) only after it was stored. ``stop`` is checked between messages, never
+    processed (its SQLite commits return before their fsync, :mod:`gwalert.store.durable`),
+    passed to ``on_outcome`` once stored, and acknowledged (``source.commit``) only once
+    what it wrote is on disk (:func:`~gwalert.store.durable.make_durable`, one fsync shared
+    by the feeds). ``stop`` is checked between messages, never
     inside one: a notice is stored and acknowledged, or not acknowledged at all. Raises
     :class:`StoreUnavailable` (the store is down and ``stop`` is not set) or
     :class:`StoreLost`; counts go to ``stats`` (returned).
@@ -288,7 +291,11 @@ def run(
     for received in source.messages(stop):
         message = received.arrived(feed)
         try:
-            outcome = pipeline.process(message, stop)
+            with deferred_fsync():  # stored at once, on disk before the acknowledgment
+                outcome = pipeline.process(message, stop)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            make_durable(pipeline.store.engine)  # a failed fsync is never retried: it raises
         except StoreUnavailable as exc:
             if not stop.is_set():
                 raise
@@ -304,8 +311,6 @@ def run(
         stats.new += len(outcome.new_ids)
         stats.duplicates += sum(1 for _, new, _ in outcome.notices if not new)
         stats.dead_letters += outcome.dead_letter_id is not None
-        if on_outcome is not None:
-            on_outcome(outcome)
         if stop.is_set():
             break
     return stats

@@ -17,7 +17,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -29,11 +28,13 @@ from .liveness import BrokerState, Liveness, wait_for_broker
 from .message import Marks, Message
 from .start import (
     Key,
+    Move,
     Partition,
     StartPolicy,
     check_log,
     check_offset,
     checked_committed,
+    move,
     watermarks,
 )
 from .url import BrokerURL
@@ -89,8 +90,12 @@ class KafkaSource:
         self._closing = False
         #: ``marks``: where the group first started (the store's marks), or None (this run only).
         self.start = StartPolicy(group_id, url.topics, start_at, marks)
-        self._last_check = time.monotonic()
         self.check_interval = 5.0
+        #: The log checks (:func:`.start.check_log`) wait for the broker: in their own thread.
+        self._checker: threading.Thread | None = None
+        self._checker_stop = threading.Event()
+        self._moves: list[Move] = []
+        self._moves_lock = threading.Lock()
         conf = dict(config)
         conf.update(
             {
@@ -162,11 +167,27 @@ class KafkaSource:
             topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
         )
         log.info("listening to %s as group %s", ", ".join(topics), self.group_id)
+        self._checker_stop.clear()
+        self._checker = threading.Thread(
+            target=self._check_loop,
+            daemon=True,
+            name=f"gwalert-log-check {self.name}",
+        )
+        self._checker.start()
 
     def _abandon(self) -> None:
+        self._stop_checker()
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             close_within(consumer, 5.0)
+
+    def _stop_checker(self) -> None:
+        """Stop the log checks; they end within their broker calls' timeouts (2 s each), and
+        the consumer is closed only after (never under a call in flight)."""
+        self._checker_stop.set()
+        checker, self._checker = self._checker, None
+        if checker is not None and checker is not threading.current_thread():
+            checker.join()
 
     # ------------------------------------------------------------------ callbacks
     def _on_error(self, err: Any) -> None:
@@ -280,9 +301,10 @@ class KafkaSource:
         while not stop.is_set():
             msg = self.consumer.poll(self.poll_interval)
             self.liveness.check()
-            if time.monotonic() - self._last_check >= self.check_interval:
-                self._last_check = time.monotonic()
-                self._check_log()
+            if self._moves:
+                with self._moves_lock:
+                    moves, self._moves = self._moves, []
+                move(self.consumer, self.parts, moves)
             if msg is None:
                 continue
             err = msg.error()
@@ -318,16 +340,47 @@ class KafkaSource:
     def _check_offset(self, key: Key, offset: int) -> None:
         check_offset(key, self._part(key), offset)
 
-    def _check_log(self) -> None:
-        if self.consumer is not None and not self.state.problem:
-            check_log(
-                self.consumer,
-                {
-                    k: p
-                    for k, p in self.parts.items()
-                    if p.assigned and k[0] != self.heartbeat_topic
-                },
-            )
+    def _check_loop(self) -> None:
+        """The checker thread: :meth:`_check_log` every ``check_interval`` s until stopped,
+        on a client of its own (see :meth:`_check_config`), closed before the thread ends."""
+        client = None
+        try:
+            while not self._checker_stop.wait(self.check_interval):
+                try:
+                    if client is None:
+                        client = confluent_kafka.Consumer(self._check_config())
+                    self._check_log(client)
+                except Exception:  # noqa: BLE001 - a check that fails is tried again next time
+                    log.debug("log check failed", exc_info=True)
+        finally:
+            if client is not None:
+                close_within(client, 5.0)
+
+    def _check_config(self) -> dict[str, Any]:
+        """The log checks' client: the consumer's connection settings, no callbacks, never
+        subscribed (it joins no group). Its watermark queries travel on connections of their
+        own: on the consumer's, the feed's fetches and commits would queue behind them (a
+        check of 4 partitions held a notice for 300+ ms on tansu)."""
+        conf = {
+            k: v
+            for k, v in self.config.items()
+            if not callable(v) and k not in ("statistics.interval.ms", "enable.partition.eof")
+        }
+        conf["group.id"] = f"{self.group_id}-log-check"
+        return conf
+
+    def _check_log(self, client: Any) -> None:
+        """One check (in the checker thread); confirmed moves wait for the polling thread."""
+        consumer = self.consumer
+        if consumer is None or self.state.problem:
+            return
+        parts = {
+            k: p for k, p in list(self.parts.items()) if p.assigned and k[0] != self.heartbeat_topic
+        }
+        moves = check_log(consumer, parts, client)
+        if moves:
+            with self._moves_lock:
+                self._moves.extend(moves)
 
     def commit(self, message: Message) -> None:
         """Acknowledge a stored message. The commit is sent at once but not waited for (in

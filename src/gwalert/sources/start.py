@@ -148,25 +148,41 @@ def check_offset(key: Key, part: Partition, offset: int) -> None:
     part.last = offset
 
 
-def check_log(consumer: Any, parts: dict[Key, Partition]) -> None:
+@dataclass(frozen=True)
+class Move:
+    """A partition whose fetch position fell outside its log: read it again from ``offset``."""
+
+    key: Key
+    position: int
+    offset: int
+    incident: str
+
+
+def check_log(consumer: Any, parts: dict[Key, Partition], client: Any = None) -> list[Move]:
     """Every few seconds: is each partition's fetch position still inside its log? A
     broker that lost its log may not answer "out of range": the consumer would wait at
     an offset the new log reaches only later, skipping every notice below it. Seen on two
-    checks in a row (no false alarm from a watermark read mid-append): INCIDENT, and read
-    the new log from its beginning. ``parts``: the assigned partitions to check."""
+    checks in a row (no false alarm from a watermark read mid-append): the partition is to
+    be moved (:func:`move`). ``parts``: the assigned partitions to check; their positions
+    are the ``consumer``'s, the logs' ends are asked with ``client`` (default: the consumer).
+
+    It waits for the broker (a round trip per partition): the source runs it in its own
+    checker thread, never in the thread that polls and stores notices; only that thread
+    moves a partition."""
     if not parts:
-        return
+        return []
     tps = [confluent_kafka.TopicPartition(t, n) for t, n in sorted(parts)]
     try:
         positions = consumer.position(tps)
     except confluent_kafka.KafkaException:
-        return
+        return []
+    moves = []
     for tp in positions:
         part = parts[(tp.topic, tp.partition)]
         if tp.offset < 0:
             continue
         try:  # read after the position: a sound log's end can only have grown since
-            low, high = consumer.get_watermark_offsets(
+            low, high = (client or consumer).get_watermark_offsets(
                 confluent_kafka.TopicPartition(tp.topic, tp.partition), timeout=2
             )
         except confluent_kafka.KafkaException:
@@ -178,20 +194,25 @@ def check_log(consumer: Any, parts: dict[Key, Partition]) -> None:
             part.suspect = tp.offset  # confirm at the next check
         else:
             part.suspect = None
-            log.error("%s", verdict.incident)
-            try:
-                consumer.seek(
-                    confluent_kafka.TopicPartition(tp.topic, tp.partition, verdict.offset)
-                )
-                part.expect, part.last = verdict.offset, None
-            except confluent_kafka.KafkaException as exc:
-                log.warning(
-                    "could not move %s[%d] to offset %d: %s",
-                    tp.topic,
-                    tp.partition,
-                    verdict.offset,
-                    exc,
-                )
+            moves.append(
+                Move((tp.topic, tp.partition), tp.offset, verdict.offset, verdict.incident)
+            )
+    return moves
+
+
+def move(consumer: Any, parts: dict[Key, Partition], moves: list[Move]) -> None:
+    """Log each confirmed INCIDENT of :func:`check_log` and read its partition again from the
+    offset it says (from the thread that polls; a partition since moved or revoked is left)."""
+    for m in moves:
+        part = parts.get(m.key)
+        if part is None or not part.assigned:
+            continue
+        log.error("%s", m.incident)
+        try:
+            consumer.seek(confluent_kafka.TopicPartition(m.key[0], m.key[1], m.offset))
+            part.expect, part.last = m.offset, None
+        except confluent_kafka.KafkaException as exc:
+            log.warning("could not move %s[%d] to offset %d: %s", m.key[0], m.key[1], m.offset, exc)
 
 
 # ------------------------------------------------------------------------- start policy

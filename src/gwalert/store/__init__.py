@@ -1,6 +1,7 @@
 """The durable store, one SQL database (SQLite or PostgreSQL) holding everything gwalert keeps:
 
 - :mod:`~gwalert.store.db`: URLs, engines, write transactions, outages and their retries;
+- :mod:`~gwalert.store.durable`: commits made durable before a message is acknowledged;
 - :mod:`~gwalert.store.notices`: :class:`Store` (notices, dead letters, superevents);
 - :mod:`~gwalert.store.fold`: a superevent's row as an order-independent fold of its notices;
 - :mod:`~gwalert.store.marks`: where Kafka consumer groups started and stand;

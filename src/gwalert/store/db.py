@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import GwalertError, StoreLost, StoreUnavailable
 from ..util import first_line
+from .durable import WAL_INFO, fsync_deferred, pragmas
 
 log = logging.getLogger("gwalert.store")
 T = TypeVar("T")
@@ -134,6 +135,10 @@ def create_all_locked(md: sa.MetaData, engine: Engine) -> None:
         md.create_all(conn)
 
 
+#: Whether a pooled SQLite connection is set for deferred commits now (its record's ``info``).
+_DEFERRED_NOW = "gwalert_deferred_now"
+
+
 def _sqlite_engine(url: str) -> Engine:
     sa_url = sa.engine.make_url(url)
     if sa_url.database and sa_url.database != ":memory:":
@@ -144,12 +149,13 @@ def _sqlite_engine(url: str) -> Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 60})
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event below open transactions (the documented pysqlite
         # recipe): BEGIN IMMEDIATE takes the write lock at once, so two writers never deadlock.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()
+        record.info[WAL_INFO] = bool(mode) and str(mode[0]).lower() == "wal"
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -157,6 +163,14 @@ def _sqlite_engine(url: str) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # FULL: the commit returns once it is on disk. NORMAL (WAL mode only, inside
+        # deferred_fsync): once it is in the OS (it survives the process, kill -9 included;
+        # only a power loss or an OS crash can undo it), made durable by make_durable.
+        deferred = fsync_deferred() and conn.info.get(WAL_INFO, False)
+        if conn.info.get(_DEFERRED_NOW) is not deferred:  # the connection's mode, if it changes
+            for pragma in pragmas(deferred):
+                conn.exec_driver_sql(pragma)
+            conn.info[_DEFERRED_NOW] = deferred
         immediate = conn.get_execution_options().get(WRITE_OPTION)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -176,6 +190,7 @@ def open_engine(url: str | None, *tables: sa.MetaData) -> Engine:
         for md in tables:
             create_all_locked(md, engine)
             add_missing_columns(md, engine)
+            add_missing_indexes(md, engine)
         remember_file(engine)
     except GwalertError:
         raise
@@ -213,6 +228,22 @@ def add_missing_columns(md: sa.MetaData, engine: Engine) -> None:
                 if column.name not in columns:
                     raise
             log.info("store: added column %s.%s", table.name, column.name)
+
+
+def add_missing_indexes(md: sa.MetaData, engine: Engine) -> None:
+    """Create the indexes newer gwalert versions define on tables an older one created
+    (``create_all`` creates a table's indexes only with the table)."""
+    inspector = sa.inspect(engine)
+    for table in md.sorted_tables:
+        existing = {ix["name"] for ix in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name in existing:
+                continue
+            with write_transaction(engine) as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+                index.create(conn, checkfirst=True)
+            log.info("store: added index %s", index.name)
 
 
 #: Errors that mean the store cannot be reached or used right now (a lost connection, a

@@ -63,6 +63,19 @@ class SupereventState:
         }
 
 
+#: The superevent and what the fold reads of its notices (the store indexes them together,
+#: so the fold never reads the notices' rows).
+FOLD_COLUMNS = (
+    "superevent_id",
+    "id",
+    "alert_type",
+    "time_created",
+    "content_hash",
+    "received_at",
+    "event_time",
+)
+
+
 def order_key(n: NoticeFacts) -> tuple[str, str, str]:
     """How notices of one superevent are ordered: creation time, then content, then alert
     type (with the superevent, a notice's stored identity: a total order)."""
