@@ -114,7 +114,8 @@ def crossmatch(
         z += cd_cos_d
         np.arctan2(across, z, out=offset[sl])
     offset *= _DEG
-    resolve_fine(lk, rows, fine)  # the few positions in cells split finer, at once
+    # the few positions in cells split finer, at once
+    unmatched = resolve_fine(lk, rows, fine) or lk.gaps
     # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
     # copy as with the default "raise"), set to NaN at the end.
     area_deg.take(rows, out=out["searched_area"], mode="wrap")
@@ -126,8 +127,8 @@ def crossmatch(
         nan = np.broadcast_to(np.nan, (n,))
         for key in _FIELDS_3D:
             out[key] = nan
-    outside = rows < 0
-    if np.any(outside):
+    outside = rows < 0 if unmatched else None  # no position outside every row otherwise
+    if outside is not None and np.any(outside):
         for key, values in out.items():
             if key not in ("offset", "searched_prob_dist") and (three_d or key in _FIELDS_2D):
                 values[outside] = np.nan

@@ -31,6 +31,13 @@ _RAD = math.pi / 180  # what np.radians multiplies by
 def uniq_to_level_ipix(uniq: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
     """Split NUNIQ indices into (level, nested ipix), as astropy-healpix does."""
     u = np.asarray(uniq, dtype=np.int64)
+    if u.ndim == 1 and u.size > 64 and 4 <= u[0] and u[-1] < 1 << 62 and np.all(u[1:] > u[:-1]):
+        # ascending (a map sorted by UNIQ): each level's rows are one run, found by a
+        # search for the levels' first NUNIQ, 4**(level + 1)
+        first = np.left_shift(4, 2 * np.arange(MAX_LEVEL + 2, dtype=np.int64))
+        counts = np.diff(np.searchsorted(u, first))
+        level = np.repeat(np.arange(MAX_LEVEL + 1, dtype=np.int64), counts)
+        return level, u - np.repeat(first[:-1], counts)
     if np.any(u < 4):
         raise ValueError("NUNIQ index below 4")
     # level = floor(log2(uniq / 4)) / 2, computed exactly on integers.
@@ -276,7 +283,8 @@ def ang2ab(
         ntt = np.minimum(tp_all.astype(np.int64), 3)
         tp = tp_all - ntt
         # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.
-        tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + np.abs(zp)))
+        azp = np.abs(zp)
+        tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + azp))
         vp = tp * tmp
         vm = (1.0 - tp) * tmp
         jpp = np.minimum(vp.astype(np.int64), nside - 1)
@@ -293,7 +301,7 @@ def ang2ab(
         jm[pol] = np.where(north, ntt, jpp)
         tol = nside * 2.0**-_EDGE_BITS + 2.0**-44
         close = (
-            (np.abs(np.abs(zp) - 2.0 / 3.0) < 1e-12)
+            (np.abs(azp - 2.0 / 3.0) < 1e-12)
             | (np.abs(vp - np.rint(vp)) < tol)
             | (np.abs(vm - np.rint(vm)) < tol)
             | (tp < 1e-12)

@@ -42,11 +42,20 @@ class Lookup:
     #: per coarse cell, at ``a * 5 NSIDE + b`` (see ``healpix.ang2ab``; cells of no pixel
     #: read some pixel's row): its row, -2 if split finer, -1 uncovered
     index: np.ndarray
+    gaps: bool  # some coarse cell is uncovered (-1)
 
 
-def _coarse_level(level: np.ndarray) -> int:
-    top = int(level.max())
-    counts = np.bincount(level, minlength=top + 1)
+def _level_runs(level: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rows per level 0..top, and the first row of each level and one past the last when
+    the levels ascend, as in a map sorted by UNIQ, else None)."""
+    if level.size < 2 or np.all(level[1:] >= level[:-1]):
+        bounds = np.searchsorted(level, np.arange(top + 2))
+        return np.diff(bounds), bounds
+    return np.bincount(level, minlength=top + 1), None
+
+
+def _coarse_level(counts: np.ndarray) -> int:
+    top = counts.size - 1
     # sky share of the rows at each level or coarser
     area = np.cumsum(counts * np.ldexp(1.0, -2 * np.arange(top + 1))) / 12
     coarse = int(np.argmax(area >= 1 - _DEEP_AREA)) if area[-1] >= 1 - _DEEP_AREA else top
@@ -67,12 +76,18 @@ def _ab_to_nested(level: int) -> np.ndarray:
 def build_lookup(sm: SkyMap) -> Lookup:
     level, ipix = sm.level_ipix
     top = int(level.max())
-    coarse = _coarse_level(level)
-    deep = np.flatnonzero(level > coarse)
+    counts, bounds = _level_runs(level, top)
+    coarse = _coarse_level(counts)
+    if bounds is None:
+        deep = np.flatnonzero(level > coarse)
+    else:
+        deep = np.arange(bounds[coarse + 1], level.size)
     deep_cells = ipix[deep] >> (2 * (level[deep] - coarse))
-    index = _tiled_index(level, ipix, coarse, deep_cells)
+    index = _tiled_index(level, ipix, coarse, deep_cells, counts, bounds)
+    gaps = False  # a tiled index has no uncovered cell
     if index is None:
         index = _overlapping_index(level, ipix, coarse, deep_cells)
+        gaps = bool(np.count_nonzero(index == -1))
     # Rows finer than the dense index, sorted by their first pixel at the deepest level
     # (the stable sort: it merges the sorted runs of a map sorted by UNIQ, 7x the quick one).
     shift = 2 * (top - level[deep])
@@ -85,20 +100,29 @@ def build_lookup(sm: SkyMap) -> Lookup:
         deep[by_start],
         coarse,
         index.take(_ab_to_nested(coarse)),
+        gaps,
     )
 
 
 def _tiled_index(
-    level: np.ndarray, ipix: np.ndarray, coarse: int, deep_cells: np.ndarray
+    level: np.ndarray,
+    ipix: np.ndarray,
+    coarse: int,
+    deep_cells: np.ndarray,
+    counts: np.ndarray,
+    bounds: np.ndarray | None,
 ) -> np.ndarray | None:
     """The dense index (nested order) of a map whose rows tile the sky exactly, each level's
-    rows written as blocks of cells (no sort); None if rows overlap or leave gaps."""
+    rows written as blocks of cells (no sort); None if rows overlap or leave gaps. ``counts``
+    and ``bounds`` as ``_level_runs`` gives them."""
     ncells = 12 << (2 * coarse)
     index = np.full(ncells, -1, dtype=np.int32)
-    counts = np.bincount(level, minlength=coarse + 1)
     covered = 0  # cells written by the shallow rows, with multiplicity
     for lv in np.flatnonzero(counts[: coarse + 1]).tolist():
-        rows = np.flatnonzero(level == lv)
+        if bounds is None:
+            rows = np.flatnonzero(level == lv)
+        else:
+            rows = np.arange(bounds[lv], bounds[lv + 1])
         width = 1 << (2 * (coarse - lv))
         index.reshape(-1, width)[ipix[rows]] = rows.astype(np.int32)[:, None]
         covered += rows.size * width
@@ -192,3 +216,4 @@ def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.n
     jc = np.maximum(j, 0)
     ok = (j >= 0) & (pixel < lk.ends[jc])
     rows[where[order]] = np.where(ok, lk.rows[jc], -1)
+    return not ok.all()
