@@ -62,14 +62,32 @@ def _coarse_level(counts: np.ndarray) -> int:
     return min(coarse, top, _MAX_COARSE)
 
 
+_CHUNK = 1 << 16  # cells per step of the (a, b) tables: bounded temporaries at order 8
+
+
 @lru_cache(maxsize=4)
 def _ab_to_nested(level: int) -> np.ndarray:
     """Nested index of the pixel at every (a, b) of ``level`` (see ``healpix.ang2ab``), at
-    ``a * 5 NSIDE + b`` (read-only, shared by every map): every (a, b) in [0, 5 NSIDE)^2
-    names some pixel, those of no position among them."""
-    side = np.arange(5 << level, dtype=np.int64)
-    out = ab_to_nested(level, np.repeat(side, side.size), np.tile(side, side.size))
+    ``a * 5 NSIDE + b``, as int32 (read-only, shared by every map): every (a, b) in
+    [0, 5 NSIDE)^2 names some pixel, those of no position among them."""
+    width = 5 << level
+    out = np.empty(width * width, np.int32)
+    step = max(1, _CHUNK // width)  # rows of a per step
+    side = np.arange(width, dtype=np.int64)
+    for a0 in range(0, width, step):
+        a = np.repeat(np.arange(a0, min(a0 + step, width), dtype=np.int64), width)
+        b = np.tile(side, a.size // width)
+        out[a0 * width : a0 * width + a.size] = ab_to_nested(level, a, b)
     out.flags.writeable = False
+    return out
+
+
+def _ab_index(index: np.ndarray, coarse: int) -> np.ndarray:
+    """The dense index (nested order) rewritten in (a, b) order, a chunk at a time."""
+    where = _ab_to_nested(coarse)
+    out = np.empty(where.size, index.dtype)
+    for lo in range(0, where.size, _CHUNK):
+        index.take(where[lo : lo + _CHUNK], out=out[lo : lo + _CHUNK])
     return out
 
 
@@ -99,7 +117,7 @@ def build_lookup(sm: SkyMap) -> Lookup:
         ((ipix[deep] + 1) << shift)[by_start],
         deep[by_start],
         coarse,
-        index.take(_ab_to_nested(coarse)),
+        _ab_index(index, coarse),
         gaps,
     )
 
