@@ -219,12 +219,13 @@ def block_rows(
     return rows
 
 
-def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.ndarray]]) -> bool:
     """Replace the -2 of ``block_rows`` in ``rows`` by the row found among the rows finer
     than the dense index, or -1; all such positions in one sorted search (a search of
-    sorted keys walks the table once: a quarter of the time of the same keys unsorted)."""
+    sorted keys walks the table once: a quarter of the time of the same keys unsorted).
+    True if some position is in no row (-1)."""
     if not fine:
-        return
+        return False
     where = np.concatenate([f[0] for f in fine])
     pixel = np.concatenate([f[1] for f in fine])
     order = np.argsort(pixel)
@@ -234,4 +235,4 @@ def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.n
     jc = np.maximum(j, 0)
     ok = (j >= 0) & (pixel < lk.ends[jc])
     rows[where[order]] = np.where(ok, lk.rows[jc], -1)
-    return not ok.all()
+    return not bool(ok.all())
