@@ -12,8 +12,7 @@ import numpy as np
 from .arrays import TARGET_BLOCK, flat_positions, shaped, wrap_ra
 from .credible import mode
 from .distance import cdf_apply, cdf_table, distance_cdf
-from .healpix import ang2xyf_rad
-from .lookup import coarse_rows, resolve_fine
+from .lookup import block_rows, resolve_fine
 from .special import sin_cos_dec_deg
 from .volume import log_density_vol
 
@@ -85,12 +84,13 @@ def crossmatch(
     ra0, dec0 = (math.radians(v) for v in mode(sm))
     h_z0, h_c0 = 0.5 * math.sin(dec0), 0.5 * math.cos(dec0)
     rows = np.empty(n, np.int64)
+    fine: list[tuple[np.ndarray, np.ndarray]] = []
     offset = out["offset"]
     for lo in range(0, n, TARGET_BLOCK):
         sl = slice(lo, lo + TARGET_BLOCK)
         ra_r = ra[sl] * _RAD
         z, cd = sin_cos_dec_deg(dec[sl])
-        rows[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra_r, z, cd, dec[sl]))
+        rows[sl] = block_rows(lk, ra_r, z, cd, dec[sl], lo, fine)
         # Angular distance (Vincenty's formula, as astropy's separation), every term halved
         # (exact; the constants carry the halves): with t = tan(d/2) for the RA difference d,
         # cos(Dec) sin(d) / 2 = t w and cos(Dec) cos(d) = (1 - t^2) w, w = cos(Dec) / (1 + t^2).
@@ -114,7 +114,8 @@ def crossmatch(
         z += cd_cos_d
         np.arctan2(across, z, out=offset[sl])
     offset *= _DEG
-    resolve_fine(lk, rows, ra, dec)  # the few positions in cells split finer, at once
+    # the few positions in cells split finer, at once
+    unmatched = resolve_fine(lk, rows, fine) or lk.gaps
     # Targets outside the map (row -1) read the last row here (mode="wrap": no buffered
     # copy as with the default "raise"), set to NaN at the end.
     area_deg.take(rows, out=out["searched_area"], mode="wrap")
@@ -126,8 +127,8 @@ def crossmatch(
         nan = np.broadcast_to(np.nan, (n,))
         for key in _FIELDS_3D:
             out[key] = nan
-    outside = rows < 0
-    if np.any(outside):
+    outside = rows < 0 if unmatched else None  # no position outside every row otherwise
+    if outside is not None and np.any(outside):
         for key, values in out.items():
             if key not in ("offset", "searched_prob_dist") and (three_d or key in _FIELDS_2D):
                 values[outside] = np.nan

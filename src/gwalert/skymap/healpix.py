@@ -29,6 +29,13 @@ _RAD = math.pi / 180  # what np.radians multiplies by
 def uniq_to_level_ipix(uniq: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
     """Split NUNIQ indices into (level, nested ipix), as astropy-healpix does."""
     u = np.asarray(uniq, dtype=np.int64)
+    if u.ndim == 1 and u.size > 64 and 4 <= u[0] and u[-1] < 1 << 62 and np.all(u[1:] > u[:-1]):
+        # ascending (a map sorted by UNIQ): each level's rows are one run, found by a
+        # search for the levels' first NUNIQ, 4**(level + 1)
+        first = np.left_shift(4, 2 * np.arange(MAX_LEVEL + 2, dtype=np.int64))
+        counts = np.diff(np.searchsorted(u, first))
+        level = np.repeat(np.arange(MAX_LEVEL + 1, dtype=np.int64), counts)
+        return level, u - np.repeat(first[:-1], counts)
     if np.any(u < 4):
         raise ValueError("NUNIQ index below 4")
     # level = floor(log2(uniq / 4)) / 2, computed exactly on integers.
@@ -109,6 +116,10 @@ _FACE = _face_table()
 
 
 _EDGE_BITS = 40  # positions within NSIDE 2**-40 pixels of an edge are placed exactly
+# A base pixel's edge-line quadrants (ifp, ifm) without the wrap of ``_FACE``: the (a, b) of
+# pixel (x, y) of base pixel f are (_FACE_A[f] NSIDE + NSIDE - 1 - y, _FACE_B[f] NSIDE + x).
+_FACE_A = np.array([0, 1, 2, 3, 0, 1, 2, 3, 1, 2, 3, 4], np.int64)
+_FACE_B = np.array([1, 2, 3, 4, 0, 1, 2, 3, 0, 1, 2, 3], np.int64)
 
 
 def ang2xyf_rad(
@@ -117,7 +128,41 @@ def ang2xyf_rad(
     """(base pixel, x, y) at ``level`` of each position (RA in radians, z = sin(Dec),
     cos(Dec), and Dec in degrees; 1-D arrays): HEALPix's ang2pix before the bits are
     interleaved, the pixel healpy's ``ang2pix(nside, pi/2 - dec, ra, nest=True)`` gives (what
-    ligo.skymap's crossmatch looks targets up with), for every position.
+    ligo.skymap's crossmatch looks targets up with), for every position. See ``ang2ab``."""
+    return ab_to_xyf(level, *ang2ab(level, ra, z, cos_dec, dec_deg))
+
+
+def ab_to_xyf(
+    level: int, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base pixel, x, y) of the pixels at edge-line coordinates (a, b) (see ``ang2ab``);
+    reuses ``a`` and ``b``."""
+    key = a >> level
+    key <<= 3
+    key += b >> level
+    face = _FACE.take(key, mode="wrap")
+    mask = (1 << level) - 1
+    b &= mask
+    a &= mask
+    return face, b, np.subtract(mask, a, out=a)
+
+
+def ab_to_nested(level: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Nested index of the pixels at edge-line coordinates (a, b) (see ``ang2ab``)."""
+    return xyf_to_nested(level, *ab_to_xyf(level, a, b))
+
+
+def ang2ab(
+    level: int, ra: np.ndarray, z: np.ndarray, cos_dec: np.ndarray, dec_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """HEALPix's edge-line coordinates (jp, jm) at ``level`` of each position (arguments as
+    ``ang2xyf_rad``), the pixel healpy's ``ang2pix`` gives for every position: the ascending
+    and descending edge lines' indices of the equatorial formula, from which HEALPix reads the
+    base pixel (their quotients by NSIDE) and x, y (their remainders); positions in the polar
+    caps are written in the same coordinates (a = A NSIDE + NSIDE - 1 - y, b = B NSIDE + x
+    for base pixel quadrants A, B), so that one pair of integers names any pixel and a coarser
+    level's pair is this one shifted right (NSIDE is a power of two: every product and sum
+    below rounds to the same value times NSIDE, and the floors of scaled values are shifts).
 
     The bulk runs on the z and cos(Dec) given (half-angle tangents, not libm's cos(pi/2 - Dec)
     that healpy's z is): both agree to a few ulp, so they give the same pixel except within a
@@ -126,9 +171,7 @@ def ang2xyf_rad(
     ``_ang2xyf_exact`` (healpy's arithmetic, libm's cosine). The equatorial formula runs on
     every position (no gather and scatter of the belt), the polar one on the caps only.
 
-    HEALPix scales by NSIDE last; here the constants carry it (NSIDE is a power of two, so
-    every product and sum rounds to the same value times NSIDE: the same pixels, and a
-    coarser level's x and y are the finer level's shifted)."""
+    HEALPix scales by NSIDE last; here the constants carry it."""
     level = int(level)
     nside = 1 << level
     # tt = phi / (pi/2) modulo 4 (HEALPix's fmodulo), in units of 1/nside: [0, 4 nside)
@@ -157,17 +200,6 @@ def ang2xyf_rad(
     edge = np.flatnonzero(near < 2)
     jp >>= sub
     jm >>= sub
-    # HEALPix's face: ifp | 4 where ifp == ifm, ifp where ifp < ifm, else ifm + 8, as one
-    # gather (ifp and ifm are in [0, 4] in the belt, [-1, 5] in the caps)
-    key = jp >> level
-    key <<= 3
-    key += jm >> level
-    face = _FACE.take(key, mode="wrap")
-    mask = nside - 1
-    jm &= mask
-    ix = jm
-    jp &= mask
-    iy = np.subtract(mask, jp, out=jp)
     pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0 - 1e-12)  # polar caps (and their boundary)
     if pol.size:
         zp = z[pol]
@@ -176,18 +208,25 @@ def ang2xyf_rad(
         ntt = np.minimum(tp_all.astype(np.int64), 3)
         tp = tp_all - ntt
         # nside sqrt(3 (1 - |z|)), as 3 cos^2(dec) / (1 + |z|) to keep precision at the poles.
-        tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + np.abs(zp)))
+        azp = np.abs(zp)
+        tmp = nside * cos_dec[pol] * np.sqrt(3.0 / (1.0 + azp))
         vp = tp * tmp
         vm = (1.0 - tp) * tmp
         jpp = np.minimum(vp.astype(np.int64), nside - 1)
         jmp = np.minimum(vm.astype(np.int64), nside - 1)
+        # north: face ntt, x = nside - 1 - jmp, y = nside - 1 - jpp; south: face ntt + 8,
+        # x = jpp, y = jmp; as (a, b): (ntt nside + jpp, (ntt + 1) nside + nside - 1 - jmp)
+        # in the north, the two swapped in the south
+        ntt *= nside
+        jpp += ntt
+        ntt += 2 * nside - 1
+        ntt -= jmp
         north = zp >= 0
-        face[pol] = np.where(north, ntt, ntt + 8)
-        ix[pol] = np.where(north, nside - jmp - 1, jpp)
-        iy[pol] = np.where(north, nside - jpp - 1, jmp)
+        jp[pol] = np.where(north, jpp, ntt)
+        jm[pol] = np.where(north, ntt, jpp)
         tol = nside * 2.0**-_EDGE_BITS + 2.0**-44
         close = (
-            (np.abs(np.abs(zp) - 2.0 / 3.0) < 1e-12)
+            (np.abs(azp - 2.0 / 3.0) < 1e-12)
             | (np.abs(vp - np.rint(vp)) < tol)
             | (np.abs(vm - np.rint(vm)) < tol)
             | (tp < 1e-12)
@@ -196,10 +235,9 @@ def ang2xyf_rad(
         edge = np.union1d(edge, pol[close])
     if edge.size:
         fe, xe, ye = _ang2xyf_exact(level, ra[edge], dec_deg[edge] * _RAD)
-        face[edge] = fe
-        ix[edge] = xe
-        iy[edge] = ye
-    return face, ix, iy
+        jp[edge] = _FACE_A.take(fe) * nside + (nside - 1) - ye
+        jm[edge] = _FACE_B.take(fe) * nside + xe
+    return jp, jm
 
 
 _INV_HALFPI = 0.6366197723675813430755350534900574  # HEALPix's inv_halfpi

@@ -2,11 +2,13 @@
 
 A dense index over the cells of one coarse order answers for every row at that order or
 coarser; the coarse order is the lowest one at which rows finer than it cover under 5% of the
-sky (at most order 8: 786,432 cells, 3 MB), so most positions are found by one gather. The
-index is kept in (base pixel, x, y) order, the coordinates HEALPix's ang2pix finds before it
-interleaves their bits: a position's key is three shifts and two ORs. Positions in cells split
-finer are found by a sorted search over the deeper rows' first pixels at the map's deepest
-order. All of it on 1-D arrays (see ``arrays``).
+sky (at most order 8), so most positions are found by one gather. The index is kept in the
+order of HEALPix's edge-line coordinates (a, b) (``healpix.ang2ab``: the two integers ang2pix
+finds before it reads the base pixel and x, y off them), 5 NSIDE by 5 NSIDE cells (at order
+8, 1.6 million: 6.5 MB), so that a position's key is ``a * 5 NSIDE + b``. Positions are placed
+at the map's deepest order once; the coarse cell is that pair shifted right. Positions in
+cells split finer are found by a sorted search over the deeper rows' first pixels at the
+deepest order. All of it on 1-D arrays (see ``arrays``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
-from .healpix import ang2xyf_rad, xyf_to_nested
+from .healpix import ab_to_nested, ang2ab
 from .special import sin_cos_dec_deg
 
 if TYPE_CHECKING:
@@ -37,40 +39,73 @@ class Lookup:
     ends: np.ndarray  # one past the last, same order
     rows: np.ndarray  # row index of each entry
     coarse: int  # level of the dense index
-    index: np.ndarray  # per coarse cell in xyf order: its row, -2 if split finer, -1 uncovered
+    #: per coarse cell, at ``a * 5 NSIDE + b`` (see ``healpix.ang2ab``; cells of no pixel
+    #: read some pixel's row): its row, -2 if split finer, -1 uncovered
+    index: np.ndarray
+    gaps: bool  # some coarse cell is uncovered (-1)
 
 
-def _coarse_level(level: np.ndarray) -> int:
-    top = int(level.max())
-    counts = np.bincount(level, minlength=top + 1)
+def _level_runs(level: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rows per level 0..top, and the first row of each level and one past the last when
+    the levels ascend, as in a map sorted by UNIQ, else None)."""
+    if level.size < 2 or np.all(level[1:] >= level[:-1]):
+        bounds = np.searchsorted(level, np.arange(top + 2))
+        return np.diff(bounds), bounds
+    return np.bincount(level, minlength=top + 1), None
+
+
+def _coarse_level(counts: np.ndarray) -> int:
+    top = counts.size - 1
     # sky share of the rows at each level or coarser
     area = np.cumsum(counts * np.ldexp(1.0, -2 * np.arange(top + 1))) / 12
     coarse = int(np.argmax(area >= 1 - _DEEP_AREA)) if area[-1] >= 1 - _DEEP_AREA else top
     return min(coarse, top, _MAX_COARSE)
 
 
+_CHUNK = 1 << 16  # cells per step of the (a, b) tables: bounded temporaries at order 8
+
+
 @lru_cache(maxsize=4)
-def _xyf_to_nested(level: int) -> np.ndarray:
-    """Nested index of every cell at ``level``, in (base pixel, x, y) order (read-only,
-    shared by every map)."""
-    side = np.arange(1 << level, dtype=np.int64)
-    ix = np.repeat(side, side.size)
-    iy = np.tile(side, side.size)
-    face = np.repeat(np.arange(12, dtype=np.int64), ix.size)
-    out = xyf_to_nested(level, face, np.tile(ix, 12), np.tile(iy, 12))
+def _ab_to_nested(level: int) -> np.ndarray:
+    """Nested index of the pixel at every (a, b) of ``level`` (see ``healpix.ang2ab``), at
+    ``a * 5 NSIDE + b``, as int32 (read-only, shared by every map): every (a, b) in
+    [0, 5 NSIDE)^2 names some pixel, those of no position among them."""
+    width = 5 << level
+    out = np.empty(width * width, np.int32)
+    step = max(1, _CHUNK // width)  # rows of a per step
+    side = np.arange(width, dtype=np.int64)
+    for a0 in range(0, width, step):
+        a = np.repeat(np.arange(a0, min(a0 + step, width), dtype=np.int64), width)
+        b = np.tile(side, a.size // width)
+        out[a0 * width : a0 * width + a.size] = ab_to_nested(level, a, b)
     out.flags.writeable = False
+    return out
+
+
+def _ab_index(index: np.ndarray, coarse: int) -> np.ndarray:
+    """The dense index (nested order) rewritten in (a, b) order, a chunk at a time."""
+    where = _ab_to_nested(coarse)
+    out = np.empty(where.size, index.dtype)
+    for lo in range(0, where.size, _CHUNK):
+        index.take(where[lo : lo + _CHUNK], out=out[lo : lo + _CHUNK])
     return out
 
 
 def build_lookup(sm: SkyMap) -> Lookup:
     level, ipix = sm.level_ipix
     top = int(level.max())
-    coarse = _coarse_level(level)
-    deep = np.flatnonzero(level > coarse)
+    counts, bounds = _level_runs(level, top)
+    coarse = _coarse_level(counts)
+    if bounds is None:
+        deep = np.flatnonzero(level > coarse)
+    else:
+        deep = np.arange(bounds[coarse + 1], level.size)
     deep_cells = ipix[deep] >> (2 * (level[deep] - coarse))
-    index = _tiled_index(level, ipix, coarse, deep_cells)
+    index = _tiled_index(level, ipix, coarse, deep_cells, counts, bounds)
+    gaps = False  # a tiled index has no uncovered cell
     if index is None:
         index = _overlapping_index(level, ipix, coarse, deep_cells)
+        gaps = bool(np.count_nonzero(index == -1))
     # Rows finer than the dense index, sorted by their first pixel at the deepest level
     # (the stable sort: it merges the sorted runs of a map sorted by UNIQ, 7x the quick one).
     shift = 2 * (top - level[deep])
@@ -82,21 +117,30 @@ def build_lookup(sm: SkyMap) -> Lookup:
         ((ipix[deep] + 1) << shift)[by_start],
         deep[by_start],
         coarse,
-        index[_xyf_to_nested(coarse)],
+        _ab_index(index, coarse),
+        gaps,
     )
 
 
 def _tiled_index(
-    level: np.ndarray, ipix: np.ndarray, coarse: int, deep_cells: np.ndarray
+    level: np.ndarray,
+    ipix: np.ndarray,
+    coarse: int,
+    deep_cells: np.ndarray,
+    counts: np.ndarray,
+    bounds: np.ndarray | None,
 ) -> np.ndarray | None:
     """The dense index (nested order) of a map whose rows tile the sky exactly, each level's
-    rows written as blocks of cells (no sort); None if rows overlap or leave gaps."""
+    rows written as blocks of cells (no sort); None if rows overlap or leave gaps. ``counts``
+    and ``bounds`` as ``_level_runs`` gives them."""
     ncells = 12 << (2 * coarse)
     index = np.full(ncells, -1, dtype=np.int32)
-    counts = np.bincount(level, minlength=coarse + 1)
     covered = 0  # cells written by the shallow rows, with multiplicity
     for lv in np.flatnonzero(counts[: coarse + 1]).tolist():
-        rows = np.flatnonzero(level == lv)
+        if bounds is None:
+            rows = np.flatnonzero(level == lv)
+        else:
+            rows = np.arange(bounds[lv], bounds[lv + 1])
         width = 1 << (2 * (coarse - lv))
         index.reshape(-1, width)[ipix[rows]] = rows.astype(np.int32)[:, None]
         covered += rows.size * width
@@ -137,34 +181,58 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     lk = sm.lookup
     ra = wrap_ra(ra)
     out = np.empty(ra.size, np.int64)
+    fine: list[tuple[np.ndarray, np.ndarray]] = []
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
         z, cd = sin_cos_dec_deg(dec[sl])
-        out[sl] = coarse_rows(lk, *ang2xyf_rad(lk.coarse, ra[sl] * _RAD, z, cd, dec[sl]))
-    resolve_fine(lk, out, ra, dec)
+        out[sl] = block_rows(lk, ra[sl] * _RAD, z, cd, dec[sl], lo, fine)
+    resolve_fine(lk, out, fine)
     return out
 
 
-def coarse_rows(lk: Lookup, face: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-    """Row of each pixel (base pixel, x, y) at the dense index's level ``lk.coarse`` (the bits
-    of the deepest level's x and y shifted, see ``ang2xyf_rad``), as int32: -1 if not
-    covered, -2 in cells split finer (``resolve_fine`` places those). Reuses the arrays."""
-    face <<= 2 * lk.coarse
-    ix <<= lk.coarse
-    face |= ix
-    face |= iy
-    return lk.index.take(face)
+def block_rows(
+    lk: Lookup,
+    ra: np.ndarray,
+    z: np.ndarray,
+    cos_dec: np.ndarray,
+    dec_deg: np.ndarray,
+    lo: int,
+    fine: list[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Row of each position (arguments as ``healpix.ang2ab``, a block starting at index
+    ``lo``), as int32: -1 if not covered, -2 in cells split finer; for those, (index, nested
+    pixel at the deepest level) is appended to ``fine`` for ``resolve_fine``."""
+    a, b = ang2ab(lk.level, ra, z, cos_dec, dec_deg)
+    shift = lk.level - lk.coarse
+    width = 5 << lk.coarse
+    if not shift:  # no row finer than the dense index
+        a *= width
+        a += b
+        return lk.index.take(a)
+    key = a >> shift
+    key *= width
+    key += b >> shift
+    rows = lk.index.take(key)
+    split = np.flatnonzero(rows == -2)
+    if split.size:
+        fine.append((split + lo, ab_to_nested(lk.level, a[split], b[split])))
+    return rows
 
 
-def resolve_fine(lk: Lookup, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> None:
-    """Replace the -2 of ``coarse_rows`` in ``rows`` (positions in degrees) by the row found
-    among the rows finer than the dense index, or -1; all such positions in one pass."""
-    fine = np.flatnonzero(rows == -2)
-    if fine.size:
-        z, cd = sin_cos_dec_deg(dec[fine])
-        df = dec[fine]
-        p = xyf_to_nested(lk.level, *ang2xyf_rad(lk.level, ra[fine] * _RAD, z, cd, df))
-        j = np.searchsorted(lk.starts, p, side="right") - 1
-        jc = np.clip(j, 0, None)
-        ok = (j >= 0) & (p < lk.ends[jc])
-        rows[fine] = np.where(ok, lk.rows[jc], -1)
+def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Replace the -2 of ``block_rows`` in ``rows`` by the row found among the rows finer
+    than the dense index, or -1; all such positions in one sorted search (a search of
+    sorted keys walks the table once: a quarter of the time of the same keys unsorted).
+    True if some position is in no row (-1)."""
+    if not fine:
+        return False
+    where = np.concatenate([f[0] for f in fine])
+    pixel = np.concatenate([f[1] for f in fine])
+    order = np.argsort(pixel)
+    pixel = pixel[order]
+    j = np.searchsorted(lk.starts, pixel, side="right")
+    j -= 1
+    jc = np.maximum(j, 0)
+    ok = (j >= 0) & (pixel < lk.ends[jc])
+    rows[where[order]] = np.where(ok, lk.rows[jc], -1)
+    return not bool(ok.all())
