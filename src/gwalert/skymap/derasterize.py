@@ -5,6 +5,7 @@ needs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,27 @@ def nest_to_ring(ipix: np.ndarray, level: int) -> np.ndarray:
 
 
 class Derasterizer:
-    """Merge a flat map's pixels, fed in file order a chunk at a time, into multi-order rows."""
+    """Merge a flat map's pixels, fed in file order a chunk at a time, into multi-order rows.
+
+    The merging works on changes, not on the tree: the pixels are visited in NESTED order (a
+    block of ``C = 4**k`` pixels at a time), the stored bytes of consecutive pixels compared
+    (no decoding: any column whose bytes differ is a candidate change), and only the
+    candidates decoded and checked with ligo.skymap's rule (every column equal, or both
+    records holding a NaN). A record that differs from the one before it by that rule starts
+    a run; the multi-order rows are the largest aligned NESTED blocks inside each run (an
+    aligned block merges exactly when none of its pixels differs from the one before it:
+    the rule is an equivalence), and each row takes its first pixel's record, kept at every
+    byte change. Work is one comparison per pixel and column plus the changes.
+    """
 
     def __init__(
-        self, level: int, ordering: str, names: list[str], value_name: str, scale: float | None
+        self,
+        level: int,
+        ordering: str,
+        names: list[str],
+        value_name: str,
+        scale: float | None,
+        decode: Callable[[int, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.level = level
         self.nside = 1 << level
@@ -69,7 +87,9 @@ class Derasterizer:
         self.names = names
         self.value_index = names.index(value_name)
         self.scale = scale
+        self.decode = decode
         self.kept = {name: i for i, name in enumerate(names) if name in DISTANCE_COLUMNS}
+        self.kept_indices = [self.value_index, *self.kept.values()]
         self.k = min(level, _BLOCK_LEVELS)
         self.C = 1 << (2 * self.k)
         self.nblocks = self.npix // self.C
@@ -94,34 +114,30 @@ class Derasterizer:
         self.lo = 0  # file pixel index of window[.][0]
         self.window: list[np.ndarray] | None = None
         self.fed = 0
-        self.out_uniq: list[np.ndarray] = []
-        self.out_cols: list[list[np.ndarray]] = []
-        self.nout = 0
-        # per-block summary: uniform flag, representative record, has-NaN flag
-        self.blk_uniform = np.zeros(self.nblocks, dtype=bool)
-        self.blk_nan = np.zeros(self.nblocks, dtype=bool)
-        self.blk_rep: list[np.ndarray] | None = None
+        # byte changes inside blocks: position of the new record, its kept values, and
+        # whether it starts a run; and per block its first and last records (all columns)
+        self.change_pos: list[np.ndarray] = []
+        self.change_vals: list[list[np.ndarray]] = []
+        self.change_break: list[np.ndarray] = []
+        self.nchanges = 0
+        self.block_ids: list[np.ndarray] = []
+        self.block_first: list[list[np.ndarray]] = []
+        self.block_last: list[list[np.ndarray]] = []
 
-    # one chunk of pixels in file order, one array per column
+    # one chunk of pixels in file order, one array (stored values) per column
     def feed(self, chunk: list[np.ndarray]) -> None:
         if self.fed + chunk[0].size > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
-        chunk = list(chunk)
-        v = chunk[self.value_index]
-        if self.scale is not None:
-            # as ligo.skymap's in-place ``PROB *= npix / (4 pi)``: in the column's own float
-            # type (a PROB column holding NaN differs there, but such a map is refused)
-            if v.dtype.kind != "f":
-                v = v.astype(np.float64)
-            chunk[self.value_index] = v * v.dtype.type(self.scale)
         if self.window is None:
-            self.window = chunk
-            self.blk_rep = [np.zeros(self.nblocks, dtype=c.dtype) for c in chunk]
+            self.window = list(chunk)
         else:
             drop = self._keep_from() - self.lo
-            self.window = [
-                np.concatenate((w[drop:], c)) for w, c in zip(self.window, chunk, strict=True)
-            ]
+            if drop >= self.window[0].size:
+                self.window = list(chunk)
+            else:
+                self.window = [
+                    np.concatenate((w[drop:], c)) for w, c in zip(self.window, chunk, strict=True)
+                ]
             self.lo += drop
         self.fed += chunk[0].size
         self._process()
@@ -132,24 +148,23 @@ class Derasterizer:
         return int(self.suffix_min[self.done])
 
     def _process(self) -> None:
-        hi = self.fed
-        ready = int(np.searchsorted(self.sorted_rmax, hi, side="left"))
+        ready = int(np.searchsorted(self.sorted_rmax, self.fed, side="left"))
         if ready <= self.done:
             return
         # in batches that keep the temporaries bounded
         per = max(1, CHUNK_PIXELS // self.C)
         for start in range(self.done, ready, per):
-            ids = self.order[start : min(ready, start + per)]
-            self._merge_blocks(ids)
+            self._blocks(self.order[start : min(ready, start + per)])
         self.done = ready
 
     def _gather(self, ids: np.ndarray) -> list[np.ndarray]:
+        """The stored values of the blocks ``ids`` in NESTED order, shape (len(ids), C)."""
         assert self.window is not None
-        if not self.ring:
+        shape = (ids.size, self.C)
+        if not self.ring:  # consecutive blocks: a view
             a = int(ids[0]) * self.C - self.lo
-            b = (int(ids[-1]) + 1) * self.C - self.lo
-            return [w[a:b] for w in self.window]
-        where = (self.ring_indices(ids) - self.lo).ravel()
+            return [w[a : a + ids.size * self.C].reshape(shape) for w in self.window]
+        where = self.ring_indices(ids) - self.lo
         return [w[where] for w in self.window]
 
     def ring_indices(self, ids: np.ndarray) -> np.ndarray:
@@ -182,102 +197,131 @@ class Derasterizer:
             jp[wrap] = part
         return np.take(start - 1, self.d_template, axis=1) + jp
 
-    def _merge_blocks(self, ids: np.ndarray) -> None:
-        values = self._gather(ids)
-        nan = _has_nan(values)
-        uniform: np.ndarray | None = None  # every pixel is a uniform node
-        for t in range(self.k):
-            step = 1 << (2 * t)
-            uniform = self._merge_level(
-                values,
-                nan,
-                uniform,
-                step,
-                self.level - t,
-                lambda local, per: ids[local // per] * per + local % per,
-                self.C // step,
-            )
-        # one node per block remains: hand it to the coarse stage
-        self.blk_uniform[ids] = True if uniform is None else uniform
-        self.blk_nan[ids] = nan[:: self.C]
-        assert self.blk_rep is not None
-        for rep, v in zip(self.blk_rep, values, strict=True):
-            rep[ids] = v[:: self.C]
+    def _records(self, stored: list[np.ndarray], at: np.ndarray, cols: list[int]) -> list:
+        """Physical values (the probability scaled) of the records ``at`` of ``stored``."""
+        out = []
+        for i in cols:
+            v = stored[i].reshape(-1)[at]
+            if self.decode is not None:
+                v = self.decode(i, v)
+            if i == self.value_index and self.scale is not None:
+                # as ligo.skymap's in-place ``PROB *= npix / (4 pi)``: in the column's own
+                # float type (a PROB column holding NaN differs there, but such a map is refused)
+                if v.dtype.kind != "f":
+                    v = v.astype(np.float64)
+                v = v * v.dtype.type(self.scale)
+            out.append(v)
+        return out
 
-    def _merge_level(
-        self,
-        values: list[np.ndarray],
-        nan: np.ndarray,
-        uniform: np.ndarray | None,
-        step: int,
-        level: int,
-        to_global: Any,
-        per: int,
-    ) -> np.ndarray:
-        """Merge nodes (every ``step``-th record) four by four; emit the children that stay."""
-        # the four children of parent i are nodes 4i .. 4i+3 (strided views, no reductions
-        # over a short axis, which numpy does slowly)
-        n = nan[::step]
-        n0, n1, n2, n3 = n[0::4], n[1::4], n[2::4], n[3::4]
-        all_nan = n0 & n1 & n2 & n3
-        equal = ~(n0 | n1 | n2 | n3)
-        for v in values:
-            r = v[::step]
-            r0 = r[0::4]
-            equal &= (r[1::4] == r0) & (r[2::4] == r0) & (r[3::4] == r0)
-        parent = all_nan | equal
-        if uniform is not None:
-            parent &= uniform[0::4] & uniform[1::4] & uniform[2::4] & uniform[3::4]
-        else:
-            uniform = np.ones(n.size, dtype=bool)
-        emit = np.flatnonzero(uniform & ~np.repeat(parent, 4))
-        if emit.size:
-            self._emit(values, emit, step, level, to_global(emit, per))
-        return parent
+    def _blocks(self, ids: np.ndarray) -> None:
+        stored = self._gather(ids)
+        C = self.C
+        changed = None
+        for s in stored:
+            b = _bits(s)
+            d = b[:, 1:] != b[:, :-1]
+            if changed is None:
+                changed = d
+            else:
+                changed |= d
+        assert changed is not None
+        every = list(range(len(stored)))
+        starts = np.arange(ids.size, dtype=np.int64) * C
+        self.block_ids.append(ids)
+        self.block_first.append(self._records(stored, starts, every))
+        self.block_last.append(self._records(stored, starts + (C - 1), every))
+        self._add_changes(ids * C, self._records(stored, starts, self.kept_indices), None)
+        nz = np.flatnonzero(changed)
+        if not nz.size:
+            return
+        row, col = np.divmod(nz, C - 1)
+        after = row * C + col + 1
+        new = self._records(stored, after, every)
+        brk = _differ(self._records(stored, after - 1, every), new)
+        self._add_changes(ids[row] * C + col + 1, [new[i] for i in self.kept_indices], brk)
 
-    def _emit(
-        self, values: list[np.ndarray], local: np.ndarray, step: int, level: int, ipix: np.ndarray
-    ) -> None:
-        self.nout += local.size
-        bound_rows(self.nout)
-        at = local * step
-        self.out_uniq.append((np.int64(4) << (2 * level)) + ipix)
-        self.out_cols.append([values[i][at] for i in self._kept_indices()])
-
-    def _kept_indices(self) -> list[int]:
-        return [self.value_index, *self.kept.values()]
+    def _add_changes(self, pos: np.ndarray, vals: list[np.ndarray], brk: np.ndarray | None) -> None:
+        self.nchanges += pos.size
+        # every run is at least one row: more changes than the bound on rows is refused
+        # (a map whose bytes change but not its values is refused at that count too)
+        bound_rows(self.nchanges)
+        self.change_pos.append(pos)
+        self.change_vals.append(vals)
+        # block starts (brk None) are decided in ``finish``, once the block before is known
+        self.change_break.append(np.zeros(pos.size, bool) if brk is None else brk)
 
     def finish(self, header: dict[str, Any]) -> Rows:
         if self.fed != self.npix or self.done != self.nblocks:
             raise SkyMapError("truncated flat sky map")
-        assert self.blk_rep is not None
-        values = self.blk_rep
-        nan = self.blk_nan
-        uniform = self.blk_uniform
-        level = self.level - self.k
-        for t in range(level):
-            uniform = self._merge_level(
-                values, nan, uniform, 1 << (2 * t), level - t, lambda local, per: local, 0
-            )
-            # the coarser nodes' representatives are every 4th of these
-        # the 12 base pixels (or the block level itself when level == 0)
-        top = np.flatnonzero(uniform)
-        if top.size:
-            self._emit(values, top, 1 << (2 * level), 0, top)
-        uniq = np.concatenate(self.out_uniq)
-        order = np.argsort(uniq, kind="stable")
+        # does each block's first record differ from the last record of the block before?
+        ids = np.concatenate(self.block_ids)
+        rank = np.empty(self.nblocks, dtype=np.int64)
+        rank[ids] = np.arange(self.nblocks)
+        ncols = len(self.names)
+        first = [np.concatenate([b[j] for b in self.block_first])[rank] for j in range(ncols)]
+        last = [np.concatenate([b[j] for b in self.block_last])[rank] for j in range(ncols)]
+        block_break = np.ones(self.nblocks, dtype=bool)
+        block_break[1:] = _differ([c[:-1] for c in last], [c[1:] for c in first])
+        pos = np.concatenate(self.change_pos)
+        brk = np.concatenate(self.change_break)
+        is_block = pos % self.C == 0
+        # a block start also entered as a change inside no block: only block starts have it
+        brk[is_block] = block_break[pos[is_block] // self.C]
+        nkept = len(self.kept_indices)
+        vals = [np.concatenate([v[j] for v in self.change_vals]) for j in range(nkept)]
+        order = np.argsort(pos, kind="stable")
+        pos, brk = pos[order], brk[order]
+        run_start = pos[brk]
+        run_end = np.append(run_start[1:], self.npix)
+        cur, t = dyadic_blocks(run_start, run_end, self.level)
+        bound_rows(cur.size)
+        at = order[np.searchsorted(pos, cur, side="right") - 1]
+        uniq = (np.int64(4) << (2 * (self.level - t))) + (cur >> (2 * t))
+        rows = np.argsort(uniq)
         names = ["PROBDENSITY", *self.kept]
-        cols = [np.concatenate([c[j] for c in self.out_cols]) for j in range(len(names))]
         columns = {
-            name: np.ascontiguousarray(c[order], dtype=np.float64)
-            for name, c in zip(names, cols, strict=True)
+            name: np.ascontiguousarray(v[at[rows]], dtype=np.float64)
+            for name, v in zip(names, vals, strict=True)
         }
-        return Rows(uniq=uniq[order], columns=columns, header=header)
+        return Rows(uniq=uniq[rows], columns=columns, header=header)
 
 
-def _has_nan(values: list[np.ndarray]) -> np.ndarray:
-    nan = np.zeros(values[0].size, dtype=bool)
-    for v in values:
-        if v.dtype.kind == "f":
-            nan |= np.isnan(v)
-    return nan
+def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The largest aligned NESTED blocks (first pixel, ``t`` with 4**t pixels, t <= level)
+    that tile each run ``[start, end)`` of pixels at ``level``."""
+    cur = np.asarray(start, dtype=np.int64).copy()
+    end = np.asarray(end, dtype=np.int64)
+    out_cur, out_t = [], []
+    while cur.size:
+        low = cur & -cur  # the lowest set bit (0 at pixel 0, aligned to everything)
+        aligned = np.where(cur == 0, level, (np.frexp(low.astype(np.float64))[1] - 1) >> 1)
+        fits = (np.frexp((end - cur).astype(np.float64))[1] - 1) >> 1
+        t = np.minimum(np.minimum(aligned, fits), level).astype(np.int64)
+        out_cur.append(cur)
+        out_t.append(t)
+        cur = cur + (np.int64(1) << (2 * t))
+        more = cur < end
+        cur, end = cur[more], end[more]
+    return np.concatenate(out_cur), np.concatenate(out_t)
+
+
+def _bits(stored: np.ndarray) -> np.ndarray:
+    """The stored bytes as unsigned integers (equal exactly when the bytes are)."""
+    size = stored.dtype.itemsize
+    if size in (1, 2, 4, 8):
+        return stored.view(f"u{size}")
+    return stored.view(f"V{size}")
+
+
+def _differ(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    """ligo.skymap's test for two records: not (every column equal, or both hold a NaN)."""
+    equal = np.ones(a[0].size, dtype=bool)
+    nan_a = np.zeros(a[0].size, dtype=bool)
+    nan_b = np.zeros(a[0].size, dtype=bool)
+    for x, y in zip(a, b, strict=True):
+        equal &= x == y
+        if x.dtype.kind in "fc":
+            nan_a |= np.isnan(x)
+        if y.dtype.kind in "fc":
+            nan_b |= np.isnan(y)
+    return ~(equal | (nan_a & nan_b))

@@ -169,19 +169,21 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     scale = npix / (4 * np.pi) if is_prob else None
     from .derasterize import Derasterizer
 
-    der = Derasterizer(level, ordering, names, value_name, scale)
+    der = Derasterizer(
+        level, ordering, names, value_name, scale, lambda i, v: _physical(cols[i], v)
+    )
     rows_per_chunk = max(1, der.chunk_pixels // max(repeat, 1))
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
-        der.feed([_pixels(c, rows) for c in cols])
+        # the stored values as they are: only the pixels where they change are decoded
+        der.feed([rows[c.name].reshape(-1) for c in cols])
     return der.finish(header)
 
 
-def _pixels(col: fitsio.Column, rows: np.ndarray) -> np.ndarray:
-    values = col.physical(rows[col.name])
+def _physical(col: fitsio.Column, stored: np.ndarray) -> np.ndarray:
+    values = col.physical(stored)
     if col.tnull is not None and not col.scaled:
-        null = (rows[col.name] == col.tnull).reshape(-1)
-        values = np.where(null, np.nan, values.reshape(-1).astype(np.float64))
-    values = values.reshape(-1)
+        null = stored == col.tnull
+        values = np.where(null, np.nan, values.astype(np.float64))
     if values.dtype.kind == "f" and not values.dtype.isnative:
         values = values.astype(values.dtype.newbyteorder("="))
     return values
