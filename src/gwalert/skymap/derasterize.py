@@ -108,11 +108,11 @@ class Derasterizer:
             self.rmax = first + self.C - 1
             self.suffix_min = first
         self.sorted_rmax = self.rmax[self.order]
-        # RING: chunks about as large as the window (the window is copied once per chunk)
-        self.chunk_pixels = max(CHUNK_PIXELS, 8 << (self.k + level)) if self.ring else CHUNK_PIXELS
+        # RING: chunks twice the window (what is left of it is copied once per chunk)
+        self.chunk_pixels = max(CHUNK_PIXELS, 16 << (self.k + level)) if self.ring else CHUNK_PIXELS
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
-        self.window: list[np.ndarray] | None = None
+        self.window: np.ndarray | None = None  # records (one field per column) in file order
         self.fed = 0
         # byte changes inside blocks: position of the new record, its kept values, and
         # whether it starts a run; and per block its first and last records (all columns)
@@ -124,22 +124,21 @@ class Derasterizer:
         self.block_first: list[list[np.ndarray]] = []
         self.block_last: list[list[np.ndarray]] = []
 
-    # one chunk of pixels in file order, one array (stored values) per column
-    def feed(self, chunk: list[np.ndarray]) -> None:
-        if self.fed + chunk[0].size > self.npix:
+    def feed(self, chunk: np.ndarray) -> None:
+        """One chunk of pixels in file order: a structured array of their stored values, one
+        field per column (in the order of ``names``), one record per pixel."""
+        if self.fed + chunk.size > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
         if self.window is None:
-            self.window = list(chunk)
+            self.window = chunk
         else:
             drop = self._keep_from() - self.lo
-            if drop >= self.window[0].size:
-                self.window = list(chunk)
+            if drop >= self.window.size:
+                self.window = chunk
             else:
-                self.window = [
-                    np.concatenate((w[drop:], c)) for w, c in zip(self.window, chunk, strict=True)
-                ]
+                self.window = np.concatenate((self.window[drop:], chunk))
             self.lo += drop
-        self.fed += chunk[0].size
+        self.fed += chunk.size
         self._process()
 
     def _keep_from(self) -> int:
@@ -158,14 +157,20 @@ class Derasterizer:
         self.done = ready
 
     def _gather(self, ids: np.ndarray) -> list[np.ndarray]:
-        """The stored values of the blocks ``ids`` in NESTED order, shape (len(ids), C)."""
+        """The stored values of the blocks ``ids`` in NESTED order, shape (len(ids), C), one
+        array per column."""
         assert self.window is not None
-        shape = (ids.size, self.C)
         if not self.ring:  # consecutive blocks: a view
             a = int(ids[0]) * self.C - self.lo
-            return [w[a : a + ids.size * self.C].reshape(shape) for w in self.window]
-        where = self.ring_indices(ids) - self.lo
-        return [w[where] for w in self.window]
+            records = self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
+        else:  # one gather of whole records, as rows of machine words (numpy's fast path)
+            w = self.window
+            size = w.dtype.itemsize
+            unit = next(u for u in (8, 4, 2, 1) if size % u == 0)
+            words = w.view(f"u{unit}").reshape(w.size, size // unit)
+            where = (self.ring_indices(ids) - self.lo).reshape(-1)
+            records = np.take(words, where, axis=0).view(w.dtype).reshape(ids.size, self.C)
+        return [records[name] for name in self.window.dtype.names or ()]
 
     def ring_indices(self, ids: np.ndarray) -> np.ndarray:
         """RING index of every pixel of the NESTED blocks ``ids``, shape (len(ids), C).

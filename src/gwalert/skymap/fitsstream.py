@@ -16,6 +16,7 @@ from ..errors import SkyMapError
 from ..limits import MAX_SKYMAP_BYTES
 
 _CHUNK = 1 << 20
+_RAW_CHUNK = 4 << 20  # compressed bytes taken at a time (inflated pieces stay whole)
 
 
 class Stream:
@@ -77,7 +78,7 @@ class Stream:
         """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
         while True:
             if not self._pending:
-                self._pending = bytes(self._raw(_CHUNK))
+                self._pending = bytes(self._raw(_RAW_CHUNK))
                 if not self._pending:
                     if not self._inflater.eof:
                         raise SkyMapError(

@@ -173,9 +173,17 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
         level, ordering, names, value_name, scale, lambda i, v: _physical(cols[i], v)
     )
     rows_per_chunk = max(1, der.chunk_pixels // max(repeat, 1))
+    packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
-        # the stored values as they are: only the pixels where they change are decoded
-        der.feed([rows[c.name].reshape(-1) for c in cols])
+        # the stored values as they are (only the pixels where they change are decoded):
+        # the rows themselves when a row is a pixel, else packed one record per pixel
+        if repeat == 1:
+            der.feed(rows)
+            continue
+        chunk = np.empty(len(rows) * repeat, dtype=packed)
+        for c in cols:
+            chunk[c.name] = rows[c.name].reshape(-1)
+        der.feed(chunk)
     return der.finish(header)
 
 
@@ -203,5 +211,8 @@ def from_flat_columns(columns: dict[str, np.ndarray], header: dict[str, Any]) ->
     der = Derasterizer(
         level, _ordering(header), names, value_name, npix / (4 * np.pi) if is_prob else None
     )
-    der.feed(arrays)
+    records = np.empty(npix, dtype=[(name, a.dtype) for name, a in zip(names, arrays, strict=True)])
+    for name, a in zip(names, arrays, strict=True):
+        records[name] = a
+    der.feed(records)
     return der.finish(header)
