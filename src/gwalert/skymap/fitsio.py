@@ -308,6 +308,17 @@ class BinTable:
             else:
                 yield np.frombuffer(data, dtype=self.dtype, count=n)
 
+    def rows_view(self) -> np.ndarray | None:
+        """Every row, without copying (see ``Stream.view``), if none was read yet and the
+        source allows it; else None (then read with ``iter_rows``)."""
+        if self._rows_read or self.row_bytes == 0:
+            return None
+        data = self.stream.view(self.data_bytes)
+        if data is None:
+            return None
+        self._rows_read = self.nrows
+        return np.frombuffer(data, dtype=self.dtype, count=self.nrows)
+
     def read_all(self) -> np.ndarray:
         parts = list(self.iter_rows(max(self.data_bytes, 1)))
         if not parts:

@@ -8,6 +8,7 @@ is installed, else with the standard library's zlib.
 
 from __future__ import annotations
 
+import mmap
 import os
 import zlib
 from typing import IO, Any
@@ -141,6 +142,33 @@ class Stream:
         out = b"".join(parts) if len(parts) != 1 else parts[0]
         self.position += len(out)
         return out
+
+    def view(self, n: int) -> memoryview | None:
+        """The next ``n`` bytes without copying them (a slice of an in-memory source, or the
+        file's pages mapped read-only), or None where that is not possible (gzip streams,
+        file objects without a file descriptor) or fewer than ``n`` bytes remain."""
+        if self._gzip or self._pending or self.position + n > self.limit:
+            return None
+        if self._mem is not None:
+            if self._mem_pos + n > len(self._mem):
+                return None
+            out = self._mem[self._mem_pos : self._mem_pos + n]
+            self._mem_pos += n
+            self.position += n
+            return out
+        assert self._file is not None
+        try:
+            fileno = self._file.fileno()
+            at = self._file.tell()
+            mapped = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, AttributeError):
+            return None
+        if at + n > len(mapped):
+            mapped.close()
+            return None
+        self._file.seek(at + n)
+        self.position += n
+        return memoryview(mapped)[at : at + n]
 
     def skip(self, n: int) -> int:
         """Discard ``n`` bytes in bounded chunks; return how many there were."""

@@ -173,6 +173,10 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
         level, ordering, names, value_name, scale, lambda i, v: _physical(cols[i], v)
     )
     rows_per_chunk = max(1, der.chunk_pixels // max(repeat, 1))
+    whole = table.rows_view() if repeat == 1 else None
+    if whole is not None:  # an uncompressed file (mapped) or bytes in memory: no copy
+        der.feed(whole)
+        return der.finish(header)
     packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
         # the stored values as they are (only the pixels where they change are decoded):
