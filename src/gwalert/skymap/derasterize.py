@@ -156,21 +156,16 @@ class Derasterizer:
             self._blocks(self.order[start : min(ready, start + per)])
         self.done = ready
 
-    def _gather(self, ids: np.ndarray) -> list[np.ndarray]:
-        """The stored values of the blocks ``ids`` in NESTED order, shape (len(ids), C), one
-        array per column."""
+    def _gather(self, ids: np.ndarray) -> np.ndarray:
+        """The records of the blocks ``ids`` in NESTED order, shape (len(ids), C)."""
         assert self.window is not None
         if not self.ring:  # consecutive blocks: a view
             a = int(ids[0]) * self.C - self.lo
-            records = self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
-        else:  # one gather of whole records, as rows of machine words (numpy's fast path)
-            w = self.window
-            size = w.dtype.itemsize
-            unit = next(u for u in (8, 4, 2, 1) if size % u == 0)
-            words = w.view(f"u{unit}").reshape(w.size, size // unit)
-            where = (self.ring_indices(ids) - self.lo).reshape(-1)
-            records = np.take(words, where, axis=0).view(w.dtype).reshape(ids.size, self.C)
-        return [records[name] for name in self.window.dtype.names or ()]
+            return self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
+        # one gather of whole records, as rows of machine words (numpy's fast path)
+        words = _words(self.window)
+        where = (self.ring_indices(ids) - self.lo).reshape(-1)
+        return np.take(words, where, axis=0).view(self.window.dtype).reshape(ids.size, self.C)
 
     def ring_indices(self, ids: np.ndarray) -> np.ndarray:
         """RING index of every pixel of the NESTED blocks ``ids``, shape (len(ids), C).
@@ -219,17 +214,18 @@ class Derasterizer:
         return out
 
     def _blocks(self, ids: np.ndarray) -> None:
-        stored = self._gather(ids)
+        records = self._gather(ids)
         C = self.C
-        changed = None
-        for s in stored:
-            b = _bits(s)
-            d = b[:, 1:] != b[:, :-1]
-            if changed is None:
-                changed = d
-            else:
-                changed |= d
-        assert changed is not None
+        # a pixel whose record's bytes differ from the one before it: one comparison of
+        # machine words per pair of records, the flags of a record's words read as one word
+        words = _words(records.reshape(-1)).reshape(ids.size, C, -1)
+        differ = words[:, 1:] != words[:, :-1]
+        nwords = differ.shape[2]
+        if nwords in (2, 4, 8):
+            changed = differ.view(f"u{nwords}")[..., 0] != 0
+        else:
+            changed = differ.any(axis=2)
+        stored = [records[name] for name in records.dtype.names or ()]
         every = list(range(len(stored)))
         starts = np.arange(ids.size, dtype=np.int64) * C
         self.block_ids.append(ids)
@@ -310,12 +306,11 @@ def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.nd
     return np.concatenate(out_cur), np.concatenate(out_t)
 
 
-def _bits(stored: np.ndarray) -> np.ndarray:
-    """The stored bytes as unsigned integers (equal exactly when the bytes are)."""
-    size = stored.dtype.itemsize
-    if size in (1, 2, 4, 8):
-        return stored.view(f"u{size}")
-    return stored.view(f"V{size}")
+def _words(records: np.ndarray) -> np.ndarray:
+    """Contiguous records (1-D) as rows of unsigned machine words, shape (n, words)."""
+    size = records.dtype.itemsize
+    unit = next(u for u in (8, 4, 2, 1) if size % u == 0)
+    return np.ascontiguousarray(records).view(f"u{unit}").reshape(records.size, size // unit)
 
 
 def _differ(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
