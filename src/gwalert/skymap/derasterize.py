@@ -103,6 +103,12 @@ class Derasterizer:
             dx, dy, _ = nest_to_xyf(np.arange(self.C), self.k)
             self.d_template = dx + dy  # ring offset (southwards) from the block's corner
             self.e_template = dx - dy  # position offset along the ring
+            # in the equatorial belt: offsets from the block's first index, by the parities
+            # of its first position along the ring (r) and of its ring (p)
+            d, e = self.d_template, self.e_template
+            self.belt_templates = [
+                -d * (4 * self.nside) + ((v >> 1) + ((v & 1) ^ (d & 1)) + e >> 1) for v in range(4)
+            ]
         else:
             self.order = np.arange(self.nblocks)
             self.rmax = first + self.C - 1
@@ -175,6 +181,30 @@ class Derasterizer:
         """
         nside, nl4 = self.nside, 4 * self.nside
         x0, y0, face = nest_to_xyf(ids * self.C, self.level)
+        side = 1 << self.k
+        j0 = _JRLL[face] * nside - x0 - y0 - 1  # the block's southernmost ring
+        # blocks in the equatorial belt (every ring 4 nside long) off face 4 (no wrapping):
+        # the block's first index plus one of four templates, by two parities
+        belt = (face != 4) & (j0 <= 3 * nside) & (j0 - 2 * side + 2 >= nside)
+        if not belt.any():
+            return self._ring_indices(x0, y0, face)
+        jp0 = _JPLL[face] * nside + x0 - y0 + 1
+        variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
+        base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1)
+        out = np.empty((ids.size, self.C), dtype=np.int64)
+        for v in np.unique(variant[belt]):
+            sel = belt & (variant == v)
+            if sel.all():
+                np.add(base[:, None], self.belt_templates[v], out=out)
+            else:
+                out[sel] = base[sel, None] + self.belt_templates[v]
+        if not belt.all():
+            rest = ~belt
+            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest])
+        return out
+
+    def _ring_indices(self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray) -> np.ndarray:
+        nside, nl4 = self.nside, 4 * self.nside
         side = 1 << self.k
         jr = (_JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
         north = jr < nside

@@ -6,12 +6,14 @@ column's own type), then every block of four sibling NESTED pixels whose values 
 (in every column; two records that each hold a NaN somewhere also count as equal) merges into
 its parent, recursively, and the rows come out sorted by UNIQ.
 
-The flat map is never held whole: the table is decompressed and read in chunks, cut into
-aligned NESTED blocks of ``4**k`` pixels that are merged as soon as they are complete, and only
-the merged rows (and one number per block) are kept. A RING map is reordered block by block: a
-NESTED block of side ``s`` covers ``2s - 1`` rings, so a sliding window of about ``8 s nside``
-ring pixels is enough to gather every block; blocks are processed in the order their last ring
-pixel arrives. Peak memory follows the number of merged rows plus that window, not the flat map.
+A gzip-compressed flat map is never held whole: the table is inflated and read in chunks, cut
+into aligned NESTED blocks of ``4**k`` pixels that are compared as soon as they are complete,
+and only the byte changes (and a few records per block) are kept. A RING map is reordered block
+by block: a NESTED block of side ``s`` covers ``2s - 1`` rings, so a sliding window of about
+``8 s nside`` ring pixels is enough to gather every block; blocks are processed in the order
+their last ring pixel arrives. Peak memory follows the number of changes plus that window, not
+the flat map. An uncompressed map (a file, mapped read-only, or bytes in memory) is compared in
+place, without a copy.
 
 The merging itself is in ``derasterize``, the rows type in ``maprows``.
 """
