@@ -118,6 +118,7 @@ class Derasterizer:
         self.chunk_pixels = max(CHUNK_PIXELS, 16 << (self.k + level)) if self.ring else CHUNK_PIXELS
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
+        self._buffer: np.ndarray | None = None  # what the window lives in, once joined
         self.window: np.ndarray | None = None  # records (one field per column) in file order
         self.fed = 0
         # byte changes inside blocks: position of the new record, its kept values, and
@@ -142,10 +143,25 @@ class Derasterizer:
             if drop >= self.window.size:
                 self.window = chunk
             else:
-                self.window = np.concatenate((self.window[drop:], chunk))
+                self.window = self._joined(self.window[drop:], chunk)
             self.lo += drop
         self.fed += chunk.size
         self._process()
+
+    def _joined(self, kept: np.ndarray, chunk: np.ndarray) -> np.ndarray:
+        """``kept`` then ``chunk`` in one reused buffer (fresh memory each time would cost a
+        page fault per page)."""
+        n = kept.size + chunk.size
+        buf = self._buffer
+        if buf is None or buf.size < n or buf.dtype != chunk.dtype:
+            buf = np.empty(max(n, 2 * chunk.size), dtype=chunk.dtype)
+            buf[: kept.size] = kept
+        else:
+            # kept is the tail of the window, which lives in this buffer: move it to the front
+            buf[: kept.size] = kept.copy() if np.shares_memory(kept, buf) else kept
+        buf[kept.size : n] = chunk
+        self._buffer = buf
+        return buf[:n]
 
     def _keep_from(self) -> int:
         if self.done >= self.nblocks:
