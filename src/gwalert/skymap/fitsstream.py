@@ -52,7 +52,7 @@ class Stream:
             head = self._raw(2)
             self._gzip = head == b"\x1f\x8b"
             self._pending = bytes(head)  # raw bytes taken to look at the magic number
-        self._zlib: Any = inflater_module() if self._gzip else None
+        self._zlib: Any = inflater_module() if self._gzip else zlib
         self._inflater: Any = self._zlib.decompressobj(wbits=31) if self._gzip else None
         self._out = b""  # inflated bytes not handed out yet
 
