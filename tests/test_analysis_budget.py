@@ -21,14 +21,14 @@ from gwalert.store import Store
 from gwalert.summary import summarize
 
 
-def flat_bomb(nside: int, columns: int = 1) -> bytes:
+def flat_bomb(nside: int, columns: int = 1, ordering: str = "NESTED") -> bytes:
     """A gzip FITS flat (implicit NESTED) map of ``12 nside²`` zero rows: a few MB that inflate
     to hundreds (``nside`` 2048: 400 MB per column), inside the size bounds: reading it is
     seconds of work (and it is refused at the end: its probabilities sum to 0)."""
     npix = 12 * nside * nside
     names = ["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"][:columns]
     hdu = fits.BinTableHDU.from_columns([fits.Column(n, "D", array=np.zeros(1)) for n in names])
-    hdu.header.update(PIXTYPE="HEALPIX", ORDERING="NESTED", NSIDE=nside, INDXSCHM="IMPLICIT")
+    hdu.header.update(PIXTYPE="HEALPIX", ORDERING=ordering, NSIDE=nside, INDXSCHM="IMPLICIT")
     buf = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
     head = bytearray(buf.getvalue())

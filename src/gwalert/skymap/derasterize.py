@@ -186,11 +186,16 @@ class Derasterizer:
             return self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
         # one gather of whole records, as rows of machine words (numpy's fast path)
         words = _words(self.window)
-        where = (self.ring_indices(ids) - self.lo).reshape(-1)
-        return np.take(words, where, axis=0).view(self.window.dtype).reshape(ids.size, self.C)
+        where = self.ring_indices(ids, self.lo).reshape(-1)
+        if words.shape[1] == 1:  # one word per record (a 2-D map): a 1-D gather
+            got = np.take(words.reshape(-1), where)
+        else:
+            got = np.take(words, where, axis=0)
+        return got.view(self.window.dtype).reshape(ids.size, self.C)
 
-    def ring_indices(self, ids: np.ndarray) -> np.ndarray:
-        """RING index of every pixel of the NESTED blocks ``ids``, shape (len(ids), C).
+    def ring_indices(self, ids: np.ndarray, less: int = 0) -> np.ndarray:
+        """RING index (minus ``less``) of every pixel of the NESTED blocks ``ids``, shape
+        (len(ids), C).
 
         HEALPix's xyf2ring, with the per-ring quantities (start, length, shift) computed once
         per ring a block crosses (2s - 1 of them) instead of once per pixel (s**2).
@@ -203,10 +208,10 @@ class Derasterizer:
         # the block's first index plus one of four templates, by two parities
         belt = (face != 4) & (j0 <= 3 * nside) & (j0 - 2 * side + 2 >= nside)
         if not belt.any():
-            return self._ring_indices(x0, y0, face)
+            return self._ring_indices(x0, y0, face) - less
         jp0 = _JPLL[face] * nside + x0 - y0 + 1
         variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
-        base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1)
+        base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1) - less
         out = np.empty((ids.size, self.C), dtype=np.int64)
         for v in np.unique(variant[belt]):
             sel = belt & (variant == v)
@@ -216,7 +221,7 @@ class Derasterizer:
                 out[sel] = base[sel, None] + self.belt_templates[v]
         if not belt.all():
             rest = ~belt
-            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest])
+            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest]) - less
         return out
 
     def _ring_indices(self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray) -> np.ndarray:
@@ -267,7 +272,9 @@ class Derasterizer:
         words = _words(records.reshape(-1)).reshape(ids.size, C, -1)
         differ = words[:, 1:] != words[:, :-1]
         nwords = differ.shape[2]
-        if nwords in (2, 4, 8):
+        if nwords == 1:
+            changed = differ[..., 0]
+        elif nwords in (2, 4, 8):
             changed = differ.view(f"u{nwords}")[..., 0] != 0
         else:
             changed = differ.any(axis=2)
