@@ -119,6 +119,7 @@ class Derasterizer:
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
         self._buffer: np.ndarray | None = None  # what the window lives in, once joined
+        self._kept = 0  # records kept at the front of the buffer by ``space``
         self.window: np.ndarray | None = None  # records (one field per column) in file order
         self.fed = 0
         # byte changes inside blocks: position of the new record, its kept values, and
@@ -146,6 +147,33 @@ class Derasterizer:
                 self.window = self._joined(self.window[drop:], chunk)
             self.lo += drop
         self.fed += chunk.size
+        self._process()
+
+    def space(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """Room for the next ``n`` records in file order (after what the window still needs),
+        for the caller to fill before ``commit(n)``: ``feed`` without a copy of the chunk."""
+        if self.fed + n > self.npix:
+            raise SkyMapError("flat sky map holds more pixels than its size says")
+        kept = np.empty(0, dtype=dtype)
+        if self.window is not None:
+            drop = self._keep_from() - self.lo
+            kept = self.window[drop:]
+            self.lo += drop
+            if drop < kept.size:  # kept overlaps where it goes
+                kept = kept.copy()
+        buf = self._buffer
+        if buf is None or buf.size < kept.size + n or buf.dtype != dtype:
+            buf = np.empty(max(kept.size + n, 2 * n), dtype=dtype)
+        buf[: kept.size] = kept
+        self._buffer = buf
+        self._kept = kept.size
+        return buf[kept.size : kept.size + n]
+
+    def commit(self, n: int) -> None:
+        """The ``n`` records of ``space(n)`` are there: process them."""
+        assert self._buffer is not None
+        self.window = self._buffer[: self._kept + n]
+        self.fed += n
         self._process()
 
     def _joined(self, kept: np.ndarray, chunk: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from ..errors import SkyMapError
 from ..limits import MAX_SKYMAP_BYTES
 
 _CHUNK = 1 << 20
-_RAW_CHUNK = 4 << 20  # compressed bytes taken at a time (inflated pieces stay whole)
+_RAW_CHUNK = 16 << 20  # compressed bytes taken at a time (inflated pieces stay whole)
 
 
 class Stream:
@@ -142,6 +142,33 @@ class Stream:
         out = b"".join(parts) if len(parts) != 1 else parts[0]
         self.position += len(out)
         return out
+
+    def readinto(self, dest: memoryview) -> int:
+        """Fill ``dest`` (bytes) from the stream; return how many bytes were written (fewer at
+        the end of the stream). Inflated pieces are copied once, straight into ``dest``."""
+        n = len(dest)
+        if not self._gzip:
+            data = self.read(n)
+            dest[: len(data)] = data
+            return len(data)
+        if self.position + n > self.limit:
+            self.read(n)  # raises the bound's error
+        got = 0
+        if self._out:
+            got = min(n, len(self._out))
+            dest[:got] = memoryview(self._out)[:got]
+            self._out = self._out[got:]
+        while got < n:
+            piece = self._inflate(max(n - got, 1 << 16))
+            if not piece:
+                break
+            take = min(len(piece), n - got)
+            dest[got : got + take] = memoryview(piece)[:take]
+            if take < len(piece):
+                self._out = piece[take:]
+            got += take
+        self.position += got
+        return got
 
     def view(self, n: int) -> memoryview | None:
         """The next ``n`` bytes without copying them (a slice of an in-memory source, or the

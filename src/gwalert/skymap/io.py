@@ -179,13 +179,18 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     if whole is not None:  # an uncompressed file (mapped) or bytes in memory: no copy
         der.feed(whole)
         return der.finish(header)
+    if repeat == 1:  # a row is a pixel: rows inflated straight into the derasterizer's buffer
+        left = table.nrows
+        while left:
+            n = min(rows_per_chunk, left)
+            table.read_into(der.space(n, table.dtype))
+            der.commit(n)
+            left -= n
+        return der.finish(header)
     packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
-        # the stored values as they are (only the pixels where they change are decoded):
-        # the rows themselves when a row is a pixel, else packed one record per pixel
-        if repeat == 1:
-            der.feed(rows)
-            continue
+        # the stored values as they are (only the pixels where they change are decoded),
+        # packed one record per pixel
         chunk = np.empty(len(rows) * repeat, dtype=packed)
         for c in cols:
             chunk[c.name] = rows[c.name].reshape(-1)
