@@ -187,7 +187,7 @@ class Stream:
         try:
             fileno = self._file.fileno()
             at = self._file.tell()
-            mapped = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+            mapped = _map(fileno)
         except (OSError, ValueError, AttributeError):
             return None
         if at + n > len(mapped):
@@ -206,6 +206,15 @@ class Stream:
                 break
             done += len(piece)
         return done
+
+
+def _map(fileno: int) -> mmap.mmap:
+    """The whole file mapped read-only; on Linux its pages mapped in bulk up front (a page
+    fault per 4 KiB touched costs more)."""
+    if not hasattr(mmap, "MAP_SHARED"):  # pragma: no cover - Windows
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
 
 
 def inflater_module() -> Any:
