@@ -9,9 +9,12 @@
    2-D: the same without distances (ligo.skymap's table without its distance columns, so that
    it does not compute volumes). Maps: every map in ../shared/data/skymaps, the notices' maps
    (the Fermi-combined ones of MS181101ab-ext-update and MS230425l), flattened copies of 3-D
-   maps at nside 512 (ligo.skymap's ``moc.rasterize`` + ``write_sky_map(nest=True)``, gzip, as
-   O2's files), a generated broad single-detector-like 3-D map (``broad_map``: ~19,500 rows,
-   distance ~3 Gpc, broad and some negative DISTMU) and a generated ~320,000-row 2-D map.
+   maps (ligo.skymap's ``moc.rasterize`` + ``write_sky_map``, as O1/O2's files: nside 512
+   NESTED gzip of three maps; of the BAYESTAR map also nside 1024 3-D NESTED gzip, nside 2048
+   2-D RING gzip, nside 512 3-D RING gzip, nside 512 2-D NESTED gzip and nside 1024 3-D RING
+   uncompressed; MS181101ab's at nside 1024 2-D RING uncompressed; ``--nside512-only`` keeps
+   the first three), a generated broad single-detector-like 3-D map (``broad_map``: ~19,500
+   rows, distance ~3 Gpc, broad and some negative DISTMU) and a generated ~320,000-row 2-D map.
    Targets: 3-D >= 50x and 2-D >= 4x on every map of >= 10,000 rows.
 2. The full summary of the shared BAYESTAR map in a fresh process (as ``gwalert parse``).
 3. Peak memory (VmHWM of a fresh process) reading and analysing an order-11 3-D map (the user
