@@ -9,9 +9,12 @@
    2-D: the same without distances (ligo.skymap's table without its distance columns, so that
    it does not compute volumes). Maps: every map in ../shared/data/skymaps, the notices' maps
    (the Fermi-combined ones of MS181101ab-ext-update and MS230425l), flattened copies of 3-D
-   maps at nside 512 (ligo.skymap's ``moc.rasterize`` + ``write_sky_map(nest=True)``, gzip, as
-   O2's files), a generated broad single-detector-like 3-D map (``broad_map``: ~19,500 rows,
-   distance ~3 Gpc, broad and some negative DISTMU) and a generated ~320,000-row 2-D map.
+   maps (ligo.skymap's ``moc.rasterize`` + ``write_sky_map``, as O1/O2's files: nside 512
+   NESTED gzip of three maps; of the BAYESTAR map also nside 1024 3-D NESTED gzip, nside 2048
+   2-D RING gzip, nside 512 3-D RING gzip, nside 512 2-D NESTED gzip and nside 1024 3-D RING
+   uncompressed; MS181101ab's at nside 1024 2-D RING uncompressed; ``--nside512-only`` keeps
+   the first three), a generated broad single-detector-like 3-D map (``broad_map``: ~19,500
+   rows, distance ~3 Gpc, broad and some negative DISTMU) and a generated ~320,000-row 2-D map.
    Targets: 3-D >= 50x and 2-D >= 4x on every map of >= 10,000 rows.
 2. The full summary of the shared BAYESTAR map in a fresh process (as ``gwalert parse``).
 3. Peak memory (VmHWM of a fresh process) reading and analysing an order-11 3-D map (the user
@@ -222,12 +225,19 @@ def main() -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory section")
     parser.add_argument("--only", default="", help="measure only maps whose label has this")
     parser.add_argument("--skip-3d", action="store_true", help="2-D crossmatch only")
+    parser.add_argument(
+        "--nside512-only",
+        action="store_true",
+        help="flat copies at nside 512 NESTED gzip only (no nside 1024/2048, RING, 2-D ones)",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     rounds, n = (1, 20_000) if args.quick else (args.rounds, 100_000)
 
     tmp = Path(tempfile.mkdtemp(prefix="gwalert-bench-"))
-    maps = [(label, p) for label, p in real_and_made_maps(tmp) if args.only in label]
+    maps = [
+        (label, p) for label, p in real_and_made_maps(tmp, args.nside512_only) if args.only in label
+    ]
     rows = per_map(maps, rounds, n, three_d=not args.skip_3d)
 
     fresh = None
@@ -293,7 +303,7 @@ def memory(tmp: Path) -> None:
 
 
 # ------------------------------------------------------------------------- per-map ratios
-def real_and_made_maps(tmp: Path) -> list[tuple[str, Path]]:
+def real_and_made_maps(tmp: Path, quick_flat: bool = False) -> list[tuple[str, Path]]:
     """(label, path) of every map measured per map: ../shared's maps, the notices' maps
     (the Fermi-combined ones included), flattened copies of 3-D maps (as O2's files; written
     with ligo.skymap's rasterize + write_sky_map) and the generated broad and big 2-D maps."""
@@ -318,7 +328,18 @@ def real_and_made_maps(tmp: Path) -> list[tuple[str, Path]]:
                     out.append((dest.name, dest))
     flats = [(label, p) for label, p in out if label.startswith(("bayestar", "MS181101ab-ext"))]
     for label, path in flats:
-        out.append(flatten(path, tmp / f"flat-{label}.gz", 9))
+        out.append(flatten(path, tmp, label, 9))
+    if flats and not quick_flat:
+        # the rest of the class of O1/O2 archives' flat maps: nside 1024 and 2048, RING,
+        # uncompressed, 2-D (an nside-2048 3-D float64 map would inflate past the 1 GiB bound)
+        label, path = flats[0]
+        out.append(flatten(path, tmp, label, 10))
+        out.append(flatten(path, tmp, label, 11, distance=False, nest=False))
+        out.append(flatten(path, tmp, label, 9, nest=False))
+        out.append(flatten(path, tmp, label, 9, distance=False))
+        out.append(flatten(path, tmp, label, 10, nest=False, gz=False))
+        for label, path in flats[1:2]:
+            out.append(flatten(path, tmp, label, 10, distance=False, nest=False, gz=False))
     made = tmp / "broad.fits"
     broad_map(made)
     out.append(("broad single-detector (generated)", made))
@@ -328,19 +349,38 @@ def real_and_made_maps(tmp: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def flatten(path: Path, dest: Path, order: int) -> tuple[str, Path]:
+def flatten(
+    path: Path,
+    tmp: Path,
+    label: str,
+    order: int,
+    distance: bool = True,
+    nest: bool = True,
+    gz: bool = True,
+) -> tuple[str, Path]:
+    """A flat copy of a multi-order map, written by ligo.skymap (``moc.rasterize`` +
+    ``write_sky_map``): probability per pixel (PROB), NESTED or RING, gzip or not."""
+    import astropy_healpix as ah
+    from astropy.table import Table
     from ligo.skymap import moc
     from ligo.skymap.io import read_sky_map, write_sky_map
 
     table = read_sky_map(str(path), moc=True)
-    from astropy.table import Table
-
+    if not distance:
+        table.remove_columns(
+            [c for c in ("DISTMU", "DISTSIGMA", "DISTNORM") if c in table.colnames]
+        )
     flat = Table(moc.rasterize(table, order=order), meta=table.meta)
     # a flat file holds probability per pixel (PROB), as ligo.skymap's readers expect
     flat["PROBDENSITY"] *= 4 * math.pi / len(flat)
     flat.rename_column("PROBDENSITY", "PROB")
-    write_sky_map(str(dest.with_suffix(".fits.gz")), flat, nest=True)
-    return f"{path.name} flattened to nside {2**order}", dest.with_suffix(".fits.gz")
+    if not nest:  # row r of a RING file holds the NESTED pixel ring_to_nested(r)
+        flat = flat[ah.core.ring_to_nested(np.arange(len(flat)), 2**order)]
+    kind = f"{'3-D' if distance else '2-D'} {'NESTED' if nest else 'RING'}{' gz' if gz else ''}"
+    dest = tmp / f"flat-{order}-{kind.replace(' ', '-')}-{label}.fits{'.gz' if gz else ''}"
+    write_sky_map(str(dest), flat, nest=nest)
+    short = label.split(".")[0].replace("MS181101ab-ext-update", "MS181101ab-ext")
+    return f"{short} nside {2**order} {kind}", dest
 
 
 def per_map(maps: list[tuple[str, Path]], rounds: int, n: int, three_d: bool = True) -> list[tuple]:

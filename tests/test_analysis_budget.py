@@ -21,14 +21,14 @@ from gwalert.store import Store
 from gwalert.summary import summarize
 
 
-def flat_bomb(nside: int, columns: int = 1) -> bytes:
+def flat_bomb(nside: int, columns: int = 1, ordering: str = "NESTED") -> bytes:
     """A gzip FITS flat (implicit NESTED) map of ``12 nside²`` zero rows: a few MB that inflate
     to hundreds (``nside`` 2048: 400 MB per column), inside the size bounds: reading it is
     seconds of work (and it is refused at the end: its probabilities sum to 0)."""
     npix = 12 * nside * nside
     names = ["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"][:columns]
     hdu = fits.BinTableHDU.from_columns([fits.Column(n, "D", array=np.zeros(1)) for n in names])
-    hdu.header.update(PIXTYPE="HEALPIX", ORDERING="NESTED", NSIDE=nside, INDXSCHM="IMPLICIT")
+    hdu.header.update(PIXTYPE="HEALPIX", ORDERING=ordering, NSIDE=nside, INDXSCHM="IMPLICIT")
     buf = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
     head = bytearray(buf.getvalue())
@@ -47,7 +47,7 @@ def flat_bomb(nside: int, columns: int = 1) -> bytes:
 
 @pytest.fixture(scope="module")
 def bomb() -> bytes:
-    data = flat_bomb(2048, columns=2)  # 800 MB inflated, under the 1 GiB bound
+    data = flat_bomb(2048, columns=2, ordering="RING")  # 800 MB inflated, under the 1 GiB bound
     assert len(data) < 8 << 20
     return data
 
@@ -112,7 +112,7 @@ def test_ten_bombs_between_real_notices(kafka_broker, tmp_path, bomb):
     """real0, bomb1, real1, …, bomb10, real10 produced back to back: each real notice is
     stored within its share of the budget (bombs before it x (budget + a margin for a fresh
     worker) + a margin), although each bomb alone takes seconds to read."""
-    budget = 1.0
+    budget = 0.5  # the bomb (RING, 800 MB inflated) reads in about a second, or more
     name = f"igwn.gwalert-budget-{os.getpid()}"
     store = tmp_path / "s.sqlite"
     log = open(tmp_path / "listen.log", "wb")  # noqa: SIM115 - owned by the child
@@ -157,7 +157,7 @@ def test_ten_bombs_between_real_notices(kafka_broker, tmp_path, bomb):
             assert seen[r] - sent[r] < allowed, (r, seen[r] - sent[r], allowed)
         have = _stored(store)
         for b in bombs:
-            assert have[b]["skymap_error"] == "analysis took longer than 1 s", have[b]
+            assert have[b]["skymap_error"] == f"analysis took longer than {budget:g} s", have[b]
         for r in reals:
             assert have[r]["skymap_error"] is None and have[r]["area_90"] is not None
     finally:

@@ -5,6 +5,7 @@ needs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,27 @@ def nest_to_ring(ipix: np.ndarray, level: int) -> np.ndarray:
 
 
 class Derasterizer:
-    """Merge a flat map's pixels, fed in file order a chunk at a time, into multi-order rows."""
+    """Merge a flat map's pixels, fed in file order a chunk at a time, into multi-order rows.
+
+    The merging works on changes, not on the tree: the pixels are visited in NESTED order (a
+    block of ``C = 4**k`` pixels at a time), the stored bytes of consecutive pixels compared
+    (no decoding: any column whose bytes differ is a candidate change), and only the
+    candidates decoded and checked with ligo.skymap's rule (every column equal, or both
+    records holding a NaN). A record that differs from the one before it by that rule starts
+    a run; the multi-order rows are the largest aligned NESTED blocks inside each run (an
+    aligned block merges exactly when none of its pixels differs from the one before it:
+    the rule is an equivalence), and each row takes its first pixel's record, kept at every
+    byte change. Work is one comparison per pixel and column plus the changes.
+    """
 
     def __init__(
-        self, level: int, ordering: str, names: list[str], value_name: str, scale: float | None
+        self,
+        level: int,
+        ordering: str,
+        names: list[str],
+        value_name: str,
+        scale: float | None,
+        decode: Callable[[int, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.level = level
         self.nside = 1 << level
@@ -69,7 +87,9 @@ class Derasterizer:
         self.names = names
         self.value_index = names.index(value_name)
         self.scale = scale
+        self.decode = decode
         self.kept = {name: i for i, name in enumerate(names) if name in DISTANCE_COLUMNS}
+        self.kept_indices = [self.value_index, *self.kept.values()]
         self.k = min(level, _BLOCK_LEVELS)
         self.C = 1 << (2 * self.k)
         self.nblocks = self.npix // self.C
@@ -83,48 +103,93 @@ class Derasterizer:
             dx, dy, _ = nest_to_xyf(np.arange(self.C), self.k)
             self.d_template = dx + dy  # ring offset (southwards) from the block's corner
             self.e_template = dx - dy  # position offset along the ring
+            # in the equatorial belt: offsets from the block's first index, by the parities
+            # of its first position along the ring (r) and of its ring (p)
+            d, e = self.d_template, self.e_template
+            self.belt_templates = [
+                -d * (4 * self.nside) + ((v >> 1) + ((v & 1) ^ (d & 1)) + e >> 1) for v in range(4)
+            ]
         else:
             self.order = np.arange(self.nblocks)
             self.rmax = first + self.C - 1
             self.suffix_min = first
         self.sorted_rmax = self.rmax[self.order]
-        # RING: chunks about as large as the window (the window is copied once per chunk)
-        self.chunk_pixels = max(CHUNK_PIXELS, 8 << (self.k + level)) if self.ring else CHUNK_PIXELS
+        # RING: chunks twice the window (what is left of it is copied once per chunk)
+        self.chunk_pixels = max(CHUNK_PIXELS, 16 << (self.k + level)) if self.ring else CHUNK_PIXELS
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
-        self.window: list[np.ndarray] | None = None
+        self._buffer: np.ndarray | None = None  # what the window lives in, once joined
+        self._kept = 0  # records kept at the front of the buffer by ``space``
+        self.window: np.ndarray | None = None  # records (one field per column) in file order
         self.fed = 0
-        self.out_uniq: list[np.ndarray] = []
-        self.out_cols: list[list[np.ndarray]] = []
-        self.nout = 0
-        # per-block summary: uniform flag, representative record, has-NaN flag
-        self.blk_uniform = np.zeros(self.nblocks, dtype=bool)
-        self.blk_nan = np.zeros(self.nblocks, dtype=bool)
-        self.blk_rep: list[np.ndarray] | None = None
+        # byte changes inside blocks: position of the new record, its kept values, and
+        # whether it starts a run; and per block its first and last records (all columns)
+        self.change_pos: list[np.ndarray] = []
+        self.change_vals: list[list[np.ndarray]] = []
+        self.change_break: list[np.ndarray] = []
+        self.nchanges = 0
+        self.block_ids: list[np.ndarray] = []
+        self.block_first: list[list[np.ndarray]] = []
+        self.block_last: list[list[np.ndarray]] = []
 
-    # one chunk of pixels in file order, one array per column
-    def feed(self, chunk: list[np.ndarray]) -> None:
-        if self.fed + chunk[0].size > self.npix:
+    def feed(self, chunk: np.ndarray) -> None:
+        """One chunk of pixels in file order: a structured array of their stored values, one
+        field per column (in the order of ``names``), one record per pixel."""
+        if self.fed + chunk.size > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
-        chunk = list(chunk)
-        v = chunk[self.value_index]
-        if self.scale is not None:
-            # as ligo.skymap's in-place ``PROB *= npix / (4 pi)``: in the column's own float
-            # type (a PROB column holding NaN differs there, but such a map is refused)
-            if v.dtype.kind != "f":
-                v = v.astype(np.float64)
-            chunk[self.value_index] = v * v.dtype.type(self.scale)
         if self.window is None:
             self.window = chunk
-            self.blk_rep = [np.zeros(self.nblocks, dtype=c.dtype) for c in chunk]
         else:
             drop = self._keep_from() - self.lo
-            self.window = [
-                np.concatenate((w[drop:], c)) for w, c in zip(self.window, chunk, strict=True)
-            ]
+            if drop >= self.window.size:
+                self.window = chunk
+            else:
+                self.window = self._joined(self.window[drop:], chunk)
             self.lo += drop
-        self.fed += chunk[0].size
+        self.fed += chunk.size
         self._process()
+
+    def space(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """Room for the next ``n`` records in file order (after what the window still needs),
+        for the caller to fill before ``commit(n)``: ``feed`` without a copy of the chunk."""
+        if self.fed + n > self.npix:
+            raise SkyMapError("flat sky map holds more pixels than its size says")
+        kept = np.empty(0, dtype=dtype)
+        if self.window is not None:
+            drop = self._keep_from() - self.lo
+            kept = self.window[drop:]
+            self.lo += drop
+            if drop < kept.size:  # kept overlaps where it goes
+                kept = kept.copy()
+        buf = self._buffer
+        if buf is None or buf.size < kept.size + n or buf.dtype != dtype:
+            buf = np.empty(max(kept.size + n, 2 * n), dtype=dtype)
+        buf[: kept.size] = kept
+        self._buffer = buf
+        self._kept = kept.size
+        return buf[kept.size : kept.size + n]
+
+    def commit(self, n: int) -> None:
+        """The ``n`` records of ``space(n)`` are there: process them."""
+        assert self._buffer is not None
+        self.window = self._buffer[: self._kept + n]
+        self.fed += n
+        self._process()
+
+    def _joined(self, kept: np.ndarray, chunk: np.ndarray) -> np.ndarray:
+        """``kept`` then ``chunk`` in one reused buffer (fresh memory each time would cost a
+        page fault per page)."""
+        n = kept.size + chunk.size
+        buf = self._buffer
+        if buf is None or buf.size < n or buf.dtype != chunk.dtype:
+            buf = np.empty(max(n, 2 * chunk.size), dtype=chunk.dtype)
+            buf[: kept.size] = kept
+        else:
+            # kept is the tail of the window, which lives in this buffer: move it to the front
+            buf[: kept.size] = kept.copy() if np.shares_memory(kept, buf) else kept
+        buf[kept.size : n] = chunk
+        self._buffer = buf
+        return buf[:n]
 
     def _keep_from(self) -> int:
         if self.done >= self.nblocks:
@@ -132,34 +197,63 @@ class Derasterizer:
         return int(self.suffix_min[self.done])
 
     def _process(self) -> None:
-        hi = self.fed
-        ready = int(np.searchsorted(self.sorted_rmax, hi, side="left"))
+        ready = int(np.searchsorted(self.sorted_rmax, self.fed, side="left"))
         if ready <= self.done:
             return
         # in batches that keep the temporaries bounded
         per = max(1, CHUNK_PIXELS // self.C)
         for start in range(self.done, ready, per):
-            ids = self.order[start : min(ready, start + per)]
-            self._merge_blocks(ids)
+            self._blocks(self.order[start : min(ready, start + per)])
         self.done = ready
 
-    def _gather(self, ids: np.ndarray) -> list[np.ndarray]:
+    def _gather(self, ids: np.ndarray) -> np.ndarray:
+        """The records of the blocks ``ids`` in NESTED order, shape (len(ids), C)."""
         assert self.window is not None
-        if not self.ring:
+        if not self.ring:  # consecutive blocks: a view
             a = int(ids[0]) * self.C - self.lo
-            b = (int(ids[-1]) + 1) * self.C - self.lo
-            return [w[a:b] for w in self.window]
-        where = (self.ring_indices(ids) - self.lo).ravel()
-        return [w[where] for w in self.window]
+            return self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
+        # one gather of whole records, as rows of machine words (numpy's fast path)
+        words = _words(self.window)
+        where = self.ring_indices(ids, self.lo).reshape(-1)
+        if words.shape[1] == 1:  # one word per record (a 2-D map): a 1-D gather
+            got = np.take(words.reshape(-1), where)
+        else:
+            got = np.take(words, where, axis=0)
+        return got.view(self.window.dtype).reshape(ids.size, self.C)
 
-    def ring_indices(self, ids: np.ndarray) -> np.ndarray:
-        """RING index of every pixel of the NESTED blocks ``ids``, shape (len(ids), C).
+    def ring_indices(self, ids: np.ndarray, less: int = 0) -> np.ndarray:
+        """RING index (minus ``less``) of every pixel of the NESTED blocks ``ids``, shape
+        (len(ids), C).
 
         HEALPix's xyf2ring, with the per-ring quantities (start, length, shift) computed once
         per ring a block crosses (2s - 1 of them) instead of once per pixel (s**2).
         """
         nside, nl4 = self.nside, 4 * self.nside
         x0, y0, face = nest_to_xyf(ids * self.C, self.level)
+        side = 1 << self.k
+        j0 = _JRLL[face] * nside - x0 - y0 - 1  # the block's southernmost ring
+        # blocks in the equatorial belt (every ring 4 nside long) off face 4 (no wrapping):
+        # the block's first index plus one of four templates, by two parities
+        belt = (face != 4) & (j0 <= 3 * nside) & (j0 - 2 * side + 2 >= nside)
+        if not belt.any():
+            return self._ring_indices(x0, y0, face) - less
+        jp0 = _JPLL[face] * nside + x0 - y0 + 1
+        variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
+        base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1) - less
+        out = np.empty((ids.size, self.C), dtype=np.int64)
+        for v in np.unique(variant[belt]):
+            sel = belt & (variant == v)
+            if sel.all():
+                np.add(base[:, None], self.belt_templates[v], out=out)
+            else:
+                out[sel] = base[sel, None] + self.belt_templates[v]
+        if not belt.all():
+            rest = ~belt
+            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest]) - less
+        return out
+
+    def _ring_indices(self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray) -> np.ndarray:
+        nside, nl4 = self.nside, 4 * self.nside
         side = 1 << self.k
         jr = (_JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
         north = jr < nside
@@ -182,102 +276,133 @@ class Derasterizer:
             jp[wrap] = part
         return np.take(start - 1, self.d_template, axis=1) + jp
 
-    def _merge_blocks(self, ids: np.ndarray) -> None:
-        values = self._gather(ids)
-        nan = _has_nan(values)
-        uniform: np.ndarray | None = None  # every pixel is a uniform node
-        for t in range(self.k):
-            step = 1 << (2 * t)
-            uniform = self._merge_level(
-                values,
-                nan,
-                uniform,
-                step,
-                self.level - t,
-                lambda local, per: ids[local // per] * per + local % per,
-                self.C // step,
-            )
-        # one node per block remains: hand it to the coarse stage
-        self.blk_uniform[ids] = True if uniform is None else uniform
-        self.blk_nan[ids] = nan[:: self.C]
-        assert self.blk_rep is not None
-        for rep, v in zip(self.blk_rep, values, strict=True):
-            rep[ids] = v[:: self.C]
+    def _records(self, stored: list[np.ndarray], at: np.ndarray, cols: list[int]) -> list:
+        """Physical values (the probability scaled) of the records ``at`` of ``stored``."""
+        out = []
+        for i in cols:
+            v = stored[i].reshape(-1)[at]
+            if self.decode is not None:
+                v = self.decode(i, v)
+            if i == self.value_index and self.scale is not None:
+                # as ligo.skymap's in-place ``PROB *= npix / (4 pi)``: in the column's own
+                # float type (a PROB column holding NaN differs there, but such a map is refused)
+                if v.dtype.kind != "f":
+                    v = v.astype(np.float64)
+                v = v * v.dtype.type(self.scale)
+            out.append(v)
+        return out
 
-    def _merge_level(
-        self,
-        values: list[np.ndarray],
-        nan: np.ndarray,
-        uniform: np.ndarray | None,
-        step: int,
-        level: int,
-        to_global: Any,
-        per: int,
-    ) -> np.ndarray:
-        """Merge nodes (every ``step``-th record) four by four; emit the children that stay."""
-        # the four children of parent i are nodes 4i .. 4i+3 (strided views, no reductions
-        # over a short axis, which numpy does slowly)
-        n = nan[::step]
-        n0, n1, n2, n3 = n[0::4], n[1::4], n[2::4], n[3::4]
-        all_nan = n0 & n1 & n2 & n3
-        equal = ~(n0 | n1 | n2 | n3)
-        for v in values:
-            r = v[::step]
-            r0 = r[0::4]
-            equal &= (r[1::4] == r0) & (r[2::4] == r0) & (r[3::4] == r0)
-        parent = all_nan | equal
-        if uniform is not None:
-            parent &= uniform[0::4] & uniform[1::4] & uniform[2::4] & uniform[3::4]
+    def _blocks(self, ids: np.ndarray) -> None:
+        records = self._gather(ids)
+        C = self.C
+        # a pixel whose record's bytes differ from the one before it: one comparison of
+        # machine words per pair of records, the flags of a record's words read as one word
+        words = _words(records.reshape(-1)).reshape(ids.size, C, -1)
+        differ = words[:, 1:] != words[:, :-1]
+        nwords = differ.shape[2]
+        if nwords == 1:
+            changed = differ[..., 0]
+        elif nwords in (2, 4, 8):
+            changed = differ.view(f"u{nwords}")[..., 0] != 0
         else:
-            uniform = np.ones(n.size, dtype=bool)
-        emit = np.flatnonzero(uniform & ~np.repeat(parent, 4))
-        if emit.size:
-            self._emit(values, emit, step, level, to_global(emit, per))
-        return parent
+            changed = differ.any(axis=2)
+        stored = [records[name] for name in records.dtype.names or ()]
+        every = list(range(len(stored)))
+        starts = np.arange(ids.size, dtype=np.int64) * C
+        self.block_ids.append(ids)
+        self.block_first.append(self._records(stored, starts, every))
+        self.block_last.append(self._records(stored, starts + (C - 1), every))
+        self._add_changes(ids * C, self._records(stored, starts, self.kept_indices), None)
+        nz = np.flatnonzero(changed)
+        if not nz.size:
+            return
+        row, col = np.divmod(nz, C - 1)
+        after = row * C + col + 1
+        new = self._records(stored, after, every)
+        brk = _differ(self._records(stored, after - 1, every), new)
+        self._add_changes(ids[row] * C + col + 1, [new[i] for i in self.kept_indices], brk)
 
-    def _emit(
-        self, values: list[np.ndarray], local: np.ndarray, step: int, level: int, ipix: np.ndarray
-    ) -> None:
-        self.nout += local.size
-        bound_rows(self.nout)
-        at = local * step
-        self.out_uniq.append((np.int64(4) << (2 * level)) + ipix)
-        self.out_cols.append([values[i][at] for i in self._kept_indices()])
-
-    def _kept_indices(self) -> list[int]:
-        return [self.value_index, *self.kept.values()]
+    def _add_changes(self, pos: np.ndarray, vals: list[np.ndarray], brk: np.ndarray | None) -> None:
+        self.nchanges += pos.size
+        # every run is at least one row: more changes than the bound on rows is refused
+        # (a map whose bytes change but not its values is refused at that count too)
+        bound_rows(self.nchanges)
+        self.change_pos.append(pos)
+        self.change_vals.append(vals)
+        # block starts (brk None) are decided in ``finish``, once the block before is known
+        self.change_break.append(np.zeros(pos.size, bool) if brk is None else brk)
 
     def finish(self, header: dict[str, Any]) -> Rows:
         if self.fed != self.npix or self.done != self.nblocks:
             raise SkyMapError("truncated flat sky map")
-        assert self.blk_rep is not None
-        values = self.blk_rep
-        nan = self.blk_nan
-        uniform = self.blk_uniform
-        level = self.level - self.k
-        for t in range(level):
-            uniform = self._merge_level(
-                values, nan, uniform, 1 << (2 * t), level - t, lambda local, per: local, 0
-            )
-            # the coarser nodes' representatives are every 4th of these
-        # the 12 base pixels (or the block level itself when level == 0)
-        top = np.flatnonzero(uniform)
-        if top.size:
-            self._emit(values, top, 1 << (2 * level), 0, top)
-        uniq = np.concatenate(self.out_uniq)
-        order = np.argsort(uniq, kind="stable")
+        # does each block's first record differ from the last record of the block before?
+        ids = np.concatenate(self.block_ids)
+        rank = np.empty(self.nblocks, dtype=np.int64)
+        rank[ids] = np.arange(self.nblocks)
+        ncols = len(self.names)
+        first = [np.concatenate([b[j] for b in self.block_first])[rank] for j in range(ncols)]
+        last = [np.concatenate([b[j] for b in self.block_last])[rank] for j in range(ncols)]
+        block_break = np.ones(self.nblocks, dtype=bool)
+        block_break[1:] = _differ([c[:-1] for c in last], [c[1:] for c in first])
+        pos = np.concatenate(self.change_pos)
+        brk = np.concatenate(self.change_break)
+        is_block = pos % self.C == 0
+        # a block start also entered as a change inside no block: only block starts have it
+        brk[is_block] = block_break[pos[is_block] // self.C]
+        nkept = len(self.kept_indices)
+        vals = [np.concatenate([v[j] for v in self.change_vals]) for j in range(nkept)]
+        order = np.argsort(pos, kind="stable")
+        pos, brk = pos[order], brk[order]
+        run_start = pos[brk]
+        run_end = np.append(run_start[1:], self.npix)
+        cur, t = dyadic_blocks(run_start, run_end, self.level)
+        bound_rows(cur.size)
+        at = order[np.searchsorted(pos, cur, side="right") - 1]
+        uniq = (np.int64(4) << (2 * (self.level - t))) + (cur >> (2 * t))
+        rows = np.argsort(uniq)
         names = ["PROBDENSITY", *self.kept]
-        cols = [np.concatenate([c[j] for c in self.out_cols]) for j in range(len(names))]
         columns = {
-            name: np.ascontiguousarray(c[order], dtype=np.float64)
-            for name, c in zip(names, cols, strict=True)
+            name: np.ascontiguousarray(v[at[rows]], dtype=np.float64)
+            for name, v in zip(names, vals, strict=True)
         }
-        return Rows(uniq=uniq[order], columns=columns, header=header)
+        return Rows(uniq=uniq[rows], columns=columns, header=header)
 
 
-def _has_nan(values: list[np.ndarray]) -> np.ndarray:
-    nan = np.zeros(values[0].size, dtype=bool)
-    for v in values:
-        if v.dtype.kind == "f":
-            nan |= np.isnan(v)
-    return nan
+def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """The largest aligned NESTED blocks (first pixel, ``t`` with 4**t pixels, t <= level)
+    that tile each run ``[start, end)`` of pixels at ``level``."""
+    cur = np.asarray(start, dtype=np.int64).copy()
+    end = np.asarray(end, dtype=np.int64)
+    out_cur, out_t = [], []
+    while cur.size:
+        low = cur & -cur  # the lowest set bit (0 at pixel 0, aligned to everything)
+        aligned = np.where(cur == 0, level, (np.frexp(low.astype(np.float64))[1] - 1) >> 1)
+        fits = (np.frexp((end - cur).astype(np.float64))[1] - 1) >> 1
+        t = np.minimum(np.minimum(aligned, fits), level).astype(np.int64)
+        out_cur.append(cur)
+        out_t.append(t)
+        cur = cur + (np.int64(1) << (2 * t))
+        more = cur < end
+        cur, end = cur[more], end[more]
+    return np.concatenate(out_cur), np.concatenate(out_t)
+
+
+def _words(records: np.ndarray) -> np.ndarray:
+    """Contiguous records (1-D) as rows of unsigned machine words, shape (n, words)."""
+    size = records.dtype.itemsize
+    unit = next(u for u in (8, 4, 2, 1) if size % u == 0)
+    return np.ascontiguousarray(records).view(f"u{unit}").reshape(records.size, size // unit)
+
+
+def _differ(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    """ligo.skymap's test for two records: not (every column equal, or both hold a NaN)."""
+    equal = np.ones(a[0].size, dtype=bool)
+    nan_a = np.zeros(a[0].size, dtype=bool)
+    nan_b = np.zeros(a[0].size, dtype=bool)
+    for x, y in zip(a, b, strict=True):
+        equal &= x == y
+        if x.dtype.kind in "fc":
+            nan_a |= np.isnan(x)
+        if y.dtype.kind in "fc":
+            nan_b |= np.isnan(y)
+    return ~(equal | (nan_a & nan_b))

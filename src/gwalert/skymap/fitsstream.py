@@ -1,8 +1,14 @@
 """Sequential bytes for the FITS reader (``fitsio``): from memory, a file, or a gzip stream
-inflated in bounded chunks, counted against the work bound."""
+inflated in bounded chunks, counted against the work bound.
+
+gzip streams are inflated with ISA-L (the ``isal`` package: the same bytes as zlib, 3-4x
+faster on sky maps; ``tests/test_fitsstream_inflate.py`` proves it against ``gzip``) when it
+is installed, else with the standard library's zlib.
+"""
 
 from __future__ import annotations
 
+import mmap
 import os
 import zlib
 from typing import IO, Any
@@ -11,6 +17,7 @@ from ..errors import SkyMapError
 from ..limits import MAX_SKYMAP_BYTES
 
 _CHUNK = 1 << 20
+_RAW_CHUNK = 16 << 20  # compressed bytes taken at a time (inflated pieces stay whole)
 
 
 class Stream:
@@ -45,7 +52,8 @@ class Stream:
             head = self._raw(2)
             self._gzip = head == b"\x1f\x8b"
             self._pending = bytes(head)  # raw bytes taken to look at the magic number
-        self._inflater: Any = zlib.decompressobj(wbits=31) if self._gzip else None
+        self._zlib: Any = inflater_module() if self._gzip else zlib
+        self._inflater: Any = self._zlib.decompressobj(wbits=31) if self._gzip else None
         self._out = b""  # inflated bytes not handed out yet
 
     # raw (possibly compressed) input
@@ -71,7 +79,7 @@ class Stream:
         """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
         while True:
             if not self._pending:
-                self._pending = bytes(self._raw(_CHUNK))
+                self._pending = bytes(self._raw(_RAW_CHUNK))
                 if not self._pending:
                     if not self._inflater.eof:
                         raise SkyMapError(
@@ -85,10 +93,10 @@ class Stream:
                     continue
                 if not self._pending.startswith(b"\x1f\x8b"):
                     raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
-                self._inflater = zlib.decompressobj(wbits=31)
+                self._inflater = self._zlib.decompressobj(wbits=31)
             try:
                 out = self._inflater.decompress(self._pending, want)
-            except zlib.error as exc:
+            except self._zlib.error as exc:
                 raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
             self._pending = (
                 self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
@@ -115,20 +123,79 @@ class Stream:
                 out = self._raw(n)  # a view into memory sources
             self.position += len(out)
             return out
-        parts = [self._out[:n]]
-        self._out = self._out[n:]
-        got = len(parts[0])
+        if self._out:
+            parts = [self._out[:n]]
+            self._out = self._out[n:]
+        else:
+            parts = []
+        got = len(parts[0]) if parts else 0
         while got < n:
-            piece = self._inflate(min(max(n - got, 1 << 16), _CHUNK))
+            # one piece of the size asked for (no slicing, no joining) when the input allows
+            piece = self._inflate(max(n - got, 1 << 16))
             if not piece:
                 break
-            take = piece[: n - got]
-            self._out = piece[n - got :]
-            parts.append(take)
-            got += len(take)
-        out = b"".join(parts) if len(parts) > 1 else parts[0]
+            if len(piece) > n - got:
+                self._out = piece[n - got :]
+                piece = piece[: n - got]
+            parts.append(piece)
+            got += len(piece)
+        out = b"".join(parts) if len(parts) != 1 else parts[0]
         self.position += len(out)
         return out
+
+    def readinto(self, dest: memoryview) -> int:
+        """Fill ``dest`` (bytes) from the stream; return how many bytes were written (fewer at
+        the end of the stream). Inflated pieces are copied once, straight into ``dest``."""
+        n = len(dest)
+        if not self._gzip:
+            data = self.read(n)
+            dest[: len(data)] = data
+            return len(data)
+        if self.position + n > self.limit:
+            self.read(n)  # raises the bound's error
+        got = 0
+        if self._out:
+            got = min(n, len(self._out))
+            dest[:got] = memoryview(self._out)[:got]
+            self._out = self._out[got:]
+        while got < n:
+            piece = self._inflate(max(n - got, 1 << 16))
+            if not piece:
+                break
+            take = min(len(piece), n - got)
+            dest[got : got + take] = memoryview(piece)[:take]
+            if take < len(piece):
+                self._out = piece[take:]
+            got += take
+        self.position += got
+        return got
+
+    def view(self, n: int) -> memoryview | None:
+        """The next ``n`` bytes without copying them (a slice of an in-memory source, or the
+        file's pages mapped read-only), or None where that is not possible (gzip streams,
+        file objects without a file descriptor) or fewer than ``n`` bytes remain."""
+        if self._gzip or self._pending or self.position + n > self.limit:
+            return None
+        if self._mem is not None:
+            if self._mem_pos + n > len(self._mem):
+                return None
+            out = self._mem[self._mem_pos : self._mem_pos + n]
+            self._mem_pos += n
+            self.position += n
+            return out
+        assert self._file is not None
+        try:
+            fileno = self._file.fileno()
+            at = self._file.tell()
+            mapped = _map(fileno)
+        except (OSError, ValueError, AttributeError):
+            return None
+        if at + n > len(mapped):
+            mapped.close()
+            return None
+        self._file.seek(at + n)
+        self.position += n
+        return memoryview(mapped)[at : at + n]
 
     def skip(self, n: int) -> int:
         """Discard ``n`` bytes in bounded chunks; return how many there were."""
@@ -139,6 +206,24 @@ class Stream:
                 break
             done += len(piece)
         return done
+
+
+def _map(fileno: int) -> mmap.mmap:
+    """The whole file mapped read-only; on Linux its pages mapped in bulk up front (a page
+    fault per 4 KiB touched costs more)."""
+    if not hasattr(mmap, "MAP_SHARED"):  # pragma: no cover - Windows
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+
+
+def inflater_module() -> Any:
+    """``isal.isal_zlib`` if installed (zlib's interface, ISA-L's inflater), else ``zlib``."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+        return zlib
+    return isal_zlib
 
 
 def open_source(source: Any, limit: int | None = None) -> Stream:

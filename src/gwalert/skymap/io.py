@@ -6,12 +6,14 @@ column's own type), then every block of four sibling NESTED pixels whose values 
 (in every column; two records that each hold a NaN somewhere also count as equal) merges into
 its parent, recursively, and the rows come out sorted by UNIQ.
 
-The flat map is never held whole: the table is decompressed and read in chunks, cut into
-aligned NESTED blocks of ``4**k`` pixels that are merged as soon as they are complete, and only
-the merged rows (and one number per block) are kept. A RING map is reordered block by block: a
-NESTED block of side ``s`` covers ``2s - 1`` rings, so a sliding window of about ``8 s nside``
-ring pixels is enough to gather every block; blocks are processed in the order their last ring
-pixel arrives. Peak memory follows the number of merged rows plus that window, not the flat map.
+A gzip-compressed flat map is never held whole: the table is inflated and read in chunks, cut
+into aligned NESTED blocks of ``4**k`` pixels that are compared as soon as they are complete,
+and only the byte changes (and a few records per block) are kept. A RING map is reordered block
+by block: a NESTED block of side ``s`` covers ``2s - 1`` rings, so a sliding window of about
+``8 s nside`` ring pixels is enough to gather every block; blocks are processed in the order
+their last ring pixel arrives. Peak memory follows the number of changes plus that window, not
+the flat map. An uncompressed map (a file, mapped read-only, or bytes in memory) is compared in
+place, without a copy.
 
 The merging itself is in ``derasterize``, the rows type in ``maprows``.
 """
@@ -169,19 +171,38 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     scale = npix / (4 * np.pi) if is_prob else None
     from .derasterize import Derasterizer
 
-    der = Derasterizer(level, ordering, names, value_name, scale)
+    der = Derasterizer(
+        level, ordering, names, value_name, scale, lambda i, v: _physical(cols[i], v)
+    )
     rows_per_chunk = max(1, der.chunk_pixels // max(repeat, 1))
+    whole = table.rows_view() if repeat == 1 else None
+    if whole is not None:  # an uncompressed file (mapped) or bytes in memory: no copy
+        der.feed(whole)
+        return der.finish(header)
+    if repeat == 1:  # a row is a pixel: rows inflated straight into the derasterizer's buffer
+        left = table.nrows
+        while left:
+            n = min(rows_per_chunk, left)
+            table.read_into(der.space(n, table.dtype))
+            der.commit(n)
+            left -= n
+        return der.finish(header)
+    packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
-        der.feed([_pixels(c, rows) for c in cols])
+        # the stored values as they are (only the pixels where they change are decoded),
+        # packed one record per pixel
+        chunk = np.empty(len(rows) * repeat, dtype=packed)
+        for c in cols:
+            chunk[c.name] = rows[c.name].reshape(-1)
+        der.feed(chunk)
     return der.finish(header)
 
 
-def _pixels(col: fitsio.Column, rows: np.ndarray) -> np.ndarray:
-    values = col.physical(rows[col.name])
+def _physical(col: fitsio.Column, stored: np.ndarray) -> np.ndarray:
+    values = col.physical(stored)
     if col.tnull is not None and not col.scaled:
-        null = (rows[col.name] == col.tnull).reshape(-1)
-        values = np.where(null, np.nan, values.reshape(-1).astype(np.float64))
-    values = values.reshape(-1)
+        null = stored == col.tnull
+        values = np.where(null, np.nan, values.astype(np.float64))
     if values.dtype.kind == "f" and not values.dtype.isnative:
         values = values.astype(values.dtype.newbyteorder("="))
     return values
@@ -201,5 +222,8 @@ def from_flat_columns(columns: dict[str, np.ndarray], header: dict[str, Any]) ->
     der = Derasterizer(
         level, _ordering(header), names, value_name, npix / (4 * np.pi) if is_prob else None
     )
-    der.feed(arrays)
+    records = np.empty(npix, dtype=[(name, a.dtype) for name, a in zip(names, arrays, strict=True)])
+    for name, a in zip(names, arrays, strict=True):
+        records[name] = a
+    der.feed(records)
     return der.finish(header)
