@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from test_plan_coverage import random_map
 
+from conftest import examples
 from gwalert.errors import GwalertError
 from gwalert.observability import Site
 from gwalert.plan import footprints, schedule, tiles
@@ -148,7 +149,9 @@ def test_schedule_keeps_every_constraint(**kw):
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(10, 40), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(**case)
 def test_schedule_keeps_every_constraint_many(**kw):
     run_case(**kw)
