@@ -15,6 +15,15 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+#: GWALERT_LONG_TESTS=1: the long campaigns (more hypothesis examples, more repetitions).
+LONG = os.environ.get("GWALERT_LONG_TESTS") == "1"
+
+
+def examples(default: int, long: int) -> int:
+    """A hypothesis example count: ``default`` in the suite, ``long`` in a long campaign."""
+    return long if LONG else default
+
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 NOTICES = SHARED / "notices"

@@ -15,6 +15,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from test_listen_kafka import FAST_GROUP, notice, produce, stored
+from waiting import GENEROUS, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -39,9 +40,11 @@ def test_first_start_killed_early_misses_nothing(kafka_broker, tmp_path, trial) 
     name = f"igwn.gwalert-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
     for future in admin.create_topics([NewTopic(name, 1)]).values():
-        future.result(15)
+        future.result(GENEROUS)
     produce(kafka_broker.bootstrap, name, [notice(0)])  # before the first launch: not wanted
-    time.sleep(1.1)  # the launch time has a second's resolution (it errs early): keep clear
+    # the launch time has a second's resolution (it errs early): launch over a second later
+    produced = time.time()
+    wait_until(lambda: time.time() > produced + 1.1, what="a second past the message")
     url = kafka_broker.url(name)
     store = tmp_path / "s.sqlite"
     base = [sys.executable, "-m", "gwalert", "listen", url, "--no-auth", "--no-heartbeat"]
@@ -55,7 +58,7 @@ def test_first_start_killed_early_misses_nothing(kafka_broker, tmp_path, trial) 
             time.sleep(0.02)
         time.sleep(random.uniform(0.0, 1.0))  # somewhere in the window before the marks
         first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        first.wait(GENEROUS)
     finally:
         if first.poll() is None:
             first.kill()

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from gwalert.plan import coverage, footprints
 from gwalert.skymap import SkyMap
 from gwalert.skymap.healpix import pixel_area_sr, uniq_to_level_ipix
@@ -141,7 +142,9 @@ def test_field_probability_matches_brute_force(fp, pos, seed, base, splits):
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(60, 300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     fp=footprint_strategy(),
     pos=positions,

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from test_plan_coverage import random_map
 
+from conftest import examples
 from gwalert.errors import GwalertError
 from gwalert.observability import Site
 from gwalert.plan import footprints, schedule, tiles
@@ -158,9 +159,9 @@ def tiers(cases: dict, many: int):
     return make
 
 
-test_schedule_keeps_every_constraint, test_schedule_keeps_every_constraint_many = tiers(case, 40)(
-    run_case
-)
+test_schedule_keeps_every_constraint, test_schedule_keeps_every_constraint_many = tiers(
+    case, examples(10, 40)
+)(run_case)
 
 
 def test_schedule_fills_a_night_when_the_region_is_up():

@@ -15,9 +15,6 @@ from gwalert.samples import gaussian_skymap
 from gwalert.skymap import SkyMap
 from gwalert.skymap.plot import Marker, figure
 
-pytestmark = pytest.mark.slow
-
-
 GENERATED = {
     "narrow-3d": lambda: gaussian_skymap(120.0, -30.0, 1.0, max_level=8),
     "medium-2d": lambda: gaussian_skymap(300.0, 20.0, 6.0, distance=None, max_level=6),
@@ -103,6 +100,7 @@ def check_legible(fig) -> None:
         assert overlap_x <= 0.5 or overlap_y <= 0.5, f"{ta!r} overlaps {tb!r}"
 
 
+@pytest.mark.slow  # a picture per map, measured text by text
 @pytest.mark.parametrize("name", maps(), ids=lambda n: n.split(".")[0])
 def test_no_text_overlaps_and_none_is_cut(name):
     sm = load(name)

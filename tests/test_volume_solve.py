@@ -56,7 +56,6 @@ def test_solve_lands_on_the_level(seed, base, top, kind, tied):
     check_solve(sm, LEVELS, 1e-6)
 
 
-@pytest.mark.slow
 def test_solve_on_bayestar_map():
     sm = SkyMap.read(shared_file("skymaps", "bayestar.multiorder.fits"))
     check_solve(sm, LEVELS + list(np.linspace(0.02, 0.98, 13)), 1e-9)

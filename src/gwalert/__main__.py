@@ -1,5 +1,3 @@
-import sys
+from gwalert.cli import entry
 
-from gwalert.cli import main
-
-sys.exit(main())
+entry()

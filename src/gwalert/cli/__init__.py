@@ -228,5 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``gwalert`` program (console script, ``python -m gwalert``): :func:`main`, then the
+    process ends by :func:`._process.leave` (never finalizing under a thread still running)."""
+    from ._process import leave
+
+    leave(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
