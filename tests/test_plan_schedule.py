@@ -218,7 +218,7 @@ airmass_cases = {**case, "fields": st.integers(3, 60), "hours": st.floats(0.5, 1
 (
     test_low_airmass_schedule_keeps_the_probability,
     test_low_airmass_schedule_keeps_the_probability_many,
-) = tiers(airmass_cases, 30)(airmass_case)
+) = tiers(airmass_cases, examples(8, 30))(airmass_case)
 
 
 def test_low_airmass_schedule_observes_nearer_transit():
