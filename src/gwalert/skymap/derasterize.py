@@ -170,7 +170,7 @@ class Derasterizer:
             return
         if self.ring:  # where the window's records change, in file order
             assert self.window is not None
-            self._changes = byte_changes(_words(self.window))
+            self._changes = np.append(byte_changes(_words(self.window)), self.window.size)
         # in batches that keep the temporaries bounded
         per = max(1, CHUNK_PIXELS // self.C)
         for start in range(self.done, ready, per):
@@ -281,9 +281,10 @@ class Derasterizer:
         ends = self.ring_indices(ids, self.lo, np.concatenate([self.seg_lo, self.seg_hi]))
         lo, hi = ends[:, :ns], ends[:, ns:]
         ok = (hi - lo == self.seg_len - 1).all(axis=1)
-        nz = self._changes  # a change at p: records p - 1 and p differ
-        inside = np.searchsorted(nz, hi, side="right") - np.searchsorted(nz, lo, side="right")
-        ok &= ~inside.any(axis=1)
+        # the first change after each segment's start (a change at p: records p - 1 and p
+        # differ; a sentinel past the window) lies beyond the segment's end
+        nz = self._changes
+        ok &= (nz[np.searchsorted(nz, lo, side="right")] > hi).all(axis=1)
         words = _words(self.window)
         heads = np.take(words, np.where(ok[:, None], lo, lo[:, :1]), axis=0)
         ok &= (heads == heads[:, :1]).all(axis=(1, 2))
@@ -400,16 +401,20 @@ def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.nd
 
 def byte_changes(words: np.ndarray) -> np.ndarray:
     """Positions p >= 1 where row p of ``words`` (records as machine words) differs from row
-    p - 1."""
-    differ = words[1:] != words[:-1]
-    nwords = differ.shape[1]
-    if nwords == 1:
-        changed = differ[:, 0]
-    elif nwords in (2, 4, 8):
-        changed = differ.view(f"u{nwords}")[:, 0] != 0
-    else:
-        changed = differ.any(axis=1)
-    return np.flatnonzero(changed) + 1
+    p - 1 (in slices of 65,536 rows: temporaries that stay in cache, no fresh pages)."""
+    n, nwords = words.shape
+    out = [np.empty(0, dtype=np.int64)]
+    for a in range(1, n, 1 << 16):
+        b = min(n, a + (1 << 16))
+        differ = words[a:b] != words[a - 1 : b - 1]
+        if nwords == 1:
+            changed = differ[:, 0]
+        elif nwords in (2, 4, 8):
+            changed = differ.view(f"u{nwords}")[:, 0] != 0
+        else:
+            changed = differ.any(axis=1)
+        out.append(np.flatnonzero(changed) + a)
+    return np.concatenate(out)
 
 
 def _words(records: np.ndarray) -> np.ndarray:
