@@ -15,6 +15,9 @@ from .flatindex import JPLL, JRLL, nest_to_ring, nest_to_xyf
 from .maprows import DISTANCE_COLUMNS, Rows, bound_rows
 
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
+# RING: blocks of 1024 (more of them hold one record, taken without a gather; measured 25%
+# less CPU reading a 3-D nside-512 RING map than with 4096, and no gain at 256)
+_RING_BLOCK_LEVELS = 5
 CHUNK_PIXELS = 1 << 18
 
 
@@ -51,7 +54,7 @@ class Derasterizer:
         self.decode = decode
         self.kept = {name: i for i, name in enumerate(names) if name in DISTANCE_COLUMNS}
         self.kept_indices = [self.value_index, *self.kept.values()]
-        self.k = min(level, _BLOCK_LEVELS)
+        self.k = min(level, _RING_BLOCK_LEVELS if self.ring else _BLOCK_LEVELS)
         self.C = 1 << (2 * self.k)
         self.nblocks = self.npix // self.C
         first = np.arange(self.nblocks, dtype=np.int64) * self.C
