@@ -228,26 +228,6 @@ def test_block_ring_indices_cover_every_pixel(level):
     )
 
 
-@pytest.mark.parametrize("level", range(0, 10))
-def test_block_ring_segments_are_the_rings_runs_of_the_block(level):
-    """The derasterizer's uniform-block test relies on this: per block and ring, the pixels
-    of least and greatest e (``seg_lo``/``seg_hi``), whenever ``seg_len`` apart, bound exactly
-    the block's pixels on that ring (a contiguous run of the file); ring_indices of chosen
-    columns equal those columns of the whole."""
-    der = skyio.Derasterizer(level, "RING", ["PROB"], "PROB", 1.0)
-    ids = np.arange(der.nblocks)
-    full = der.ring_indices(ids)
-    cols = np.concatenate([der.seg_lo, der.seg_hi])
-    np.testing.assert_array_equal(der.ring_indices(ids, 7, cols), full[:, cols] - 7)
-    lo, hi = full[:, der.seg_lo], full[:, der.seg_hi]
-    contiguous = hi - lo == der.seg_len - 1
-    assert contiguous.mean() > 0.9
-    for d in range(der.seg_lo.size):
-        seg = np.sort(full[:, der.d_template == d], axis=1)
-        ok = contiguous[:, d]
-        np.testing.assert_array_equal(seg[ok], lo[ok, d, None] + np.arange(der.seg_len[d]))
-
-
 # --------------------------------------------------------- flattened maps vs ligo.skymap
 def _piecewise(
     level: int, ncols: int, rng: np.random.Generator, split: float, palette: np.ndarray

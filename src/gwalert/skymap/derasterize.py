@@ -11,14 +11,50 @@ from typing import Any
 import numpy as np
 
 from ..errors import SkyMapError
-from .flatindex import JPLL, JRLL, nest_to_ring, nest_to_xyf
+from .healpix import compact_bits
 from .maprows import DISTANCE_COLUMNS, Rows, bound_rows
 
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
-# RING: blocks of 1024 (more of them hold one record, taken without a gather; measured 25%
-# less CPU reading a 3-D nside-512 RING map than with 4096, and no gain at 256)
-_RING_BLOCK_LEVELS = 5
 CHUNK_PIXELS = 1 << 18
+
+
+# ------------------------------------------------------------------------ HEALPix indices
+_JRLL = np.array([2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4], dtype=np.int64)
+_JPLL = np.array([1, 3, 5, 7, 0, 2, 4, 6, 1, 3, 5, 7], dtype=np.int64)
+
+
+def nest_to_xyf(ipix: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, face) of NESTED pixels at ``level``."""
+    ipix = np.asarray(ipix, dtype=np.int64)
+    face = ipix >> (2 * level)
+    local = ipix & ((1 << (2 * level)) - 1)
+    return compact_bits(local), compact_bits(local >> 1), face
+
+
+def xyf_to_ring(x: np.ndarray, y: np.ndarray, face: np.ndarray, level: int) -> np.ndarray:
+    """RING index of the pixel (x, y) of ``face`` (HEALPix's xyf2ring, vectorised)."""
+    nside = 1 << level
+    nl4 = 4 * nside
+    npix = 12 * nside * nside
+    ncap = 2 * nside * (nside - 1)
+    jr = _JRLL[face] * nside - x - y - 1  # ring number, 1 .. 4 nside - 1
+    north = jr < nside
+    south = jr > 3 * nside
+    nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
+    start = np.where(
+        north,
+        2 * jr * (jr - 1),
+        np.where(south, npix - 2 * nr * (nr + 1), ncap + (jr - nside) * nl4),
+    )
+    kshift = np.where(north | south, 0, (jr - nside) & 1)
+    jp = (_JPLL[face] * nr + x - y + 1 + kshift) >> 1
+    jp = np.where(jp > nl4, jp - nl4, np.where(jp < 1, jp + nl4, jp))
+    return start + jp - 1
+
+
+def nest_to_ring(ipix: np.ndarray, level: int) -> np.ndarray:
+    x, y, face = nest_to_xyf(ipix, level)
+    return xyf_to_ring(x, y, face, level)
 
 
 class Derasterizer:
@@ -54,7 +90,7 @@ class Derasterizer:
         self.decode = decode
         self.kept = {name: i for i, name in enumerate(names) if name in DISTANCE_COLUMNS}
         self.kept_indices = [self.value_index, *self.kept.values()]
-        self.k = min(level, _RING_BLOCK_LEVELS if self.ring else _BLOCK_LEVELS)
+        self.k = min(level, _BLOCK_LEVELS)
         self.C = 1 << (2 * self.k)
         self.nblocks = self.npix // self.C
         first = np.arange(self.nblocks, dtype=np.int64) * self.C
@@ -73,13 +109,6 @@ class Derasterizer:
             self.belt_templates = [
                 -d * (4 * self.nside) + ((v >> 1) + ((v & 1) ^ (d & 1)) + e >> 1) for v in range(4)
             ]
-            # per ring a block crosses (d): its pixels of least and greatest e (the ends of
-            # the ring's segment of the block) and their number
-            cols = np.lexsort((e, d))
-            ends = np.flatnonzero(np.diff(d[cols])) + 1
-            self.seg_lo = cols[np.concatenate([[0], ends])]
-            self.seg_hi = cols[np.concatenate([ends - 1, [self.C - 1]])]
-            self.seg_len = np.bincount(d)
         else:
             self.order = np.arange(self.nblocks)
             self.rmax = first + self.C - 1
@@ -171,9 +200,6 @@ class Derasterizer:
         ready = int(np.searchsorted(self.sorted_rmax, self.fed, side="left"))
         if ready <= self.done:
             return
-        if self.ring:  # where the window's records change, in file order
-            assert self.window is not None
-            self._changes = np.append(byte_changes(_words(self.window)), self.window.size)
         # in batches that keep the temporaries bounded
         per = max(1, CHUNK_PIXELS // self.C)
         for start in range(self.done, ready, per):
@@ -195,11 +221,9 @@ class Derasterizer:
             got = np.take(words, where, axis=0)
         return got.view(self.window.dtype).reshape(ids.size, self.C)
 
-    def ring_indices(
-        self, ids: np.ndarray, less: int = 0, cols: np.ndarray | None = None
-    ) -> np.ndarray:
+    def ring_indices(self, ids: np.ndarray, less: int = 0) -> np.ndarray:
         """RING index (minus ``less``) of every pixel of the NESTED blocks ``ids``, shape
-        (len(ids), C); only of the block's pixels ``cols`` if given.
+        (len(ids), C).
 
         HEALPix's xyf2ring, with the per-ring quantities (start, length, shift) computed once
         per ring a block crosses (2s - 1 of them) instead of once per pixel (s**2).
@@ -207,37 +231,31 @@ class Derasterizer:
         nside, nl4 = self.nside, 4 * self.nside
         x0, y0, face = nest_to_xyf(ids * self.C, self.level)
         side = 1 << self.k
-        j0 = JRLL[face] * nside - x0 - y0 - 1  # the block's southernmost ring
+        j0 = _JRLL[face] * nside - x0 - y0 - 1  # the block's southernmost ring
         # blocks in the equatorial belt (every ring 4 nside long) off face 4 (no wrapping):
         # the block's first index plus one of four templates, by two parities
         belt = (face != 4) & (j0 <= 3 * nside) & (j0 - 2 * side + 2 >= nside)
         if not belt.any():
-            return self._ring_indices(x0, y0, face, cols) - less
-        jp0 = JPLL[face] * nside + x0 - y0 + 1
+            return self._ring_indices(x0, y0, face) - less
+        jp0 = _JPLL[face] * nside + x0 - y0 + 1
         variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
         base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1) - less
-        out = np.empty((ids.size, self.C if cols is None else cols.size), dtype=np.int64)
+        out = np.empty((ids.size, self.C), dtype=np.int64)
         for v in np.unique(variant[belt]):
             sel = belt & (variant == v)
-            template = self.belt_templates[v] if cols is None else self.belt_templates[v][cols]
             if sel.all():
-                np.add(base[:, None], template, out=out)
+                np.add(base[:, None], self.belt_templates[v], out=out)
             else:
-                out[sel] = base[sel, None] + template
+                out[sel] = base[sel, None] + self.belt_templates[v]
         if not belt.all():
             rest = ~belt
-            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest], cols) - less
+            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest]) - less
         return out
 
-    def _ring_indices(
-        self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray, cols: np.ndarray | None = None
-    ) -> np.ndarray:
-        d_t, e_t = self.d_template, self.e_template
-        if cols is not None:
-            d_t, e_t = d_t[cols], e_t[cols]
+    def _ring_indices(self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray) -> np.ndarray:
         nside, nl4 = self.nside, 4 * self.nside
         side = 1 << self.k
-        jr = (JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
+        jr = (_JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
         north = jr < nside
         south = jr > 3 * nside
         nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
@@ -249,14 +267,14 @@ class Derasterizer:
             ),
         )
         kshift = np.where(north | south, 0, (jr - nside) & 1)
-        a = JPLL[face][:, None] * nr + (x0 - y0 + 1)[:, None] + kshift
-        jp = (np.take(a, d_t, axis=1) + e_t) >> 1
+        a = _JPLL[face][:, None] * nr + (x0 - y0 + 1)[:, None] + kshift
+        jp = (np.take(a, self.d_template, axis=1) + self.e_template) >> 1
         wrap = np.flatnonzero(face == 4)  # only face 4 straddles the rings' first pixel
         if wrap.size:
             part = jp[wrap]
             part[part < 1] += nl4
             jp[wrap] = part
-        return np.take(start - 1, d_t, axis=1) + jp
+        return np.take(start - 1, self.d_template, axis=1) + jp
 
     def _records(self, stored: list[np.ndarray], at: np.ndarray, cols: list[int]) -> list:
         """Physical values (the probability scaled) of the records ``at`` of ``stored``."""
@@ -274,40 +292,7 @@ class Derasterizer:
             out.append(v)
         return out
 
-    def _uniform(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(whether each RING block ``ids`` holds one record's bytes throughout, the window
-        index of its first pixel): each ring's segment of a block is contiguous in the file
-        (else not known uniform), holds no byte change, and starts with the bytes of the
-        first segment's."""
-        assert self.window is not None
-        ns = self.seg_lo.size
-        ends = self.ring_indices(ids, self.lo, np.concatenate([self.seg_lo, self.seg_hi]))
-        lo, hi = ends[:, :ns], ends[:, ns:]
-        ok = (hi - lo == self.seg_len - 1).all(axis=1)
-        # the first change after each segment's start (a change at p: records p - 1 and p
-        # differ; a sentinel past the window) lies beyond the segment's end
-        nz = self._changes
-        ok &= (nz[np.searchsorted(nz, lo, side="right")] > hi).all(axis=1)
-        words = _words(self.window)
-        heads = np.take(words, np.where(ok[:, None], lo, lo[:, :1]), axis=0)
-        ok &= (heads == heads[:, :1]).all(axis=(1, 2))
-        return ok, lo[:, 0]
-
     def _blocks(self, ids: np.ndarray) -> None:
-        if self.ring:  # blocks of one record: no gather, no comparisons
-            uniform, at = self._uniform(ids)
-            if uniform.any():
-                assert self.window is not None
-                rec = self.window[at[uniform]]
-                stored = [rec[name] for name in rec.dtype.names or ()]
-                vals = self._records(stored, np.arange(rec.size), list(range(len(stored))))
-                self.block_ids.append(ids[uniform])
-                self.block_first.append(vals)
-                self.block_last.append(vals)
-                self._add_changes(ids[uniform] * self.C, [vals[i] for i in self.kept_indices], None)
-                ids = ids[~uniform]
-                if not ids.size:
-                    return
         records = self._gather(ids)
         C = self.C
         # a pixel whose record's bytes differ from the one before it: one comparison of
@@ -400,24 +385,6 @@ def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.nd
         more = cur < end
         cur, end = cur[more], end[more]
     return np.concatenate(out_cur), np.concatenate(out_t)
-
-
-def byte_changes(words: np.ndarray) -> np.ndarray:
-    """Positions p >= 1 where row p of ``words`` (records as machine words) differs from row
-    p - 1 (in slices of 65,536 rows: temporaries that stay in cache, no fresh pages)."""
-    n, nwords = words.shape
-    out = [np.empty(0, dtype=np.int64)]
-    for a in range(1, n, 1 << 16):
-        b = min(n, a + (1 << 16))
-        differ = words[a:b] != words[a - 1 : b - 1]
-        if nwords == 1:
-            changed = differ[:, 0]
-        elif nwords in (2, 4, 8):
-            changed = differ.view(f"u{nwords}")[:, 0] != 0
-        else:
-            changed = differ.any(axis=1)
-        out.append(np.flatnonzero(changed) + a)
-    return np.concatenate(out)
 
 
 def _words(records: np.ndarray) -> np.ndarray:

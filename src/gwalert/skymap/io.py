@@ -40,18 +40,14 @@ __all__ = [
 
 # Flat maps only: the derasterizer is imported when one is read (``gwalert parse`` of a
 # notice's multi-order map never loads it).
-_LAZY = {"nest_to_ring", "nest_to_xyf", "xyf_to_ring"}
+_LAZY = {"Derasterizer", "nest_to_ring", "nest_to_xyf", "xyf_to_ring"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Derasterizer":
-        from .derasterize import Derasterizer
-
-        return Derasterizer
     if name in _LAZY:
-        from . import flatindex
+        from . import derasterize
 
-        return getattr(flatindex, name)
+        return getattr(derasterize, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
