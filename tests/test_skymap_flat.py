@@ -284,3 +284,34 @@ def test_a_3d_flat_map_crossmatches_as_ligo_skymap(tmp_path, nest):
     path.write_bytes(_flat_bytes(values, level, nest, "D", False))
     _assert_rows_are_ligos(skyio.read(path), _ligo(path))
     _crossmatch_agrees(path, three_d=True)
+
+
+@pytest.mark.parametrize("kind", ["bands", "zeros", "nans"])
+def test_ring_blocks_of_one_record_only_when_every_byte_agrees(tmp_path, kind):
+    """RING maps whose blocks a derasterizer might wrongly take as uniform: constant along
+    each ring but not from ring to ring (every ring's segment of a block holds no byte
+    change, their first records differ), or regions whose bytes differ while ligo.skymap
+    calls them equal (+0.0 against -0.0, NaNs of different payloads) alternating along rings:
+    bit for bit as ligo.skymap."""
+    level = 7
+    npix = 12 << (2 * level)
+    ring = np.arange(npix)
+    lon, lat = ah_core.healpix_to_lonlat(ring, 1 << level, order="ring")
+    band = np.round(np.asarray(lat.deg) / 30)  # constant on each ring, bands of ~67 rings
+    values = np.ones((4, npix))
+    values[0] = 1.0 + (band % 3)
+    if kind == "bands":
+        values[1] = 100 + band
+    else:
+        a, b = (0.0, -0.0) if kind == "zeros" else (np.nan, -np.nan)
+        flip = (ring + band.astype(np.int64)) % 5 == 0
+        values[1] = np.where(flip, a, b)
+        if kind == "nans":
+            values[1, ::7] = np.frombuffer(np.uint64(0x7FF8000000000001).tobytes(), float)[0]
+    values[0] /= values[0].sum()
+    # _flat_bytes takes NESTED values: put the ring-ordered ones at their NESTED pixels
+    nested = np.empty_like(values)
+    nested[:, ah_core.ring_to_nested(ring, 1 << level)] = values
+    path = tmp_path / "m.fits"
+    path.write_bytes(_flat_bytes(nested, level, False, "D", False))
+    _assert_rows_are_ligos(skyio.read(path), _ligo(path))
