@@ -58,7 +58,7 @@ HEAVY = (
     "gwalert.sources",
 )
 #: ``gwalert.cli`` modules other than parse's own.
-CLI_OWN = {"gwalert.cli", "gwalert.cli.parse", "gwalert.cli._input"}
+CLI_OWN = {"gwalert.cli", "gwalert.cli.parse", "gwalert.cli._input", "gwalert.cli._process"}
 #: What the plain report of a usual LVK map does without as well: numpy (``skymap.peek``
 #: reads the map), the summary and its time budget, logging (parse logs nothing).
 PLAIN_EXTRA_HEAVY = (

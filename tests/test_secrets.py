@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from servers import http_server, smtp_server
 
@@ -108,6 +108,8 @@ _any_url = st.one_of(
 
 @settings(max_examples=500, deadline=None)
 @given(_any_url)
+@example("http://bücher.example?¡")  # a query http.client cannot send as ASCII
+@example("http://example.org/päth")
 def test_no_url_passes_the_check_and_fails_at_send_time(url):
     """What check_url accepts, urllib builds a request for and http.client accepts as
     host[:port] (where ``nonnumeric port`` came from), and the host encodes as IDNA."""

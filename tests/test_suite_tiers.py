@@ -16,6 +16,8 @@ ALL_SLOW = {
     "test_contour_differential.py": "the reference ligo-skymap-contour process, per map",
     "test_first_start.py": "a real broker and listener processes killed at random moments",
     "test_replay_dry_run.py": "a hypothesis campaign of real replay runs over random ledgers",
+    "test_kill9_dual.py": "a real broker and a listener on two feeds killed -9 and restarted",
+    "test_no_blas_threads.py": "whole-map geometry watched for seconds through /proc",
 }
 
 

@@ -101,6 +101,10 @@ def check_url(url: str, headers: dict[str, str] | None = None, *, key: str = "ur
         raise bad from None
     if conn.host.lower() != parsed.hostname.lower() or (port or 80) != conn.port:
         raise bad
+    if not request.selector.isascii():  # http.client sends the request line as ASCII
+        raise OptionError(
+            key, "has characters other than ASCII in its path or query: percent-encode them"
+        )
     host = parsed.hostname
     if port == 0:
         raise OptionError(key, "port must be between 1 and 65535")
