@@ -173,15 +173,16 @@ class Store:
         and whatever each hook writes are committed in one transaction; the hooks are not
         called for a duplicate. ``summary`` (a :class:`gwalert.summary.Summary`: the pipeline
         computes it once, after :meth:`find_notice`; it is what the hooks get) defaults to
-        :func:`gwalert.summary.safe_summary`; it is stored as :meth:`Summary.to_json` writes it.
+        :func:`gwalert.summary.safe_summary` (given one, only the transaction looks the
+        notice up); it is stored as :meth:`Summary.to_json` writes it.
         """
         key = _identity(notice)
-        existing = self.find(*key)
-        if existing is not None:
-            return existing, False
         from ..summary import Summary, safe_summary
 
         if summary is None:
+            existing = self.find(*key)
+            if existing is not None:
+                return existing, False
             summary = safe_summary(notice)
         # what is stored is what the hooks see: the summary as it reads back from the store
         stored = (
@@ -233,7 +234,7 @@ class Store:
             found = conn.execute(_identity_query(*key)).scalar()
             if found is not None:
                 return int(found), False
-            notice_id = int(_new_id(conn.execute(notices.insert().values(**row))))
+            notice_id = int(_new_id(conn.execute(notices.insert(), row)))
             refold(conn, key[0])
             for hook in hooks:
                 hook(conn, notice_id, notice, summary)
@@ -385,9 +386,8 @@ def lock_superevent(conn: Connection, superevent_id: str, received_at: str) -> N
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         conn.execute(
-            sqlite_insert(superevents)
-            .values(**placeholder)
-            .on_conflict_do_nothing(index_elements=["superevent_id"])
+            sqlite_insert(superevents).on_conflict_do_nothing(index_elements=["superevent_id"]),
+            placeholder,
         )
 
 
@@ -405,9 +405,8 @@ def refold(conn: Connection, superevent_id: str) -> None:
         return
     values = state.row()
     del values["superevent_id"]
-    conn.execute(
-        superevents.update().where(superevents.c.superevent_id == superevent_id).values(**values)
-    )
+    where = superevents.c.superevent_id == sa.bindparam("sid")  # the row as parameters
+    conn.execute(superevents.update().where(where), {**values, "sid": superevent_id})
 
 
 def _identity(notice: Notice) -> tuple[str, str, str, str]:
