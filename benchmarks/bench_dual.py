@@ -25,6 +25,7 @@ store) on one topic: produce to received. Target p99 <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import sys
@@ -137,6 +138,7 @@ def run_dual(
 
     feedset = FeedSet(feeds, app.pipeline, observers=[observe])
     app.start()
+    gc.freeze()  # as ``gwalert listen`` does before its feeds start
     worker = threading.Thread(target=feedset.run, daemon=True)
     worker.start()
     if not seen.wait(60):
