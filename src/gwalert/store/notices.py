@@ -231,7 +231,7 @@ class Store:
         superevent from its notices, run the hooks; all in one transaction."""
         with write_transaction(self.engine) as conn:
             lock_superevent(conn, key[0], row["received_at"])
-            found = conn.execute(_identity_query(*key)).scalar()
+            found = _find(conn, key)
             if found is not None:
                 return int(found), False
             notice_id = int(_new_id(conn.execute(notices.insert(), row)))
@@ -292,9 +292,7 @@ class Store:
     ) -> int | None:
         """The id of the stored notice with this identity, or None."""
         with self.engine.connect() as conn:
-            found = conn.execute(
-                _identity_query(superevent_id, alert_type, time_created, content_hash)
-            ).scalar()
+            found = _find(conn, (superevent_id, alert_type, time_created, content_hash))
         return None if found is None else int(found)
 
     def iter_notices(
@@ -391,14 +389,19 @@ def lock_superevent(conn: Connection, superevent_id: str, received_at: str) -> N
         )
 
 
+#: What refold reads, and a notice's id by its identity: built once, values as parameters.
+_FOLD_ROWS = sa.select(*(notices.c[k] for k in FOLD_COLUMNS[1:])).where(
+    notices.c.superevent_id == sa.bindparam("sid")
+)
+_IDENTITY_KEYS = ("superevent_id", "alert_type", "time_created", "content_hash")
+_IDENTITY = sa.select(notices.c.id).where(
+    *(notices.c[k] == sa.bindparam(k) for k in _IDENTITY_KEYS)
+)
+
+
 def refold(conn: Connection, superevent_id: str) -> None:
     """Write the superevent's row as the fold of its stored notices (:mod:`.fold`)."""
-    c = notices.c
-    rows = conn.execute(
-        sa.select(
-            c.id, c.alert_type, c.time_created, c.content_hash, c.received_at, c.event_time
-        ).where(c.superevent_id == superevent_id)
-    ).all()
+    rows = conn.execute(_FOLD_ROWS, {"sid": superevent_id}).all()
     state = fold(superevent_id, rows)
     if state is None:
         conn.execute(superevents.delete().where(superevents.c.superevent_id == superevent_id))
@@ -419,16 +422,9 @@ def _identity(notice: Notice) -> tuple[str, str, str, str]:
     )
 
 
-def _identity_query(
-    superevent_id: str, alert_type: str, time_created: str, content_hash: str
-) -> sa.Select:
-    c = notices.c
-    return sa.select(c.id).where(
-        c.superevent_id == superevent_id,
-        c.alert_type == alert_type,
-        c.time_created == time_created,
-        c.content_hash == content_hash,
-    )
+def _find(conn: Connection, key: tuple[str, str, str, str]) -> Any:
+    """The id of the stored notice with identity ``key`` (:func:`_identity`), or None."""
+    return conn.execute(_IDENTITY, dict(zip(_IDENTITY_KEYS, key, strict=True))).scalar()
 
 
 def _column_text(name: str, value: str) -> str:
