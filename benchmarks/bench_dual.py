@@ -100,7 +100,7 @@ def run_dual(
     """)
     )
     store = Store.open(store_url or str(tmp / "dual.sqlite"))
-    app = build(store, str(cfg))
+    app = build(store, str(cfg), eager=True)  # as ``gwalert listen`` builds it
     options = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
     group = uuid.uuid4().hex[:8]
     seen = threading.Event()

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     metrics = None
     try:
-        app = build(store, args.config, actions=not args.no_actions, lease=args.lease)
+        app = build(store, args.config, actions=not args.no_actions, lease=args.lease, eager=True)
         runner = FeedSet(
             feeds,
             app.pipeline,
