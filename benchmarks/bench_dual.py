@@ -25,6 +25,7 @@ store) on one topic: produce to received. Target p99 <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import sys
@@ -99,7 +100,7 @@ def run_dual(
     """)
     )
     store = Store.open(store_url or str(tmp / "dual.sqlite"))
-    app = build(store, str(cfg))
+    app = build(store, str(cfg), eager=True)  # as ``gwalert listen`` builds it
     options = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "1000"}
     group = uuid.uuid4().hex[:8]
     seen = threading.Event()
@@ -137,6 +138,7 @@ def run_dual(
 
     feedset = FeedSet(feeds, app.pipeline, observers=[observe])
     app.start()
+    gc.freeze()  # as ``gwalert listen`` does before its feeds start
     worker = threading.Thread(target=feedset.run, daemon=True)
     worker.start()
     if not seen.wait(60):

@@ -142,10 +142,10 @@ def install() -> None:
             total = (time.perf_counter() - t0) * 1000
             RECORDS["in-flight wait (other copy)"].append(total - _local.inner)
 
-    def store_one_wrapper(self: Any, outcome: Any, notice: Any, stop: Any) -> Any:
+    def store_one_wrapper(self: Any, *args: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return store_one(self, outcome, notice, stop)
+            return store_one(self, *args)
         finally:
             _local.inner = (time.perf_counter() - t0) * 1000
 

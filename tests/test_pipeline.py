@@ -79,6 +79,34 @@ def test_content_errors_from_the_store_are_dead_letters(store):
     assert dead.error == outcome.error and dead.raw == message.value
 
 
+def test_eager_pipeline_stores_each_notice_once_whoever_stored_it(store):
+    """``eager`` (listen): a notice this pipeline has not seen is analysed without a look-up;
+    stored before by someone else (a restart, another process) it is still a duplicate (the
+    store transaction's look-up), its hooks not run; a later copy of one it stored is looked
+    up first; either way one row per notice."""
+    planned: list[int] = []
+    looked: list[str] = []
+    find = store.find_notice
+
+    def counted(notice):
+        looked.append(notice.alert_type)
+        return find(notice)
+
+    store.find_notice = counted  # type: ignore[method-assign]
+    eager = Pipeline(store, hooks=[lambda conn, nid, n, s: planned.append(nid)], eager=True)
+    first = Pipeline(store).process(_message(0))  # stored by another pipeline
+    assert len(looked) == 1
+    again = eager.process(_message(0, "other feed"))
+    assert looked == ["PRELIMINARY"] and not again.new_ids
+    assert [nid for nid, _, _ in again.notices] == first.new_ids and planned == []
+    new = eager.process(_message(1))
+    assert new.new_ids and planned == new.new_ids and len(looked) == 1
+    copy = eager.process(_message(1, "other feed"))  # known here: looked up, not analysed
+    assert not copy.new_ids and [nid for nid, _, _ in copy.notices] == new.new_ids
+    assert len(looked) == 2 and planned == new.new_ids
+    assert store.counts()["notices"] == 2
+
+
 def test_outage_errors_are_told_apart():
     orig = Exception("x")
     assert is_outage(sa.exc.OperationalError("s", {}, orig))

@@ -78,12 +78,14 @@ def build(
     rules: Any = None,
     ignore_age: bool = False,
     poll_interval: float = 0.5,
+    eager: bool = False,
 ) -> App:
     """Store + pipeline (hooks: the first arrival, then the due actions, both in the notice's
     transaction; after commit: later arrivals, wake the runner) + responder.
 
     Used by ``gwalert listen``, ``gwalert replay FILES`` and the Python handlers'
-    ``listen``/``replay``: every notice enters through this pipeline."""
+    ``listen``/``replay``: every notice enters through this pipeline (``eager``: see
+    :class:`~gwalert.pipeline.Pipeline`; ``gwalert listen``'s)."""
     engine = responder(
         store,
         config_file,
@@ -95,6 +97,6 @@ def build(
     )
     arrivals = Arrivals(store.engine)
     pipeline = Pipeline(
-        store, hooks=[engine.schedule], arrivals=arrivals, after_commit=[engine.wake]
+        store, hooks=[engine.schedule], arrivals=arrivals, after_commit=[engine.wake], eager=eager
     )
     return App(store, pipeline, engine, arrivals, actions)

@@ -13,7 +13,6 @@ feeds, as it stops a single one.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import threading
@@ -180,10 +179,6 @@ class FeedSet:
                     logging.getLogger(name).removeFilter(named)
 
     def _run(self) -> RunStats:
-        # What is alive now (modules, the app, the store) lives as long as the listener: out
-        # of the collector's full passes (50-200 ms each over ~55,000 objects, stalling
-        # whichever notice is in flight; the process's objects of now are never collected).
-        gc.freeze()
         for feed in self.feeds:
             feed.thread = threading.Thread(
                 target=self._run_feed,

@@ -1,8 +1,11 @@
 """The flow of every message, and nothing else::
 
-    source ─Message─▶ decode ─Notice─▶ known? (look-up) ─no─▶ analyse (summary)
+    source ─Message─▶ decode ─Notice─▶ known? (look-up¹) ─no─▶ analyse (summary)
         ─▶ store notice + first arrival + planned actions in one transaction ─▶ acknowledge
                           └─yes─▶ record the copy's arrival ──────────────────▶ acknowledge
+
+¹ listen (``eager``): only for identities this pipeline stored or found lately (a later feed's
+copy); any other notice is recognised as a duplicate by the store transaction's own look-up.
 
 Every way a notice enters goes through :meth:`Pipeline.process`, driven by :func:`run` (the one
 loop: each feed of ``gwalert listen`` in its thread, file sources, ``gwalert replay FILES``, the
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,6 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gwalert.pipeline")
 
+#: How many identities a pipeline remembers as stored or found (see ``Pipeline._known``).
+_KNOWN = 4096
+
 #: hop-client's large-message offload header value: the notice is at a URL named in the
 #: message; gwalert does not fetch it, the message is dead-lettered.
 HOP_EXTERNAL_FORMAT = b"external"
@@ -58,6 +65,11 @@ class Pipeline:
     """decode → skip known duplicates → analyse → store (+ the first arrival and ``hooks``,
     inside the store transaction of each NEW notice: planned actions) → the caller
     acknowledges. ``arrivals``: where each copy's arrival is recorded (None: not recorded).
+
+    ``eager`` (``gwalert listen``): only identities this pipeline stored or found lately are
+    looked up before the analysis; any other notice is analysed at once (its latency) and, if
+    stored after all (before a restart, by another process), recognised by the store
+    transaction. Otherwise (replays) every notice is looked up first.
 
     ``store_retry_seconds``: how long an unavailable store is retried before
     :class:`StoreUnavailable` is raised (None, the default: for as long as it lasts, until
@@ -74,6 +86,7 @@ class Pipeline:
         store_retry_seconds: float | None = None,
         retry_delay: float = 0.5,
         max_retry_delay: float = 30.0,
+        eager: bool = False,
     ) -> None:
         self.store = store
         self.hooks = list(hooks)
@@ -86,6 +99,12 @@ class Pipeline:
         #: waits for the first instead of analysing the same sky map in parallel.
         self._inflight: dict[tuple[str, str, object, str], threading.Event] = {}
         self._inflight_lock = threading.Lock()
+        #: Identities this pipeline stored or found lately: only their copies are looked up
+        #: before the analysis (a later feed's copy of a stored notice, its analysis skipped).
+        #: Any other notice is analysed at once and recognised, if stored after all (by
+        #: another process, before a restart), by the store transaction's own look-up.
+        self.eager = eager
+        self._known: OrderedDict[tuple[str, str, object, str], None] = OrderedDict()
         self.after_commit = list(after_commit)
         #: Runs each store operation, waiting out an unavailable store.
         self.retrying = Retrying(store_retry_seconds, retry_delay, max_retry_delay)
@@ -141,22 +160,31 @@ class Pipeline:
                 mine = self._inflight[key] = threading.Event()
         if first is not None:
             first.wait(600.0)  # then the look-up finds it stored: a duplicate
-            self._store_one(outcome, notice, stop)
+            self._store_one(outcome, notice, stop, True)
             return
         try:
-            self._store_one(outcome, notice, stop)
+            with self._inflight_lock:
+                known = key in self._known or not self.eager
+            self._store_one(outcome, notice, stop, known)
         finally:
             with self._inflight_lock:
                 del self._inflight[key]
+                self._known[key] = None
+                self._known.move_to_end(key)
+                while len(self._known) > _KNOWN:
+                    self._known.popitem(last=False)
             mine.set()
 
-    def _store_one(self, outcome: Outcome, notice: Notice, stop: threading.Event | None) -> None:
-        """Skip a known duplicate (a look-up, no analysis), else analyse the notice and store
-        it with what the hooks plan, in one transaction; dead-letter it if it cannot be."""
+    def _store_one(
+        self, outcome: Outcome, notice: Notice, stop: threading.Event | None, look: bool
+    ) -> None:
+        """Skip a known duplicate (with ``look``: a look-up, no analysis), else analyse the
+        notice and store it with what the hooks plan, in one transaction (which finds it if
+        it is stored after all); dead-letter it if it cannot be."""
         message = outcome.message
         summary: Summary | None = None
         try:
-            found = self.retrying(lambda: self.store.find_notice(notice), stop)
+            found = self.retrying(lambda: self.store.find_notice(notice), stop) if look else None
             if found is not None:
                 nid, new = found, False
             else:

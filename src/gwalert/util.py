@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
+
+T = TypeVar("T")
 
 
 def utcnow() -> str:
@@ -102,3 +104,33 @@ def public(value: Any) -> Any:
     if callable(value):
         return getattr(value, "__qualname__", repr(value))
     return value
+
+
+class memo(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cached_property
+    """A per-instance cached property: computed on first use and kept in the instance's
+    ``__dict__`` (frozen dataclasses included), like :func:`functools.cached_property` but
+    without its lock, which on Python 3.11 is one for the whole class: two instances' first
+    uses (two notices' sky maps parsed on two feeds' threads) would wait for each other. Two
+    threads' first uses of one instance may both compute it; the value is the same."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> memo[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | memo[T]:
+        if obj is None:
+            return self
+        cache = obj.__dict__
+        try:
+            return cast(T, cache[self.name])
+        except KeyError:
+            value = cache[self.name] = self.compute(obj)
+            return value

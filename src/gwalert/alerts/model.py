@@ -8,11 +8,11 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GwalertError, SkyMapError
+from ..util import memo
 from .hashing import content_hash
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class Notice:
         """The record as the sender wrote it (sky maps as bytes), as a new dict."""
         return copy.deepcopy(self._record)
 
-    @cached_property
+    @memo
     def skymap(self) -> SkyMap | None:
         """The event's sky map, parsed on first use; None when the notice carries none."""
         if self.event is None or not self.event.skymap_bytes:
@@ -136,7 +136,7 @@ class Notice:
                 f"sky map of {self.superevent_id}: unreadable ({decode_reason(exc)})"
             ) from exc
 
-    @cached_property
+    @memo
     def combined_skymap(self) -> SkyMap | None:
         """The GW + external combined sky map of an external coincidence, if any."""
         ext = self.external_coinc

@@ -71,7 +71,7 @@ class Arrivals:
         notice's transaction."""
 
         def hook(conn: Connection, notice_id: int, notice: Any, summary: Any) -> None:
-            conn.execute(arrivals.insert().values(**_row(message, notice_id, is_first=True)))
+            conn.execute(arrivals.insert(), _row(message, notice_id, is_first=True))
 
         return hook
 

@@ -173,15 +173,16 @@ class Store:
         and whatever each hook writes are committed in one transaction; the hooks are not
         called for a duplicate. ``summary`` (a :class:`gwalert.summary.Summary`: the pipeline
         computes it once, after :meth:`find_notice`; it is what the hooks get) defaults to
-        :func:`gwalert.summary.safe_summary`; it is stored as :meth:`Summary.to_json` writes it.
+        :func:`gwalert.summary.safe_summary` (given one, only the transaction looks the
+        notice up); it is stored as :meth:`Summary.to_json` writes it.
         """
         key = _identity(notice)
-        existing = self.find(*key)
-        if existing is not None:
-            return existing, False
         from ..summary import Summary, safe_summary
 
         if summary is None:
+            existing = self.find(*key)
+            if existing is not None:
+                return existing, False
             summary = safe_summary(notice)
         # what is stored is what the hooks see: the summary as it reads back from the store
         stored = (
@@ -230,10 +231,10 @@ class Store:
         superevent from its notices, run the hooks; all in one transaction."""
         with write_transaction(self.engine) as conn:
             lock_superevent(conn, key[0], row["received_at"])
-            found = conn.execute(_identity_query(*key)).scalar()
+            found = _find(conn, key)
             if found is not None:
                 return int(found), False
-            notice_id = int(_new_id(conn.execute(notices.insert().values(**row))))
+            notice_id = int(_new_id(conn.execute(notices.insert(), row)))
             refold(conn, key[0])
             for hook in hooks:
                 hook(conn, notice_id, notice, summary)
@@ -291,9 +292,7 @@ class Store:
     ) -> int | None:
         """The id of the stored notice with this identity, or None."""
         with self.engine.connect() as conn:
-            found = conn.execute(
-                _identity_query(superevent_id, alert_type, time_created, content_hash)
-            ).scalar()
+            found = _find(conn, (superevent_id, alert_type, time_created, content_hash))
         return None if found is None else int(found)
 
     def iter_notices(
@@ -385,29 +384,32 @@ def lock_superevent(conn: Connection, superevent_id: str, received_at: str) -> N
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         conn.execute(
-            sqlite_insert(superevents)
-            .values(**placeholder)
-            .on_conflict_do_nothing(index_elements=["superevent_id"])
+            sqlite_insert(superevents).on_conflict_do_nothing(index_elements=["superevent_id"]),
+            placeholder,
         )
+
+
+#: What refold reads, and a notice's id by its identity: built once, values as parameters.
+_FOLD_ROWS = sa.select(*(notices.c[k] for k in FOLD_COLUMNS[1:])).where(
+    notices.c.superevent_id == sa.bindparam("sid")
+)
+_IDENTITY_KEYS = ("superevent_id", "alert_type", "time_created", "content_hash")
+_IDENTITY = sa.select(notices.c.id).where(
+    *(notices.c[k] == sa.bindparam(k) for k in _IDENTITY_KEYS)
+)
 
 
 def refold(conn: Connection, superevent_id: str) -> None:
     """Write the superevent's row as the fold of its stored notices (:mod:`.fold`)."""
-    c = notices.c
-    rows = conn.execute(
-        sa.select(
-            c.id, c.alert_type, c.time_created, c.content_hash, c.received_at, c.event_time
-        ).where(c.superevent_id == superevent_id)
-    ).all()
+    rows = conn.execute(_FOLD_ROWS, {"sid": superevent_id}).all()
     state = fold(superevent_id, rows)
     if state is None:
         conn.execute(superevents.delete().where(superevents.c.superevent_id == superevent_id))
         return
     values = state.row()
     del values["superevent_id"]
-    conn.execute(
-        superevents.update().where(superevents.c.superevent_id == superevent_id).values(**values)
-    )
+    where = superevents.c.superevent_id == sa.bindparam("sid")  # the row as parameters
+    conn.execute(superevents.update().where(where), {**values, "sid": superevent_id})
 
 
 def _identity(notice: Notice) -> tuple[str, str, str, str]:
@@ -420,16 +422,9 @@ def _identity(notice: Notice) -> tuple[str, str, str, str]:
     )
 
 
-def _identity_query(
-    superevent_id: str, alert_type: str, time_created: str, content_hash: str
-) -> sa.Select:
-    c = notices.c
-    return sa.select(c.id).where(
-        c.superevent_id == superevent_id,
-        c.alert_type == alert_type,
-        c.time_created == time_created,
-        c.content_hash == content_hash,
-    )
+def _find(conn: Connection, key: tuple[str, str, str, str]) -> Any:
+    """The id of the stored notice with identity ``key`` (:func:`_identity`), or None."""
+    return conn.execute(_IDENTITY, dict(zip(_IDENTITY_KEYS, key, strict=True))).scalar()
 
 
 def _column_text(name: str, value: str) -> str:
