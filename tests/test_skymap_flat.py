@@ -19,6 +19,7 @@ import pytest
 from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_skymap_io import piecewise
 
 from conftest import shared_file
 from gwalert.errors import SkyMapError
@@ -128,20 +129,13 @@ def test_runs_are_tiled_by_their_largest_aligned_blocks(level, data):
 
 
 # ------------------------------------------------------------------ flat maps vs ligo
+_SPECIALS = np.array([0.0, -0.0, 1.0, 2.5, np.inf, 1e-300, np.nan])
+
+
 def _pieces(level: int, ncols: int, rng: np.random.Generator, split: float) -> np.ndarray:
-    """NESTED values made of random multi-order pieces, repeated values and specials."""
-    npix = 12 << (2 * level)
-    values = np.empty((ncols, npix))
-    palette = np.array([0.0, -0.0, 1.0, 2.5, np.inf, 1e-300, np.nan])
-    stack = [(0, f) for f in range(12)]
-    while stack:
-        lev, ipix = stack.pop()
-        if lev < level and rng.random() < split:
-            stack.extend((lev + 1, 4 * ipix + c) for c in range(4))
-            continue
-        span = 1 << (2 * (level - lev))
-        v = rng.choice(palette, ncols) if rng.random() < 0.3 else rng.random(ncols) * 100
-        values[:, ipix * span : (ipix + 1) * span] = v[:, None]
+    """NESTED values made of random multi-order pieces, repeated values and specials, the
+    first column made a probability."""
+    values = piecewise(level, ncols, rng, split, _SPECIALS)
     prob = values[0]
     prob[~np.isfinite(prob)] = 1.0
     values[0] = np.abs(prob) / np.abs(prob).sum()

@@ -229,7 +229,7 @@ def test_block_ring_indices_cover_every_pixel(level):
 
 
 # --------------------------------------------------------- flattened maps vs ligo.skymap
-def _piecewise(
+def piecewise(
     level: int, ncols: int, rng: np.random.Generator, split: float, palette: np.ndarray
 ) -> np.ndarray:
     """NESTED values made of random multi-order pieces, with repeated values (ties)."""
@@ -340,7 +340,7 @@ def _flat_map(draw, max_level: int = 6):
 
 def _make(spec: dict) -> tuple[bytes, np.ndarray]:
     rng = np.random.default_rng(spec["seed"])
-    values = _piecewise(spec["level"], len(spec["names"]), rng, spec["split"], _PALETTE)
+    values = piecewise(spec["level"], len(spec["names"]), rng, spec["split"], _PALETTE)
     values[0] = np.abs(values[0])
     values[0][~np.isfinite(values[0])] = 1.0
     if spec["specials"] and len(spec["names"]) > 1:
