@@ -19,7 +19,7 @@ import pytest
 from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_skymap_io import piecewise
+from test_skymap_io import assert_same_rows, piecewise
 
 from conftest import shared_file
 from gwalert.errors import SkyMapError
@@ -169,17 +169,6 @@ def _ligo(path):
         return ligo_fits.read_sky_map(str(path), moc=True)
 
 
-def _assert_rows_are_ligos(rows: skyio.Rows, ref) -> None:
-    np.testing.assert_array_equal(rows.uniq, np.asarray(ref["UNIQ"]))
-    for name in ("PROBDENSITY", *skyio.DISTANCE_COLUMNS):
-        if name not in ref.colnames:
-            assert name not in rows.columns
-            continue
-        expected = np.asarray(ref[name], dtype=np.float64)
-        # bit for bit: the sign of a zero and NaN where ligo.skymap has them
-        np.testing.assert_array_equal(rows.columns[name].view(np.int64), expected.view(np.int64))
-
-
 @pytest.mark.slow
 @SLOW
 @given(
@@ -200,12 +189,12 @@ def test_flat_maps_nside_8_to_256_read_as_ligo_skymap(
     path = tmp_path_factory.mktemp("flat") / ("m.fits.gz" if gz else "m.fits")
     path.write_bytes(data)
     ref = _ligo(path)
-    _assert_rows_are_ligos(skyio.read(path), ref)  # a path: mapped when not compressed
-    _assert_rows_are_ligos(skyio.read(data), ref)  # bytes: used in place
+    assert_same_rows(skyio.read(path), ref)  # a path: mapped when not compressed
+    assert_same_rows(skyio.read(data), ref)  # bytes: used in place
     with open(path, "rb") as fh:  # a file object
-        _assert_rows_are_ligos(skyio.read(fh), ref)
+        assert_same_rows(skyio.read(fh), ref)
     with open(path, "rb") as fh:  # a file object without a descriptor
-        _assert_rows_are_ligos(skyio.read(io.BufferedReader(io.BytesIO(fh.read()))), ref)
+        assert_same_rows(skyio.read(io.BufferedReader(io.BytesIO(fh.read()))), ref)
 
 
 def _crossmatch_agrees(path, three_d: bool) -> None:
@@ -253,7 +242,7 @@ def test_the_shared_flattened_map_reads_and_crossmatches_as_ligo_skymap(tmp_path
             prob, meta = read_sky_map(str(src), nest=nest)
             path = tmp_path / ("m.fits.gz" if gz else "m.fits")
             write_sky_map(str(path), prob, nest=nest)
-    _assert_rows_are_ligos(skyio.read(path), _ligo(path))
+    assert_same_rows(skyio.read(path), _ligo(path))
     _crossmatch_agrees(path, three_d=False)
 
 
@@ -276,7 +265,7 @@ def test_a_3d_flat_map_crossmatches_as_ligo_skymap(tmp_path, nest):
     values = np.stack([prob, mu, sigma, np.asarray(norm)])
     path = tmp_path / "m.fits"
     path.write_bytes(_flat_bytes(values, level, nest, "D", False))
-    _assert_rows_are_ligos(skyio.read(path), _ligo(path))
+    assert_same_rows(skyio.read(path), _ligo(path))
     _crossmatch_agrees(path, three_d=True)
 
 
@@ -308,4 +297,4 @@ def test_ring_blocks_of_one_record_only_when_every_byte_agrees(tmp_path, kind):
     nested[:, ah_core.ring_to_nested(ring, 1 << level)] = values
     path = tmp_path / "m.fits"
     path.write_bytes(_flat_bytes(nested, level, False, "D", False))
-    _assert_rows_are_ligos(skyio.read(path), _ligo(path))
+    assert_same_rows(skyio.read(path), _ligo(path))

@@ -297,7 +297,7 @@ def _ligo_rows(data: bytes):
         return ligo_fits.read_sky_map(io.BytesIO(_inflated(data)), moc=True)
 
 
-def _assert_same_rows(rows: skyio.Rows, ref) -> None:
+def assert_same_rows(rows: skyio.Rows, ref) -> None:
     np.testing.assert_array_equal(rows.uniq, np.asarray(ref["UNIQ"]))
     for name in ("PROBDENSITY", *skyio.DISTANCE_COLUMNS):
         if name not in ref.colnames:
@@ -368,7 +368,7 @@ def _make(spec: dict) -> tuple[bytes, np.ndarray]:
 @pytest.mark.slow
 def test_flat_maps_read_as_ligo_skymap_derasterizes_them(spec):
     data, _ = _make(spec)
-    _assert_same_rows(skyio.read(data), _ligo_rows(data))
+    assert_same_rows(skyio.read(data), _ligo_rows(data))
 
 
 @pytest.mark.slow
@@ -387,7 +387,7 @@ def test_a_large_flat_map_reads_as_ligo_skymap():
     data, values = _make(spec)
     rows = skyio.read(data)
     assert len(rows.uniq) < values.shape[1] // 10  # merging happened
-    _assert_same_rows(rows, _ligo_rows(data))
+    assert_same_rows(rows, _ligo_rows(data))
 
 
 def test_flat_map_without_merging_and_in_memory_columns():
@@ -397,7 +397,7 @@ def test_flat_map_without_merging_and_in_memory_columns():
     prob /= prob.sum()
     data = _write_flat(prob[None], ["PROB"], level, "RING", "D", 1, False)
     rows = skyio.read(data)
-    _assert_same_rows(rows, _ligo_rows(data))
+    assert_same_rows(rows, _ligo_rows(data))
     ring = np.empty_like(prob)
     ring[ah_core.nested_to_ring(np.arange(prob.size), 1 << level)] = prob
     mem = SkyMap.from_table({"PROB": ring}, {"ORDERING": "RING"})
