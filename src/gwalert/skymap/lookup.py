@@ -13,7 +13,6 @@ deepest order. All of it on 1-D arrays (see ``arrays``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -21,15 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
-from .healpix import ab_to_nested, ang2ab
-from .special import sin_cos_dec_deg
+from .healpix import ab_to_nested, ang2ab, in_range, positions
 
 if TYPE_CHECKING:
     from .map import SkyMap
 
 _MAX_COARSE = 8
 _DEEP_AREA = 0.05  # rows finer than the dense index cover at most this share of the sky
-_RAD = math.pi / 180
 
 
 @dataclass(frozen=True)
@@ -181,28 +178,34 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     lk = sm.lookup
     ra = wrap_ra(ra)
     out = np.empty(ra.size, np.int64)
-    fine: list[tuple[np.ndarray, np.ndarray]] = []
+    reduced = in_range(float(ra.max())) if ra.size else True
+    fine: list[Fine] = []
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
-        z, cd = sin_cos_dec_deg(dec[sl])
-        out[sl] = block_rows(lk, ra[sl] * _RAD, z, cd, dec[sl], lo, fine)
+        h, z, cd = positions(ra[sl], dec[sl])
+        out[sl] = block_rows(lk, h, z, cd, dec[sl], lo, fine, reduced)
     resolve_fine(lk, out, fine)
     return out
 
 
+#: positions in cells split finer: (indices, their a and b at the deepest level)
+Fine = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def block_rows(
     lk: Lookup,
-    ra: np.ndarray,
+    h: np.ndarray,
     z: np.ndarray,
     cos_dec: np.ndarray,
     dec_deg: np.ndarray,
     lo: int,
-    fine: list[tuple[np.ndarray, np.ndarray]],
+    fine: list[Fine],
+    reduced: bool = False,
 ) -> np.ndarray:
     """Row of each position (arguments as ``healpix.ang2ab``, a block starting at index
-    ``lo``), as int32: -1 if not covered, -2 in cells split finer; for those, (index, nested
-    pixel at the deepest level) is appended to ``fine`` for ``resolve_fine``."""
-    a, b = ang2ab(lk.level, ra, z, cos_dec, dec_deg)
+    ``lo``), as int32: -1 if not covered, -2 in cells split finer; for those, (index, a, b
+    at the deepest level) is appended to ``fine`` for ``resolve_fine``."""
+    a, b = ang2ab(lk.level, h, z, cos_dec, dec_deg, reduced=reduced)
     shift = lk.level - lk.coarse
     width = 5 << lk.coarse
     if not shift:  # no row finer than the dense index
@@ -215,19 +218,20 @@ def block_rows(
     rows = lk.index.take(key)
     split = np.flatnonzero(rows == -2)
     if split.size:
-        fine.append((split + lo, ab_to_nested(lk.level, a[split], b[split])))
+        fine.append((split + lo, a.take(split), b.take(split)))
     return rows
 
 
-def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[Fine]) -> bool:
     """Replace the -2 of ``block_rows`` in ``rows`` by the row found among the rows finer
-    than the dense index, or -1; all such positions in one sorted search (a search of
-    sorted keys walks the table once: a quarter of the time of the same keys unsorted).
-    True if some position is in no row (-1)."""
+    than the dense index, or -1; all such positions at once (their nested pixels in one
+    pass, then one sorted search: a search of sorted keys walks the table once, a quarter of
+    the time of the same keys unsorted). True if some position is in no row (-1)."""
     if not fine:
         return False
-    where = np.concatenate([f[0] for f in fine])
-    pixel = np.concatenate([f[1] for f in fine])
+    parts = zip(*fine, strict=True)
+    where, a, b = (np.concatenate(p) if len(fine) > 1 else p[0] for p in parts)
+    pixel = ab_to_nested(lk.level, a, b)
     order = np.argsort(pixel)
     pixel = pixel[order]
     j = np.searchsorted(lk.starts, pixel, side="right")
