@@ -24,7 +24,7 @@ from .special import sin_cos_dec
 
 _SQRT3 = math.sqrt(3)
 _RAD = math.pi / 180  # what np.radians multiplies by
-_HALF_RAD = 0.5 * _RAD  # exactly half of it: RA / 2 rounds as RA in radians, halved
+HALF_RAD = 0.5 * _RAD  # exactly half of it: RA / 2 rounds as RA in radians, halved
 _FOUR_OVER_PI = 4 / math.pi  # exactly twice HEALPix's inv_halfpi
 
 
@@ -106,13 +106,13 @@ def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.nd
 def positions(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(RA / 2 in radians, sin(Dec), cos(Dec)) of 1-D arrays of positions in degrees, the
     arguments of ``ang2ab`` (see ``special.sin_cos_dec``)."""
-    return ra_deg * _HALF_RAD, *sin_cos_dec(dec_deg)
+    return ra_deg * HALF_RAD, *sin_cos_dec(dec_deg)
 
 
 def in_range(ra_max_deg: float) -> bool:
     """True if RA in degrees from 0 to ``ra_max_deg`` need no reduction in ``ang2ab`` (the
     map RA -> HEALPix's tt is monotone: its largest value comes from the largest RA)."""
-    tt = np.float64(ra_max_deg) * _HALF_RAD * _FOUR_OVER_PI
+    tt = np.float64(ra_max_deg) * HALF_RAD * _FOUR_OVER_PI
     return bool(0.0 <= ra_max_deg and tt < 4.0)
 
 
@@ -182,54 +182,90 @@ def ang2ab(
     and x, y (their remainders); positions in the polar caps are written in the same
     coordinates (a = A NSIDE + NSIDE - 1 - y, b = B NSIDE + x for base pixel quadrants A, B),
     so that one pair of integers names any pixel and a coarser level's pair is this one
-    shifted right (NSIDE is a power of two: every product and sum below rounds to the same
-    value times NSIDE, and the floors of scaled values are shifts). ``reduced``: the caller
-    knows RA is in [0, 2 pi) as HEALPix reduces it (``in_range``), no check.
+    shifted right (NSIDE is a power of two: scaling by it is exact, and the floors of scaled
+    values are shifts). ``reduced``: the caller knows RA is in [0, 2 pi) as HEALPix reduces
+    it (``in_range``), no check.
 
     HEALPix's tt = RA / (pi/2) is formed with its rounding (h times 4/pi is RA times 2/pi,
-    both halvings exact). The bulk runs on the z and cos(Dec) given, not libm's
-    cos(pi/2 - Dec) that healpy's z is: both agree to a few units of 1e-16 (absolute), so they
-    give the same pixel except within that of a pixel edge. Positions within NSIDE 2**-40
-    pixels of an edge line, or in the caps of the lines ``floor(tp t)``, ``floor((1 - tp) t)``
-    (t = NSIDE sqrt(3 (1 - |z|)) = NSIDE cos(Dec) sqrt(3 / (1 + |z|))), or within 1e-12 of
-    the caps' boundary |z| = 2/3 are placed again by ``_ang2xyf_exact`` (healpy's arithmetic,
-    libm's cosine); healpy's clamps to NSIDE - 1 only act on such positions. The equatorial
-    formula runs on every position (no gather and scatter of the belt), the polar one on the
-    caps only.
+    both halvings exact), and so is tp in the caps. The rest runs on the z and cos(Dec)
+    given, not libm's cos(pi/2 - Dec) that healpy's z is: both agree to a few units of 1e-16
+    (absolute), and the sums and products here may round an ulp away from healpy's, so they
+    give the same pixel except within about NSIDE 1e-15 pixels of a pixel edge. Positions
+    within NSIDE 2**-40 pixels of an edge line, or in the caps of the lines ``floor(tp t)``,
+    ``floor((1 - tp) t)`` (t = NSIDE sqrt(3 (1 - |z|)) = NSIDE cos(Dec) sqrt(3 / (1 + |z|))),
+    or within 1e-12 of the caps' boundary |z| = 2/3 are placed again by ``exact_ab``
+    (healpy's arithmetic, libm's cosine); healpy's clamps to NSIDE - 1 only act on such
+    positions. The equatorial formula (``belt_ab``) runs on every position (no gather and
+    scatter of the belt), the polar one (``caps_ab``) on the caps only, ``exact_ab`` on the
+    few near an edge.
 
     HEALPix scales by NSIDE last; here the constants carry it."""
     level = int(level)
+    jp, jm, edge = belt_ab(level, h, z, reduced=reduced)
+    pol = np.flatnonzero(np.abs(z) > CAP)
+    if pol.size:
+        a, b, close = caps_ab(
+            level, healpix_tt(h.take(pol), reduced), z.take(pol), cos_dec.take(pol)
+        )
+        jp[pol] = a
+        jm[pol] = b
+        if close.size:  # repeats are harmless
+            edge = np.concatenate((edge, pol.take(close))) if edge.size else pol.take(close)
+    if edge.size:
+        jp[edge], jm[edge] = exact_ab(level, h.take(edge), dec_deg.take(edge))
+    return jp, jm
+
+
+CAP = 2.0 / 3.0 - 1e-12  # |z| above this: polar caps (their boundary is placed exactly)
+
+
+def healpix_tt(h: np.ndarray, reduced: bool = False) -> np.ndarray:
+    """HEALPix's tt = RA / (pi/2) modulo 4 (its fmodulo, [0, 4)) from h = RA / 2, exactly
+    as healpy rounds it (``reduced``: RA known to be in range, see ``in_range``)."""
+    tt = h * _FOUR_OVER_PI
+    if not reduced and not (tt.size and tt.min() >= 0.0 and tt.max() < 4.0):
+        tt -= 4.0 * np.floor(tt * 0.25)
+        tt[tt >= 4.0] = 0.0
+    return tt
+
+
+def _sub_bits(level: int) -> int:
+    """Bits below the pixel kept in the scaled edge lines (positions within 2**-sub pixel of
+    a line are placed exactly)."""
+    return _EDGE_BITS - level if level < _EDGE_BITS - 8 else 8
+
+
+def belt_ab(
+    level: int, h: np.ndarray, z: np.ndarray, *, reduced: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The equatorial formula's (a, b) for every position (finite nonsense in the caps),
+    and the indices of positions within 2**-sub pixel of an edge line (caps included)."""
     nside = 1 << level
-    # tt = phi / (pi/2) modulo 4 (HEALPix's fmodulo), in units of 1/nside: [0, 4 nside)
-    tt = h * (_FOUR_OVER_PI * nside)
-    period = 4.0 * nside
-    if not reduced and not (tt.size and tt.min() >= 0.0 and tt.max() < period):
-        tt -= period * np.floor(tt * (0.25 / nside))
-        tt[tt >= period] = 0.0
     # Edge lines in units of 2**-sub pixel (exact power-of-two scaling): the pixel is the
     # integer part shifted right by ``sub``, and the low bits tell how close an edge is.
-    sub = _EDGE_BITS - level if level < _EDGE_BITS - 8 else 8
+    sub = _sub_bits(level)
     scale = float(1 << sub)
-    low = (1 << sub) - 1
-    # equatorial belt (finite nonsense in the caps, replaced below)
-    t5 = tt * scale
-    t5 += 0.5 * nside * scale
+    if reduced:  # tt nside scale in one product (the same rounding: powers of two)
+        t5 = h * (_FOUR_OVER_PI * nside * scale)
+    else:
+        t5 = healpix_tt(h)
+        t5 *= nside * scale
+    # plus one unit (exact): a line's value v + 1 has no bit of 2**sub - 2 set when v is
+    # within one unit of the line (v & (2**sub - 1) is 0 or all ones), the test below; shifted
+    # right, v + 1 is v's pixel except there, where ``exact_ab`` places the position
+    t5 += 0.5 * nside * scale + 1.0
     z34 = z * (0.75 * nside * scale)
     jp = (t5 - z34).astype(np.int64)  # ascending edge line
     t5 += z34
     jm = t5.astype(np.int64)  # descending edge line
-    edge = _near_edge(jp, jm, low)
+    mask = (1 << sub) - 2
+    near = jp & mask
+    far = jm & mask
+    np.minimum(near, far, out=near)
+    edge = np.flatnonzero(near == 0)
     jp >>= sub
     jm >>= sub
-    pol = np.flatnonzero(np.abs(z) > 2.0 / 3.0 - 1e-12)  # polar caps (and their boundary)
-    if pol.size:
-        close = _caps(level, sub, pol, tt, z, cos_dec, jp, jm)
-        edge = np.concatenate((edge, close)) if edge.size else close  # repeats are harmless
-    if edge.size:
-        fe, xe, ye = _ang2xyf_exact(level, h[edge] * 2.0, dec_deg[edge] * _RAD)
-        jp[edge] = _FACE_A.take(fe) * nside + (nside - 1) - ye
-        jm[edge] = _FACE_B.take(fe) * nside + xe
-    return jp, jm
+    return jp, jm, edge
 
 
 def _near_edge(jp: np.ndarray, jm: np.ndarray, low: int) -> np.ndarray:
@@ -243,33 +279,25 @@ def _near_edge(jp: np.ndarray, jm: np.ndarray, low: int) -> np.ndarray:
     return np.flatnonzero(near < 2)
 
 
-def _caps(
-    level: int,
-    sub: int,
-    pol: np.ndarray,
-    tt: np.ndarray,
-    z: np.ndarray,
-    cos_dec: np.ndarray,
-    jp: np.ndarray,
-    jm: np.ndarray,
-) -> np.ndarray:
-    """HEALPix's polar formula for the positions ``pol``, written into ``jp``, ``jm`` as
-    ``ang2ab``'s pair; returns those among them to place exactly (see ``ang2ab``)."""
+def caps_ab(
+    level: int, tt: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HEALPix's polar formula as ``ang2ab``'s (a, b), for positions in the caps
+    (|z| > ``CAP``; ``tt`` as ``healpix_tt``, reused), and the indices of those to place
+    exactly (see ``ang2ab``)."""
     nside = 1 << level
+    sub = _sub_bits(level)
     scale = float(1 << sub)
-    zp = z.take(pol)
-    azp = np.abs(zp)
+    azp = np.abs(z)
     # t scaled: nside scale cos(Dec) sqrt(3 / (1 + |z|)) (precise at the poles, where
     # 1 - |z| is not)
     t = azp + 1.0
     np.divide(3.0 * (nside * scale) ** 2, t, out=t)
     np.sqrt(t, out=t)
-    t *= cos_dec.take(pol)
-    ttp = tt.take(pol)
-    ttp *= 1.0 / nside  # HEALPix's tt, exactly
-    face = ttp.astype(np.int64)  # ntt: tt < 4
-    ttp -= face  # tp, exactly
-    vp = ttp * t
+    t *= cos_dec
+    face = tt.astype(np.int64)  # ntt: tt < 4
+    tt -= face  # tp, exactly
+    vp = tt * t
     t -= vp  # (1 - tp) t, to a few ulp of t
     jpp = vp.astype(np.int64)
     jmp = t.astype(np.int64)
@@ -283,13 +311,21 @@ def _caps(
     jpp += face
     face += 2 * nside - 1
     face -= jmp
-    north = zp >= 0
-    jp[pol] = np.where(north, jpp, face)
-    jm[pol] = np.where(north, face, jpp)
+    a = np.where(z >= 0, jpp, face)
+    face += jpp
+    face -= a  # the other one
     boundary = np.flatnonzero(azp < 2.0 / 3.0 + 1e-12)
     if boundary.size:
         close = np.concatenate((close, boundary))
-    return pol.take(close)
+    return a, face, close
+
+
+def exact_ab(level: int, h: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``ang2ab``'s (a, b) from healpy's own arithmetic (``_ang2xyf_exact``), for the few
+    positions near an edge."""
+    nside = 1 << level
+    face, x, y = _ang2xyf_exact(level, h * 2.0, dec_deg * _RAD)
+    return _FACE_A.take(face) * nside + (nside - 1) - y, _FACE_B.take(face) * nside + x
 
 
 _INV_HALFPI = 0.6366197723675813430755350534900574  # HEALPix's inv_halfpi
