@@ -76,10 +76,14 @@ def crossmatch(
     rk = sm.ranking
     lk = sm.lookup
     three_d = bool(rest) and sm.has_distance
-    out = {k: np.empty(n) for k in _FIELDS if three_d or k in _FIELDS_2D}
+    # The fields are the rows of one block: one allocation, which glibc serves again to
+    # the next crossmatch of as many targets (no fresh pages to fault in: each costs ~1.5 us
+    # here, 800 of them per 100,000 targets), where separate arrays were returned to the OS.
+    keys = [k for k in _FIELDS if three_d or k in _FIELDS_2D]
+    out = dict(zip(keys, np.empty((len(keys), n)), strict=True))
     area_deg = rk.searched_area_deg
-    # Positions: pixel look-up and offset from the mode share their trigonometry; the
-    # per-row fields are gathered in the same block (no second pass over the targets).
+    # Positions: pixel look-up and offset from the mode share their trigonometry, block by
+    # block; the per-row fields are gathered after the blocks, once for all targets.
     ra0, dec0 = (math.radians(v) for v in mode(sm))
     h0 = 0.5 * ra0
     h_z0, h_c0 = 0.5 * math.sin(dec0), 0.5 * math.cos(dec0)
