@@ -200,20 +200,45 @@ def ang2ab(
     few near an edge.
 
     HEALPix scales by NSIDE last; here the constants carry it."""
+    jp, jm, sub = ang2ab_scaled(level, h, z, cos_dec, dec_deg, reduced=reduced)
+    jp >>= sub
+    jm >>= sub
+    return jp, jm
+
+
+def ang2ab_scaled(
+    level: int,
+    h: np.ndarray,
+    z: np.ndarray,
+    cos_dec: np.ndarray,
+    dec_deg: np.ndarray,
+    *,
+    reduced: bool = False,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``ang2ab``'s pair times 2**sub, plus low bits to drop, and ``sub``: shifted right by
+    ``sub + k``, the pair at ``level - k`` (one shift where the look-up wants a coarser
+    level's pair)."""
     level = int(level)
     jp, jm, edge = belt_ab(level, h, z, reduced=reduced)
+    sub = _sub_bits(level)
     pol = np.flatnonzero(np.abs(z) > CAP)
     if pol.size:
         a, b, close = caps_ab(
             level, healpix_tt(h.take(pol), reduced), z.take(pol), cos_dec.take(pol)
         )
+        a <<= sub
+        b <<= sub
         jp[pol] = a
         jm[pol] = b
         if close.size:  # repeats are harmless
             edge = np.concatenate((edge, pol.take(close))) if edge.size else pol.take(close)
     if edge.size:
-        jp[edge], jm[edge] = exact_ab(level, h.take(edge), dec_deg.take(edge))
-    return jp, jm
+        a, b = exact_ab(level, h.take(edge), dec_deg.take(edge))
+        a <<= sub
+        b <<= sub
+        jp[edge] = a
+        jm[edge] = b
+    return jp, jm, sub
 
 
 CAP = 2.0 / 3.0 - 1e-12  # |z| above this: polar caps (their boundary is placed exactly)
@@ -238,8 +263,9 @@ def _sub_bits(level: int) -> int:
 def belt_ab(
     level: int, h: np.ndarray, z: np.ndarray, *, reduced: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The equatorial formula's (a, b) for every position (finite nonsense in the caps),
-    and the indices of positions within 2**-sub pixel of an edge line (caps included)."""
+    """The equatorial formula's (a, b) times 2**sub (``_sub_bits``; low bits to drop) for
+    every position (finite nonsense in the caps), and the indices of positions within
+    2**-sub pixel of an edge line (caps included)."""
     nside = 1 << level
     # Edge lines in units of 2**-sub pixel (exact power-of-two scaling): the pixel is the
     # integer part shifted right by ``sub``, and the low bits tell how close an edge is.
@@ -263,8 +289,6 @@ def belt_ab(
     far = jm & mask
     np.minimum(near, far, out=near)
     edge = np.flatnonzero(near == 0)
-    jp >>= sub
-    jm >>= sub
     return jp, jm, edge
 
 

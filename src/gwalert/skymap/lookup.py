@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
-from .healpix import ab_to_nested, ang2ab, in_range, positions
+from .healpix import ab_to_nested, ang2ab_scaled, in_range, positions
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -205,20 +205,17 @@ def block_rows(
     """Row of each position (arguments as ``healpix.ang2ab``, a block starting at index
     ``lo``), as int32: -1 if not covered, -2 in cells split finer; for those, (index, a, b
     at the deepest level) is appended to ``fine`` for ``resolve_fine``."""
-    a, b = ang2ab(lk.level, h, z, cos_dec, dec_deg, reduced=reduced)
-    shift = lk.level - lk.coarse
+    a, b, sub = ang2ab_scaled(lk.level, h, z, cos_dec, dec_deg, reduced=reduced)
+    shift = sub + lk.level - lk.coarse  # to the dense index's level in one shift
     width = 5 << lk.coarse
-    if not shift:  # no row finer than the dense index
-        a *= width
-        a += b
-        return lk.index.take(a)
     key = a >> shift
     key *= width
     key += b >> shift
     rows = lk.index.take(key)
-    split = np.flatnonzero(rows == -2)
-    if split.size:
-        fine.append((split + lo, a.take(split), b.take(split)))
+    if lk.level > lk.coarse:
+        split = np.flatnonzero(rows == -2)
+        if split.size:  # at the deepest level: shifted by sub only
+            fine.append((split + lo, a.take(split) >> sub, b.take(split) >> sub))
     return rows
 
 
