@@ -221,13 +221,11 @@ def ang2ab_scaled(
     level = int(level)
     jp, jm, edge = belt_ab(level, h, z, reduced=reduced)
     sub = _sub_bits(level)
-    pol = np.flatnonzero(np.abs(z) > CAP)
+    pol = (np.abs(z) > CAP).nonzero()[0]  # (nonzero: flatnonzero's wrappers cost here)
     if pol.size:
         a, b, close = caps_ab(
             level, healpix_tt(h.take(pol), reduced), z.take(pol), cos_dec.take(pol)
         )
-        a <<= sub
-        b <<= sub
         jp[pol] = a
         jm[pol] = b
         if close.size:  # repeats are harmless
@@ -288,7 +286,7 @@ def belt_ab(
     near = jp & mask
     far = jm & mask
     np.minimum(near, far, out=near)
-    edge = np.flatnonzero(near == 0)
+    edge = (near == 0).nonzero()[0]
     return jp, jm, edge
 
 
@@ -300,15 +298,15 @@ def _near_edge(jp: np.ndarray, jm: np.ndarray, low: int) -> np.ndarray:
     far = jm + 1
     far &= low
     np.minimum(near, far, out=near)
-    return np.flatnonzero(near < 2)
+    return (near < 2).nonzero()[0]
 
 
 def caps_ab(
     level: int, tt: np.ndarray, z: np.ndarray, cos_dec: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """HEALPix's polar formula as ``ang2ab``'s (a, b), for positions in the caps
-    (|z| > ``CAP``; ``tt`` as ``healpix_tt``, reused), and the indices of those to place
-    exactly (see ``ang2ab``)."""
+    """HEALPix's polar formula as ``ang2ab``'s (a, b) times 2**sub (as ``ang2ab_scaled``),
+    for positions in the caps (|z| > ``CAP``; ``tt`` as ``healpix_tt``, reused), and the
+    indices of those to place exactly (see ``ang2ab``)."""
     nside = 1 << level
     sub = _sub_bits(level)
     scale = float(1 << sub)
@@ -325,20 +323,21 @@ def caps_ab(
     t -= vp  # (1 - tp) t, to a few ulp of t
     jpp = vp.astype(np.int64)
     jmp = t.astype(np.int64)
-    close = _near_edge(jpp, jmp, (1 << sub) - 1)
-    jpp >>= sub
-    jmp >>= sub
+    low = (1 << sub) - 1
+    close = _near_edge(jpp, jmp, low)
+    jpp &= ~low
+    jmp &= ~low
     # north: face ntt, x = nside - 1 - jmp, y = nside - 1 - jpp; south: face ntt + 8,
     # x = jpp, y = jmp; as (a, b): (ntt nside + jpp, (ntt + 2) nside - 1 - jmp) in the
-    # north, the two swapped in the south
-    face <<= level
+    # north, the two swapped in the south (all times 2**sub)
+    face <<= level + sub
     jpp += face
-    face += 2 * nside - 1
+    face += (2 * nside - 1) << sub
     face -= jmp
     a = np.where(z >= 0, jpp, face)
     face += jpp
     face -= a  # the other one
-    boundary = np.flatnonzero(azp < 2.0 / 3.0 + 1e-12)
+    boundary = (azp < 2.0 / 3.0 + 1e-12).nonzero()[0]
     if boundary.size:
         close = np.concatenate((close, boundary))
     return a, face, close

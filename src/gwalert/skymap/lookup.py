@@ -213,7 +213,7 @@ def block_rows(
     key += b >> shift
     rows = lk.index.take(key)
     if lk.level > lk.coarse:
-        split = np.flatnonzero(rows == -2)
+        split = (rows == -2).nonzero()[0]
         if split.size:  # at the deepest level: shifted by sub only
             fine.append((split + lo, a.take(split) >> sub, b.take(split) >> sub))
     return rows
