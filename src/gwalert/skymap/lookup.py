@@ -6,9 +6,10 @@ sky (at most order 8), so most positions are found by one gather. The index is k
 order of HEALPix's edge-line coordinates (a, b) (``healpix.ang2ab``: the two integers ang2pix
 finds before it reads the base pixel and x, y off them), 5 NSIDE by 5 NSIDE cells (at order
 8, 1.6 million: 6.5 MB), so that a position's key is ``a * 5 NSIDE + b``. Positions are placed
-at the map's deepest order once; the coarse cell is that pair shifted right. Positions in
-cells split finer are found by a sorted search over the deeper rows' first pixels at the
-deepest order. All of it on 1-D arrays (see ``arrays``).
+at the map's deepest order once (``healpix.ang2ab_scaled``: the pair times a power of two);
+the coarse cell is that pair shifted right, in one shift. Positions in cells split finer are
+found by a sorted search over the deeper rows' first pixels at the deepest order, all at once
+after the blocks. All of it on 1-D arrays (see ``arrays``).
 """
 
 from __future__ import annotations
