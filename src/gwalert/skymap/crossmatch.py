@@ -76,11 +76,15 @@ def crossmatch(
     rk = sm.ranking
     lk = sm.lookup
     three_d = bool(rest) and sm.has_distance
-    # The fields are the rows of one block: one allocation, which glibc serves again to
-    # the next crossmatch of as many targets (no fresh pages to fault in: each costs ~1.5 us
-    # here, 800 of them per 100,000 targets), where separate arrays were returned to the OS.
     keys = [k for k in _FIELDS if three_d or k in _FIELDS_2D]
-    out = dict(zip(keys, np.empty((len(keys), n)), strict=True))
+    if three_d:
+        out = {k: np.empty(n) for k in keys}
+    else:
+        # The 2-D fields are the rows of one block: one allocation, which glibc serves again
+        # to the next crossmatch of as many targets (no fresh pages to fault in, ~1.5 us each
+        # here: 800 per 100,000 targets), where four arrays could be returned to the OS each
+        # time. (The 3-D fields keep their own arrays: a block of eight faulted in more.)
+        out = dict(zip(keys, np.empty((len(keys), n)), strict=True))
     area_deg = rk.searched_area_deg
     # Positions: pixel look-up and offset from the mode share their trigonometry, block by
     # block; the per-row fields are gathered after the blocks, once for all targets.
