@@ -96,9 +96,12 @@ def build_lookup(sm: SkyMap) -> Lookup:
     coarse = _coarse_level(counts)
     if bounds is None:
         deep = np.flatnonzero(level > coarse)
-    else:
-        deep = np.arange(bounds[coarse + 1], level.size)
-    deep_cells = ipix[deep] >> (2 * (level[deep] - coarse))
+        deep_level, deep_ipix = level[deep], ipix[deep]
+    else:  # the last rows: views, no gathers
+        first = int(bounds[coarse + 1])
+        deep = np.arange(first, level.size)
+        deep_level, deep_ipix = level[first:], ipix[first:]
+    deep_cells = deep_ipix >> (2 * (deep_level - coarse))
     index = _tiled_index(level, ipix, coarse, deep_cells, counts, bounds)
     gaps = False  # a tiled index has no uncovered cell
     if index is None:
@@ -106,13 +109,13 @@ def build_lookup(sm: SkyMap) -> Lookup:
         gaps = bool(np.count_nonzero(index == -1))
     # Rows finer than the dense index, sorted by their first pixel at the deepest level
     # (the stable sort: it merges the sorted runs of a map sorted by UNIQ, 7x the quick one).
-    shift = 2 * (top - level[deep])
-    starts = ipix[deep] << shift
+    shift = 2 * (top - deep_level)
+    starts = deep_ipix << shift
     by_start = np.argsort(starts, kind="stable")
     return Lookup(
         top,
         starts[by_start],
-        ((ipix[deep] + 1) << shift)[by_start],
+        ((deep_ipix + 1) << shift)[by_start],
         deep[by_start],
         coarse,
         _ab_index(index, coarse),
