@@ -161,6 +161,18 @@ def ab_to_xyf(
     return face, b, np.subtract(mask, a, out=a)
 
 
+def nested_to_ab(level: int, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pair (a, b) (see ``ang2ab``) of nested pixels at ``level``: ``ab_to_nested``'s
+    inverse (each pixel's own base-pixel quadrants, not the wrapped copy of base pixel 4 at
+    quadrants (4, 4) that positions just below RA 360 deg also reach)."""
+    nside = 1 << level
+    face = ipix >> (2 * level)
+    sub = ipix & (nside * nside - 1)
+    x = compact_bits(sub)
+    y = compact_bits(sub >> 1)
+    return _FACE_A.take(face) * nside + (nside - 1) - y, _FACE_B.take(face) * nside + x
+
+
 def ab_to_nested(level: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Nested index of the pixels at edge-line coordinates (a, b) (see ``ang2ab``)."""
     return xyf_to_nested(level, *ab_to_xyf(level, a, b))

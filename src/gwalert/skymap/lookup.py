@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
-from .healpix import ab_to_nested, ang2ab_scaled, in_range, positions
+from .healpix import ab_to_nested, ang2ab_scaled, in_range, nested_to_ab, positions
 
 if TYPE_CHECKING:
     from .map import SkyMap
@@ -37,8 +37,8 @@ class Lookup:
     ends: np.ndarray  # one past the last, same order
     rows: np.ndarray  # row index of each entry
     coarse: int  # level of the dense index
-    #: per coarse cell, at ``a * 5 NSIDE + b`` (see ``healpix.ang2ab``; cells of no pixel
-    #: read some pixel's row): its row, -2 if split finer, -1 uncovered
+    #: per coarse cell, at ``a * 5 NSIDE + b`` (see ``healpix.ang2ab``; cells of no pixel,
+    #: which no position reaches, read -1): its row, -2 if split finer, -1 uncovered
     index: np.ndarray
     gaps: bool  # some coarse cell is uncovered (-1)
 
@@ -64,28 +64,30 @@ _CHUNK = 1 << 16  # cells per step of the (a, b) tables: bounded temporaries at 
 
 
 @lru_cache(maxsize=4)
-def _ab_to_nested(level: int) -> np.ndarray:
-    """Nested index of the pixel at every (a, b) of ``level`` (see ``healpix.ang2ab``), at
-    ``a * 5 NSIDE + b``, as int32 (read-only, shared by every map): every (a, b) in
-    [0, 5 NSIDE)^2 names some pixel, those of no position among them."""
-    width = 5 << level
-    out = np.empty(width * width, np.int32)
-    step = max(1, _CHUNK // width)  # rows of a per step
-    side = np.arange(width, dtype=np.int64)
-    for a0 in range(0, width, step):
-        a = np.repeat(np.arange(a0, min(a0 + step, width), dtype=np.int64), width)
-        b = np.tile(side, a.size // width)
-        out[a0 * width : a0 * width + a.size] = ab_to_nested(level, a, b)
+def _nested_to_key(level: int) -> np.ndarray:
+    """``a * 5 NSIDE + b`` of every nested pixel at ``level`` (see ``healpix.nested_to_ab``),
+    as int32 (read-only, shared by every map)."""
+    npix = 12 << (2 * level)
+    out = np.empty(npix, np.int32)
+    for lo in range(0, npix, _CHUNK):
+        a, b = nested_to_ab(level, np.arange(lo, min(lo + _CHUNK, npix), dtype=np.int64))
+        a *= 5 << level
+        a += b
+        out[lo : lo + a.size] = a
     out.flags.writeable = False
     return out
 
 
 def _ab_index(index: np.ndarray, coarse: int) -> np.ndarray:
-    """The dense index (nested order) rewritten in (a, b) order, a chunk at a time."""
-    where = _ab_to_nested(coarse)
-    out = np.empty(where.size, index.dtype)
-    for lo in range(0, where.size, _CHUNK):
-        index.take(where[lo : lo + _CHUNK], out=out[lo : lo + _CHUNK])
+    """The dense index (nested order) rewritten in (a, b) order: one scatter. The cells of
+    no pixel read -1 (no position reaches them); quadrants (4, 4) repeat base pixel 4, as
+    HEALPix wraps the pair of a position just below RA 360 deg."""
+    nside = 1 << coarse
+    width = 5 * nside
+    out = np.full(width * width, -1, index.dtype)
+    out[_nested_to_key(coarse)] = index
+    square = out.reshape(width, width)
+    square[4 * nside :, 4 * nside :] = square[:nside, :nside]
     return out
 
 
