@@ -141,3 +141,37 @@ def test_crossmatch_on_edges_matches_ligo_skymap():
     np.testing.assert_array_equal(sm.searched_prob(ra, dec), ours.searched_prob)
     np.testing.assert_array_equal(sm.probdensity_at(ra, dec), ours.probdensity)
     np.testing.assert_array_equal(sm.contains(ra, dec, 0.9), np.asarray(ref.searched_prob) <= 0.9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    level=st.integers(0, 29),
+    seed=st.integers(0, 2**32 - 1),
+    dx=st.sampled_from([0.0, 0.5, 1.0]),
+    dy=st.sampled_from([0.0, 0.5, 1.0]),
+    coarser=st.integers(0, 9),
+    turns=st.booleans(),
+)
+def test_lookup_pair_is_healpys_pixel_at_its_level_and_coarser(level, seed, dx, dy, coarser, turns):
+    """The look-up's own path: RA wrapped, ``positions``' one-tangent sines and cosines,
+    ``ang2ab_scaled`` told RA is in range (``in_range``), the pair shifted to a coarser level
+    in one shift: healpy's pixel at corners, edge midpoints and centres of pixels at
+    ``level`` and on the round grids (poles, cap boundary, RA 0), at ``level`` and coarser."""
+    from gwalert.skymap.arrays import wrap_ra
+    from gwalert.skymap.healpix import ab_to_nested, ang2ab_scaled, in_range, positions
+
+    rng = np.random.default_rng(seed)
+    ra_e, dec_e = _edge_points(level, rng, 400)
+    ra_g, dec_g = _round_grid()
+    pick = rng.integers(0, ra_g.size, 3000)
+    ra = np.concatenate([ra_e, ra_g[pick], [0.0, 359.99999999999994, 90.0, 180.0]])
+    dec = np.concatenate([dec_e, dec_g[pick], [90.0, -90.0, 0.0, -41.8103148958]])
+    if turns:  # RA given whole turns away: wrapped as ligo.skymap's SkyCoord wraps it
+        ra = ra + 360.0 * rng.integers(-2, 3, ra.size)
+    ra = wrap_ra(ra)
+    h, z, cos_dec = positions(ra, dec)
+    reduced = in_range(float(ra.max()))
+    a, b, sub = ang2ab_scaled(level, h, z, cos_dec, dec, reduced=reduced)
+    for k in {0, min(coarser, level)}:
+        got = ab_to_nested(level - k, a >> (sub + k), b >> (sub + k))
+        np.testing.assert_array_equal(got, _reference(level - k, ra, dec), err_msg=f"k={k}")

@@ -6,14 +6,14 @@ sky (at most order 8), so most positions are found by one gather. The index is k
 order of HEALPix's edge-line coordinates (a, b) (``healpix.ang2ab``: the two integers ang2pix
 finds before it reads the base pixel and x, y off them), 5 NSIDE by 5 NSIDE cells (at order
 8, 1.6 million: 6.5 MB), so that a position's key is ``a * 5 NSIDE + b``. Positions are placed
-at the map's deepest order once; the coarse cell is that pair shifted right. Positions in
-cells split finer are found by a sorted search over the deeper rows' first pixels at the
-deepest order. All of it on 1-D arrays (see ``arrays``).
+at the map's deepest order once (``healpix.ang2ab_scaled``: the pair times a power of two);
+the coarse cell is that pair shifted right, in one shift. Positions in cells split finer are
+found by a sorted search over the deeper rows' first pixels at the deepest order, all at once
+after the blocks. All of it on 1-D arrays (see ``arrays``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -21,15 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .arrays import TARGET_BLOCK, flat_positions, wrap_ra
-from .healpix import ab_to_nested, ang2ab
-from .special import sin_cos_dec_deg
+from .healpix import ab_to_nested, ang2ab_scaled, in_range, nested_to_ab, positions
 
 if TYPE_CHECKING:
     from .map import SkyMap
 
 _MAX_COARSE = 8
 _DEEP_AREA = 0.05  # rows finer than the dense index cover at most this share of the sky
-_RAD = math.pi / 180
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,8 @@ class Lookup:
     ends: np.ndarray  # one past the last, same order
     rows: np.ndarray  # row index of each entry
     coarse: int  # level of the dense index
-    #: per coarse cell, at ``a * 5 NSIDE + b`` (see ``healpix.ang2ab``; cells of no pixel
-    #: read some pixel's row): its row, -2 if split finer, -1 uncovered
+    #: per coarse cell, at ``a * 5 NSIDE + b`` (see ``healpix.ang2ab``; cells of no pixel,
+    #: which no position reaches, read -1): its row, -2 if split finer, -1 uncovered
     index: np.ndarray
     gaps: bool  # some coarse cell is uncovered (-1)
 
@@ -66,28 +64,30 @@ _CHUNK = 1 << 16  # cells per step of the (a, b) tables: bounded temporaries at 
 
 
 @lru_cache(maxsize=4)
-def _ab_to_nested(level: int) -> np.ndarray:
-    """Nested index of the pixel at every (a, b) of ``level`` (see ``healpix.ang2ab``), at
-    ``a * 5 NSIDE + b``, as int32 (read-only, shared by every map): every (a, b) in
-    [0, 5 NSIDE)^2 names some pixel, those of no position among them."""
-    width = 5 << level
-    out = np.empty(width * width, np.int32)
-    step = max(1, _CHUNK // width)  # rows of a per step
-    side = np.arange(width, dtype=np.int64)
-    for a0 in range(0, width, step):
-        a = np.repeat(np.arange(a0, min(a0 + step, width), dtype=np.int64), width)
-        b = np.tile(side, a.size // width)
-        out[a0 * width : a0 * width + a.size] = ab_to_nested(level, a, b)
+def _nested_to_key(level: int) -> np.ndarray:
+    """``a * 5 NSIDE + b`` of every nested pixel at ``level`` (see ``healpix.nested_to_ab``),
+    as int32 (read-only, shared by every map)."""
+    npix = 12 << (2 * level)
+    out = np.empty(npix, np.int32)
+    for lo in range(0, npix, _CHUNK):
+        a, b = nested_to_ab(level, np.arange(lo, min(lo + _CHUNK, npix), dtype=np.int64))
+        a *= 5 << level
+        a += b
+        out[lo : lo + a.size] = a
     out.flags.writeable = False
     return out
 
 
 def _ab_index(index: np.ndarray, coarse: int) -> np.ndarray:
-    """The dense index (nested order) rewritten in (a, b) order, a chunk at a time."""
-    where = _ab_to_nested(coarse)
-    out = np.empty(where.size, index.dtype)
-    for lo in range(0, where.size, _CHUNK):
-        index.take(where[lo : lo + _CHUNK], out=out[lo : lo + _CHUNK])
+    """The dense index (nested order) rewritten in (a, b) order: one scatter. The cells of
+    no pixel read -1 (no position reaches them); quadrants (4, 4) repeat base pixel 4, as
+    HEALPix wraps the pair of a position just below RA 360 deg."""
+    nside = 1 << coarse
+    width = 5 * nside
+    out = np.full(width * width, -1, index.dtype)
+    out[_nested_to_key(coarse)] = index
+    square = out.reshape(width, width)
+    square[4 * nside :, 4 * nside :] = square[:nside, :nside]
     return out
 
 
@@ -98,9 +98,12 @@ def build_lookup(sm: SkyMap) -> Lookup:
     coarse = _coarse_level(counts)
     if bounds is None:
         deep = np.flatnonzero(level > coarse)
-    else:
-        deep = np.arange(bounds[coarse + 1], level.size)
-    deep_cells = ipix[deep] >> (2 * (level[deep] - coarse))
+        deep_level, deep_ipix = level[deep], ipix[deep]
+    else:  # the last rows: views, no gathers
+        first = int(bounds[coarse + 1])
+        deep = np.arange(first, level.size)
+        deep_level, deep_ipix = level[first:], ipix[first:]
+    deep_cells = deep_ipix >> (2 * (deep_level - coarse))
     index = _tiled_index(level, ipix, coarse, deep_cells, counts, bounds)
     gaps = False  # a tiled index has no uncovered cell
     if index is None:
@@ -108,13 +111,13 @@ def build_lookup(sm: SkyMap) -> Lookup:
         gaps = bool(np.count_nonzero(index == -1))
     # Rows finer than the dense index, sorted by their first pixel at the deepest level
     # (the stable sort: it merges the sorted runs of a map sorted by UNIQ, 7x the quick one).
-    shift = 2 * (top - level[deep])
-    starts = ipix[deep] << shift
+    shift = 2 * (top - deep_level)
+    starts = deep_ipix << shift
     by_start = np.argsort(starts, kind="stable")
     return Lookup(
         top,
         starts[by_start],
-        ((ipix[deep] + 1) << shift)[by_start],
+        ((deep_ipix + 1) << shift)[by_start],
         deep[by_start],
         coarse,
         _ab_index(index, coarse),
@@ -181,53 +184,57 @@ def rows_flat(sm: SkyMap, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     lk = sm.lookup
     ra = wrap_ra(ra)
     out = np.empty(ra.size, np.int64)
-    fine: list[tuple[np.ndarray, np.ndarray]] = []
+    reduced = in_range(float(ra.max())) if ra.size else True
+    fine: list[Fine] = []
     for lo in range(0, ra.size, TARGET_BLOCK):  # small temporaries (see arrays)
         sl = slice(lo, lo + TARGET_BLOCK)
-        z, cd = sin_cos_dec_deg(dec[sl])
-        out[sl] = block_rows(lk, ra[sl] * _RAD, z, cd, dec[sl], lo, fine)
+        h, z, cd = positions(ra[sl], dec[sl])
+        out[sl] = block_rows(lk, h, z, cd, dec[sl], lo, fine, reduced)
     resolve_fine(lk, out, fine)
     return out
 
 
+#: positions in cells split finer: (indices, their a and b at the deepest level)
+Fine = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def block_rows(
     lk: Lookup,
-    ra: np.ndarray,
+    h: np.ndarray,
     z: np.ndarray,
     cos_dec: np.ndarray,
     dec_deg: np.ndarray,
     lo: int,
-    fine: list[tuple[np.ndarray, np.ndarray]],
+    fine: list[Fine],
+    reduced: bool = False,
 ) -> np.ndarray:
     """Row of each position (arguments as ``healpix.ang2ab``, a block starting at index
-    ``lo``), as int32: -1 if not covered, -2 in cells split finer; for those, (index, nested
-    pixel at the deepest level) is appended to ``fine`` for ``resolve_fine``."""
-    a, b = ang2ab(lk.level, ra, z, cos_dec, dec_deg)
-    shift = lk.level - lk.coarse
+    ``lo``), as int32: -1 if not covered, -2 in cells split finer; for those, (index, a, b
+    at the deepest level) is appended to ``fine`` for ``resolve_fine``."""
+    a, b, sub = ang2ab_scaled(lk.level, h, z, cos_dec, dec_deg, reduced=reduced)
+    shift = sub + lk.level - lk.coarse  # to the dense index's level in one shift
     width = 5 << lk.coarse
-    if not shift:  # no row finer than the dense index
-        a *= width
-        a += b
-        return lk.index.take(a)
     key = a >> shift
     key *= width
     key += b >> shift
     rows = lk.index.take(key)
-    split = np.flatnonzero(rows == -2)
-    if split.size:
-        fine.append((split + lo, ab_to_nested(lk.level, a[split], b[split])))
+    if lk.level > lk.coarse:
+        split = (rows == -2).nonzero()[0]
+        if split.size:  # at the deepest level: shifted by sub only
+            fine.append((split + lo, a.take(split) >> sub, b.take(split) >> sub))
     return rows
 
 
-def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+def resolve_fine(lk: Lookup, rows: np.ndarray, fine: list[Fine]) -> bool:
     """Replace the -2 of ``block_rows`` in ``rows`` by the row found among the rows finer
-    than the dense index, or -1; all such positions in one sorted search (a search of
-    sorted keys walks the table once: a quarter of the time of the same keys unsorted).
-    True if some position is in no row (-1)."""
+    than the dense index, or -1; all such positions at once (their nested pixels in one
+    pass, then one sorted search: a search of sorted keys walks the table once, a quarter of
+    the time of the same keys unsorted). True if some position is in no row (-1)."""
     if not fine:
         return False
-    where = np.concatenate([f[0] for f in fine])
-    pixel = np.concatenate([f[1] for f in fine])
+    parts = zip(*fine, strict=True)
+    where, a, b = (np.concatenate(p) if len(fine) > 1 else p[0] for p in parts)
+    pixel = ab_to_nested(lk.level, a, b)
     order = np.argsort(pixel)
     pixel = pixel[order]
     j = np.searchsorted(lk.starts, pixel, side="right")
