@@ -190,7 +190,7 @@ def test_ang2pix_matches_healpy_and_astropy_healpix():
 def test_pixel_vectors_match_astropy_healpix():
     import astropy_healpix as ah
 
-    from gwalert.skymap.healpix import pixel_vectors
+    from gwalert.skymap.vectors import pixel_vectors
 
     rng = np.random.default_rng(5)
     for level in (0, 1, 2, 3, 6, 11, 18, 29):

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..skymap.arrays import rows_dot
-from ..skymap.healpix import pixel_area_sr, pixel_vectors, uniq_to_level_ipix, unit_vectors
+from ..skymap.healpix import pixel_area_sr, uniq_to_level_ipix
+from ..skymap.vectors import pixel_vectors, unit_vectors
 from .footprints import Footprint
 
 if TYPE_CHECKING:

@@ -190,7 +190,7 @@ def galaxy_fields(
     from scipy import sparse
 
     from ..skymap.arrays import rows_dot
-    from ..skymap.healpix import unit_vectors
+    from ..skymap.vectors import unit_vectors
     from . import selection
     from .coverage import classify_cells, edge_normals, field_frames
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..earth import installed_tables
 from ..observability import Site, apparent, sun_altitude
-from ..skymap.healpix import unit_vectors
+from ..skymap.vectors import unit_vectors
 
 _SIDEREAL = 2 * math.pi * 1.002737909350795 / 86400.0  # rad of sidereal angle per UT second
 ALT_MARGIN = 0.05  # degrees kept above the airmass limit (refraction-free model vs astropy)

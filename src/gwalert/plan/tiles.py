@@ -203,7 +203,7 @@ def observing_seconds(
     """Seconds to observe the first 1, 2, ... fields in order, ``visits`` rounds of them: each
     exposure and its readout, and the slew to it from the field before (not overlapping the
     readout: an upper bound without a site's schedule)."""
-    from ..skymap.healpix import unit_vectors
+    from ..skymap.vectors import unit_vectors
 
     v = unit_vectors(np.asarray(ra, float), np.asarray(dec, float))
     if v.shape[0] == 0:

@@ -121,7 +121,8 @@ def near_region(grid: Grid, sm: SkyMap, footprint: Footprint, coverage: float) -
     lies within the footprint's circumradius (plus the row's size) of a region row."""
     from scipy.spatial import cKDTree
 
-    from ..skymap.healpix import pixel_vectors, uniq_to_level_ipix, unit_vectors
+    from ..skymap.healpix import uniq_to_level_ipix
+    from ..skymap.vectors import pixel_vectors, unit_vectors
 
     rank = sm.ranking
     rows = np.flatnonzero(rank.searched_prob - sm.prob < coverage)

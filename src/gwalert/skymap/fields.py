@@ -18,13 +18,8 @@ import numpy as np
 
 from ..errors import SkyMapError
 from .arrays import flat_positions, rows_dot, shaped
-from .healpix import (
-    SQDEG_PER_SR,
-    pixel_area_sr,
-    pixel_vectors,
-    uniq_to_level_ipix,
-    unit_vectors,
-)
+from .healpix import SQDEG_PER_SR, pixel_area_sr, uniq_to_level_ipix
+from .vectors import pixel_vectors, unit_vectors
 
 if TYPE_CHECKING:
     from .map import SkyMap

@@ -3,9 +3,9 @@
 ``pixel_center`` (astropy-healpix's ``healpix_to_lonlat`` for one pixel, to the last bit) lives
 in ``pixcenter``, without numpy, and is re-exported here.
 
-``ang2pix_nested`` is HEALPix's ``ang2pix_nest`` (the z-phi algorithm of Górski et al. 2005) and
-``pixel_vectors`` astropy-healpix's ``healpix_to_xyz`` with offsets, vectorised in numpy so that
-``gwalert parse`` and crossmatches need no astropy; the test suite checks both against
+``ang2pix_nested`` is HEALPix's ``ang2pix_nest`` (the z-phi algorithm of Górski et al. 2005)
+(``vectors.pixel_vectors`` is the way back), vectorised in numpy so that ``gwalert parse`` and
+crossmatches need no astropy; the test suite checks both against
 astropy-healpix and healpy on random points of many orders. On pixel edges (round coordinates,
 corners) ang2pix gives healpy's pixel, the one ligo.skymap's crossmatch looks targets up with
 (astropy-healpix breaks those ties differently): ``tests/test_healpix_edges.py``.
@@ -22,7 +22,6 @@ from .pixcenter import MAX_LEVEL as MAX_LEVEL
 from .pixcenter import pixel_center as pixel_center
 from .special import sin_cos_dec
 
-_SQRT3 = math.sqrt(3)
 _RAD = math.pi / 180  # what np.radians multiplies by
 HALF_RAD = 0.5 * _RAD  # exactly half of it: RA / 2 rounds as RA in radians, halved
 _FOUR_OVER_PI = 4 / math.pi  # exactly twice HEALPix's inv_halfpi
@@ -93,11 +92,11 @@ def _spread_bits(v: np.ndarray, nbits: int) -> np.ndarray:
 
 def ang2pix_nested(level: int, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     """Nested pixel index at ``level`` (NSIDE = 2**level) of each (RA, Dec) in degrees."""
-    ra = wrap_ra(np.asarray(ra_deg, dtype=np.float64).ravel()).reshape(np.shape(ra_deg))
-    dec = np.asarray(dec_deg, dtype=np.float64)
-    shape = np.broadcast_shapes(ra.shape, dec.shape)
-    ra = np.broadcast_to(ra, shape).ravel()
-    dec = np.broadcast_to(dec, shape).ravel()
+    ra_in = wrap_ra(np.asarray(ra_deg, dtype=np.float64).ravel()).reshape(np.shape(ra_deg))
+    dec_in = np.asarray(dec_deg, dtype=np.float64)
+    shape = np.broadcast_shapes(ra_in.shape, dec_in.shape)
+    ra = np.broadcast_to(ra_in, shape).ravel()
+    dec = np.broadcast_to(dec_in, shape).ravel()
     # the look-up's own trigonometry (``positions``): the edge tests of ang2pix cover it
     h, z, cos_dec = positions(ra, dec)
     return ab_to_nested(level, *ang2ab(level, h, z, cos_dec, dec)).reshape(shape)
@@ -420,55 +419,3 @@ def compact_bits(v: np.ndarray) -> np.ndarray:
     v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
     v = (v | (v >> 16)) & 0x00000000FFFFFFFF
     return v
-
-
-def unit_vectors(ra_deg: np.ndarray | float, dec_deg: np.ndarray | float) -> np.ndarray:
-    """Unit vectors (..., 3) of positions given as RA and Dec in degrees."""
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    cd = np.cos(dec)
-    return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def pixel_vectors(
-    level: np.ndarray | int, ipix: np.ndarray, dx: float = 0.5, dy: float = 0.5
-) -> np.ndarray:
-    """Unit vectors (n, 3) of the points at fractional position (dx, dy) inside nested pixels
-    (0.5, 0.5 is the centre; corners at 0 or 1): astropy-healpix's ``healpix_to_xyz`` with
-    offsets, vectorised over pixels of mixed levels, in numpy."""
-    ipix = np.asarray(ipix, dtype=np.int64)
-    level = np.broadcast_to(np.asarray(level, dtype=np.int64), ipix.shape)
-    n = np.left_shift(1, level).astype(np.float64)
-    face = ipix >> (2 * level)
-    sub = ipix - (face << (2 * level))
-    x = compact_bits(sub).astype(np.float64) + dx
-    y = compact_bits(sub >> 1).astype(np.float64) + dy
-    polar = ((face <= 3) & (x + y > n)) | ((face >= 8) & (x + y < n))
-
-    # Equatorial zone and the equatorial parts of the polar faces.
-    xe, ye = x / n, y / n
-    f = face % 4
-    phioff = np.where((face >= 4) & (face <= 7), 0.0, 1.0)
-    zoff = np.where(face <= 3, 0.0, np.where(face <= 7, -1.0, -2.0))
-    z = 2.0 / 3.0 * (xe + ye + zoff)
-    phi = np.pi / 4 * (xe - ye + phioff + 2 * f)
-    rad = np.sqrt(np.maximum(1.0 - z * z, 0.0))
-
-    if np.any(polar):
-        p = np.flatnonzero(polar)
-        south = face[p] >= 8
-        xp, yp, npix = x[p], y[p], n[p]
-        xs = np.where(south, npix - yp, xp)
-        ys = np.where(south, npix - xp, yp)
-        denom = 2.0 * ((npix - xs) + (npix - ys))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            phi_t = np.where(denom > 0, np.pi * (npix - ys) / np.where(denom > 0, denom, 1.0), 0.0)
-            vv_lo = np.abs(np.pi * (npix - xs) / ((2.0 * phi_t - np.pi) * npix) / _SQRT3)
-            vv_hi = np.abs(np.pi * (npix - ys) / (2.0 * phi_t * npix) / _SQRT3)
-        vv = np.where(phi_t < np.pi / 4, vv_lo, vv_hi)
-        vv = np.where(np.isfinite(vv), vv, 0.0)
-        zp = (1 - vv) * (1 + vv)
-        radp = np.sqrt(1.0 + zp) * vv
-        z[p] = np.where(south, -zp, zp)
-        rad[p] = radp
-        phi[p] = np.where(south, np.pi / 2 * (face[p] - 8), np.pi / 2 * face[p]) + phi_t
-    return np.stack([rad * np.cos(phi), rad * np.sin(phi), z], axis=-1)
