@@ -15,6 +15,9 @@ from .healpix import compact_bits
 from .maprows import DISTANCE_COLUMNS, Rows, bound_rows
 
 _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
+# RING: blocks of 4**4 = 256 pixels (side 16), most of them found uniform from the ends of
+# their 31 ring segments (4 ends per 16 pixels), the others gathered pixel by pixel
+_RING_BLOCK_LEVELS = 4
 CHUNK_PIXELS = 1 << 18
 
 
@@ -90,7 +93,7 @@ class Derasterizer:
         self.decode = decode
         self.kept = {name: i for i, name in enumerate(names) if name in DISTANCE_COLUMNS}
         self.kept_indices = [self.value_index, *self.kept.values()]
-        self.k = min(level, _BLOCK_LEVELS)
+        self.k = min(level, _RING_BLOCK_LEVELS if self.ring else _BLOCK_LEVELS)
         self.C = 1 << (2 * self.k)
         self.nblocks = self.npix // self.C
         first = np.arange(self.nblocks, dtype=np.int64) * self.C
@@ -109,6 +112,7 @@ class Derasterizer:
             self.belt_templates = [
                 -d * (4 * self.nside) + ((v >> 1) + ((v & 1) ^ (d & 1)) + e >> 1) for v in range(4)
             ]
+            self.end_lo, self.end_hi, self.end_span = _segment_ends(d, e)
         else:
             self.order = np.arange(self.nblocks)
             self.rmax = first + self.C - 1
@@ -131,12 +135,23 @@ class Derasterizer:
         self.block_ids: list[np.ndarray] = []
         self.block_first: list[list[np.ndarray]] = []
         self.block_last: list[list[np.ndarray]] = []
+        # RING: every fed pixel's run number (a run: consecutive pixels in file order with the
+        # same bytes) and every run's value id, from the first pixel still needed on
+        self.runs = _Window()
+        self.run_values = _Window()
+        self.nruns = 0
+        self.table: ValueTable | None = None
+        self._previous: np.ndarray | None = None  # the last pixel's record, as words
 
     def feed(self, chunk: np.ndarray) -> None:
         """One chunk of pixels in file order: a structured array of their stored values, one
         field per column (in the order of ``names``), one record per pixel."""
         if self.fed + chunk.size > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
+        if self.ring:
+            for at in range(0, chunk.size, self.chunk_pixels):
+                self._feed_ring(chunk[at : at + self.chunk_pixels])
+            return
         if self.window is None:
             self.window = chunk
         else:
@@ -154,6 +169,11 @@ class Derasterizer:
         for the caller to fill before ``commit(n)``: ``feed`` without a copy of the chunk."""
         if self.fed + n > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
+        if self.ring:  # only runs are kept: the records are not needed once seen
+            buf = self._buffer
+            if buf is None or buf.size < n or buf.dtype != dtype:
+                buf = self._buffer = np.empty(n, dtype=dtype)
+            return buf[:n]
         kept = np.empty(0, dtype=dtype)
         if self.window is not None:
             drop = self._keep_from() - self.lo
@@ -172,6 +192,9 @@ class Derasterizer:
     def commit(self, n: int) -> None:
         """The ``n`` records of ``space(n)`` are there: process them."""
         assert self._buffer is not None
+        if self.ring:
+            self._feed_ring(self._buffer[:n])
+            return
         self.window = self._buffer[: self._kept + n]
         self.fed += n
         self._process()
@@ -191,6 +214,38 @@ class Derasterizer:
         self._buffer = buf
         return buf[:n]
 
+    def _feed_ring(self, chunk: np.ndarray) -> None:
+        """Runs of ``chunk`` (file order): a change of bytes from one pixel to the next
+        starts a run (one sequential comparison per pixel); each run's first record gets its
+        value id; the pixels get their run numbers."""
+        words = _words(chunk)
+        change = np.empty(chunk.size, dtype=bool)
+        change[0] = self._previous is None or bool(np.any(words[0] != self._previous))
+        change[1:] = _rows_differ(words[1:], words[:-1])
+        self._previous = words[-1].copy()
+        starts = np.flatnonzero(change)
+        if self.table is None:
+            self.table = ValueTable(chunk.dtype, self._decode_all)
+        values = self.table.ids(np.take(words, starts, axis=0), chunk.dtype)
+        # forget what no block left needs (never past what was fed)
+        self.runs.drop_to(min(self._keep_from(), self.fed))
+        self.lo = self.runs.lo
+        self.run_values.drop_to(int(self.runs.view[0]) if self.runs.size else self.nruns - 1)
+        lead = int(starts[0]) if starts.size else chunk.size  # pixels of the run before
+        numbers = np.arange(self.nruns - (lead > 0), self.nruns + starts.size, dtype=np.int32)
+        lengths = np.diff(starts, append=chunk.size)
+        if lead:
+            lengths = np.concatenate([[lead], lengths])
+        self.runs.append(np.repeat(numbers, lengths))
+        self.run_values.append(values)
+        self.nruns += starts.size
+        self.fed += chunk.size
+        self._process()
+
+    def _decode_all(self, records: np.ndarray) -> list[np.ndarray]:
+        stored = [records[name] for name in records.dtype.names or ()]
+        return self._records(stored, slice(None), list(range(len(stored))))
+
     def _keep_from(self) -> int:
         if self.done >= self.nblocks:
             return self.fed
@@ -202,28 +257,23 @@ class Derasterizer:
             return
         # in batches that keep the temporaries bounded
         per = max(1, CHUNK_PIXELS // self.C)
+        blocks = self._ring_blocks if self.ring else self._blocks
         for start in range(self.done, ready, per):
-            self._blocks(self.order[start : min(ready, start + per)])
+            blocks(self.order[start : min(ready, start + per)])
         self.done = ready
 
     def _gather(self, ids: np.ndarray) -> np.ndarray:
         """The records of the blocks ``ids`` in NESTED order, shape (len(ids), C)."""
-        assert self.window is not None
-        if not self.ring:  # consecutive blocks: a view
-            a = int(ids[0]) * self.C - self.lo
-            return self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
-        # one gather of whole records, as rows of machine words (numpy's fast path)
-        words = _words(self.window)
-        where = self.ring_indices(ids, self.lo).reshape(-1)
-        if words.shape[1] == 1:  # one word per record (a 2-D map): a 1-D gather
-            got = np.take(words.reshape(-1), where)
-        else:
-            got = np.take(words, where, axis=0)
-        return got.view(self.window.dtype).reshape(ids.size, self.C)
+        assert self.window is not None  # NESTED: consecutive blocks, a view
+        a = int(ids[0]) * self.C - self.lo
+        return self.window[a : a + ids.size * self.C].reshape(ids.size, self.C)
 
-    def ring_indices(self, ids: np.ndarray, less: int = 0) -> np.ndarray:
-        """RING index (minus ``less``) of every pixel of the NESTED blocks ``ids``, shape
-        (len(ids), C).
+    def ring_indices(
+        self, ids: np.ndarray, less: int = 0, local: np.ndarray | None = None
+    ) -> np.ndarray:
+        """RING index (minus ``less``) of every pixel of the NESTED blocks ``ids`` (or of
+        their pixels ``local``, NESTED indices inside a block), shape (len(ids), C or
+        len(local)).
 
         HEALPix's xyf2ring, with the per-ring quantities (start, length, shift) computed once
         per ring a block crosses (2s - 1 of them) instead of once per pixel (s**2).
@@ -236,23 +286,26 @@ class Derasterizer:
         # the block's first index plus one of four templates, by two parities
         belt = (face != 4) & (j0 <= 3 * nside) & (j0 - 2 * side + 2 >= nside)
         if not belt.any():
-            return self._ring_indices(x0, y0, face) - less
+            return self._ring_indices(x0, y0, face, local) - less
         jp0 = _JPLL[face] * nside + x0 - y0 + 1
         variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
         base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1) - less
-        out = np.empty((ids.size, self.C), dtype=np.int64)
+        out = np.empty((ids.size, self.C if local is None else local.size), dtype=np.int64)
         for v in np.unique(variant[belt]):
+            template = self.belt_templates[v] if local is None else self.belt_templates[v][local]
             sel = belt & (variant == v)
             if sel.all():
-                np.add(base[:, None], self.belt_templates[v], out=out)
+                np.add(base[:, None], template, out=out)
             else:
-                out[sel] = base[sel, None] + self.belt_templates[v]
+                out[sel] = base[sel, None] + template
         if not belt.all():
             rest = ~belt
-            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest]) - less
+            out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest], local) - less
         return out
 
-    def _ring_indices(self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray) -> np.ndarray:
+    def _ring_indices(
+        self, x0: np.ndarray, y0: np.ndarray, face: np.ndarray, local: np.ndarray | None = None
+    ) -> np.ndarray:
         nside, nl4 = self.nside, 4 * self.nside
         side = 1 << self.k
         jr = (_JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
@@ -268,15 +321,18 @@ class Derasterizer:
         )
         kshift = np.where(north | south, 0, (jr - nside) & 1)
         a = _JPLL[face][:, None] * nr + (x0 - y0 + 1)[:, None] + kshift
-        jp = (np.take(a, self.d_template, axis=1) + self.e_template) >> 1
+        d_template, e_template = self.d_template, self.e_template
+        if local is not None:
+            d_template, e_template = d_template[local], e_template[local]
+        jp = (np.take(a, d_template, axis=1) + e_template) >> 1
         wrap = np.flatnonzero(face == 4)  # only face 4 straddles the rings' first pixel
         if wrap.size:
             part = jp[wrap]
             part[part < 1] += nl4
             jp[wrap] = part
-        return np.take(start - 1, self.d_template, axis=1) + jp
+        return np.take(start - 1, d_template, axis=1) + jp
 
-    def _records(self, stored: list[np.ndarray], at: np.ndarray, cols: list[int]) -> list:
+    def _records(self, stored: list[np.ndarray], at: np.ndarray | slice, cols: list[int]) -> list:
         """Physical values (the probability scaled) of the records ``at`` of ``stored``."""
         out = []
         for i in cols:
@@ -298,14 +354,7 @@ class Derasterizer:
         # a pixel whose record's bytes differ from the one before it: one comparison of
         # machine words per pair of records, the flags of a record's words read as one word
         words = _words(records.reshape(-1)).reshape(ids.size, C, -1)
-        differ = words[:, 1:] != words[:, :-1]
-        nwords = differ.shape[2]
-        if nwords == 1:
-            changed = differ[..., 0]
-        elif nwords in (2, 4, 8):
-            changed = differ.view(f"u{nwords}")[..., 0] != 0
-        else:
-            changed = differ.any(axis=2)
+        changed = _rows_differ(words[:, 1:], words[:, :-1])
         stored = [records[name] for name in records.dtype.names or ()]
         every = list(range(len(stored)))
         starts = np.arange(ids.size, dtype=np.int64) * C
@@ -322,11 +371,61 @@ class Derasterizer:
         brk = _differ(self._records(stored, after - 1, every), new)
         self._add_changes(ids[row] * C + col + 1, [new[i] for i in self.kept_indices], brk)
 
+    def _ring_blocks(self, ids: np.ndarray) -> None:
+        """The blocks ``ids`` of a RING map, from the run numbers and value ids of their
+        pixels. A block is uniform when each of its ring segments lies in one run (same run
+        number at both ends; a segment that wraps round its ring never counts) and the
+        segments' runs share one value id; only the other blocks are gathered pixel by
+        pixel, and their byte changes found where consecutive value ids differ (4 bytes a
+        pixel, not a record)."""
+        assert self.table is not None
+        C, table = self.C, self.table
+        runs, rv, run_lo = self.runs.view, self.run_values.view, self.run_values.lo
+        a = self.ring_indices(ids, self.lo, self.end_lo)
+        # a segment's last pixel is end_span after its first, unless it wraps round its ring
+        # (only face 4 holds a ring's first pixel); there it is computed
+        b = a + self.end_span
+        wrap = np.flatnonzero(ids // (self.npix // 12 // self.C) == 4)
+        if wrap.size:
+            b[wrap] = self.ring_indices(ids[wrap], self.lo, self.end_hi)
+        lo_end, hi_end = np.take(runs, a), np.take(runs, b)
+        seg_values = np.take(rv, lo_end - run_lo)
+        uniform = np.all(
+            (lo_end == hi_end) & (b - a == self.end_span) & (seg_values == seg_values[:, :1]),
+            axis=1,
+        )
+        first = seg_values[:, 0].copy()
+        last = first.copy()
+        rest = np.flatnonzero(~uniform)
+        pos = np.empty(0, dtype=np.int64)
+        new = old = np.empty(0, dtype=np.int32)
+        if rest.size:
+            where = self.ring_indices(ids[rest], self.lo)
+            got = np.take(rv, np.take(runs, where) - run_lo)
+            first[rest] = got[:, 0]
+            last[rest] = got[:, -1]
+            nz = np.flatnonzero(got[:, 1:] != got[:, :-1])
+            row, col = np.divmod(nz, C - 1)
+            new, old = got[row, col + 1], got[row, col]
+            # equal ids are equal bytes; different ids almost always differing bytes
+            real = _rows_differ(table.words[new], table.words[old])
+            pos = ids[rest[row[real]]] * C + col[real] + 1
+            new, old = new[real], old[real]
+        values = table.values
+        self.block_ids.append(ids)
+        self.block_first.append([v[first] for v in values])
+        self.block_last.append([v[last] for v in values])
+        self._add_changes(ids * C, [values[i][first] for i in self.kept_indices], None)
+        if pos.size:
+            brk = _differ([v[old] for v in values], [v[new] for v in values])
+            self._add_changes(pos, [values[i][new] for i in self.kept_indices], brk)
+
     def _add_changes(self, pos: np.ndarray, vals: list[np.ndarray], brk: np.ndarray | None) -> None:
-        self.nchanges += pos.size
-        # every run is at least one row: more changes than the bound on rows is refused
-        # (a map whose bytes change but not its values is refused at that count too)
-        bound_rows(self.nchanges)
+        if brk is not None:
+            self.nchanges += pos.size
+            # every run is at least one row: more byte changes than the bound on rows is
+            # refused (a map whose bytes change but not its values is refused at that count)
+            bound_rows(self.nchanges)
         self.change_pos.append(pos)
         self.change_vals.append(vals)
         # block starts (brk None) are decided in ``finish``, once the block before is known
@@ -368,6 +467,77 @@ class Derasterizer:
         return Rows(uniq=uniq[rows], columns=columns, header=header)
 
 
+# ---------------------------------------------------------------- RING: runs and values
+_HASH = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection of 64-bit words
+
+
+class ValueTable:
+    """The distinct stored records seen so far (byte for byte), each with a small integer id.
+
+    A record's id is found by a 64-bit key (the record itself when it fits in 8 bytes, else
+    a hash of its words); a key shared by records whose bytes differ (a hash collision) gives
+    every such record a fresh id of its own, so that equal ids always mean equal bytes (the
+    converse may fail there, and the callers check byte changes on the records themselves).
+    """
+
+    def __init__(self, dtype: np.dtype, decode: Callable[[np.ndarray], list[np.ndarray]]) -> None:
+        """``decode``: records (of ``dtype``) -> their values, a column at a time."""
+        self.decode = decode
+        self.keys = np.empty(0, dtype=np.uint64)  # sorted
+        self.key_ids = np.empty(0, dtype=np.int32)
+        empty = _words(np.empty(0, dtype=dtype))
+        self.words = np.empty((16, empty.shape[1]), dtype=empty.dtype)  # by id, grown
+        self.values: list[np.ndarray] = []  # decoded columns, by id, grown
+        self.n = 0
+
+    def ids(self, words: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """The ids (int32) of records given as rows of machine words (``_words``), of
+        ``dtype``; new values added."""
+        key = _keys(words)
+        order = np.argsort(key)
+        sorted_key = key[order]
+        first = np.ones(key.size, dtype=bool)
+        np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
+        group = np.cumsum(first) - 1
+        uniq, rep = sorted_key[first], order[first]
+        at = np.searchsorted(self.keys, uniq)
+        hit = at < self.keys.size
+        hit[hit] = self.keys[at[hit]] == uniq[hit]
+        ids = np.empty(uniq.size, dtype=np.int32)
+        ids[hit] = self.key_ids[at[hit]]
+        new = np.flatnonzero(~hit)
+        ids[new] = self._add(words[rep[new]], dtype)
+        self.keys = np.insert(self.keys, at[new], uniq[new])
+        self.key_ids = np.insert(self.key_ids, at[new], ids[new])
+        out = np.empty(key.size, dtype=np.int32)
+        out[order] = ids[group]
+        # a record whose bytes are not its id's (a key shared by other bytes): a fresh id
+        clash = np.flatnonzero(_rows_differ(words, self.words[out]))
+        if clash.size:
+            out[clash] = self._add(words[clash], dtype)
+        return out
+
+    def _add(self, words: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        start, n = self.n, words.shape[0]
+        if start + n > self.words.shape[0]:
+            grown = np.empty(
+                (max(2 * self.words.shape[0], start + n), self.words.shape[1]),
+                dtype=self.words.dtype,
+            )
+            grown[:start] = self.words[:start]
+            self.words = grown
+        self.words[start : start + n] = words
+        decoded = self.decode(np.ascontiguousarray(words).view(dtype).reshape(-1))
+        self.values = (
+            decoded
+            if not self.values
+            else [np.concatenate([a, b]) for a, b in zip(self.values, decoded, strict=True)]
+        )
+        self.n += n
+        bound_rows(self.n - 1)
+        return np.arange(start, start + n, dtype=np.int32)
+
+
 def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
     """The largest aligned NESTED blocks (first pixel, ``t`` with 4**t pixels, t <= level)
     that tile each run ``[start, end)`` of pixels at ``level``."""
@@ -385,6 +555,75 @@ def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.nd
         more = cur < end
         cur, end = cur[more], end[more]
     return np.concatenate(out_cur), np.concatenate(out_t)
+
+
+class _Window:
+    """An int32 array over positions ``[lo, lo + size)`` that grows at its end and forgets
+    its front, in one reused buffer."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty(0, dtype=np.int32)
+        self.start = 0  # where position ``lo`` is in the buffer
+        self.size = 0
+        self.lo = 0
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.buffer[self.start : self.start + self.size]
+
+    def drop_to(self, position: int) -> None:
+        """Forget the positions before ``position`` (at most up to the end)."""
+        drop = min(max(position - self.lo, 0), self.size)
+        self.start += drop
+        self.size -= drop
+        self.lo += drop
+
+    def append(self, values: np.ndarray) -> None:
+        n = values.size
+        if self.start + self.size + n > self.buffer.size:
+            kept = self.view
+            if self.size + n > self.buffer.size:
+                buffer = np.empty(2 * (self.size + n), dtype=np.int32)
+                buffer[: self.size] = kept
+                self.buffer = buffer
+            else:
+                self.buffer[: self.size] = kept.copy()
+            self.start = 0
+        self.buffer[self.start + self.size : self.start + self.size + n] = values
+        self.size += n
+
+
+def _segment_ends(d: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each ring a block crosses (``d`` = dx + dy of its pixels), the local NESTED index
+    of its first and last pixel along the ring (least and greatest ``e`` = dx - dy), and the
+    RING distance between them when the segment does not wrap ((e_max - e_min) / 2)."""
+    rings = int(d.max()) + 1
+    order = np.lexsort((e, d))  # by ring, then along it
+    counts = np.bincount(d, minlength=rings)
+    ends = np.cumsum(counts)
+    lo, hi = order[ends - counts], order[ends - 1]
+    return lo, hi, (e[hi] - e[lo]) >> 1
+
+
+def _rows_differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether rows of machine words (last axis) differ anywhere: the flags of a row's words
+    read as one word where they fit."""
+    differ = a != b
+    nwords = differ.shape[-1]
+    if nwords == 1:
+        return differ[..., 0]
+    if nwords in (2, 4, 8):
+        return differ.view(f"u{nwords}")[..., 0] != 0
+    return differ.any(axis=-1)
+
+
+def _keys(words: np.ndarray) -> np.ndarray:
+    """A 64-bit key per row of words: the word itself if there is one, else a hash."""
+    key = words[:, 0].astype(np.uint64)
+    for j in range(1, words.shape[1]):
+        key *= _HASH
+        key ^= words[:, j].astype(np.uint64)
+    return key
 
 
 def _words(records: np.ndarray) -> np.ndarray:
