@@ -123,7 +123,6 @@ class Derasterizer:
         self.done = 0  # blocks processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
         self._buffer: np.ndarray | None = None  # what the window lives in, once joined
-        self._kept = 0  # records kept at the front of the buffer by ``space``
         self.window: np.ndarray | None = None  # records (one field per column) in file order
         self.fed = 0
         # byte changes inside blocks: position of the new record, its kept values, and
@@ -145,58 +144,30 @@ class Derasterizer:
 
     def feed(self, chunk: np.ndarray) -> None:
         """One chunk of pixels in file order: a structured array of their stored values, one
-        field per column (in the order of ``names``), one record per pixel."""
+        field per column (in the order of ``names``), one record per pixel. The chunk is
+        used in place (not copied) and may be any size; the caller keeps it unchanged."""
         if self.fed + chunk.size > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
         if self.ring:
             for at in range(0, chunk.size, self.chunk_pixels):
                 self._feed_ring(chunk[at : at + self.chunk_pixels])
             return
-        if self.window is None:
-            self.window = chunk
-        else:
-            drop = self._keep_from() - self.lo
-            if drop >= self.window.size:
-                self.window = chunk
-            else:
-                self.window = self._joined(self.window[drop:], chunk)
-            self.lo += drop
-        self.fed += chunk.size
-        self._process()
-
-    def space(self, n: int, dtype: np.dtype) -> np.ndarray:
-        """Room for the next ``n`` records in file order (after what the window still needs),
-        for the caller to fill before ``commit(n)``: ``feed`` without a copy of the chunk."""
-        if self.fed + n > self.npix:
-            raise SkyMapError("flat sky map holds more pixels than its size says")
-        if self.ring:  # only runs are kept: the records are not needed once seen
-            buf = self._buffer
-            if buf is None or buf.size < n or buf.dtype != dtype:
-                buf = self._buffer = np.empty(n, dtype=dtype)
-            return buf[:n]
-        kept = np.empty(0, dtype=dtype)
         if self.window is not None:
-            drop = self._keep_from() - self.lo
-            kept = self.window[drop:]
-            self.lo += drop
-            if drop < kept.size:  # kept overlaps where it goes
-                kept = kept.copy()
-        buf = self._buffer
-        if buf is None or buf.size < kept.size + n or buf.dtype != dtype:
-            buf = np.empty(max(kept.size + n, 2 * n), dtype=dtype)
-        buf[: kept.size] = kept
-        self._buffer = buf
-        self._kept = kept.size
-        return buf[kept.size : kept.size + n]
-
-    def commit(self, n: int) -> None:
-        """The ``n`` records of ``space(n)`` are there: process them."""
-        assert self._buffer is not None
-        if self.ring:
-            self._feed_ring(self._buffer[:n])
-            return
-        self.window = self._buffer[: self._kept + n]
-        self.fed += n
+            # NESTED: every complete block was processed; what is left of the window is the
+            # start of one block, completed from the chunk's head in the buffer
+            kept = self.window[self._keep_from() - self.lo :]
+            if kept.size:
+                need = min(self.C - kept.size, chunk.size)
+                self.lo = self.fed - kept.size
+                self.window = self._joined(kept, chunk[:need])
+                self.fed += need
+                self._process()
+                chunk = chunk[need:]
+                if not chunk.size:
+                    return
+        self.window = chunk
+        self.lo = self.fed
+        self.fed += chunk.size
         self._process()
 
     def _joined(self, kept: np.ndarray, chunk: np.ndarray) -> np.ndarray:
@@ -282,24 +253,39 @@ class Derasterizer:
         x0, y0, face = nest_to_xyf(ids * self.C, self.level)
         side = 1 << self.k
         j0 = _JRLL[face] * nside - x0 - y0 - 1  # the block's southernmost ring
+        top = j0 - 2 * side + 2  # and its northernmost
+        out = np.empty((ids.size, self.C if local is None else local.size), dtype=np.int64)
         # blocks in the equatorial belt (every ring 4 nside long) off face 4 (no wrapping):
         # the block's first index plus one of four templates, by two parities
-        belt = (face != 4) & (j0 <= 3 * nside) & (j0 - 2 * side + 2 >= nside)
-        if not belt.any():
-            return self._ring_indices(x0, y0, face, local) - less
-        jp0 = _JPLL[face] * nside + x0 - y0 + 1
-        variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
-        base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1) - less
-        out = np.empty((ids.size, self.C if local is None else local.size), dtype=np.int64)
-        for v in np.unique(variant[belt]):
-            template = self.belt_templates[v] if local is None else self.belt_templates[v][local]
-            sel = belt & (variant == v)
-            if sel.all():
-                np.add(base[:, None], template, out=out)
-            else:
-                out[sel] = base[sel, None] + template
-        if not belt.all():
-            rest = ~belt
+        belt = (face != 4) & (j0 <= 3 * nside) & (top >= nside)
+        north = j0 < nside  # wholly in a polar cap: ring lengths grow by 4 a ring
+        south = top > 3 * nside
+        rest = ~(belt | north | south)
+        if belt.any():
+            jp0 = _JPLL[face] * nside + x0 - y0 + 1
+            variant = 2 * (jp0 & 1) + ((j0 - nside) & 1)
+            base = 2 * nside * (nside - 1) + (j0 - nside) * nl4 - 1 + (jp0 >> 1) - less
+            for v in np.unique(variant[belt]):
+                template = self.belt_templates[v]
+                template = template if local is None else template[local]
+                sel = belt & (variant == v)
+                if sel.all():
+                    np.add(base[:, None], template, out=out)
+                else:
+                    out[sel] = base[sel, None] + template
+        d, e = self.d_template, self.e_template
+        if local is not None:
+            d, e = d[local], e[local]
+        for cap, sel in ((1, north), (-1, south)):
+            if not sel.any():
+                continue
+            # xyf2ring in a cap: nr = the ring's number from its pole, no shift, no wrap
+            f = face[sel, None]
+            nr = j0[sel, None] - d if cap > 0 else d + (nl4 - j0[sel, None])
+            jp = (_JPLL[f] * nr + (x0[sel] - y0[sel] + 1)[:, None] + e) >> 1
+            first = 2 * nr * (nr - 1) if cap > 0 else self.npix - 2 * nr * (nr + 1)
+            out[sel] = first + jp - (1 + less)
+        if rest.any():
             out[rest] = self._ring_indices(x0[rest], y0[rest], face[rest], local) - less
         return out
 
@@ -385,15 +371,15 @@ class Derasterizer:
         # a segment's last pixel is end_span after its first, unless it wraps round its ring
         # (only face 4 holds a ring's first pixel); there it is computed
         b = a + self.end_span
+        # (clipped: past a wrapping segment's end may be past what was fed)
+        lo_end, hi_end = np.take(runs, a), np.take(runs, b, mode="clip")
+        seg_values = np.take(rv, lo_end - run_lo)
+        same = lo_end == hi_end
+        same &= seg_values == seg_values[:, :1]
         wrap = np.flatnonzero(ids // (self.npix // 12 // self.C) == 4)
         if wrap.size:
-            b[wrap] = self.ring_indices(ids[wrap], self.lo, self.end_hi)
-        lo_end, hi_end = np.take(runs, a), np.take(runs, b)
-        seg_values = np.take(rv, lo_end - run_lo)
-        uniform = np.all(
-            (lo_end == hi_end) & (b - a == self.end_span) & (seg_values == seg_values[:, :1]),
-            axis=1,
-        )
+            same[wrap] &= self.ring_indices(ids[wrap], self.lo, self.end_hi) == b[wrap]
+        uniform = same.all(axis=1)
         first = seg_values[:, 0].copy()
         last = first.copy()
         rest = np.flatnonzero(~uniform)
@@ -512,7 +498,7 @@ class ValueTable:
         out = np.empty(key.size, dtype=np.int32)
         out[order] = ids[group]
         # a record whose bytes are not its id's (a key shared by other bytes): a fresh id
-        clash = np.flatnonzero(_rows_differ(words, self.words[out]))
+        clash = np.flatnonzero(_rows_differ(words, np.take(self.words, out, axis=0)))
         if clash.size:
             out[clash] = self._add(words[clash], dtype)
         return out

@@ -207,6 +207,37 @@ class BinTable:
             else:
                 yield np.frombuffer(data, dtype=self.dtype, count=n)
 
+    def iter_row_pieces(self, chunk_bytes: int = 4 << 20) -> Iterator[np.ndarray]:
+        """The table's rows (stored values) in pieces of at most about ``chunk_bytes``, each
+        a view of the bytes as the stream hands them out (no copy; a row cut between two
+        pieces is joined and given alone)."""
+        left = self.data_bytes - self._rows_read * self.row_bytes
+        partial = b""
+        while left:
+            data = self.stream.piece(min(left, max(chunk_bytes, self.row_bytes)))
+            if not data:
+                raise SkyMapError(
+                    f"truncated FITS table: its header claims {self.nrows} rows of "
+                    f"{self.row_bytes} bytes ({self.data_bytes} bytes) but only "
+                    f"{self.data_bytes - left} bytes follow"
+                )
+            left -= len(data)
+            view = memoryview(data).cast("B")
+            if partial:
+                need = self.row_bytes - len(partial)
+                partial += bytes(view[:need])
+                view = view[need:]
+                if len(partial) < self.row_bytes:
+                    continue
+                self._rows_read += 1
+                yield np.frombuffer(partial, dtype=self.dtype)
+                partial = b""
+            whole = len(view) - len(view) % self.row_bytes
+            partial = bytes(view[whole:])
+            if whole:
+                self._rows_read += whole // self.row_bytes
+                yield np.frombuffer(view[:whole], dtype=self.dtype)
+
     def read_into(self, dest: np.ndarray) -> None:
         """The next ``len(dest)`` rows, written into ``dest`` (of this table's dtype)."""
         want = dest.size * self.row_bytes

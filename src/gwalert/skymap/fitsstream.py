@@ -170,6 +170,24 @@ class Stream:
         self.position += got
         return got
 
+    def piece(self, n: int) -> bytes | memoryview:
+        """The next bytes, at most ``n`` and at least one (b'' at the end of the stream),
+        as they come: a gzip stream's inflated pieces are handed out without a copy."""
+        if self.position + n > self.limit:
+            self.read(n)  # raises the bound's error
+        if not self._gzip:
+            return self.read(n)
+        if self._out:
+            out: bytes | memoryview = memoryview(self._out)[:n]
+            self._out = self._out[n:] if len(self._out) > n else b""
+        else:
+            got = self._inflate(max(n, 1 << 16))
+            out = got if len(got) <= n else memoryview(got)[:n]
+            if len(got) > n:
+                self._out = got[n:]
+        self.position += len(out)
+        return out
+
     def view(self, n: int) -> memoryview | None:
         """The next ``n`` bytes without copying them (a slice of an in-memory source, or the
         file's pages mapped read-only), or None where that is not possible (gzip streams,

@@ -179,13 +179,9 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     if whole is not None:  # an uncompressed file (mapped) or bytes in memory: no copy
         der.feed(whole)
         return der.finish(header)
-    if repeat == 1:  # a row is a pixel: rows inflated straight into the derasterizer's buffer
-        left = table.nrows
-        while left:
-            n = min(rows_per_chunk, left)
-            table.read_into(der.space(n, table.dtype))
-            der.commit(n)
-            left -= n
+    if repeat == 1:  # a row is a pixel: the inflated pieces used as they are
+        for rows in table.iter_row_pieces(rows_per_chunk * table.row_bytes):
+            der.feed(rows)
         return der.finish(header)
     packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
