@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SkyMapError
+from .ahead import Ahead
 from .healpix import compact_bits
 from .maprows import DISTANCE_COLUMNS, Rows, bound_rows
 
@@ -149,8 +150,7 @@ class Derasterizer:
         if self.fed + chunk.size > self.npix:
             raise SkyMapError("flat sky map holds more pixels than its size says")
         if self.ring:
-            for at in range(0, chunk.size, self.chunk_pixels):
-                self._feed_ring(chunk[at : at + self.chunk_pixels])
+            self._feed_ring(chunk)
             return
         if self.window is not None:
             # NESTED: every complete block was processed; what is left of the window is the
@@ -186,15 +186,34 @@ class Derasterizer:
         return buf[:n]
 
     def _feed_ring(self, chunk: np.ndarray) -> None:
-        """Runs of ``chunk`` (file order): a change of bytes from one pixel to the next
-        starts a run (one sequential comparison per pixel); each run's first record gets its
-        value id; the pixels get their run numbers."""
+        """``chunk`` (file order) a part at a time, each part's byte comparison (the larger
+        stage, one pass over every byte) done in a second thread while the part before is
+        processed."""
+        parts = [
+            chunk[at : at + self.chunk_pixels] for at in range(0, chunk.size, self.chunk_pixels)
+        ]
+        ahead = None
+        for i, part in enumerate(parts):
+            if ahead is None:
+                starts = _run_starts(part, self._previous)
+            else:
+                starts = ahead.result()
+            ahead = None
+            if i + 1 < len(parts):
+                ahead = Ahead(_run_starts, parts[i + 1], _words(part[-1:])[0])
+            try:
+                self._add_runs(part, starts)
+            except BaseException:
+                if ahead is not None:
+                    ahead.thread.join()
+                raise
+
+    def _add_runs(self, chunk: np.ndarray, starts: np.ndarray) -> None:
+        """The runs of ``chunk`` (file order; a run starts at ``starts``): each run's first
+        record gets its value id, the pixels their run numbers; then the blocks now complete
+        are processed."""
         words = _words(chunk)
-        change = np.empty(chunk.size, dtype=bool)
-        change[0] = self._previous is None or bool(np.any(words[0] != self._previous))
-        change[1:] = _rows_differ(words[1:], words[:-1])
         self._previous = words[-1].copy()
-        starts = np.flatnonzero(change)
         if self.table is None:
             self.table = ValueTable(chunk.dtype, self._decode_all)
         values = self.table.ids(np.take(words, starts, axis=0), chunk.dtype)
@@ -589,6 +608,16 @@ def _segment_ends(d: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     ends = np.cumsum(counts)
     lo, hi = order[ends - counts], order[ends - 1]
     return lo, hi, (e[hi] - e[lo]) >> 1
+
+
+def _run_starts(chunk: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """Where a run starts in ``chunk``: the records whose bytes differ from the record
+    before (``previous``, as words, before the first; None: the first starts one)."""
+    words = _words(chunk)
+    change = np.empty(chunk.size, dtype=bool)
+    change[0] = previous is None or bool(np.any(words[0] != previous))
+    change[1:] = _rows_differ(words[1:], words[:-1])
+    return np.flatnonzero(change)
 
 
 def _rows_differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -211,16 +211,9 @@ class BinTable:
         """The table's rows (stored values) in pieces of at most about ``chunk_bytes``, each
         a view of the bytes as the stream hands them out (no copy; a row cut between two
         pieces is joined and given alone)."""
-        left = self.data_bytes - self._rows_read * self.row_bytes
+        want = left = self.data_bytes - self._rows_read * self.row_bytes
         partial = b""
-        while left:
-            data = self.stream.piece(min(left, max(chunk_bytes, self.row_bytes)))
-            if not data:
-                raise SkyMapError(
-                    f"truncated FITS table: its header claims {self.nrows} rows of "
-                    f"{self.row_bytes} bytes ({self.data_bytes} bytes) but only "
-                    f"{self.data_bytes - left} bytes follow"
-                )
+        for data in self.stream.pieces(want, max(chunk_bytes, self.row_bytes)):
             left -= len(data)
             view = memoryview(data).cast("B")
             if partial:
@@ -237,6 +230,12 @@ class BinTable:
             if whole:
                 self._rows_read += whole // self.row_bytes
                 yield np.frombuffer(view[:whole], dtype=self.dtype)
+        if left:
+            raise SkyMapError(
+                f"truncated FITS table: its header claims {self.nrows} rows of "
+                f"{self.row_bytes} bytes ({self.data_bytes} bytes) but only "
+                f"{self.data_bytes - left} bytes follow"
+            )
 
     def read_into(self, dest: np.ndarray) -> None:
         """The next ``len(dest)`` rows, written into ``dest`` (of this table's dtype)."""

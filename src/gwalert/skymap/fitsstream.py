@@ -11,10 +11,12 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
+from collections.abc import Iterator
 from typing import IO, Any
 
 from ..errors import SkyMapError
 from ..limits import MAX_SKYMAP_BYTES
+from .ahead import Ahead
 
 _CHUNK = 1 << 20
 _RAW_CHUNK = 16 << 20  # compressed bytes taken at a time (inflated pieces stay whole)
@@ -187,6 +189,30 @@ class Stream:
                 self._out = got[n:]
         self.position += len(out)
         return out
+
+    def pieces(self, n: int, size: int) -> Iterator[bytes | memoryview]:
+        """The next ``n`` bytes (fewer at the end of the stream) as ``piece``s of at most
+        ``size``. A gzip stream's next piece is inflated in a second thread while the caller
+        works on the current one (ISA-L and zlib let go of the GIL while they inflate): the
+        wall time of reading a flat map is about the larger of the two, not their sum, and
+        one piece more is held."""
+        if not self._gzip:
+            while n > 0 and (got := self.piece(min(n, size))):
+                n -= len(got)
+                yield got
+            return
+        ahead: Ahead | None = Ahead(self.piece, min(n, size)) if n > 0 else None
+        try:
+            while ahead is not None:
+                got = ahead.result()
+                n -= len(got)
+                ahead = Ahead(self.piece, min(n, size)) if got and n > 0 else None
+                if not got:
+                    return
+                yield got
+        finally:
+            if ahead is not None:  # the caller stopped early: the stream is ours again
+                ahead.thread.join()
 
     def view(self, n: int) -> memoryview | None:
         """The next ``n`` bytes without copying them (a slice of an in-memory source, or the
