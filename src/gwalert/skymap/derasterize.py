@@ -6,6 +6,7 @@ needs."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -195,28 +196,36 @@ class Derasterizer:
         ahead = None
         for i, part in enumerate(parts):
             if ahead is None:
-                starts = _run_starts(part, self._previous)
+                runs, ends = part_runs(part, self._previous), None
             else:
-                starts = ahead.result()
+                runs, ends = ahead.result()
             ahead = None
             if i + 1 < len(parts):
-                ahead = Ahead(_run_starts, parts[i + 1], _words(part[-1:])[0])
+                fed = self.fed + part.size
+                after = self.order[self._ready(fed) : self._ready(fed + parts[i + 1].size)]
+                ahead = Ahead(self._ahead, parts[i + 1], _words(part[-1:])[0], after)
             try:
-                self._add_runs(part, starts)
+                self._add_runs(part, runs, ends)
             except BaseException:
                 if ahead is not None:
                     ahead.thread.join()
                 raise
 
-    def _add_runs(self, chunk: np.ndarray, starts: np.ndarray) -> None:
-        """The runs of ``chunk`` (file order; a run starts at ``starts``): each run's first
-        record gets its value id, the pixels their run numbers; then the blocks now complete
-        are processed."""
-        words = _words(chunk)
-        self._previous = words[-1].copy()
+    def _ahead(
+        self, part: np.ndarray, previous: np.ndarray, ids: np.ndarray
+    ) -> tuple[PartRuns, np.ndarray]:
+        """What the second thread finds for the next part: its runs, and the segment starts
+        of the blocks that part completes."""
+        return part_runs(part, previous), self.segment_starts(ids)
+
+    def _add_runs(self, chunk: np.ndarray, runs: PartRuns, ends: np.ndarray | None) -> None:
+        """The runs of ``chunk`` (file order): each run's first record gets its value id,
+        the pixels their run numbers; then the blocks now complete are processed."""
+        self._previous = _words(chunk[-1:])[0].copy()
         if self.table is None:
             self.table = ValueTable(chunk.dtype, self._decode_all)
-        values = self.table.ids(np.take(words, starts, axis=0), chunk.dtype)
+        values = self.table.ids(runs, chunk.dtype)
+        starts = runs.starts
         # forget what no block left needs (never past what was fed)
         self.runs.drop_to(min(self._keep_from(), self.fed))
         self.lo = self.runs.lo
@@ -230,7 +239,7 @@ class Derasterizer:
         self.run_values.append(values)
         self.nruns += starts.size
         self.fed += chunk.size
-        self._process()
+        self._process(ends)
 
     def _decode_all(self, records: np.ndarray) -> list[np.ndarray]:
         stored = [records[name] for name in records.dtype.names or ()]
@@ -241,16 +250,35 @@ class Derasterizer:
             return self.fed
         return int(self.suffix_min[self.done])
 
-    def _process(self) -> None:
-        ready = int(np.searchsorted(self.sorted_rmax, self.fed, side="left"))
+    def _ready(self, fed: int) -> int:
+        """How many blocks (a prefix of ``order``) are complete once ``fed`` pixels are."""
+        return int(np.searchsorted(self.sorted_rmax, fed, side="left"))
+
+    def _process(self, ends: np.ndarray | None = None) -> None:
+        """Process the blocks now complete; RING: ``ends``, their segments' first pixels
+        (``segment_starts``) when already found."""
+        ready = self._ready(self.fed)
         if ready <= self.done:
             return
         # in batches that keep the temporaries bounded
         per = max(1, CHUNK_PIXELS // self.C)
-        blocks = self._ring_blocks if self.ring else self._blocks
         for start in range(self.done, ready, per):
-            blocks(self.order[start : min(ready, start + per)])
+            stop = min(ready, start + per)
+            ids = self.order[start:stop]
+            if not self.ring:
+                self._blocks(ids)
+                continue
+            if ends is None:
+                a = self.segment_starts(ids)
+            else:
+                a = ends[start - self.done : stop - self.done]
+            self._ring_blocks(ids, a - self.lo)
         self.done = ready
+
+    def segment_starts(self, ids: np.ndarray) -> np.ndarray:
+        """RING index of the first pixel of each ring segment of the blocks ``ids``, shape
+        (len(ids), 2s - 1): data-independent, so found ahead in the second thread."""
+        return self.ring_indices(ids, 0, self.end_lo)
 
     def _gather(self, ids: np.ndarray) -> np.ndarray:
         """The records of the blocks ``ids`` in NESTED order, shape (len(ids), C)."""
@@ -376,17 +404,16 @@ class Derasterizer:
         brk = _differ(self._records(stored, after - 1, every), new)
         self._add_changes(ids[row] * C + col + 1, [new[i] for i in self.kept_indices], brk)
 
-    def _ring_blocks(self, ids: np.ndarray) -> None:
+    def _ring_blocks(self, ids: np.ndarray, a: np.ndarray) -> None:
         """The blocks ``ids`` of a RING map, from the run numbers and value ids of their
         pixels. A block is uniform when each of its ring segments lies in one run (same run
         number at both ends; a segment that wraps round its ring never counts) and the
         segments' runs share one value id; only the other blocks are gathered pixel by
         pixel, and their byte changes found where consecutive value ids differ (4 bytes a
-        pixel, not a record)."""
+        pixel, not a record). ``a``: the first pixel of each segment, as window positions."""
         assert self.table is not None
         C, table = self.C, self.table
         runs, rv, run_lo = self.runs.view, self.run_values.view, self.run_values.lo
-        a = self.ring_indices(ids, self.lo, self.end_lo)
         # a segment's last pixel is end_span after its first, unless it wraps round its ring
         # (only face 4 holds a ring's first pixel); there it is computed
         b = a + self.end_span
@@ -476,6 +503,38 @@ class Derasterizer:
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection of 64-bit words
 
 
+@dataclass(frozen=True)
+class PartRuns:
+    """The runs of one part of a RING map (file order), found from the part alone (so in a
+    second thread, while the part before is processed): where each starts, its record (as
+    words), and the runs grouped by a 64-bit key (the record's word if it has one, else a
+    hash of its words)."""
+
+    starts: np.ndarray  # positions in the part
+    words: np.ndarray  # (runs, words per record)
+    keys: np.ndarray  # the distinct keys, sorted
+    group: np.ndarray  # each run's index in ``keys``
+    first: np.ndarray  # the first run of each key
+    lone: np.ndarray  # runs whose bytes are not those of their key's first run
+
+
+def part_runs(part: np.ndarray, previous: np.ndarray | None) -> PartRuns:
+    """The runs of ``part`` (records in file order); ``previous``: the record before it, as
+    words (None: none)."""
+    starts = _run_starts(part, previous)
+    words = np.take(_words(part), starts, axis=0)
+    key = _keys(words)
+    order = np.argsort(key)
+    sorted_key = key[order]
+    new = np.ones(key.size, dtype=bool)
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
+    group = np.empty(key.size, dtype=np.intp)
+    group[order] = np.cumsum(new) - 1
+    first = order[new]
+    lone = np.flatnonzero(_rows_differ(words, np.take(words, np.take(first, group), axis=0)))
+    return PartRuns(starts, words, sorted_key[new], group, first, lone)
+
+
 class ValueTable:
     """The distinct stored records seen so far (byte for byte), each with a small integer id.
 
@@ -495,31 +554,28 @@ class ValueTable:
         self.values: list[np.ndarray] = []  # decoded columns, by id, grown
         self.n = 0
 
-    def ids(self, words: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """The ids (int32) of records given as rows of machine words (``_words``), of
-        ``dtype``; new values added."""
-        key = _keys(words)
-        order = np.argsort(key)
-        sorted_key = key[order]
-        first = np.ones(key.size, dtype=bool)
-        np.not_equal(sorted_key[1:], sorted_key[:-1], out=first[1:])
-        group = np.cumsum(first) - 1
-        uniq, rep = sorted_key[first], order[first]
-        at = np.searchsorted(self.keys, uniq)
+    def ids(self, runs: PartRuns, dtype: np.dtype) -> np.ndarray:
+        """The ids (int32) of a part's runs' records (of ``dtype``); new values added."""
+        at = np.searchsorted(self.keys, runs.keys)
         hit = at < self.keys.size
-        hit[hit] = self.keys[at[hit]] == uniq[hit]
-        ids = np.empty(uniq.size, dtype=np.int32)
+        hit[hit] = self.keys[at[hit]] == runs.keys[hit]
+        ids = np.empty(runs.keys.size, dtype=np.int32)
         ids[hit] = self.key_ids[at[hit]]
+        known = np.flatnonzero(hit)
+        # a known key, other bytes (a collision): the group gets a fresh id of its own
+        first = np.take(runs.words, runs.first, axis=0)
+        clash = known[
+            _rows_differ(np.take(first, known, axis=0), np.take(self.words, ids[known], axis=0))
+        ]
         new = np.flatnonzero(~hit)
-        ids[new] = self._add(words[rep[new]], dtype)
-        self.keys = np.insert(self.keys, at[new], uniq[new])
+        ids[new] = self._add(np.take(first, new, axis=0), dtype)
+        self.keys = np.insert(self.keys, at[new], runs.keys[new])
         self.key_ids = np.insert(self.key_ids, at[new], ids[new])
-        out = np.empty(key.size, dtype=np.int32)
-        out[order] = ids[group]
-        # a record whose bytes are not its id's (a key shared by other bytes): a fresh id
-        clash = np.flatnonzero(_rows_differ(words, np.take(self.words, out, axis=0)))
         if clash.size:
-            out[clash] = self._add(words[clash], dtype)
+            ids[clash] = self._add(np.take(first, clash, axis=0), dtype)
+        out = np.take(ids, runs.group)
+        if runs.lone.size:  # bytes not those of the first run of their key: fresh ids
+            out[runs.lone] = self._add(np.take(runs.words, runs.lone, axis=0), dtype)
         return out
 
     def _add(self, words: np.ndarray, dtype: np.dtype) -> np.ndarray:
