@@ -74,6 +74,18 @@ class Derasterizer:
     aligned block merges exactly when none of its pixels differs from the one before it:
     the rule is an equivalence), and each row takes its first pixel's record, kept at every
     byte change. Work is one comparison per pixel and column plus the changes.
+
+    NESTED maps are compared in place, a block at a time. RING maps are not reordered
+    record by record: each record is compared with the one before it in file order (one
+    sequential pass), which cuts the rings into runs of equal bytes; each run's record gets
+    a value id (``ValueTable``: equal ids are equal bytes), each pixel its run number (4
+    bytes, in a window that slides with the blocks). A block of ``4**4`` pixels whose ring
+    segments each lie in one run, all runs of one value id, is uniform (found from the
+    segments' two ends: 31 lookups, not 256); only the other blocks are gathered pixel by
+    pixel, as value ids, their byte changes checked on the records themselves. On a
+    BAYESTAR map flattened to NSIDE 512-1024, 94-97 % of the blocks are uniform. The next
+    part's comparison (and the segment ends of the blocks it completes) run in a second
+    thread while the part before is processed.
     """
 
     def __init__(

@@ -1,5 +1,7 @@
 """Sequential bytes for the FITS reader (``fitsio``): from memory, a file, or a gzip stream
-inflated in bounded chunks, counted against the work bound.
+inflated in bounded chunks, counted against the work bound. Flat maps' tables are handed out
+in pieces as they are inflated (``pieces``: no copy), the next one inflated in a second thread
+while the caller works on the current one (``ahead``).
 
 gzip streams are inflated with ISA-L (the ``isal`` package: the same bytes as zlib, 3-4x
 faster on sky maps; ``tests/test_fitsstream_inflate.py`` proves it against ``gzip``) when it

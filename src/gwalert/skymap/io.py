@@ -6,14 +6,16 @@ column's own type), then every block of four sibling NESTED pixels whose values 
 (in every column; two records that each hold a NaN somewhere also count as equal) merges into
 its parent, recursively, and the rows come out sorted by UNIQ.
 
-A gzip-compressed flat map is never held whole: the table is inflated and read in chunks, cut
+A gzip-compressed flat map is never held whole: the table is inflated in pieces (the next one
+in a second thread while the current one is derasterized), used as they come (no copy), cut
 into aligned NESTED blocks of ``4**k`` pixels that are compared as soon as they are complete,
-and only the byte changes (and a few records per block) are kept. A RING map is reordered block
-by block: a NESTED block of side ``s`` covers ``2s - 1`` rings, so a sliding window of about
-``8 s nside`` ring pixels is enough to gather every block; blocks are processed in the order
-their last ring pixel arrives. Peak memory follows the number of changes plus that window, not
-the flat map. An uncompressed map (a file, mapped read-only, or bytes in memory) is compared in
-place, without a copy.
+and only the byte changes (and a few records per block) are kept. A RING map is cut into runs
+of equal bytes in file order and only each pixel's run number (4 bytes) is kept, in a sliding
+window: a NESTED block of side ``s`` covers ``2s - 1`` rings, so about ``8 s nside`` ring
+pixels are enough to look every block up; blocks are processed in the order their last ring
+pixel arrives. Peak memory follows the number of changes (and of distinct records, no more
+than the rows) plus that window and two pieces, not the flat map. An uncompressed map (a
+file, mapped read-only, or bytes in memory) is compared in place, without a copy.
 
 The merging itself is in ``derasterize``, the rows type in ``maprows``.
 """
