@@ -423,3 +423,24 @@ def test_row_pieces_are_the_rows_whatever_the_cuts(nrows, width, chunk, gz, seed
     pieces = list(table.iter_row_pieces(chunk))
     got = np.concatenate([p["C"].reshape(-1, width) for p in pieces])
     np.testing.assert_array_equal(got, raw)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_a_refused_ring_map_leaves_no_thread_behind(gz):
+    """A map refused half way (more rows than the bound) while a piece is inflated, or a
+    part compared, in the second thread: the error is the bound's, and that thread is over
+    before ``read`` returns."""
+    import threading
+
+    from gwalert.skymap import maprows
+
+    rng = np.random.default_rng(4)
+    level = 8
+    values = rng.random((4, 12 << (2 * level)))
+    values[0] /= values[0].sum()
+    data = _flat_bytes(values, level, False, "D", gz)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(maprows, "MAX_SKYMAP_ROWS", 5000)
+        with pytest.raises(SkyMapError, match="more than 5000 multi-order rows"):
+            skyio.read(data)
+    assert not [t for t in threading.enumerate() if t.name == "gwalert-ahead"]

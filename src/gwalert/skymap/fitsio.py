@@ -16,6 +16,7 @@ bounded chunks. ``tests/test_skymap_io.py`` proves the values against astropy's 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -213,23 +214,25 @@ class BinTable:
         pieces is joined and given alone)."""
         want = left = self.data_bytes - self._rows_read * self.row_bytes
         partial = b""
-        for data in self.stream.pieces(want, max(chunk_bytes, self.row_bytes)):
-            left -= len(data)
-            view = memoryview(data).cast("B")
-            if partial:
-                need = self.row_bytes - len(partial)
-                partial += bytes(view[:need])
-                view = view[need:]
-                if len(partial) < self.row_bytes:
-                    continue
-                self._rows_read += 1
-                yield np.frombuffer(partial, dtype=self.dtype)
-                partial = b""
-            whole = len(view) - len(view) % self.row_bytes
-            partial = bytes(view[whole:])
-            if whole:
-                self._rows_read += whole // self.row_bytes
-                yield np.frombuffer(view[:whole], dtype=self.dtype)
+        # closed with this generator: a piece inflating ahead is waited for
+        with contextlib.closing(self.stream.pieces(want, max(chunk_bytes, self.row_bytes))) as it:
+            for data in it:
+                left -= len(data)
+                view = memoryview(data).cast("B")
+                if partial:
+                    need = self.row_bytes - len(partial)
+                    partial += bytes(view[:need])
+                    view = view[need:]
+                    if len(partial) < self.row_bytes:
+                        continue
+                    self._rows_read += 1
+                    yield np.frombuffer(partial, dtype=self.dtype)
+                    partial = b""
+                whole = len(view) - len(view) % self.row_bytes
+                partial = bytes(view[whole:])
+                if whole:
+                    self._rows_read += whole // self.row_bytes
+                    yield np.frombuffer(view[:whole], dtype=self.dtype)
         if left:
             raise SkyMapError(
                 f"truncated FITS table: its header claims {self.nrows} rows of "

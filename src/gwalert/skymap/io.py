@@ -22,6 +22,7 @@ The merging itself is in ``derasterize``, the rows type in ``maprows``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -182,8 +183,11 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
         der.feed(whole)
         return der.finish(header)
     if repeat == 1:  # a row is a pixel: the inflated pieces used as they are
-        for rows in table.iter_row_pieces(rows_per_chunk * table.row_bytes):
-            der.feed(rows)
+        # closed on the way out, error or not: the piece inflating ahead is waited for
+        # before the stream is closed
+        with contextlib.closing(table.iter_row_pieces(rows_per_chunk * table.row_bytes)) as it:
+            for rows in it:
+                der.feed(rows)
         return der.finish(header)
     packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
