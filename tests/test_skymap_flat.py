@@ -444,3 +444,29 @@ def test_a_refused_ring_map_leaves_no_thread_behind(gz):
         with pytest.raises(SkyMapError, match="more than 5000 multi-order rows"):
             skyio.read(data)
     assert not [t for t in threading.enumerate() if t.name == "gwalert-ahead"]
+
+
+@pytest.mark.parametrize("nest", [True, False])
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.999])
+def test_a_cut_or_corrupt_flat_map_is_one_clear_error(nest, cut):
+    """A flat gzip map whose stream stops part way through its table: the error says so,
+    whatever the piece being inflated ahead was doing; one that turns to noise there is
+    refused as corrupt or (noise that still inflates: gzip's checksum is at the member's end,
+    past the table) read as a map, never another error."""
+    import threading
+
+    rng = np.random.default_rng(6)
+    level = 7
+    values = _pieces(level, 4, rng, 0.6)
+    raw = gzip.decompress(_flat_bytes(values, level, nest, "D", True))
+    packed = zlib.compressobj(1, zlib.DEFLATED, 31)
+    data = packed.compress(raw) + packed.flush()
+    at = int(len(data) * cut)
+    with pytest.raises(SkyMapError, match="truncated"):
+        skyio.read(data[:at])
+    noisy = data[:at] + bytes(rng.integers(0, 256, 64, dtype=np.uint8)) + data[at + 64 :]
+    try:
+        skyio.read(noisy)
+    except SkyMapError as exc:
+        assert "corrupt" in str(exc) or "truncated" in str(exc)
+    assert not [t for t in threading.enumerate() if t.name == "gwalert-ahead"]

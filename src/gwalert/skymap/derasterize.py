@@ -543,7 +543,10 @@ def part_runs(part: np.ndarray, previous: np.ndarray | None) -> PartRuns:
     group = np.empty(key.size, dtype=np.intp)
     group[order] = np.cumsum(new) - 1
     first = order[new]
-    lone = np.flatnonzero(_rows_differ(words, np.take(words, np.take(first, group), axis=0)))
+    if words.shape[1] == 1:  # the key is the record: no two records share one
+        lone = np.empty(0, dtype=np.intp)
+    else:
+        lone = np.flatnonzero(_rows_differ(words, np.take(words, np.take(first, group), axis=0)))
     return PartRuns(starts, words, sorted_key[new], group, first, lone)
 
 
