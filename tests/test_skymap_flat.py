@@ -74,8 +74,11 @@ def test_inflating_gives_gzips_bytes(pieces, level, members, reads):
         got, i = [], 0
         while True:
             want = reads[i % len(reads)]
-            if i % 2:  # read, and readinto (into a buffer, as flat maps' rows are)
+            if i % 3 == 1:  # read, readinto (into a buffer), and piece (as inflated)
                 part = bytes(stream.read(want))
+            elif i % 3 == 2:
+                part = bytes(stream.piece(want))
+                assert len(part) <= want
             else:
                 buf = bytearray(want)
                 part = bytes(buf[: stream.readinto(memoryview(buf))])

@@ -240,20 +240,6 @@ class BinTable:
                 f"{self.data_bytes - left} bytes follow"
             )
 
-    def read_into(self, dest: np.ndarray) -> None:
-        """The next ``len(dest)`` rows, written into ``dest`` (of this table's dtype)."""
-        want = dest.size * self.row_bytes
-        if self._rows_read + dest.size > self.nrows:
-            raise ValueError("more rows asked for than the table has")
-        got = self.stream.readinto(memoryview(dest.view(np.uint8).data).cast("B"))
-        if got < want:
-            raise SkyMapError(
-                f"truncated FITS table: its header claims {self.nrows} rows of "
-                f"{self.row_bytes} bytes ({self.data_bytes} bytes) but only "
-                f"{self._rows_read * self.row_bytes + got} bytes follow"
-            )
-        self._rows_read += dest.size
-
     def rows_view(self) -> np.ndarray | None:
         """Every row, without copying (see ``Stream.view``), if none was read yet and the
         source allows it; else None (then read with ``iter_rows``)."""
