@@ -370,14 +370,14 @@ def test_chunks_of_any_size_give_the_rows_of_one_chunk(level, ordering, split, s
 def test_ring_value_ids_stay_exact_when_keys_collide(level, split, bits, seed):
     """Records are told apart by a 64-bit key before their bytes are compared: with keys that
     collide all the time (a few bits of the first word, or none) the rows are the same."""
-    from gwalert.skymap import derasterize
+    from gwalert.skymap import runs
 
     rng = np.random.default_rng(seed)
     values = _ring_values(level, rng, split, 4)
     expected = _derasterize(values, "RING", [values.shape[1]])
     with pytest.MonkeyPatch.context() as m:
         m.setattr(
-            derasterize, "_keys", lambda w: w[:, 0].astype(np.uint64) & np.uint64((1 << bits) - 1)
+            runs, "record_keys", lambda w: w[:, 0].astype(np.uint64) & np.uint64((1 << bits) - 1)
         )
         _same(_derasterize(values, "RING", [977, 1 << 14]), expected)
 
