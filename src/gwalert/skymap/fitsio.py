@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,7 +208,7 @@ class BinTable:
             else:
                 yield np.frombuffer(data, dtype=self.dtype, count=n)
 
-    def iter_row_pieces(self, chunk_bytes: int = 4 << 20) -> Iterator[np.ndarray]:
+    def iter_row_pieces(self, chunk_bytes: int = 4 << 20) -> Generator[np.ndarray, None, None]:
         """The table's rows (stored values) in pieces of at most about ``chunk_bytes``, each
         a view of the bytes as the stream hands them out (no copy; a row cut between two
         pieces is joined and given alone)."""

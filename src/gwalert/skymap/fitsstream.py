@@ -13,7 +13,7 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import IO, Any
 
 from ..errors import SkyMapError
@@ -192,7 +192,7 @@ class Stream:
         self.position += len(out)
         return out
 
-    def pieces(self, n: int, size: int) -> Iterator[bytes | memoryview]:
+    def pieces(self, n: int, size: int) -> Generator[bytes | memoryview, None, None]:
         """The next ``n`` bytes (fewer at the end of the stream) as ``piece``s of at most
         ``size``. A gzip stream's next piece is inflated in a second thread while the caller
         works on the current one (ISA-L and zlib let go of the GIL while they inflate): the
