@@ -181,11 +181,22 @@ def _ligo(path):
     code=st.sampled_from("ED"),
     gz=st.booleans(),
     split=st.sampled_from([0.2, 0.5, 0.8, 0.95]),
+    depth=st.sampled_from([5, 2, 0]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_flat_maps_nside_8_to_256_read_as_ligo_skymap(
-    tmp_path_factory, level, three_d, nest, code, gz, split, seed
+    tmp_path_factory, level, three_d, nest, code, gz, split, depth, seed
 ):
+    """RING maps also with their blocks looked at first by larger units (``_UNIT_DEPTH``
+    below its 5, as at NSIDE 1024 and above)."""
+    from gwalert.skymap import derasterize
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(derasterize, "_UNIT_DEPTH", depth)
+        _flat_map_reads_as_ligo(tmp_path_factory, level, three_d, nest, code, gz, split, seed)
+
+
+def _flat_map_reads_as_ligo(tmp_path_factory, level, three_d, nest, code, gz, split, seed):
     rng = np.random.default_rng(seed)
     values = _pieces(level, 4 if three_d else 1, rng, split)
     data = _flat_bytes(values, level, nest, code, gz)
@@ -348,16 +359,24 @@ def _same(a: skyio.Rows, b: skyio.Rows) -> None:
     ordering=st.sampled_from(["NESTED", "RING"]),
     split=st.sampled_from([0.3, 0.6, 0.9]),
     sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=6),
+    depth=st.sampled_from([5, 1, 0]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_chunks_of_any_size_give_the_rows_of_one_chunk(level, ordering, split, sizes, seed):
+def test_chunks_of_any_size_give_the_rows_of_one_chunk(level, ordering, split, sizes, depth, seed):
     """The derasterizer's windows (RING run numbers and value ids, NESTED blocks completed
-    across chunks) do not depend on where the chunks are cut."""
+    across chunks) do not depend on where the chunks are cut, nor (RING) on the units the
+    blocks are first looked at by (``_UNIT_DEPTH`` 5: none at these NSIDEs; 1 and 0: units
+    of 4**5 or 4**6 pixels, as at NSIDE 1024 and 2048)."""
+    from gwalert.skymap import derasterize
+
     rng = np.random.default_rng(seed)
     values = (
         _ring_values(level, rng, split, 4) if ordering == "RING" else _pieces(level, 4, rng, split)
     )
-    _same(_derasterize(values, ordering, sizes), _derasterize(values, ordering, [values.shape[1]]))
+    expected = _derasterize(values, ordering, [values.shape[1]])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(derasterize, "_UNIT_DEPTH", depth)
+        _same(_derasterize(values, ordering, sizes), expected)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

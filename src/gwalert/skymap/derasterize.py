@@ -22,6 +22,10 @@ _BLOCK_LEVELS = 6  # blocks of 4**6 = 4096 NESTED pixels (side 64)
 # RING: blocks of 4**4 = 256 pixels (side 16), most of them found uniform from the ends of
 # their 31 ring segments (4 ends per 16 pixels), the others gathered pixel by pixel
 _RING_BLOCK_LEVELS = 4
+# ... looked at first as units of 4**(level - 5) pixels (as the coarsest rows of a BAYESTAR
+# map), at most 4**6, when those are larger: only a unit found not uniform is looked at a block
+# of 256 pixels at a time
+_UNIT_DEPTH = 5
 CHUNK_PIXELS = 1 << 18
 
 
@@ -46,9 +50,11 @@ class Derasterizer(RingBlocks):
     segments each lie in one run, all runs of one value id, is uniform (found from the
     segments' two ends: 31 lookups, not 256); only the other blocks are gathered pixel by
     pixel, as value ids, their byte changes checked on the records themselves. On a
-    BAYESTAR map flattened to NSIDE 512-1024, 94-97 % of the blocks are uniform. The next
-    part's comparison (and the segment ends of the blocks it completes) run in a second
-    thread while the part before is processed.
+    BAYESTAR map flattened to NSIDE 512-1024, 94-97 % of the blocks are uniform. From NSIDE
+    1024 on, units of ``4**(level - 5)`` pixels (at most ``4**6``) are tested first, and only
+    a unit found not uniform is tested block by block. The next part's comparison (and the
+    segment ends of the units it completes) run in a second thread while the part before
+    is processed.
     """
 
     def __init__(
@@ -68,10 +74,13 @@ class Derasterizer(RingBlocks):
         self.decode = decode
         self.kept = {name: i for i, name in enumerate(names) if name in DISTANCE_COLUMNS}
         self.kept_indices = [self.value_index, *self.kept.values()]
-        first = np.arange(self.nblocks, dtype=np.int64) * self.C
+        # the units blocks are processed by (and a RING map's window follows)
+        ku = min(max(self.k, level - _UNIT_DEPTH), _BLOCK_LEVELS) if self.ring else self.k
+        self.unit = self if ku == self.k else RingBlocks(level, ku)
+        first = np.arange(self.unit.nblocks, dtype=np.int64) * self.unit.C
         if self.ring:
             self.rmax = nest_to_ring(first, level)  # local (0, 0): the southernmost pixel
-            self.rmin = nest_to_ring(first + self.C - 1, level)  # the northernmost
+            self.rmin = nest_to_ring(first + self.unit.C - 1, level)  # the northernmost
             self.order = np.argsort(self.rmax, kind="stable")
             sorted_min = self.rmin[self.order]
             self.suffix_min = np.minimum.accumulate(sorted_min[::-1])[::-1]
@@ -81,8 +90,8 @@ class Derasterizer(RingBlocks):
             self.suffix_min = first
         self.sorted_rmax = self.rmax[self.order]
         # RING: chunks twice the window (what is left of it is copied once per chunk)
-        self.chunk_pixels = max(CHUNK_PIXELS, 16 << (self.k + level)) if self.ring else CHUNK_PIXELS
-        self.done = 0  # blocks processed (a prefix of ``order``)
+        self.chunk_pixels = max(CHUNK_PIXELS, 16 << (ku + level)) if self.ring else CHUNK_PIXELS
+        self.done = 0  # units processed (a prefix of ``order``)
         self.lo = 0  # file pixel index of window[.][0]
         self._buffer: np.ndarray | None = None  # what the window lives in, once joined
         self.window: np.ndarray | None = None  # records (one field per column) in file order
@@ -176,7 +185,7 @@ class Derasterizer(RingBlocks):
     ) -> tuple[PartRuns, np.ndarray]:
         """What the second thread finds for the next part: its runs, and the segment starts
         of the blocks that part completes."""
-        return part_runs(part, previous), self.segment_starts(ids)
+        return part_runs(part, previous), self.unit.segment_starts(ids)
 
     def _add_runs(self, chunk: np.ndarray, runs: PartRuns, ends: np.ndarray | None) -> None:
         """The runs of ``chunk`` (file order): each run's first record gets its value id,
@@ -206,22 +215,22 @@ class Derasterizer(RingBlocks):
         return self._records(stored, slice(None), list(range(len(stored))))
 
     def _keep_from(self) -> int:
-        if self.done >= self.nblocks:
+        if self.done >= self.order.size:
             return self.fed
         return int(self.suffix_min[self.done])
 
     def _ready(self, fed: int) -> int:
-        """How many blocks (a prefix of ``order``) are complete once ``fed`` pixels are."""
+        """How many units (a prefix of ``order``) are complete once ``fed`` pixels are."""
         return int(np.searchsorted(self.sorted_rmax, fed, side="left"))
 
     def _process(self, ends: np.ndarray | None = None) -> None:
-        """Process the blocks now complete; RING: ``ends``, their segments' first pixels
+        """Process the units now complete; RING: ``ends``, their segments' first pixels
         (``segment_starts``) when already found."""
         ready = self._ready(self.fed)
         if ready <= self.done:
             return
         # in batches that keep the temporaries bounded
-        per = max(1, CHUNK_PIXELS // self.C)
+        per = max(1, CHUNK_PIXELS // self.unit.C)
         for start in range(self.done, ready, per):
             stop = min(ready, start + per)
             ids = self.order[start:stop]
@@ -229,10 +238,10 @@ class Derasterizer(RingBlocks):
                 self._blocks(ids)
                 continue
             if ends is None:
-                a = self.segment_starts(ids)
+                a = self.unit.segment_starts(ids)
             else:
                 a = ends[start - self.done : stop - self.done]
-            self._ring_blocks(ids, a - self.lo)
+            self._ring_units(ids, a - self.lo)
         self.done = ready
 
     def _gather(self, ids: np.ndarray) -> np.ndarray:
@@ -290,19 +299,7 @@ class Derasterizer(RingBlocks):
         assert self.table is not None
         C, table = self.C, self.table
         runs, rv, run_lo = self.runs.view, self.run_values.view, self.run_values.lo
-        # a segment's last pixel is end_span after its first, unless it wraps round its ring
-        # (only face 4 holds a ring's first pixel); there it is computed
-        b = a + self.end_span
-        # (clipped: past a wrapping segment's end may be past what was fed)
-        lo_end, hi_end = np.take(runs, a), np.take(runs, b, mode="clip")
-        seg_values = np.take(rv, lo_end - run_lo)
-        same = lo_end == hi_end
-        same &= seg_values == seg_values[:, :1]
-        wrap = np.flatnonzero(ids // (self.npix // 12 // self.C) == 4)
-        if wrap.size:
-            same[wrap] &= self.ring_indices(ids[wrap], self.lo, self.end_hi) == b[wrap]
-        uniform = same.all(axis=1)
-        first = seg_values[:, 0].copy()
+        uniform, first = self._uniform(self, ids, a)
         last = first.copy()
         rest = np.flatnonzero(~uniform)
         pos = np.empty(0, dtype=np.int64)
@@ -319,7 +316,56 @@ class Derasterizer(RingBlocks):
             real = rows_differ(table.words[new], table.words[old])
             pos = ids[rest[row[real]]] * C + col[real] + 1
             new, old = new[real], old[real]
-        values = table.values
+        self._record(ids, first, last, pos, old, new)
+
+    def _ring_units(self, ids: np.ndarray, a: np.ndarray) -> None:
+        """The units ``ids`` of a RING map (``a``: their segments' first pixels, as window
+        positions): a uniform unit's blocks are uniform; the others' blocks are looked at."""
+        if self.unit is self:
+            self._ring_blocks(ids, a)
+            return
+        uniform, value = self._uniform(self.unit, ids, a)
+        m = self.unit.C // self.C  # blocks per unit
+        if uniform.any():
+            kids = (ids[uniform, None] * m + np.arange(m)).reshape(-1)
+            first = np.repeat(value[uniform], m)
+            self._record(kids, first, first, np.empty(0, dtype=np.int64), first[:0], first[:0])
+        if not uniform.all():
+            kids = (ids[~uniform, None] * m + np.arange(m)).reshape(-1)
+            self._ring_blocks(kids, self.segment_starts(kids) - self.lo)
+
+    def _uniform(
+        self, geometry: RingBlocks, ids: np.ndarray, a: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Which of the blocks ``ids`` of ``geometry`` are uniform (every ring segment in one
+        run, all of one value id), and the value id of each one's first segment."""
+        runs, rv, run_lo = self.runs.view, self.run_values.view, self.run_values.lo
+        # a segment's last pixel is end_span after its first, unless it wraps round its ring
+        # (only face 4 holds a ring's first pixel); there it is computed
+        b = a + geometry.end_span
+        # (clipped: past a wrapping segment's end may be past what was fed)
+        lo_end, hi_end = np.take(runs, a), np.take(runs, b, mode="clip")
+        seg_values = np.take(rv, lo_end - run_lo)
+        same = lo_end == hi_end
+        same &= seg_values == seg_values[:, :1]
+        wrap = np.flatnonzero(ids // (geometry.nblocks // 12) == 4)
+        if wrap.size:
+            same[wrap] &= geometry.ring_indices(ids[wrap], self.lo, geometry.end_hi) == b[wrap]
+        return same.all(axis=1), seg_values[:, 0].copy()
+
+    def _record(
+        self,
+        ids: np.ndarray,
+        first: np.ndarray,
+        last: np.ndarray,
+        pos: np.ndarray,
+        old: np.ndarray,
+        new: np.ndarray,
+    ) -> None:
+        """Blocks ``ids`` done: the value ids of their first and last pixels, and their byte
+        changes (pixel ``pos``: value id ``old`` to ``new``)."""
+        assert self.table is not None
+        C, values = self.C, self.table.values
         self.block_ids.append(ids)
         self.block_first.append([v[first] for v in values])
         self.block_last.append([v[last] for v in values])
@@ -340,7 +386,7 @@ class Derasterizer(RingBlocks):
         self.change_break.append(np.zeros(pos.size, bool) if brk is None else brk)
 
     def finish(self, header: dict[str, Any]) -> Rows:
-        if self.fed != self.npix or self.done != self.nblocks:
+        if self.fed != self.npix or self.done != self.order.size:
             raise SkyMapError("truncated flat sky map")
         # does each block's first record differ from the last record of the block before?
         ids = np.concatenate(self.block_ids)
