@@ -14,7 +14,15 @@ from ..errors import SkyMapError
 from .ahead import Ahead
 from .maprows import DISTANCE_COLUMNS, Rows, bound_rows
 from .ringblocks import RingBlocks, nest_to_ring, nest_to_xyf, xyf_to_ring
-from .runs import PartRuns, ValueTable, Window, part_runs, record_words, rows_differ
+from .runs import (
+    PartRuns,
+    ValueTable,
+    Window,
+    part_runs,
+    record_words,
+    rows_differ,
+    values_differ,
+)
 
 __all__ = ["Derasterizer", "dyadic_blocks", "nest_to_ring", "nest_to_xyf", "xyf_to_ring"]
 
@@ -286,7 +294,7 @@ class Derasterizer(RingBlocks):
         row, col = np.divmod(nz, C - 1)
         after = row * C + col + 1
         new = self._records(stored, after, every)
-        brk = _differ(self._records(stored, after - 1, every), new)
+        brk = values_differ(self._records(stored, after - 1, every), new)
         self._add_changes(ids[row] * C + col + 1, [new[i] for i in self.kept_indices], brk)
 
     def _ring_blocks(self, ids: np.ndarray, a: np.ndarray) -> None:
@@ -371,7 +379,7 @@ class Derasterizer(RingBlocks):
         self.block_last.append([v[last] for v in values])
         self._add_changes(ids * C, [values[i][first] for i in self.kept_indices], None)
         if pos.size:
-            brk = _differ([v[old] for v in values], [v[new] for v in values])
+            brk = values_differ([v[old] for v in values], [v[new] for v in values])
             self._add_changes(pos, [values[i][new] for i in self.kept_indices], brk)
 
     def _add_changes(self, pos: np.ndarray, vals: list[np.ndarray], brk: np.ndarray | None) -> None:
@@ -396,7 +404,7 @@ class Derasterizer(RingBlocks):
         first = [np.concatenate([b[j] for b in self.block_first])[rank] for j in range(ncols)]
         last = [np.concatenate([b[j] for b in self.block_last])[rank] for j in range(ncols)]
         block_break = np.ones(self.nblocks, dtype=bool)
-        block_break[1:] = _differ([c[:-1] for c in last], [c[1:] for c in first])
+        block_break[1:] = values_differ([c[:-1] for c in last], [c[1:] for c in first])
         pos = np.concatenate(self.change_pos)
         brk = np.concatenate(self.change_break)
         is_block = pos % self.C == 0
@@ -439,17 +447,3 @@ def dyadic_blocks(start: np.ndarray, end: np.ndarray, level: int) -> tuple[np.nd
         more = cur < end
         cur, end = cur[more], end[more]
     return np.concatenate(out_cur), np.concatenate(out_t)
-
-
-def _differ(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
-    """ligo.skymap's test for two records: not (every column equal, or both hold a NaN)."""
-    equal = np.ones(a[0].size, dtype=bool)
-    nan_a = np.zeros(a[0].size, dtype=bool)
-    nan_b = np.zeros(a[0].size, dtype=bool)
-    for x, y in zip(a, b, strict=True):
-        equal &= x == y
-        if x.dtype.kind in "fc":
-            nan_a |= np.isnan(x)
-        if y.dtype.kind in "fc":
-            nan_b |= np.isnan(y)
-    return ~(equal | (nan_a & nan_b))

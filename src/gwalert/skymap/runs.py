@@ -1,7 +1,9 @@
 """Runs of a RING map in file order: consecutive records with the same bytes, found with one
 sequential comparison per record; each run's record given a small integer id by a table of
 the distinct records (equal ids are equal bytes); and the int32 windows that hold a run
-number per pixel and a value id per run while the blocks that need them are processed."""
+number per pixel and a value id per run while the blocks that need them are processed. Also
+the byte comparison of records (``rows_differ``) and ligo.skymap's rule for their values
+(``values_differ``)."""
 
 from __future__ import annotations
 
@@ -188,3 +190,17 @@ def record_words(records: np.ndarray) -> np.ndarray:
     size = records.dtype.itemsize
     unit = next(u for u in (8, 4, 2, 1) if size % u == 0)
     return np.ascontiguousarray(records).view(f"u{unit}").reshape(records.size, size // unit)
+
+
+def values_differ(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    """ligo.skymap's test for two records: not (every column equal, or both hold a NaN)."""
+    equal = np.ones(a[0].size, dtype=bool)
+    nan_a = np.zeros(a[0].size, dtype=bool)
+    nan_b = np.zeros(a[0].size, dtype=bool)
+    for x, y in zip(a, b, strict=True):
+        equal &= x == y
+        if x.dtype.kind in "fc":
+            nan_a |= np.isnan(x)
+        if y.dtype.kind in "fc":
+            nan_b |= np.isnan(y)
+    return ~(equal | (nan_a & nan_b))
