@@ -74,8 +74,11 @@ def test_inflating_gives_gzips_bytes(pieces, level, members, reads):
         got, i = [], 0
         while True:
             want = reads[i % len(reads)]
-            if i % 2:  # read, and readinto (into a buffer, as flat maps' rows are)
+            if i % 3 == 1:  # read, readinto (into a buffer), and piece (as inflated)
                 part = bytes(stream.read(want))
+            elif i % 3 == 2:
+                part = bytes(stream.piece(want))
+                assert len(part) <= want
             else:
                 buf = bytearray(want)
                 part = bytes(buf[: stream.readinto(memoryview(buf))])
@@ -178,11 +181,22 @@ def _ligo(path):
     code=st.sampled_from("ED"),
     gz=st.booleans(),
     split=st.sampled_from([0.2, 0.5, 0.8, 0.95]),
+    depth=st.sampled_from([5, 2, 0]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_flat_maps_nside_8_to_256_read_as_ligo_skymap(
-    tmp_path_factory, level, three_d, nest, code, gz, split, seed
+    tmp_path_factory, level, three_d, nest, code, gz, split, depth, seed
 ):
+    """RING maps also with their blocks looked at first by larger units (``_UNIT_DEPTH``
+    below its 5, as at NSIDE 1024 and above)."""
+    from gwalert.skymap import derasterize
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(derasterize, "_UNIT_DEPTH", depth)
+        _flat_map_reads_as_ligo(tmp_path_factory, level, three_d, nest, code, gz, split, seed)
+
+
+def _flat_map_reads_as_ligo(tmp_path_factory, level, three_d, nest, code, gz, split, seed):
     rng = np.random.default_rng(seed)
     values = _pieces(level, 4 if three_d else 1, rng, split)
     data = _flat_bytes(values, level, nest, code, gz)
@@ -298,3 +312,183 @@ def test_ring_blocks_of_one_record_only_when_every_byte_agrees(tmp_path, kind):
     path = tmp_path / "m.fits"
     path.write_bytes(_flat_bytes(nested, level, False, "D", False))
     assert_same_rows(skyio.read(path), _ligo(path))
+
+
+# ------------------------------------------------ RING runs, value ids, pieces of any size
+def _ring_values(level: int, rng: np.random.Generator, split: float, ncols: int) -> np.ndarray:
+    """RING-ordered values of a piecewise (multi-order) NESTED map with ties and specials."""
+    values = _pieces(level, ncols, rng, split)
+    out = np.empty_like(values)
+    out[:, ah_core.nested_to_ring(np.arange(values.shape[1]), 1 << level)] = values
+    return out
+
+
+def _derasterize(values: np.ndarray, ordering: str, sizes: list[int]) -> skyio.Rows:
+    """Rows of ``values`` (file order) fed to a derasterizer in chunks of the given sizes
+    (cycled), as the gzip reader feeds the pieces it inflates."""
+    from gwalert.skymap.derasterize import Derasterizer
+
+    names = ["PROB", "DISTMU", "DISTSIGMA", "DISTNORM"][: len(values)]
+    npix = values.shape[1]
+    level = skyio.flat_level(npix, {})
+    records = np.empty(npix, dtype=[(n, ">f8") for n in names])
+    for name, v in zip(names, values, strict=True):
+        records[name] = v
+    der = Derasterizer(level, ordering, names, "PROB", npix / (4 * np.pi))
+    at, i = 0, 0
+    while at < npix:
+        n = sizes[i % len(sizes)]
+        der.feed(records[at : at + n])
+        at += n
+        i += 1
+    return der.finish({})
+
+
+def _same(a: skyio.Rows, b: skyio.Rows) -> None:
+    np.testing.assert_array_equal(a.uniq, b.uniq)
+    assert a.columns.keys() == b.columns.keys()
+    for name in a.columns:
+        np.testing.assert_array_equal(
+            a.columns[name].view(np.int64), b.columns[name].view(np.int64)
+        )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    level=st.integers(0, 6),
+    ordering=st.sampled_from(["NESTED", "RING"]),
+    split=st.sampled_from([0.3, 0.6, 0.9]),
+    sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=6),
+    depth=st.sampled_from([5, 1, 0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_chunks_of_any_size_give_the_rows_of_one_chunk(level, ordering, split, sizes, depth, seed):
+    """The derasterizer's windows (RING run numbers and value ids, NESTED blocks completed
+    across chunks) do not depend on where the chunks are cut, nor (RING) on the units the
+    blocks are first looked at by (``_UNIT_DEPTH`` 5: none at these NSIDEs; 1 and 0: units
+    of 4**5 or 4**6 pixels, as at NSIDE 1024 and 2048)."""
+    from gwalert.skymap import derasterize
+
+    rng = np.random.default_rng(seed)
+    values = (
+        _ring_values(level, rng, split, 4) if ordering == "RING" else _pieces(level, 4, rng, split)
+    )
+    expected = _derasterize(values, ordering, [values.shape[1]])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(derasterize, "_UNIT_DEPTH", depth)
+        _same(_derasterize(values, ordering, sizes), expected)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    level=st.integers(2, 7),
+    split=st.sampled_from([0.3, 0.6, 0.9]),
+    bits=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_ring_value_ids_stay_exact_when_keys_collide(level, split, bits, seed):
+    """Records are told apart by a 64-bit key before their bytes are compared: with keys that
+    collide all the time (a few bits of the first word, or none) the rows are the same."""
+    from gwalert.skymap import runs
+
+    rng = np.random.default_rng(seed)
+    values = _ring_values(level, rng, split, 4)
+    expected = _derasterize(values, "RING", [values.shape[1]])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(
+            runs, "record_keys", lambda w: w[:, 0].astype(np.uint64) & np.uint64((1 << bits) - 1)
+        )
+        _same(_derasterize(values, "RING", [977, 1 << 14]), expected)
+
+
+@pytest.mark.parametrize("level", range(0, 9))
+def test_ring_segment_ends_are_each_rings_first_and_last_pixel(level):
+    """Per block and ring: the block's pixels on that ring are the RING indices from its
+    ``end_lo`` pixel's to ``end_span`` beyond (unless the segment wraps round the ring, in
+    face 4 only), and ``end_hi`` is the last of them."""
+    from gwalert.skymap.derasterize import Derasterizer
+
+    der = Derasterizer(level, "RING", ["PROB"], "PROB", 1.0)
+    ids = np.arange(der.nblocks)
+    ring = ah_core.nested_to_ring(np.arange(12 << (2 * level)), 1 << level).reshape(der.nblocks, -1)
+    np.testing.assert_array_equal(der.ring_indices(ids, 3, der.end_lo), ring[:, der.end_lo] - 3)
+    np.testing.assert_array_equal(der.ring_indices(ids, 0, der.end_hi), ring[:, der.end_hi])
+    face = ids // (der.nblocks // 12)
+    for d in range(der.end_lo.size):
+        on_ring = np.sort(ring[:, der.d_template == d], axis=1)
+        start = ring[:, der.end_lo[d]]
+        straight = np.all(on_ring == start[:, None] + np.arange(der.end_span[d] + 1), axis=1)
+        assert np.all(straight | (face == 4))
+        assert np.all(on_ring[straight, -1] == ring[straight, der.end_hi[d]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    nrows=st.integers(1, 3000),
+    width=st.sampled_from([1, 3, 8, 12, 32]),
+    chunk=st.integers(1, 70_000),
+    gz=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_row_pieces_are_the_rows_whatever_the_cuts(nrows, width, chunk, gz, seed):
+    """Rows handed out as views of the inflated pieces (a row cut between pieces joined) are
+    the table's rows, in order, each once."""
+    from gwalert.skymap.fitsio import BinTable
+
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 4, size=(nrows, width), dtype=np.uint8)  # runs, so gzip has matches
+    hdu = fits.BinTableHDU.from_columns([fits.Column("C", f"{width}B", array=raw)])
+    buf = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(buf)
+    data = gzip.compress(buf.getvalue(), 1) if gz else buf.getvalue()
+    table = BinTable(Stream(io.BufferedReader(io.BytesIO(data)), limit=1 << 30))
+    pieces = list(table.iter_row_pieces(chunk))
+    got = np.concatenate([p["C"].reshape(-1, width) for p in pieces])
+    np.testing.assert_array_equal(got, raw)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_a_refused_ring_map_leaves_no_thread_behind(gz):
+    """A map refused half way (more rows than the bound) while a piece is inflated, or a
+    part compared, in the second thread: the error is the bound's, and that thread is over
+    before ``read`` returns."""
+    import threading
+
+    from gwalert.skymap import maprows
+
+    rng = np.random.default_rng(4)
+    level = 8
+    values = rng.random((4, 12 << (2 * level)))
+    values[0] /= values[0].sum()
+    data = _flat_bytes(values, level, False, "D", gz)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(maprows, "MAX_SKYMAP_ROWS", 5000)
+        with pytest.raises(SkyMapError, match="more than 5000 multi-order rows"):
+            skyio.read(data)
+    assert not [t for t in threading.enumerate() if t.name == "gwalert-ahead"]
+
+
+@pytest.mark.parametrize("nest", [True, False])
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.999])
+def test_a_cut_or_corrupt_flat_map_is_one_clear_error(nest, cut):
+    """A flat gzip map whose stream stops part way through its table: the error says so,
+    whatever the piece being inflated ahead was doing; one that turns to noise there is
+    refused as corrupt or (noise that still inflates: gzip's checksum is at the member's end,
+    past the table) read as a map, never another error."""
+    import threading
+
+    rng = np.random.default_rng(6)
+    level = 7
+    values = _pieces(level, 4, rng, 0.6)
+    raw = gzip.decompress(_flat_bytes(values, level, nest, "D", True))
+    packed = zlib.compressobj(1, zlib.DEFLATED, 31)
+    data = packed.compress(raw) + packed.flush()
+    at = int(len(data) * cut)
+    with pytest.raises(SkyMapError, match="truncated"):
+        skyio.read(data[:at])
+    noisy = data[:at] + bytes(rng.integers(0, 256, 64, dtype=np.uint8)) + data[at + 64 :]
+    try:
+        skyio.read(noisy)
+    except SkyMapError as exc:
+        assert "corrupt" in str(exc) or "truncated" in str(exc)
+    assert not [t for t in threading.enumerate() if t.name == "gwalert-ahead"]

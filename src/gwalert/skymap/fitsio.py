@@ -16,8 +16,9 @@ bounded chunks. ``tests/test_skymap_io.py`` proves the values against astropy's 
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,19 +208,37 @@ class BinTable:
             else:
                 yield np.frombuffer(data, dtype=self.dtype, count=n)
 
-    def read_into(self, dest: np.ndarray) -> None:
-        """The next ``len(dest)`` rows, written into ``dest`` (of this table's dtype)."""
-        want = dest.size * self.row_bytes
-        if self._rows_read + dest.size > self.nrows:
-            raise ValueError("more rows asked for than the table has")
-        got = self.stream.readinto(memoryview(dest.view(np.uint8).data).cast("B"))
-        if got < want:
+    def iter_row_pieces(self, chunk_bytes: int = 4 << 20) -> Generator[np.ndarray, None, None]:
+        """The table's rows (stored values) in pieces of at most about ``chunk_bytes``, each
+        a view of the bytes as the stream hands them out (no copy; a row cut between two
+        pieces is joined and given alone)."""
+        want = left = self.data_bytes - self._rows_read * self.row_bytes
+        partial = b""
+        # closed with this generator: a piece inflating ahead is waited for
+        with contextlib.closing(self.stream.pieces(want, max(chunk_bytes, self.row_bytes))) as it:
+            for data in it:
+                left -= len(data)
+                view = memoryview(data).cast("B")
+                if partial:
+                    need = self.row_bytes - len(partial)
+                    partial += bytes(view[:need])
+                    view = view[need:]
+                    if len(partial) < self.row_bytes:
+                        continue
+                    self._rows_read += 1
+                    yield np.frombuffer(partial, dtype=self.dtype)
+                    partial = b""
+                whole = len(view) - len(view) % self.row_bytes
+                partial = bytes(view[whole:])
+                if whole:
+                    self._rows_read += whole // self.row_bytes
+                    yield np.frombuffer(view[:whole], dtype=self.dtype)
+        if left:
             raise SkyMapError(
                 f"truncated FITS table: its header claims {self.nrows} rows of "
                 f"{self.row_bytes} bytes ({self.data_bytes} bytes) but only "
-                f"{self._rows_read * self.row_bytes + got} bytes follow"
+                f"{self.data_bytes - left} bytes follow"
             )
-        self._rows_read += dest.size
 
     def rows_view(self) -> np.ndarray | None:
         """Every row, without copying (see ``Stream.view``), if none was read yet and the

@@ -1,5 +1,7 @@
 """Sequential bytes for the FITS reader (``fitsio``): from memory, a file, or a gzip stream
-inflated in bounded chunks, counted against the work bound.
+inflated in bounded chunks, counted against the work bound. Flat maps' tables are handed out
+in pieces as they are inflated (``pieces``: no copy), the next one inflated in a second thread
+while the caller works on the current one (``ahead``).
 
 gzip streams are inflated with ISA-L (the ``isal`` package: the same bytes as zlib, 3-4x
 faster on sky maps; ``tests/test_fitsstream_inflate.py`` proves it against ``gzip``) when it
@@ -11,10 +13,12 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
+from collections.abc import Generator
 from typing import IO, Any
 
 from ..errors import SkyMapError
 from ..limits import MAX_SKYMAP_BYTES
+from .ahead import Ahead
 
 _CHUNK = 1 << 20
 _RAW_CHUNK = 16 << 20  # compressed bytes taken at a time (inflated pieces stay whole)
@@ -169,6 +173,48 @@ class Stream:
             got += take
         self.position += got
         return got
+
+    def piece(self, n: int) -> bytes | memoryview:
+        """The next bytes, at most ``n`` and at least one (b'' at the end of the stream),
+        as they come: a gzip stream's inflated pieces are handed out without a copy."""
+        if self.position + n > self.limit:
+            self.read(n)  # raises the bound's error
+        if not self._gzip:
+            return self.read(n)
+        if self._out:
+            out: bytes | memoryview = memoryview(self._out)[:n]
+            self._out = self._out[n:] if len(self._out) > n else b""
+        else:
+            got = self._inflate(max(n, 1 << 16))
+            out = got if len(got) <= n else memoryview(got)[:n]
+            if len(got) > n:
+                self._out = got[n:]
+        self.position += len(out)
+        return out
+
+    def pieces(self, n: int, size: int) -> Generator[bytes | memoryview, None, None]:
+        """The next ``n`` bytes (fewer at the end of the stream) as ``piece``s of at most
+        ``size``. A gzip stream's next piece is inflated in a second thread while the caller
+        works on the current one (ISA-L and zlib let go of the GIL while they inflate): the
+        wall time of reading a flat map is about the larger of the two, not their sum, and
+        one piece more is held."""
+        if not self._gzip:
+            while n > 0 and (got := self.piece(min(n, size))):
+                n -= len(got)
+                yield got
+            return
+        ahead: Ahead | None = Ahead(self.piece, min(n, size)) if n > 0 else None
+        try:
+            while ahead is not None:
+                got = ahead.result()
+                n -= len(got)
+                ahead = Ahead(self.piece, min(n, size)) if got and n > 0 else None
+                if not got:
+                    return
+                yield got
+        finally:
+            if ahead is not None:  # the caller stopped early: the stream is ours again
+                ahead.thread.join()
 
     def view(self, n: int) -> memoryview | None:
         """The next ``n`` bytes without copying them (a slice of an in-memory source, or the

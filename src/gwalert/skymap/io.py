@@ -6,20 +6,23 @@ column's own type), then every block of four sibling NESTED pixels whose values 
 (in every column; two records that each hold a NaN somewhere also count as equal) merges into
 its parent, recursively, and the rows come out sorted by UNIQ.
 
-A gzip-compressed flat map is never held whole: the table is inflated and read in chunks, cut
+A gzip-compressed flat map is never held whole: the table is inflated in pieces (the next one
+in a second thread while the current one is derasterized), used as they come (no copy), cut
 into aligned NESTED blocks of ``4**k`` pixels that are compared as soon as they are complete,
-and only the byte changes (and a few records per block) are kept. A RING map is reordered block
-by block: a NESTED block of side ``s`` covers ``2s - 1`` rings, so a sliding window of about
-``8 s nside`` ring pixels is enough to gather every block; blocks are processed in the order
-their last ring pixel arrives. Peak memory follows the number of changes plus that window, not
-the flat map. An uncompressed map (a file, mapped read-only, or bytes in memory) is compared in
-place, without a copy.
+and only the byte changes (and a few records per block) are kept. A RING map is cut into runs
+of equal bytes in file order and only each pixel's run number (4 bytes) is kept, in a sliding
+window: a NESTED block of side ``s`` covers ``2s - 1`` rings, so about ``8 s nside`` ring
+pixels are enough to look every block up; blocks are processed in the order their last ring
+pixel arrives. Peak memory follows the number of changes (and of distinct records, no more
+than the rows) plus that window and two pieces, not the flat map. An uncompressed map (a
+file, mapped read-only, or bytes in memory) is compared in place, without a copy.
 
 The merging itself is in ``derasterize``, the rows type in ``maprows``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -179,13 +182,12 @@ def _read_flat(table: fitsio.BinTable) -> Rows:
     if whole is not None:  # an uncompressed file (mapped) or bytes in memory: no copy
         der.feed(whole)
         return der.finish(header)
-    if repeat == 1:  # a row is a pixel: rows inflated straight into the derasterizer's buffer
-        left = table.nrows
-        while left:
-            n = min(rows_per_chunk, left)
-            table.read_into(der.space(n, table.dtype))
-            der.commit(n)
-            left -= n
+    if repeat == 1:  # a row is a pixel: the inflated pieces used as they are
+        # closed on the way out, error or not: the piece inflating ahead is waited for
+        # before the stream is closed
+        with contextlib.closing(table.iter_row_pieces(rows_per_chunk * table.row_bytes)) as it:
+            for rows in it:
+                der.feed(rows)
         return der.finish(header)
     packed = np.dtype([(c.name, table.dtype[c.name].base) for c in cols])
     for rows in table.iter_rows(rows_per_chunk * max(table.row_bytes, 1)):
