@@ -492,3 +492,34 @@ def test_a_cut_or_corrupt_flat_map_is_one_clear_error(nest, cut):
     except SkyMapError as exc:
         assert "corrupt" in str(exc) or "truncated" in str(exc)
     assert not [t for t in threading.enumerate() if t.name == "gwalert-ahead"]
+
+
+@pytest.mark.parametrize("nest", [True, False])
+def test_on_one_cpu_no_second_thread_and_the_same_rows(nest, monkeypatch):
+    """A process allowed one CPU reads flat maps without the second thread (it would only
+    add switching there), to the same rows as with it."""
+    import threading
+
+    from gwalert.skymap import ahead
+
+    rng = np.random.default_rng(11)
+    level = 7
+    data = _flat_bytes(_pieces(level, 4, rng, 0.6), level, nest, "D", True)
+    two = skyio.read(data)
+    monkeypatch.setattr(ahead, "cpus", lambda: 1)
+    started = []
+    real_start = threading.Thread.start
+
+    def start(self):
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    one = skyio.read(data)
+    assert "gwalert-ahead" not in started
+    np.testing.assert_array_equal(one.uniq, two.uniq)
+    for name in two.columns:
+        np.testing.assert_array_equal(one.columns[name], two.columns[name])
+    monkeypatch.setattr(ahead, "cpus", lambda: 2)
+    skyio.read(data)
+    assert "gwalert-ahead" in started  # the check can fail: with two CPUs the thread runs

@@ -185,7 +185,7 @@ class Derasterizer(RingBlocks):
                 self._add_runs(part, runs, ends)
             except BaseException:
                 if ahead is not None:
-                    ahead.thread.join()
+                    ahead.wait()
                 raise
 
     def _ahead(

@@ -214,7 +214,7 @@ class Stream:
                 yield got
         finally:
             if ahead is not None:  # the caller stopped early: the stream is ours again
-                ahead.thread.join()
+                ahead.wait()
 
     def view(self, n: int) -> memoryview | None:
         """The next ``n`` bytes without copying them (a slice of an in-memory source, or the
