@@ -43,7 +43,7 @@ def interpolate(vm: VolumeModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     def exact(yn: np.ndarray) -> tuple[np.ndarray, ...]:
         """(P, dP/dy, ln V, d ln V/dy) at the nodes ``yn``."""
         u = lnc_max - np.exp(yn)
-        P, V, dV = vm.evaluate_many(u, derivative=True)
+        P, V, dV = vm.evaluate_many(u, derivative=True, fast=True)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             du_dy = u - lnc_max
             return P, np.exp(u) * dV * du_dy, np.log(V), dV / V * du_dy
