@@ -86,6 +86,7 @@ def row_groups(sm: SkyMap) -> tuple[Group, Group]:
         # in units of r = s / sqrt(2): (x + s)^3 = 2 sqrt(2) (xr + r)^3, (x + s)^2 / s = ...
         m["B3r"] = a_sig3 * (2 * _SQRT2 / 3)
         m["Br"] = a_sig3 * _SQRT2
+        m["wide"] = np.flatnonzero(m["xr"] > math.sqrt(FAR_FAST))  # see _far_volume
         m["cum_total"] = np.concatenate([[0.0], np.cumsum(row_total)])
         m["row_total"] = row_total
     return m, n
@@ -120,6 +121,8 @@ def main_part(
     """P (0 for far rows: the caller counts their totals), V and dV/du of main rows [lo, hi)
     at the thresholds ``u`` (the forms are in the module docstring, here in units of
     ``r = sqrt(q) = s / sqrt(2)``); ``fast``: erf by ``erf_fast_nonneg``."""
+    if far:
+        return 0.0, *_far_volume(g, u, lo, hi, derivative)
     sl = slice(lo, hi)
     lnc, xr = g["lnc"][sl], g["xr"][sl]
     with np.errstate(all="ignore"):
@@ -146,23 +149,51 @@ def main_part(
             if not inside:
                 sq1[q == 0] = 0.0  # rows beyond a node's peak: no derivative there
             dV = -(sq1 @ g["Br"][sl])
-        P: np.ndarray | float = 0.0
-        if not far:
-            # erf, exp(-t^2) are monotonic: erf(m) = min(erf(s), erf(x)), likewise phi(m)
-            if fast:
-                e = erf_fast_nonneg(r, math.sqrt(max(float(lnc[0] - u.min()), 0.0)))
-            else:
-                e = erf_nonneg(r)
-            e += np.minimum(e, g["erf_x"][sl], out=sq2)
-            P = e @ g["cE"][sl]
-            ph = np.exp(np.negative(q, out=q), out=q)  # exp(-q) = sqrt(2 pi) phi(s)
-            phm = np.maximum(ph, g["ph_x"][sl], out=t1)  # sqrt(2 pi) phi(m)
-            P += np.subtract(phm, ph, out=sq2) @ g["cPh"][sl]
-            ph *= r
-            phm *= mr
-            ph += phm  # (s phi(s) + m phi(m)) sqrt(pi)
-            P -= ph @ g["cSr"][sl]
+        # erf, exp(-t^2) are monotonic: erf(m) = min(erf(s), erf(x)), likewise phi(m)
+        if fast:
+            e = erf_fast_nonneg(r, math.sqrt(max(float(lnc[0] - u.min()), 0.0)))
+        else:
+            e = erf_nonneg(r)
+        e += np.minimum(e, g["erf_x"][sl], out=sq2)
+        P = e @ g["cE"][sl]
+        ph = np.exp(np.negative(q, out=q), out=q)  # exp(-q) = sqrt(2 pi) phi(s)
+        phm = np.maximum(ph, g["ph_x"][sl], out=t1)  # sqrt(2 pi) phi(m)
+        P += np.subtract(phm, ph, out=sq2) @ g["cPh"][sl]
+        ph *= r
+        phm *= mr
+        ph += phm  # (s phi(s) + m phi(m)) sqrt(pi)
+        P -= ph @ g["cSr"][sl]
     return P, V, dV
+
+
+def _far_volume(
+    g: Group, u: np.ndarray, lo: int, hi: int, derivative: bool
+) -> tuple[np.ndarray, np.ndarray | float]:
+    """V and dV/du of main rows [lo, hi) far above every threshold (q > FAR_FAST, so
+    r > 5): such rows are clipped (r >= xr, the cube is (xr + r)^3) unless xr > 5, the few
+    rows of ``g["wide"]``; those at r < xr lose (xr - r)^3 (the difference of cubes does not
+    cancel much there: r > 5)."""
+    sl = slice(lo, hi)
+    xr = g["xr"][sl]
+    with np.errstate(all="ignore"):
+        r = np.sqrt(g["lnc"][sl] - u[:, None])
+        t1 = xr + r
+        cube = t1 * t1
+        dV: np.ndarray | float = 0.0
+        if derivative:
+            dV = -((cube / r) @ g["Br"][sl])
+        cube *= t1
+        V = cube @ g["B3r"][sl]
+        wide = g["wide"]
+        j = wide[np.searchsorted(wide, lo) : np.searchsorted(wide, hi)]
+        if j.size:  # rows with xr > 5: unclipped where r < xr
+            t2 = np.maximum(g["xr"][j] - r[:, j - lo], 0.0)
+            sq = t2 * t2
+            if derivative:
+                dV -= (sq / r[:, j - lo]) @ g["Br"][j]
+            sq *= t2
+            V -= sq @ g["B3r"][j]
+    return V, dV
 
 
 def neg_part(
