@@ -102,6 +102,15 @@ def interpolate(vm: VolumeModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     a, b, pa, pb, dpa, dpb, la, lb, dla, dlb = (
         np.concatenate(c) for c in zip(*accepted, strict=True)
     )
+    h = b - a
+    # Per interval, one row: its ends, 1/h, and the cubics of P and ln V in f = (y - a) / h
+    # (lowest degree first; the first is the value at a) with their values at b (for the
+    # clip): one gather of a row per target, Horner's rule.
+    with np.errstate(divide="ignore"):
+        table = np.stack(
+            [a, b, 1.0 / h, *cubic(h, pa, pb, dpa, dpb), pb] + [*cubic(h, la, lb, dla, dlb), lb],
+            axis=1,
+        )
     ea = np.concatenate([c[0] for c in by_hand])
     # Every target lies in one final interval: interpolated, or exact (by_hand).
     starts = np.concatenate([a, ea])
@@ -112,15 +121,39 @@ def interpolate(vm: VolumeModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         j = order[np.maximum(np.searchsorted(starts, yb, side="right") - 1, 0)]
         ok = j < a.size
         j[~ok] = 0
-        ok &= (yb >= a[j]) & (yb <= b[j])
+        ya, yb_end, inv_h, *coef = table.take(j, axis=0).T
+        ok &= (yb >= ya) & (yb <= yb_end)
         done[lo : lo + TARGET_BLOCK] = ok
         t = np.flatnonzero(ok)
-        j = j[t]
-        h = b[j] - a[j]
-        f = (yb[t] - a[j]) / h
-        P[lo + t] = np.clip(hermite(f, h, pa[j], pb[j], dpa[j], dpb[j]), pa[j], pb[j])
-        V[lo + t] = np.exp(np.clip(hermite(f, h, la[j], lb[j], dla[j], dlb[j]), la[j], lb[j]))
+        f = np.subtract(yb, ya)
+        f *= inv_h
+        p = _horner(f, coef[0:5])
+        lv = _horner(f, coef[5:10])
+        P[lo + t] = p[t]
+        V[lo + t] = np.exp(lv[t])
     return P, V, done
+
+
+def cubic(
+    h: np.ndarray, y0: np.ndarray, y1: np.ndarray, d0: np.ndarray, d1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients (lowest degree first) in f of the cubic of ``hermite``."""
+    hd0, hd1 = h * d0, h * d1
+    dy = y1 - y0
+    return y0, hd0, 3 * dy - 2 * hd0 - hd1, hd0 + hd1 - 2 * dy
+
+
+def _horner(f: np.ndarray, c: list[np.ndarray]) -> np.ndarray:
+    """The cubic with coefficients c[0:4] at f, clipped to [c[0], c[4]] (its values at the
+    interval's ends: P and ln V are monotonic)."""
+    out = c[3] * f
+    out += c[2]
+    out *= f
+    out += c[1]
+    out *= f
+    out += c[0]
+    np.maximum(out, c[0], out=out)
+    return np.minimum(out, c[4], out=out)
 
 
 def _heavy_nodes(vm: VolumeModel, lo: float, hi: float) -> np.ndarray:

@@ -11,10 +11,18 @@ once ``s > x``). With ``W = D A DISTNORM sigma^2`` and ``phi`` the normal densit
     V / (A sigma^3) = ((x + s)^3 - (x - m)^3) / 3,    dV/du = -A sigma^3 ((x+s)^2 + (x-m)^2) / s
 
 (``ds/du = -1/s``; ``x - m`` is 0 on clipped rows). Per element this takes one square root,
-one erf and one exp; ``Phi(-m)`` and ``phi(m)`` of clipped rows are the row's constants.
-The difference of cubes is written as ``(s + m)(t1^2 + t1 t2 + t2^2)``: no cancellation.
+one erf and one exp; as erf and exp(-t^2/2) are monotonic, ``erf(m / sqrt 2)`` and
+``phi(m)`` are the smaller of erf(s / sqrt 2), erf(x / sqrt 2) and the larger of phi(s),
+phi(x) (the row's constants): no per-element choice. The code works in units of
+``r = sqrt(q) = s / sqrt 2`` (the row constants carry the powers of sqrt 2). The difference
+of cubes is written as ``(s + m)(t1^2 + t1 t2 + t2^2)``: no cancellation.
+
 Rows more than ``FAR`` above every threshold of a block hold their whole probability there
-(to e^-40): only their volume is computed.
+(all but 3e-17 of it): only their volume is computed, as the clipped cube ``(x + s)^3``
+(s > 7 there) less ``(x - s)^3`` for the few rows with ``x > 7`` still unclipped (little
+cancellation at s > 7). ``FAR_FAST`` (e^25: all but 8e-11 of a row's probability, the worst
+case being mu = 0; ``tests/test_volume_fast.py`` checks the bound from the normal law) is
+used instead for many targets' levels, with ``special.erf_fast_nonneg`` (4e-12).
 
 Rows with ``mu < 0`` peak at r = 0 and use the upper-tail form with Mills' ratio (see
 ``distance.neg_bracket``), which does not cancel.
