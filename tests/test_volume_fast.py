@@ -131,3 +131,28 @@ def test_far_volume_shortcut_matches_the_general_form(args, extra):
     assert P0 == 0.0
     np.testing.assert_allclose(Vf, V, rtol=1e-12, atol=0)
     np.testing.assert_allclose(dVf, dV, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(maps_3d, st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_heavy_nodes_are_the_heaviest_rows_in_range(args, a, b):
+    """The rows made nodes at their peak: inside the targets' range, holding more than
+    _HEAVY_ROW, at most _HEAVY of them and none lighter than a heavy row left out."""
+    from gwalert.skymap import volume_interp as vi
+
+    vm = _generated(*args).volume_model
+    if not math.isfinite(vm.lnc_max):
+        return
+    groups = (vm.main, vm.neg)
+    total = np.concatenate([g["row_total"] for g in groups])
+    with np.errstate(divide="ignore"):
+        y = np.log(vm.lnc_max + np.concatenate([g["neg_peak"] for g in groups]))
+    lo, hi = np.quantile(y[np.isfinite(y)], sorted([a, b])) if np.isfinite(y).any() else (0, 0)
+    got = vi._heavy_nodes(vm, float(lo), float(hi))
+    candidates = (total > vi._HEAVY_ROW) & (y > lo) & (y < hi)
+    assert got.size == min(vi._HEAVY, int(candidates.sum()))
+    assert np.all((got > lo) & (got < hi))
+    chosen = np.isin(y, got) & candidates
+    if got.size:
+        left_out = candidates & ~chosen
+        assert total[left_out].max(initial=0.0) <= total[chosen].min()
