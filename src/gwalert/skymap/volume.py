@@ -25,21 +25,21 @@ targets, the Hermite cubic misses an exact evaluation at the interval's midpoint
 at its peak density as sqrt(ln(peak / rho)): such bends between two nodes show in the slope
 first). The heaviest 128 rows holding more than 5e-4 of the probability each are nodes at
 their peak density. Targets read the cubic of their half-interval, clipped to the values at
-its ends (P and V are monotonic in the density). On the shared BAYESTAR map this takes about
-70 exact evaluations, on a broad single-detector-like map about 95, and the largest error
-over 100,000 targets is 4e-4 in P and 0.7% in V (on the real maps of ``../shared``: 5e-4 and
-0.7%); ``tests/test_skymap_differential.py`` forces the interpolation on generated maps of 12
-to ~3,000 rows (where a few rows carry much of the probability: the hard case) and compares
-it with the exact values (over 300 such maps the largest error is about 1e-3 in P). An exact
+its ends (P and V are monotonic in the density). On the shared BAYESTAR map this takes 72
+exact evaluations, on a broad single-detector-like map 96, and the largest error over 100,000
+targets is 8e-4 in P and 0.5% in V (9e-4 and 0.5% on the other real maps of ``../shared``);
+``tests/test_skymap_differential.py`` forces the interpolation on generated maps of 12 to
+~3,000 rows (where a few rows carry much of the probability: the hard case) and compares it
+with the exact values (over 300 such maps the largest error is 1.3e-3 in P). An exact
 evaluation costs one pass over the rows whose peak density exceeds the node's: one square
 root, one erf and one exp per row (``volume_rows``); rows more than e^40 above the node hold
 all their probability (a prefix sum), only their volume is computed, and that in fewer passes
 (their interval is clipped at r = 0 unless mu / sigma > 7). The nodes of many targets use
 the fast variant (``fast=True``: erf to 4e-12 by ``special.erf_fast_nonneg``, and e^25
 instead of e^40 for the far rows, which then miss at most 8e-11 of their probability): P
-within 1e-10 of the closed form, V to rounding; ``credible_volume`` keeps the exact one.
-The modules: ``volume_rows`` (the closed forms),
-``volume_solve`` (credible volumes), ``volume_interp`` (many targets).
+within 1e-10 of the closed form, V to rounding; ``credible_volume`` keeps the exact one. The
+modules: ``volume_rows`` (the closed forms), ``volume_solve`` (credible volumes),
+``volume_interp`` (many targets).
 
 ligo.skymap instead discretises distance into 999 shells of width ``6 * distmean / 1000``
 and ignores probability beyond ``6 * distmean``; its ``searched_prob_vol`` and
