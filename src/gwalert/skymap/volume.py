@@ -118,10 +118,9 @@ class VolumeModel:
                 if k == 0:
                     i += 1
                     continue
-                rows = min(k, _ELEMENTS)
-                nb = max(1, _ELEMENTS // rows)
+                nb = _block_nodes(counts, i)
                 sel = order[i : i + nb]
-                k = int(counts[min(i + nb, u.size) - 1])  # the block's largest prefix
+                k = int(counts[i + nb - 1])  # the block's largest prefix
                 far = 0
                 if part is main_part:  # rows far above every node of the block
                     far = int(
@@ -181,6 +180,16 @@ class VolumeModel:
             P[live[exact]] = p[inverse]
             V[live[exact]] = v[inverse]
         return P, V
+
+
+def _block_nodes(counts: np.ndarray, i: int) -> int:
+    """How many nodes from ``i`` on (their active rows ``counts`` grow) form a block: as
+    many as keep nodes x the largest count within _ELEMENTS, at least one. (A block sized
+    by its first node alone took up to all nodes at the prefix of its last: a round's
+    nodes near the peak pulled the others' rows into few-row chunks, without far rows.)"""
+    window = counts[i : i + max(1, _ELEMENTS // max(int(counts[i]), 1))]
+    fits = np.arange(1, window.size + 1) * window <= _ELEMENTS
+    return max(1, int(np.argmin(fits)) if not fits.all() else window.size)
 
 
 def credible_volume(sm: SkyMap, p: Any) -> Any:
