@@ -122,20 +122,24 @@ def interpolate(vm: VolumeModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     order = np.argsort(starts, kind="stable")
     first = np.searchsorted(ys, starts[order], side="left")
     k = np.cumsum(np.bincount(first, minlength=ys.size + 1)[: ys.size]) - 1
+    Ps, lVs = np.empty(y.size), np.empty(y.size)  # in y order
+    oks = np.empty(y.size, bool)
     for lo in range(0, y.size, TARGET_BLOCK):  # blocks: no mmap-sized temporaries
-        yb = ys[lo : lo + TARGET_BLOCK]
-        j = order[np.maximum(k[lo : lo + TARGET_BLOCK], 0)]
+        sl = slice(lo, lo + TARGET_BLOCK)
+        yb = ys[sl]
+        j = order[np.maximum(k[sl], 0)]
         ok = j < a.size
         j[~ok] = 0
         ya, yb_end, inv_h, *coef = table.take(j, axis=0).T
         ok &= (yb >= ya) & (yb <= yb_end)
-        t = np.flatnonzero(ok)
-        where = by_y[lo : lo + TARGET_BLOCK][t]
-        done[where] = True
+        oks[sl] = ok
         f = np.subtract(yb, ya)
         f *= inv_h
-        P[where] = _horner(f, coef[0:5])[t]
-        V[where] = np.exp(_horner(f, coef[5:10])[t])
+        Ps[sl] = _horner(f, coef[0:5])
+        lVs[sl] = _horner(f, coef[5:10])
+    done[by_y] = oks
+    P[by_y] = np.where(oks, Ps, 0.0)
+    V[by_y] = np.where(oks, np.exp(lVs), 0.0)
     return P, V, done
 
 
