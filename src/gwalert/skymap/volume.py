@@ -23,7 +23,7 @@ at nodes refined adaptively (``volume_interp.interpolate``) until, on every inte
 targets, the Hermite cubic misses an exact evaluation at the interval's midpoint by at most
 5e-4 in P and 8e-3 in ln V, and its slope there by four times that (a row's interval starts
 at its peak density as sqrt(ln(peak / rho)): such bends between two nodes show in the slope
-first). The heaviest 128 rows holding more than 5e-4 of the probability each are nodes at
+first). The heaviest 256 rows holding more than 5e-4 of the probability each are nodes at
 their peak density. Targets read the cubic of their half-interval, clipped to the values at
 its ends (P and V are monotonic in the density). On the shared BAYESTAR map this takes 72
 exact evaluations, on a broad single-detector-like map 96, and the largest error over 100,000

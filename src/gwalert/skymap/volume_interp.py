@@ -16,13 +16,15 @@ _P_CHECK = 5e-4  # midpoint check of the cubic Hermite interpolant in P
 _V_CHECK = 8e-3  # and in ln V (4e-3 took 99 exact evaluations instead of 72 on the BAYESTAR
 # map, for a largest volume error over 100,000 targets of 0.46% instead of 0.53%; P unchanged)
 _HEAVY_ROW = 5e-4  # rows holding more than this become nodes at their own peak,
-_HEAVY = 128  # the heaviest this many of those whose peak lies among the targets' densities.
+_HEAVY = 256  # the heaviest this many of those whose peak lies among the targets' densities.
 # At most 1/_HEAVY_ROW = 2,000 rows can hold that much. 64 (then the highest peaks first, some
 # of them outside the targets' range) let a coarse map with a few hundred such rows
 # (hypothesis: seed 493, orders 2-12 with holes) bend between nodes (0.2% of targets off by
-# > 2e-3). Over 300 generated maps (tests/test_skymap_differential.py's, 3,000 targets each)
-# the heaviest 128 inside the range keep the largest error at 1.3e-3 (the 256 highest peaks:
-# 1.7e-3), at a cost of rows x 128 exact evaluations at most.
+# > 2e-3); 128 of the heaviest inside the range, a map of 768 rows all that heavy (seed 5318,
+# order 3, tied densities: 0.4% off by > 2e-3, 4.4e-4 at most with 256). Over 300 generated
+# maps (tests/test_skymap_differential.py's, 3,000 targets each) the 256 heaviest inside the
+# range keep the largest error at 1.3e-3 (the 256 highest peaks: 1.7e-3), at a cost of rows
+# x 256 exact evaluations at most.
 
 
 def interpolate(vm: VolumeModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
