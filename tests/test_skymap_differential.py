@@ -461,6 +461,7 @@ def test_flattened_map_ties_match_ligo(tmp_path):
 )
 @given(map_args)
 @example((493, 2, 12, "holes", False))  # a coarse map with many heavy rows (found by hypothesis)
+@example((5318, 3, 0, "near", True))  # 768 rows, each > 5e-4 of the probability (hypothesis)
 @pytest.mark.slow
 def test_interpolated_levels_match_exact(monkeypatch, args):
     """The adaptive Hermite interpolation of the 3-D level (forced here even where the map
