@@ -144,26 +144,6 @@ def test_erf_erfcx_mills_match_scipy():
         erfcx(-1.0)
 
 
-def test_sin_cos_from_half_angle_tangents():
-    from gwalert.skymap.special import sin_cos, sin_cos_lat
-
-    rng = np.random.default_rng(4)
-    x = np.concatenate([rng.uniform(-7, 7, 100000), [0.0, np.pi, -np.pi, np.pi / 2, 2 * np.pi]])
-    s, c = sin_cos(x)
-    assert np.max(np.abs(s - np.sin(x))) < 1e-15 and np.max(np.abs(c - np.cos(x))) < 1e-15
-    lat = np.concatenate(
-        [
-            rng.uniform(-np.pi / 2, np.pi / 2, 100000),
-            np.pi / 2 - np.logspace(-12, -1, 50),
-            [0.0, np.pi / 2, -np.pi / 2],
-        ]
-    )
-    z, cd = sin_cos_lat(lat)
-    np.testing.assert_allclose(z, np.sin(lat), rtol=1e-15, atol=0)
-    # cos(lat) keeps its relative precision near the poles
-    np.testing.assert_allclose(cd, np.cos(lat), rtol=1e-15, atol=1e-16)
-
-
 def test_ang2pix_matches_healpy_and_astropy_healpix():
     import astropy_healpix as ah
     import healpy as hp

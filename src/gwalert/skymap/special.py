@@ -1,21 +1,20 @@
 """Vectorised special functions in plain numpy (erf, erfcx, normal law, fast sines).
 
-numpy has no ``erf``, and scipy is not a dependency of gwalert (importing it would also slow the
-command line down). ``erf`` here evaluates a degree-5 Taylor expansion about the nearest of a
-table of nodes 1/128 apart; the coefficients come from ``math.erf`` and the Hermite-polynomial
-derivatives of erf at import time (a few hundred scalar calls). The truncation error is below
-1e-16, so the result agrees with ``scipy.special.erf`` to a few ulp
+numpy has no ``erf``, and scipy's (a dependency, for ``gwalert plan``) would cost the command
+line and the listener its import (about 0.2 s) and is no faster on these arrays. ``erf`` here
+evaluates a degree-5 Taylor expansion about the nearest of a table of nodes 1/128 apart; the
+coefficients come from ``math.erf`` and the Hermite-polynomial derivatives of erf at import time
+(a few hundred scalar calls). The truncation error is below 1e-16, so the result agrees with
+``scipy.special.erf`` to a few ulp
 (``tests/test_skymap_analysis.py`` checks it). ``erf_fast_nonneg`` (for the 3-D levels of many
 targets, where 1e-11 is invisible) is a cubic per interval of 1/256, indexed by truncation:
 4e-12, in about half the array passes (``tests/test_volume_fast.py`` checks it over its domain).
 
-Sines and cosines of positions come from half-angle tangents (``sin_cos``, ``sin_cos_lat``):
-numpy's float64 ``sin`` and ``cos`` are scalar libm calls (about 7 ns a value here) while its
-``tan`` is vectorised (under 1 ns), and ``sin x = 2t / (1 + t^2)``, ``cos x = (1 - t)(1 + t) /
-(1 + t^2)`` with ``t = tan(x/2)`` agree with them to about 2e-16 (the test suite checks it).
-Declinations in degrees (``sin_cos_dec``: the look-up's and the crossmatch's) take one tangent
-for both, the cosine as ``(1 - t^2) / (1 + t^2)``: within 4e-16 absolute (not relatively near
-the poles), checked against long double.
+Sines and cosines of declinations come from one half-angle tangent (``sin_cos_dec``, the
+look-up's and the crossmatch's): numpy's float64 ``sin`` and ``cos`` are scalar libm calls (about
+7 ns a value here) while its ``tan`` is vectorised (under 1 ns); with ``t = tan(x/2)``,
+``sin x = 2t / (1 + t^2)`` and ``cos x = (1 - t^2) / (1 + t^2)`` are within 4e-16 absolute (not
+relatively near the poles), checked against long double.
 """
 
 from __future__ import annotations
@@ -203,30 +202,14 @@ def norm_pdf(t: np.ndarray | float) -> np.ndarray:
         return _INV_SQRT_2PI * np.exp(-0.5 * t * t)
 
 
-def sin_cos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sin x, cos x) of any finite angles in radians, from t = tan(x/2) (see the module
-    docstring); tan's period covers every x, and t near +-inf (x near +-pi) stays accurate."""
-    t = np.tan(0.5 * x)
-    inv = 1.0 / (1.0 + t * t)
-    return 2.0 * t * inv, (1.0 - t) * (1.0 + t) * inv
-
-
-def sin_cos_lat(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sin, cos) of latitudes in radians (|lat| <= pi/2), each to a few ulp: the sine from
-    tan(lat/2), the cosine as the sine of the colatitude (accurate near the poles too)."""
-    t = np.tan(0.5 * lat)
-    c = np.tan(0.5 * (0.5 * np.pi - np.abs(lat)))
-    return 2.0 * t / (1.0 + t * t), 2.0 * c / (1.0 + c * c)
-
-
 _HALF_RAD = 0.5 * math.pi / 180  # half of what np.radians multiplies by (exactly)
 
 
 def sin_cos_dec(dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sin, cos) of declinations in degrees from one tangent, t = tan(Dec / 2):
     ``2t / (1 + t^2)`` and ``(1 - t^2) / (1 + t^2)``, each within 4e-16 of the exact value
-    (absolute: near the poles the cosine is not relatively accurate, as ``sin_cos_lat``'s is;
-    what positions on the sphere need, the look-up's edge tolerance and the offsets' precision
+    (absolute: near the poles the cosine is not relatively accurate; that is what positions on
+    the sphere need, the look-up's edge tolerance and the offsets' precision
     included). The test suite checks the bound."""
     t = dec_deg * _HALF_RAD
     np.tan(t, out=t)
