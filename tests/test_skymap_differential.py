@@ -226,6 +226,9 @@ map_args = st.tuples(
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(map_args)
+# a row starts to count just at the 90% threshold: the credible volume's last Newton step,
+# taken without evaluating, missed V(u) by 1.07e-6 relative (found by hypothesis)
+@example((2, 0, 2, "near", False))
 @pytest.mark.slow
 def test_generated_maps_match_ligo_and_exact(args):
     seed, base, top, dist_kind, tied = args

@@ -89,12 +89,10 @@ def _solve_one(
         else:
             hi = u
         dP = math.exp(u) * dV
+        # The volume returned is always the one evaluated at the u returned: a last Newton
+        # step taken without evaluating (V moved along dV/du) missed V by 1e-6 relative where
+        # a row starts to count just there (P bends: hypothesis, seed 2, orders 0-2).
         new = u - f / dP if dP < 0 else math.nan
-        if abs(f) <= 1e-6 * p and lo <= new <= hi and abs(dV * (new - u)) <= 1e-5 * V:
-            # Newton converges quadratically: this last step leaves ~1e-12; V moves
-            # with it by dV/du times the step (no further evaluation), which misses
-            # V by about (step / V)^2 / 2 relative: 1e-5 keeps that well below 1e-9.
-            return new, V + dV * (new - u)
         if not (lo < new < hi):
             new = 0.5 * (lo + hi)
         if hi - lo <= 1e-14 * max(1.0, abs(u)):
