@@ -25,21 +25,32 @@ def xyf_to_ring(x: np.ndarray, y: np.ndarray, face: np.ndarray, level: int) -> n
     """RING index of the pixel (x, y) of ``face`` (HEALPix's xyf2ring, vectorised)."""
     nside = 1 << level
     nl4 = 4 * nside
-    npix = 12 * nside * nside
-    ncap = 2 * nside * (nside - 1)
     jr = _JRLL[face] * nside - x - y - 1  # ring number, 1 .. 4 nside - 1
+    nr, start, kshift = ring_geometry(jr, nside)
+    jp = (_JPLL[face] * nr + x - y + 1 + kshift) >> 1
+    jp = np.where(jp > nl4, jp - nl4, np.where(jp < 1, jp + nl4, jp))
+    return start + jp - 1
+
+
+def ring_geometry(jr: np.ndarray, nside: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ring number ``jr`` (1 .. 4 NSIDE - 1): the ring's pixel count over 4 (``nr``), the
+    RING index of its first pixel, and the half-pixel shift of its pixels' longitudes
+    (HEALPix's xyf2ring)."""
+    nl4 = 4 * nside
     north = jr < nside
     south = jr > 3 * nside
     nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
     start = np.where(
         north,
         2 * jr * (jr - 1),
-        np.where(south, npix - 2 * nr * (nr + 1), ncap + (jr - nside) * nl4),
+        np.where(
+            south,
+            12 * nside * nside - 2 * nr * (nr + 1),
+            2 * nside * (nside - 1) + (jr - nside) * nl4,
+        ),
     )
     kshift = np.where(north | south, 0, (jr - nside) & 1)
-    jp = (_JPLL[face] * nr + x - y + 1 + kshift) >> 1
-    jp = np.where(jp > nl4, jp - nl4, np.where(jp < 1, jp + nl4, jp))
-    return start + jp - 1
+    return nr, start, kshift
 
 
 def nest_to_ring(ipix: np.ndarray, level: int) -> np.ndarray:
@@ -128,17 +139,7 @@ class RingBlocks:
         nside, nl4 = self.nside, 4 * self.nside
         side = 1 << self.k
         jr = (_JRLL[face] * nside - x0 - y0 - 1)[:, None] - np.arange(2 * side - 1)[None, :]
-        north = jr < nside
-        south = jr > 3 * nside
-        nr = np.where(north, jr, np.where(south, nl4 - jr, nside))
-        start = np.where(
-            north,
-            2 * jr * (jr - 1),
-            np.where(
-                south, self.npix - 2 * nr * (nr + 1), 2 * nside * (nside - 1) + (jr - nside) * nl4
-            ),
-        )
-        kshift = np.where(north | south, 0, (jr - nside) & 1)
+        nr, start, kshift = ring_geometry(jr, nside)
         a = _JPLL[face][:, None] * nr + (x0 - y0 + 1)[:, None] + kshift
         d_template, e_template = self.d_template, self.e_template
         if local is not None:
