@@ -58,35 +58,50 @@ def test_the_inflater_is_isa_l_when_installed():
     st.integers(0, 9),
     st.integers(1, 4),
     st.lists(st.integers(1, 200_000), min_size=1, max_size=8),
+    st.sampled_from([None, 1, 7, 512, 4096]),
+    st.integers(0, 700),
 )
-def test_inflating_gives_gzips_bytes(pieces, level, members, reads):
-    """Runs and noise, one or more gzip members, read in pieces of any size: the bytes of
-    the standard library's gzip, whatever the inflater."""
+def test_inflating_gives_gzips_bytes(pieces, level, members, reads, feed, padding):
+    """Runs and noise, one or more gzip members (then zero padding, as gzip(1) allows), read
+    in pieces of any size: the bytes of the standard library's gzip, whatever the inflater,
+    and however little compressed input is read from a file at a time (``feed``: members end
+    inside a raw chunk, a raw chunk ends inside a member or inside its magic number)."""
+    from gwalert.skymap import fitsstream
+
     raw = b"".join(p * n for p, n in pieces)
     cut = [len(raw) * i // members for i in range(members + 1)]
     packed = b"".join(
         gzip.compress(raw[a:b], compresslevel=level) for a, b in zip(cut, cut[1:], strict=False)
     )
-    expected = gzip.decompress(packed)
-    assert expected == raw
-    for source in (packed, io.BytesIO(packed)):
-        stream = Stream(source, limit=1 << 30)
-        got, i = [], 0
-        while True:
-            want = reads[i % len(reads)]
-            if i % 3 == 1:  # read, readinto (into a buffer), and piece (as inflated)
-                part = bytes(stream.read(want))
-            elif i % 3 == 2:
-                part = bytes(stream.piece(want))
-                assert len(part) <= want
-            else:
-                buf = bytearray(want)
-                part = bytes(buf[: stream.readinto(memoryview(buf))])
-            i += 1
-            if not part:
-                break
-            got.append(part)
-        assert b"".join(got) == expected
+    assert gzip.decompress(packed) == raw
+    packed += bytes(padding)
+    expected = raw
+    with pytest.MonkeyPatch.context() as m:
+        if feed is not None:
+            m.setattr(fitsstream, "_RAW_CHUNK", feed)
+        for source in (packed, io.BytesIO(packed)):
+            _read_all_ways(Stream(source, limit=1 << 30), reads, expected)
+
+
+def _read_all_ways(stream: Stream, reads: list[int], expected: bytes) -> None:
+    """Read ``stream`` to its end by turns with read, readinto (into a buffer) and piece (as
+    inflated), in the sizes ``reads`` cycles through; the bytes must be ``expected``."""
+    got, i = [], 0
+    while True:
+        want = reads[i % len(reads)]
+        if i % 3 == 1:
+            part = bytes(stream.read(want))
+        elif i % 3 == 2:
+            part = bytes(stream.piece(want))
+            assert len(part) <= want
+        else:
+            buf = bytearray(want)
+            part = bytes(buf[: stream.readinto(memoryview(buf))])
+        i += 1
+        if not part:
+            break
+        got.append(part)
+    assert b"".join(got) == expected
 
 
 def test_a_real_map_inflates_to_gzips_bytes():

@@ -92,6 +92,8 @@ class Stream:
                     return b""
             if self._inflater.eof:
                 # after a member: another member, or zero padding (allowed by gzip(1))
+                while self._pending == b"\x1f" and (more := bytes(self._raw(_RAW_CHUNK))):
+                    self._pending += more  # the next member's magic number cut by a raw chunk
                 if not self._pending.strip(b"\x00"):
                     self._pending = b""
                     continue
