@@ -60,12 +60,14 @@ def test_the_inflater_is_isa_l_when_installed():
     st.lists(st.integers(1, 200_000), min_size=1, max_size=8),
     st.sampled_from([None, 1, 7, 512, 4096]),
     st.integers(0, 700),
+    st.booleans(),
 )
-def test_inflating_gives_gzips_bytes(pieces, level, members, reads, feed, padding):
+def test_inflating_gives_gzips_bytes(pieces, level, members, reads, feed, padding, plain):
     """Runs and noise, one or more gzip members (then zero padding, as gzip(1) allows), read
     in pieces of any size: the bytes of the standard library's gzip, whatever the inflater,
     and however little compressed input is read from a file at a time (``feed``: members end
-    inside a raw chunk, a raw chunk ends inside a member or inside its magic number)."""
+    inside a raw chunk, a raw chunk ends inside a member or inside its magic number), through
+    ISA-L's decompressor or zlib's interface (``plain``)."""
     from gwalert.skymap import fitsstream
 
     raw = b"".join(p * n for p, n in pieces)
@@ -79,8 +81,27 @@ def test_inflating_gives_gzips_bytes(pieces, level, members, reads, feed, paddin
     with pytest.MonkeyPatch.context() as m:
         if feed is not None:
             m.setattr(fitsstream, "_RAW_CHUNK", feed)
+        if plain:  # the standard library's zlib (without isal), not ISA-L's decompressor
+            m.setattr(fitsstream, "inflater_module", lambda: zlib)
         for source in (packed, io.BytesIO(packed)):
             _read_all_ways(Stream(source, limit=1 << 30), reads, expected)
+
+
+@pytest.mark.parametrize("plain", [False, True])
+@pytest.mark.parametrize("byte", [-8, -5, -2])
+def test_a_wrong_gzip_checksum_or_size_is_refused(plain, byte, monkeypatch):
+    """The gzip trailer (CRC-32, then the size) is checked by either inflater."""
+    from gwalert.skymap import fitsstream
+
+    if plain:
+        monkeypatch.setattr(fitsstream, "inflater_module", lambda: zlib)
+    raw = bytes(range(256)) * 999
+    packed = bytearray(gzip.compress(raw))
+    packed[byte] ^= 0x5A
+    stream = Stream(bytes(packed), limit=1 << 30)
+    with pytest.raises(SkyMapError, match="corrupt gzip"):
+        while stream.read(1 << 15):
+            pass
 
 
 def _read_all_ways(stream: Stream, reads: list[int], expected: bytes) -> None:

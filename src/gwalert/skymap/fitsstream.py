@@ -4,8 +4,10 @@ in pieces as they are inflated (``pieces``: no copy), the next one inflated in a
 while the caller works on the current one (``ahead``).
 
 gzip streams are inflated with ISA-L (the ``isal`` package: the same bytes as zlib, 3-4x
-faster on sky maps; ``tests/test_fitsstream_inflate.py`` proves it against ``gzip``) when it
-is installed, else with the standard library's zlib.
+faster on sky maps) when it is installed, through its own decompressor object (which keeps
+the input it has not used yet), else with the standard library's zlib;
+``tests/test_skymap_flat.py`` proves both against ``gzip`` (members, padding, raw chunks cut
+anywhere, wrong checksums).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class Stream:
             self._gzip = head == b"\x1f\x8b"
             self._pending = bytes(head)  # raw bytes taken to look at the magic number
         self._zlib: Any = inflater_module() if self._gzip else zlib
-        self._inflater: Any = self._zlib.decompressobj(wbits=31) if self._gzip else None
+        self._igzip: Any = _igzip() if self._gzip and self._zlib is not zlib else None
+        self._inflater: Any = self._member() if self._gzip else None
         self._out = b""  # inflated bytes not handed out yet
 
     # raw (possibly compressed) input
@@ -79,8 +82,16 @@ class Stream:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _member(self) -> Any:
+        """A fresh inflater for the next gzip member."""
+        if self._igzip is not None:
+            return self._igzip.IgzipDecompressor(flag=self._igzip.DECOMP_GZIP)
+        return self._zlib.decompressobj(wbits=31)
+
     def _inflate(self, want: int) -> bytes:
         """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
+        if self._igzip is not None:
+            return self._inflate_igzip(want)
         while True:
             if not self._pending:
                 self._pending = bytes(self._raw(_RAW_CHUNK))
@@ -99,7 +110,7 @@ class Stream:
                     continue
                 if not self._pending.startswith(b"\x1f\x8b"):
                     raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
-                self._inflater = self._zlib.decompressobj(wbits=31)
+                self._inflater = self._member()
             try:
                 out = self._inflater.decompress(self._pending, want)
             except self._zlib.error as exc:
@@ -107,6 +118,46 @@ class Stream:
             self._pending = (
                 self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
             )
+            if out:
+                return out
+
+    def _inflate_igzip(self, want: int) -> bytes:
+        """``_inflate`` with ISA-L's own decompressor, which keeps the input it has not used
+        (zlib's interface hands it back as ``unconsumed_tail``, a copy on every call: 50 ->
+        33 ms of inflating an 8 MB RING map)."""
+        igzip = self._igzip
+        assert igzip is not None
+        while True:
+            d = self._inflater
+            if d.eof:
+                # after a member: another member, or zero padding (allowed by gzip(1))
+                rest = d.unused_data + self._pending
+                while rest == b"\x1f" and (more := bytes(self._raw(_RAW_CHUNK))):
+                    rest += more  # the next member's magic number cut by a raw chunk
+                if not rest.strip(b"\x00"):
+                    self._pending = bytes(self._raw(_RAW_CHUNK))
+                    if not self._pending:
+                        return b""
+                    self._inflater = _Ended(self._pending)
+                    self._pending = b""
+                    continue
+                if not rest.startswith(b"\x1f\x8b"):
+                    raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
+                self._inflater = d = self._member()
+                self._pending = rest
+            data = b""
+            if d.needs_input:
+                if not self._pending:
+                    self._pending = bytes(self._raw(_RAW_CHUNK))
+                    if not self._pending:
+                        raise SkyMapError(
+                            "truncated gzip-compressed sky map: stream ends before its end marker"
+                        )
+                data, self._pending = self._pending, b""
+            try:
+                out = d.decompress(data, want)
+            except igzip.IsalError as exc:
+                raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
             if out:
                 return out
 
@@ -263,6 +314,25 @@ def _map(fileno: int) -> mmap.mmap:
         return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
     populate = getattr(mmap, "MAP_POPULATE", 0)
     return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+
+
+class _Ended:
+    """An inflater past its member's end holding raw bytes read after it (``unused_data``)."""
+
+    eof = True
+    needs_input = False
+
+    def __init__(self, unused: bytes) -> None:
+        self.unused_data = unused
+
+
+def _igzip() -> Any:
+    """``isal.igzip_lib`` (ISA-L's decompressor object), or None."""
+    try:
+        from isal import igzip_lib
+    except ImportError:  # pragma: no cover - isal is a dependency
+        return None
+    return igzip_lib
 
 
 def inflater_module() -> Any:
