@@ -61,6 +61,10 @@ class Stream:
         self._zlib: Any = inflater_module() if self._gzip else zlib
         self._igzip: Any = _igzip() if self._gzip and self._zlib is not zlib else None
         self._inflater: Any = self._member() if self._gzip else None
+        # what the inflater raises on corrupt input
+        self._errors: tuple[type[BaseException], ...] = (self._zlib.error,) + (
+            (self._igzip.IsalError,) if self._igzip is not None else ()
+        )
         self._out = b""  # inflated bytes not handed out yet
 
     # raw (possibly compressed) input
@@ -83,50 +87,16 @@ class Stream:
         self.close()
 
     def _member(self) -> Any:
-        """A fresh inflater for the next gzip member."""
+        """A fresh inflater for the next gzip member: ISA-L's decompressor object, which keeps
+        the input it has not used (zlib's interface hands it back as ``unconsumed_tail``, a copy
+        on every call: 50 -> 33 ms of inflating an 8 MB RING map), else zlib's behind the same
+        interface."""
         if self._igzip is not None:
             return self._igzip.IgzipDecompressor(flag=self._igzip.DECOMP_GZIP)
-        return self._zlib.decompressobj(wbits=31)
+        return _ZlibMember(self._zlib)
 
     def _inflate(self, want: int) -> bytes:
         """Up to ``want`` more inflated bytes (b'' at the end of the stream)."""
-        if self._igzip is not None:
-            return self._inflate_igzip(want)
-        while True:
-            if not self._pending:
-                self._pending = bytes(self._raw(_RAW_CHUNK))
-                if not self._pending:
-                    if not self._inflater.eof:
-                        raise SkyMapError(
-                            "truncated gzip-compressed sky map: stream ends before its end marker"
-                        )
-                    return b""
-            if self._inflater.eof:
-                # after a member: another member, or zero padding (allowed by gzip(1))
-                while self._pending == b"\x1f" and (more := bytes(self._raw(_RAW_CHUNK))):
-                    self._pending += more  # the next member's magic number cut by a raw chunk
-                if not self._pending.strip(b"\x00"):
-                    self._pending = b""
-                    continue
-                if not self._pending.startswith(b"\x1f\x8b"):
-                    raise SkyMapError("corrupt gzip-compressed sky map: trailing garbage")
-                self._inflater = self._member()
-            try:
-                out = self._inflater.decompress(self._pending, want)
-            except self._zlib.error as exc:
-                raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
-            self._pending = (
-                self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
-            )
-            if out:
-                return out
-
-    def _inflate_igzip(self, want: int) -> bytes:
-        """``_inflate`` with ISA-L's own decompressor, which keeps the input it has not used
-        (zlib's interface hands it back as ``unconsumed_tail``, a copy on every call: 50 ->
-        33 ms of inflating an 8 MB RING map)."""
-        igzip = self._igzip
-        assert igzip is not None
         while True:
             d = self._inflater
             if d.eof:
@@ -156,7 +126,7 @@ class Stream:
                 data, self._pending = self._pending, b""
             try:
                 out = d.decompress(data, want)
-            except igzip.IsalError as exc:
+            except self._errors as exc:
                 raise SkyMapError(f"corrupt gzip-compressed sky map: {exc}") from None
             if out:
                 return out
@@ -314,6 +284,32 @@ def _map(fileno: int) -> mmap.mmap:
         return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
     populate = getattr(mmap, "MAP_POPULATE", 0)
     return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+
+
+class _ZlibMember:
+    """zlib's decompressor object behind ISA-L's interface (``needs_input``, and the input
+    not used yet kept here, handed back to zlib on the next call)."""
+
+    def __init__(self, module: Any) -> None:
+        self._d = module.decompressobj(wbits=31)
+        self._tail: bytes = b""
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._d.eof)
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._tail
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._d.unused_data)
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        out = self._d.decompress(self._tail or data, max_length)
+        self._tail = self._d.unconsumed_tail
+        return bytes(out)
 
 
 class _Ended:
